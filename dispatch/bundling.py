@@ -1,0 +1,161 @@
+"""Bundling: group orders of one restaurant whose food is ready at about the same time.
+
+A bundle saves a courier trip but delays every drop-off after the first, so the core bundles
+only as hard as supply requires (`target_bundle_size`) and never past the promise margin.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dispatch.cost import DispatchConfig
+from dispatch.model import Bundle, Courier, OpenOrder, Route, Stop, StopKind
+from geo.eta import TravelTime
+
+
+@dataclass(frozen=True, slots=True)
+class BundlePlan:
+    """A bundle with its drop-off sequence worked out; only the courier's approach is missing.
+
+    `dropoff_offsets_s[i]` is the i-th drop-off instant relative to the pickup instant.
+    """
+
+    bundle: Bundle
+    orders: tuple[OpenOrder, ...]  # in drop-off order
+    ready_at: float  # the latest ready time: the pickup cannot be earlier
+    dropoff_offsets_s: tuple[float, ...]
+    loaded_travel_s: float
+    direct_ride_s: dict[str, float]  # drop-off relative to pickup if the order rode alone
+
+    # Sums the matching prices every courier against, worked out once per bundle.
+    ready_sum_s: float
+    ride_delay_s: float  # total extra ride time the bundle causes (0 for a singleton)
+    promise_slack_s: tuple[float, ...]  # per order, the latest pickup that keeps its promise
+    excluded: frozenset[str]  # couriers who declined any of these orders
+
+    def route(self, depart_at: float, approach_s: float, pickup_service_s: float,
+              dropoff_service_s: float) -> Route:
+        """The full route for a courier leaving at `depart_at`, `approach_s` from the restaurant."""
+        arrive = depart_at + approach_s
+        pickup_at = max(arrive + pickup_service_s / 2, self.ready_at)
+        stops = [Stop(StopKind.PICKUP, self.bundle.pickup, self.bundle.order_ids, arrive, pickup_at,
+                      pickup_at + pickup_service_s / 2)]
+        for order, offset in zip(self.orders, self.dropoff_offsets_s, strict=True):
+            done = pickup_at + offset
+            stops.append(Stop(StopKind.DROPOFF, order.dropoff, (order.order_id,),
+                              done - dropoff_service_s / 2, done, done + dropoff_service_s / 2))
+        return Route(depart_at, tuple(stops))
+
+
+def plan_bundle(orders: Sequence[OpenOrder], travel: TravelTime, config: DispatchConfig,
+                vehicle: str = "car") -> BundlePlan:
+    """Plan one bundle: the drop-off order that minimises the sum of drop-off times (plus lateness)."""
+    first = orders[0]
+    if any(o.store_id != first.store_id for o in orders):
+        raise ValueError("a bundle holds orders of one restaurant only")
+    half_pick, half_drop = config.pickup_service_s / 2, config.dropoff_service_s / 2
+    ready_at = max(o.ready_at for o in orders)
+    direct = {o.order_id: half_pick + travel.seconds(first.pickup, o.dropoff, vehicle) + half_drop
+              for o in orders}
+    best: tuple[float, tuple[OpenOrder, ...], tuple[float, ...], float] | None = None
+    for sequence in itertools.permutations(orders):
+        offsets: list[float] = []
+        clock, here, driven = half_pick, first.pickup, 0.0
+        for order in sequence:
+            leg = travel.seconds(here, order.dropoff, vehicle)
+            driven += leg
+            clock += leg + half_drop
+            offsets.append(clock)
+            clock += half_drop
+            here = order.dropoff
+        # Score as if picked up the moment the last food is ready: lateness only bites then.
+        score = sum(offsets) + sum(
+            config.weights.lateness * max(0.0, ready_at + off - o.promised_at)
+            for o, off in zip(sequence, offsets, strict=True))
+        if best is None or score < best[0]:
+            best = (score, tuple(sequence), tuple(offsets), driven)
+    assert best is not None
+    _, sequence, offsets, driven = best
+    bundle = Bundle(first.store_id, first.pickup, tuple(o.order_id for o in sequence))
+    return BundlePlan(
+        bundle, sequence, ready_at, offsets, driven, direct,
+        ready_sum_s=sum(o.ready_at for o in sequence),
+        ride_delay_s=sum(max(0.0, off - direct[o.order_id]) for o, off in zip(sequence, offsets, strict=True)),
+        promise_slack_s=tuple(o.promised_at - off for o, off in zip(sequence, offsets, strict=True)),
+        excluded=frozenset().union(*(o.excluded_couriers for o in sequence)),
+    )
+
+
+def breaks_promise(plan: BundlePlan, config: DispatchConfig) -> bool:
+    """True if, even with a courier waiting at the counter, some order would be dropped off later
+    than its promise plus the margin *because of the bundle* (a lone order already that late
+    is not the bundle's fault)."""
+    for order, offset in zip(plan.orders, plan.dropoff_offsets_s, strict=True):
+        bundled = plan.ready_at + offset
+        alone = order.ready_at + plan.direct_ride_s[order.order_id]
+        limit = max(order.promised_at + config.promise_margin_s, alone)
+        if len(plan.orders) > 1 and bundled > limit:
+            return True
+    return False
+
+
+def target_bundle_size(orders: Sequence[OpenOrder], couriers: Sequence[Courier], now: float,
+                       config: DispatchConfig) -> int:
+    """How many orders a bundle should hold this round, from demand against supply.
+
+    Orders whose food is ready within the horizon compete for couriers who are free within it;
+    with at least one courier per order there is no reason to make anyone wait for a second
+    drop-off, and past that bundles grow with the shortage.
+    """
+    horizon = now + config.horizon_s
+    demand = sum(1 for o in orders if o.ready_at <= horizon)
+    supply = sum(1 for c in couriers
+                 if c.free_at <= horizon and (c.shift_end is None or max(c.free_at, now) <= c.shift_end))
+    if demand == 0:
+        return 1
+    ratio = demand / max(1, supply)
+    return max(1, min(config.max_bundle_size, math.ceil(ratio)))
+
+
+def build_bundles(orders: Sequence[OpenOrder], target_size: int, travel: TravelTime,
+                  config: DispatchConfig) -> list[BundlePlan]:
+    """Split each restaurant's open orders into bundles of about `target_size`, by ready time.
+
+    A candidate group that spans more than the ready window or breaks a promise beyond the margin
+    is split again, down to singletons, so every order appears in exactly one plan.
+    """
+    by_store: dict[str, list[OpenOrder]] = defaultdict(list)
+    for order in orders:
+        by_store[order.store_id].append(order)
+    plans: list[BundlePlan] = []
+    for store_orders in by_store.values():
+        store_orders.sort(key=lambda o: (o.ready_at, o.placed_at, o.order_id))
+        if target_size <= 1 or len(store_orders) == 1:
+            plans.extend(plan_bundle([o], travel, config) for o in store_orders)
+            continue
+        groups = math.ceil(len(store_orders) / target_size)
+        size, extra = divmod(len(store_orders), groups)
+        start = 0
+        for g in range(groups):
+            end = start + size + (1 if g < extra else 0)
+            plans.extend(_feasible_split(store_orders[start:end], travel, config))
+            start = end
+    return plans
+
+
+def _feasible_split(group: list[OpenOrder], travel: TravelTime, config: DispatchConfig) -> list[BundlePlan]:
+    if len(group) == 1:
+        return [plan_bundle(group, travel, config)]
+    spread_ok = group[-1].ready_at - group[0].ready_at <= config.bundle_ready_window_s
+    if spread_ok:
+        plan = plan_bundle(group, travel, config)
+        if not breaks_promise(plan, config):
+            return [plan]
+    # Split at the widest gap in ready times: the two halves are the most homogeneous.
+    gaps = [group[i + 1].ready_at - group[i].ready_at for i in range(len(group) - 1)]
+    cut = gaps.index(max(gaps)) + 1
+    return _feasible_split(group[:cut], travel, config) + _feasible_split(group[cut:], travel, config)

@@ -1,0 +1,57 @@
+"""The one decision function both drivers call: live rounds and the MDRP replay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from dispatch.assign import Match, candidate_couriers, match_bundles, should_commit
+from dispatch.bundling import build_bundles, target_bundle_size
+from dispatch.cost import DispatchConfig
+from dispatch.greedy import decide_greedy
+from dispatch.model import Assignment, Courier, Decision, OpenOrder, Policy, Reposition
+from geo.eta import TravelTime
+
+
+def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: TravelTime, now: float,
+           config: DispatchConfig) -> Decision:
+    """Decide one round: which couriers take which bundles now, which orders wait, who moves.
+
+    `orders` are the open (unassigned) orders; `couriers` every courier the round may consider,
+    including busy ones (their `free_at` and `position` say when and where they become free).
+    Only couriers free at `now` receive assignments. Pure: same input, same decision.
+    """
+    started = time.perf_counter()
+    if config.policy is Policy.GREEDY:
+        decision = decide_greedy(orders, couriers, travel, now, config)
+        decision.stats.update(solve_s=time.perf_counter() - started, target_bundle_size=1.0)
+        return decision
+    pool = candidate_couriers(couriers, now, config)
+    size = target_bundle_size(orders, pool, now, config)
+    plans = build_bundles(orders, size, travel, config)
+    matches = match_bundles(plans, pool, travel, now, config)
+    committed = [m for m in matches if should_commit(m, now, config)]
+    assigned = {oid for m in committed for oid in m.plan.bundle.order_ids}
+    held = tuple(o.order_id for o in orders if o.order_id not in assigned)
+    moves = _repositions(plans, matches, pool, travel, now) if config.reposition else ()
+    assignments = tuple(Assignment(m.courier.courier_id, m.plan.bundle, m.route, m.cost) for m in committed)
+    stats = {"solve_s": time.perf_counter() - started, "target_bundle_size": float(size),
+             "bundles": float(len(plans)), "matched": float(len(matches))}
+    return Decision(assignments, held, moves, stats)
+
+
+def _repositions(plans: Sequence, matches: Sequence[Match], pool: Sequence[Courier], travel: TravelTime,
+                 now: float) -> tuple[Reposition, ...]:
+    """Send idle couriers nobody matched toward restaurants whose bundles found no courier."""
+    matched_couriers = {m.courier.courier_id for m in matches}
+    matched_plans = {m.plan.bundle.order_ids for m in matches}
+    starving = {p.bundle.store_id: p.bundle.pickup for p in plans if p.bundle.order_ids not in matched_plans}
+    spare = [c for c in pool if c.free_at <= now and c.courier_id not in matched_couriers]
+    moves: list[Reposition] = []
+    for store_id, point in starving.items():
+        if not spare:
+            break
+        nearest = min(spare, key=lambda c: travel.seconds(c.position, point, c.vehicle))
+        spare.remove(nearest)
+        moves.append(Reposition(nearest.courier_id, store_id, point))
+    return tuple(moves)

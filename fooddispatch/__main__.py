@@ -1,0 +1,5 @@
+import sys
+
+from fooddispatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,160 @@
+"""The app factory: `create_app(settings)` builds the aiohttp application.
+
+Pools and clients open and close in `cleanup_ctx`; every package's routes come
+from its component (see `fooddispatch.components`). `settings.database_url` and
+`settings.redis_url` must point at running servers by now (the CLI starts the
+embedded ones first when they are not configured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from fooddispatch import auth, openapi
+from fooddispatch.config import Settings
+from fooddispatch.errors import make_error_middleware
+from fooddispatch.idempotency import IDEMPOTENCY_DB, idempotency_middleware, purge_expired
+from fooddispatch.identity import IdentityService, Tokens
+from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.metrics import Metrics
+from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rate_limit_middleware
+from kernel.clock import Clock, SystemClock
+from kernel.eventbus import OutboxRelay
+from kernel.http import json_response
+
+OUTBOX_LAG = web.AppKey("outbox_lag", list)
+
+
+def event_stream_name(settings: Settings) -> str:
+    return f"{settings.redis_prefix}events"
+
+
+def consumer_name() -> str:
+    """Unique per process, stable for its life: consumer groups track pending entries by it."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def _pools(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("create_app needs database_url and redis_url; the CLI starts embedded servers")
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+        command_timeout=30, server_settings={"application_name": "fooddispatch"},
+    )
+    redis = aioredis.Redis.from_url(settings.redis_url, max_connections=256, health_check_interval=30)
+    app[DB] = pool
+    app[IDEMPOTENCY_DB] = pool
+    app[REDIS] = redis
+    app[RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
+    app[auth.IDENTITY_SERVICE] = IdentityService(
+        pool, Tokens({settings.jwt_kid: settings.jwt_secret}, settings.jwt_kid, settings.jwt_ttl_seconds)
+    )
+    try:
+        yield
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    relay = OutboxRelay(app[DB], app[REDIS], app[EVENT_STREAM])
+    lag = app[OUTBOX_LAG]
+
+    async def watch_lag() -> None:
+        while True:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                lag[0] = await relay.lag()
+                await purge_expired(app[DB])
+            await asyncio.sleep(5)
+
+    tasks = [asyncio.create_task(relay.run(), name="outbox-relay"), asyncio.create_task(watch_lag(), name="lag")]
+    del settings
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Process liveness: answers while the event loop runs."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: PostgreSQL and Redis both answer within a second."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(1.0):
+            async with request.app[DB].acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        checks["postgres"] = "ok"
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        checks["postgres"] = f"unavailable: {type(exc).__name__}"
+    try:
+        async with asyncio.timeout(1.0):
+            await request.app[REDIS].ping()
+        checks["redis"] = "ok"
+    except (TimeoutError, OSError, aioredis.RedisError) as exc:
+        checks["redis"] = f"unavailable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ready" if ready else "unavailable", "checks": checks},
+                         status=200 if ready else 503)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus metrics."""
+    return web.Response(body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    background: bool = True,
+    components: tuple[str, ...] | None = None,
+) -> web.Application:
+    """Build the application. `background=False` leaves out the relay and other
+    loops, for tests that drive them by hand."""
+    from fooddispatch.components import COMPONENTS, install_all
+
+    metrics = Metrics()
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[make_error_middleware(metrics), auth.auth_middleware, rate_limit_middleware,
+                     idempotency_middleware],
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[CLOCK] = clock or SystemClock()
+    app[EVENT_STREAM] = event_stream_name(settings)
+    app[LIMITS] = {
+        "principal": Limit(settings.rate_limit_per_minute, settings.rate_limit_burst),
+        "tenant": Limit(settings.tenant_rate_limit_per_minute, max(settings.rate_limit_burst * 10, 1)),
+    }
+    app[OUTBOX_LAG] = [0]
+    metrics.gauge("outbox_lag_events", "Outbox events not yet published to the stream", lambda: app[OUTBOX_LAG][0])
+    app.cleanup_ctx.append(_pools)
+    if background:
+        app.cleanup_ctx.append(_background)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    openapi.setup(app)
+    auth.setup(app)
+    install_all(app, COMPONENTS if components is None else components)
+    return app

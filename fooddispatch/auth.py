@@ -1,0 +1,175 @@
+"""Authentication middleware and the identity routes.
+
+A bearer JWT or an API key (`Authorization: Bearer fdk_...` or `X-Api-Key`)
+becomes the request's principal. The route's `endpoint(roles=...)` decides
+who may call it: no principal on a protected route is 401, a wrong role 403.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from fooddispatch.identity import API_KEY_PREFIX, IdentityService
+from kernel.errors import Forbidden, Unauthenticated, ValidationFailed
+from kernel.http import (
+    OPERATOR,
+    PRINCIPAL_KEY,
+    ROLES,
+    STAFF,
+    Handler,
+    decode_body,
+    endpoint,
+    endpoint_spec,
+    json_response,
+    principal,
+)
+
+IDENTITY_SERVICE = web.AppKey("identity_service", IdentityService)
+
+
+def _credentials(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    api_key = request.headers.get("X-Api-Key")
+    if api_key:
+        return api_key.strip()
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        # Browsers cannot set headers on a websocket; allow ?access_token= there only.
+        return request.query.get("access_token")
+    return None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    spec = endpoint_spec(request.match_info.handler)
+    credentials = _credentials(request)
+    if credentials:
+        identity = request.app[IDENTITY_SERVICE]
+        if credentials.startswith(API_KEY_PREFIX):
+            request[PRINCIPAL_KEY] = await identity.principal_for_api_key(credentials)
+        else:
+            request[PRINCIPAL_KEY] = identity.tokens.verify(credentials)
+    if spec is not None and spec.roles:
+        who = request.get(PRINCIPAL_KEY)
+        if who is None:
+            if spec.websocket and spec.extra.get("auth_in_first_frame"):
+                return await handler(request)
+            raise Unauthenticated(
+                "authentication required: send a bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if who.role not in spec.roles:
+            raise Forbidden(f"role {who.role!r} may not call this route")
+    return await handler(request)
+
+
+class Register(msgspec.Struct, forbid_unknown_fields=True):
+    email: str = msgspec.field()
+    password: str = msgspec.field()
+    name: str | None = None
+
+
+class Login(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+    password: str
+
+
+class TokenResponse(msgspec.Struct):
+    token: str
+    account_id: str
+    role: str
+    tenant_id: str | None = None
+
+
+class CreateAccount(msgspec.Struct, forbid_unknown_fields=True):
+    role: str
+    email: str | None = None
+    password: str | None = None
+    name: str | None = None
+    tenant_id: str | None = None
+
+
+class AccountResponse(msgspec.Struct):
+    account_id: str
+    role: str
+    tenant_id: str | None = None
+    name: str | None = None
+
+
+class CreateApiKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+class ApiKeyCreated(msgspec.Struct):
+    id: str
+    tenant_id: str
+    key: str  # shown once
+
+
+def _check_email(email: str) -> None:
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+        raise ValidationFailed("email is not a valid address", param="email")
+
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/auth/register")
+@endpoint(roles=None, body=Register, response=TokenResponse, status=201, summary="Register a customer", tags=["auth"])
+async def register(request: web.Request) -> web.Response:
+    body = await decode_body(request, Register)
+    _check_email(body.email)
+    identity = request.app[IDENTITY_SERVICE]
+    who = await identity.register_customer(body.email, body.password, body.name)
+    return json_response(TokenResponse(identity.tokens.issue(who), who.account_id, who.role), status=201)
+
+
+@routes.post("/v1/auth/login")
+@endpoint(roles=None, body=Login, response=TokenResponse, summary="Log in with email and password", tags=["auth"])
+async def login(request: web.Request) -> web.Response:
+    body = await decode_body(request, Login)
+    identity = request.app[IDENTITY_SERVICE]
+    who = await identity.login(body.email, body.password)
+    return json_response(TokenResponse(identity.tokens.issue(who), who.account_id, who.role, who.tenant_id))
+
+
+@routes.get("/v1/me")
+@endpoint(roles=ROLES, response=AccountResponse, summary="The calling principal", tags=["auth"])
+async def me(request: web.Request) -> web.Response:
+    who = principal(request)
+    return json_response(AccountResponse(who.account_id, who.role, who.tenant_id, who.name))
+
+
+@routes.post("/v1/accounts")
+@endpoint(roles={OPERATOR}, body=CreateAccount, response=AccountResponse, status=201,
+          summary="Create an account of any role (operators)", tags=["auth"])
+async def create_account(request: web.Request) -> web.Response:
+    body = await decode_body(request, CreateAccount)
+    if body.email:
+        _check_email(body.email)
+    who = await request.app[IDENTITY_SERVICE].create_account(
+        body.role, email=body.email, password=body.password, name=body.name, tenant_id=body.tenant_id
+    )
+    return json_response(AccountResponse(who.account_id, who.role, who.tenant_id, who.name), status=201)
+
+
+@routes.post("/v1/tenants/{tenant_id}/api_keys")
+@endpoint(roles={STAFF, OPERATOR}, body=CreateApiKey, response=ApiKeyCreated, status=201,
+          summary="Create a restaurant API key (shown once)", tags=["auth"])
+async def create_api_key(request: web.Request) -> web.Response:
+    body = await decode_body(request, CreateApiKey)
+    tenant_id = request.match_info["tenant_id"]
+    key_id, secret = await request.app[IDENTITY_SERVICE].create_api_key(tenant_id, body.name, principal(request))
+    return json_response(ApiKeyCreated(key_id, tenant_id, secret), status=201)
+
+
+@routes.delete("/v1/api_keys/{key_id}")
+@endpoint(roles={STAFF, OPERATOR}, status=204, summary="Revoke an API key", tags=["auth"])
+async def revoke_api_key(request: web.Request) -> web.Response:
+    await request.app[IDENTITY_SERVICE].revoke_api_key(request.match_info["key_id"], principal(request))
+    return web.Response(status=204)
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)

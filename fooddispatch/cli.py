@@ -1,0 +1,229 @@
+"""The `fooddispatch` command line: serve, migrate, demo, simulate, token.
+
+Operational failures (a port in use, an unreachable database, a bad setting)
+print one line to stderr and exit 1; bad flags exit 2 (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+
+import asyncpg
+
+from fooddispatch.config import ConfigError, Settings
+from fooddispatch.embedded import EmbeddedError, embedded_servers
+from fooddispatch.migrate import MigrationError, apply_migrations
+
+
+class CliError(Exception):
+    """An operational failure reported as one line and exit code 1."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    changes = {}
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        changes["port"] = args.port
+    return settings.replace(**changes) if changes else settings
+
+
+@contextlib.contextmanager
+def servers_for(settings: Settings, *, need_redis: bool = True) -> Iterator[Settings]:
+    """Start embedded PostgreSQL/Redis for whatever is not configured; yield resolved settings."""
+    with embedded_servers(
+        settings.data_dir, postgres=settings.database_url is None, redis=need_redis and settings.redis_url is None
+    ) as (pg_url, redis_url):
+        yield settings.replace(database_url=settings.database_url or pg_url, redis_url=settings.redis_url or redis_url)
+
+
+async def migrate_database(database_url: str) -> list[str]:
+    try:
+        conn = await asyncpg.connect(database_url, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise CliError(f"cannot reach the database at {_redact(database_url)}: {exc}") from None
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+async def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await main(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool = True) -> None:
+    from aiohttp import web
+
+    from fooddispatch.app import create_app
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+        if announce:
+            print(f"fooddispatch serving on http://{settings.host}:{settings.port} "
+                  f"(docs: /docs, health: /readyz). Ctrl-C stops.", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _logging(settings)
+    with servers_for(settings) as resolved:
+        asyncio.run(migrate_database(resolved.database_url or ""))
+        asyncio.run(run_until_signalled(lambda stop: serve_app(resolved, stop)))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with servers_for(settings, need_redis=False) as resolved:
+        applied = asyncio.run(migrate_database(resolved.database_url or ""))
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from kernel.http import STAFF
+
+    if args.role == STAFF and not args.tenant:
+        raise CliError("--role staff needs --tenant ID")
+    if args.role != STAFF and args.tenant:
+        raise CliError("--tenant goes with --role staff only")
+    settings = _settings(args)
+
+    async def issue(database_url: str) -> str:
+        from fooddispatch.identity import IdentityService, Tokens
+
+        await migrate_database(database_url)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        try:
+            identity = IdentityService(pool, Tokens({settings.jwt_kid: settings.jwt_secret}, settings.jwt_kid,
+                                                    args.ttl or settings.jwt_ttl_seconds))
+            who = await identity.first_account(args.role, args.tenant)
+            if who is None:
+                who = await identity.create_account(args.role, name=f"local {args.role}", tenant_id=args.tenant)
+            return identity.tokens.issue(who, args.ttl)
+        finally:
+            await pool.close()
+
+    with servers_for(settings, need_redis=False) as resolved:
+        print(asyncio.run(issue(resolved.database_url or "")))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from fooddispatch import demo
+    except ImportError:
+        print("the demo city is not built yet; starting `fooddispatch serve` instead", file=sys.stderr)
+        return cmd_serve(args)
+    return demo.run(args)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from dispatch import replay_cli
+
+    return replay_cli.run(args)
+
+
+def _logging(settings: Settings) -> None:
+    from fooddispatch.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fooddispatch",
+        description="Real-time food delivery platform. With no DATABASE_URL/REDIS_URL it runs embedded "
+        "PostgreSQL and Redis in FOODDISPATCH_DATA_DIR (default ./.fooddispatch).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP and websocket server")
+    serve.add_argument("--host", help="interface to bind (FOODDISPATCH_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (FOODDISPATCH_PORT, default 8080)")
+    serve.set_defaults(run=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(run=cmd_migrate)
+
+    demo = sub.add_parser("demo", help="run a simulated city on the real API (the README's main command)")
+    demo.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="port to bind (default 8080)")
+    _add_demo_arguments(demo)
+    demo.set_defaults(run=cmd_demo)
+
+    simulate = sub.add_parser("simulate", help="replay a Grubhub MDRP instance through the dispatcher")
+    _add_simulate_arguments(simulate)
+    simulate.set_defaults(run=cmd_simulate)
+
+    token = sub.add_parser("token", help="print a bearer token for a local account of a role")
+    token.add_argument("--role", required=True, choices=["customer", "courier", "staff", "operator"])
+    token.add_argument("--tenant", help="tenant id (required for --role staff)")
+    token.add_argument("--ttl", type=int, help="token lifetime in seconds")
+    token.set_defaults(run=cmd_token)
+    return parser
+
+
+def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from fooddispatch import demo
+    except ImportError:
+        return
+    demo.add_arguments(parser)
+
+
+def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from dispatch import replay_cli
+    except ImportError:
+        return
+    replay_cli.add_arguments(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (CliError, ConfigError, EmbeddedError, MigrationError) as exc:
+        print(f"fooddispatch: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Settings: one typed object read from the environment and validated at start.
+
+Every variable is documented in the README's configuration table; the names
+are the same in docker-compose.yml (a test checks that).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message names the variable and what it should be."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name) or None
+    if raw is not None and not raw.startswith(tuple(f"{s}://" for s in schemes)):
+        raise ConfigError(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".fooddispatch")
+    database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
+    redis_url: str | None = None  # None: start the embedded Redis in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    jwt_kid: str = "k1"
+    jwt_ttl_seconds: int = 3600
+    vault_key: str | None = field(default=None, repr=False)  # base64 AES-256 key for the card vault
+    redis_prefix: str = "fd:"
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_minute: int = 600  # per principal (or client IP when anonymous)
+    rate_limit_burst: int = 100
+    tenant_rate_limit_per_minute: int = 6000
+    dispatch_interval_seconds: float = 5.0
+    offer_ttl_seconds: int = 30
+    log_level: str = "info"
+    log_json: bool | None = None  # None: JSON lines when stderr is not a terminal
+    region: str = "demo"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("FOODDISPATCH_DATA_DIR") or ".fooddispatch")
+        jwt_secret = env.get("FOODDISPATCH_JWT_SECRET") or _local_secret(data_dir, "jwt_secret")
+        if len(jwt_secret) < 32:
+            raise ConfigError("FOODDISPATCH_JWT_SECRET must be at least 32 characters")
+        log_level = (env.get("FOODDISPATCH_LOG_LEVEL") or "info").lower()
+        if log_level not in {"debug", "info", "warning", "error"}:
+            raise ConfigError("FOODDISPATCH_LOG_LEVEL must be one of debug, info, warning, error")
+        log_json_raw = (env.get("FOODDISPATCH_LOG_JSON") or "").lower()
+        if log_json_raw not in {"", "true", "false", "1", "0"}:
+            raise ConfigError("FOODDISPATCH_LOG_JSON must be true or false")
+        return cls(
+            data_dir=data_dir,
+            database_url=_url(env, "DATABASE_URL", ("postgres", "postgresql")),
+            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            host=env.get("FOODDISPATCH_HOST") or "127.0.0.1",
+            port=_int(env, "FOODDISPATCH_PORT", 8080, 0, 65535),
+            jwt_secret=jwt_secret,
+            jwt_kid=env.get("FOODDISPATCH_JWT_KID") or "k1",
+            jwt_ttl_seconds=_int(env, "FOODDISPATCH_JWT_TTL_SECONDS", 3600, 60, 86400 * 30),
+            vault_key=env.get("FOODDISPATCH_VAULT_KEY") or _local_secret(data_dir, "vault_key", 32),
+            redis_prefix=env.get("FOODDISPATCH_REDIS_PREFIX") or "fd:",
+            db_pool_min=_int(env, "FOODDISPATCH_DB_POOL_MIN", 2, 1, 100),
+            db_pool_max=_int(env, "FOODDISPATCH_DB_POOL_MAX", 20, 1, 500),
+            max_body_bytes=_int(env, "FOODDISPATCH_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+            rate_limit_per_minute=_int(env, "FOODDISPATCH_RATE_LIMIT_PER_MINUTE", 600, 1, 10_000_000),
+            rate_limit_burst=_int(env, "FOODDISPATCH_RATE_LIMIT_BURST", 100, 1, 10_000_000),
+            tenant_rate_limit_per_minute=_int(
+                env, "FOODDISPATCH_TENANT_RATE_LIMIT_PER_MINUTE", 6000, 1, 100_000_000
+            ),
+            dispatch_interval_seconds=_float(env, "FOODDISPATCH_DISPATCH_INTERVAL", 5.0, 0.1, 300.0),
+            offer_ttl_seconds=_int(env, "FOODDISPATCH_OFFER_TTL_SECONDS", 30, 5, 600),
+            log_level=log_level,
+            log_json=None if log_json_raw == "" else log_json_raw in {"true", "1"},
+            region=env.get("FOODDISPATCH_REGION") or "demo",
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+ENV_VARS = (
+    "FOODDISPATCH_DATA_DIR",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "FOODDISPATCH_HOST",
+    "FOODDISPATCH_PORT",
+    "FOODDISPATCH_JWT_SECRET",
+    "FOODDISPATCH_JWT_KID",
+    "FOODDISPATCH_JWT_TTL_SECONDS",
+    "FOODDISPATCH_VAULT_KEY",
+    "FOODDISPATCH_REDIS_PREFIX",
+    "FOODDISPATCH_DB_POOL_MIN",
+    "FOODDISPATCH_DB_POOL_MAX",
+    "FOODDISPATCH_MAX_BODY_BYTES",
+    "FOODDISPATCH_RATE_LIMIT_PER_MINUTE",
+    "FOODDISPATCH_RATE_LIMIT_BURST",
+    "FOODDISPATCH_TENANT_RATE_LIMIT_PER_MINUTE",
+    "FOODDISPATCH_DISPATCH_INTERVAL",
+    "FOODDISPATCH_OFFER_TTL_SECONDS",
+    "FOODDISPATCH_LOG_LEVEL",
+    "FOODDISPATCH_LOG_JSON",
+    "FOODDISPATCH_REGION",
+)
+
+
+def _local_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:
+    """A secret generated once per data folder, so a local `token` command and a
+    running `serve` on the same folder agree without any configuration."""
+    import base64
+
+    path = data_dir / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        tmp.write_text(base64.b64encode(secrets.token_bytes(nbytes)).decode())
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # exclusive: of two processes starting together, one secret wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,222 @@
+"""Accounts, bearer tokens (JWT) and restaurant API keys.
+
+Tokens are short-lived HS256 JWTs with a `kid` header so the signing secret can
+rotate: `verify` accepts every key in the keyring, `issue` signs with the current
+one. API keys are random secrets shown once (`fdk_<prefix>_<secret>`); only a
+SHA-256 of the secret is stored, which is enough for 256-bit random secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from kernel.errors import Conflict, DomainError, NotFound, Unauthenticated, ValidationFailed
+from kernel.http import CUSTOMER, OPERATOR, ROLES, STAFF, Principal
+from kernel.ids import new_id
+
+API_KEY_PREFIX = "fdk_"
+_hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)  # OWASP's argon2id minimum
+
+
+class TokenExpired(Unauthenticated):
+    code = "token_expired"
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class Tokens:
+    def __init__(self, keyring: dict[str, str], current_kid: str, ttl_seconds: int) -> None:
+        if current_kid not in keyring:
+            raise ValueError("the current kid must be in the keyring")
+        self._keys = keyring
+        self._kid = current_kid
+        self._ttl = ttl_seconds
+
+    def issue(self, principal: Principal, ttl_seconds: int | None = None) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "sub": principal.account_id,
+            "role": principal.role,
+            "iat": now,
+            "exp": now + timedelta(seconds=ttl_seconds or self._ttl),
+        }
+        if principal.tenant_id:
+            claims["tenant"] = principal.tenant_id
+        if principal.name:
+            claims["name"] = principal.name
+        return jwt.encode(claims, self._keys[self._kid], algorithm="HS256", headers={"kid": self._kid})
+
+    def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self._keys.get(kid or "")
+            if key is None:
+                raise InvalidToken("token signed with an unknown key")
+            claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub", "role"]})
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("token has expired") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("token is malformed or its signature does not verify") from None
+        if claims["role"] not in ROLES:
+            raise InvalidToken("token names an unknown role")
+        return Principal(
+            account_id=claims["sub"], role=claims["role"], tenant_id=claims.get("tenant"), name=claims.get("name")
+        )
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class IdentityService:
+    def __init__(self, pool: asyncpg.Pool, tokens: Tokens) -> None:
+        self._pool = pool
+        self.tokens = tokens
+
+    async def register_customer(self, email: str, password: str, name: str | None) -> Principal:
+        if len(password) < 8:
+            raise ValidationFailed("password must be at least 8 characters", param="password")
+        return await self.create_account(CUSTOMER, email=email, password=password, name=name)
+
+    async def create_account(
+        self,
+        role: str,
+        *,
+        email: str | None = None,
+        password: str | None = None,
+        name: str | None = None,
+        tenant_id: str | None = None,
+        account_id: str | None = None,
+    ) -> Principal:
+        if role not in ROLES:
+            raise ValidationFailed(f"unknown role {role!r}", param="role")
+        if (role == STAFF) != (tenant_id is not None):
+            raise ValidationFailed("staff accounts need a tenant, other roles must not have one", param="tenant_id")
+        account_id = account_id or new_id({"customer": "cus", "courier": "cou", "staff": "stf"}.get(role, "opr"))
+        password_hash = await _hash_off_loop(password) if password else None
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO accounts (id, role, email, password_hash, name, tenant_id) "
+                    "VALUES ($1, $2, $3, $4, $5, $6)",
+                    account_id, role, email, password_hash, name, tenant_id,
+                )
+        except asyncpg.UniqueViolationError:
+            raise EmailTaken("an account with this email already exists", param="email") from None
+        return Principal(account_id=account_id, role=role, tenant_id=tenant_id, name=name)
+
+    async def login(self, email: str, password: str) -> Principal:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, role, tenant_id, name, password_hash FROM accounts "
+                "WHERE lower(email) = lower($1) AND disabled_at IS NULL",
+                email,
+            )
+        # Verify against a dummy hash when the account is unknown, so timing does not reveal it.
+        stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
+        ok = await _verify_off_loop(stored, password)
+        if row is None or not ok:
+            raise Unauthenticated("email or password is wrong", code="invalid_credentials")
+        return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
+
+    async def get_account(self, account_id: str) -> Principal:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, role, tenant_id, name FROM accounts WHERE id = $1 AND disabled_at IS NULL", account_id
+            )
+        if row is None:
+            raise NotFound("no such account")
+        return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
+
+    async def first_account(self, role: str, tenant_id: str | None) -> Principal | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, role, tenant_id, name FROM accounts WHERE role = $1 "
+                "AND tenant_id IS NOT DISTINCT FROM $2 AND disabled_at IS NULL ORDER BY created_at LIMIT 1",
+                role, tenant_id,
+            )
+        if row is None:
+            return None
+        return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
+
+    async def create_api_key(self, tenant_id: str, name: str, created_by: Principal) -> tuple[str, str]:
+        """Returns (key id, the full secret). The secret is never retrievable again."""
+        if created_by.role != OPERATOR and created_by.tenant_id != tenant_id:
+            raise NotFound("no such tenant")
+        key_id = new_id("key")
+        prefix = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO api_keys (id, tenant_id, prefix, secret_hash, name, created_by) "
+                "VALUES ($1, $2, $3, $4, $5, $6)",
+                key_id, tenant_id, prefix, _secret_hash(secret), name, created_by.account_id,
+            )
+        return key_id, f"{API_KEY_PREFIX}{prefix}_{secret}"
+
+    async def revoke_api_key(self, key_id: str, by: Principal) -> None:
+        async with self._pool.acquire() as conn:
+            done = await conn.fetchval(
+                "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL "
+                "AND ($2::text IS NULL OR tenant_id = $2) RETURNING id",
+                key_id, None if by.role == OPERATOR else by.tenant_id,
+            )
+        if done is None:
+            raise NotFound("no such API key")
+
+    async def principal_for_api_key(self, presented: str) -> Principal:
+        try:
+            prefix, secret = presented[len(API_KEY_PREFIX):].split("_", 1)
+        except ValueError:
+            raise InvalidToken("malformed API key") from None
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, tenant_id, secret_hash, revoked_at FROM api_keys WHERE prefix = $1", prefix
+            )
+        if row is None or not hmac.compare_digest(row["secret_hash"], _secret_hash(secret)):
+            raise InvalidToken("unknown API key")
+        if row["revoked_at"] is not None:
+            raise Unauthenticated("API key has been revoked", code="api_key_revoked")
+        return Principal(account_id=row["id"], role=STAFF, tenant_id=row["tenant_id"], via="api_key")
+
+
+async def _hash_off_loop(password: str) -> str:
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+
+
+async def _verify_off_loop(stored: str, password: str) -> bool:
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, password_matches, stored, password)
+
+
+_DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2N+0W5k9tOpSpXIVHdB3mN/lsbEqO4YVBSkWmWq6x1w"
+
+__all__ = ["DomainError", "IdentityService", "Tokens"]

@@ -1,0 +1,20 @@
+"""Typed application keys of the composition root. Packages declare the keys of
+their own services in their `web.py`; these are the shared resources."""
+
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from fooddispatch.config import Settings
+from fooddispatch.metrics import Metrics
+from kernel.clock import Clock
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", asyncpg.Pool)
+REDIS = web.AppKey("redis", aioredis.Redis)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Metrics)
+EVENT_STREAM = web.AppKey("event_stream", str)
+IDENTITY = web.AppKey("identity", object)

@@ -1,0 +1,50 @@
+"""Prometheus metrics on a registry owned by the app (no process globals), so two
+apps in one test process never share counters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _CallbackGauges(Collector):
+    """Gauges read at scrape time from callbacks registered by the components."""
+
+    def __init__(self) -> None:
+        self.callbacks: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, (doc, fn) in self.callbacks.items():
+            yield GaugeMetricFamily(name, doc, value=float(fn()))
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests", "HTTP requests by route template, method and status",
+            ["route", "method", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds", "HTTP request latency by route template",
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._gauges = _CallbackGauges()
+        self.registry.register(self._gauges)
+
+    def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        self._gauges.callbacks[name] = (doc, read)
+
+    def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+        return Counter(name, doc, list(labels), registry=self.registry)
+
+    def histogram(self, name: str, doc: str, labels: tuple[str, ...] = (), buckets=LATENCY_BUCKETS) -> Histogram:
+        return Histogram(name, doc, list(labels), buckets=buckets, registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

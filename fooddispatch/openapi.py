@@ -1,0 +1,174 @@
+"""OpenAPI 3.1, generated from the route table and the msgspec types each
+handler declared with `endpoint(...)`; nothing here is written by hand."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from kernel.http import EndpointSpec, endpoint_spec, json_response
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "stable machine-readable code"},
+                "message": {"type": "string"},
+                "param": {"type": ["string", "null"], "description": "the offending field path"},
+            },
+        }
+    },
+}
+_STATUS_TEXT = {
+    400: "Malformed request", 401: "Missing or invalid credentials", 402: "Payment declined",
+    403: "Role not allowed", 404: "Not found", 409: "Conflict with the current state",
+    413: "Body too large", 422: "Validation failed", 429: "Rate limited",
+}
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+
+
+def _operations(app: web.Application) -> list[tuple[str, str, EndpointSpec | None, Any]]:
+    found = []
+    for route in app.router.routes():
+        if route.method == "HEAD" or route.resource is None:
+            continue
+        info = route.resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        if path is None:
+            continue  # static folders
+        found.append((path, route.method.lower(), endpoint_spec(route.handler), route.handler))
+    return found
+
+
+def build_openapi(app: web.Application, title: str = "fooddispatch", version: str = "0.1.0") -> dict[str, Any]:
+    ops = _operations(app)
+    types: list[Any] = []
+    for _path, _method, spec, _h in ops:
+        if spec is None:
+            continue
+        for t in (spec.body, spec.response, spec.query):
+            if t is not None and t not in types:
+                types.append(t)
+    schemas_for, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    ref = dict(zip(types, schemas_for, strict=True))
+    components["Error"] = _ERROR_SCHEMA
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, spec, handler in ops:
+        op: dict[str, Any] = {"operationId": f"{method}_{handler.__name__}", "responses": {}}
+        doc = (handler.__doc__ or "").strip()
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(path)
+        ]
+        if spec is None:
+            op["summary"] = doc.splitlines()[0] if doc else handler.__name__
+            op["responses"]["200"] = {"description": "OK"}
+        else:
+            op["summary"] = spec.summary or (doc.splitlines()[0] if doc else handler.__name__)
+            if spec.tags:
+                op["tags"] = list(spec.tags)
+            if spec.roles:
+                op["security"] = [{"bearer": []}, {"apiKey": []}]
+                op["x-roles"] = sorted(spec.roles)
+            if spec.idempotent:
+                params.append({"name": "Idempotency-Key", "in": "header", "required": True,
+                               "schema": {"type": "string", "maxLength": 255}})
+            if spec.query is not None:
+                qschema = _resolve(ref[spec.query], components)
+                required = set(qschema.get("required", []))
+                for name, prop in qschema.get("properties", {}).items():
+                    params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+            if spec.body is not None:
+                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref[spec.body]}}}
+            if spec.websocket:
+                op["description"] = (doc + "\n\nWebSocket endpoint (upgrade).").strip()
+                op["responses"]["101"] = {"description": "Switching Protocols (websocket)"}
+            elif spec.response is not None:
+                op["responses"][str(spec.status)] = {
+                    "description": "OK", "content": {"application/json": {"schema": ref[spec.response]}}
+                }
+            else:
+                op["responses"][str(spec.status)] = {"description": "OK"}
+            statuses = set(spec.errors) | {400, 429}
+            if spec.body is not None:
+                statuses |= {413, 422}
+            if spec.roles:
+                statuses |= {401, 403}
+            for status in sorted(statuses):
+                op["responses"][str(status)] = {
+                    "description": _STATUS_TEXT.get(status, "Error"),
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+        if params:
+            op["parameters"] = params
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "Real-time food delivery: catalog, orders, payments, tracking and dispatch."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            },
+        },
+    }
+
+
+def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    target = schema.get("$ref")
+    if target:
+        return components[target.rsplit("/", 1)[-1]]
+    return schema
+
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fooddispatch API</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#222}
+h1{font-size:1.4rem} .op{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;padding:.4rem .8rem}
+.m{display:inline-block;min-width:4.5rem;font-weight:600;text-transform:uppercase}
+.get{color:#0a6}.post{color:#06c}.put,.patch{color:#a60}.delete{color:#c22}
+code{background:#f4f4f4;padding:0 .3rem} pre{background:#f8f8f8;padding:.5rem;overflow:auto;font-size:12px}
+summary{cursor:pointer}
+</style></head><body><h1>fooddispatch API</h1>
+<p>Generated from <a href="/openapi.json">/openapi.json</a>. Works offline.</p><div id="ops"></div>
+<script>
+fetch('/openapi.json').then(r=>r.json()).then(spec=>{
+  const root=document.getElementById('ops');
+  for(const [path,methods] of Object.entries(spec.paths)){
+    for(const [method,op] of Object.entries(methods)){
+      const d=document.createElement('details');d.className='op';
+      const s=document.createElement('summary');
+      s.innerHTML=`<span class="m ${method}">${method}</span><code></code> <span></span>`;
+      s.querySelector('code').textContent=path;s.querySelector('span:last-child').textContent=op.summary||'';
+      d.appendChild(s);const pre=document.createElement('pre');
+      pre.textContent=JSON.stringify(op,null,2);d.appendChild(pre);root.appendChild(d);
+    }
+  }
+});
+</script></body></html>"""
+
+
+async def openapi_handler(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this API."""
+    return json_response(build_openapi(request.app))
+
+
+async def docs_handler(request: web.Request) -> web.Response:
+    """A self-contained API reference page."""
+    return web.Response(text=_DOCS_PAGE, content_type="text/html")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/openapi.json", openapi_handler)
+    app.router.add_get("/docs", docs_handler)

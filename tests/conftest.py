@@ -1,0 +1,163 @@
+"""Test fixtures: real PostgreSQL and Redis, started once per run.
+
+With DATABASE_URL / REDIS_URL set, those servers are used; otherwise the
+embedded ones start in a temporary folder. The schema is migrated once into a
+template database; every test that asks for `database_url` gets its own copy
+(CREATE DATABASE ... TEMPLATE), and its own Redis key prefix on a flushed db.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from fooddispatch.app import create_app
+from fooddispatch.config import Settings
+from fooddispatch.embedded import start_postgres, start_redis
+from fooddispatch.identity import IdentityService, Tokens
+from fooddispatch.migrate import apply_migrations
+from kernel.http import Principal
+
+JWT_SECRET = "test-secret-0123456789abcdefghijklmnop"
+_counter = itertools.count(1)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    started = []
+    db_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    base = tmp_path_factory.mktemp("servers")
+    if not db_url:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pg = start_postgres(base / "pg")
+        started.append(pg)
+        db_url = pg.url
+    if not redis_url:
+        rd = start_redis(base / "redis")
+        started.append(rd)
+        redis_url = rd.url
+    yield db_url, redis_url
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def template_database(servers: tuple[str, str]) -> str:
+    """A database with every migration applied, cloned for each test."""
+    admin_url = servers[0]
+    name = f"fd_template_{os.getpid()}"
+
+    async def build() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(with_database(admin_url, name))
+        try:
+            await apply_migrations(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    return name
+
+
+@pytest.fixture
+async def database_url(servers: tuple[str, str], template_database: str) -> AsyncIterator[str]:
+    admin_url = servers[0]
+    name = f"fd_test_{os.getpid()}_{next(_counter)}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY FILE_COPY')
+    finally:
+        await conn.close()
+    yield with_database(admin_url, name)
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def redis_url(servers: tuple[str, str]) -> AsyncIterator[str]:
+    client = aioredis.Redis.from_url(servers[1])
+    await client.flushdb()
+    await client.aclose()
+    yield servers[1]
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        redis_url=redis_url,
+        jwt_secret=JWT_SECRET,
+        vault_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        redis_prefix=f"fdt{next(_counter)}:",
+        db_pool_min=1,
+        db_pool_max=10,
+        rate_limit_per_minute=100_000,
+        rate_limit_burst=10_000,
+        tenant_rate_limit_per_minute=1_000_000,
+    )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's database, for tests that check what was stored."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def app(settings: Settings) -> web.Application:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(aiohttp_client, app: web.Application):
+    return await aiohttp_client(app)
+
+
+MakePrincipal = Callable[..., Awaitable[tuple[Principal, dict[str, str]]]]
+
+
+@pytest.fixture
+async def make_principal(db: asyncpg.Pool) -> MakePrincipal:
+    """make_principal(role, tenant_id=None) -> (principal, auth headers). Uses the real identity service."""
+    identity = IdentityService(db, Tokens({"k1": JWT_SECRET}, "k1", 3600))
+
+    async def make(role: str, tenant_id: str | None = None, name: str | None = None) -> tuple[Principal, dict]:
+        who = await identity.create_account(role, tenant_id=tenant_id, name=name or f"test {role}")
+        return who, {"Authorization": f"Bearer {identity.tokens.issue(who)}"}
+
+    return make

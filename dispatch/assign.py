@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ortools.graph.python import min_cost_flow
 
 from dispatch.bundling import BundlePlan
-from dispatch.cost import CostBreakdown, DispatchConfig, hold_cost
+from dispatch.cost import CostBreakdown, DispatchConfig
 from dispatch.model import Courier, CourierState, Route
 from geo.eta import TravelTime
 
@@ -47,17 +47,30 @@ def price_match(plan: BundlePlan, courier: Courier, approach_s: float, now: floa
     """
     if plan.excluded and courier.courier_id in plan.excluded:
         return None
-    arrive = max(now, courier.free_at) + approach_s
+    return _cost_at(plan, max(now, courier.free_at) + approach_s, approach_s, courier, config)
+
+
+def not_now_cost(plan: BundlePlan, now: float, config: DispatchConfig) -> float:
+    """Price of "not now": the bundle served `hold_horizon_s` later by a courier already waiting at
+    the counter. It grows with the bundle's lateness like any match does, so an order that has
+    waited long is not put off again for a fresh one; and a match is only refused when it is worse
+    than waiting that long.
+    """
+    ideal = Courier("", plan.bundle.pickup, free_at=now)
+    arrive = max(now, plan.ready_at - config.pickup_service_s / 2) + config.hold_horizon_s
+    cost = _cost_at(plan, arrive, 0.0, ideal, config)
+    assert cost is not None
+    return cost * config.weights.hold
+
+
+def _cost_at(plan: BundlePlan, arrive: float, approach_s: float, courier: Courier,
+             config: DispatchConfig) -> float | None:
     pickup_at = max(arrive + config.pickup_service_s / 2, plan.ready_at)
     if courier.shift_end is not None and pickup_at > courier.shift_end:
         return None
     n = len(plan.orders)
-    lateness = 0.0
-    for slack in plan.promise_slack_s:
-        if pickup_at > slack:
-            lateness += pickup_at - slack
     breakdown = CostBreakdown(
-        lateness_s=lateness,
+        lateness_s=tuple(pickup_at - slack for slack in plan.promise_slack_s if pickup_at > slack),
         food_wait_s=n * pickup_at - plan.ready_sum_s,
         ride_delay_s=plan.ride_delay_s,
         courier_wait_s=pickup_at - arrive - config.pickup_service_s / 2,
@@ -69,38 +82,58 @@ def price_match(plan: BundlePlan, courier: Courier, approach_s: float, now: floa
 
 def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], travel: TravelTime,
                   now: float, config: DispatchConfig) -> list[Match]:
-    """Solve the matching; bundles absent from the result are "not now"."""
+    """Solve the matching; bundles absent from the result are "not now".
+
+    Each bundle first gets arcs to its `candidates_per_bundle` cheapest couriers only (that keeps
+    the network small). A bundle whose few candidates all went elsewhere would otherwise wait
+    round after round in a corner of town, so bundles left unmatched get arcs to every courier
+    and the network is solved once more.
+    """
     if not plans or not couriers:
         return []
     approach: dict[tuple[int, str], float] = {}
-    arcs: list[list[tuple[float, int, Route]]] = []
+    priced: list[list[tuple[float, int]]] = []
     for plan in plans:
-        priced: list[tuple[float, int, Route]] = []
+        row: list[tuple[float, int]] = []
         for ci, courier in enumerate(couriers):
             key = (ci, plan.bundle.store_id)
             if key not in approach:
                 approach[key] = travel.seconds(courier.position, plan.bundle.pickup, courier.vehicle)
             cost = price_match(plan, courier, approach[key], now, config)
             if cost is not None:
-                priced.append((cost, ci))
-        kept = heapq.nsmallest(config.candidates_per_bundle, priced)
-        arcs.append([(cost, ci, plan.route(max(now, couriers[ci].free_at), approach[(ci, plan.bundle.store_id)],
-                                            config.pickup_service_s, config.dropoff_service_s))
-                     for cost, ci in kept])
+                row.append((cost, ci))
+        priced.append(row)
+    holds = [not_now_cost(plan, now, config) for plan in plans]
+    arcs = [heapq.nsmallest(config.candidates_per_bundle, row) for row in priced]
+    chosen = _solve_flow(arcs, holds, len(couriers))
+    starved = [pi for pi in range(len(plans)) if pi not in chosen and len(arcs[pi]) < len(priced[pi])]
+    if starved:
+        for pi in starved:
+            arcs[pi] = priced[pi]
+        chosen = _solve_flow(arcs, holds, len(couriers))
+    matches = []
+    for pi, (ci, cost) in chosen.items():
+        plan, courier = plans[pi], couriers[ci]
+        route = plan.route(max(now, courier.free_at), approach[(ci, plan.bundle.store_id)],
+                           config.pickup_service_s, config.dropoff_service_s)
+        matches.append(Match(plan, courier, route, cost))
+    return matches
 
+
+def _solve_flow(arcs: list[list[tuple[float, int]]], holds: list[float],
+                n_couriers: int) -> dict[int, tuple[int, float]]:
+    """Min-cost flow source -> bundle -> courier | not-now -> sink; bundle index -> (courier index, cost)."""
     flow = min_cost_flow.SimpleMinCostFlow()
-    n_plans, n_couriers = len(plans), len(couriers)
+    n_plans = len(arcs)
     source, not_now, sink = n_plans + n_couriers, n_plans + n_couriers + 1, n_plans + n_couriers + 2
-    arc_route: dict[int, tuple[int, int, float, Route]] = {}
-    for pi, plan in enumerate(plans):
+    arc_match: dict[int, tuple[int, int, float]] = {}
+    for pi, hold in enumerate(holds):
         flow.add_arc_with_capacity_and_unit_cost(source, pi, 1, 0)
-        hold = hold_cost(len(plan.orders), config)
         flow.add_arc_with_capacity_and_unit_cost(pi, not_now, 1, round(hold * COST_SCALE))
-        for cost, ci, route in arcs[pi]:
-            if cost >= hold:
-                continue
-            arc = flow.add_arc_with_capacity_and_unit_cost(pi, n_plans + ci, 1, round(cost * COST_SCALE))
-            arc_route[arc] = (pi, ci, cost, route)
+        for cost, ci in arcs[pi]:
+            if cost < hold:
+                arc = flow.add_arc_with_capacity_and_unit_cost(pi, n_plans + ci, 1, round(cost * COST_SCALE))
+                arc_match[arc] = (pi, ci, cost)
     for ci in range(n_couriers):
         flow.add_arc_with_capacity_and_unit_cost(n_plans + ci, sink, 1, 0)
     flow.add_arc_with_capacity_and_unit_cost(not_now, sink, n_plans, 0)
@@ -109,11 +142,7 @@ def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], trav
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")
-    matches: list[Match] = []
-    for arc, (pi, ci, cost, route) in arc_route.items():
-        if flow.flow(arc) > 0:
-            matches.append(Match(plans[pi], couriers[ci], route, cost))
-    return matches
+    return {pi: (ci, cost) for arc, (pi, ci, cost) in arc_match.items() if flow.flow(arc) > 0}
 
 
 def should_commit(match: Match, now: float, config: DispatchConfig) -> bool:

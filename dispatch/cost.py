@@ -16,12 +16,14 @@ class CostWeights:
     """How much one second of each kind of waste costs, relative to the others."""
 
     lateness: float = 2.0  # per second an order is dropped off after its promise
+    lateness_doubling_s: float = 1800.0  # lateness weight doubles every this many seconds late, so
+    # the oldest late orders come first instead of starving behind fresh ones
     food_wait: float = 1.0  # per second food waits at the restaurant after it is ready
     ride_delay: float = 1.0  # per second a bundled order arrives later than a direct ride would
     courier_wait: float = 0.05  # per second a courier waits at the restaurant for food
     travel: float = 0.25  # per second of courier driving (empty and loaded)
     fairness: float = 10.0  # per order the courier already delivered this shift
-    hold: float = 1.0  # per order per second of `DispatchConfig.hold_horizon_s`: the "not now" price
+    hold: float = 1.0  # scales the "not now" price (see assign.not_now_cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class DispatchConfig:
     horizon_s: float = 1200.0  # look-ahead for soon-free couriers and soon-ready orders
     commit_slack_s: float = 0.0  # commit this much earlier than the latest useful departure
     candidates_per_bundle: int = 12  # cheapest couriers kept per bundle in the matching
-    hold_horizon_s: float = 3600.0  # a match costing more than this much food wait is "not now"
+    hold_horizon_s: float = 3600.0  # "not now" is priced as being served this much later
     reposition: bool = False  # MDRP's base rules keep idle couriers where they are
 
     def __post_init__(self) -> None:
@@ -55,7 +57,7 @@ class DispatchConfig:
 class CostBreakdown:
     """The raw seconds behind a cost, before weighting."""
 
-    lateness_s: float
+    lateness_s: tuple[float, ...]  # per order: `lateness_cost` is not linear, so no summing first
     food_wait_s: float
     ride_delay_s: float
     courier_wait_s: float
@@ -64,13 +66,18 @@ class CostBreakdown:
 
     def total(self, weights: CostWeights) -> float:
         return (
-            weights.lateness * self.lateness_s
+            sum(lateness_cost(late, weights) for late in self.lateness_s)
             + weights.food_wait * self.food_wait_s
             + weights.ride_delay * self.ride_delay_s
             + weights.courier_wait * self.courier_wait_s
             + weights.travel * self.travel_s
             + weights.fairness * self.prior_deliveries
         )
+
+
+def lateness_cost(lateness_s: float, weights: CostWeights) -> float:
+    """Price of one order's lateness: grows faster than linearly so old orders are not starved."""
+    return weights.lateness * lateness_s * (1.0 + lateness_s / weights.lateness_doubling_s)
 
 
 def route_breakdown(
@@ -89,17 +96,12 @@ def route_breakdown(
     pickup = route.stops[0]
     food_wait = 0.0
     ride_delay = 0.0
-    lateness = 0.0
+    lateness: list[float] = []
     for stop in route.stops[1:]:
         for order_id in stop.order_ids:
             order = orders[order_id]
             food_wait += max(0.0, pickup.done_at - order.ready_at)
             ride_delay += max(0.0, stop.done_at - pickup.done_at - direct_ride_s[order_id])
-            lateness += max(0.0, stop.done_at - order.promised_at)
+            lateness.append(max(0.0, stop.done_at - order.promised_at))
     courier_wait = max(0.0, pickup.done_at - (pickup.arrive_at + pickup_service_s / 2))
-    return CostBreakdown(lateness, food_wait, ride_delay, courier_wait, travel_s, courier.delivered_count)
-
-
-def hold_cost(order_count: int, config: DispatchConfig) -> float:
-    """Price of answering "not now" for a bundle: worse matches than this wait for the next round."""
-    return config.weights.hold * config.hold_horizon_s * order_count
+    return CostBreakdown(tuple(lateness), food_wait, ride_delay, courier_wait, travel_s, courier.delivered_count)

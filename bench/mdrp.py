@@ -1,0 +1,138 @@
+"""MDRP replay benchmark: optimizer vs greedy on the nine full optimised-shift days, or all 216.
+
+    python bench/mdrp.py                  # the nine {0..8}o100t100s2p100, both policies
+    python bench/mdrp.py --all --jobs 2   # every instance, both policies, averages per family
+
+Data comes from $MDRP_DIR or ../shared/mdrp next to the repo; it is never copied in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dispatch.cost import DispatchConfig  # noqa: E402
+from dispatch.mdrp import check_solution, load_instance, replay, round_time_stats, solution_metrics  # noqa: E402
+from dispatch.model import Policy  # noqa: E402
+
+NINE = [f"{seed}o100t100s2p100" for seed in range(9)]
+
+
+def mdrp_dir() -> Path:
+    return Path(os.environ.get("MDRP_DIR") or REPO / ".." / "shared" / "mdrp").resolve()
+
+
+def lower_bounds(root: Path) -> dict[str, float]:
+    with (root / "INDEX.tsv").open() as fh:
+        return {row["instance"]: float(row["lb_click_to_door_mean_min"]) for row in csv.DictReader(fh, delimiter="\t")}
+
+
+def run_one(job: tuple[str, str, str, float]) -> dict[str, Any]:
+    """Replay one instance with one policy; a plain dict so it crosses process boundaries."""
+    root, name, policy, step = job
+    instance = load_instance(Path(root) / name)
+    result = replay(instance, replace(DispatchConfig(), policy=Policy(policy), step_s=step))
+    metrics = solution_metrics(instance, result.solution)
+    return {
+        "instance": name, "policy": policy, "feasible": not check_solution(instance, result.solution),
+        "delivered_pct": metrics["delivered_pct"],
+        "c2d_mean": metrics["click_to_door_min"]["mean"], "c2d_p90": metrics["click_to_door_min"]["p90"],
+        "r2p_mean": metrics["ready_to_pickup_min"]["mean"],
+        "orders_per_courier_hour": metrics["orders_per_courier_hour"],
+        "pay_per_order": metrics["pay_per_order"], "bundle_mean": metrics["bundle_size"]["mean"],
+        "rounds": round_time_stats(result.round_solve_s), "wall_s": result.wall_s,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f}"
+
+
+def print_table(results: list[dict[str, Any]], bounds: dict[str, float]) -> None:
+    header = ("instance", "policy", "deliv%", "c2d mean", "c2d p90", "r2p mean", "ord/c-h", "pay/ord",
+              "LB", "gap%", "bundle", "p50 ms", "p95 ms", "max ms", "ok")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in results:
+        lb = bounds.get(r["instance"])
+        gap = 100 * (r["c2d_mean"] / lb - 1) if lb and r["c2d_mean"] else None
+        cells = (r["instance"], r["policy"], f"{r['delivered_pct']:.2f}", f"{r['c2d_mean']:.1f}",
+                 f"{r['c2d_p90']:.1f}", f"{r['r2p_mean']:.1f}", f"{r['orders_per_courier_hour']:.2f}",
+                 f"{r['pay_per_order']:.2f}", f"{lb:.1f}" if lb else "-", f"{gap:.1f}" if gap is not None else "-",
+                 f"{r['bundle_mean']:.2f}", _ms(r["rounds"]["p50"]), _ms(r["rounds"]["p95"]),
+                 _ms(r["rounds"]["max"]), "yes" if r["feasible"] else "NO")
+        print("| " + " | ".join(cells) + " |")
+
+
+def summarize(results: list[dict[str, Any]], bounds: dict[str, float], key: str) -> None:
+    """Averages per (group, policy): the group is the instance family or "all"."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        groups[(family(r["instance"]) if key == "family" else "all", r["policy"])].append(r)
+    print(f"\n| {key} | policy | n | deliv% | c2d mean | gap% vs LB | r2p mean | ord/c-h | round p95 ms (max) | infeasible |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (group, policy), rows in sorted(groups.items()):
+        gaps = [100 * (r["c2d_mean"] / bounds[r["instance"]] - 1) for r in rows if r["instance"] in bounds]
+        p95 = max(r["rounds"]["p95"] or 0 for r in rows)
+        print(f"| {group} | {policy} | {len(rows)} | {statistics.mean(r['delivered_pct'] for r in rows):.2f} | "
+              f"{statistics.mean(r['c2d_mean'] for r in rows):.2f} | "
+              f"{statistics.mean(gaps) if gaps else float('nan'):.1f} | "
+              f"{statistics.mean(r['r2p_mean'] for r in rows):.2f} | "
+              f"{statistics.mean(r['orders_per_courier_hour'] for r in rows):.2f} | {p95 * 1000:.1f} | "
+              f"{sum(not r['feasible'] for r in rows)} |")
+
+
+def family(name: str) -> str:
+    """`3o100t75s2p125` -> `o100t75s2p125`: the instance without its seed."""
+    return name.lstrip("0123456789")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--all", action="store_true", help="every instance in the folder")
+    parser.add_argument("--step", type=float, default=60.0, help="seconds between rounds (default 60)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1; --all: 2)")
+    parser.add_argument("--policy", action="append", choices=[p.value for p in Policy],
+                        help="policy to run (repeatable; default both)")
+    args = parser.parse_args(argv)
+    root = mdrp_dir()
+    if not (root / "INDEX.tsv").is_file():
+        print(f"no MDRP data at {root} (set MDRP_DIR)", file=sys.stderr)
+        return 2
+    bounds = lower_bounds(root)
+    names = sorted(p.name for p in root.iterdir() if (p / "orders.txt").is_file()) if args.all else NINE
+    policies = args.policy or [Policy.OPTIMIZER.value, Policy.GREEDY.value]
+    jobs = [(str(root), name, policy, args.step) for name in names for policy in policies]
+    workers = args.jobs if not args.all or args.jobs != 1 else 2
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}; {len(jobs)} replays, step {args.step:g} s, {workers} worker(s)",
+          file=sys.stderr)
+    started = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for r in pool.map(run_one, jobs):
+            print(f"  {r['instance']} {r['policy']}: c2d {r['c2d_mean']:.1f} in {r['wall_s']:.1f} s", file=sys.stderr)
+            results.append(r)
+    elapsed = time.perf_counter() - started
+    if not args.all:
+        print_table(results, bounds)
+    summarize(results, bounds, "family" if args.all else "all")
+    print(f"\nsweep wall time: {elapsed:.0f} s for {len(jobs)} replays")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

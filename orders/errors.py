@@ -1,0 +1,73 @@
+"""The orders package's errors, each with a stable `code` and HTTP status."""
+
+from __future__ import annotations
+
+from kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class QuoteNotFound(NotFound):
+    code = "quote_not_found"
+
+
+class QuoteExpired(Conflict):
+    """The quote is older than its validity; `extra["quote"]` carries a fresh one."""
+
+    code = "quote_expired"
+
+
+class PriceChanged(Conflict):
+    """The menu or fees moved since the quote; `extra["quote"]` carries the new price."""
+
+    code = "price_changed"
+
+
+class PromoRejected(ValidationFailed):
+    code = "promo_rejected"
+
+
+class StoreUnavailable(Conflict):
+    code = "store_unavailable"
+
+
+class NotDeliverable(ValidationFailed):
+    code = "not_deliverable"
+
+
+class TipNotChangeable(Conflict):
+    code = "tip_not_changeable"
+
+
+class AlreadyRated(Conflict):
+    code = "already_rated"
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+
+
+class PromoCodeTaken(Conflict):
+    code = "promo_code_taken"
+
+
+class InvalidWebhookUrl(ValidationFailed):
+    code = "invalid_webhook_url"
+
+
+__all__ = [
+    "AlreadyRated",
+    "DomainError",
+    "InvalidWebhookUrl",
+    "OrderNotFound",
+    "PriceChanged",
+    "PromoCodeTaken",
+    "PromoRejected",
+    "QuoteExpired",
+    "QuoteNotFound",
+    "StoreUnavailable",
+    "TipNotChangeable",
+    "WebhookEndpointNotFound",
+]

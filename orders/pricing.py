@@ -1,0 +1,269 @@
+"""Pricing, promos, tax, tips, cancellation fees and the delivery split. Pure.
+
+Every amount is `Money` in minor units; every fraction becomes minor units
+through `kernel.money.round_half_even` (directly or via `Money.times/percent`),
+so an order is priced the same way in a quote, at checkout and in the ledger.
+
+Fee amounts in `FeePolicy` are minor units of the store's currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from fractions import Fraction
+
+from kernel.money import Money, round_half_even
+from orders.errors import PromoRejected
+from orders.model import Actor, Status
+
+ONE = Fraction(1)
+
+
+@dataclass(frozen=True, slots=True)
+class FeePolicy:
+    service_fee_bps: int = 1000  # 10 % of the food subtotal...
+    service_fee_min: int = 99  # ...but at least this...
+    service_fee_max: int = 499  # ...and at most this
+    small_order_threshold: int = 1000  # below this food subtotal...
+    small_order_fee_max: int = 300  # ...the gap is charged, up to this
+    commission_bps: int = 1500  # the platform's share of the restaurant's net food sales
+    max_surge: Fraction = Fraction(3)  # never multiply a delivery fee by more than this
+    cancel_fee_accepted_bps: int = 5000  # customer cancels after acceptance: half the food
+    cancel_fee_ready_bps: int = 10_000  # food is ready: all of it
+    quote_ttl_seconds: int = 300
+    pickup_buffer_seconds: int = 300  # courier arrival, parking, handover
+    courier_speed_mps: float = 5.0
+    window_before_seconds: int = 300
+    window_after_seconds: int = 600
+
+
+class PromoKind(StrEnum):
+    PERCENT = "percent"
+    FIXED = "fixed"
+
+
+@dataclass(frozen=True, slots=True)
+class Promo:
+    id: str
+    code: str
+    kind: PromoKind
+    percent_bps: int = 0  # PERCENT: 1 bp = 0.01 %
+    amount: int = 0  # FIXED: minor units of `currency`
+    currency: str | None = None
+    max_discount: int | None = None  # PERCENT: cap in minor units
+    min_subtotal: int = 0
+    first_order_only: bool = False
+    per_customer_limit: int | None = None
+    budget: int | None = None  # total discount this promo may give, minor units
+    budget_used: int = 0
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    store_id: str | None = None  # None: platform-wide
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PromoUsage:
+    """What the customer did before, as far as promo rules care."""
+
+    redemptions_by_customer: int = 0
+    customer_has_orders: bool = False
+
+
+def promo_discount(promo: Promo, *, subtotal: Money, store_id: str, usage: PromoUsage, now: datetime) -> Money:
+    """The discount `promo` gives on a food subtotal, or `PromoRejected` with the reason as code."""
+
+    def reject(reason: str, message: str) -> PromoRejected:
+        return PromoRejected(message, param="promo_code", code=f"promo_{reason}")
+
+    if not promo.active:
+        raise reject("inactive", "this promo code is no longer active")
+    if promo.valid_from is not None and now < promo.valid_from:
+        raise reject("not_started", "this promo code is not valid yet")
+    if promo.valid_until is not None and now >= promo.valid_until:
+        raise reject("expired", "this promo code has expired")
+    if promo.store_id is not None and promo.store_id != store_id:
+        raise reject("wrong_store", "this promo code is not valid at this store")
+    if promo.kind is PromoKind.FIXED and promo.currency != subtotal.currency:
+        raise reject("wrong_currency", "this promo code is for another currency")
+    if subtotal.amount < promo.min_subtotal:
+        raise reject("minimum_not_met", f"this promo code needs a subtotal of at least {promo.min_subtotal}")
+    if promo.first_order_only and usage.customer_has_orders:
+        raise reject("first_order_only", "this promo code is for a first order only")
+    if promo.per_customer_limit is not None and usage.redemptions_by_customer >= promo.per_customer_limit:
+        raise reject("limit_reached", "you have already used this promo code as often as allowed")
+    if promo.kind is PromoKind.PERCENT:
+        amount = subtotal.percent(promo.percent_bps).amount
+        if promo.max_discount is not None:
+            amount = min(amount, promo.max_discount)
+    else:
+        amount = promo.amount
+    amount = max(0, min(amount, subtotal.amount))  # a discount never makes the food negative
+    if promo.budget is not None and promo.budget_used + amount > promo.budget:
+        raise reject("budget_exhausted", "this promo code has run out")
+    return Money(amount, subtotal.currency)
+
+
+def service_fee(subtotal: Money, policy: FeePolicy) -> Money:
+    raw = subtotal.percent(policy.service_fee_bps).amount
+    return Money(min(max(raw, policy.service_fee_min), policy.service_fee_max), subtotal.currency)
+
+
+def small_order_fee(subtotal: Money, policy: FeePolicy) -> Money:
+    gap = policy.small_order_threshold - subtotal.amount
+    return Money(max(0, min(gap, policy.small_order_fee_max)), subtotal.currency)
+
+
+def surged_delivery_fee(band_fee: Money, multiplier: Fraction, policy: FeePolicy) -> tuple[Money, Money]:
+    """(base fee, "busy area" surcharge): the band fee times the surge multiplier of the
+    pickup's H3 cell, clamped to [1, max_surge], the extra shown as its own line."""
+    m = min(max(Fraction(multiplier), ONE), policy.max_surge)
+    total = band_fee.times(m)
+    return band_fee, total - band_fee
+
+
+def tax_amount(taxable: Money, rate_bps: int, inclusive: bool) -> Money:
+    """Tax on `taxable` under the store's rule, rounded once with round_half_even.
+
+    Inclusive prices already contain the tax: it is the part rate/(1+rate) of them.
+    """
+    rate = Fraction(rate_bps, 10_000)
+    share = rate / (1 + rate) if inclusive else rate
+    return Money(round_half_even(Fraction(taxable.amount) * share), taxable.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBreakdown:
+    currency: str
+    subtotal: Money  # food, as listed (tax included when the store is tax-inclusive)
+    discount: Money
+    delivery_fee: Money
+    busy_area_fee: Money
+    service_fee: Money
+    small_order_fee: Money
+    tax: Money
+    tax_inclusive: bool
+    tip: Money
+    total: Money
+    surge_multiplier: Fraction
+    tax_rate_bps: int
+
+
+def price(
+    subtotal: Money,
+    *,
+    band_fee: Money,
+    surge: Fraction,
+    tax_rate_bps: int,
+    tax_inclusive: bool,
+    discount: Money,
+    tip: Money,
+    policy: FeePolicy,
+) -> PriceBreakdown:
+    """The whole bill. Tax applies to the food after the discount; fees are not taxed."""
+    cur = subtotal.currency
+    for m in (band_fee, discount, tip):
+        if m.currency != cur:
+            raise ValueError(f"{m} is not in {cur}")
+    if tip.amount < 0:
+        raise ValueError("a tip cannot be negative")
+    base, busy = surged_delivery_fee(band_fee, surge, policy)
+    svc = service_fee(subtotal, policy)
+    small = small_order_fee(subtotal, policy)
+    tax = tax_amount(subtotal - discount, tax_rate_bps, tax_inclusive)
+    total = subtotal - discount + base + busy + svc + small + tip
+    if not tax_inclusive:
+        total = total + tax
+    return PriceBreakdown(
+        currency=cur, subtotal=subtotal, discount=discount, delivery_fee=base, busy_area_fee=busy,
+        service_fee=svc, small_order_fee=small, tax=tax, tax_inclusive=tax_inclusive, tip=tip, total=total,
+        surge_multiplier=min(max(Fraction(surge), ONE), policy.max_surge), tax_rate_bps=tax_rate_bps,
+    )
+
+
+def with_tip(b: PriceBreakdown, tip: Money) -> PriceBreakdown:
+    if tip.amount < 0:
+        raise ValueError("a tip cannot be negative")
+    return replace(b, tip=tip, total=b.total - b.tip + tip)
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    food: Money  # the food part (tax included when the store is tax-inclusive)
+    tax: Money  # tax given back on top (tax-exclusive stores only)
+
+    @property
+    def total(self) -> Money:
+        return self.food + self.tax
+
+
+def missing_item_refund(line_value: Money, b: PriceBreakdown) -> Refund:
+    """What a missing item gives back: its food value, plus its tax where tax was added on top."""
+    extra_tax = Money.zero(b.currency) if b.tax_inclusive else tax_amount(line_value, b.tax_rate_bps, False)
+    return Refund(line_value, extra_tax)
+
+
+def cancellation_fee(status: Status, actor: Actor, b: PriceBreakdown, policy: FeePolicy) -> Money:
+    """What a cancelling customer pays: nothing before acceptance, part of the food once the
+    kitchen has started, all of it once the food is ready. Restaurants and operators
+    cancelling never charge the customer. Cancelling after pickup is not allowed at all."""
+    zero = Money.zero(b.currency)
+    if actor is not Actor.CUSTOMER:
+        return zero
+    food = b.subtotal - b.discount
+    if status in (Status.ACCEPTED, Status.PREPARING):
+        return food.percent(policy.cancel_fee_accepted_bps)
+    if status is Status.READY:
+        return food.percent(policy.cancel_fee_ready_bps)
+    return zero
+
+
+@dataclass(frozen=True, slots=True)
+class SplitAmounts:
+    """Where the customer's money goes; the four parts always add up to `customer_charged`."""
+
+    customer_charged: Money
+    restaurant_payable: Money
+    courier_earnings: Money
+    platform_revenue: Money
+    tax_payable: Money
+
+
+def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) -> SplitAmounts:
+    """The split at delivery: the restaurant gets its net food sales minus commission, the
+    courier the delivery fee (surge included) and the tip, the tax authority the tax; the
+    platform keeps the rest (service and small-order fees plus commission, minus the
+    discount it funded). Missing-item refunds come out of the restaurant's food and tax."""
+    cur = b.currency
+    refunded_food = Money(sum(r.food.amount for r in refunds), cur)
+    refunded_tax = Money(sum(r.tax.amount for r in refunds), cur)
+    charged = b.total - refunded_food - refunded_tax
+    food = b.subtotal - refunded_food
+    if b.tax_inclusive:
+        tax = tax_amount(food - b.discount, b.tax_rate_bps, True)
+        food_net = food - tax
+    else:
+        tax = b.tax - refunded_tax
+        food_net = food
+    restaurant = food_net - food_net.percent(policy.commission_bps)
+    courier = b.delivery_fee + b.busy_area_fee + b.tip
+    platform = charged - restaurant - courier - tax
+    return SplitAmounts(charged, restaurant, courier, platform, tax)
+
+
+def cancellation_split(fee: Money, policy: FeePolicy) -> SplitAmounts:
+    """A cancellation fee compensates the restaurant, minus commission."""
+    zero = Money.zero(fee.currency)
+    restaurant = fee - fee.percent(policy.commission_bps)
+    return SplitAmounts(fee, restaurant, zero, fee - restaurant, zero)
+
+
+def promised_window(
+    start_at: datetime, prep_time_s: int, distance_m: float, policy: FeePolicy
+) -> tuple[datetime, datetime]:
+    """The delivery window promised to the customer, from when the kitchen can start."""
+    travel = distance_m / policy.courier_speed_mps
+    eta = start_at + timedelta(seconds=prep_time_s + travel + policy.pickup_buffer_seconds)
+    return (eta - timedelta(seconds=policy.window_before_seconds), eta + timedelta(seconds=policy.window_after_seconds))

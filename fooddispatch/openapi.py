@@ -78,6 +78,7 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
                 op["security"] = [{"bearer": []}, {"apiKey": []}]
                 op["x-roles"] = sorted(spec.roles)
             if spec.idempotent:
+                op["x-idempotent"] = True
                 params.append({"name": "Idempotency-Key", "in": "header", "required": True,
                                "schema": {"type": "string", "maxLength": 255}})
             if spec.query is not None:

@@ -81,8 +81,27 @@ def template_database(servers: tuple[str, str]) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def test_databases(servers: tuple[str, str]) -> Iterator[list[str]]:
+    """Names of the per-test databases, dropped at the end of the run rather than after each test:
+    fixtures that hold the app's pools may be torn down after `database_url`, and a database
+    dropped under a live pool makes its background tasks fail noisily."""
+    names: list[str] = []
+    yield names
+
+    async def drop_all() -> None:
+        conn = await asyncpg.connect(servers[0])
+        try:
+            for name in names:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop_all())
+
+
 @pytest.fixture
-async def database_url(servers: tuple[str, str], template_database: str) -> AsyncIterator[str]:
+async def database_url(servers: tuple[str, str], template_database: str, test_databases: list[str]) -> str:
     admin_url = servers[0]
     name = f"fd_test_{os.getpid()}_{next(_counter)}"
     conn = await asyncpg.connect(admin_url)
@@ -90,12 +109,8 @@ async def database_url(servers: tuple[str, str], template_database: str) -> Asyn
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY FILE_COPY')
     finally:
         await conn.close()
-    yield with_database(admin_url, name)
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    test_databases.append(name)
+    return with_database(admin_url, name)
 
 
 @pytest.fixture

@@ -1,0 +1,179 @@
+"""Menu rules, pure: validating a whole menu as a unit, and resolving cart lines against it.
+
+A menu is categories -> items -> modifier groups -> options, and an option may carry its own
+modifier groups (nesting is allowed down to `MAX_DEPTH` group levels). A group's `min`/`max`
+bound the total quantity selected in it; `max_quantity` bounds one option. Option ids are unique
+among the options offered at one level (the groups of one item, or of one option), so a selection
+names an option by id alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from catalog.errors import InvalidSelection, ItemUnavailable
+from catalog.messages import CartLineInput, ItemIn, MenuIn, ModifierGroupIn, OptionIn, SelectedOption
+from catalog.model import ResolvedLine, ResolvedOption
+from kernel.errors import ValidationFailed
+from kernel.money import Money
+
+MAX_DEPTH = 5  # group levels under an item: item > group > option > group > option > ...
+MAX_ITEMS = 5_000
+
+
+def prepare_menu(menu: MenuIn, new_id: Callable[[str], str], param: str = "") -> MenuIn:
+    """Validate the whole menu and give every category, item, group and option an id.
+
+    Raises ValidationFailed with the field path of the first problem; the input is not modified."""
+    p = f"{param}." if param else ""
+    seen_items: set[str] = set()
+    seen_cats: set[str] = set()
+    categories = []
+    count = 0
+    for ci, cat in enumerate(menu.categories):
+        cat_id = _fresh_id(cat.id, "cat", seen_cats, new_id, f"{p}categories[{ci}].id")
+        items = []
+        for ii, item in enumerate(cat.items):
+            path = f"{p}categories[{ci}].items[{ii}]"
+            item_id = _fresh_id(item.id, "itm", seen_items, new_id, f"{path}.id")
+            groups = _prepare_groups(item.modifier_groups, new_id, f"{path}.modifier_groups", 1)
+            items.append(msgspec.structs.replace(item, id=item_id, modifier_groups=groups))
+            count += 1
+        categories.append(msgspec.structs.replace(cat, id=cat_id, items=items))
+    if count > MAX_ITEMS:
+        raise ValidationFailed(f"a menu may have at most {MAX_ITEMS} items", param=f"{p}categories")
+    return MenuIn(categories=categories)
+
+
+def _fresh_id(given: str | None, prefix: str, seen: set[str], new_id: Callable[[str], str], param: str) -> str:
+    if given is not None:
+        if not given or len(given) > 64:
+            raise ValidationFailed("an id is 1 to 64 characters", param=param)
+        if given in seen:
+            raise ValidationFailed(f"id {given!r} is used twice", param=param)
+        seen.add(given)
+        return given
+    made = new_id(prefix)
+    seen.add(made)
+    return made
+
+
+def _prepare_groups(
+    groups: Sequence[ModifierGroupIn], new_id: Callable[[str], str], param: str, depth: int
+) -> list[ModifierGroupIn]:
+    if groups and depth > MAX_DEPTH:
+        raise ValidationFailed(f"modifier groups nest at most {MAX_DEPTH} levels deep", param=param)
+    seen_groups: set[str] = set()
+    seen_options: set[str] = set()  # unique across all groups of this level
+    out = []
+    for gi, group in enumerate(groups):
+        gpath = f"{param}[{gi}]"
+        group_id = _fresh_id(group.id, "grp", seen_groups, new_id, f"{gpath}.id")
+        if group.min > group.max:
+            raise ValidationFailed(f"min ({group.min}) is greater than max ({group.max})", param=f"{gpath}.min")
+        reachable = sum(o.max_quantity for o in group.options if o.available)
+        if group.min > reachable:
+            raise ValidationFailed(
+                f"min ({group.min}) cannot be met by the available options (at most {reachable})",
+                param=f"{gpath}.min",
+            )
+        options = []
+        for oi, option in enumerate(group.options):
+            opath = f"{gpath}.options[{oi}]"
+            option_id = _fresh_id(option.id, "opt", seen_options, new_id, f"{opath}.id")
+            nested = _prepare_groups(option.modifier_groups, new_id, f"{opath}.modifier_groups", depth + 1)
+            options.append(msgspec.structs.replace(option, id=option_id, modifier_groups=nested))
+        out.append(msgspec.structs.replace(group, id=group_id, options=options))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedMenu:
+    """A prepared menu with items by id, as `resolve_lines` needs it."""
+
+    version: int
+    currency: str
+    items: Mapping[str, ItemIn]
+
+
+def index_menu(menu: MenuIn, version: int, currency: str) -> IndexedMenu:
+    items = {item.id: item for cat in menu.categories for item in cat.items if item.id is not None}
+    return IndexedMenu(version, currency, items)
+
+
+def resolve_lines(
+    menu: IndexedMenu, lines: Sequence[CartLineInput], stock: Mapping[str, int], param: str = "lines"
+) -> list[ResolvedLine]:
+    """Check every line against the menu and price it. `stock` holds counts of counted items."""
+    out = []
+    for i, line in enumerate(lines):
+        path = f"{param}[{i}]"
+        item = menu.items.get(line.item_id)
+        if item is None or item.availability == "hidden":
+            raise ItemUnavailable(f"no item {line.item_id!r} on this store's menu", param=f"{path}.item_id")
+        if item.availability == "sold_out" or stock.get(line.item_id, line.quantity) < line.quantity:
+            raise ItemUnavailable(f"{item.name!r} is sold out", param=f"{path}.item_id")
+        options, extra = _resolve_options(item.modifier_groups, line.options, menu.currency, f"{path}.options")
+        unit = Money(item.price + extra, menu.currency)
+        out.append(ResolvedLine(
+            item_id=line.item_id, name=item.name, quantity=line.quantity, unit_price=unit,
+            options=list(options), line_total=unit.times(line.quantity),
+        ))
+    return out
+
+
+def _resolve_options(
+    groups: Sequence[ModifierGroupIn], selected: Sequence[SelectedOption], currency: str, param: str
+) -> tuple[tuple[ResolvedOption, ...], int]:
+    """Resolved selections at one level and their total price (minor units), checking every rule."""
+    where: dict[str, tuple[ModifierGroupIn, OptionIn]] = {
+        option.id: (group, option) for group in groups for option in group.options if option.id is not None
+    }
+    picked: dict[str, int] = {}
+    resolved = []
+    total = 0
+    for j, sel in enumerate(selected):
+        spath = f"{param}[{j}]"
+        found = where.get(sel.option_id)
+        if found is None:
+            raise InvalidSelection(f"option {sel.option_id!r} is not offered here", param=f"{spath}.option_id")
+        group, option = found
+        if sel.option_id in picked:
+            raise InvalidSelection(f"option {option.name!r} is selected twice", param=f"{spath}.option_id")
+        if not option.available:
+            raise ItemUnavailable(f"option {option.name!r} is not available", param=f"{spath}.option_id")
+        if sel.quantity > option.max_quantity:
+            raise InvalidSelection(
+                f"option {option.name!r} allows at most {option.max_quantity}", param=f"{spath}.quantity"
+            )
+        picked[sel.option_id] = sel.quantity
+        nested, nested_total = _resolve_options(option.modifier_groups, sel.options, currency, f"{spath}.options")
+        unit = option.price + nested_total
+        resolved.append(ResolvedOption(option.id or "", option.name, sel.quantity, Money(unit, currency), nested))
+        total += unit * sel.quantity
+    for group in groups:
+        chosen = sum(picked.get(o.id or "", 0) for o in group.options)
+        if not group.min <= chosen <= group.max:
+            rule = f"exactly {group.min}" if group.min == group.max else f"{group.min} to {group.max}"
+            raise InvalidSelection(f"{group.name!r}: choose {rule} (got {chosen})", param=param)
+    return tuple(resolved), total
+
+
+def apply_item_patch(menu: MenuIn, item_id: str, changes: Mapping[str, object]) -> tuple[MenuIn, ItemIn]:
+    """A copy of the menu with one item's fields changed. KeyError when the item is unknown."""
+    categories = []
+    updated: ItemIn | None = None
+    for cat in menu.categories:
+        items = []
+        for item in cat.items:
+            if item.id == item_id:
+                item = msgspec.structs.replace(item, **changes)
+                updated = item
+            items.append(item)
+        categories.append(msgspec.structs.replace(cat, items=items))
+    if updated is None:
+        raise KeyError(item_id)
+    return MenuIn(categories=categories), updated

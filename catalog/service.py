@@ -1,0 +1,165 @@
+"""The catalog's use cases: one async method per command, one transaction each.
+
+`CatalogService` is also the public interface `orders/` uses: `quote_context`, `is_open_at`,
+`resolve_cart`, `reserve` and `release` take the caller's connection so they run inside the
+orders transaction. Merchant commands take the calling principal: staff and API keys see only
+their tenant's stores (another tenant's store is "not found", never "forbidden"); operators all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from catalog import store as db
+from catalog.errors import OutOfStock, StoreNotFound
+from catalog.menu import IndexedMenu, index_menu, resolve_lines
+from catalog.merchant import Merchant
+from catalog.messages import CartLineInput, MenuIn, menu_decoder
+from catalog.model import QuoteContext, ResolvedLine, effective_status, fee_for_distance
+from catalog.rules import RulesCache, StoreRules, parse_special_days
+from geo.distance import haversine_m
+from geo.eta import HaversineTravelTime
+from kernel.clock import Clock
+from kernel.http import Principal
+from kernel.outbox import write_event
+
+
+class CatalogService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        *,
+        default_region: str = "default",
+        travel: HaversineTravelTime | None = None,
+        vehicle: str = "scooter",
+    ) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.default_region = default_region
+        self.travel = travel or HaversineTravelTime()
+        self.vehicle = vehicle
+        self.rules = RulesCache()
+        self._menus: dict[tuple[str, int], IndexedMenu] = {}
+        self.merchant = Merchant(self)
+
+    # ---- the interface orders/ uses ----------------------------------------------------------
+
+    async def quote_context(
+        self, conn: asyncpg.Connection, store_id: str, lat: float, lng: float, at: datetime
+    ) -> QuoteContext:
+        """Everything a quote needs about the store for a drop-off point at time `at`."""
+        row = await db.get_store(conn, store_id)
+        if row is None:
+            raise StoreNotFound("no such store")
+        rules = self.rules.get(row)
+        special = await self._special(conn, store_id, at)
+        distance = haversine_m((row["lat"], row["lng"]), (lat, lng))
+        return QuoteContext(
+            store_id=row["id"], tenant_id=row["tenant_id"], name=row["name"], currency=row["currency"],
+            timezone=row["timezone"], tax_rate_bps=row["tax_rate_bps"], tax_inclusive=row["tax_inclusive"],
+            prep_time_default_s=row["prep_time_default_s"], accept_window_s=row["accept_window_s"],
+            lat=row["lat"], lng=row["lng"],
+            status=effective_status(row["status"], row["paused_until"], at),
+            open_at_time=rules.open_at(row["status"], row["paused_until"], special, at),
+            deliverable=rules.delivers_to(lat, lng) and distance <= rules.max_delivery_m,
+            distance_m=round(distance),
+            delivery_fee=fee_for_distance(rules.fee_bands, distance, row["currency"]),
+            region=row["region"],
+        )
+
+    async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool:
+        """Whether the store takes orders at `at` (status, pause end, hours and special days)."""
+        row = await db.get_store(conn, store_id)
+        if row is None:
+            raise StoreNotFound("no such store")
+        special = await self._special(conn, store_id, at)
+        return self.rules.get(row).open_at(row["status"], row["paused_until"], special, at)
+
+    async def _special(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> dict:
+        day = at.date()
+        rows = await db.special_days(conn, [store_id], day - timedelta(days=2), day + timedelta(days=2))
+        return parse_special_days([dict(r) for r in rows])
+
+    async def resolve_cart(
+        self, conn: asyncpg.Connection, store_id: str, lines: Sequence[CartLineInput]
+    ) -> list[ResolvedLine]:
+        """Check cart lines against the store's current menu and price them (ValidationFailed with
+        the path, e.g. `lines[0].options[1].option_id`)."""
+        menu = await self._menu(conn, store_id)
+        stock = await db.stock_counts(conn, sorted({line.item_id for line in lines}))
+        return resolve_lines(menu, lines, stock)
+
+    async def _menu(self, conn: asyncpg.Connection, store_id: str) -> IndexedMenu:
+        head = await db.menu_head(conn, store_id)
+        if head is None:
+            raise StoreNotFound("no such store")
+        return await self._menu_version(conn, store_id, head["menu_version"], head["currency"])
+
+    async def _menu_version(self, conn: asyncpg.Connection, store_id: str, version: int, currency: str) -> IndexedMenu:
+        key = (store_id, version)
+        cached = self._menus.get(key)
+        if cached is not None:
+            return cached
+        document = await db.menu_document(conn, store_id, version) if version else None
+        menu = menu_decoder.decode(document) if document else MenuIn(categories=[])
+        indexed = index_menu(menu, version, currency)
+        if len(self._menus) > 10_000:
+            self._menus.clear()
+        self._menus[key] = indexed
+        return indexed
+
+    async def reserve(self, conn: asyncpg.Connection, order_id: str, items: Sequence[tuple[str, int]]) -> None:
+        """Take counted stock for an order, in the caller's transaction. All or nothing: on
+        OutOfStock nothing stays taken (a savepoint is rolled back). Calling it again for the
+        same order does nothing."""
+        wanted: dict[str, int] = {}
+        for item_id, quantity in items:
+            if quantity <= 0:
+                raise ValueError("reserve quantities must be positive")
+            wanted[item_id] = wanted.get(item_id, 0) + quantity
+        if await db.has_reservation(conn, order_id):
+            return
+        async with conn.transaction():  # a savepoint inside the caller's transaction
+            taken: list[tuple[str, int]] = []
+            for item_id in sorted(wanted):  # one lock order for every order: no deadlocks
+                tracked, left, store_id = await db.take_stock(conn, item_id, wanted[item_id])
+                if not tracked:
+                    continue
+                if left is None:
+                    raise OutOfStock(f"not enough stock left for item {item_id}", param=item_id)
+                taken.append((item_id, wanted[item_id]))
+                if left == 0 and store_id is not None:
+                    tenant = await conn.fetchval("SELECT tenant_id FROM catalog_stores WHERE id = $1", store_id)
+                    await write_event(conn, "item.sold_out",
+                                      {"store_id": store_id, "tenant_id": tenant, "item_id": item_id,
+                                       "reason": "stock"}, aggregate_id=store_id)
+            if taken:
+                await db.record_reservation(conn, order_id, taken)
+
+    async def release(self, conn: asyncpg.Connection, order_id: str) -> bool:
+        """Give an order's reserved stock back, exactly once. False when already released or none."""
+        return bool(await db.release_reservation(conn, order_id))
+
+    # ---- helpers shared by the merchant and customer sides -----------------------------------
+
+    def rules_for(self, row: dict[str, Any]) -> StoreRules:
+        return self.rules.get(row)
+
+    @staticmethod
+    def scope(who: Principal) -> str | None:
+        """The tenant a principal is limited to (None: operators see every tenant)."""
+        if who.is_operator():
+            return None
+        if not who.tenant_id:
+            return "\x00no-tenant"  # matches nothing
+        return who.tenant_id
+
+
+def encode_menu(menu: MenuIn) -> bytes:
+    return msgspec.json.encode(menu)

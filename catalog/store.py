@@ -1,0 +1,321 @@
+"""The catalog's Postgres adapter: every SQL statement of the package, plain asyncpg.
+
+Functions take a connection so the service decides the transaction (orders passes its own)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+STORE_COLUMNS = (
+    "id, tenant_id, name, lat, lng, timezone, currency, tax_rate_bps, tax_inclusive, prep_time_default_s, "
+    "accept_window_s, status, paused_until, region, hours, zones, zone_version, max_delivery_m, fee_bands, "
+    "menu_version, version, created_at, updated_at"
+)
+_JSON_COLUMNS = ("hours", "zones", "fee_bands")
+
+
+def _store(row: asyncpg.Record | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = dict(row)
+    for key in _JSON_COLUMNS:
+        if key in out and isinstance(out[key], str):
+            out[key] = json.loads(out[key])
+    return out
+
+
+# ---- tenants -------------------------------------------------------------------------------------
+
+async def insert_tenant(conn: asyncpg.Connection, tenant_id: str, name: str, by: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO catalog_tenants (id, name, created_by) VALUES ($1, $2, $3) RETURNING id, name, created_at",
+        tenant_id, name, by,
+    )
+
+
+async def get_tenant(conn: asyncpg.Connection, tenant_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT id, name, created_at FROM catalog_tenants WHERE id = $1", tenant_id)
+
+
+# ---- stores --------------------------------------------------------------------------------------
+
+async def insert_store(conn: asyncpg.Connection, values: dict[str, Any]) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"""INSERT INTO catalog_stores (id, tenant_id, name, lat, lng, timezone, currency, tax_rate_bps,
+               tax_inclusive, prep_time_default_s, accept_window_s, region)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {STORE_COLUMNS}""",
+        values["id"], values["tenant_id"], values["name"], values["lat"], values["lng"], values["timezone"],
+        values["currency"], values["tax_rate_bps"], values["tax_inclusive"], values["prep_time_default_s"],
+        values["accept_window_s"], values["region"],
+    )
+    return _store(row)  # type: ignore[return-value]
+
+
+async def get_store(
+    conn: asyncpg.Connection, store_id: str, *, tenant_id: str | None = None, for_update: bool = False
+) -> dict[str, Any] | None:
+    """The store, or None when unknown or (with `tenant_id`) owned by another tenant."""
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {STORE_COLUMNS} FROM catalog_stores WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2){lock}",
+        store_id, tenant_id,
+    )
+    return _store(row)
+
+
+async def list_stores(conn: asyncpg.Connection, tenant_id: str, after: str | None, limit: int) -> list[dict]:
+    rows = await conn.fetch(
+        f"SELECT {STORE_COLUMNS} FROM catalog_stores WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2) "
+        "ORDER BY id LIMIT $3",
+        tenant_id, after, limit,
+    )
+    return [_store(r) for r in rows]  # type: ignore[misc]
+
+
+async def update_store(conn: asyncpg.Connection, store_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set the given columns, bump the version. JSON columns are passed as Python values."""
+    sets = []
+    args: list[Any] = [store_id]
+    for key, value in changes.items():
+        args.append(json.dumps(value) if key in _JSON_COLUMNS else value)
+        cast = "::jsonb" if key in _JSON_COLUMNS else ""
+        sets.append(f"{key} = ${len(args)}{cast}")
+    sets += ["version = version + 1", "updated_at = now()"]
+    row = await conn.fetchrow(
+        f"UPDATE catalog_stores SET {', '.join(sets)} WHERE id = $1 RETURNING {STORE_COLUMNS}", *args
+    )
+    return _store(row)  # type: ignore[return-value]
+
+
+async def reopen_expired_pauses(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "UPDATE catalog_stores SET status = 'online', paused_until = NULL, version = version + 1, "
+        "updated_at = now() WHERE status = 'paused' AND paused_until <= $1 RETURNING id, tenant_id",
+        now,
+    )
+
+
+# ---- special days --------------------------------------------------------------------------------
+
+async def special_days(
+    conn: asyncpg.Connection, store_ids: Sequence[str], first: date | None = None, last: date | None = None
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT store_id, day, closed, periods, note FROM catalog_special_days WHERE store_id = ANY($1::text[]) "
+        "AND ($2::date IS NULL OR day >= $2) AND ($3::date IS NULL OR day <= $3) ORDER BY store_id, day",
+        list(store_ids), first, last,
+    )
+
+
+async def upsert_special_day(
+    conn: asyncpg.Connection, store_id: str, day: date, closed: bool, periods: list[dict], note: str | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO catalog_special_days (store_id, day, closed, periods, note) VALUES ($1, $2, $3, $4::jsonb, $5) "
+        "ON CONFLICT (store_id, day) DO UPDATE SET closed = EXCLUDED.closed, periods = EXCLUDED.periods, "
+        "note = EXCLUDED.note",
+        store_id, day, closed, json.dumps(periods), note,
+    )
+
+
+async def delete_special_day(conn: asyncpg.Connection, store_id: str, day: date) -> bool:
+    done = await conn.fetchval(
+        "DELETE FROM catalog_special_days WHERE store_id = $1 AND day = $2 RETURNING day", store_id, day
+    )
+    return done is not None
+
+
+# ---- zones and discovery -------------------------------------------------------------------------
+
+async def replace_zone_cells(conn: asyncpg.Connection, store_id: str, cells: Sequence[tuple[int, bool]]) -> None:
+    await conn.execute("DELETE FROM catalog_zone_cells WHERE store_id = $1", store_id)
+    await conn.copy_records_to_table(
+        "catalog_zone_cells", records=[(c, store_id, i) for c, i in cells], columns=["cell", "store_id", "interior"]
+    )
+
+
+DISCOVERY_COLUMNS = (
+    "s.id, s.tenant_id, s.name, s.lat, s.lng, s.timezone, s.currency, s.status, s.paused_until, s.hours, "
+    "s.zones, s.zone_version, s.max_delivery_m, s.fee_bands, s.prep_time_default_s, s.version, "
+    "(SELECT coalesce(json_agg(json_build_object('day', d.day, 'closed', d.closed, 'periods', d.periods)), '[]')"
+    " FROM catalog_special_days d WHERE d.store_id = s.id AND d.day BETWEEN $2 AND $3)::text AS specials"
+)
+
+
+async def candidate_stores(
+    conn: asyncpg.Connection, cells: Sequence[int], first: date, last: date
+) -> list[asyncpg.Record]:
+    """Stores whose zone cover holds one of `cells` (the point's cell and its parents): no scan.
+    Each comes with its special days between `first` and `last`."""
+    return await conn.fetch(
+        f"""SELECT {DISCOVERY_COLUMNS}, bool_or(c.interior) AS interior
+            FROM catalog_zone_cells c JOIN catalog_stores s ON s.id = c.store_id
+            WHERE c.cell = ANY($1::bigint[]) AND s.status <> 'closed'
+            GROUP BY s.id""",
+        list(cells), first, last,
+    )
+
+
+async def all_open_stores(conn: asyncpg.Connection, first: date, last: date) -> list[asyncpg.Record]:
+    """Every store that has a zone: the unindexed baseline the benchmark compares against."""
+    return await conn.fetch(
+        f"SELECT {DISCOVERY_COLUMNS}, false AS interior FROM catalog_stores s "
+        "WHERE s.status <> 'closed' AND s.zone_version > 0", first, last,
+    )
+
+
+# ---- menus ---------------------------------------------------------------------------------------
+
+async def menu_document(conn: asyncpg.Connection, store_id: str, version: int) -> str | None:
+    return await conn.fetchval(
+        "SELECT document::text FROM catalog_menus WHERE store_id = $1 AND version = $2", store_id, version
+    )
+
+
+async def menu_head(conn: asyncpg.Connection, store_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT tenant_id, name, currency, menu_version FROM catalog_stores WHERE id = $1", store_id
+    )
+
+
+async def items_owned_elsewhere(conn: asyncpg.Connection, store_id: str, item_ids: Sequence[str]) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT id FROM catalog_items WHERE id = ANY($1::text[]) AND store_id <> $2", list(item_ids), store_id
+    )
+    return [r["id"] for r in rows]
+
+
+async def insert_menu(
+    conn: asyncpg.Connection, store_id: str, version: int, document: bytes, by: str, items: Sequence[tuple]
+) -> None:
+    """Store a new menu version and replace the flattened items of the store."""
+    await conn.execute(
+        "INSERT INTO catalog_menus (store_id, version, document, created_by) VALUES ($1, $2, $3::jsonb, $4)",
+        store_id, version, document.decode(), by,
+    )
+    await conn.execute("DELETE FROM catalog_items WHERE store_id = $1", store_id)
+    await conn.copy_records_to_table(
+        "catalog_items", records=[(i[0], store_id, *i[1:]) for i in items],
+        columns=["id", "store_id", "name", "description", "price", "availability"],
+    )
+    await conn.execute(
+        "UPDATE catalog_stores SET menu_version = $2, version = version + 1, updated_at = now() WHERE id = $1",
+        store_id, version,
+    )
+
+
+async def menu_published_at(conn: asyncpg.Connection, store_id: str, version: int) -> datetime | None:
+    return await conn.fetchval(
+        "SELECT created_at FROM catalog_menus WHERE store_id = $1 AND version = $2", store_id, version
+    )
+
+
+# ---- stock ---------------------------------------------------------------------------------------
+
+async def stock_counts(conn: asyncpg.Connection, item_ids: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT item_id, count FROM catalog_stock WHERE item_id = ANY($1::text[])", list(item_ids)
+    )
+    return {r["item_id"]: r["count"] for r in rows}
+
+
+async def store_stock(conn: asyncpg.Connection, store_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT item_id, count FROM catalog_stock WHERE store_id = $1 ORDER BY item_id", store_id
+    )
+
+
+async def set_stock(conn: asyncpg.Connection, store_id: str, item_id: str, count: int | None) -> None:
+    if count is None:
+        await conn.execute("DELETE FROM catalog_stock WHERE item_id = $1 AND store_id = $2", item_id, store_id)
+        return
+    await conn.execute(
+        "INSERT INTO catalog_stock (item_id, store_id, count) VALUES ($1, $2, $3) "
+        "ON CONFLICT (item_id) DO UPDATE SET count = EXCLUDED.count",
+        item_id, store_id, count,
+    )
+
+
+async def take_stock(conn: asyncpg.Connection, item_id: str, quantity: int) -> tuple[bool, int | None, str | None]:
+    """Conditionally decrement: (tracked, count left or None when refused, store id).
+
+    The WHERE is re-checked after any concurrent update commits (READ COMMITTED), so the count
+    can never go below zero."""
+    row = await conn.fetchrow(
+        "UPDATE catalog_stock SET count = count - $2 WHERE item_id = $1 AND count >= $2 RETURNING count, store_id",
+        item_id, quantity,
+    )
+    if row is not None:
+        return True, row["count"], row["store_id"]
+    tracked = await conn.fetchval("SELECT store_id FROM catalog_stock WHERE item_id = $1", item_id)
+    return tracked is not None, None, tracked
+
+
+async def has_reservation(conn: asyncpg.Connection, order_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM catalog_reservations WHERE order_id = $1 LIMIT 1", order_id))
+
+
+async def record_reservation(conn: asyncpg.Connection, order_id: str, taken: Sequence[tuple[str, int]]) -> None:
+    await conn.executemany(
+        "INSERT INTO catalog_reservations (order_id, item_id, quantity) VALUES ($1, $2, $3)",
+        [(order_id, item, qty) for item, qty in taken],
+    )
+
+
+async def release_reservation(conn: asyncpg.Connection, order_id: str) -> list[tuple[str, int]]:
+    """Mark the order's reservation released (once: concurrent callers wait on the row lock and then
+    see it released) and put its quantities back."""
+    rows = await conn.fetch(
+        "UPDATE catalog_reservations SET released_at = now() WHERE order_id = $1 AND released_at IS NULL "
+        "RETURNING item_id, quantity",
+        order_id,
+    )
+    given = sorted((r["item_id"], r["quantity"]) for r in rows)
+    for item_id, quantity in given:
+        await conn.execute("UPDATE catalog_stock SET count = count + $2 WHERE item_id = $1", item_id, quantity)
+    return given
+
+
+# ---- audit ---------------------------------------------------------------------------------------
+
+async def audit(
+    conn: asyncpg.Connection, tenant_id: str, store_id: str | None, actor: str, action: str, detail: dict
+) -> None:
+    await conn.execute(
+        "INSERT INTO catalog_audit (tenant_id, store_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5::jsonb)",
+        tenant_id, store_id, actor, action, json.dumps(detail, default=str),
+    )
+
+
+async def audit_entries(conn: asyncpg.Connection, store_id: str, before: int | None, limit: int) -> list:
+    return await conn.fetch(
+        "SELECT id, at, actor, action, detail::text AS detail FROM catalog_audit WHERE store_id = $1 "
+        "AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        store_id, before, limit,
+    )
+
+
+# ---- search --------------------------------------------------------------------------------------
+
+async def search(conn: asyncpg.Connection, query: str, store_ids: Sequence[str], limit: int) -> list[asyncpg.Record]:
+    """Dishes and stores among `store_ids` matching `query`: full-text rank, plus trigram similarity
+    so a typo ("piza") still finds "pizza"."""
+    return await conn.fetch(
+        """WITH q AS (SELECT plainto_tsquery('simple', $1) AS tsq)
+           SELECT 'item' AS kind, i.store_id, i.id AS item_id, i.name, i.price,
+                  ts_rank(i.search, q.tsq) + similarity(i.name, $1) AS score
+           FROM catalog_items i, q
+           WHERE i.store_id = ANY($2::text[]) AND i.availability <> 'hidden'
+             AND (i.search @@ q.tsq OR i.name % $1 OR word_similarity($1, i.name) > 0.5)
+           UNION ALL
+           SELECT 'store', s.id, NULL, s.name, NULL, ts_rank(s.search, q.tsq) + similarity(s.name, $1)
+           FROM catalog_stores s, q
+           WHERE s.id = ANY($2::text[]) AND (s.search @@ q.tsq OR s.name % $1 OR word_similarity($1, s.name) > 0.5)
+           ORDER BY score DESC, item_id NULLS FIRST LIMIT $3""",
+        query, list(store_ids), limit,
+    )

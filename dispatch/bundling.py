@@ -90,15 +90,19 @@ def plan_bundle(orders: Sequence[OpenOrder], travel: TravelTime, config: Dispatc
     )
 
 
-def breaks_promise(plan: BundlePlan, config: DispatchConfig) -> bool:
-    """True if, even with a courier waiting at the counter, some order would be dropped off later
-    than its promise plus the margin *because of the bundle* (a lone order already that late
-    is not the bundle's fault)."""
+def breaks_promise(plan: BundlePlan, now: float, config: DispatchConfig) -> bool:
+    """True if bundling pushes some order past its promise by more than the margin.
+
+    Times are what they would be with a courier waiting at the counter, from `now` on. An order
+    already past its promise may still be bundled if the bundle delays it by at most the margin:
+    in a shortage that is how the late ones get a courier at all.
+    """
+    if len(plan.orders) == 1:
+        return False
+    pickup = max(plan.ready_at, now)
     for order, offset in zip(plan.orders, plan.dropoff_offsets_s, strict=True):
-        bundled = plan.ready_at + offset
-        alone = order.ready_at + plan.direct_ride_s[order.order_id]
-        limit = max(order.promised_at + config.promise_margin_s, alone)
-        if len(plan.orders) > 1 and bundled > limit:
+        alone = max(order.ready_at, now) + plan.direct_ride_s[order.order_id]
+        if pickup + offset > max(order.promised_at, alone) + config.promise_margin_s:
             return True
     return False
 
@@ -107,11 +111,12 @@ def target_bundle_size(orders: Sequence[OpenOrder], couriers: Sequence[Courier],
                        config: DispatchConfig) -> int:
     """How many orders a bundle should hold this round, from demand against supply.
 
-    Orders whose food is ready within the horizon compete for couriers who are free within it;
+    Orders whose food is ready within the shortage window (a backlog of late orders included)
+    compete for couriers who are free within it;
     with at least one courier per order there is no reason to make anyone wait for a second
     drop-off, and past that bundles grow with the shortage.
     """
-    horizon = now + config.horizon_s
+    horizon = now + config.shortage_window_s
     demand = sum(1 for o in orders if o.ready_at <= horizon)
     supply = sum(1 for c in couriers
                  if c.free_at <= horizon and (c.shift_end is None or max(c.free_at, now) <= c.shift_end))
@@ -121,7 +126,7 @@ def target_bundle_size(orders: Sequence[OpenOrder], couriers: Sequence[Courier],
     return max(1, min(config.max_bundle_size, math.ceil(ratio)))
 
 
-def build_bundles(orders: Sequence[OpenOrder], target_size: int, travel: TravelTime,
+def build_bundles(orders: Sequence[OpenOrder], target_size: int, travel: TravelTime, now: float,
                   config: DispatchConfig) -> list[BundlePlan]:
     """Split each restaurant's open orders into bundles of about `target_size`, by ready time.
 
@@ -142,20 +147,22 @@ def build_bundles(orders: Sequence[OpenOrder], target_size: int, travel: TravelT
         start = 0
         for g in range(groups):
             end = start + size + (1 if g < extra else 0)
-            plans.extend(_feasible_split(store_orders[start:end], travel, config))
+            plans.extend(_feasible_split(store_orders[start:end], travel, now, config))
             start = end
     return plans
 
 
-def _feasible_split(group: list[OpenOrder], travel: TravelTime, config: DispatchConfig) -> list[BundlePlan]:
+def _feasible_split(group: list[OpenOrder], travel: TravelTime, now: float,
+                    config: DispatchConfig) -> list[BundlePlan]:
     if len(group) == 1:
         return [plan_bundle(group, travel, config)]
-    spread_ok = group[-1].ready_at - group[0].ready_at <= config.bundle_ready_window_s
-    if spread_ok:
+    # Food that is ready already waits either way, so the spread counts from now on.
+    ready = [max(o.ready_at, now) for o in group]
+    if ready[-1] - ready[0] <= config.bundle_ready_window_s:
         plan = plan_bundle(group, travel, config)
-        if not breaks_promise(plan, config):
+        if not breaks_promise(plan, now, config):
             return [plan]
     # Split at the widest gap in ready times: the two halves are the most homogeneous.
-    gaps = [group[i + 1].ready_at - group[i].ready_at for i in range(len(group) - 1)]
+    gaps = [ready[i + 1] - ready[i] for i in range(len(group) - 1)]
     cut = gaps.index(max(gaps)) + 1
-    return _feasible_split(group[:cut], travel, config) + _feasible_split(group[cut:], travel, config)
+    return _feasible_split(group[:cut], travel, now, config) + _feasible_split(group[cut:], travel, now, config)

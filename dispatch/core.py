@@ -28,7 +28,7 @@ def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: Tra
         return decision
     pool = candidate_couriers(couriers, now, config)
     size = target_bundle_size(orders, pool, now, config)
-    plans = build_bundles(orders, size, travel, config)
+    plans = build_bundles(orders, size, travel, now, config)
     matches = match_bundles(plans, pool, travel, now, config)
     committed = [m for m in matches if should_commit(m, now, config)]
     assigned = {oid for m in committed for oid in m.plan.bundle.order_ids}

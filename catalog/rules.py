@@ -87,6 +87,9 @@ class RulesCache:
         self._entries: dict[str, tuple[int, StoreRules]] = {}
         self._max = max_entries
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, row: Mapping[str, Any]) -> StoreRules:
         found = self._entries.get(row["id"])
         if found is not None and found[0] == row["version"]:

@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 
 from catalog import store as db
+from catalog.discovery import Customer
 from catalog.errors import OutOfStock, StoreNotFound
 from catalog.menu import IndexedMenu, index_menu, resolve_lines
 from catalog.merchant import Merchant
@@ -47,6 +48,7 @@ class CatalogService:
         self.rules = RulesCache()
         self._menus: dict[tuple[str, int], IndexedMenu] = {}
         self.merchant = Merchant(self)
+        self.customer = Customer(self)
 
     # ---- the interface orders/ uses ----------------------------------------------------------
 

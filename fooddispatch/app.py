@@ -144,7 +144,7 @@ def create_app(
     app[EVENT_STREAM] = event_stream_name(settings)
     app[LIMITS] = {
         "principal": Limit(settings.rate_limit_per_minute, settings.rate_limit_burst),
-        "tenant": Limit(settings.tenant_rate_limit_per_minute, max(settings.rate_limit_burst * 10, 1)),
+        "tenant": Limit(settings.tenant_rate_limit_per_minute, settings.tenant_rate_limit_burst),
     }
     app[OUTBOX_LAG] = [0]
     metrics.gauge("outbox_lag_events", "Outbox events not yet published to the stream", lambda: app[OUTBOX_LAG][0])

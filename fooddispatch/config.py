@@ -68,11 +68,14 @@ class Settings:
     rate_limit_per_minute: int = 600  # per principal (or client IP when anonymous)
     rate_limit_burst: int = 100
     tenant_rate_limit_per_minute: int = 6000
+    tenant_rate_limit_burst: int = 1000
     dispatch_interval_seconds: float = 5.0
     offer_ttl_seconds: int = 30
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON lines when stderr is not a terminal
     region: str = "demo"
+    tracking_retention_days: int = 30  # location history partitions older than this are dropped
+    tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,11 +109,14 @@ class Settings:
             tenant_rate_limit_per_minute=_int(
                 env, "FOODDISPATCH_TENANT_RATE_LIMIT_PER_MINUTE", 6000, 1, 100_000_000
             ),
+            tenant_rate_limit_burst=_int(env, "FOODDISPATCH_TENANT_RATE_LIMIT_BURST", 1000, 1, 100_000_000),
             dispatch_interval_seconds=_float(env, "FOODDISPATCH_DISPATCH_INTERVAL", 5.0, 0.1, 300.0),
             offer_ttl_seconds=_int(env, "FOODDISPATCH_OFFER_TTL_SECONDS", 30, 5, 600),
             log_level=log_level,
             log_json=None if log_json_raw == "" else log_json_raw in {"true", "1"},
             region=env.get("FOODDISPATCH_REGION") or "demo",
+            tracking_retention_days=_int(env, "FOODDISPATCH_TRACKING_RETENTION_DAYS", 30, 1, 3650),
+            tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -136,11 +142,14 @@ ENV_VARS = (
     "FOODDISPATCH_RATE_LIMIT_PER_MINUTE",
     "FOODDISPATCH_RATE_LIMIT_BURST",
     "FOODDISPATCH_TENANT_RATE_LIMIT_PER_MINUTE",
+    "FOODDISPATCH_TENANT_RATE_LIMIT_BURST",
     "FOODDISPATCH_DISPATCH_INTERVAL",
     "FOODDISPATCH_OFFER_TTL_SECONDS",
     "FOODDISPATCH_LOG_LEVEL",
     "FOODDISPATCH_LOG_JSON",
     "FOODDISPATCH_REGION",
+    "FOODDISPATCH_TRACKING_RETENTION_DAYS",
+    "FOODDISPATCH_TRACKING_STALE_SECONDS",
 )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -38,11 +40,13 @@ def with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    started = []
+def servers() -> Iterator[tuple[str, str]]:
+    started: list = []
     db_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
-    base = tmp_path_factory.mktemp("servers")
+    # Not under pytest's tmp_path_factory: pytest prunes old base folders, which removes a
+    # data folder under a server that another concurrent pytest run still uses.
+    base = Path(tempfile.mkdtemp(prefix="fooddispatch-test-servers-"))
     if not db_url:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -56,6 +60,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     yield db_url, redis_url
     for server in reversed(started):
         server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

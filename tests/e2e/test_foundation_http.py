@@ -178,3 +178,19 @@ async def test_metrics_count_requests_by_route_template(client) -> None:
     assert 'http_requests_total{method="GET",route="/healthz",status="200"}' in text
     assert 'route="/v1/me",status="401"' in text
     assert "outbox_lag_events" in text
+
+
+async def test_tenant_limit_is_shared_by_all_principals_of_the_tenant(aiohttp_client, settings, make_principal):
+    from fooddispatch.app import create_app
+
+    client = await aiohttp_client(
+        create_app(settings.replace(tenant_rate_limit_per_minute=6, tenant_rate_limit_burst=4))
+    )
+    _, first = await make_principal(STAFF, tenant_id="ten_busy")
+    _, second = await make_principal(STAFF, tenant_id="ten_busy")
+    _, elsewhere = await make_principal(STAFF, tenant_id="ten_quiet")
+    statuses = [(await client.get("/v1/me", headers=first if i % 2 else second)).status for i in range(6)]
+    assert statuses[:4] == [200] * 4
+    assert statuses[4:] == [429, 429]
+    assert (await client.get("/v1/me", headers=second)).status == 429
+    assert (await client.get("/v1/me", headers=elsewhere)).status == 200

@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from catalog import store as db
@@ -74,14 +74,14 @@ class Customer:
                 rows = await db.all_open_stores(conn, first, last)
             else:
                 rows = await db.candidate_stores(conn, lookup_cells(query.lat, query.lng), first, last)
-        ranked = self.rank(rows, query, at, exact=True)
+        ranked = self.rank(rows, query, at)
         if after is not None:
             ranked = [r for r in ranked if r.key > after]
         page = ranked[: query.limit]
         more = len(ranked) > query.limit
         return StoreCards(items=[r.card for r in page], next_cursor=_encode_cursor(page[-1].key) if more else None)
 
-    def rank(self, rows: Sequence[Any], query: DiscoveryQuery, at: datetime, *, exact: bool) -> list[_Ranked]:
+    def rank(self, rows: Sequence[Any], query: DiscoveryQuery, at: datetime) -> list[_Ranked]:
         out = []
         point = (query.lat, query.lng)
         for row in rows:
@@ -102,7 +102,8 @@ class Customer:
             fee = fee_for_distance(rules.fee_bands, distance, row["currency"])
             card = StoreCard(
                 id=row["id"], name=row["name"], lat=row["lat"], lng=row["lng"], currency=row["currency"],
-                open_now=open_now, opens_at=opens_at, distance_m=round(distance), eta_s=eta,
+                open_now=open_now, opens_at=opens_at.astimezone(UTC) if opens_at else None,
+                distance_m=round(distance), eta_s=eta,
                 delivery_fee=CatalogMoney(fee.amount, fee.currency),
             )
             key = (float(eta if query.sort == "eta" else round(distance)), row["id"])
@@ -139,7 +140,7 @@ class Customer:
         first, last = at.date() - timedelta(days=2), at.date() + timedelta(days=2)
         async with self.s.pool.acquire() as conn:
             rows = await db.candidate_stores(conn, lookup_cells(query.lat, query.lng), first, last)
-            ranked = self.rank(rows, _as_discovery(query), at, exact=True)
+            ranked = self.rank(rows, _as_discovery(query), at)
             cards = {r.card.id: r.card for r in ranked}
             if not cards:
                 return []

@@ -1,1 +1,23 @@
+"""Payments: tokenized cards, payment intents (Stripe semantics), the double-entry
+ledger, wallets, payouts, fraud screening, reconciliation and signed webhooks.
 
+The public interface for other packages (`orders/`):
+`PaymentsService.authorize / capture / void / refund / post_split`, taking the
+caller's asyncpg connection, and the types they use.
+"""
+
+from payments.errors import InsufficientBalance, PaymentDeclined, PaymentRequiresAction, ProcessorUnavailable
+from payments.model import Split
+from payments.service import WALLET, Authorization, PaymentsService, RiskContext
+
+__all__ = [
+    "WALLET",
+    "Authorization",
+    "InsufficientBalance",
+    "PaymentDeclined",
+    "PaymentRequiresAction",
+    "PaymentsService",
+    "ProcessorUnavailable",
+    "RiskContext",
+    "Split",
+]

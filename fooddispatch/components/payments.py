@@ -1,0 +1,60 @@
+"""Wires payments: the vault from `settings.vault_key`, the test-mode processor
+behind the resilience wrapper, fraud screening on Redis, and the background
+resolver for intents left `processing` by a processor outage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from fooddispatch.keys import CLOCK, DB, REDIS, SETTINGS
+from payments import web as payments_web
+from payments.live import FraudScreen
+from payments.processor import CircuitBreaker, ResilientProcessor, TestModeProcessor
+from payments.service import PaymentsService
+from payments.vault import Vault
+
+log = structlog.get_logger("payments")
+RESOLVE_EVERY_SECONDS = 10.0
+
+
+def install(app: web.Application) -> None:
+    payments_web.setup(app)
+    app.cleanup_ctx.append(_payments)
+
+
+async def _payments(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    clock = app[CLOCK]
+    if not settings.vault_key:
+        raise RuntimeError("payments needs FOODDISPATCH_VAULT_KEY (base64 of 32 bytes)")
+    processor = ResilientProcessor(TestModeProcessor(today=lambda: clock.now().date()),
+                                   CircuitBreaker(clock.monotonic, threshold=5, cooldown=10.0),
+                                   timeout=5.0, retries=2, backoff=0.05)
+    service = PaymentsService(
+        app[DB], vault=Vault(settings.vault_key), processor=processor,
+        fraud=FraudScreen(app[REDIS], settings.redis_prefix, clock), clock=clock,
+    )
+    app[payments_web.PAYMENTS] = service
+
+    async def resolver() -> None:
+        while True:
+            await asyncio.sleep(RESOLVE_EVERY_SECONDS)
+            try:
+                await service.resolve_processing(older_than_seconds=RESOLVE_EVERY_SECONDS)
+            except Exception:
+                log.exception("payments resolver round failed")
+
+    tasks = [asyncio.create_task(resolver(), name="payments-resolver")]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

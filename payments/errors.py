@@ -1,0 +1,71 @@
+"""Payments errors in Stripe's shape: `type`, `code`, `decline_code`, `param`.
+The one error middleware renders them; a decline is 402."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel.errors import Conflict, DomainError, NotFound
+
+
+class PaymentDeclined(DomainError):
+    """The card (or wallet) was declined; `decline_code` says why."""
+
+    status = 402
+    code = "card_declined"
+
+    def __init__(self, message: str, *, decline_code: str, code: str | None = None,
+                 payment_intent: str | None = None, param: str | None = None) -> None:
+        extra: dict[str, Any] = {"type": "card_error", "decline_code": decline_code}
+        if payment_intent:
+            extra["payment_intent"] = payment_intent
+        super().__init__(message, code=code, param=param, extra=extra)
+        self.decline_code = decline_code
+        self.payment_intent = payment_intent
+
+
+class PaymentRequiresAction(DomainError):
+    """The customer must authenticate (3-D Secure) before the hold exists."""
+
+    status = 402
+    code = "authentication_required"
+
+    def __init__(self, payment_intent: str, next_action: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            "The payment requires authentication; confirm the PaymentIntent after the customer authenticates.",
+            extra={"type": "card_error", "decline_code": "authentication_required",
+                   "payment_intent": payment_intent, "next_action": next_action or {}},
+        )
+        self.payment_intent = payment_intent
+
+
+class InsufficientBalance(DomainError):
+    status = 402
+    code = "balance_insufficient"
+
+    def __init__(self, message: str, *, account: str | None = None) -> None:
+        super().__init__(message, extra={"type": "invalid_request_error", "account": account})
+
+
+class ProcessorUnavailable(DomainError):
+    """The processor could not be reached; the operation is safe to retry."""
+
+    status = 503
+    code = "processor_unavailable"
+
+    def __init__(self, message: str = "the payment processor is unavailable; retry later") -> None:
+        super().__init__(message, extra={"type": "api_error"}, headers={"Retry-After": "5"})
+
+
+class ResourceMissing(NotFound):
+    code = "resource_missing"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message, param=param, extra={"type": "invalid_request_error"})
+
+
+class IdempotencyMismatch(Conflict):
+    code = "idempotency_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, extra={"type": "idempotency_error"})

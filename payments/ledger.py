@@ -1,0 +1,197 @@
+"""The ledger's Postgres adapter: accounts, append-only journal entries and their
+postings, balances kept in the same transaction.
+
+`post_batch` applies a list of entries in one transaction with a fixed number of
+round trips: it locks every account the batch touches (in id order, so two
+batches never deadlock), replays the entries in order against the locked
+balances, and rejects on its own any entry that is unbalanced, already posted
+(same idempotency key) or would take a non-negative account below zero. The
+accepted ones are written with three set-based statements. The table's CHECK
+constraint and the balance trigger still guard whatever this code gets wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from payments.errors import InsufficientBalance
+from payments.model import Account, JournalEntry, UnbalancedEntry, apply_to_balances, check_entry
+
+
+@dataclass(frozen=True, slots=True)
+class PostingOutcome:
+    entry_id: str  # the id written, or the id already posted under the same idempotency key
+    accepted: bool
+    reason: str | None = None  # unbalanced: ..., insufficient_funds:<account>, duplicate
+
+    @property
+    def duplicate(self) -> bool:
+        return self.reason == "duplicate"
+
+
+_ENSURE_ACCOUNTS = """
+INSERT INTO ledger_accounts (id, kind, owner_id, currency, normal_side, non_negative)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[])
+ON CONFLICT (id) DO NOTHING"""
+_INSERT_ENTRIES = """
+INSERT INTO journal_entries (id, kind, currency, actor, reason, reference, intent_id, refund_id, payout_id,
+                             processor_ref, idempotency_key, reverses)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"""
+_INSERT_POSTINGS = """
+INSERT INTO postings (entry_id, seq, account_id, amount, currency)
+SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bigint[], $5::text[])"""
+_UPDATE_BALANCES = """
+UPDATE ledger_accounts a SET balance = a.balance + v.delta
+  FROM unnest($1::text[], $2::bigint[]) AS v(id, delta) WHERE a.id = v.id"""
+
+
+async def post_batch(conn: asyncpg.Connection, entries: list[JournalEntry]) -> list[PostingOutcome]:
+    """Apply each entry or reject it on its own; all in one transaction."""
+    outcomes: list[PostingOutcome | None] = [None] * len(entries)
+    valid: list[int] = []
+    for i, e in enumerate(entries):
+        try:
+            check_entry(e)
+            valid.append(i)
+        except UnbalancedEntry as exc:
+            outcomes[i] = PostingOutcome(e.id, False, f"unbalanced: {exc}")
+    async with conn.transaction():
+        accounts: dict[str, Account] = {}
+        for i in valid:
+            for p in entries[i].postings:
+                accounts[p.account.id] = p.account
+        if accounts:
+            ordered = sorted(accounts)
+            specs = [accounts[a] for a in ordered]
+            await conn.execute(
+                _ENSURE_ACCOUNTS, ordered, [a.kind for a in specs], [a.owner for a in specs],
+                [a.currency for a in specs], [a.spec.normal for a in specs], [a.spec.non_negative for a in specs],
+            )
+            rows = await conn.fetch(
+                "SELECT id, balance FROM ledger_accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", ordered
+            )
+            balances = {r["id"]: r["balance"] for r in rows}
+        else:
+            balances = {}
+        keys = [entries[i].idempotency_key for i in valid if entries[i].idempotency_key]
+        existing: dict[str, str] = {}
+        if keys:
+            rows = await conn.fetch(
+                "SELECT idempotency_key, id FROM journal_entries WHERE idempotency_key = ANY($1::text[])", keys
+            )
+            existing = {r["idempotency_key"]: r["id"] for r in rows}
+        start = dict(balances)
+        accepted: list[JournalEntry] = []
+        for i in valid:
+            e = entries[i]
+            if e.idempotency_key and e.idempotency_key in existing:
+                outcomes[i] = PostingOutcome(existing[e.idempotency_key], False, "duplicate")
+                continue
+            offending = apply_to_balances(balances, e)
+            if offending is not None:
+                outcomes[i] = PostingOutcome(e.id, False, f"insufficient_funds:{offending}")
+                continue
+            if e.idempotency_key:
+                existing[e.idempotency_key] = e.id
+            accepted.append(e)
+            outcomes[i] = PostingOutcome(e.id, True)
+        if accepted:
+            await _write(conn, accepted, {a: balances[a] - start[a] for a in balances if balances[a] != start[a]},
+                         accounts)
+    return [o for o in outcomes if o is not None]
+
+
+async def _write(conn: asyncpg.Connection, accepted: list[JournalEntry], natural_deltas: dict[str, int],
+                 accounts: dict[str, Account]) -> None:
+    cols: list[list[object]] = [[] for _ in range(12)]
+    for e in accepted:
+        for col, value in zip(cols, (e.id, e.kind, e.currency, e.actor, e.reason, e.reference, e.intent_id,
+                                     e.refund_id, e.payout_id, e.processor_ref, e.idempotency_key, e.reverses),
+                              strict=True):
+            col.append(value)
+    await conn.execute(_INSERT_ENTRIES, *cols)
+    p_entry, p_seq, p_account, p_amount, p_currency = [], [], [], [], []
+    for e in accepted:
+        for seq, p in enumerate(e.postings):
+            p_entry.append(e.id)
+            p_seq.append(seq)
+            p_account.append(p.account.id)
+            p_amount.append(p.amount)
+            p_currency.append(e.currency)
+    await conn.execute(_INSERT_POSTINGS, p_entry, p_seq, p_account, p_amount, p_currency)
+    ids = sorted(natural_deltas)
+    await conn.execute(_UPDATE_BALANCES, ids, [natural_deltas[i] for i in ids])
+
+
+async def post(conn: asyncpg.Connection, entry: JournalEntry) -> PostingOutcome:
+    """Post one entry; an entry already posted under its idempotency key returns that
+    one. Insufficient balance raises `InsufficientBalance` (402)."""
+    [outcome] = await post_batch(conn, [entry])
+    if outcome.reason and outcome.reason.startswith("insufficient_funds:"):
+        account = outcome.reason.split(":", 1)[1]
+        raise InsufficientBalance(f"the balance of {account} is too low for this movement", account=account)
+    if outcome.reason and outcome.reason.startswith("unbalanced"):
+        raise UnbalancedEntry(outcome.reason)
+    return outcome
+
+
+async def balance(conn: asyncpg.Connection, account: Account) -> int:
+    value = await conn.fetchval("SELECT balance FROM ledger_accounts WHERE id = $1", account.id)
+    return int(value or 0)
+
+
+async def balances_of_owner(conn: asyncpg.Connection, owner_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, kind, currency, balance FROM ledger_accounts WHERE owner_id = $1 ORDER BY id", owner_id
+    )
+
+
+async def history(conn: asyncpg.Connection, account_id: str, starting_after: str | None,
+                  limit: int) -> list[asyncpg.Record]:
+    """The account's postings, newest first; `starting_after` is the last entry id of the previous page."""
+    return await conn.fetch(
+        """SELECT p.entry_id, p.amount, e.kind, e.reason, e.reference, e.intent_id, e.payout_id, e.actor,
+                  e.created_at
+             FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+            WHERE p.account_id = $1 AND ($2::text IS NULL OR p.entry_id < $2)
+            ORDER BY p.entry_id DESC LIMIT $3""",
+        account_id, starting_after, limit,
+    )
+
+
+async def sums_per_currency(conn: asyncpg.Connection) -> dict[str, int]:
+    """Sum of every posting per currency: zero for a healthy ledger."""
+    rows = await conn.fetch("SELECT currency, sum(amount)::bigint AS total FROM postings GROUP BY currency")
+    return {r["currency"]: r["total"] for r in rows}
+
+
+async def balances_match_postings(conn: asyncpg.Connection) -> list[str]:
+    """Accounts whose stored balance differs from their postings (empty when consistent)."""
+    rows = await conn.fetch(
+        """SELECT a.id FROM ledger_accounts a
+             LEFT JOIN (SELECT account_id, sum(amount) AS s FROM postings GROUP BY account_id) p
+                    ON p.account_id = a.id
+            WHERE a.balance <> CASE a.normal_side WHEN 'debit' THEN coalesce(p.s, 0) ELSE -coalesce(p.s, 0) END"""
+    )
+    return [r["id"] for r in rows]
+
+
+async def accounts_with_balance(conn: asyncpg.Connection, kind: str, currency: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, owner_id, balance FROM ledger_accounts WHERE kind = $1 AND currency = $2 AND balance > 0 "
+        "ORDER BY id", kind, currency,
+    )
+
+
+async def processor_entries(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    """Ledger entries that moved money through the processor in [start, end): capture +, refund -."""
+    return await conn.fetch(
+        """SELECT e.id, e.kind, e.processor_ref, e.intent_id, p.amount, p.currency
+             FROM journal_entries e JOIN postings p ON p.entry_id = e.id AND p.account_id LIKE 'processor_clearing:%'
+            WHERE e.processor_ref IS NOT NULL AND e.created_at >= $1 AND e.created_at < $2""",
+        start, end,
+    )

@@ -1,0 +1,301 @@
+"""Wire formats (msgspec Structs), shaped like Stripe's objects so integrators feel at home."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=10**12)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
+
+
+class CardDetails(msgspec.Struct, forbid_unknown_fields=True):
+    number: Annotated[str, msgspec.Meta(min_length=12, max_length=23)]
+    exp_month: Annotated[int, msgspec.Meta(ge=1, le=12)]
+    exp_year: Annotated[int, msgspec.Meta(ge=2000, le=2200)]
+    cvc: Annotated[str, msgspec.Meta(min_length=3, max_length=4)]
+
+    def __repr__(self) -> str:
+        return f"CardDetails(last4={self.number[-4:]!r})"
+
+
+class BillingDetails(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+
+
+class CreatePaymentMethod(msgspec.Struct, forbid_unknown_fields=True):
+    card: CardDetails
+    type: Literal["card"] = "card"
+    billing_details: BillingDetails | None = None
+
+    def __repr__(self) -> str:
+        return "CreatePaymentMethod(card=...)"
+
+
+class CardView(msgspec.Struct):
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str
+
+
+class PaymentMethodView(msgspec.Struct):
+    id: str
+    customer: str
+    card: CardView
+    billing_details: BillingDetails
+    created: int
+    is_default: bool
+    object: str = "payment_method"
+    type: str = "card"
+
+
+class PaymentMethodList(msgspec.Struct):
+    data: list[PaymentMethodView]
+    has_more: bool = False
+    object: str = "list"
+
+
+class CreatePaymentIntent(msgspec.Struct, forbid_unknown_fields=True):
+    amount: Positive
+    currency: Currency
+    payment_method: str | None = None
+    confirm: bool = False
+    capture_method: Literal["manual", "automatic"] = "manual"
+    description: str | None = None
+    metadata: dict[str, str] = {}
+    ip: str | None = None  # risk context, as Stripe Radar's session data
+    device_id: str | None = None
+    promo_code: str | None = None
+
+
+class ConfirmPaymentIntent(msgspec.Struct, forbid_unknown_fields=True):
+    payment_method: str | None = None
+    # The outcome of the customer's 3-D Secure challenge (test mode stands in for the issuer's page).
+    authentication: Literal["succeeded", "failed"] | None = None
+    ip: str | None = None
+    device_id: str | None = None
+
+
+class CapturePaymentIntent(msgspec.Struct, forbid_unknown_fields=True):
+    amount_to_capture: Positive | None = None
+
+
+class CancelPaymentIntent(msgspec.Struct, forbid_unknown_fields=True):
+    cancellation_reason: Literal["duplicate", "fraudulent", "requested_by_customer", "abandoned"] | None = None
+
+
+class LastPaymentError(msgspec.Struct):
+    type: str
+    code: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+
+
+class PaymentIntentView(msgspec.Struct):
+    id: str
+    amount: int
+    currency: str
+    status: str
+    customer: str
+    payment_method: str | None
+    capture_method: str
+    amount_capturable: int
+    amount_received: int
+    amount_refunded: int
+    created: int
+    metadata: dict[str, Any]
+    next_action: dict[str, Any] | None = None
+    last_payment_error: LastPaymentError | None = None
+    cancellation_reason: str | None = None
+    object: str = "payment_intent"
+
+
+class PaymentIntentList(msgspec.Struct):
+    data: list[PaymentIntentView]
+    has_more: bool
+    object: str = "list"
+
+
+class CreateRefund(msgspec.Struct, forbid_unknown_fields=True):
+    payment_intent: str
+    amount: Positive | None = None
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+    destination: Literal["card", "wallet"] = "card"
+
+
+class RefundView(msgspec.Struct):
+    id: str
+    payment_intent: str
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    destination: str
+    created: int
+    object: str = "refund"
+
+
+class ListQuery(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Limit = 20
+    starting_after: str | None = None
+
+
+class Balance(msgspec.Struct):
+    account: str
+    kind: str
+    currency: str
+    available: int
+
+
+class WalletView(msgspec.Struct):
+    owner: str
+    balances: list[Balance]
+    object: str = "wallet"
+
+
+class WalletTransaction(msgspec.Struct):
+    id: str  # the journal entry
+    amount: int  # + into the wallet, - out of it
+    kind: str
+    description: str
+    reference: str | None
+    created: datetime
+
+
+class WalletTransactions(msgspec.Struct):
+    data: list[WalletTransaction]
+    has_more: bool
+    next_cursor: str | None = None
+    object: str = "list"
+
+
+class WalletQuery(msgspec.Struct, forbid_unknown_fields=True):
+    currency: Currency = "EUR"
+    kind: Literal["customer_wallet", "courier_earnings", "restaurant_payable"] | None = None
+    limit: Limit = 20
+    starting_after: str | None = None
+
+
+class GrantCredit(msgspec.Struct, forbid_unknown_fields=True):
+    customer: str
+    amount: Positive
+    currency: Currency
+    expires_at: datetime
+    reason: str = "promotional credit"
+
+
+class CreditView(msgspec.Struct):
+    id: str
+    customer: str
+    amount: int
+    currency: str
+    expires_at: datetime
+    object: str = "customer_credit"
+
+
+class CreatePayout(msgspec.Struct, forbid_unknown_fields=True):
+    amount: Positive
+    currency: Currency
+    method: Literal["instant", "standard"] = "instant"
+
+
+class CreatePayoutBatch(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["courier", "restaurant"]
+    currency: Currency
+
+
+class UpdatePayout(msgspec.Struct, forbid_unknown_fields=True):
+    status: Literal["in_transit", "paid", "failed"]
+    failure_reason: str | None = None
+
+
+class PayoutView(msgspec.Struct):
+    id: str
+    owner: str
+    kind: str
+    amount: int
+    fee: int
+    currency: str
+    status: str
+    method: str
+    batch: str | None
+    failure_reason: str | None
+    created: int
+    object: str = "payout"
+
+
+class PayoutBatchView(msgspec.Struct):
+    id: str
+    kind: str
+    currency: str
+    payouts: list[PayoutView]
+    object: str = "payout_batch"
+
+
+class PayoutList(msgspec.Struct):
+    data: list[PayoutView]
+    has_more: bool
+    object: str = "list"
+
+
+class FraudDecisionView(msgspec.Struct):
+    id: str
+    payment_intent: str | None
+    customer: str
+    score: int
+    level: str
+    action: str
+    reasons: list[str]
+    created: datetime
+
+
+class FraudDecisionList(msgspec.Struct):
+    data: list[FraudDecisionView]
+    has_more: bool
+    object: str = "list"
+
+
+class FraudQuery(msgspec.Struct, forbid_unknown_fields=True):
+    level: Literal["normal", "elevated", "highest"] | None = None
+    payment_intent: str | None = None
+    limit: Limit = 20
+    starting_after: str | None = None
+
+
+class ReconciliationRun(msgspec.Struct, forbid_unknown_fields=True):
+    day: str  # YYYY-MM-DD
+
+
+class Mismatch(msgspec.Struct):
+    kind: str  # missing | extra | amount_differs
+    ref: str
+    type: str
+    ledger_amount: int | None
+    processor_amount: int | None
+    currency: str
+    entry_id: str | None = None
+
+
+class ReconciliationReport(msgspec.Struct):
+    day: str
+    matched: int
+    mismatches: list[Mismatch]
+    object: str = "reconciliation_report"
+
+
+class CreateWebhookEndpoint(msgspec.Struct, forbid_unknown_fields=True):
+    url: Annotated[str, msgspec.Meta(pattern="^https?://")]
+    enabled_events: list[str] = msgspec.field(default_factory=lambda: ["*"])
+
+
+class WebhookEndpointView(msgspec.Struct):
+    id: str
+    url: str
+    enabled_events: list[str]
+    secret: str | None = None  # shown once, at creation
+    object: str = "webhook_endpoint"

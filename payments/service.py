@@ -1,0 +1,455 @@
+"""Payment use cases. The methods `orders/` calls take the caller's connection so
+the hold, capture, refund and split join the orders transaction; the REST flows
+open their own. One command = one transaction (a savepoint inside the caller's).
+
+The processor is called inside the transaction, with the intent row locked; its
+idempotency key is the intent id (or refund id), so a rolled-back caller that
+retries reaches the same charge, never a second one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from kernel.clock import Clock
+from kernel.ids import new_id
+from kernel.money import Money
+from kernel.outbox import write_event
+from payments import ledger, model, store
+from payments.errors import (
+    IdempotencyMismatch,
+    PaymentDeclined,
+    PaymentRequiresAction,
+    ProcessorUnavailable,
+    ResourceMissing,
+)
+from payments.live import FraudScreen
+from payments.model import Account, Split, credit, debit
+from payments.processor import AuthorizationResult, CardForProcessor, Processor, ProcessorUnavailableError
+from payments.store import Intent
+from payments.vault import Vault
+
+log = structlog.get_logger("payments")
+
+WALLET = "wallet"  # as a payment_method_id: pay from the customer's wallet balance
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    intent_id: str
+    status: str  # requires_capture on success; processing while the processor is unreachable
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class RiskContext:
+    ip: str | None = None
+    device_id: str | None = None
+    first_order: bool = False
+    promo_code: str | None = None
+
+
+def webhook_intent(intent: Intent) -> dict[str, Any]:
+    """The PaymentIntent object as webhooks and the API show it."""
+    return {
+        "id": intent.id, "object": "payment_intent", "amount": intent.amount.amount,
+        "currency": intent.amount.currency, "status": intent.status, "customer": intent.customer_id,
+        "payment_method": intent.payment_method_id, "capture_method": intent.capture_method,
+        "amount_capturable": intent.amount_capturable, "amount_received": intent.amount_captured,
+        "amount_refunded": intent.amount_refunded, "created": int(intent.created_at.timestamp()),
+        "metadata": intent.metadata, "next_action": intent.next_action,
+        "last_payment_error": intent.last_error, "cancellation_reason": intent.cancellation_reason,
+    }
+
+
+class PaymentsService:
+    def __init__(self, pool: asyncpg.Pool, *, vault: Vault, processor: Processor, fraud: FraudScreen,
+                 clock: Clock) -> None:
+        self.pool = pool
+        self.vault = vault
+        self.processor = processor
+        self.fraud = fraud
+        self.clock = clock
+
+    # ------------------------------------------------------------ payment methods
+
+    async def add_card(self, customer_id: str, card: model.CardInput, holder_name: str | None) -> asyncpg.Record:
+        facts = model.validate_card(card, self.clock.now().date())
+        pm_id = new_id("pm")
+        sealed = self.vault.seal(card.number, pm_id)
+        async with self.pool.acquire() as conn:
+            row = await store.insert_payment_method(
+                conn, id=pm_id, customer_id=customer_id, brand=facts.brand, last4=facts.last4,
+                exp_month=facts.exp_month, exp_year=facts.exp_year, fingerprint=self.vault.fingerprint(card.number),
+                holder_name=holder_name, sealed=sealed,
+            )
+        log.info("payment_method.created", payment_method=pm_id, customer=customer_id, brand=facts.brand,
+                 last4=facts.last4)
+        return row
+
+    # ------------------------------------------------------------ the interface orders/ uses
+
+    async def authorize(self, conn: asyncpg.Connection, *, customer_id: str, payment_method_id: str, amount: Money,
+                        reference: str, idempotency_key: str, metadata: dict[str, Any] | None = None,
+                        risk: RiskContext | None = None) -> Authorization:
+        """Place a hold. The same idempotency key returns the same intent (never a second
+        hold). Raises PaymentDeclined (402) or PaymentRequiresAction (402, 3-D Secure)."""
+        async with conn.transaction():
+            intent, created = await store.claim_intent(
+                conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
+                status=model.REQUIRES_CONFIRMATION, capture_method="manual", reference=reference,
+                idempotency_key=idempotency_key, metadata=metadata,
+            )
+            if not created and (intent.amount != amount or intent.payment_method_id != payment_method_id):
+                raise IdempotencyMismatch("this idempotency key was used for a different authorization")
+            if created:
+                intent = await self._confirm(conn, intent, risk or RiskContext(), actor=customer_id)
+        return self.outcome(intent)
+
+    async def capture(self, conn: asyncpg.Connection, intent_id: str, amount: Money, *, actor: str = "system") -> None:
+        """Capture `amount` (≤ authorized); the rest of the hold is released."""
+        async with conn.transaction():
+            intent = await self._locked(conn, intent_id)
+            if intent.status == model.SUCCEEDED and intent.amount_captured == amount.amount:
+                return  # a replay of the same capture
+            await self._capture_locked(conn, intent, amount, actor)
+
+    async def void(self, conn: asyncpg.Connection, intent_id: str, reason: str, *, actor: str = "system") -> None:
+        """Cancel the intent and release its hold; voiding a canceled intent is a no-op."""
+        async with conn.transaction():
+            intent = await self._locked(conn, intent_id)
+            if intent.status == model.CANCELED:
+                return
+            model.transition(intent.status, model.CANCELED)
+            if intent.payment_method_id == WALLET:
+                if intent.hold == model.HOLD_HELD:
+                    await ledger.post(conn, model.entry(
+                        "wallet_release", intent.amount.currency,
+                        [debit(Account("wallet_holds", intent.amount.currency), intent.amount_capturable),
+                         credit(Account("customer_wallet", intent.amount.currency, intent.customer_id),
+                                intent.amount_capturable)],
+                        actor=actor, reason=reason, intent_id=intent.id, reference=intent.reference,
+                        idempotency_key=f"release:{intent.id}"))
+            else:
+                try:
+                    charge = intent.processor_ref
+                    if charge is None and intent.status == model.PROCESSING:
+                        found = await self.processor.retrieve(processor_key(intent))
+                        charge = found.charge_id if found else None
+                    if charge is not None:
+                        await self.processor.void(charge, f"{intent.id}:void")
+                except ProcessorUnavailableError:
+                    raise ProcessorUnavailable() from None
+            intent = await store.update_intent(
+                conn, intent.id, status=model.CANCELED, amount_capturable=0, cancellation_reason=reason,
+                hold=model.HOLD_RELEASED if intent.hold == model.HOLD_HELD else intent.hold,
+            )
+            await self._announce(conn, intent, "payment.voided", "payment_intent.canceled", intent.amount)
+
+    async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
+                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
+        """Refund part or all of what was captured (the total never exceeds it); returns the refund id.
+        `destination="wallet"` credits the customer's wallet instead of the card."""
+        async with conn.transaction():
+            intent = await self._locked(conn, intent_id)
+            if idempotency_key:
+                found = await store.find_refund_by_key(conn, intent.id, idempotency_key)
+                if found is not None:
+                    return str(found["id"])
+            model.check_refund(intent.status, intent.amount_captured, intent.amount_refunded, amount)
+            refund_id = new_id("re")
+            cur = amount.currency
+            to_wallet = destination == "wallet" or intent.payment_method_id == WALLET
+            processor_ref = None
+            if to_wallet:
+                target = Account("customer_wallet", cur, intent.customer_id)
+            else:
+                try:
+                    processor_ref = await self.processor.refund(intent.processor_ref or "", amount, refund_id)
+                except ProcessorUnavailableError:
+                    raise ProcessorUnavailable() from None
+                target = Account("processor_clearing", cur)
+            await ledger.post(conn, model.entry(
+                "refund", cur, [debit(Account("platform_refunds", cur), amount.amount), credit(target, amount.amount)],
+                actor=actor, reason=reason, intent_id=intent.id, refund_id=refund_id, reference=intent.reference,
+                processor_ref=processor_ref, idempotency_key=f"refund:{refund_id}"))
+            await store.insert_refund(
+                conn, id=refund_id, intent_id=intent.id, amount=amount, status="succeeded",
+                destination="wallet" if to_wallet else "card", reason=reason, processor_ref=processor_ref,
+                idempotency_key=idempotency_key, created_by=actor,
+            )
+            intent = await store.update_intent(conn, intent.id, amount_refunded=intent.amount_refunded + amount.amount)
+            await write_event(conn, "payment.refunded", {"intent_id": intent.id, "reference": intent.reference,
+                                                         "amount": _money(amount), "refund_id": refund_id},
+                              aggregate_id=intent.id)
+            await self._webhook(conn, "charge.refunded", {**webhook_intent(intent), "refund": refund_id})
+            return refund_id
+
+    async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Split,
+                         actor: str = "system") -> str:
+        """Divide a captured charge: restaurant payable, courier earnings, platform revenue,
+        tax. Idempotent by reference; returns the journal entry id."""
+        split.check()
+        outcome = await ledger.post(conn, model.entry(
+            "split", split.currency, model.split_postings(split), actor=actor, reason="order settlement",
+            reference=reference, idempotency_key=f"split:{reference}"))
+        return outcome.entry_id
+
+    # ------------------------------------------------------------ REST flows (own transactions)
+
+    async def create_intent(self, *, customer_id: str, amount: Money, payment_method_id: str | None, confirm: bool,
+                            capture_method: str, metadata: dict[str, Any], idempotency_key: str | None,
+                            risk: RiskContext) -> Intent:
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = model.REQUIRES_CONFIRMATION if payment_method_id else model.REQUIRES_PAYMENT_METHOD
+            intent, created = await store.claim_intent(
+                conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount, status=status,
+                capture_method=capture_method, reference=None, idempotency_key=idempotency_key, metadata=metadata,
+            )
+            if created and confirm:
+                if payment_method_id is None:
+                    raise ResourceMissing("confirm needs a payment_method", param="payment_method")
+                intent = await self._confirm(conn, intent, risk, actor=customer_id)
+        return intent
+
+    async def confirm_intent(self, intent_id: str, *, payment_method_id: str | None, authentication: str | None,
+                             risk: RiskContext, actor: str) -> Intent:
+        async with self.pool.acquire() as conn, conn.transaction():
+            intent = await self._locked(conn, intent_id)
+            if payment_method_id and intent.status in (model.REQUIRES_PAYMENT_METHOD, model.REQUIRES_CONFIRMATION):
+                intent = await store.update_intent(conn, intent.id, payment_method_id=payment_method_id,
+                                                   status=model.REQUIRES_CONFIRMATION, last_error=None)
+            if intent.status == model.REQUIRES_ACTION:
+                intent = await self._authenticate(conn, intent, authentication == "succeeded", actor)
+            elif intent.status == model.REQUIRES_CONFIRMATION:
+                intent = await self._confirm(conn, intent, risk, actor=actor)
+            else:
+                model.transition(intent.status, model.PROCESSING)
+        return intent
+
+    async def capture_intent(self, intent_id: str, amount: int | None, actor: str) -> Intent:
+        async with self.pool.acquire() as conn, conn.transaction():
+            intent = await self._locked(conn, intent_id)
+            await self._capture_locked(conn, intent, Money(amount or intent.amount_capturable, intent.amount.currency),
+                                       actor)
+            return await self._locked(conn, intent_id)
+
+    async def cancel_intent(self, intent_id: str, reason: str | None, actor: str) -> Intent:
+        async with self.pool.acquire() as conn:
+            await self.void(conn, intent_id, reason or "requested_by_customer", actor=actor)
+            intent = await store.get_intent(conn, intent_id)
+        assert intent is not None
+        return intent
+
+    async def get_intent(self, intent_id: str) -> Intent:
+        async with self.pool.acquire() as conn:
+            intent = await store.get_intent(conn, intent_id)
+        if intent is None:
+            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="id")
+        return intent
+
+    # ------------------------------------------------------------ the processing resolver
+
+    async def resolve_processing(self, older_than_seconds: float = 0.0) -> int:
+        """Settle intents left `processing` by an outage: ask the processor what it did with
+        the intent's idempotency key; if it never saw it, try again with the same key.
+        Returns how many left `processing`."""
+        async with self.pool.acquire() as conn:
+            ids = await store.processing_intents(conn, older_than_seconds)
+        resolved = 0
+        for intent_id in ids:
+            async with self.pool.acquire() as conn, conn.transaction():
+                intent = await self._locked(conn, intent_id)
+                if intent.status != model.PROCESSING:
+                    continue
+                try:
+                    result = await self.processor.retrieve(processor_key(intent))
+                    if result is None:
+                        card = await self._card(conn, intent)
+                        result = await self.processor.authorize(card, intent.amount, processor_key(intent))
+                except ProcessorUnavailableError:
+                    break  # still down; the next round tries again
+                intent = await self._apply(conn, intent, result)
+                resolved += intent.status != model.PROCESSING
+        return resolved
+
+    # ------------------------------------------------------------ internals
+
+    async def _locked(self, conn: asyncpg.Connection, intent_id: str) -> Intent:
+        intent = await store.get_intent(conn, intent_id, lock=True)
+        if intent is None:
+            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="payment_intent")
+        return intent
+
+    def outcome(self, intent: Intent) -> Authorization:
+        """The result of an authorization attempt, or the error that describes it."""
+        if intent.status in (model.REQUIRES_CAPTURE, model.SUCCEEDED, model.PROCESSING):
+            return Authorization(intent.id, intent.status, intent.amount)
+        if intent.status == model.REQUIRES_ACTION:
+            raise PaymentRequiresAction(intent.id, intent.next_action)
+        err = intent.last_error or {}
+        if intent.status == model.CANCELED:
+            raise PaymentDeclined("The PaymentIntent was canceled.", decline_code="canceled",
+                                  code="payment_intent_unexpected_state", payment_intent=intent.id)
+        raise PaymentDeclined(err.get("message") or "Your card was declined.",
+                              decline_code=err.get("decline_code") or "generic_decline",
+                              code=err.get("code") or "card_declined", payment_intent=intent.id)
+
+    async def _card(self, conn: asyncpg.Connection, intent: Intent) -> CardForProcessor:
+        pm = await store.get_payment_method(conn, intent.payment_method_id or "")
+        sealed = await store.load_sealed(conn, intent.payment_method_id or "")
+        if pm is None or sealed is None:
+            raise ResourceMissing("No such PaymentMethod", param="payment_method")
+        return CardForProcessor(self.vault.open(sealed, pm["id"]), pm["exp_month"], pm["exp_year"])
+
+    async def _confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str) -> Intent:
+        if intent.payment_method_id == WALLET:
+            return await self._confirm_wallet(conn, intent, actor)
+        pm = await store.get_payment_method(conn, intent.payment_method_id or "")
+        if pm is None or pm["customer_id"] != intent.customer_id or pm["detached_at"] is not None:
+            raise ResourceMissing(f"No such PaymentMethod: '{intent.payment_method_id}'", param="payment_method")
+        assessment = await self.fraud.screen(
+            attempt_id=intent.id, customer_id=intent.customer_id, fingerprint=pm["fingerprint"],
+            amount=intent.amount.amount, ip=risk.ip, device_id=risk.device_id, first_order=risk.first_order,
+            promo_code=risk.promo_code,
+        )
+        action = {model.ALLOW: "allow", model.ELEVATED: "require_authentication", model.HIGHEST: "block"}
+        async with self.pool.acquire() as own:  # kept even when the caller rolls back
+            await store.insert_fraud_decision(
+                own, intent_id=intent.id, customer_id=intent.customer_id, score=assessment.score,
+                level=assessment.level, action=action[assessment.level], reasons=list(assessment.reasons),
+            )
+        if assessment.level == model.HIGHEST:
+            log.info("payment.blocked", payment_intent=intent.id, score=assessment.score,
+                     reasons=list(assessment.reasons))
+            return await self._apply(conn, intent, AuthorizationResult(
+                "", "declined", intent.amount, "card_declined", "fraudulent", "Your card was declined."))
+        if assessment.level == model.ELEVATED:
+            intent = await store.update_intent(
+                conn, intent.id, status=model.REQUIRES_ACTION,
+                next_action={"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"},
+                             "reason": "risk_review"})
+            await self._webhook(conn, "payment_intent.requires_action", webhook_intent(intent))
+            return intent
+        card = await self._card(conn, intent)
+        try:
+            result = await self.processor.authorize(card, intent.amount, processor_key(intent))
+        except ProcessorUnavailableError as exc:
+            log.warning("payment.processing", payment_intent=intent.id, error=str(exc))
+            intent = await store.update_intent(conn, intent.id, status=model.PROCESSING)
+            await self._webhook(conn, "payment_intent.processing", webhook_intent(intent))
+            return intent
+        return await self._apply(conn, intent, result)
+
+    async def _authenticate(self, conn: asyncpg.Connection, intent: Intent, succeeded: bool, actor: str) -> Intent:
+        """The customer came back from the 3-D Secure challenge."""
+        try:
+            if intent.processor_ref:  # the issuer asked for it
+                result = await self.processor.complete_authentication(intent.processor_ref, succeeded)
+            elif succeeded:  # our risk rules asked for it
+                result = await self.processor.authorize(await self._card(conn, intent), intent.amount,
+                                                         processor_key(intent))
+            else:
+                result = AuthorizationResult("", "declined", intent.amount, "payment_intent_authentication_failure",
+                                             "authentication_failed", "The customer failed authentication.")
+        except ProcessorUnavailableError:
+            raise ProcessorUnavailable() from None
+        return await self._apply(conn, intent, result)
+
+    async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult) -> Intent:
+        if result.outcome == "authorized":
+            intent = await store.update_intent(
+                conn, intent.id, status=model.REQUIRES_CAPTURE, amount_capturable=intent.amount.amount,
+                hold=model.HOLD_HELD, processor_ref=result.charge_id, next_action=None, last_error=None)
+            await self._announce(conn, intent, "payment.authorized", "payment_intent.amount_capturable_updated",
+                                 intent.amount)
+            if intent.capture_method == "automatic":
+                await self._capture_locked(conn, intent, intent.amount, "system")
+                intent = await self._locked(conn, intent.id)
+            return intent
+        if result.outcome == "requires_action":
+            intent = await store.update_intent(conn, intent.id, status=model.REQUIRES_ACTION,
+                                               processor_ref=result.charge_id, next_action=result.next_action)
+            await self._webhook(conn, "payment_intent.requires_action", webhook_intent(intent))
+            return intent
+        error = {"type": "card_error", "code": result.code or "card_declined",
+                 "decline_code": result.decline_code or "generic_decline", "message": result.message}
+        intent = await store.update_intent(conn, intent.id, status=model.REQUIRES_PAYMENT_METHOD, last_error=error,
+                                           processor_ref=result.charge_id or None, next_action=None)
+        log.info("payment.declined", payment_intent=intent.id, decline_code=error["decline_code"])
+        pm = await store.get_payment_method(conn, intent.payment_method_id or "")
+        await self.fraud.record_decline(attempt_id=intent.id, customer_id=intent.customer_id,
+                                        fingerprint=pm["fingerprint"] if pm else None, ip=None,
+                                        amount=intent.amount.amount)
+        await self._webhook(conn, "payment_intent.payment_failed", webhook_intent(intent))
+        return intent
+
+    async def _confirm_wallet(self, conn: asyncpg.Connection, intent: Intent, actor: str) -> Intent:
+        cur = intent.amount.currency
+        outcome = await ledger.post_batch(conn, [model.entry(
+            "wallet_hold", cur,
+            [debit(Account("customer_wallet", cur, intent.customer_id), intent.amount.amount),
+             credit(Account("wallet_holds", cur), intent.amount.amount)],
+            actor=actor, reason="checkout", intent_id=intent.id, idempotency_key=f"hold:{intent.id}")])
+        if outcome[0].accepted or outcome[0].duplicate:
+            return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount))
+        return await self._apply(conn, intent, AuthorizationResult(
+            "", "declined", intent.amount, "card_declined", "insufficient_funds",
+            "The wallet balance is too low for this payment."))
+
+    async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> None:
+        model.check_capture(intent.status, Money(intent.amount_capturable, intent.amount.currency), amount)
+        cur = amount.currency
+        clearing = Account("customer_card_clearing", cur)
+        rest = intent.amount_capturable - amount.amount
+        if intent.payment_method_id == WALLET:
+            postings = [debit(Account("wallet_holds", cur), intent.amount_capturable), credit(clearing, amount.amount)]
+            if rest:
+                postings.append(credit(Account("customer_wallet", cur, intent.customer_id), rest))
+            processor_ref = None
+        else:
+            try:
+                processor_ref = await self.processor.capture(intent.processor_ref or "", amount, f"{intent.id}:capture")
+            except ProcessorUnavailableError:
+                raise ProcessorUnavailable() from None
+            postings = [debit(Account("processor_clearing", cur), amount.amount), credit(clearing, amount.amount)]
+        await ledger.post(conn, model.entry(
+            "capture", cur, postings, actor=actor, reason="capture", intent_id=intent.id, reference=intent.reference,
+            processor_ref=processor_ref, idempotency_key=f"capture:{intent.id}"))
+        intent = await store.update_intent(conn, intent.id, status=model.SUCCEEDED, amount_captured=amount.amount,
+                                           amount_capturable=0, hold=model.HOLD_CAPTURED)
+        await self._announce(conn, intent, "payment.captured", "payment_intent.succeeded", amount)
+
+    async def _announce(self, conn: asyncpg.Connection, intent: Intent, event: str, webhook: str,
+                        amount: Money) -> None:
+        await write_event(conn, event, {"intent_id": intent.id, "reference": intent.reference,
+                                        "amount": _money(amount)}, aggregate_id=intent.id)
+        await self._webhook(conn, webhook, webhook_intent(intent))
+
+    async def _webhook(self, conn: asyncpg.Connection, event_type: str, obj: dict[str, Any]) -> None:
+        await store.enqueue_webhook(conn, event_type, {
+            "id": new_id("evt"), "object": "event", "type": event_type, "created": int(time.time()),
+            "data": {"object": obj},
+        })
+
+
+def processor_key(intent: Intent) -> str:
+    """The processor idempotency key of an intent's authorization: derived from the
+    caller's key, so a caller that rolled back and retries reaches the same charge."""
+    if intent.idempotency_key:
+        return f"auth:{intent.customer_id}:{intent.idempotency_key}"
+    return f"auth:{intent.id}"
+
+
+def _money(amount: Money) -> dict[str, Any]:
+    return {"amount": amount.amount, "currency": amount.currency}
+
+
+def now_unix(value: datetime) -> int:
+    return int(value.timestamp())

@@ -1,0 +1,300 @@
+"""The Postgres adapter for payment methods, the vault, intents, payment_refunds, fraud
+decisions and webhook deliveries. (The ledger's SQL is in `ledger.py`, payouts'
+in `wallets.py`'s store functions below: one file per concern keeps each short.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from kernel.ids import new_id
+from kernel.money import Money
+from payments.vault import Sealed
+
+_json = msgspec.json.Encoder()
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else _json.encode(value).decode()
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else msgspec.json.decode(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    id: str
+    customer_id: str
+    payment_method_id: str | None
+    amount: Money
+    capture_method: str
+    status: str
+    amount_capturable: int
+    amount_captured: int
+    amount_refunded: int
+    hold: str
+    reference: str | None
+    idempotency_key: str | None
+    processor_ref: str | None
+    next_action: dict[str, Any] | None
+    last_error: dict[str, Any] | None
+    cancellation_reason: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: asyncpg.Record) -> Intent:
+        return cls(
+            id=r["id"], customer_id=r["customer_id"], payment_method_id=r["payment_method_id"],
+            amount=Money(r["amount"], r["currency"]), capture_method=r["capture_method"], status=r["status"],
+            amount_capturable=r["amount_capturable"], amount_captured=r["amount_captured"],
+            amount_refunded=r["amount_refunded"], hold=r["hold"], reference=r["reference"],
+            idempotency_key=r["idempotency_key"], processor_ref=r["processor_ref"],
+            next_action=_loads(r["next_action"]), last_error=_loads(r["last_error"]),
+            cancellation_reason=r["cancellation_reason"], metadata=_loads(r["metadata"]) or {},
+            created_at=r["created_at"],
+        )
+
+
+# ------------------------------------------------------------ payment methods
+
+
+async def insert_payment_method(conn: asyncpg.Connection, *, id: str, customer_id: str, brand: str, last4: str,
+                                exp_month: int, exp_year: int, fingerprint: str, holder_name: str | None,
+                                sealed: Sealed) -> asyncpg.Record:
+    async with conn.transaction():
+        has_default = await conn.fetchval(
+            "SELECT true FROM payment_methods WHERE customer_id = $1 AND is_default AND detached_at IS NULL",
+            customer_id,
+        )
+        row = await conn.fetchrow(
+            """INSERT INTO payment_methods (id, customer_id, brand, last4, exp_month, exp_year, fingerprint,
+                                            holder_name, is_default)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
+            id, customer_id, brand, last4, exp_month, exp_year, fingerprint, holder_name, not has_default,
+        )
+        await conn.execute(
+            "INSERT INTO card_vault (payment_method_id, key_id, nonce, ciphertext) VALUES ($1, $2, $3, $4)",
+            id, sealed.key_id, sealed.nonce, sealed.ciphertext,
+        )
+    return row
+
+
+async def get_payment_method(conn: asyncpg.Connection, pm_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM payment_methods WHERE id = $1", pm_id)
+
+
+async def list_payment_methods(conn: asyncpg.Connection, customer_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM payment_methods WHERE customer_id = $1 AND detached_at IS NULL ORDER BY id DESC", customer_id
+    )
+
+
+async def load_sealed(conn: asyncpg.Connection, pm_id: str) -> Sealed | None:
+    row = await conn.fetchrow("SELECT key_id, nonce, ciphertext FROM card_vault WHERE payment_method_id = $1", pm_id)
+    return None if row is None else Sealed(row["key_id"], bytes(row["nonce"]), bytes(row["ciphertext"]))
+
+
+async def detach_payment_method(conn: asyncpg.Connection, pm_id: str, customer_id: str) -> asyncpg.Record | None:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE payment_methods SET detached_at = now(), is_default = false "
+            "WHERE id = $1 AND customer_id = $2 AND detached_at IS NULL RETURNING *", pm_id, customer_id,
+        )
+        if row is not None:
+            await conn.execute("DELETE FROM card_vault WHERE payment_method_id = $1", pm_id)
+    return row
+
+
+async def set_default_payment_method(conn: asyncpg.Connection, pm_id: str, customer_id: str) -> asyncpg.Record | None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE payment_methods SET is_default = false WHERE customer_id = $1 AND is_default", customer_id
+        )
+        return await conn.fetchrow(
+            "UPDATE payment_methods SET is_default = true WHERE id = $1 AND customer_id = $2 "
+            "AND detached_at IS NULL RETURNING *", pm_id, customer_id,
+        )
+
+
+# ------------------------------------------------------------ intents
+
+
+async def claim_intent(conn: asyncpg.Connection, *, customer_id: str, payment_method_id: str | None,
+                       amount: Money, status: str, capture_method: str, reference: str | None,
+                       idempotency_key: str | None, metadata: dict[str, Any] | None) -> tuple[Intent, bool]:
+    """Insert a new intent, or return the one already made with this idempotency key
+    (a concurrent twin waits on the unique index, then sees the winner's row)."""
+    row = await conn.fetchrow(
+        """INSERT INTO payment_intents (id, customer_id, payment_method_id, amount, currency, status,
+                                        capture_method, reference, idempotency_key, metadata)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
+           ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING *""",
+        new_id("pi"), customer_id, payment_method_id, amount.amount, amount.currency, status, capture_method,
+        reference, idempotency_key, _dumps(metadata or {}),
+    )
+    if row is not None:
+        return Intent.from_row(row), True
+    row = await conn.fetchrow(
+        "SELECT * FROM payment_intents WHERE customer_id = $1 AND idempotency_key = $2 FOR UPDATE",
+        customer_id, idempotency_key,
+    )
+    return Intent.from_row(row), False
+
+
+async def get_intent(conn: asyncpg.Connection, intent_id: str, *, lock: bool = False) -> Intent | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM payment_intents WHERE id = $1" + (" FOR UPDATE" if lock else ""), intent_id
+    )
+    return None if row is None else Intent.from_row(row)
+
+
+_INTENT_COLUMNS = {"status", "payment_method_id", "amount_capturable", "amount_captured", "amount_refunded", "hold",
+                   "processor_ref", "next_action", "last_error", "cancellation_reason"}
+
+
+async def update_intent(conn: asyncpg.Connection, intent_id: str, **changes: Any) -> Intent:
+    sets, values = [], []
+    for i, (column, value) in enumerate(changes.items(), start=2):
+        if column not in _INTENT_COLUMNS:
+            raise ValueError(f"not an updatable column: {column}")
+        cast = "::jsonb" if column in ("next_action", "last_error") else ""
+        sets.append(f"{column} = ${i}{cast}")
+        values.append(_dumps(value) if cast else value)
+    row = await conn.fetchrow(
+        f"UPDATE payment_intents SET {', '.join(sets)}, updated_at = now() WHERE id = $1 RETURNING *",
+        intent_id, *values,
+    )
+    return Intent.from_row(row)
+
+
+async def list_intents(conn: asyncpg.Connection, customer_id: str | None, starting_after: str | None,
+                       limit: int) -> list[Intent]:
+    rows = await conn.fetch(
+        """SELECT * FROM payment_intents WHERE ($1::text IS NULL OR customer_id = $1)
+              AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3""",
+        customer_id, starting_after, limit,
+    )
+    return [Intent.from_row(r) for r in rows]
+
+
+async def processing_intents(conn: asyncpg.Connection, older_than_seconds: float, limit: int = 100) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT id FROM payment_intents WHERE status = 'processing' "
+        "AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2",
+        older_than_seconds, limit,
+    )
+    return [r["id"] for r in rows]
+
+
+# ------------------------------------------------------------ payment_refunds
+
+
+async def find_refund_by_key(conn: asyncpg.Connection, intent_id: str, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM payment_refunds WHERE payment_intent_id = $1 AND idempotency_key = $2", intent_id, key
+    )
+
+
+async def insert_refund(conn: asyncpg.Connection, *, id: str, intent_id: str, amount: Money, status: str,
+                        destination: str, reason: str | None, processor_ref: str | None,
+                        idempotency_key: str | None, created_by: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO payment_refunds (id, payment_intent_id, amount, currency, status, destination, reason,
+                                        processor_ref, idempotency_key, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *""",
+        id, intent_id, amount.amount, amount.currency, status, destination, reason, processor_ref,
+        idempotency_key, created_by,
+    )
+
+
+async def get_refund(conn: asyncpg.Connection, refund_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT r.*, i.customer_id FROM payment_refunds r JOIN payment_intents i ON i.id = r.payment_intent_id "
+        "WHERE r.id = $1", refund_id,
+    )
+
+
+# ------------------------------------------------------------ fraud decisions
+
+
+async def insert_fraud_decision(conn: asyncpg.Connection, *, intent_id: str | None, customer_id: str, score: int,
+                                level: str, action: str, reasons: list[str]) -> str:
+    decision_id = new_id("frd")
+    await conn.execute(
+        "INSERT INTO fraud_decisions (id, intent_id, customer_id, score, level, action, reasons) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+        decision_id, intent_id, customer_id, score, level, action, _dumps(reasons),
+    )
+    return decision_id
+
+
+async def list_fraud_decisions(conn: asyncpg.Connection, *, level: str | None, intent_id: str | None,
+                               starting_after: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT * FROM fraud_decisions WHERE ($1::text IS NULL OR level = $1)
+              AND ($2::text IS NULL OR intent_id = $2) AND ($3::text IS NULL OR id < $3)
+            ORDER BY id DESC LIMIT $4""",
+        level, intent_id, starting_after, limit,
+    )
+    return [{**dict(r), "reasons": _loads(r["reasons"])} for r in rows]
+
+
+# ------------------------------------------------------------ webhooks
+
+
+async def enqueue_webhook(conn: asyncpg.Connection, event_type: str, payload: dict[str, Any]) -> None:
+    """One delivery per active endpoint subscribed to this type, in the caller's transaction."""
+    await conn.execute(
+        """INSERT INTO payment_webhook_deliveries (id, endpoint_id, event_id, event_type, payload)
+           SELECT 'whd_' || md5(random()::text || id), id, $1, $2, $3::jsonb FROM payment_webhook_endpoints
+            WHERE disabled_at IS NULL AND ($2 = ANY(event_types) OR '*' = ANY(event_types))""",
+        payload["id"], event_type, _dumps(payload),
+    )
+
+
+async def insert_webhook_endpoint(conn: asyncpg.Connection, *, url: str, secret: str, event_types: list[str],
+                                  created_by: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO payment_webhook_endpoints (id, url, secret, event_types, created_by) VALUES ($1, $2, $3, $4, $5) "
+        "RETURNING *", new_id("we"), url, secret, event_types, created_by,
+    )
+
+
+async def list_webhook_endpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM payment_webhook_endpoints WHERE disabled_at IS NULL ORDER BY id")
+
+
+async def claim_due_deliveries(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Due deliveries, locked for this worker (call inside a transaction)."""
+    return await conn.fetch(
+        """SELECT d.id, d.event_type, d.payload::text AS payload, d.attempts, e.url, e.secret
+             FROM payment_webhook_deliveries d JOIN payment_webhook_endpoints e ON e.id = d.endpoint_id
+            WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+            ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED""",
+        limit,
+    )
+
+
+async def finish_delivery(conn: asyncpg.Connection, delivery_id: str, *, delivered: bool, error: str | None,
+                          retry_in_seconds: float | None) -> None:
+    await conn.execute(
+        """UPDATE payment_webhook_deliveries SET attempts = attempts + 1, last_error = $2,
+                  status = CASE WHEN $3 THEN 'delivered' WHEN $4::float8 IS NULL THEN 'failed' ELSE 'pending' END,
+                  delivered_at = CASE WHEN $3 THEN now() END,
+                  next_attempt_at = now() + make_interval(secs => coalesce($4::float8, 0))
+            WHERE id = $1""",
+        delivery_id, error, delivered, retry_in_seconds,
+    )
+
+
+async def list_deliveries(conn: asyncpg.Connection, endpoint_id: str, limit: int = 100) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, event_id, event_type, status, attempts, last_error, delivered_at FROM payment_webhook_deliveries "
+        "WHERE endpoint_id = $1 ORDER BY id DESC LIMIT $2", endpoint_id, limit,
+    )

@@ -1,0 +1,364 @@
+"""The live courier index in Redis: where every connected courier is, and which are available.
+
+Keys (all per region, with the region as a hash tag so a region lives on one Redis Cluster shard):
+
+| key | type | holds |
+| --- | --- | --- |
+| `{p}live:{r}:geo` | GEO set | available couriers' last dispatchable position |
+| `{p}live:{r}:cell:<h3>` | set | available couriers in that res-9 H3 cell |
+| `{p}live:{r}:cellof` | hash | courier -> the cell set it is in (so a move removes it from the old one) |
+| `{p}live:{r}:avail` | hash | cell -> number of available couriers in it (exact: changed only on SADD/SREM hits) |
+| `{p}live:{r}:state` | hash | courier -> `LiveState` JSON (position, status, last seen, seq, vehicle) |
+| `{p}live:{r}:seen` | sorted set | courier -> last seen (unix s); the sweeper's input |
+| `{p}live:{r}:bundle` | hash | courier -> JSON list of the order ids it carries now |
+
+"Available" means status `online`, a position with usable accuracy, and seen in the last
+`stale_after` seconds. Busy couriers stay available (bundling); `courier_states` tells the
+dispatcher what each one carries.
+
+Writes: `flush` sends one EVALSHA per region (plus the PUBLISHes of that flush) in one
+pipelined round trip. The script reads each courier's current cell itself, so the counters
+stay exact when a courier reconnects to another process or comes back after the sweeper
+removed it. Cell keys are built inside the script from the region's prefix: they carry the
+same hash tag, so in a cluster they are on the script's shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from geo.eta import haversine_m
+from geo.h3cells import rings
+
+_FLUSH = """
+local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cellp = ARGV[1]
+local g, z, h, gone = {}, {}, {}, {}
+local function leave(cid, prev)
+  if redis.call('SREM', cellp .. prev, cid) == 1 then
+    if redis.call('HINCRBY', counts, prev, -1) <= 0 then redis.call('HDEL', counts, prev) end
+  end
+end
+for i = 2, #ARGV, 7 do
+  local cid, avail, cell = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local prev = redis.call('HGET', cellof, cid)
+  if avail == '1' then
+    if cell ~= '' then
+      if prev ~= cell then
+        if prev then leave(cid, prev) end
+        if redis.call('SADD', cellp .. cell, cid) == 1 then redis.call('HINCRBY', counts, cell, 1) end
+        redis.call('HSET', cellof, cid, cell)
+      end
+      g[#g + 1] = ARGV[i + 3]; g[#g + 1] = ARGV[i + 4]; g[#g + 1] = cid
+    end
+  else
+    if prev then
+      leave(cid, prev)
+      redis.call('HDEL', cellof, cid)
+    end
+    gone[#gone + 1] = cid
+  end
+  z[#z + 1] = ARGV[i + 5]; z[#z + 1] = cid
+  h[#h + 1] = cid; h[#h + 1] = ARGV[i + 6]
+end
+local function bulk(cmd, key, list)
+  for s = 1, #list, 6000 do
+    redis.call(cmd, key, unpack(list, s, math.min(s + 5999, #list)))
+  end
+end
+bulk('GEOADD', geo, g)
+bulk('ZREM', geo, gone)
+bulk('ZADD', seen, z)
+bulk('HSET', state, h)
+return #z / 2
+"""
+
+_SWEEP = """
+local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cellp, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', seen, '-inf', cutoff, 'LIMIT', 0, limit)
+local staled = {}
+for _, cid in ipairs(ids) do
+  local prev = redis.call('HGET', cellof, cid)
+  if prev then
+    if redis.call('SREM', cellp .. prev, cid) == 1 then
+      if redis.call('HINCRBY', counts, prev, -1) <= 0 then redis.call('HDEL', counts, prev) end
+    end
+    redis.call('HDEL', cellof, cid)
+  end
+  redis.call('ZREM', geo, cid)
+  redis.call('ZREM', seen, cid)
+  local raw = redis.call('HGET', state, cid)
+  if raw then
+    local ok, st = pcall(cjson.decode, raw)
+    if ok and type(st) == 'table' and st.status ~= 'offline' and st.status ~= 'stale' then
+      st.status = 'stale'
+      redis.call('HSET', state, cid, cjson.encode(st))
+      staled[#staled + 1] = cid
+    end
+  end
+end
+return staled
+"""
+
+
+class LiveState(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the index knows about one courier (the value in the state hash)."""
+
+    status: str  # online | offline | break | stale
+    seen: float  # server time of the last frame, unix seconds
+    seq: int = 0  # highest location seq applied
+    lat: float | None = None  # last point with usable accuracy
+    lng: float | None = None
+    accuracy: float | None = None
+    speed: float | None = None
+    heading: float | None = None
+    ts: float | None = None  # device time of that point, unix seconds
+    cell: str | None = None
+    vehicle: str | None = None
+
+
+_state_encoder = msgspec.json.Encoder()
+_state_decoder = msgspec.json.Decoder(LiveState)
+_ids_decoder = msgspec.json.Decoder(list[str])
+
+
+def encode_state(state: LiveState) -> bytes:
+    return _state_encoder.encode(state)
+
+
+def decode_state(raw: bytes | str | None) -> LiveState | None:
+    if raw is None:
+        return None
+    try:
+        return _state_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return None  # a corrupt entry is treated as unknown; the next flush rewrites it
+
+
+@dataclass(slots=True)
+class CourierUpdate:
+    """One courier's coalesced change for a flush. `lat`/`lng`/`cell` are its last
+    dispatchable position (None if it has none yet); `available` decides whether it is
+    in the geo and cell sets after the flush."""
+
+    courier_id: str
+    available: bool
+    state: LiveState
+    lat: float | None = None
+    lng: float | None = None
+    cell: str | None = None
+
+
+class Candidate(NamedTuple):
+    courier_id: str
+    lat: float
+    lng: float
+    distance_m: float
+
+
+class CourierLive(NamedTuple):
+    courier_id: str
+    state: LiveState | None
+    order_ids: list[str]  # the bundle it carries now
+
+
+@dataclass(frozen=True, slots=True)
+class LiveKeys:
+    prefix: str
+    region: str
+
+    def _k(self, name: str) -> str:
+        return f"{self.prefix}live:{{{self.region}}}:{name}"
+
+    @property
+    def geo(self) -> str:
+        return self._k("geo")
+
+    @property
+    def state(self) -> str:
+        return self._k("state")
+
+    @property
+    def seen(self) -> str:
+        return self._k("seen")
+
+    @property
+    def cellof(self) -> str:
+        return self._k("cellof")
+
+    @property
+    def avail(self) -> str:
+        return self._k("avail")
+
+    @property
+    def bundle(self) -> str:
+        return self._k("bundle")
+
+    @property
+    def cell_prefix(self) -> str:
+        return self._k("cell:")
+
+    def cell(self, cell: str) -> str:
+        return self.cell_prefix + cell
+
+    def script_keys(self) -> list[str]:
+        return [self.geo, self.state, self.seen, self.cellof, self.avail]
+
+
+def _num(value: float) -> bytes:
+    return repr(float(value)).encode()
+
+
+class CourierIndex:
+    """The live index of one region. Writers: the tracking flusher and sweeper. Readers:
+    dispatch (`nearest_available`, `search_available`, `courier_states`, `available_counts`)."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str, region: str) -> None:
+        self.redis = redis
+        self.region = region
+        self.keys = LiveKeys(prefix, region)
+        self._flush_sha: str | None = None
+        self._sweep_sha: str | None = None
+
+    async def load_scripts(self) -> None:
+        self._flush_sha = await self.redis.script_load(_FLUSH)
+        self._sweep_sha = await self.redis.script_load(_SWEEP)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def flush_args(self, updates: Iterable[CourierUpdate]) -> list[bytes | str]:
+        """The script's ARGV: 7 values per courier, encoded once."""
+        args: list[bytes | str] = [self.keys.cell_prefix]
+        for u in updates:
+            has_pos = u.cell is not None and u.lat is not None and u.lng is not None
+            args += (
+                u.courier_id,
+                b"1" if u.available else b"0",
+                u.cell if has_pos else b"",
+                _num(u.lng) if has_pos else b"",  # type: ignore[arg-type]
+                _num(u.lat) if has_pos else b"",  # type: ignore[arg-type]
+                _num(u.state.seen),
+                encode_state(u.state),
+            )
+        return args
+
+    async def flush(self, updates: Sequence[CourierUpdate], publish: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Store the updates and send the messages in one pipelined round trip. Raises on
+        failure (nothing is acked then; the caller retries the same updates)."""
+        if not updates and not publish:
+            return
+        if self._flush_sha is None:
+            await self.load_scripts()
+        args = self.flush_args(updates) if updates else None
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            if args is not None:
+                pipe.evalsha(self._flush_sha, 5, *self.keys.script_keys(), *args)
+            for channel, message in publish:
+                pipe.publish(channel, message)
+            try:
+                await pipe.execute()
+                return
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self.load_scripts()  # Redis restarted or SCRIPT FLUSH: load and retry once
+
+    async def sweep(self, cutoff: float, limit: int = 1000) -> list[str]:
+        """Remove couriers not seen since `cutoff` (unix s) from the available index; returns
+        those whose status changed to `stale` (each is returned by exactly one sweeper)."""
+        if self._sweep_sha is None:
+            await self.load_scripts()
+        try:
+            ids = await self.redis.evalsha(
+                self._sweep_sha, 5, *self.keys.script_keys(), self.keys.cell_prefix, repr(cutoff), limit
+            )
+        except NoScriptError:
+            await self.load_scripts()
+            ids = await self.redis.evalsha(
+                self._sweep_sha, 5, *self.keys.script_keys(), self.keys.cell_prefix, repr(cutoff), limit
+            )
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+    async def set_bundle(self, courier_id: str, order_ids: Sequence[str]) -> None:
+        if order_ids:
+            await self.redis.hset(self.keys.bundle, courier_id, msgspec.json.encode(list(order_ids)))
+        else:
+            await self.redis.hdel(self.keys.bundle, courier_id)
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def stored_state(self, courier_id: str) -> LiveState | None:
+        return decode_state(await self.redis.hget(self.keys.state, courier_id))
+
+    async def courier_states(self, courier_ids: Sequence[str]) -> dict[str, CourierLive]:
+        """State and current bundle of each courier, in one round trip."""
+        if not courier_ids:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.state, list(courier_ids))
+        pipe.hmget(self.keys.bundle, list(courier_ids))
+        states, bundles = await pipe.execute()
+        return {
+            cid: CourierLive(cid, decode_state(raw), _ids_decoder.decode(b) if b else [])
+            for cid, raw, b in zip(courier_ids, states, bundles, strict=True)
+        }
+
+    async def available_counts(self, cells: Sequence[str] | None = None) -> dict[str, int]:
+        """Available couriers per H3 cell: the given cells (0 where none), or every non-empty cell."""
+        if cells is None:
+            raw = await self.redis.hgetall(self.keys.avail)
+            return {k.decode(): int(v) for k, v in raw.items()}
+        if not cells:
+            return {}
+        values = await self.redis.hmget(self.keys.avail, list(cells))
+        return {c: int(v) if v else 0 for c, v in zip(cells, values, strict=True)}
+
+    async def nearest_available(
+        self, lat: float, lng: float, k: int = 10, max_rings: int = 8
+    ) -> list[Candidate]:
+        """The `k` nearest available couriers to a point, searching H3 rings outwards (one
+        SUNION per ring) and one ring beyond the ring where `k` were found (a courier in the
+        next ring can be nearer than one in the far corner of this one), then sorting by
+        great-circle distance. Cost grows with the couriers near the point, not the region."""
+        found: list[str] = []
+        extra_ring_done = False
+        for ring in rings(lat, lng, max_rings):
+            members = await self.redis.sunion([self.keys.cell(c) for c in ring])
+            found.extend(m.decode() for m in members)
+            if len(found) >= k:
+                if extra_ring_done:
+                    break
+                extra_ring_done = True
+        return await self._rank(found, lat, lng, k)
+
+    async def search_available(
+        self, lat: float, lng: float, radius_m: float, count: int = 30, any_: bool = True
+    ) -> list[Candidate]:
+        """`GEOSEARCH ... BYRADIUS radius_m m ASC COUNT count [ANY]`: with ANY, Redis stops at
+        the first `count` matches (cheap on a dense set; not necessarily the nearest)."""
+        rows = await self.redis.geosearch(
+            self.keys.geo, longitude=lng, latitude=lat, radius=radius_m, unit="m", sort="ASC",
+            count=count, any=any_, withcoord=True, withdist=True,
+        )
+        return [Candidate(m.decode(), pos[1], pos[0], float(dist)) for m, dist, pos in rows]
+
+    async def _rank(self, courier_ids: list[str], lat: float, lng: float, k: int) -> list[Candidate]:
+        if not courier_ids:
+            return []
+        ids = list(dict.fromkeys(courier_ids))
+        positions = await self.redis.geopos(self.keys.geo, *ids)
+        ranked = [
+            Candidate(cid, pos[1], pos[0], haversine_m((lat, lng), (pos[1], pos[0])))
+            for cid, pos in zip(ids, positions, strict=True)
+            if pos is not None
+        ]
+        ranked.sort(key=lambda c: c.distance_m)
+        return ranked[:k]

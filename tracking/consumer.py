@@ -1,0 +1,101 @@
+"""The "tracking" consumer group: keeps the order projection (`tracking_orders`) from
+order.* and dispatch.* events, tells the watchers of an order what changed, and tells the
+process holding a courier's socket which orders it carries now.
+
+Each handler runs in the consumer's transaction (deduplicated by event id). Redis writes
+and publishes happen inside it, before the commit: if the commit fails the event comes
+back and they are repeated with the same content (at-least-once, idempotent)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from kernel.eventbus import EventHandler
+from kernel.outbox import Event
+from tracking import store
+from tracking.messages import BundleChanged, OrderStatus, encoder
+from tracking.service import TrackingService
+
+
+class Projection:
+    def __init__(self, service: TrackingService) -> None:
+        self.service = service
+
+    def handlers(self) -> dict[str, EventHandler]:
+        status_events = {
+            "order.ready": "ready", "order.picked_up": "picked_up", "order.delivered": "delivered",
+            "order.cancelled": "cancelled", "order.rejected": "rejected", "order.expired": "expired",
+        }
+        handlers: dict[str, EventHandler] = {
+            "order.placed": self.placed,
+            "order.accepted": self.accepted,
+            "dispatch.assigned": self.assigned,
+            "dispatch.unassigned": self.unassigned,
+        }
+        for event_type, status in status_events.items():
+            handlers[event_type] = self._status_handler(status)
+        return handlers
+
+    async def placed(self, conn: asyncpg.Connection, event: Event) -> None:
+        await self._publish(event, await store.record_order(conn, event.data, "placed"))
+
+    async def accepted(self, conn: asyncpg.Connection, event: Event) -> None:
+        await self._publish(event, await store.record_order(conn, event.data, "accepted"))
+
+    def _status_handler(self, status: str) -> EventHandler:
+        async def handle(conn: asyncpg.Connection, event: Event) -> None:
+            order_id = event.data["order_id"]
+            row = await store.set_status(conn, order_id, status)
+            await self._publish(event, row)
+            if row is not None and row.courier_id:
+                # Picked up changes the next stop (ETA, geofence); the end of an order ends the bundle.
+                await self._bundle_changed(conn, row.courier_id, row.region)
+
+        return handle
+
+    async def assigned(self, conn: asyncpg.Connection, event: Event) -> None:
+        courier_id = event.data["courier_id"]
+        touched: dict[str, str | None] = {}
+        for order_id in event.data.get("order_ids", []):
+            row, previous = await store.set_courier(conn, order_id, courier_id)
+            await self._publish(event, row)
+            if row is not None:
+                touched[courier_id] = row.region
+                if previous and previous != courier_id:
+                    touched[previous] = row.region  # reassigned: the old courier stops publishing here
+        for cid, region in touched.items():
+            await self._bundle_changed(conn, cid, region)
+
+    async def unassigned(self, conn: asyncpg.Connection, event: Event) -> None:
+        courier_id = event.data["courier_id"]
+        region: str | None = None
+        changed = False
+        for order_id in event.data.get("order_ids", []):
+            row, _previous = await store.set_courier(conn, order_id, None, only_if=courier_id)
+            await self._publish(event, row)
+            if row is not None:
+                changed, region = True, row.region
+        if changed:
+            await self._bundle_changed(conn, courier_id, region)
+
+    async def _publish(self, event: Event, row: store.TrackedOrder | None) -> None:
+        if row is None:
+            return
+        service = self.service
+        message = OrderStatus(row.order_id, row.updated_at, row.status, row.version, row.courier_id, event.type)
+        await service.redis.publish(service.channels.order(row.order_id), encoder.encode(message))
+
+    async def _bundle_changed(self, conn: asyncpg.Connection, courier_id: str, region: str | None) -> None:
+        service = self.service
+        region = region or service.config.region
+        orders = await store.courier_bundle(conn, courier_id)
+        pipe = service.redis.pipeline(transaction=False)
+        key = service.channels.bundles(region)
+        if orders:
+            pipe.hset(key, courier_id, encoder.encode(orders))
+        else:
+            pipe.hdel(key, courier_id)
+        pipe.publish(service.channels.control, encoder.encode(BundleChanged(courier_id, orders)))
+        await pipe.execute()
+        await service.index(region).set_bundle(courier_id, [o.order_id for o in orders])
+

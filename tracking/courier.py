@@ -1,0 +1,276 @@
+"""The courier websocket session: authenticate (header, `?access_token=`, or a `hello`
+frame within `auth_timeout`), then read frames until the socket closes.
+
+Reading never waits for Redis: location points are validated and handed to the flusher
+(the coalescer); the flusher acks them after they are stored. Actions (status, offer
+responses, arrivals, pick-up, delivery) are written to the outbox and acked after commit.
+
+Close codes: 4401 no/invalid credentials in time, 4403 not a courier, 4409 replaced by a
+newer connection, 1008 too many malformed frames, 1009 frame over the size limit,
+1013 not reading what we send, 1001 server shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from geo.live import LiveState
+from kernel.errors import DomainError
+from kernel.http import COURIER, Principal, optional_principal
+from kernel.ids import new_id
+from tracking.messages import (
+    Ack,
+    Arrived,
+    BundleOrder,
+    Delivered,
+    Error,
+    Hello,
+    Location,
+    OfferResponse,
+    PickedUp,
+    Status,
+    encoder,
+    json_frame_decoder,
+    msgpack_frame_decoder,
+)
+from tracking.model import REJECT_TELEPORT, CourierTrack, Geofences, TokenBucket
+from tracking.sender import Sender
+from tracking.service import TrackingService
+
+log = logging.getLogger(__name__)
+
+AUTH_FAILED = 4401
+FORBIDDEN = 4403
+REPLACED = 4409
+POLICY_VIOLATION = 1008
+VEHICLES = ("bicycle", "scooter", "car", "walk")
+
+
+class CourierSession:
+    def __init__(self, service: TrackingService, ws: web.WebSocketResponse, who: Principal,
+                 vehicle: str | None, transport: asyncio.BaseTransport | None) -> None:
+        config = service.config
+        self.service = service
+        self.ws = ws
+        self.courier_id = who.account_id
+        self.first_name = (who.name or "").split(" ")[0] or None
+        self.conn_id = new_id("conn")
+        self.region = config.region
+        self.sender = Sender(ws, config.courier_queue, transport)
+        self.track = CourierTrack(self.courier_id, vehicle=vehicle)
+        self.vehicle = vehicle
+        self.limiter = TokenBucket(config.frame_rate, config.frame_burst)
+        self.geofences = Geofences()
+        self.bundle: list[BundleOrder] = []
+        self.moved = False  # a new fix since positions were last published to orders
+        self.acked_seq = -1
+        self.garbage = 0
+        self.closed = False
+        self.listener = self.on_channel  # one bound method: the hub compares listeners by identity
+
+    # -- state ------------------------------------------------------------------------
+
+    def resume(self, stored: LiveState | None) -> None:
+        self.track = CourierTrack.resume(self.courier_id, stored, self.vehicle)
+
+    def take_over(self, old: CourierSession) -> None:
+        self.track = old.track
+        if self.vehicle:
+            self.track.vehicle = self.vehicle
+
+    def set_bundle(self, orders: list[BundleOrder]) -> None:
+        self.bundle = orders
+        self.geofences.set_orders(orders)
+        self.moved = True
+
+    def replaced(self) -> None:
+        self.closed = True
+        self.sender.close(REPLACED, "replaced by a newer connection")
+
+    # -- outgoing -----------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        self.sender.send(frame)
+
+    def on_channel(self, raw: bytes) -> None:
+        """A server->courier frame from the courier channel: forwarded verbatim."""
+        self.sender.send(raw)
+
+    def acked(self, seq: int) -> None:
+        if seq > self.acked_seq and not self.closed:
+            self.acked_seq = seq
+            self.sender.send(encoder.encode(Ack(seq=seq)))
+
+    def error(self, code: str, message: str, seq: int | None = None) -> None:
+        self.sender.send(encoder.encode(Error(code, message, seq)))
+
+    # -- incoming -----------------------------------------------------------------------
+
+    async def on_frame(self, raw: bytes, binary: bool) -> None:
+        try:
+            frame = (msgpack_frame_decoder if binary else json_frame_decoder).decode(raw)
+        except msgspec.ValidationError as exc:
+            return self._garbage("invalid_frame", str(exc))
+        except msgspec.DecodeError:
+            return self._garbage("malformed_frame", "frame is not valid JSON (text) or msgpack (binary)")
+        now = self.service.now()
+        if not self.limiter.allow(now):
+            self.error("rate_limited", "too many frames; slow down and resend unacked points later")
+            return None
+        if isinstance(frame, Location):
+            points = frame.all_points()
+            if points is None:
+                return self._garbage("invalid_frame", "a location frame needs lat, lng, ts and seq, or points")
+            self.garbage = 0
+            if len(points) > self.service.config.max_points_per_frame:
+                self.error("too_many_points", f"at most {self.service.config.max_points_per_frame} points a frame")
+                return None
+            self._locations(points, now)
+            return None
+        self.garbage = 0
+        if isinstance(frame, Hello):
+            if frame.vehicle:
+                self.vehicle = self.track.vehicle = frame.vehicle
+            return None
+        await self._action(frame)
+        return None
+
+    def _garbage(self, code: str, message: str) -> None:
+        self.garbage += 1
+        if self.garbage >= self.service.config.garbage_limit:
+            self.closed = True
+            self.sender.close(POLICY_VIOLATION, "too many malformed frames")
+        else:
+            self.error(code, message)
+
+    def _locations(self, points: list, now: float) -> None:
+        service = self.service
+        applied = self.track.apply(points, now, service.config.rules)
+        stats = service.stats
+        stats["points_duplicate"] += applied.duplicates
+        for seq, reason in applied.rejected:
+            stats["points_rejected"] += 1
+            if reason == REJECT_TELEPORT:
+                stats["teleports"] += 1
+            self.error("point_rejected", reason, seq)
+        if applied.accepted:
+            stats["points_accepted"] += len(applied.accepted)
+            service.keep_history(self.courier_id, applied.accepted, datetime.fromtimestamp(now, UTC))
+            if any(a.dispatchable for a in applied.accepted):
+                self.moved = True
+                if self.bundle:
+                    for p, ok in applied.accepted:
+                        if ok:
+                            for arrival in self.geofences.observe(p.lat, p.lng, service.config.rules):
+                                service.run_side(service.record_arrival(self.courier_id, arrival))
+            service.coalescer.mark(self.courier_id, self, applied.max_seq)
+        elif service.coalescer.pending_seq(self.courier_id) is not None:
+            service.coalescer.mark(self.courier_id, self, applied.max_seq)  # ack after the pending flush
+        else:
+            self.acked(applied.max_seq)  # only duplicates or rejects: nothing to store
+
+    async def _action(self, frame: Status | OfferResponse | Arrived | PickedUp | Delivered) -> None:
+        service = self.service
+        cid = self.courier_id
+        at = service.iso_now()
+        aggregate: str | None
+        if isinstance(frame, Status):
+            event_type, data, aggregate = "courier.status_changed", {"courier_id": cid, "status": frame.status}, cid
+        elif isinstance(frame, OfferResponse):
+            event_type, aggregate = "courier.offer_response", frame.offer_id
+            data = {"courier_id": cid, "offer_id": frame.offer_id, "accepted": frame.accepted, "at": at}
+        elif isinstance(frame, Arrived):
+            event_type, aggregate = f"courier.arrived_{frame.where}", frame.order_id
+            data = {"courier_id": cid, "order_id": frame.order_id, "at": at}
+            if not self.geofences.mark_arrived(frame.order_id, frame.where) and frame.id is None:
+                self.sender.send(encoder.encode(Ack(id=frame.id)))  # the geofence already reported it
+                return
+        elif isinstance(frame, PickedUp):
+            event_type, aggregate = "courier.picked_up", frame.order_id
+            data = {"courier_id": cid, "order_id": frame.order_id, "at": at, "proof": None}
+        else:
+            event_type, aggregate = "courier.delivered", frame.order_id
+            proof = msgspec.to_builtins(frame.proof) if frame.proof is not None else None
+            data = {"courier_id": cid, "order_id": frame.order_id, "at": at, "proof": proof}
+        try:
+            await service.record_action(cid, frame.id, event_type, data, aggregate)
+        except DomainError as exc:
+            self.error(exc.code, exc.message)
+            return
+        except Exception:
+            log.exception("courier action failed")
+            self.error("unavailable", "could not record the action; resend it")
+            return
+        if isinstance(frame, Status) and frame.status != self.track.status:
+            self.track.status = frame.status
+            self.track.seen = service.now()
+            service.coalescer.mark(cid, self, 0)
+        if isinstance(frame, Arrived):
+            await service.notify_order(frame.order_id, event_type)
+        self.sender.send(encoder.encode(Ack(id=frame.id)))
+
+
+async def _hello(ws: web.WebSocketResponse, service: TrackingService) -> tuple[Principal | None, str | None]:
+    """Authenticate from the first frame; close 4401 on timeout or bad credentials."""
+    try:
+        async with asyncio.timeout(service.config.auth_timeout):
+            msg = await ws.receive()
+    except TimeoutError:
+        await ws.close(code=AUTH_FAILED, message=b"authentication timed out: send a hello frame with a token")
+        return None, None
+    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        return None, None
+    try:
+        decoder = msgpack_frame_decoder if msg.type == WSMsgType.BINARY else json_frame_decoder
+        hello = decoder.decode(msg.data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        hello = None
+    if not isinstance(hello, Hello) or not hello.token:
+        await ws.close(code=AUTH_FAILED, message=b"the first frame must be a hello with a token")
+        return None, None
+    try:
+        who = service.authenticate(hello.token)
+    except DomainError as exc:
+        await ws.close(code=AUTH_FAILED, message=exc.message.encode()[:120])
+        return None, None
+    return who, hello.vehicle
+
+
+async def courier_socket(request: web.Request, service: TrackingService) -> web.WebSocketResponse:
+    config = service.config
+    ws = web.WebSocketResponse(heartbeat=config.heartbeat, max_msg_size=config.max_frame_bytes, compress=False,
+                               decode_text=False, writer_limit=64 * 1024)
+    await ws.prepare(request)
+    vehicle = request.query.get("vehicle")
+    vehicle = vehicle if vehicle in VEHICLES else None
+    who = optional_principal(request)
+    if who is None:
+        who, hello_vehicle = await _hello(ws, service)
+        if who is None:
+            return ws
+        vehicle = hello_vehicle or vehicle
+    if who.role != COURIER:
+        await ws.close(code=FORBIDDEN, message=b"only couriers may open this socket")
+        return ws
+    session = CourierSession(service, ws, who, vehicle, request.transport)
+    try:
+        await service.attach(session)
+        while not session.closed:
+            msg = await ws.receive()
+            if msg.type == WSMsgType.TEXT or msg.type == WSMsgType.BINARY:
+                await session.on_frame(msg.data, msg.type == WSMsgType.BINARY)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
+        if session.closed:
+            # Replaced or policy close: the sender closes after what is queued; wait for it.
+            await session.sender.wait_closed()
+    finally:
+        session.closed = True
+        await service.detach(session)
+        await session.sender.stop()
+    return ws

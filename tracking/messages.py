@@ -1,0 +1,206 @@
+"""Wire formats of live tracking: websocket frames (a tagged union on `type`), the
+messages on the order channels, and tracking's own control messages between processes.
+
+Courier -> server frames are JSON text frames or msgpack binary frames with the same
+fields; server -> courier frames are always JSON text. Decoders are built once here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+
+class Point(msgspec.Struct, forbid_unknown_fields=True):
+    """One GPS fix. `ts` is device time in unix seconds, `seq` the courier app's counter
+    (strictly increasing per courier; it survives reconnects, so replays are deduplicated)."""
+
+    lat: float
+    lng: float
+    ts: float
+    seq: int
+    accuracy: float | None = None  # meters
+    speed: float | None = None  # m/s
+    heading: float | None = None  # degrees
+
+
+# -- courier -> server -------------------------------------------------------------------
+
+
+class Hello(msgspec.Struct, tag="hello", tag_field="type", forbid_unknown_fields=True):
+    token: str | None = None  # required when the socket was opened without credentials
+    vehicle: Literal["bicycle", "scooter", "car", "walk"] | None = None
+
+
+class Location(msgspec.Struct, tag="location", tag_field="type", forbid_unknown_fields=True):
+    """One point inline (`lat`, `lng`, `ts`, `seq`, ...) and/or several in `points`
+    (an offline buffer replayed on reconnect), applied in order."""
+
+    lat: float | None = None
+    lng: float | None = None
+    ts: float | None = None
+    seq: int | None = None
+    accuracy: float | None = None
+    speed: float | None = None
+    heading: float | None = None
+    points: list[Point] | None = None
+
+    def all_points(self) -> list[Point] | None:
+        """The points in order, or None if the frame carries no complete point."""
+        out: list[Point] = []
+        if self.lat is not None or self.seq is not None:
+            if self.lat is None or self.lng is None or self.ts is None or self.seq is None:
+                return None
+            out.append(Point(self.lat, self.lng, self.ts, self.seq, self.accuracy, self.speed, self.heading))
+        if self.points:
+            out.extend(self.points)
+        return out or None
+
+
+class Status(msgspec.Struct, tag="status", tag_field="type", forbid_unknown_fields=True):
+    status: Literal["online", "offline", "break"]
+    id: str | None = None  # client action id: makes a resend idempotent and is echoed in the ack
+
+
+class OfferResponse(msgspec.Struct, tag="offer_response", tag_field="type", forbid_unknown_fields=True):
+    offer_id: str
+    accepted: bool
+    id: str | None = None
+
+
+class Arrived(msgspec.Struct, tag="arrived", tag_field="type", forbid_unknown_fields=True):
+    order_id: str
+    where: Literal["pickup", "dropoff"]
+    id: str | None = None
+
+
+class PickedUp(msgspec.Struct, tag="picked_up", tag_field="type", forbid_unknown_fields=True):
+    order_id: str
+    id: str | None = None
+
+
+class Proof(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    photo_url: str | None = None
+    code: str | None = None
+
+
+class Delivered(msgspec.Struct, tag="delivered", tag_field="type", forbid_unknown_fields=True):
+    order_id: str
+    proof: Proof | None = None
+    id: str | None = None
+
+
+CourierFrame = Hello | Location | Status | OfferResponse | Arrived | PickedUp | Delivered
+CourierAction = Status | OfferResponse | Arrived | PickedUp | Delivered
+
+json_frame_decoder = msgspec.json.Decoder(CourierFrame)
+msgpack_frame_decoder = msgspec.msgpack.Decoder(CourierFrame)
+
+
+# -- server -> courier -------------------------------------------------------------------
+
+
+class Ack(msgspec.Struct, tag="ack", tag_field="type", omit_defaults=True):
+    """`seq`: every location point up to it is done (stored in the live index and queued for
+    history, or rejected with an `error` frame); the app may drop them from its buffer.
+    `id`: the action with this id is committed."""
+
+    seq: int | None = None
+    id: str | None = None
+
+
+class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
+    code: str
+    message: str
+    seq: int | None = None
+
+
+class Offer(msgspec.Struct, tag="offer", tag_field="type"):
+    """Published by dispatch on the courier channel and forwarded verbatim (documented here;
+    dispatch owns the fields)."""
+
+    offer_id: str
+    order_ids: list[str]
+    expires_at: datetime
+    payout: dict[str, object] | None = None
+
+
+class OfferCancelled(msgspec.Struct, tag="offer_cancelled", tag_field="type"):
+    offer_id: str
+
+
+# -- order channel: tracking -> customer / restaurant watchers --------------------------
+
+
+class LatLng(msgspec.Struct):
+    lat: float
+    lng: float
+
+
+class CourierCard(msgspec.Struct, omit_defaults=True):
+    first_name: str | None = None
+    vehicle: str | None = None
+
+
+class OrderStatus(msgspec.Struct, tag="status", tag_field="type", omit_defaults=True):
+    """The order's tracking state. `version` grows with every change of the projection row;
+    a watcher ignores a message older than what it has. `event` names what happened
+    (`order.accepted`, `dispatch.assigned`, `courier.arrived_dropoff`, ...)."""
+
+    order_id: str
+    at: datetime
+    status: str | None = None  # None with `event` only: a notification that changes no state
+    version: int | None = None
+    courier_id: str | None = None
+    event: str | None = None
+
+
+class CourierPosition(msgspec.Struct, tag="courier_position", tag_field="type", omit_defaults=True):
+    order_id: str
+    courier_id: str
+    lat: float  # smoothed
+    lng: float
+    at: datetime  # device time of the fix
+    heading: float | None = None
+    speed: float | None = None
+    eta_seconds: int | None = None
+    eta_to: Literal["pickup", "dropoff"] | None = None
+    courier: CourierCard | None = None
+
+
+OrderMessage = OrderStatus | CourierPosition
+order_message_decoder = msgspec.json.Decoder(OrderMessage)
+
+
+# -- tracking's control channel (between tracking processes) ----------------------------
+
+
+class BundleOrder(msgspec.Struct):
+    order_id: str
+    pickup: LatLng | None
+    dropoff: LatLng | None
+    picked_up: bool = False
+
+
+class Connected(msgspec.Struct, tag="connected", tag_field="type"):
+    """A courier socket opened on some process: any other process holding one closes it (4409)."""
+
+    courier_id: str
+    conn_id: str
+
+
+class BundleChanged(msgspec.Struct, tag="bundle", tag_field="type"):
+    """The orders a courier carries now; the process holding its socket starts or stops
+    publishing its position to those orders' channels."""
+
+    courier_id: str
+    orders: list[BundleOrder]
+
+
+ControlMessage = Connected | BundleChanged
+control_decoder = msgspec.json.Decoder(ControlMessage)
+bundle_decoder = msgspec.json.Decoder(list[BundleOrder])
+
+encoder = msgspec.json.Encoder()

@@ -1,0 +1,336 @@
+"""The pure core of live tracking: GPS validation, per-courier state and coalescing,
+rate limits, geofences, smoothing, and the rules of the customer's tracking window.
+No I/O, no asyncio: everything here is unit-tested with plain values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Generic, NamedTuple, TypeVar
+
+from geo.eta import HaversineTravelTime, haversine_m
+from geo.h3cells import cell_of
+from geo.live import CourierUpdate, LiveState
+from tracking.messages import BundleOrder, Point
+
+# Fastest plausible speed per vehicle (m/s), with headroom for GPS error; above it a
+# point is a teleport. Unknown vehicles get the car limit, so no real courier is dropped.
+MAX_SPEED_MPS = {"walk": 7.0, "bicycle": 16.0, "scooter": 33.0, "car": 50.0}
+DEFAULT_VEHICLE = "car"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    max_ahead_s: float = 30.0  # device clock ahead of ours
+    max_behind_s: float = 600.0  # offline buffer replay window
+    poor_accuracy_m: float = 100.0  # worse than this: history only, not dispatch
+    jitter_m: float = 50.0  # distance always allowed between two fixes (GPS noise)
+    geofence_radius_m: float = 60.0
+    geofence_points: int = 2  # consecutive points inside the radius
+
+
+REJECT_NOT_FINITE = "not_finite"
+REJECT_OUT_OF_RANGE = "out_of_range"
+REJECT_AHEAD = "clock_ahead"
+REJECT_BEHIND = "too_old"
+REJECT_TELEPORT = "teleport"
+
+
+class Check(NamedTuple):
+    reason: str | None  # None: accepted
+    dispatchable: bool  # accepted and accurate enough for the live index
+
+
+def check_point(point: Point, prev: Fix | None, now: float, vehicle: str | None, rules: Rules) -> Check:
+    """Validate one point against the clock and the courier's previous dispatchable fix."""
+    if not (math.isfinite(point.lat) and math.isfinite(point.lng) and math.isfinite(point.ts)):
+        return Check(REJECT_NOT_FINITE, False)
+    if not (-90.0 <= point.lat <= 90.0 and -180.0 <= point.lng <= 180.0):
+        return Check(REJECT_OUT_OF_RANGE, False)
+    if point.ts > now + rules.max_ahead_s:
+        return Check(REJECT_AHEAD, False)
+    if point.ts < now - rules.max_behind_s:
+        return Check(REJECT_BEHIND, False)
+    if prev is not None:
+        limit = MAX_SPEED_MPS.get(vehicle or DEFAULT_VEHICLE, MAX_SPEED_MPS[DEFAULT_VEHICLE])
+        elapsed = max(abs(point.ts - prev.ts), 1.0)
+        slack = max(rules.jitter_m, _finite_or(point.accuracy, 0.0))
+        if haversine_m((prev.lat, prev.lng), (point.lat, point.lng)) > limit * elapsed + slack:
+            return Check(REJECT_TELEPORT, False)
+    accuracy = point.accuracy
+    accurate = accuracy is None or (math.isfinite(accuracy) and 0 <= accuracy <= rules.poor_accuracy_m)
+    return Check(None, accurate)
+
+
+def _finite_or(value: float | None, default: float) -> float:
+    return value if value is not None and math.isfinite(value) else default
+
+
+def _clean(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass(slots=True)
+class Fix:
+    """A courier's last dispatchable position."""
+
+    lat: float
+    lng: float
+    ts: float
+    accuracy: float | None = None
+    speed: float | None = None
+    heading: float | None = None
+
+
+class Accepted(NamedTuple):
+    point: Point
+    dispatchable: bool
+
+
+@dataclass(slots=True)
+class Applied:
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (seq, reason)
+    duplicates: int = 0
+    max_seq: int = 0  # highest seq seen in the frame (applied, rejected or duplicate)
+
+
+@dataclass(slots=True)
+class CourierTrack:
+    """What one courier's session knows: validation memory (last seq, last fix), status,
+    and the smoothed position shown to customers."""
+
+    courier_id: str
+    vehicle: str | None = None
+    status: str = "online"
+    last_seq: int = 0
+    fix: Fix | None = None
+    seen: float = 0.0
+    smooth_lat: float | None = None
+    smooth_lng: float | None = None
+
+    @classmethod
+    def resume(cls, courier_id: str, stored: LiveState | None, vehicle: str | None) -> CourierTrack:
+        """Continue from the live index after a reconnect: seqs already applied stay applied,
+        a courier on break stays on break, anyone else is back online."""
+        track = cls(courier_id, vehicle=vehicle)
+        if stored is not None:
+            track.last_seq = stored.seq
+            track.status = "break" if stored.status == "break" else "online"
+            if stored.lat is not None and stored.lng is not None and stored.ts is not None:
+                track.fix = Fix(stored.lat, stored.lng, stored.ts, stored.accuracy, stored.speed, stored.heading)
+            track.vehicle = vehicle or stored.vehicle
+        return track
+
+    def apply(self, points: Iterable[Point], now: float, rules: Rules) -> Applied:
+        """Apply points in order: duplicates (seq <= last applied) are skipped, the rest
+        validated; accepted dispatchable points move the fix."""
+        out = Applied(max_seq=self.last_seq)
+        for point in points:
+            out.max_seq = max(out.max_seq, point.seq)
+            if point.seq <= self.last_seq:
+                out.duplicates += 1
+                continue
+            self.last_seq = point.seq
+            check = check_point(point, self.fix, now, self.vehicle, rules)
+            if check.reason is not None:
+                out.rejected.append((point.seq, check.reason))
+                continue
+            out.accepted.append(Accepted(point, check.dispatchable))
+            if check.dispatchable:
+                self.fix = Fix(point.lat, point.lng, point.ts, _clean(point.accuracy), _clean(point.speed),
+                               _clean(point.heading))
+                self._smooth(point)
+        self.seen = now
+        return out
+
+    def _smooth(self, point: Point) -> None:
+        # Exponential smoothing weighted by accuracy; a jump (> 250 m) resets it, since
+        # lagging far behind a real move is worse than a little jitter.
+        if self.smooth_lat is None or self.smooth_lng is None or haversine_m(
+            (self.smooth_lat, self.smooth_lng), (point.lat, point.lng)
+        ) > 250.0:
+            self.smooth_lat, self.smooth_lng = point.lat, point.lng
+            return
+        alpha = min(1.0, max(0.3, 20.0 / max(_finite_or(point.accuracy, 20.0), 1.0)))
+        self.smooth_lat += alpha * (point.lat - self.smooth_lat)
+        self.smooth_lng += alpha * (point.lng - self.smooth_lng)
+
+    @property
+    def available(self) -> bool:
+        return self.status == "online"
+
+    def update(self) -> CourierUpdate:
+        """The courier's entry for the next flush (its state as of now)."""
+        fix = self.fix
+        cell = cell_of(fix.lat, fix.lng) if fix is not None else None
+        state = LiveState(
+            status=self.status, seen=self.seen, seq=self.last_seq, vehicle=self.vehicle, cell=cell,
+            lat=fix.lat if fix else None, lng=fix.lng if fix else None, ts=fix.ts if fix else None,
+            accuracy=fix.accuracy if fix else None, speed=fix.speed if fix else None,
+            heading=fix.heading if fix else None,
+        )
+        return CourierUpdate(
+            self.courier_id, self.available, state,
+            lat=fix.lat if fix else None, lng=fix.lng if fix else None, cell=cell,
+        )
+
+
+S = TypeVar("S")
+
+
+class Coalescer(Generic[S]):
+    """Couriers changed since the last flush, with the highest seq to ack for each.
+    However many points a courier sends between two flushes, the flush writes it once."""
+
+    def __init__(self) -> None:
+        self._dirty: dict[str, tuple[S, int]] = {}
+
+    def mark(self, courier_id: str, session: S, seq: int) -> None:
+        previous = self._dirty.get(courier_id)
+        if previous is not None and previous[0] is session:
+            seq = max(seq, previous[1])
+        self._dirty[courier_id] = (session, seq)
+
+    def pending_seq(self, courier_id: str) -> int | None:
+        entry = self._dirty.get(courier_id)
+        return entry[1] if entry else None
+
+    def take(self) -> dict[str, tuple[S, int]]:
+        dirty, self._dirty = self._dirty, {}
+        return dirty
+
+    def restore(self, batch: dict[str, tuple[S, int]]) -> None:
+        """Put back a batch whose flush failed, under anything marked since."""
+        for courier_id, (session, seq) in batch.items():
+            if courier_id in self._dirty:
+                newer_session, newer_seq = self._dirty[courier_id]
+                if newer_session is session:
+                    self._dirty[courier_id] = (session, max(seq, newer_seq))
+            else:
+                self._dirty[courier_id] = (session, seq)
+
+    def __len__(self) -> int:
+        return len(self._dirty)
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    rate: float  # tokens per second
+    burst: float
+    tokens: float = -1.0
+    stamp: float = 0.0
+
+    def allow(self, now: float, cost: float = 1.0) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.stamp = self.burst, now
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+
+class Arrival(NamedTuple):
+    order_id: str
+    where: str  # "pickup" | "dropoff"
+
+
+@dataclass(slots=True)
+class Geofences:
+    """Arrival detection for the orders a courier carries: `points` consecutive fixes
+    within the radius of the pickup (before pick-up) or the dropoff (after) raise one
+    arrival per order and place."""
+
+    orders: dict[str, BundleOrder] = field(default_factory=dict)
+    inside: dict[tuple[str, str], int] = field(default_factory=dict)
+    arrived: set[tuple[str, str]] = field(default_factory=set)
+
+    def set_orders(self, orders: Iterable[BundleOrder]) -> None:
+        self.orders = {o.order_id: o for o in orders}
+        keep = set(self.orders)
+        self.inside = {k: v for k, v in self.inside.items() if k[0] in keep}
+        self.arrived = {k for k in self.arrived if k[0] in keep}
+
+    def mark_arrived(self, order_id: str, where: str) -> bool:
+        """Record an arrival the courier reported; False if it was already known."""
+        key = (order_id, where)
+        if key in self.arrived:
+            return False
+        self.arrived.add(key)
+        return True
+
+    def observe(self, lat: float, lng: float, rules: Rules) -> list[Arrival]:
+        found: list[Arrival] = []
+        for order in self.orders.values():
+            where, target = ("dropoff", order.dropoff) if order.picked_up else ("pickup", order.pickup)
+            key = (order.order_id, where)
+            if target is None or key in self.arrived:
+                continue
+            if haversine_m((lat, lng), (target.lat, target.lng)) <= rules.geofence_radius_m:
+                self.inside[key] = self.inside.get(key, 0) + 1
+                if self.inside[key] >= rules.geofence_points:
+                    self.arrived.add(key)
+                    found.append(Arrival(order.order_id, where))
+            else:
+                self.inside.pop(key, None)
+        return found
+
+
+_travel = HaversineTravelTime()
+
+
+def eta_seconds(lat: float, lng: float, order: BundleOrder, vehicle: str | None) -> tuple[int | None, str | None]:
+    """Seconds to the courier's next stop for this order, and which stop it is."""
+    where, target = ("dropoff", order.dropoff) if order.picked_up else ("pickup", order.pickup)
+    if target is None:
+        return None, None
+    v = {"bicycle": "bicycle", "scooter": "scooter", "car": "car", "walk": "walk"}.get(vehicle or "", "car")
+    return round(_travel.seconds((lat, lng), (target.lat, target.lng), v)), where
+
+
+# -- the customer's tracking window -----------------------------------------------------
+
+# Order status as tracking sees it; a status never goes back to a lower rank (events may
+# arrive out of order), and the terminal ones are final.
+STATUS_RANK = {"placed": 0, "accepted": 1, "ready": 2, "picked_up": 3,
+               "delivered": 9, "cancelled": 9, "rejected": 9, "expired": 9}
+TERMINAL = frozenset({"delivered", "cancelled", "rejected", "expired"})
+
+
+def next_status(current: str | None, incoming: str) -> str | None:
+    """The status after an order event, or None if the event is stale and changes nothing."""
+    if current is None:
+        return incoming
+    if current in TERMINAL:
+        return None
+    if STATUS_RANK.get(incoming, 0) < STATUS_RANK.get(current, 0):
+        return None
+    return incoming if incoming != current else None
+
+
+def in_window(status: str, courier_id: str | None) -> bool:
+    """A customer sees a courier's position only between assignment and delivery."""
+    return courier_id is not None and status not in TERMINAL
+
+
+@dataclass(slots=True)
+class OrderView:
+    """One process's view of an order that has watchers: positions pass only from the
+    courier assigned now, inside the window; older status messages are ignored."""
+
+    order_id: str
+    status: str
+    courier_id: str | None
+    version: int
+
+    def apply_status(self, status: str, courier_id: str | None, version: int) -> bool:
+        if version < self.version:
+            return False
+        self.status, self.courier_id, self.version = status, courier_id, version
+        return True
+
+    def allows_position_of(self, courier_id: str) -> bool:
+        return in_window(self.status, self.courier_id) and courier_id == self.courier_id

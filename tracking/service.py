@@ -1,0 +1,336 @@
+"""The tracking service: the process's registry of courier sessions, the flusher that
+writes coalesced positions to the live index (and acks them), the history writer, the
+stale-courier sweeper and courier actions as durable events.
+
+What a crash can lose (see also tracking/README.md):
+- Acked points are in the live index (Redis) before the ack is sent: never lost from it.
+- History is written by COPY at least every `history_interval` (1 s) and on graceful
+  shutdown; a crash (kill -9, power) loses the points received in the last interval
+  (and any backlog kept while Postgres was unreachable). The live index is unaffected.
+- Courier actions are acked after their outbox transaction commits: never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from geo.live import CourierIndex
+from kernel.clock import Clock
+from kernel.http import Principal
+from kernel.outbox import make_event
+from tracking import store
+from tracking.live import Channels, Hub
+from tracking.messages import (
+    Ack,
+    BundleChanged,
+    Connected,
+    CourierCard,
+    CourierPosition,
+    OrderStatus,
+    Point,
+    bundle_decoder,
+    control_decoder,
+    encoder,
+)
+from tracking.model import Arrival, Coalescer, Rules, eta_seconds
+
+if TYPE_CHECKING:
+    from tracking.courier import CourierSession
+    from tracking.watchers import Watchers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    region: str = "demo"
+    flush_interval: float = 0.05  # live index writes (and acks) at most this far behind
+    history_interval: float = 1.0
+    history_batch_rows: int = 20_000
+    history_max_backlog: int = 500_000  # rows kept while Postgres is down; oldest dropped beyond
+    retention_days: int = 30
+    sweep_interval: float = 5.0
+    stale_after: float = 60.0
+    auth_timeout: float = 5.0
+    heartbeat: float = 20.0
+    max_frame_bytes: int = 64 * 1024
+    max_points_per_frame: int = 1000
+    frame_rate: float = 20.0  # frames per second per courier, sustained
+    frame_burst: float = 60.0
+    garbage_limit: int = 5  # malformed frames in a row before closing with 1008
+    courier_queue: int = 64
+    watcher_queue: int = 64
+    redis_writes: bool = True  # off only for the ingest benchmark's parse+validate baseline
+    history_writes: bool = True
+    rules: Rules = field(default_factory=Rules)
+
+
+HistoryRow = store.HistoryRow
+
+
+class TrackingService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        prefix: str,
+        clock: Clock,
+        config: TrackingConfig,
+        authenticate: Callable[[str], Principal],
+        metrics: Any = None,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.clock = clock
+        self.config = config
+        self.authenticate = authenticate
+        self.channels = Channels(prefix)
+        self.hub = Hub(redis)
+        self.indexes: dict[str, CourierIndex] = {}
+        self.index(config.region)
+        self.couriers: dict[str, CourierSession] = {}
+        self.coalescer: Coalescer[CourierSession] = Coalescer()
+        self.history: list[HistoryRow] = []
+        self.watchers: Watchers | None = None
+        self.stats = {"points_accepted": 0, "points_rejected": 0, "teleports": 0, "points_duplicate": 0,
+                      "flushes": 0, "flush_failures": 0, "history_rows": 0, "history_dropped": 0}
+        self.metrics = metrics
+        self._tasks: list[asyncio.Task[None]] = []
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._flush_lock = asyncio.Lock()
+
+    def index(self, region: str) -> CourierIndex:
+        found = self.indexes.get(region)
+        if found is None:
+            found = self.indexes[region] = CourierIndex(self.redis, self.channels.prefix, region)
+        return found
+
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.config.redis_writes:
+            for index in self.indexes.values():
+                await index.load_scripts()
+        await self.hub.subscribe(self.channels.control, self.on_control)
+        if self.config.history_writes:
+            await self.maintain_partitions()
+        self._tasks = [
+            asyncio.create_task(self.hub.run(), name="tracking-hub"),
+            asyncio.create_task(self._every(self.config.flush_interval, self.flush), name="tracking-flusher"),
+            asyncio.create_task(self._every(self.config.history_interval, self.write_history),
+                                name="tracking-history"),
+            asyncio.create_task(self._every(self.config.sweep_interval, self.sweep), name="tracking-sweeper"),
+            asyncio.create_task(self._every(3600.0, self.maintain_partitions), name="tracking-partitions"),
+        ]
+
+    async def stop(self) -> None:
+        """Graceful: stop the loops, then store what is pending (live index, then history)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for task in list(self._side_tasks):
+            with contextlib.suppress(Exception):
+                await task
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush()
+        for _ in range(3):
+            if not self.history:
+                break
+            await self.write_history()
+        await self.hub.close()
+
+    async def _every(self, interval: float, job: Callable[[], Any]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await job()
+            except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("tracking job %s failed: %s", getattr(job, "__name__", job), exc)
+            except Exception:
+                log.exception("tracking job %s crashed", getattr(job, "__name__", job))
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+    def run_side(self, coro: Any) -> None:
+        """Fire-and-track a short job (geofence events): awaited on shutdown, errors logged."""
+        task = asyncio.create_task(coro)
+        self._side_tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._side_tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("tracking side job failed: %s", t.exception())
+
+        task.add_done_callback(done)
+
+    # -- courier sessions ---------------------------------------------------------------
+
+    async def attach(self, session: CourierSession) -> None:
+        """Make `session` the courier's one live connection: an older one here is closed with
+        4409 and hands over its state; one on another process hears `Connected` and closes."""
+        cid = session.courier_id
+        old = self.couriers.get(cid)
+        self.couriers[cid] = session
+        await self.hub.subscribe(self.channels.courier(cid), session.listener)
+        await self.redis.publish(self.channels.control, encoder.encode(Connected(cid, session.conn_id)))
+        if old is not None:
+            old.replaced()
+            session.take_over(old)
+        else:
+            stored = await self.index(session.region).stored_state(cid)
+            session.resume(stored)
+        raw = await self.redis.hget(self.channels.bundles(session.region), cid)
+        if raw:
+            session.set_bundle(bundle_decoder.decode(raw))
+        session.send(encoder.encode(Ack(seq=session.track.last_seq)))
+
+    async def detach(self, session: CourierSession) -> None:
+        if self.couriers.get(session.courier_id) is session:
+            del self.couriers[session.courier_id]
+            await self.hub.unsubscribe(self.channels.courier(session.courier_id), session.listener)
+
+    def on_control(self, raw: bytes) -> None:
+        message = control_decoder.decode(raw)
+        session = self.couriers.get(message.courier_id)
+        if session is None:
+            return
+        if isinstance(message, Connected):
+            if message.conn_id != session.conn_id:
+                del self.couriers[message.courier_id]
+                session.replaced()
+                self.run_side(self.hub.unsubscribe(self.channels.courier(message.courier_id), session.listener))
+        elif isinstance(message, BundleChanged):
+            session.set_bundle(message.orders)
+
+    # -- points -------------------------------------------------------------------------
+
+    def keep_history(self, courier_id: str, points: list[tuple[Point, bool]], received: datetime) -> None:
+        if not self.config.history_writes:
+            return
+        fromts = datetime.fromtimestamp
+        self.history.extend(
+            (courier_id, fromts(p.ts, UTC), received, p.seq, p.lat, p.lng, p.accuracy, p.speed, p.heading, ok)
+            for p, ok in points
+        )
+
+    async def flush(self) -> None:
+        """One pipelined round trip per region: the coalesced couriers, and their positions to
+        the orders they carry. Acks go out only after Redis accepted the write."""
+        async with self._flush_lock:
+            batch = self.coalescer.take()
+            if not batch:
+                return
+            by_region: dict[str, list[CourierSession]] = {}
+            for session, _seq in batch.values():
+                by_region.setdefault(session.region, []).append(session)
+            if self.config.redis_writes:
+                try:
+                    await asyncio.gather(*(
+                        self.index(region).flush([s.track.update() for s in sessions], self._positions(sessions))
+                        for region, sessions in by_region.items()
+                    ))
+                except (RedisError, OSError):
+                    self.stats["flush_failures"] += 1
+                    self.coalescer.restore(batch)
+                    raise
+            self.stats["flushes"] += 1
+            for session, seq in batch.values():
+                session.acked(seq)
+
+    def _positions(self, sessions: list[CourierSession]) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        for s in sessions:
+            if not s.bundle or s.track.fix is None or not s.moved:
+                continue
+            s.moved = False
+            fix = s.track.fix
+            lat = s.track.smooth_lat if s.track.smooth_lat is not None else fix.lat
+            lng = s.track.smooth_lng if s.track.smooth_lng is not None else fix.lng
+            at = datetime.fromtimestamp(fix.ts, UTC)
+            card = CourierCard(s.first_name, s.track.vehicle)
+            for order in s.bundle:
+                eta, eta_to = eta_seconds(lat, lng, order, s.track.vehicle)
+                message = CourierPosition(order.order_id, s.courier_id, lat, lng, at, fix.heading, fix.speed,
+                                          eta, eta_to, card)  # type: ignore[arg-type]
+                out.append((self.channels.order(order.order_id), encoder.encode(message)))
+        return out
+
+    async def write_history(self) -> None:
+        rows, self.history = self.history, []
+        for start in range(0, len(rows), self.config.history_batch_rows):
+            chunk = rows[start:start + self.config.history_batch_rows]
+            try:
+                await store.copy_history(self.pool, chunk)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("location history write failed, will retry: %s", exc)
+                backlog = rows[start:] + self.history
+                overflow = len(backlog) - self.config.history_max_backlog
+                if overflow > 0:
+                    self.stats["history_dropped"] += overflow
+                    backlog = backlog[overflow:]
+                self.history = backlog
+                if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.CheckViolationError):
+                    await self.maintain_partitions()
+                return
+            self.stats["history_rows"] += len(chunk)
+
+    async def maintain_partitions(self) -> None:
+        today = self.clock.now().date()
+        await store.ensure_partitions(self.pool, [today - timedelta(days=1), today, today + timedelta(days=1)])
+        dropped = await store.drop_partitions_before(self.pool, self.retention_cutoff(today))
+        if dropped:
+            log.info("dropped location history partitions past retention: %s", dropped)
+
+    def retention_cutoff(self, today: date) -> date:
+        return today - timedelta(days=self.config.retention_days)
+
+    # -- sweeper ------------------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Couriers silent for `stale_after` leave the available index; each one is reported
+        by exactly one sweeper (the script removes it atomically) as `courier.status_changed`."""
+        if not self.config.redis_writes:
+            return
+        cutoff = self.now() - self.config.stale_after
+        for index in list(self.indexes.values()):
+            stale = await index.sweep(cutoff)
+            if stale:
+                await store.record_events(self.pool, [
+                    make_event("courier.status_changed", {"courier_id": cid, "status": "stale"}, cid)
+                    for cid in stale
+                ])
+
+    # -- actions and arrivals -----------------------------------------------------------
+
+    def iso_now(self) -> str:
+        return self.clock.now().isoformat()
+
+    async def record_action(self, courier_id: str, action_id: str | None, event_type: str,
+                            data: dict[str, Any], aggregate_id: str | None) -> bool:
+        return await store.record_action(self.pool, courier_id, action_id, event_type, data, aggregate_id)
+
+    async def record_arrival(self, courier_id: str, arrival: Arrival) -> None:
+        event_type = f"courier.arrived_{arrival.where}"
+        data = {"courier_id": courier_id, "order_id": arrival.order_id, "at": self.iso_now()}
+        await store.record_events(self.pool, [make_event(event_type, data, arrival.order_id)])
+        await self.notify_order(arrival.order_id, event_type)
+
+    async def notify_order(self, order_id: str, event_type: str) -> None:
+        note = OrderStatus(order_id, self.clock.now(), event=event_type)
+        await self.redis.publish(self.channels.order(order_id), encoder.encode(note))
+

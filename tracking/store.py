@@ -1,0 +1,212 @@
+"""The Postgres adapter of tracking: the order projection, courier actions (with their
+outbox events), location history (COPY into day partitions) and its retention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
+
+import asyncpg
+
+from kernel.outbox import Event, write_event, write_events
+from tracking.messages import BundleOrder, LatLng
+from tracking.model import next_status
+
+HISTORY_TABLE = "courier_locations"
+HISTORY_COLUMNS = ("courier_id", "recorded_at", "received_at", "seq", "lat", "lng", "accuracy", "speed",
+                   "heading", "dispatchable")
+HistoryRow = tuple[str, datetime, datetime, int, float, float, float | None, float | None, float | None, bool]
+
+
+class TrackedOrder(NamedTuple):
+    order_id: str
+    customer_id: str | None
+    tenant_id: str | None
+    region: str | None
+    status: str
+    courier_id: str | None
+    version: int
+    updated_at: datetime
+
+
+_ORDER_COLUMNS = "order_id, customer_id, tenant_id, region, status, courier_id, version, updated_at"
+
+
+def _order(row: asyncpg.Record | None) -> TrackedOrder | None:
+    return None if row is None else TrackedOrder(*(row[c] for c in TrackedOrder._fields))
+
+
+async def tracked_order(pool: asyncpg.Pool, order_id: str) -> TrackedOrder | None:
+    async with pool.acquire() as conn:
+        return _order(await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM tracking_orders WHERE order_id = $1",
+                                          order_id))
+
+
+def _point(data: dict[str, Any], name: str) -> tuple[float | None, float | None]:
+    value = data.get(name)
+    if isinstance(value, dict) and "lat" in value and "lng" in value:
+        return float(value["lat"]), float(value["lng"])
+    return None, None
+
+
+async def _locked(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ORDER_COLUMNS}, picked_up FROM tracking_orders WHERE order_id = $1 FOR UPDATE", order_id
+    )
+
+
+async def record_order(conn: asyncpg.Connection, data: dict[str, Any], status: str) -> TrackedOrder | None:
+    """order.placed / order.accepted: create or complete the row; returns it if it changed."""
+    order_id = data["order_id"]
+    plat, plng = _point(data, "pickup")
+    dlat, dlng = _point(data, "dropoff")
+    row = await conn.fetchrow(
+        f"""INSERT INTO tracking_orders AS t (order_id, customer_id, tenant_id, store_id, region,
+                pickup_lat, pickup_lng, dropoff_lat, dropoff_lng, status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (order_id) DO UPDATE SET
+                customer_id = coalesce(t.customer_id, excluded.customer_id),
+                tenant_id = coalesce(t.tenant_id, excluded.tenant_id),
+                store_id = coalesce(t.store_id, excluded.store_id),
+                region = coalesce(t.region, excluded.region),
+                pickup_lat = coalesce(excluded.pickup_lat, t.pickup_lat),
+                pickup_lng = coalesce(excluded.pickup_lng, t.pickup_lng),
+                dropoff_lat = coalesce(excluded.dropoff_lat, t.dropoff_lat),
+                dropoff_lng = coalesce(excluded.dropoff_lng, t.dropoff_lng)
+            RETURNING {_ORDER_COLUMNS}, (xmax = 0) AS inserted""",
+        order_id, data.get("customer_id"), data.get("tenant_id"), data.get("store_id"), data.get("region"),
+        plat, plng, dlat, dlng, status,
+    )
+    if row["inserted"]:
+        return _order(row)
+    return await set_status(conn, order_id, status)
+
+
+async def set_status(conn: asyncpg.Connection, order_id: str, status: str) -> TrackedOrder | None:
+    """Move the order's status forward (never back, never out of a terminal one)."""
+    row = await _locked(conn, order_id)
+    if row is None:
+        row = await conn.fetchrow(
+            f"INSERT INTO tracking_orders (order_id, status) VALUES ($1, 'placed') RETURNING {_ORDER_COLUMNS}, "
+            "picked_up", order_id,
+        )
+    new = next_status(row["status"], status)
+    if new is None:
+        return None
+    return _order(await conn.fetchrow(
+        f"""UPDATE tracking_orders SET status = $2, picked_up = picked_up OR $2 = 'picked_up',
+               version = version + 1, updated_at = now() WHERE order_id = $1 RETURNING {_ORDER_COLUMNS}""",
+        order_id, new,
+    ))
+
+
+async def set_courier(
+    conn: asyncpg.Connection, order_id: str, courier_id: str | None, only_if: str | None = None
+) -> tuple[TrackedOrder | None, str | None]:
+    """Assign (or with None, unassign) the order's courier. `only_if`: unassign only if this
+    courier still holds it. Returns (the changed row or None, the previous courier)."""
+    row = await _locked(conn, order_id)
+    if row is None:
+        row = await conn.fetchrow(
+            f"INSERT INTO tracking_orders (order_id, status) VALUES ($1, 'placed') RETURNING {_ORDER_COLUMNS}, "
+            "picked_up", order_id,
+        )
+    previous = row["courier_id"]
+    if only_if is not None and previous != only_if:
+        return None, previous
+    if previous == courier_id or (courier_id is not None and row["status"] in ("delivered", "cancelled",
+                                                                             "rejected", "expired")):
+        return None, previous
+    changed = _order(await conn.fetchrow(
+        f"""UPDATE tracking_orders SET courier_id = $2, version = version + 1, updated_at = now()
+            WHERE order_id = $1 RETURNING {_ORDER_COLUMNS}""", order_id, courier_id,
+    ))
+    return changed, previous
+
+
+async def courier_bundle(conn: asyncpg.Connection, courier_id: str) -> list[BundleOrder]:
+    """The orders the courier carries now: assigned to it and not finished."""
+    rows = await conn.fetch(
+        """SELECT order_id, pickup_lat, pickup_lng, dropoff_lat, dropoff_lng, picked_up FROM tracking_orders
+           WHERE courier_id = $1 AND status NOT IN ('delivered', 'cancelled', 'rejected', 'expired')
+           ORDER BY order_id""", courier_id,
+    )
+    return [
+        BundleOrder(
+            r["order_id"],
+            LatLng(r["pickup_lat"], r["pickup_lng"]) if r["pickup_lat"] is not None else None,
+            LatLng(r["dropoff_lat"], r["dropoff_lng"]) if r["dropoff_lat"] is not None else None,
+            r["picked_up"],
+        )
+        for r in rows
+    ]
+
+
+async def order_region(conn: asyncpg.Connection, order_id: str) -> str | None:
+    return await conn.fetchval("SELECT region FROM tracking_orders WHERE order_id = $1", order_id)
+
+
+async def record_action(
+    pool: asyncpg.Pool, courier_id: str, action_id: str | None, event_type: str, data: dict[str, Any],
+    aggregate_id: str | None,
+) -> bool:
+    """Write the courier's action as an outbox event, once per action id. Returns False
+    for a resent action (already recorded; nothing written)."""
+    async with pool.acquire() as conn, conn.transaction():
+        if action_id is not None:
+            fresh = await conn.fetchval(
+                "INSERT INTO tracking_courier_actions (courier_id, action_id, type) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING RETURNING true", courier_id, action_id, event_type,
+            )
+            if not fresh:
+                return False
+        await write_event(conn, event_type, data, aggregate_id=aggregate_id)
+    return True
+
+
+async def record_events(pool: asyncpg.Pool, events: Sequence[Event]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await write_events(conn, list(events))
+
+
+# -- history ------------------------------------------------------------------------------
+
+
+def partition_name(day: date) -> str:
+    return f"{HISTORY_TABLE}_p{day:%Y%m%d}"
+
+
+async def ensure_partitions(pool: asyncpg.Pool, days: Sequence[date]) -> None:
+    async with pool.acquire() as conn:
+        for day in days:
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            try:
+                await conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF {HISTORY_TABLE} "
+                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
+                )
+            except (asyncpg.DuplicateTableError, asyncpg.UniqueViolationError):
+                pass  # another process created it at the same moment
+
+
+async def drop_partitions_before(pool: asyncpg.Pool, day: date) -> list[str]:
+    """Drop whole day partitions older than `day` (retention). Returns the names dropped."""
+    async with pool.acquire() as conn:
+        names = await conn.fetch(
+            """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1""", HISTORY_TABLE,
+        )
+        dropped = []
+        cutoff = partition_name(day)
+        for row in names:
+            name = row["relname"]
+            if name.startswith(f"{HISTORY_TABLE}_p") and len(name) == len(cutoff) and name < cutoff:
+                await conn.execute(f"DROP TABLE IF EXISTS {name}")
+                dropped.append(name)
+        return dropped
+
+
+async def copy_history(pool: asyncpg.Pool, rows: Sequence[HistoryRow]) -> None:
+    async with pool.acquire() as conn:
+        await conn.copy_records_to_table(HISTORY_TABLE, records=rows, columns=HISTORY_COLUMNS)

@@ -1,0 +1,143 @@
+"""Customer and restaurant live views of an order (`GET /v1/orders/{id}/track`).
+
+Each process keeps one `OrderFeed` per watched order: one subscription to the order's
+channel, the order's tracking state (`OrderView`), and its watchers. A message is decoded
+once per process and forwarded as the same bytes to every watcher's own queue; a watcher
+whose queue overflows is closed with 1013 and never delays the others.
+
+A courier position reaches a watcher only if it comes from the courier assigned to the
+order now and the order is between assignment and delivery: the publisher (the courier's
+session) sends positions only to the orders it carries, and the feed checks again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from aiohttp import WSMsgType, web
+
+from kernel.errors import NotFound
+from kernel.http import OPERATOR, STAFF, Principal
+from tracking import store
+from tracking.messages import CourierCard, CourierPosition, OrderStatus, encoder, order_message_decoder
+from tracking.model import OrderView, in_window
+from tracking.sender import Sender
+from tracking.service import TrackingService
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    __slots__ = ("sender", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, sender: Sender) -> None:
+        self.ws = ws
+        self.sender = sender
+
+
+class OrderFeed:
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        self.view = OrderView(order_id, "placed", None, -1)
+        self.watchers: set[Watcher] = set()
+        self.listener = self.on_message
+
+    def on_message(self, raw: bytes) -> None:
+        message = order_message_decoder.decode(raw)
+        if isinstance(message, OrderStatus):
+            if message.status is not None and message.version is not None and not self.view.apply_status(
+                message.status, message.courier_id, message.version
+            ):
+                return  # older than what we have
+        elif not self.view.allows_position_of(message.courier_id):
+            return
+        for watcher in list(self.watchers):
+            if not watcher.sender.send(raw):
+                self.watchers.discard(watcher)
+
+
+class Watchers:
+    """The process's order feeds."""
+
+    def __init__(self, service: TrackingService) -> None:
+        self.service = service
+        self.feeds: dict[str, OrderFeed] = {}
+
+    @property
+    def count(self) -> int:
+        return sum(len(f.watchers) for f in self.feeds.values())
+
+    async def join(self, order_id: str, watcher: Watcher) -> None:
+        """Subscribe first, then read the projection, so no change falls in between."""
+        service = self.service
+        feed = self.feeds.get(order_id)
+        if feed is None:
+            feed = self.feeds[order_id] = OrderFeed(order_id)
+            await service.hub.subscribe(service.channels.order(order_id), feed.listener)
+        feed.watchers.add(watcher)
+        row = await store.tracked_order(service.pool, order_id)
+        if row is None:
+            return
+        feed.view.apply_status(row.status, row.courier_id, row.version)
+        view = feed.view
+        watcher.sender.send(encoder.encode(
+            OrderStatus(order_id, row.updated_at, view.status, view.version, view.courier_id)
+        ))
+        if in_window(view.status, view.courier_id) and view.courier_id and service.config.redis_writes:
+            region = row.region or service.config.region
+            live = (await service.index(region).courier_states([view.courier_id])).get(view.courier_id)
+            state = live.state if live else None
+            if state is not None and state.lat is not None and state.lng is not None and \
+                    feed.view.allows_position_of(view.courier_id):
+                at = datetime.fromtimestamp(state.ts or state.seen, UTC)
+                watcher.sender.send(encoder.encode(CourierPosition(
+                    order_id, view.courier_id, state.lat, state.lng, at, state.heading, state.speed,
+                    courier=CourierCard(vehicle=state.vehicle),
+                )))
+
+    async def leave(self, order_id: str, watcher: Watcher) -> None:
+        feed = self.feeds.get(order_id)
+        if feed is None:
+            return
+        feed.watchers.discard(watcher)
+        if not feed.watchers:
+            del self.feeds[order_id]
+            await self.service.hub.unsubscribe(self.service.channels.order(order_id), feed.listener)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for feed in self.feeds.values():
+            for watcher in feed.watchers:
+                watcher.sender.close(code, reason)
+
+
+def may_watch(who: Principal, order: store.TrackedOrder) -> bool:
+    if who.role == OPERATOR:
+        return True
+    if who.role == STAFF:
+        return order.tenant_id is not None and who.tenant_id == order.tenant_id
+    return order.customer_id is not None and who.account_id == order.customer_id
+
+
+async def order_socket(request: web.Request, service: TrackingService, watchers: Watchers,
+                       who: Principal) -> web.WebSocketResponse:
+    order_id = request.match_info["order_id"]
+    order = await store.tracked_order(service.pool, order_id)
+    if order is None or not may_watch(who, order):
+        raise NotFound("no such order", param="order_id")  # the same answer for someone else's order
+    ws = web.WebSocketResponse(heartbeat=service.config.heartbeat, max_msg_size=4096, compress=False,
+                               decode_text=False, writer_limit=64 * 1024)
+    await ws.prepare(request)
+    watcher = Watcher(ws, Sender(ws, service.config.watcher_queue, request.transport))
+    try:
+        await watchers.join(order_id, watcher)
+        while not watcher.sender.closing:
+            msg = await ws.receive()
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
+        if watcher.sender.closing:
+            await watcher.sender.wait_closed()
+    finally:
+        await watchers.leave(order_id, watcher)
+        await watcher.sender.stop()
+    return ws

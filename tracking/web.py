@@ -1,0 +1,33 @@
+"""Routes of live tracking: the courier socket and the order tracking socket."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from kernel.http import COURIER, CUSTOMER, OPERATOR, STAFF, endpoint, principal
+from tracking.courier import courier_socket
+from tracking.service import TrackingService
+from tracking.watchers import Watchers, order_socket
+
+TRACKING = web.AppKey("tracking", TrackingService)
+WATCHERS = web.AppKey("tracking_watchers", Watchers)
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/courier/ws")
+@endpoint(roles={COURIER}, websocket=True, auth_in_first_frame=True, tags=["tracking"],
+          summary="Courier socket: stream GPS, change status, answer offers, report pick-up and delivery")
+async def courier_ws(request: web.Request) -> web.WebSocketResponse:
+    return await courier_socket(request, request.app[TRACKING])
+
+
+@routes.get("/v1/orders/{order_id}/track")
+@endpoint(roles={CUSTOMER, STAFF, OPERATOR}, websocket=True, errors=[404], tags=["tracking"],
+          summary="Live view of an order: status changes and, while a courier carries it, its position and ETA")
+async def track_order(request: web.Request) -> web.WebSocketResponse:
+    return await order_socket(request, request.app[TRACKING], request.app[WATCHERS], principal(request))
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)

@@ -1,0 +1,118 @@
+"""`fooddispatch demo`: a living city on the real API.
+
+It starts the embedded servers and the app exactly as `fooddispatch serve` does, seeds a city
+through the public API, runs simulated customers, restaurant tablets and couriers against it,
+shows a live table and the ops console URL, and prints a summary when stopped (Ctrl-C) or after
+`--minutes` of wall-clock time. Parts of the city whose API is not there yet are listed in the
+summary as not simulated; nothing is faked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from fooddispatch.cli import CliError, migrate_database, run_until_signalled, servers_for
+from fooddispatch.config import Settings
+
+WIND_DOWN_S = 25.0  # after --minutes: no new orders; bags already out get delivered
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--restaurants", type=int, default=12, help="number of stores (default 12)")
+    parser.add_argument("--couriers", type=int, default=20, help="number of couriers (default 20)")
+    parser.add_argument("--customers", type=int, default=60, help="number of customers (default 60)")
+    parser.add_argument("--orders-per-minute", type=float, default=3.0,
+                        help="orders per simulated minute (default 3)")
+    parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second (default 10)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated city and of the actors")
+    parser.add_argument("--minutes", type=float, default=None, help="stop after this many real minutes")
+    parser.add_argument("--headless", action="store_true", help="plain progress lines instead of a live table")
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name in ("restaurants", "couriers", "customers"):
+        if not 1 <= getattr(args, name) <= 5000:
+            raise CliError(f"--{name} must be between 1 and 5000")
+    if not 0.1 <= args.speed <= 600:
+        raise CliError("--speed must be between 0.1 and 600")
+    if not 0 < args.orders_per_minute <= 1000:
+        raise CliError("--orders-per-minute must be above 0 and at most 1000")
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """Every simulated phone connects from 127.0.0.1: anonymous calls (register, login) share one
+    per-IP rate limit, so the demo raises the limits to what its own load needs."""
+    return settings.replace(
+        rate_limit_per_minute=max(settings.rate_limit_per_minute, 100_000),
+        rate_limit_burst=max(settings.rate_limit_burst, 10_000),
+        tenant_rate_limit_per_minute=max(settings.tenant_rate_limit_per_minute, 1_000_000),
+        jwt_ttl_seconds=max(settings.jwt_ttl_seconds, 86_400),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    settings = Settings.from_env()
+    changes: dict[str, object] = {}
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        changes["port"] = args.port
+    settings = demo_settings(settings.replace(**changes))
+    log_file = _logging(settings, live=not args.headless and sys.stdout.isatty())
+    result = [1]
+    with servers_for(settings) as resolved:
+        asyncio.run(migrate_database(resolved.database_url or ""))
+
+        async def main(stop: asyncio.Event) -> None:
+            from fooddispatch.demo.runner import run_city
+
+            result[0] = await run_city(resolved, args, stop, log_file)
+
+        asyncio.run(run_until_signalled(main))
+    return result[0]
+
+
+def _logging(settings: Settings, live: bool) -> Path | None:
+    """Logs go to stderr, or to a file while the live table owns the terminal."""
+    from fooddispatch.logs import configure_logging
+
+    if not live:
+        configure_logging(settings.log_level, settings.log_json)
+        return None
+    path = settings.data_dir / "demo.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = path.open("a", encoding="utf-8")
+    real_stderr, sys.stderr = sys.stderr, stream
+    try:
+        configure_logging(settings.log_level, True)
+    finally:
+        sys.stderr = real_stderr
+    return path
+
+
+async def wait_ready(base_url: str, server: asyncio.Task[None], within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if server.done():
+                server.result()  # raises why the server stopped (a port in use...)
+                raise CliError("the server stopped before it was ready")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{base_url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise CliError(f"the server at {base_url} was not ready within {within:.0f} s")
+
+
+def rng_for(seed: int, actor: str) -> random.Random:
+    return random.Random(f"{seed}:{actor}")

@@ -1,0 +1,121 @@
+"""The terminal: a live table redrawn in place (or plain progress lines with --headless), the
+ops console URL, and the summary at the end. The dispatch round time and the surge cells come
+from the server's public Prometheus `/metrics`, whichever names the dispatcher exports them under.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import TextIO
+
+import aiohttp
+
+from fooddispatch.demo.world import World, percentile
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)$")
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Sum of every sample per metric name (labels folded together)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if match:
+            try:
+                out[match.group(1)] = out.get(match.group(1), 0.0) + float(match.group(3))
+            except ValueError:
+                continue
+    return out
+
+
+def dispatch_figures(metrics: dict[str, float]) -> tuple[float | None, int | None]:
+    """(mean dispatch round in ms, surge cells above 1.0) if the server exports them."""
+    round_ms = None
+    for name, total in metrics.items():
+        if "dispatch" in name and "round" in name and name.endswith("_sum"):
+            count = metrics.get(name[:-4] + "_count", 0.0)
+            if count:
+                round_ms = 1000 * total / count
+    surge = next((int(v) for n, v in metrics.items() if "surge" in n and "cell" in n and not n.endswith("_created")),
+                 None)
+    return round_ms, surge
+
+
+class Console:
+    def __init__(self, world: World, ops_url: str, headless: bool, out: TextIO = sys.stdout) -> None:
+        self.world, self.ops_url, self.headless, self.out = world, ops_url, headless, out
+        self.started = time.monotonic()
+        self._last_points = (0, time.monotonic())
+        self.points_per_s = 0.0
+        self.live = not headless and out.isatty()
+
+    async def scrape(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        try:
+            async with session.get(f"{base_url}/metrics") as response:
+                text = await response.text()
+        except aiohttp.ClientError:
+            return
+        round_ms, surge = dispatch_figures(parse_metrics(text))
+        if round_ms is not None:
+            self.world.dispatch_round_ms = round_ms
+        if surge is not None:
+            self.world.surge_cells = surge
+
+    def rows(self) -> list[tuple[str, str]]:
+        w, t = self.world, self.world.tally
+        now = time.monotonic()
+        points, then = self._last_points
+        if now - then >= 1.0:
+            self.points_per_s = (t.gps_points - points) / (now - then)
+            self._last_points = (t.gps_points, now)
+        minutes = max(w.clock.now() / 60, 1e-9)
+        ctd = [v / 60 for v in t.click_to_door]
+        return [
+            ("simulated clock", f"{w.clock.label()}  (x{w.clock.speed:g})"),
+            ("orders placed / delivered / cancelled", f"{t.placed} / {t.delivered} / {t.cancelled}"),
+            ("orders per minute (simulated)", f"{t.placed / minutes:.1f}"),
+            ("on time", f"{t.on_time_pct():.0f} %" if t.delivered else "-"),
+            ("click-to-door mean / p90", f"{sum(ctd) / len(ctd):.1f} / {percentile(ctd, 90):.1f} min" if ctd else "-"),
+            ("couriers online / busy", f"{len(w.couriers_online)} / {len(w.couriers_busy)}"),
+            ("offers accepted / declined", f"{t.offers_accepted} / {t.offers_declined}"),
+            ("surge cells", str(w.surge_cells)),
+            ("GPS points/s (sent, acked total)", f"{self.points_per_s:.0f}  ({t.gps_points}, {t.gps_acked})"),
+            ("dispatch round", f"{w.dispatch_round_ms:.0f} ms" if w.dispatch_round_ms is not None else "n/a"),
+            ("declined payments / closed-store errors", f"{t.declined_payments} / {t.closed_store_errors}"),
+        ]
+
+    def draw(self) -> None:
+        rows = self.rows()
+        if self.live:
+            width = max(len(k) for k, _ in rows)
+            lines = ["\x1b[H\x1b[2J\x1b[1mfooddispatch demo: Berlin\x1b[0m", ""]
+            lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+            lines += ["", f"  ops console: {self.ops_url}", "  Ctrl-C stops."]
+            self.out.write("\n".join(lines) + "\n")
+        else:
+            d = dict(rows)
+            self.out.write(
+                f"[{d['simulated clock']}] placed {self.world.tally.placed} delivered {self.world.tally.delivered} "
+                f"cancelled {self.world.tally.cancelled} couriers {d['couriers online / busy']} "
+                f"gps/s {self.points_per_s:.0f} round {d['dispatch round']}\n")
+        self.out.flush()
+
+    def summary(self) -> str:
+        w, t = self.world, self.world.tally
+        lines = ["", "== demo summary ==", f"real time {time.monotonic() - self.started:.0f} s, "
+                 f"simulated {w.clock.now() / 60:.0f} min"]
+        lines += [f"{k}: {v}" for k, v in self.rows()[1:]]
+        lines.append(f"quotes {t.quotes}, rejected by restaurants {t.rejected}")
+        if t.outcomes:
+            lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(t.outcomes.items())))
+        if t.gps_errors:
+            lines.append("error frames from the server: " + ", ".join(f"{k} {v}" for k, v in t.gps_errors.items()))
+        lines.append("unexpected errors: " + (", ".join(f"{k} {v}" for k, v in t.unexpected.items()) or "none"))
+        if w.not_simulated:
+            lines.append("not simulated (the API is not there yet):")
+            lines += [f"  - {part}: {why}" for part, why in w.not_simulated.items()]
+        else:
+            lines.append("not simulated: nothing, every part of the city ran")
+        return "\n".join(lines)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
+
 from catalog import store as db
 from catalog.errors import StoreNotFound
 from catalog.messages import (
@@ -31,14 +33,12 @@ from catalog.messages import (
     StoreCards,
 )
 from catalog.model import fee_for_distance
-from catalog.rules import parse_special_days
+from catalog.rules import StoreRules, parse_special_days
 from geo.distance import haversine_m
 from geo.zones import lookup_cells
 from kernel.errors import ValidationFailed
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from catalog.service import CatalogService
 
 
@@ -74,18 +74,37 @@ class Customer:
                 rows = await db.all_open_stores(conn, first, last)
             else:
                 rows = await db.candidate_stores(conn, lookup_cells(query.lat, query.lng), first, last)
-        ranked = self.rank(rows, query, at)
+            rules = await self.rules(conn, rows)
+        ranked = self.rank(rows, rules, query, at)
         if after is not None:
             ranked = [r for r in ranked if r.key > after]
         page = ranked[: query.limit]
         more = len(ranked) > query.limit
         return StoreCards(items=[r.card for r in page], next_cursor=_encode_cursor(page[-1].key) if more else None)
 
-    def rank(self, rows: Sequence[Any], query: DiscoveryQuery, at: datetime) -> list[_Ranked]:
+    async def rules(self, conn: asyncpg.Connection, rows: Sequence[Any]) -> dict[str, StoreRules]:
+        """Parsed rules of each candidate: from the cache, else parsed once from a second query."""
+        out: dict[str, StoreRules] = {}
+        missing = []
+        for row in rows:
+            found = self.s.rules.cached(row["id"], row["version"])
+            if found is None:
+                missing.append(row["id"])
+            else:
+                out[row["id"]] = found
+        if missing:
+            for full in await db.rules_rows(conn, missing):
+                out[full["id"]] = self.s.rules.get(full)
+        return out
+
+    def rank(self, rows: Sequence[Any], all_rules: dict[str, StoreRules], query: DiscoveryQuery,
+             at: datetime) -> list[_Ranked]:
         out = []
         point = (query.lat, query.lng)
         for row in rows:
-            rules = self.s.rules.get(row)
+            rules = all_rules.get(row["id"])
+            if rules is None:  # deleted between the two queries
+                continue
             distance = haversine_m((row["lat"], row["lng"]), point)
             if distance > rules.max_delivery_m:
                 continue
@@ -140,7 +159,7 @@ class Customer:
         first, last = at.date() - timedelta(days=2), at.date() + timedelta(days=2)
         async with self.s.pool.acquire() as conn:
             rows = await db.candidate_stores(conn, lookup_cells(query.lat, query.lng), first, last)
-            ranked = self.rank(rows, _as_discovery(query), at)
+            ranked = self.rank(rows, await self.rules(conn, rows), _as_discovery(query), at)
             cards = {r.card.id: r.card for r in ranked}
             if not cards:
                 return []

@@ -72,7 +72,9 @@ def build_rules(row: Mapping[str, Any]) -> StoreRules:
 
 
 def parse_special_days(rows: Any) -> dict[date, SpecialDay]:
-    out = {}
+    out: dict[date, SpecialDay] = {}
+    if rows is None:
+        return out
     for r in _json(rows):
         day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])
         periods = _json(r["periods"])
@@ -89,6 +91,10 @@ class RulesCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def cached(self, store_id: str, version: int) -> StoreRules | None:
+        found = self._entries.get(store_id)
+        return found[1] if found is not None and found[0] == version else None
 
     def get(self, row: Mapping[str, Any]) -> StoreRules:
         found = self._entries.get(row["id"])

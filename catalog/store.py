@@ -139,12 +139,22 @@ async def replace_zone_cells(conn: asyncpg.Connection, store_id: str, cells: Seq
     )
 
 
-DISCOVERY_COLUMNS = (
-    "s.id, s.tenant_id, s.name, s.lat, s.lng, s.timezone, s.currency, s.status, s.paused_until, s.hours, "
-    "s.zones, s.zone_version, s.max_delivery_m, s.fee_bands, s.prep_time_default_s, s.version, "
-    "(SELECT coalesce(json_agg(json_build_object('day', d.day, 'closed', d.closed, 'periods', d.periods)), '[]')"
-    " FROM catalog_special_days d WHERE d.store_id = s.id AND d.day BETWEEN $2 AND $3)::text AS specials"
+def _discovery_columns(first: int) -> str:
+    """Columns discovery needs; the special days between parameters $first and $first+1 come along."""
+    return _DISCOVERY_COLUMNS.replace("$FIRST", f"${first}").replace("$LAST", f"${first + 1}")
+
+
+_DISCOVERY_COLUMNS = (
+    "s.id, s.version, s.name, s.lat, s.lng, s.currency, s.status, s.paused_until, s.prep_time_default_s, "
+    "(SELECT json_agg(json_build_object('day', d.day, 'closed', d.closed, 'periods', d.periods))"
+    " FROM catalog_special_days d WHERE d.store_id = s.id AND d.day BETWEEN $FIRST AND $LAST)::text AS specials"
 )
+RULES_COLUMNS = "id, version, timezone, hours, zones, max_delivery_m, fee_bands"
+
+
+async def rules_rows(conn: asyncpg.Connection, store_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """What parsing a store's rules needs (hours, zones, bands): fetched only on a cache miss."""
+    return await conn.fetch(f"SELECT {RULES_COLUMNS} FROM catalog_stores WHERE id = ANY($1::text[])", list(store_ids))
 
 
 async def candidate_stores(
@@ -153,7 +163,7 @@ async def candidate_stores(
     """Stores whose zone cover holds one of `cells` (the point's cell and its parents): no scan.
     Each comes with its special days between `first` and `last`."""
     return await conn.fetch(
-        f"""SELECT {DISCOVERY_COLUMNS}, bool_or(c.interior) AS interior
+        f"""SELECT {_discovery_columns(2)}, bool_or(c.interior) AS interior
             FROM catalog_zone_cells c JOIN catalog_stores s ON s.id = c.store_id
             WHERE c.cell = ANY($1::bigint[]) AND s.status <> 'closed'
             GROUP BY s.id""",
@@ -164,7 +174,7 @@ async def candidate_stores(
 async def all_open_stores(conn: asyncpg.Connection, first: date, last: date) -> list[asyncpg.Record]:
     """Every store that has a zone: the unindexed baseline the benchmark compares against."""
     return await conn.fetch(
-        f"SELECT {DISCOVERY_COLUMNS}, false AS interior FROM catalog_stores s "
+        f"SELECT {_discovery_columns(1)}, false AS interior FROM catalog_stores s "
         "WHERE s.status <> 'closed' AND s.zone_version > 0", first, last,
     )
 

@@ -34,6 +34,7 @@ from payments.model import Account, Split, credit, debit
 from payments.processor import AuthorizationResult, CardForProcessor, Processor, ProcessorUnavailableError
 from payments.store import Intent
 from payments.vault import Vault
+from payments.wallets import Wallets
 
 log = structlog.get_logger("payments")
 
@@ -76,6 +77,7 @@ class PaymentsService:
         self.processor = processor
         self.fraud = fraud
         self.clock = clock
+        self.wallets = Wallets(pool, clock, self._webhook)
 
     # ------------------------------------------------------------ payment methods
 

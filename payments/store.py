@@ -298,3 +298,77 @@ async def list_deliveries(conn: asyncpg.Connection, endpoint_id: str, limit: int
         "SELECT id, event_id, event_type, status, attempts, last_error, delivered_at FROM payment_webhook_deliveries "
         "WHERE endpoint_id = $1 ORDER BY id DESC LIMIT $2", endpoint_id, limit,
     )
+
+
+# ------------------------------------------------------------ wallets and payouts
+
+
+async def insert_credit(conn: asyncpg.Connection, *, id: str, customer_id: str, amount: Money, expires_at: datetime,
+                        granted_by: str, reason: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO payment_wallet_credits (id, customer_id, amount, currency, expires_at, granted_by, reason) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        id, customer_id, amount.amount, amount.currency, expires_at, granted_by, reason,
+    )
+
+
+async def lock_expired_credits(conn: asyncpg.Connection, now: datetime, limit: int = 500) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM payment_wallet_credits WHERE expired_amount IS NULL AND expires_at <= $1 "
+        "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit,
+    )
+
+
+async def mark_credit_expired(conn: asyncpg.Connection, credit_id: str, expired_amount: int) -> None:
+    await conn.execute("UPDATE payment_wallet_credits SET expired_amount = $2 WHERE id = $1", credit_id, expired_amount)
+
+
+async def insert_batch(conn: asyncpg.Connection, *, id: str, kind: str, currency: str, created_by: str) -> None:
+    await conn.execute("INSERT INTO payout_batches (id, kind, currency, created_by) VALUES ($1, $2, $3, $4)",
+                       id, kind, currency, created_by)
+
+
+async def insert_payouts(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """rows: (id, batch_id, account_id, owner_id, kind, amount, fee, currency, instant, status, created_by)."""
+    await conn.executemany(
+        "INSERT INTO payouts (id, batch_id, account_id, owner_id, kind, amount, fee, currency, instant, status, "
+        "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", rows,
+    )
+
+
+async def get_payout(conn: asyncpg.Connection, payout_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM payouts WHERE id = $1" + (" FOR UPDATE" if lock else ""), payout_id)
+
+
+async def set_payout_status(conn: asyncpg.Connection, payout_id: str, status: str,
+                            failure_reason: str | None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "UPDATE payouts SET status = $2, failure_reason = $3, updated_at = now() WHERE id = $1 RETURNING *",
+        payout_id, status, failure_reason,
+    )
+
+
+async def list_payouts(conn: asyncpg.Connection, *, owner_id: str | None, batch_id: str | None,
+                       starting_after: str | None, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT * FROM payouts WHERE ($1::text IS NULL OR owner_id = $1) AND ($2::text IS NULL OR batch_id = $2)
+              AND ($3::text IS NULL OR id < $3) ORDER BY id DESC LIMIT $4""",
+        owner_id, batch_id, starting_after, limit,
+    )
+
+
+# ------------------------------------------------------------ reconciliation
+
+
+async def save_report(conn: asyncpg.Connection, day: Any, matched: int, mismatches: list[dict[str, Any]]) -> None:
+    await conn.execute(
+        """INSERT INTO payment_reconciliation_reports (day, matched, mismatches) VALUES ($1, $2, $3::jsonb)
+           ON CONFLICT (day) DO UPDATE SET matched = EXCLUDED.matched, mismatches = EXCLUDED.mismatches,
+                                           created_at = now()""",
+        day, matched, _dumps(mismatches),
+    )
+
+
+async def get_report(conn: asyncpg.Connection, day: Any) -> tuple[int, list[dict[str, Any]]] | None:
+    row = await conn.fetchrow("SELECT matched, mismatches FROM payment_reconciliation_reports WHERE day = $1", day)
+    return None if row is None else (row["matched"], _loads(row["mismatches"]))

@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import structlog
 from aiohttp import web
 
 from fooddispatch.keys import CLOCK, DB, REDIS, SETTINGS
+from payments import reconcile
 from payments import web as payments_web
 from payments.live import FraudScreen
 from payments.processor import CircuitBreaker, ResilientProcessor, TestModeProcessor
 from payments.service import PaymentsService
 from payments.vault import Vault
+from payments.webhooks import WebhookSender
 
 log = structlog.get_logger("payments")
 RESOLVE_EVERY_SECONDS = 10.0
@@ -46,10 +49,23 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(RESOLVE_EVERY_SECONDS)
             try:
                 await service.resolve_processing(older_than_seconds=RESOLVE_EVERY_SECONDS)
+                await service.wallets.expire_credits()
             except Exception:
                 log.exception("payments resolver round failed")
 
-    tasks = [asyncio.create_task(resolver(), name="payments-resolver")]
+    async def daily_reconciliation() -> None:
+        while True:
+            try:
+                yesterday = clock.now().date() - timedelta(days=1)
+                if await reconcile.report(service.pool, yesterday) is None:
+                    await reconcile.reconcile(service.pool, service.processor, yesterday)
+            except Exception:
+                log.exception("payments reconciliation failed")
+            await asyncio.sleep(3600)
+
+    tasks = [asyncio.create_task(resolver(), name="payments-resolver"),
+             asyncio.create_task(daily_reconciliation(), name="payments-reconciliation"),
+             asyncio.create_task(WebhookSender(service.pool).run(), name="payments-webhooks")]
     try:
         yield
     finally:

@@ -101,8 +101,9 @@ class CourierSession:
         """A server->courier frame from the courier channel: forwarded verbatim."""
         self.sender.send(raw)
 
-    def acked(self, seq: int) -> None:
-        if seq > self.acked_seq and not self.closed:
+    def acked(self, seq: int, again: bool = False) -> None:
+        """Ack points up to `seq`; `again`: even if already acked (the courier resent them)."""
+        if (seq > self.acked_seq or again) and not self.closed:
             self.acked_seq = seq
             self.sender.send(encoder.encode(Ack(seq=seq)))
 
@@ -172,7 +173,7 @@ class CourierSession:
         elif service.coalescer.pending_seq(self.courier_id) is not None:
             service.coalescer.mark(self.courier_id, self, applied.max_seq)  # ack after the pending flush
         else:
-            self.acked(applied.max_seq)  # only duplicates or rejects: nothing to store
+            self.acked(applied.max_seq, again=True)  # only duplicates or rejects: nothing to store
 
     async def _action(self, frame: Status | OfferResponse | Arrived | PickedUp | Delivered) -> None:
         service = self.service

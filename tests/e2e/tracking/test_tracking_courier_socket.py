@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import h3
-from tracking_helpers import BERLIN, closed_with, point, wait_acked
+from tracking_helpers import BERLIN, closed_with, point, receive_until, tracking_app, wait_acked
 
 from fooddispatch.keys import SETTINGS
 from geo.live import CourierIndex
@@ -42,3 +45,132 @@ async def test_hello_frame_authenticates_and_silence_closes_4401(client, make_co
     async with client.ws_connect("/v1/courier/ws") as ws:
         await ws.send_json({"type": "hello", "token": "not-a-token"})
         assert await closed_with(ws) == 4401
+
+
+async def history_seqs(db, courier_id: str) -> list[int]:
+    async with db.acquire() as conn:
+        rows = await conn.fetch("SELECT seq FROM courier_locations WHERE courier_id = $1 ORDER BY seq", courier_id)
+    return [r["seq"] for r in rows]
+
+
+async def outbox_events(db, type_: str) -> list[dict]:
+    async with db.acquire() as conn:
+        rows = await conn.fetch("SELECT payload::text AS p FROM outbox WHERE type = $1 ORDER BY seq", type_)
+    return [json.loads(r["p"])["data"] for r in rows]
+
+
+async def test_replayed_points_after_a_reconnect_are_stored_once(client, make_courier, db):
+    courier_id, headers = await make_courier()
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        await ws.send_json({"type": "location", "points": [point(s, BERLIN[0] + s * 1e-4) for s in (1, 2, 3)]})
+        await wait_acked(ws, 3)
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        assert (await wait_acked(ws, 0))["seq"] == 3  # the server says where it stands
+        await ws.send_json({"type": "location", "points": [point(s, BERLIN[0] + s * 1e-4) for s in (2, 3, 4, 5)]})
+        await wait_acked(ws, 5)
+        await ws.send_json({"type": "location", **point(5)})  # a plain resend is acked, not stored
+        assert (await wait_acked(ws, 5))["seq"] == 5
+    await client.close()  # graceful shutdown flushes the history buffer
+    assert await history_seqs(db, courier_id) == [1, 2, 3, 4, 5]
+
+
+async def test_points_acked_before_a_graceful_shutdown_are_in_history(aiohttp_client, settings, make_courier, db):
+    client = await aiohttp_client(tracking_app(settings, history_interval=60.0))  # only shutdown writes
+    courier_id, headers = await make_courier()
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        for seq in range(1, 21):
+            await ws.send_json({"type": "location", **point(seq, BERLIN[0] + seq * 1e-4)})
+        await wait_acked(ws, 20)
+        assert await history_seqs(db, courier_id) == []
+    await client.close()
+    assert await history_seqs(db, courier_id) == list(range(1, 21))
+
+
+async def test_malformed_frames_get_error_codes_and_persistent_garbage_closes_1008(client, make_courier):
+    _cid, headers = await make_courier()
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        await wait_acked(ws, 0)
+        await ws.send_str("{not json")
+        assert (await receive_until(ws, lambda f: f["type"] == "error"))["code"] == "malformed_frame"
+        await ws.send_json({"type": "location", "lat": "north"})
+        assert (await receive_until(ws, lambda f: f["type"] == "error"))["code"] == "invalid_frame"
+        await ws.send_json({"type": "location", **point(1, lat=95.0)})
+        rejected = await receive_until(ws, lambda f: f["type"] == "error")
+        assert (rejected["code"], rejected["message"], rejected["seq"]) == ("point_rejected", "out_of_range", 1)
+        assert (await wait_acked(ws, 1))["seq"] == 1  # rejected points are done: acked, never resent
+        for _ in range(5):
+            await ws.send_str("garbage")
+        assert await closed_with(ws) == 1008
+
+
+async def test_a_frame_over_the_size_limit_closes_1009(client, make_courier):
+    _cid, headers = await make_courier()
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        await wait_acked(ws, 0)
+        await ws.send_str('{"type":"hello","vehicle":"' + "x" * 70_000 + '"}')
+        assert await closed_with(ws) == 1009
+
+
+async def test_a_second_connection_replaces_the_first_with_4409(client, make_courier):
+    _cid, headers = await make_courier()
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as first:
+        await wait_acked(first, 0)
+        async with client.ws_connect("/v1/courier/ws", headers=headers) as second:
+            await wait_acked(second, 0)
+            assert await closed_with(first) == 4409
+            await second.send_json({"type": "location", **point(1)})
+            await wait_acked(second, 1)
+
+
+async def test_frames_on_the_courier_channel_are_forwarded_verbatim(client, make_courier, redis):
+    courier_id, headers = await make_courier()
+    prefix = client.app[SETTINGS].redis_prefix
+    offer = '{"type":"offer","offer_id":"off_1","order_ids":["ord_1"],"expires_at":"2026-01-01T12:00:30Z"}'
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        await wait_acked(ws, 0)
+        await redis.publish(f"{prefix}courier:{courier_id}", offer)
+        msg = await ws.receive(timeout=5)
+        assert msg.data == offer
+
+
+async def test_courier_actions_are_acked_after_their_event_commits_once_per_id(client, make_courier, db):
+    courier_id, headers = await make_courier()
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        await wait_acked(ws, 0)
+        response = {"type": "offer_response", "offer_id": "off_1", "accepted": True, "id": "act_1"}
+        for _ in range(2):
+            await ws.send_json(response)
+            assert await receive_until(ws, lambda f: f.get("id") == "act_1") == {"type": "ack", "id": "act_1"}
+        await ws.send_json({"type": "delivered", "order_id": "ord_1", "proof": {"code": "4711"}, "id": "act_2"})
+        await receive_until(ws, lambda f: f.get("id") == "act_2")
+    offers = await outbox_events(db, "courier.offer_response")
+    assert len(offers) == 1 and offers[0]["courier_id"] == courier_id and offers[0]["accepted"] is True
+    delivered = await outbox_events(db, "courier.delivered")
+    assert [(d["order_id"], d["proof"]) for d in delivered] == [("ord_1", {"code": "4711"})]
+
+
+async def test_going_on_break_leaves_the_index_and_a_silent_courier_goes_stale(
+    aiohttp_client, settings, make_courier, redis, db
+):
+    client = await aiohttp_client(tracking_app(settings, stale_after=1.0))
+    index = CourierIndex(redis, settings.redis_prefix, settings.region)
+    _courier_id, headers = await make_courier()
+    async with client.ws_connect("/v1/courier/ws", headers=headers) as ws:
+        await ws.send_json({"type": "location", **point(1)})
+        await wait_acked(ws, 1)
+        assert len(await index.search_available(BERLIN[0], BERLIN[1], 500)) == 1
+        await ws.send_json({"type": "status", "status": "break", "id": "s1"})
+        await receive_until(ws, lambda f: f.get("id") == "s1")
+        await ws.send_json({"type": "location", **point(2)})
+        await wait_acked(ws, 2)
+        assert await index.search_available(BERLIN[0], BERLIN[1], 500) == []
+        await ws.send_json({"type": "status", "status": "online"})
+        await ws.send_json({"type": "location", **point(3)})
+        await wait_acked(ws, 3)
+        assert len(await index.search_available(BERLIN[0], BERLIN[1], 500)) == 1
+        async with asyncio.timeout(5):  # silent now: the sweeper marks it stale after 1 s
+            while await index.search_available(BERLIN[0], BERLIN[1], 500):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    assert await index.available_counts() == {}
+    statuses = [e["status"] for e in await outbox_events(db, "courier.status_changed")]
+    assert statuses == ["break", "online", "stale"]

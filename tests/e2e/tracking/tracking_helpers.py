@@ -4,6 +4,7 @@ and reading frames until one matches."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -64,6 +65,72 @@ async def closed_with(ws: aiohttp.ClientWebSocketResponse, within: float = 5.0) 
     async with asyncio.timeout(within):
         while True:
             msg = await ws.receive()
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
-                            aiohttp.WSMsgType.ERROR):
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                return int(msg.data)  # the code the server sent (close_code may say 1006 after it)
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
                 return ws.close_code
+
+
+async def emit(db: Any, type_: str, data: dict[str, Any], aggregate_id: str | None = None) -> None:
+    """Write an event through the real outbox; the relay and the tracking consumer do the rest."""
+    from kernel.outbox import write_event
+
+    async with db.acquire() as conn, conn.transaction():
+        await write_event(conn, type_, data, aggregate_id)
+
+
+def order_data(order_id: str, customer_id: str, tenant_id: str = "ten_1", region: str = "demo",
+               pickup: tuple[float, float] = (52.5300, 13.4050),
+               dropoff: tuple[float, float] = (52.5100, 13.4050)) -> dict[str, Any]:
+    return {
+        "order_id": order_id, "customer_id": customer_id, "store_id": "sto_1", "tenant_id": tenant_id,
+        "region": region, "pickup": {"lat": pickup[0], "lng": pickup[1]},
+        "dropoff": {"lat": dropoff[0], "lng": dropoff[1]}, "total": {"amount": 1500, "currency": "EUR"},
+        "placed_at": "2026-01-01T12:00:00+00:00", "promised_at": "2026-01-01T12:40:00+00:00",
+    }
+
+
+async def open_track(client: Any, order_id: str, headers: dict[str, str],
+                     within: float = 5.0) -> aiohttp.ClientWebSocketResponse:
+    """Open the tracking socket once the consumer has projected the order (404 until then)."""
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                return await client.ws_connect(f"/v1/orders/{order_id}/track", headers=headers)
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status != 404:
+                    raise
+            await asyncio.sleep(0.05)
+
+
+class Collector:
+    """Reads a socket in the background and keeps every JSON frame."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: list[dict] = []
+        self.closed: asyncio.Event = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.frames.append(json.loads(msg.data))
+        self.closed.set()
+
+    async def wait_for(self, match: Callable[[dict], bool], within: float = 5.0) -> dict:
+        async with asyncio.timeout(within):
+            while True:
+                for frame in self.frames:
+                    if match(frame):
+                        return frame
+                await asyncio.sleep(0.02)
+
+    def positions(self) -> list[dict]:
+        return [f for f in self.frames if f["type"] == "courier_position"]
+
+    async def stop(self) -> None:
+        await self.ws.close()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

@@ -1,0 +1,168 @@
+"""The "dispatch" consumer: keeps the pool from order.* events and acts on couriers' answers.
+
+Each handler runs in the consumer's transaction (deduplicated by event id), so a state change and
+the event it writes commit together. Redis work (clearing an offer's live keys, frames to the
+courier) happens inside it, before the commit: it is idempotent, and a failed commit brings the
+event back to do it again.
+
+- `courier.offer_response`: judged by `dispatch.offers.judge_response`. Accept -> the offer's
+  orders are assigned and `dispatch.assigned` is written. Decline -> the orders go back to the
+  pool with that courier excluded. An answer for an unknown or lapsed offer, or from another
+  courier, gets an `error` frame on the sender's channel and changes nothing.
+- `courier.status_changed` to offline/stale: a pending offer is withdrawn; orders of an accepted
+  bundle not picked up yet go back to the pool with `dispatch.unassigned`.
+- `order.cancelled` / `rejected` / `expired` withdraw a pending offer holding the order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from dispatch import store
+from dispatch.live import DispatchKeys, LiveOffers, OfferKeys, courier_channel
+from dispatch.messages import ErrorFrame, OfferCancelled, encoder
+from dispatch.offers import ERROR_MESSAGES, OfferStatus, OfferView, Verdict, judge_response
+from dispatch.service import Counters
+from kernel.eventbus import EventHandler
+from kernel.outbox import Event, write_event
+
+GONE = {"offline", "stale"}
+ENDED = {"order.cancelled": "ended", "order.rejected": "ended", "order.expired": "ended"}
+
+
+def _ts(value: Any, default: datetime) -> datetime:
+    if value is None:
+        return default
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+class DispatchEvents:
+    def __init__(self, redis: aioredis.Redis, prefix: str, default_region: str, counters: Counters,
+                 prep_alpha: float = 0.2) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.region = default_region
+        self.counters = counters
+        self.prep_alpha = prep_alpha
+
+    def handlers(self) -> dict[str, EventHandler]:
+        out: dict[str, EventHandler] = {
+            "order.placed": self.placed,
+            "order.accepted": self.accepted,
+            "order.prep_time_changed": self.prep_time_changed,
+            "order.ready": self.ready,
+            "order.picked_up": self.picked_up,
+            "order.delivered": self.delivered,
+            "courier.offer_response": self.offer_response,
+            "courier.status_changed": self.status_changed,
+        }
+        for type_ in ENDED:
+            out[type_] = self.ended
+        return out
+
+    def _live(self, region: str) -> LiveOffers:
+        return LiveOffers(self.redis, DispatchKeys(self.prefix, region))
+
+    async def _send(self, courier_id: str, frame: ErrorFrame | OfferCancelled) -> None:
+        await self.redis.publish(courier_channel(self.prefix, courier_id), encoder.encode(frame))
+
+    # -- orders ------------------------------------------------------------------------------
+
+    async def placed(self, conn: asyncpg.Connection, event: Event) -> None:
+        await store.record_placed(conn, event.data, self.region)
+
+    async def accepted(self, conn: asyncpg.Connection, event: Event) -> None:
+        await store.record_accepted(conn, event.data, self.region, event.occurred_at)
+
+    async def prep_time_changed(self, conn: asyncpg.Connection, event: Event) -> None:
+        await store.restate_ready(conn, event.data["order_id"], _ts(event.data.get("ready_at"), event.occurred_at))
+
+    async def ready(self, conn: asyncpg.Connection, event: Event) -> None:
+        await store.mark_ready(conn, event.data["order_id"], _ts(event.data.get("ready_at"), event.occurred_at),
+                               self.prep_alpha)
+
+    async def picked_up(self, conn: asyncpg.Connection, event: Event) -> None:
+        await store.set_order_status(conn, event.data["order_id"], "picked_up")
+
+    async def delivered(self, conn: asyncpg.Connection, event: Event) -> None:
+        before = await store.set_order_status(conn, event.data["order_id"], "delivered")
+        if before is not None and before["offer_id"]:
+            await self._complete_if_done(conn, before["offer_id"], event.occurred_at)
+
+    async def ended(self, conn: asyncpg.Connection, event: Event) -> None:
+        before = await store.set_order_status(conn, event.data["order_id"], ENDED[event.type])
+        if before is None or not before["offer_id"]:
+            return
+        offer = await store.offer_for_update(conn, before["offer_id"])
+        if offer is None:
+            return
+        if before["status"] == "offered" and await store.set_offer_status(
+                conn, offer.offer_id, OfferStatus.CANCELLED, event.occurred_at, only_from="pending"):
+            await store.reopen(conn, offer.order_ids, exclude=None)  # the others wait for the next round
+            await self._live(offer.region).clear([OfferKeys(offer.offer_id, offer.courier_id, offer.order_ids)])
+            await self._send(offer.courier_id, OfferCancelled(offer.offer_id, "order_cancelled"))
+        else:
+            await self._complete_if_done(conn, offer.offer_id, event.occurred_at)
+
+    async def _complete_if_done(self, conn: asyncpg.Connection, offer_id: str, at: datetime) -> None:
+        rows = await store.offer_orders(conn, offer_id)
+        if all(r["status"] in ("delivered", "ended") for r in rows):
+            await store.set_offer_status(conn, offer_id, OfferStatus.COMPLETED, at, only_from="accepted")
+
+    # -- couriers ----------------------------------------------------------------------------
+
+    async def offer_response(self, conn: asyncpg.Connection, event: Event) -> None:
+        data = event.data
+        courier_id, offer_id = data["courier_id"], data["offer_id"]
+        at = _ts(data.get("at"), event.occurred_at)
+        offer = await store.offer_for_update(conn, offer_id)
+        view = None if offer is None else OfferView(offer.offer_id, offer.courier_id, OfferStatus(offer.status),
+                                                     offer.expires_at.timestamp())
+        verdict = judge_response(view, courier_id, bool(data.get("accepted")), at.timestamp())
+        if verdict in ERROR_MESSAGES:
+            await self._send(courier_id, ErrorFrame(verdict.value, ERROR_MESSAGES[verdict], offer_id))
+            return
+        assert offer is not None
+        keys = [OfferKeys(offer.offer_id, offer.courier_id, offer.order_ids)]
+        if verdict is Verdict.ACCEPT:
+            await store.set_offer_status(conn, offer_id, OfferStatus.ACCEPTED, at, only_from="pending")
+            await store.assign_orders(conn, offer)
+            await write_event(conn, "dispatch.assigned", {
+                "offer_id": offer_id, "courier_id": courier_id, "order_ids": list(offer.order_ids),
+                "at": at.isoformat(),
+            }, aggregate_id=offer_id)
+            self.counters.offers_accepted += 1
+        else:
+            await store.set_offer_status(conn, offer_id, OfferStatus.DECLINED, at, only_from="pending")
+            await store.reopen(conn, offer.order_ids, exclude=courier_id)
+            self.counters.offers_declined += 1
+        await self._live(offer.region).clear(keys)
+
+    async def status_changed(self, conn: asyncpg.Connection, event: Event) -> None:
+        courier_id, status = event.data.get("courier_id"), event.data.get("status")
+        if not courier_id or status not in GONE:
+            return
+        for offer in await store.courier_offers(conn, courier_id):
+            keys = [OfferKeys(offer.offer_id, offer.courier_id, offer.order_ids)]
+            if offer.status == OfferStatus.PENDING:
+                await store.set_offer_status(conn, offer.offer_id, OfferStatus.CANCELLED, event.occurred_at,
+                                             only_from="pending")
+                await store.reopen(conn, offer.order_ids, exclude=courier_id)
+                await self._live(offer.region).clear(keys)
+                await self._send(courier_id, OfferCancelled(offer.offer_id, f"courier_{status}"))
+                continue
+            rows = await store.offer_orders(conn, offer.offer_id)
+            waiting = [r["order_id"] for r in rows if r["status"] == "assigned"]
+            if not waiting:
+                continue  # everything is in the courier's bag: only the courier can finish it
+            back = await store.reopen(conn, waiting, exclude=courier_id)
+            if len(back) == len(rows):
+                await store.set_offer_status(conn, offer.offer_id, OfferStatus.UNASSIGNED, event.occurred_at,
+                                             only_from="accepted")
+            await write_event(conn, "dispatch.unassigned", {
+                "courier_id": courier_id, "order_ids": back, "reason": f"courier_{status}",
+            }, aggregate_id=offer.offer_id)

@@ -1,0 +1,348 @@
+"""The live dispatcher of one region: the lease, the round, offers out, lapsed offers back.
+
+Every `interval_s` the process tries to take (or renew) the region's lease; only the holder runs
+a round: open orders from the pool, the nearest available couriers per pickup from the live index,
+`plan_round` (the decision core per store) in an executor with a time budget, then offers:
+written in Redis under the lease's fencing check, recorded in Postgres with their
+`dispatch.offered` events under the same fencing token, and published on each courier's channel.
+Answers to offers and order changes arrive through the "dispatch" consumer (`dispatch.events`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from dispatch import store
+from dispatch.cost import DispatchConfig
+from dispatch.live import (
+    DispatchKeys,
+    Lease,
+    LiveOffers,
+    OfferKeys,
+    RegionLease,
+    SurgeBoardStore,
+    courier_channel,
+    nearest_couriers,
+)
+from dispatch.messages import (
+    MoneyOut,
+    OfferCancelled,
+    OfferDropoff,
+    OfferFrame,
+    OfferPickup,
+    RoundStat,
+    encoder,
+)
+from dispatch.model import Assignment, Courier, CourierState, OpenOrder
+from dispatch.offers import PayoutRule
+from dispatch.planner import RoundPlan, plan_round
+from dispatch.surge import SurgeConfig
+from dispatch.surge_live import SurgeKeeper
+from geo.eta import HaversineTravelTime, PrepTimeEstimator, TravelTime
+from geo.live import CourierIndex
+from kernel.clock import Clock
+from kernel.ids import new_id
+
+log = logging.getLogger(__name__)
+
+
+def _live_core_config(interval_s: float) -> DispatchConfig:
+    # Live rounds are seconds apart; handing food over takes a couple of minutes at either end.
+    return DispatchConfig(step_s=interval_s, pickup_service_s=120.0, dropoff_service_s=120.0,
+                          candidates_per_bundle=8)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherConfig:
+    region: str
+    interval_s: float = 5.0
+    offer_ttl_s: float = 30.0
+    lease_ttl_ms: int = 0  # 0: three intervals (at least 1 s)
+    candidates_k: int = 8  # nearest available couriers considered per pickup (plus slack, below)
+    search_radius_m: float = 10_000.0
+    solve_budget_s: float = 1.0  # the planner stops starting new stores after this
+    solve_timeout_s: float = 3.0  # a round gives up waiting for the executor after this
+    busy_grace_s: float = 120.0  # a courier past its planned finish is expected free this soon
+    prep_alpha: float = 0.2
+    core: DispatchConfig | None = None
+    surge: SurgeConfig = field(default_factory=SurgeConfig)
+    payout: PayoutRule = field(default_factory=PayoutRule)
+
+    @property
+    def lease_ms(self) -> int:
+        return self.lease_ttl_ms or max(1000, int(self.interval_s * 3000))
+
+    @property
+    def core_config(self) -> DispatchConfig:
+        return self.core or _live_core_config(self.interval_s)
+
+
+@dataclass(slots=True)
+class Counters:
+    offers_sent: int = 0
+    offers_accepted: int = 0
+    offers_declined: int = 0
+    offers_expired: int = 0
+    offers_refused: int = 0  # written by the planner, refused by the fencing/live-offer check
+    rounds: int = 0
+
+
+def iso(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class Dispatcher:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, prefix: str, clock: Clock,
+                 config: DispatcherConfig, owner: str, *, travel: TravelTime | None = None,
+                 executor: Executor | None = None, on_round: Callable[[RoundStat], None] | None = None) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.prefix = prefix
+        self.clock = clock
+        self.config = config
+        self.region = config.region
+        self.keys = DispatchKeys(prefix, config.region)
+        self.lease = RegionLease(redis, self.keys, owner, config.lease_ms)
+        self.offers = LiveOffers(redis, self.keys)
+        self.index = CourierIndex(redis, prefix, config.region)
+        self.surge = SurgeKeeper(SurgeBoardStore(redis, self.keys), config.surge)
+        self.travel = travel or HaversineTravelTime()
+        self.executor = executor
+        self.on_round = on_round
+        self.counters = Counters()
+        self.rounds: collections.deque[RoundStat] = collections.deque(maxlen=50)
+        self.current: Lease | None = None
+        self.paused = False  # tests: stop renewing, as a dead or frozen process would
+
+    @property
+    def leading(self) -> bool:
+        return self.current is not None
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aioredis.RedisError) as exc:
+                log.warning("dispatch round failed in %s: %s", self.region, exc)
+            except Exception:
+                log.exception("dispatch round crashed in %s", self.region)
+            await asyncio.sleep(max(0.0, self.config.interval_s - (time.monotonic() - started)))
+
+    async def tick(self) -> RoundStat | None:
+        """Take or renew the lease; if held, expire lapsed offers and run one round."""
+        if self.paused:
+            return None
+        lease = await self.lease.acquire()
+        if lease is None:
+            self.current = None
+            return None
+        if self.current is None or self.current.token != lease.token:
+            await self.surge.restore()  # a new term: carry on from the published levels
+        self.current = lease
+        await self.expire_lapsed()
+        return await self.round(lease)
+
+    async def stop(self) -> None:
+        if self.current is not None:
+            with contextlib.suppress(OSError, aioredis.RedisError):
+                await self.lease.release(self.current)
+            self.current = None
+
+    # -- one round -----------------------------------------------------------------------------
+
+    async def round(self, lease: Lease) -> RoundStat:
+        t0 = time.perf_counter()
+        now = self.clock.now().timestamp()
+        async with self.pool.acquire() as conn:
+            rows = await store.open_orders(conn, self.region)
+            live = await store.live_offers(conn, self.region)
+            lateness = await store.prep_lateness(conn, list({r["store_id"] for r in rows})) if rows else {}
+        orders = self._open_orders(rows, lateness)
+        couriers, candidates = await self._candidates(orders, live, now)
+        plan = await self._plan(orders, candidates, couriers, now)
+        currency = {r["order_id"]: r["currency"] for r in rows}
+        sent = await self._offer(lease, plan.assignments, {o.order_id: o for o in orders}, currency, now)
+        if rows or self.surge.board.multipliers:
+            await self.surge.update(self.index, [o.pickup for o in orders], now)
+        stat = RoundStat(self.region, iso(now), time.perf_counter() - t0, len(orders), len(couriers), sent,
+                         len(plan.held) + len(plan.skipped), lease.token)
+        self.counters.rounds += 1
+        self.rounds.append(stat)
+        if self.on_round is not None:
+            self.on_round(stat)
+        return stat
+
+    def _open_orders(self, rows: list, lateness: dict[str, float]) -> list[OpenOrder]:
+        prep = PrepTimeEstimator(alpha=self.config.prep_alpha, lateness_s=lateness)
+        orders = []
+        for r in rows:
+            if r["ready_at"] is not None:
+                ready = r["ready_at"].timestamp()
+            else:
+                accepted = (r["accepted_at"] or r["placed_at"]).timestamp()
+                stated = r["stated_ready_at"].timestamp() if r["stated_ready_at"] else accepted
+                ready = accepted + prep.estimate_s(r["store_id"], max(0.0, stated - accepted))
+            orders.append(OpenOrder(
+                r["order_id"], r["store_id"], (r["pickup_lat"], r["pickup_lng"]), (r["dropoff_lat"], r["dropoff_lng"]),
+                r["placed_at"].timestamp(), ready, r["promised_at"].timestamp(), frozenset(r["excluded"]),
+            ))
+        return orders
+
+    async def _candidates(self, orders: list[OpenOrder], live: list[store.OfferRow],
+                          now: float) -> tuple[dict[str, Courier], dict[str, list[str]]]:
+        """The nearest available couriers of each store: busy ones with their planned finish,
+        couriers holding a pending offer left out."""
+        if not orders:
+            return {}, {}
+        pending = {o.courier_id for o in live if o.status == "pending"}
+        busy: dict[str, store.OfferRow] = {}
+        for o in live:
+            if o.status == "accepted":
+                prev = busy.get(o.courier_id)
+                if prev is None or o.finish_at > prev.finish_at:
+                    busy[o.courier_id] = o
+        pickups: dict[str, tuple[float, float]] = {}
+        per_store: collections.Counter[str] = collections.Counter()
+        for o in orders:
+            pickups.setdefault(o.store_id, o.pickup)
+            per_store[o.store_id] += 1
+        stores = list(pickups)
+        k = self.config.candidates_k + 2
+        found = await nearest_couriers(self.redis, self.index.keys, [pickups[s] for s in stores],
+                                       k + min(per_store.most_common(1)[0][1], 20) + len(pending) // 50,
+                                       self.config.search_radius_m)
+        seen: dict[str, tuple[float, float]] = {}
+        for rows in found:
+            for cid, lat, lng in rows:
+                seen.setdefault(cid, (lat, lng))
+        states = await self.index.courier_states([c for c in seen if c not in pending])
+        couriers: dict[str, Courier] = {}
+        for cid, live_state in states.items():
+            st = live_state.state
+            if st is None or st.status != "online":
+                continue
+            vehicle = st.vehicle or "car"
+            job = busy.get(cid)
+            if job is not None:
+                free_at = max(job.finish_at.timestamp(), now + self.config.busy_grace_s)
+                couriers[cid] = Courier(cid, (job.finish_lat, job.finish_lng), free_at, CourierState.BUSY,
+                                        vehicle=vehicle, current_bundle=job.order_ids)
+            else:
+                couriers[cid] = Courier(cid, seen[cid], now, vehicle=vehicle)
+        candidates: dict[str, list[str]] = {}
+        for store_id, rows in zip(stores, found, strict=True):
+            ids = [cid for cid, _, _ in rows if cid in couriers]
+            candidates[store_id] = ids[: self.config.candidates_k + per_store[store_id]]
+        return couriers, candidates
+
+    async def _plan(self, orders: list[OpenOrder], candidates: dict[str, list[str]],
+                    couriers: dict[str, Courier], now: float) -> RoundPlan:
+        if not orders or not couriers:
+            return RoundPlan(held=[o.order_id for o in orders])
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self.executor, plan_round, orders, candidates, couriers, self.travel, now,
+                                   self.config.core_config, self.config.solve_budget_s)
+        try:
+            return await asyncio.wait_for(job, self.config.solve_timeout_s)
+        except TimeoutError:
+            log.warning("dispatch solve in %s exceeded %.1f s; no offers this round", self.region,
+                        self.config.solve_timeout_s)
+            return RoundPlan(skipped=[o.order_id for o in orders])
+
+    async def _offer(self, lease: Lease, assignments: list[Assignment], orders: dict[str, OpenOrder],
+                     currency: dict[str, str], now: float) -> int:
+        """Write and publish the offers; returns how many went out."""
+        if not assignments:
+            return 0
+        created = iso(now)
+        expires = created + timedelta(seconds=self.config.offer_ttl_s)
+        offers: list[store.NewOffer] = []
+        for a in assignments:
+            offer_id = new_id("ofr")
+            frame = self._frame(offer_id, a, orders, expires, currency)
+            last = a.route.stops[-1].point
+            offers.append(store.NewOffer(
+                offer_id, a.courier_id, a.bundle.order_ids, created, expires, frame.payout.amount,
+                frame.payout.currency, iso(a.route.finish_at), last[0], last[1], encoder.encode(frame),
+            ))
+        keys = [OfferKeys(o.offer_id, o.courier_id, o.order_ids) for o in offers]
+        ttl_ms = int((self.config.offer_ttl_s + max(2.0, self.config.interval_s)) * 1000)
+        written = await self.offers.write(lease, keys, ttl_ms)
+        if written is None:  # the lease moved on: the successor decides now
+            self.current = None
+            self.counters.offers_refused += len(offers)
+            return 0
+        chosen = set(written)
+        kept = [o for o in offers if o.offer_id in chosen]
+        self.counters.offers_refused += len(offers) - len(kept)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                recorded = await store.write_offers(conn, self.region, lease.token, kept,
+                                                    [store.offered_event(o) for o in kept])
+        except BaseException:
+            await self.offers.clear([k for k in keys if k.offer_id in chosen])
+            raise
+        recorded_ids = set(recorded or [])
+        dropped = [k for k in keys if k.offer_id in chosen and k.offer_id not in recorded_ids]
+        if dropped:
+            await self.offers.clear(dropped)
+        if recorded is None:
+            self.current = None
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for o in kept:
+            if o.offer_id in recorded_ids:
+                pipe.publish(courier_channel(self.prefix, o.courier_id), o.frame)
+        await pipe.execute()
+        self.counters.offers_sent += len(recorded_ids)
+        return len(recorded_ids)
+
+    def _frame(self, offer_id: str, a: Assignment, orders: dict[str, OpenOrder], expires: datetime,
+               currency: dict[str, str]) -> OfferFrame:
+        pickup = a.route.stops[0]
+        first = orders[a.bundle.order_ids[0]]
+        dropoffs = [
+            OfferDropoff(oid, stop.point[0], stop.point[1], iso(stop.done_at), iso(orders[oid].promised_at))
+            for stop in a.route.stops[1:] for oid in stop.order_ids
+        ]
+        ready = max(orders[oid].ready_at for oid in a.bundle.order_ids)
+        return OfferFrame(
+            offer_id=offer_id, order_ids=list(a.bundle.order_ids), expires_at=expires,
+            payout=MoneyOut(self.config.payout.payout(a.route), currency.get(first.order_id, "EUR")),
+            pickup=OfferPickup(a.bundle.store_id, pickup.point[0], pickup.point[1], iso(pickup.arrive_at), iso(ready)),
+            dropoffs=dropoffs, region=self.region,
+        )
+
+    # -- offers that lapsed --------------------------------------------------------------------
+
+    async def expire_lapsed(self) -> int:
+        """Pending offers past their expiry: orders back to the pool without that courier."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            lapsed = await store.lapsed_offers(conn, self.region, now)
+            for offer in lapsed:
+                if await store.set_offer_status(conn, offer.offer_id, "expired", now, only_from="pending"):
+                    await store.reopen(conn, offer.order_ids, exclude=offer.courier_id)
+        if lapsed:
+            await self.offers.clear([OfferKeys(o.offer_id, o.courier_id, o.order_ids) for o in lapsed])
+            pipe = self.redis.pipeline(transaction=False)
+            for o in lapsed:
+                pipe.publish(courier_channel(self.prefix, o.courier_id),
+                             encoder.encode(OfferCancelled(o.offer_id, "expired")))
+            await pipe.execute()
+            self.counters.offers_expired += len(lapsed)
+        return len(lapsed)

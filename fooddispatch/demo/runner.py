@@ -33,7 +33,8 @@ async def run_city(settings: Settings, args: argparse.Namespace, stop: asyncio.E
     base_url = f"http://{host}:{settings.port}"
     try:
         await wait_ready(base_url, server)
-        timeout = aiohttp.ClientTimeout(total=30)
+        # No total timeout: it would also cut the courier websockets; each read is bounded instead.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30)
         connector = aiohttp.TCPConnector(limit=200)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             return await _city(session, base_url, settings, args, stop, log_file)
@@ -51,7 +52,9 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
     world = World(SimClock(args.speed))
     print(f"seeding {city.name}: {len(city.stores)} stores of {len(city.tenants)} merchants, "
           f"{len(city.customers)} customers, {len(city.couriers)} couriers ...", flush=True)
+    started = time.monotonic()
     seeded = await seed_city(api, city, settings, world)
+    print(f"seeded in {time.monotonic() - started:.1f} s", flush=True)
     ops_url = f"{base_url}/ops?token={seeded.operator_token}"
     print(f"ops console: {ops_url}", flush=True)
     if log_file is not None:

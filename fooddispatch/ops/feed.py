@@ -1,0 +1,153 @@
+"""The console's live feed: one per process, shared by every open console.
+
+Inputs, all public contracts: the durable event stream (read-only tail, XREAD, no consumer group:
+the projection is in memory and rebuilt from the stream's retained history at start), the
+`{prefix}ops` pub/sub channel (forwarded to consoles as it comes), and courier positions from
+geo's live courier index (`geo.live.CourierIndex.courier_states`). Every second a snapshot is
+encoded once and queued to each console; a console whose queue is full is dropped, never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from fooddispatch.ops.projection import Projection
+from geo.live import CourierIndex
+from kernel.http import encode
+from kernel.outbox import decode_event
+
+log = logging.getLogger("fooddispatch.ops")
+QUEUE_MAX = 32
+SNAPSHOT_EVERY_S = 1.0
+
+
+class OpsFeed:
+    def __init__(self, redis: aioredis.Redis, stream: str, prefix: str, region: str) -> None:
+        self.redis, self.stream, self.prefix, self.region = redis, stream, prefix, region
+        self.projection = Projection()
+        self.consoles: dict[web.WebSocketResponse, asyncio.Queue[bytes]] = {}
+        self.index = CourierIndex(redis, prefix, region)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}ops"
+
+    def start(self) -> None:
+        for name, job in [("ops-events", self._events), ("ops-channel", self._channel), ("ops-snapshots", self._tick)]:
+            self._tasks.append(asyncio.create_task(self._forever(job), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for ws in list(self.consoles):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"server shutting down")
+
+    async def _forever(self, job: Any) -> None:
+        while True:
+            try:
+                await job()
+            except (RedisError, OSError) as exc:
+                log.warning("ops feed: %s failed (%s); retrying", job.__name__, exc)
+                await asyncio.sleep(1.0)
+
+    async def _events(self) -> None:
+        last = "0"
+        while True:
+            response = await self.redis.xread({self.stream: last}, count=500, block=1000)
+            for _stream, entries in response or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    raw = fields.get(b"e") or fields.get("e")
+                    if raw is None:
+                        continue
+                    try:
+                        event = decode_event(raw)
+                    except ValueError:
+                        continue
+                    self.projection.apply(event.type, dict(event.data), event.occurred_at.timestamp())
+
+    async def _channel(self) -> None:
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(self.channel)
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                data = message["data"]
+                with contextlib.suppress(ValueError, TypeError):
+                    parsed = json.loads(data)
+                    if parsed.get("type") == "courier_position" and parsed.get("courier_id"):
+                        self.projection.position(parsed["courier_id"], float(parsed["lat"]), float(parsed["lng"]))
+                self.broadcast(b'{"type":"live","message":' + (data if isinstance(data, bytes) else data.encode())
+                               + b"}")
+        finally:
+            await pubsub.aclose()
+
+    async def _tick(self) -> None:
+        while True:
+            await self.refresh_positions()
+            if self.consoles:
+                self.broadcast(encode(self.projection.snapshot(time.time())))
+            await asyncio.sleep(SNAPSHOT_EVERY_S)
+
+    async def refresh_positions(self) -> None:
+        ids = list(self.projection.couriers)
+        if not ids:
+            return
+        states = await self.index.courier_states(ids)
+        for courier_id, live in states.items():
+            state = live.state
+            if state is None or state.lat is None or state.lng is None:
+                continue
+            self.projection.position(courier_id, state.lat, state.lng, state.status, state.vehicle)
+            courier = self.projection.couriers[courier_id]
+            if live.order_ids or state.status in {"offline", "stale"}:
+                courier.order_ids = list(live.order_ids)
+
+    def broadcast(self, payload: bytes) -> None:
+        for ws, queue in list(self.consoles.items()):
+            try:
+                queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                self.consoles.pop(ws, None)
+                asyncio.create_task(ws.close(code=1013, message=b"console too slow"))  # noqa: RUF006
+
+    async def serve(self, ws: web.WebSocketResponse) -> None:
+        """Send the first snapshot, then whatever is queued, until the console goes away."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_MAX)
+        await self.refresh_positions()
+        queue.put_nowait(encode(self.projection.snapshot(time.time())))
+        self.consoles[ws] = queue
+
+        async def drain_incoming() -> None:
+            async for _msg in ws:
+                pass  # the console only listens
+
+        reader = asyncio.create_task(drain_incoming())
+        try:
+            while not ws.closed and not reader.done():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                await ws.send_str(getter.result().decode())
+        finally:
+            self.consoles.pop(ws, None)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader

@@ -1,0 +1,81 @@
+"""Pure parts of the demo and the console: route discovery, carts, metrics, the ops projection."""
+
+from __future__ import annotations
+
+import random
+
+from fooddispatch.demo.console import dispatch_figures, parse_metrics
+from fooddispatch.demo.customers import build_cart
+from fooddispatch.demo.world import percentile
+from fooddispatch.ops.discovery import Route, find_routes
+from fooddispatch.ops.projection import Projection
+
+SPEC = {"paths": {
+    "/v1/tenants/{tenant_id}/stores": {"post": {
+        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/StoreCreate"}}}},
+        "responses": {"201": {}}}},
+    "/v1/orders": {"post": {
+        "x-idempotent": True,
+        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckoutRequest"}}}},
+        "responses": {"201": {}}}},
+    "/v1/orders/{order_id}": {"get": {"responses": {"200": {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderOut"}}}}}}},
+}}
+
+
+def test_routes_are_found_by_their_wire_types_and_missing_ones_are_absent() -> None:
+    found = find_routes(SPEC)
+    assert found["create_store"] == Route("POST", "/v1/tenants/{tenant_id}/stores")
+    assert found["checkout"].idempotent
+    assert found["get_order"].url(order="ord_1") == "/v1/orders/ord_1"
+    assert "quote" not in found and "courier_ws" not in found
+
+
+def test_carts_respect_every_modifier_group_including_nested_ones() -> None:
+    ice = {"id": "g3", "min": 1, "max": 1, "options": [{"id": "o5"}, {"id": "o6"}]}
+    menu = {"categories": [{"items": [{"id": "i1", "sold_out": False, "modifier_groups": [
+        {"id": "g1", "min": 1, "max": 1, "options": [{"id": "o1"}, {"id": "o2"}]},
+        {"id": "g2", "min": 0, "max": 2, "options": [{"id": "o3", "modifier_groups": [ice]}, {"id": "o4"}]}]},
+        {"id": "i2", "sold_out": True, "modifier_groups": []}]}]}
+    for seed in range(50):
+        for line in build_cart(random.Random(seed), menu):
+            assert line["item_id"] == "i1"
+            sizes = [o for o in line["options"] if o["option_id"] in {"o1", "o2"}]
+            assert len(sizes) == 1
+            for option in line["options"]:
+                if option["option_id"] == "o3":
+                    assert len(option["options"]) == 1
+
+
+def test_dispatch_round_and_surge_are_read_from_prometheus_text() -> None:
+    text = ('# HELP x\ndispatch_round_seconds_sum{region="demo"} 0.5\n'
+            'dispatch_round_seconds_count{region="demo"} 10\nsurge_cells_active 3\n')
+    round_ms, surge = dispatch_figures(parse_metrics(text))
+    assert round_ms == 50.0 and surge == 3
+    assert dispatch_figures(parse_metrics("outbox_lag_events 0\n")) == (None, None)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 90) == 0.0
+    assert percentile(list(range(1, 11)), 90) == 9
+    assert percentile([5.0], 50) == 5.0
+
+
+def test_projection_follows_an_order_from_placed_to_delivered() -> None:
+    p = Projection()
+    point = {"lat": 52.52, "lng": 13.40}
+    p.apply("order.placed", {"order_id": "o1", "store_id": "s1", "pickup": point, "dropoff": point,
+                             "placed_at": "2026-01-01T18:00:00+00:00", "promised_at": "2026-01-01T18:40:00+00:00"}, 0)
+    p.apply("dispatch.offered", {"courier_id": "c1", "order_ids": ["o1"]}, 1)
+    p.apply("courier.offer_response", {"courier_id": "c1", "accepted": True}, 2)
+    p.apply("dispatch.assigned", {"courier_id": "c1", "order_ids": ["o1"]}, 3)
+    p.position("c1", 52.5, 13.4, "online")
+    assert p.couriers["c1"].state() == "busy"
+    assert p.heat() == []  # no open order waits for a courier: it has one
+    p.apply("order.delivered", {"order_id": "o1", "courier_id": "c1", "at": "2026-01-01T18:30:00+00:00"}, 4)
+    kpis = p.kpis(now=1767292200.0)
+    assert kpis["click_to_door_min"] == 30.0 and kpis["on_time_pct"] == 100.0
+    assert kpis["offer_acceptance_pct"] == 100.0 and p.couriers["c1"].state() == "idle"
+    detail = p.order_detail("o1")
+    assert detail is not None and detail["timeline"][0]["event"] == "order.placed"
+    assert p.courier_detail("c1")["delivered"] == 1  # type: ignore[index]

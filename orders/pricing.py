@@ -199,10 +199,19 @@ class Refund:
         return self.food + self.tax
 
 
-def missing_item_refund(line_value: Money, b: PriceBreakdown) -> Refund:
-    """What a missing item gives back: its food value, plus its tax where tax was added on top."""
-    extra_tax = Money.zero(b.currency) if b.tax_inclusive else tax_amount(line_value, b.tax_rate_bps, False)
-    return Refund(line_value, extra_tax)
+def missing_item_refund(line_value: Money, b: PriceBreakdown, earlier: list[Refund]) -> Refund:
+    """What a missing item gives back: its food value (never more food than the customer paid
+    for after the discount), plus, where tax was added on top, the tax that food no longer
+    bears. Computed against `earlier` refunds so the sum of refunds never exceeds the bill."""
+    cur = b.currency
+    already = sum(r.food.amount for r in earlier)
+    paid_food = b.subtotal.amount - b.discount.amount - already
+    food = Money(max(0, min(line_value.amount, paid_food)), cur)
+    if b.tax_inclusive:
+        return Refund(food, Money.zero(cur))
+    before = tax_amount(Money(paid_food, cur), b.tax_rate_bps, False)
+    after = tax_amount(Money(paid_food - food.amount, cur), b.tax_rate_bps, False)
+    return Refund(food, before - after)
 
 
 def cancellation_fee(status: Status, actor: Actor, b: PriceBreakdown, policy: FeePolicy) -> Money:
@@ -250,6 +259,10 @@ def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) 
     restaurant = food_net - food_net.percent(policy.commission_bps)
     courier = b.delivery_fee + b.busy_area_fee + b.tip
     platform = charged - restaurant - courier - tax
+    if platform.amount < 0:
+        # A discount larger than the platform's take is funded by the restaurant (the ledger
+        # has no negative legs). charged >= courier + tax always, so this never goes below zero.
+        restaurant, platform = restaurant + platform, Money.zero(cur)
     return SplitAmounts(charged, restaurant, courier, platform, tax)
 
 
@@ -267,3 +280,22 @@ def promised_window(
     travel = distance_m / policy.courier_speed_mps
     eta = start_at + timedelta(seconds=prep_time_s + travel + policy.pickup_buffer_seconds)
     return (eta - timedelta(seconds=policy.window_before_seconds), eta + timedelta(seconds=policy.window_after_seconds))
+
+
+def breakdown_to_dict(b: PriceBreakdown) -> dict:
+    """The stored form (orders.pricing, quotes): minor units, the multiplier as "p/q"."""
+    out: dict = {"currency": b.currency, "tax_inclusive": b.tax_inclusive, "tax_rate_bps": b.tax_rate_bps,
+                 "surge_multiplier": str(b.surge_multiplier)}
+    for name in ("subtotal", "discount", "delivery_fee", "busy_area_fee", "service_fee", "small_order_fee",
+                 "tax", "tip", "total"):
+        out[name] = getattr(b, name).amount
+    return out
+
+
+def breakdown_from_dict(d: dict) -> PriceBreakdown:
+    cur = d["currency"]
+    money = {name: Money(d[name], cur) for name in (
+        "subtotal", "discount", "delivery_fee", "busy_area_fee", "service_fee", "small_order_fee", "tax", "tip",
+        "total")}
+    return PriceBreakdown(currency=cur, tax_inclusive=d["tax_inclusive"], tax_rate_bps=d["tax_rate_bps"],
+                          surge_multiplier=Fraction(d["surge_multiplier"]), **money)

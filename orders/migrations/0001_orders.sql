@@ -94,9 +94,10 @@ CREATE INDEX order_status_history_order ON order_status_history (order_id, id);
 CREATE TABLE order_payments (
     id          bigserial   PRIMARY KEY,
     order_id    text        NOT NULL,
-    kind        text        NOT NULL,  -- tip_hold | capture | refund | void
+    kind        text        NOT NULL,  -- tip_hold | missing_refund | tip_capture
     intent_id   text,
     amount      bigint      NOT NULL,
+    tax         bigint      NOT NULL DEFAULT 0,  -- missing_refund: tax given back on top
     reference   text,
     at          timestamptz NOT NULL,
     settled     boolean     NOT NULL DEFAULT false

@@ -184,7 +184,7 @@ def test_delivery_split_pays_each_party_and_balances() -> None:
 def test_missing_item_refund_comes_out_of_the_restaurant_share_with_its_tax() -> None:
     b = price(eur(2000), band_fee=eur(300), surge=Fraction(1), tax_rate_bps=1000, tax_inclusive=False,
               discount=eur(0), tip=eur(0), policy=P)
-    refund = missing_item_refund(eur(500), b)
+    refund = missing_item_refund(eur(500), b, [])
     assert refund.total == eur(550)
     s = delivery_split(b, [refund], P)
     assert s.customer_charged == b.total - eur(550)
@@ -200,8 +200,27 @@ def test_missing_item_refund_comes_out_of_the_restaurant_share_with_its_tax() ->
 def test_delivery_split_always_balances(subtotal, band, surge_pct, rate, inclusive, disc, tip, missing) -> None:
     b = price(eur(subtotal), band_fee=eur(band), surge=Fraction(surge_pct, 100), tax_rate_bps=rate,
               tax_inclusive=inclusive, discount=eur(min(disc, subtotal)), tip=eur(tip), policy=P)
-    refunds = [missing_item_refund(eur(min(missing, subtotal)), b)]
+    first = missing_item_refund(eur(missing), b, [])
+    refunds = [first, missing_item_refund(eur(missing), b, [first])]
     s = delivery_split(b, refunds, P)
     parts = s.restaurant_payable + s.courier_earnings + s.platform_revenue + s.tax_payable
     assert parts == s.customer_charged
     assert s.courier_earnings.amount >= tip
+    assert min(p.amount for p in (s.restaurant_payable, s.courier_earnings, s.platform_revenue, s.tax_payable)) >= 0
+
+
+def test_a_discount_bigger_than_the_platform_take_is_funded_by_the_restaurant() -> None:
+    b = price(eur(1000), band_fee=eur(300), surge=Fraction(1), tax_rate_bps=0, tax_inclusive=False,
+              discount=eur(900), tip=eur(0), policy=P)
+    s = delivery_split(b, [], P)
+    assert s.platform_revenue == eur(0)
+    assert s.restaurant_payable == eur(850 + 100 + 150 - 900)  # net - commission + fees - discount
+    assert s.customer_charged == b.total
+
+
+def test_breakdown_round_trips_through_its_stored_form() -> None:
+    from orders.pricing import breakdown_from_dict, breakdown_to_dict
+
+    b = price(eur(1234), band_fee=eur(299), surge=Fraction(7, 5), tax_rate_bps=700, tax_inclusive=True,
+              discount=eur(100), tip=eur(50), policy=P)
+    assert breakdown_from_dict(breakdown_to_dict(b)) == b

@@ -1,0 +1,86 @@
+"""Wires orders: its routes, the service with the real catalog and payments behind the
+orders ports, and four background tasks: the accept-window sweeper, the merchant webhook
+worker, and the "orders" consumer of the event stream (courier and dispatch events in,
+webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
+dispatch publishes for the pickup's H3 cell (1 where none is published)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from catalog import web as catalog_web
+from catalog.messages import PauseIn
+from dispatch import SurgeReader
+from fooddispatch.app import consumer_name
+from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from kernel.eventbus import StreamConsumer
+from kernel.http import OPERATOR, Principal
+from orders import web as orders_web
+from orders.events import OrderEvents
+from orders.lifecycle import OrderLifecycle
+from orders.service import OrdersService
+from orders.webhooks import Webhooks
+from payments import web as payments_web
+from payments.model import Split
+
+log = structlog.get_logger("fooddispatch.orders")
+SWEEP_EVERY_S = 1.0
+SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
+
+
+def install(app: web.Application) -> None:
+    orders_web.setup(app)
+    app.cleanup_ctx.append(_orders)
+
+
+async def _loop(name: str, step: Callable[[], Awaitable[object]], every: float) -> None:
+    while True:
+        try:
+            await step()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("orders background step failed", task=name, error=str(exc))
+        except Exception:
+            log.exception("orders background step crashed", task=name)
+        await asyncio.sleep(every)
+
+
+async def _orders(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    catalog = app[catalog_web.CATALOG]
+    surge = SurgeReader(app[REDIS], settings.redis_prefix, settings.region)  # levels dispatch publishes
+    service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge)
+
+    async def pause_store(store_id: str, reason: str) -> None:
+        await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))
+
+    lifecycle = OrderLifecycle(service, pause_store=pause_store)
+    webhooks = Webhooks(app[DB], app[CLOCK])
+    app[orders_web.ORDERS] = service
+    app[orders_web.LIFECYCLE] = lifecycle
+    app[orders_web.WEBHOOKS] = webhooks
+    app[orders_web.FEED] = orders_web.Feed(app[REDIS], settings.redis_prefix)
+    consumer = StreamConsumer(
+        app[DB], app[REDIS], app[EVENT_STREAM], "orders", consumer_name(),
+        OrderEvents(lifecycle, webhooks, app[REDIS], settings.redis_prefix).handlers(),
+    )
+    app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
+    tasks = [
+        asyncio.create_task(_loop("expiry", lifecycle.expire_overdue, SWEEP_EVERY_S), name="orders-expiry"),
+        asyncio.create_task(webhooks.run(), name="orders-webhooks"),
+        asyncio.create_task(consumer.run(), name="orders-consumer"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await webhooks.close()

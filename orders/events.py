@@ -1,0 +1,98 @@
+"""The orders consumer group ("orders") on the event stream.
+
+- `dispatch.assigned` / `dispatch.unassigned`: record which courier carries an order.
+- `courier.picked_up` / `courier.delivered` (from tracking): the matching transitions, only
+  for the courier dispatch assigned; a repeat or a stale event is ignored.
+- our own `order.*` events: enqueue merchant webhooks and push a frame to the tablets.
+
+Each handler runs inside the consumer's transaction (which also records the event id,
+so a redelivery is skipped); domain refusals are logged, never retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from kernel.errors import DomainError
+from kernel.eventbus import EventHandler
+from kernel.outbox import Event
+from orders import store
+from orders.lifecycle import SYSTEM, OrderLifecycle
+from orders.live import publish_frame
+from orders.messages import FeedFrame, feed_encoder
+from orders.model import Action
+from orders.webhooks import Webhooks
+
+log = logging.getLogger(__name__)
+
+ORDER_EVENTS = (
+    "order.placed", "order.accepted", "order.prep_time_changed", "order.ready", "order.rejected", "order.expired",
+    "order.cancelled", "order.picked_up", "order.delivered", "order.refunded",
+)
+
+
+class OrderEvents:
+    def __init__(self, lifecycle: OrderLifecycle, webhooks: Webhooks, redis: aioredis.Redis, prefix: str) -> None:
+        self.lifecycle = lifecycle
+        self.webhooks = webhooks
+        self.redis = redis
+        self.prefix = prefix
+
+    def handlers(self) -> dict[str, EventHandler]:
+        out: dict[str, EventHandler] = {
+            "dispatch.assigned": self.on_assigned,
+            "dispatch.unassigned": self.on_unassigned,
+            "courier.picked_up": self.on_picked_up,
+            "courier.delivered": self.on_delivered,
+        }
+        for type_ in ORDER_EVENTS:
+            out[type_] = self.on_order_event
+        return out
+
+    async def on_assigned(self, conn: asyncpg.Connection, event: Event) -> None:
+        await store.assign_courier(conn, list(event.data.get("order_ids", [])), event.data["courier_id"])
+
+    async def on_unassigned(self, conn: asyncpg.Connection, event: Event) -> None:
+        await store.unassign_courier(conn, list(event.data.get("order_ids", [])), event.data["courier_id"])
+
+    async def on_picked_up(self, conn: asyncpg.Connection, event: Event) -> None:
+        await self._courier_step(conn, event, Action.PICK_UP)
+
+    async def on_delivered(self, conn: asyncpg.Connection, event: Event) -> None:
+        await self._courier_step(conn, event, Action.DELIVER)
+
+    async def _courier_step(self, conn: asyncpg.Connection, event: Event, action: Action) -> None:
+        order_id, courier_id = event.data.get("order_id"), event.data.get("courier_id")
+        if not order_id or not courier_id:
+            log.warning("%s without order or courier: %s", event.type, event.id)
+            return
+        try:
+            async with conn.transaction():  # a savepoint: a refusal undoes only this handler's work
+                assigned = await conn.fetchval("SELECT courier_id FROM orders WHERE id = $1", order_id)
+                if assigned != courier_id:
+                    log.warning("%s for order %s by courier %s, assigned is %s: ignored",
+                                event.type, order_id, courier_id, assigned)
+                    return
+                await self.lifecycle.act(order_id, SYSTEM, action, proof=event.data.get("proof"),
+                                         reason=event.type, conn=conn)
+        except DomainError as exc:
+            log.info("%s for order %s ignored: %s", event.type, order_id, exc.message)
+
+    async def on_order_event(self, conn: asyncpg.Connection, event: Event) -> None:
+        tenant_id = event.data.get("tenant_id")
+        if not tenant_id:
+            return
+        await self.webhooks.enqueue(conn, tenant_id, event)
+        frame = FeedFrame(
+            event_id=event.id, event_type=event.type, order_id=event.data.get("order_id", ""),
+            status=event.data.get("status", ""), at=event.occurred_at if isinstance(event.occurred_at, datetime)
+            else datetime.fromisoformat(str(event.occurred_at)), data=event.data,
+        )
+        try:
+            await publish_frame(self.redis, self.prefix, tenant_id, feed_encoder.encode(frame))
+        except (OSError, aioredis.RedisError) as exc:  # live fan-out is best effort
+            log.warning("tablet feed publish failed: %s", exc)

@@ -1,0 +1,383 @@
+"""The order lifecycle after checkout: restaurant, customer, courier and system commands.
+
+Each command is one transaction: lock the order row (`FOR UPDATE`), ask the pure
+state machine, move the money on the same connection (void / capture / split),
+then write state + history + events in one statement. Two tablets accepting at
+once serialize on the row lock: the second sees `accepted` and gets 409; a cancel
+racing an accept sees whichever committed first and charges accordingly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from kernel.errors import DomainError, InvalidTransition, ValidationFailed
+from kernel.money import Money
+from kernel.outbox import Event, make_event
+from orders import store
+from orders.errors import AlreadyRated, OrderNotFound, TipNotChangeable
+from orders.model import (
+    BEFORE_PICKUP,
+    IN_KITCHEN,
+    Action,
+    Actor,
+    Status,
+    decide,
+    may_change_tip,
+    should_pause_store,
+)
+from orders.pricing import (
+    PriceBreakdown,
+    Refund,
+    SplitAmounts,
+    breakdown_from_dict,
+    breakdown_to_dict,
+    cancellation_fee,
+    cancellation_split,
+    delivery_split,
+    missing_item_refund,
+    with_tip,
+)
+from orders.service import OrdersService
+
+log = logging.getLogger(__name__)
+
+StorePauser = Callable[[str, str], Awaitable[None]]  # (store_id, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    actor: Actor
+    account_id: str | None
+    tenant_id: str | None = None
+
+
+SYSTEM = Caller(Actor.SYSTEM, None)
+
+
+def can_see(row: Any, caller: Caller) -> bool:
+    if caller.actor in (Actor.OPERATOR, Actor.SYSTEM):
+        return True
+    if caller.actor is Actor.CUSTOMER:
+        return row["customer_id"] == caller.account_id
+    if caller.actor is Actor.RESTAURANT:
+        return row["tenant_id"] == caller.tenant_id
+    return row["courier_id"] is not None and row["courier_id"] == caller.account_id
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+class OrderLifecycle:
+    def __init__(self, service: OrdersService, *, pause_store: StorePauser | None = None) -> None:
+        self.s = service
+        self.pause_store = pause_store
+
+    # ---- the one transition routine ---------------------------------------------------------------
+
+    async def _locked(self, conn: asyncpg.Connection, order_id: str, caller: Caller) -> asyncpg.Record:
+        row = await store.lock_order(conn, order_id)
+        if row is None or not can_see(row, caller):
+            raise OrderNotFound("no such order", param="order_id")
+        return row
+
+    def _event(self, type_: str, row: Any, status: Status, data: dict[str, Any]) -> Event:
+        base = {"order_id": row["id"], "store_id": row["store_id"], "tenant_id": row["tenant_id"],
+                "customer_id": row["customer_id"], "status": status.value}
+        return make_event(type_, base | data, aggregate_id=row["id"])
+
+    async def act(
+        self, order_id: str, caller: Caller, action: Action, *, reason: str | None = None,
+        prep_time_s: int | None = None, proof: dict | None = None, conn: asyncpg.Connection | None = None,
+    ) -> Status:
+        """Run one transition; on `conn` when given (inside the caller's transaction)."""
+        if conn is not None:
+            return await self._act(conn, order_id, caller, action, reason, prep_time_s, proof)
+        async with self.s.pool.acquire() as c, c.transaction():
+            return await self._act(c, order_id, caller, action, reason, prep_time_s, proof)
+
+    async def _act(
+        self, conn: asyncpg.Connection, order_id: str, caller: Caller, action: Action, reason: str | None,
+        prep_time_s: int | None, proof: dict | None,
+    ) -> Status:
+        row = await self._locked(conn, order_id, caller)
+        current = Status(row["status"])
+        target = decide(action, current, caller.actor)
+        now = self.s.clock.now()
+        b = breakdown_from_dict(json.loads(row["pricing"]))
+        changes: dict[str, Any] = {}
+        events: list[Event] = []
+        pickup = {"lat": row["pickup_lat"], "lng": row["pickup_lng"]}
+        dropoff = {"lat": row["dropoff_lat"], "lng": row["dropoff_lng"]}
+        if action is Action.ACCEPT:
+            prep = prep_time_s or row["prep_time_s"]
+            start = max(now, row["scheduled_for"] or now)
+            ready_at = start + timedelta(seconds=prep)
+            changes |= {"accepted_at": now, "prep_time_s": prep, "ready_at": ready_at}
+            await store.reset_expiry_streak(conn, row["store_id"])
+            events.append(self._event("order.accepted", row, target, {
+                "region": row["region"], "pickup": pickup, "dropoff": dropoff, "placed_at": _iso(row["placed_at"]),
+                "ready_at": _iso(ready_at), "promised_at": _iso(row["promised_to"]), "courier_id": row["courier_id"],
+            }))
+        elif action is Action.START_PREPARING:
+            pass  # recorded in the history; no event in the contract
+        elif action is Action.MARK_READY:
+            changes["ready_at"] = now
+            events.append(self._event("order.ready", row, target, {"ready_at": _iso(now)}))
+        elif action in (Action.REJECT, Action.EXPIRE, Action.CANCEL):
+            fee = cancellation_fee(current, caller.actor, b, self.s.policy) if action is Action.CANCEL else None
+            captured = await self._end_money(conn, row, fee, reason or action.value)
+            changes |= {"ended_at": now, "end_reason": reason or action.value, "captured": captured,
+                        "cancel_fee": captured}
+            events.append(self._event(f"order.{target.value}", row, target,
+                                      {"reason": reason or action.value, "courier_id": row["courier_id"]}))
+        elif action is Action.PICK_UP:
+            changes["picked_up_at"] = now
+            if proof is not None:
+                changes["proof"] = json.dumps({"pickup": proof})
+            events.append(self._event("order.picked_up", row, target,
+                                      {"courier_id": row["courier_id"], "at": _iso(now)}))
+        elif action is Action.DELIVER:
+            captured = await self._deliver_money(conn, row, b)
+            changes |= {"delivered_at": now, "captured": captured}
+            if proof is not None:
+                changes["proof"] = json.dumps({"dropoff": proof})
+            events.append(self._event("order.delivered", row, target,
+                                      {"courier_id": row["courier_id"], "at": _iso(now), "proof": proof}))
+        await store.apply_change(
+            conn, order_id, from_status=current.value, to_status=target.value, actor=caller.actor.value,
+            actor_id=caller.account_id, reason=reason, at=now, changes=changes, events=events, record_history=True,
+        )
+        return target
+
+    # ---- money ------------------------------------------------------------------------------------
+
+    async def _end_money(self, conn: asyncpg.Connection, row: Any, fee: Money | None, reason: str) -> int:
+        """Reject / expire / cancel before pickup: void the hold, or capture the cancellation fee
+        and post its split. Stock and promo redemption are given back. Returns what was captured."""
+        extra = [p for p in await store.payments_of(conn, row["id"]) if p["kind"] == "tip_hold" and not p["settled"]]
+        captured = 0
+        if fee is not None and fee.amount > 0:
+            await self.s.payments.capture(conn, row["intent_id"], fee)
+            await self._post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, self.s.policy))
+            captured = fee.amount
+        else:
+            await self.s.payments.void(conn, row["intent_id"], reason)
+        for p in extra:
+            await self.s.payments.void(conn, p["intent_id"], reason)
+        await store.settle_payments(conn, row["id"], "tip_hold")
+        await self.s.catalog.release(conn, row["id"])
+        if row["promo_id"] is not None:
+            await store.release_promo(conn, row["id"], self.s.clock.now())
+        return captured
+
+    async def _refunds(self, conn: asyncpg.Connection, order_id: str, cur: str) -> tuple[list[Refund], list]:
+        payments = await store.payments_of(conn, order_id)
+        refunds = [Refund(Money(p["amount"], cur), Money(p["tax"], cur))
+                   for p in payments if p["kind"] == "missing_refund"]
+        return refunds, payments
+
+    async def _deliver_money(self, conn: asyncpg.Connection, row: Any, b: PriceBreakdown) -> int:
+        """Capture what is due now (tip changes and missing-item refunds included) from the hold,
+        then from tip top-up holds; void what is left; post the split."""
+        refunds, payments = await self._refunds(conn, row["id"], b.currency)
+        split = delivery_split(b, refunds, self.s.policy)
+        due = split.customer_charged.amount
+        hold = json.loads(row["pricing"]).get("hold", b.total.amount)
+        take = min(due, hold)
+        if take > 0:
+            await self.s.payments.capture(conn, row["intent_id"], Money(take, b.currency))
+        else:
+            await self.s.payments.void(conn, row["intent_id"], "nothing due")
+        left = due - take
+        for p in payments:
+            if p["kind"] != "tip_hold" or p["settled"]:
+                continue
+            part = min(left, p["amount"])
+            if part > 0:
+                await self.s.payments.capture(conn, p["intent_id"], Money(part, b.currency))
+            else:
+                await self.s.payments.void(conn, p["intent_id"], "tip not needed")
+            left -= part
+        await store.settle_payments(conn, row["id"], "tip_hold")
+        await self._post_split(conn, row["id"], row, split)
+        return due
+
+    async def _post_split(self, conn: asyncpg.Connection, reference: str, row: Any, s: SplitAmounts) -> None:
+        courier, platform = s.courier_earnings.amount, s.platform_revenue.amount
+        courier_id = row["courier_id"]
+        if courier_id is None and courier:
+            platform, courier = platform + courier, 0  # delivered without a known courier (operator)
+        await self.s.payments.post_split(conn, reference=reference, split=self.s.split(
+            currency=s.customer_charged.currency, customer_charged=s.customer_charged.amount,
+            restaurant_payable=s.restaurant_payable.amount, restaurant_id=row["tenant_id"],
+            courier_earnings=courier, courier_id=courier_id if courier else None,
+            platform_revenue=platform, tax_payable=s.tax_payable.amount,
+        ))
+
+    # ---- commands that are not transitions ----------------------------------------------------------
+
+    async def set_prep_time(self, order_id: str, caller: Caller, prep_time_s: int) -> None:
+        async with self.s.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, order_id, caller)
+            status = Status(row["status"])
+            if caller.actor not in (Actor.RESTAURANT, Actor.OPERATOR):
+                raise OrderNotFound("no such order", param="order_id")
+            if status not in (Status.ACCEPTED, Status.PREPARING):
+                raise InvalidTransition(f"cannot change the prep time of an order that is {status.value}",
+                                        extra={"status": status.value})
+            ready_at = row["accepted_at"] + timedelta(seconds=prep_time_s)
+            event = self._event("order.prep_time_changed", row, status, {"ready_at": _iso(ready_at)})
+            await store.apply_change(
+                conn, order_id, from_status=status.value, to_status=status.value, actor=caller.actor.value,
+                actor_id=caller.account_id, reason=None, at=self.s.clock.now(),
+                changes={"prep_time_s": prep_time_s, "ready_at": ready_at}, events=[event], record_history=False,
+            )
+
+    async def report_missing(self, order_id: str, caller: Caller, missing: dict[int, int]) -> int:
+        """A restaurant reports items it cannot send after accepting: the customer gets their value
+        (and its tax) back as a partial refund: the capture at delivery is that much smaller."""
+        async with self.s.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, order_id, caller)
+            status = Status(row["status"])
+            if caller.actor not in (Actor.RESTAURANT, Actor.OPERATOR):
+                raise OrderNotFound("no such order", param="order_id")
+            if status not in IN_KITCHEN:
+                raise InvalidTransition(f"cannot report missing items on an order that is {status.value}",
+                                        extra={"status": status.value})
+            b = breakdown_from_dict(json.loads(row["pricing"]))
+            lines = {r["line_no"]: r for r in await store.lines_of(conn, order_id)}
+            refunds, _ = await self._refunds(conn, order_id, b.currency)
+            now = self.s.clock.now()
+            total_refund = 0
+            for i, (line_no, qty) in enumerate(missing.items()):
+                line = lines.get(line_no)
+                if line is None:
+                    raise ValidationFailed("no such line", param=f"lines[{i}].line_no")
+                if line["missing_quantity"] + qty > line["quantity"]:
+                    raise ValidationFailed("more missing than ordered", param=f"lines[{i}].quantity")
+                value = Money(line["line_total"] * qty // line["quantity"], b.currency)
+                refund = missing_item_refund(value, b, refunds)
+                refunds.append(refund)
+                total_refund += refund.total.amount
+                await store.add_payment(conn, order_id, "missing_refund", refund.food.amount, now,
+                                        tax=refund.tax.amount, reference=f"line {line_no} x{qty}")
+            await store.mark_missing(conn, order_id, missing)
+            event = self._event("order.refunded", row, status, {
+                "amount": {"amount": total_refund, "currency": b.currency}, "reason": "missing_items"})
+            await store.apply_change(
+                conn, order_id, from_status=status.value, to_status=status.value, actor=caller.actor.value,
+                actor_id=caller.account_id, reason="missing_items", at=now,
+                changes={"refunded": row["refunded"] + total_refund}, events=[event], record_history=False,
+            )
+            return total_refund
+
+    async def change_tip(self, order_id: str, caller: Caller, tip: int) -> None:
+        """Until delivery + 1 h. Before delivery a higher tip takes a top-up hold for what the
+        first hold does not cover; after delivery a higher tip is charged at once and goes to
+        the courier. A tip is never lowered after delivery: the courier has been told."""
+        async with self.s.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, order_id, caller)
+            status = Status(row["status"])
+            now = self.s.clock.now()
+            if caller.actor is not Actor.CUSTOMER or not may_change_tip(status, row["delivered_at"], now):
+                raise TipNotChangeable("the tip can no longer be changed", extra={"status": status.value})
+            pricing = json.loads(row["pricing"])
+            b = breakdown_from_dict(pricing)
+            new = with_tip(b, Money(tip, b.currency))
+            delta = new.total.amount - b.total.amount
+            if delta == 0:
+                return
+            _, payments = await self._refunds(conn, order_id, b.currency)
+            n = sum(1 for p in payments if p["kind"] in ("tip_hold", "tip_capture")) + 1
+            ref = f"{order_id}:tip:{n}"
+            if status is Status.DELIVERED:
+                if delta < 0:
+                    raise TipNotChangeable("a tip cannot be lowered after delivery")
+                hold = await self.s.payments.authorize(
+                    conn, customer_id=row["customer_id"], payment_method_id=row["payment_method_id"],
+                    amount=Money(delta, b.currency), reference=ref, idempotency_key=ref,
+                )
+                await self.s.payments.capture(conn, hold.intent_id, Money(delta, b.currency))
+                zero = Money.zero(b.currency)
+                await self._post_split(conn, ref, row, SplitAmounts(Money(delta, b.currency), zero,
+                                                                    Money(delta, b.currency), zero, zero))
+                await store.add_payment(conn, order_id, "tip_capture", delta, now, intent_id=hold.intent_id,
+                                        reference=ref)
+                changes = {"captured": row["captured"] + delta}
+            else:
+                held = pricing.get("hold", b.total.amount) + sum(
+                    p["amount"] for p in payments if p["kind"] == "tip_hold" and not p["settled"])
+                need = new.total.amount - held
+                if need > 0:
+                    hold = await self.s.payments.authorize(
+                        conn, customer_id=row["customer_id"], payment_method_id=row["payment_method_id"],
+                        amount=Money(need, b.currency), reference=ref, idempotency_key=ref,
+                    )
+                    await store.add_payment(conn, order_id, "tip_hold", need, now, intent_id=hold.intent_id,
+                                            reference=ref)
+                changes = {}
+            pricing |= breakdown_to_dict(new)
+            changes |= {"total": new.total.amount, "pricing": json.dumps(pricing)}
+            await store.apply_change(
+                conn, order_id, from_status=status.value, to_status=status.value, actor=caller.actor.value,
+                actor_id=caller.account_id, reason="tip", at=now, changes=changes, events=[], record_history=False,
+            )
+
+    async def rate(self, order_id: str, caller: Caller, stars: int, comment: str | None) -> None:
+        async with self.s.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, order_id, caller)
+            if caller.actor is not Actor.CUSTOMER:
+                raise OrderNotFound("no such order", param="order_id")
+            if row["status"] != Status.DELIVERED.value:
+                raise InvalidTransition("only a delivered order can be rated", extra={"status": row["status"]})
+            if not await store.set_rating(conn, order_id, stars, comment):
+                raise AlreadyRated("this order has been rated already")
+
+    async def assign(self, order_id: str, caller: Caller, courier_id: str) -> None:
+        """Operators may assign a courier by hand (dispatch does it through `dispatch.assigned`)."""
+        async with self.s.pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, order_id, caller)
+            if Status(row["status"]) not in BEFORE_PICKUP:
+                raise InvalidTransition("the order is past pickup", extra={"status": row["status"]})
+            await store.assign_courier(conn, [order_id], courier_id)
+
+    # ---- system: accept-window expiry -------------------------------------------------------------
+
+    async def expire_overdue(self, limit: int = 100) -> int:
+        """Expire orders the restaurant did not answer in time; pause a store that let
+        `pause_after_expired` orders in a row expire."""
+        now = self.s.clock.now()
+        async with self.s.pool.acquire() as conn:
+            ids = await store.overdue_orders(conn, now, limit)
+        expired = 0
+        for order_id in ids:
+            pause: str | None = None
+            try:
+                async with self.s.pool.acquire() as conn, conn.transaction():
+                    row = await store.lock_order(conn, order_id)
+                    if row is None or row["status"] != Status.PLACED.value or row["accept_by"] > now:
+                        continue
+                    await self._act(conn, order_id, SYSTEM, Action.EXPIRE, "accept_window_passed", None, None)
+                    streak = await store.bump_expiry_streak(conn, row["store_id"])
+                    if should_pause_store(streak, self.s.config.pause_after_expired):
+                        pause = row["store_id"]
+                        await store.reset_expiry_streak(conn, row["store_id"])
+                expired += 1
+            except DomainError as exc:
+                log.warning("could not expire order %s: %s", order_id, exc.message)
+                continue
+            if pause is not None and self.pause_store is not None:
+                try:
+                    await self.pause_store(pause, f"{self.s.config.pause_after_expired} orders in a row expired")
+                except DomainError as exc:
+                    log.warning("could not pause store %s: %s", pause, exc.message)
+        return expired

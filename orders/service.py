@@ -1,0 +1,346 @@
+"""Orders use cases: quote and checkout. One command = one transaction.
+
+Checkout is the hot path. In one transaction on one connection it re-checks the
+quote against the catalog, reserves stock, takes the payment hold and writes
+the order, its lines, its history and `order.placed` (one statement for those
+four). Catalog and payments run on the same connection, so a decline or an
+out-of-stock rolls everything back: no order, no reservation, no hold.
+
+The lifecycle (accept, ready, cancel, delivery...) lives in `lifecycle.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from kernel.clock import Clock
+from kernel.errors import Forbidden, ValidationFailed
+from kernel.ids import new_id
+from kernel.money import Money
+from kernel.outbox import make_event
+from orders import store
+from orders.errors import (
+    NotDeliverable,
+    PriceChanged,
+    PromoRejected,
+    QuoteExpired,
+    QuoteNotFound,
+    StoreUnavailable,
+)
+from orders.messages import (
+    CheckoutRequest,
+    FeeLine,
+    MoneyOut,
+    QuoteLine,
+    QuoteOut,
+    QuoteRequest,
+    Window,
+)
+from orders.model import Status
+from orders.ports import Catalog, NoSurge, Payments, SplitFactory, SurgeSource
+from orders.pricing import (
+    FeePolicy,
+    PriceBreakdown,
+    Promo,
+    PromoKind,
+    PromoUsage,
+    breakdown_to_dict,
+    price,
+    promised_window,
+    promo_discount,
+)
+
+_quote_request_decoder = msgspec.json.Decoder(QuoteRequest)
+_quote_decoder = msgspec.json.Decoder(QuoteOut)
+
+
+def money_out(m: Money) -> MoneyOut:
+    return MoneyOut(m.amount, m.currency)
+
+
+def fee_lines(b: PriceBreakdown) -> list[FeeLine]:
+    """The bill's lines as a customer sees them; zero lines are left out, the busy-area line
+    appears only when surge is above 1."""
+    out = [FeeLine("delivery", "Delivery", money_out(b.delivery_fee))]
+    if b.busy_area_fee.amount:
+        out.append(FeeLine("busy_area", f"Busy area (x{float(b.surge_multiplier):.2f})", money_out(b.busy_area_fee)))
+    out.append(FeeLine("service", "Service fee", money_out(b.service_fee)))
+    if b.small_order_fee.amount:
+        out.append(FeeLine("small_order", "Small order fee", money_out(b.small_order_fee)))
+    if b.discount.amount:
+        out.append(FeeLine("discount", "Promo", money_out(-b.discount)))
+    out.append(FeeLine("tax", "Tax (included)" if b.tax_inclusive else "Tax", money_out(b.tax)))
+    if b.tip.amount:
+        out.append(FeeLine("tip", "Tip", money_out(b.tip)))
+    return out
+
+
+def _option_dict(opt: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"option_id": opt.option_id, "name": opt.name, "quantity": opt.quantity}
+    unit = getattr(opt, "unit_price", None)
+    if unit is not None:
+        out["unit_price"] = {"amount": unit.amount, "currency": unit.currency}
+    subs = getattr(opt, "options", ())
+    if subs:
+        out["options"] = [_option_dict(s) for s in subs]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A request priced against the current menu: what a quote shows and checkout writes."""
+
+    request: QuoteRequest
+    context: Any  # catalog's QuoteContext
+    lines: list[Any]  # catalog's ResolvedLine
+    breakdown: PriceBreakdown
+    promo: Promo | None
+    window: tuple[datetime, datetime]
+    at: datetime
+
+
+@dataclass
+class OrdersConfig:
+    policy: FeePolicy = field(default_factory=FeePolicy)
+    pause_after_expired: int = 3  # consecutive expired orders that pause a store (0: never)
+
+
+class OrdersService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        catalog: Catalog,
+        payments: Payments,
+        split: SplitFactory,
+        *,
+        surge: SurgeSource | None = None,
+        config: OrdersConfig | None = None,
+    ) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.catalog = catalog
+        self.payments = payments
+        self.split = split
+        self.surge = surge or NoSurge()
+        self.config = config or OrdersConfig()
+
+    @property
+    def policy(self) -> FeePolicy:
+        return self.config.policy
+
+    # ---- pricing a request ---------------------------------------------------------------------
+
+    async def _price(self, conn: asyncpg.Connection, customer_id: str, req: QuoteRequest, now: datetime) -> Priced:
+        at = req.scheduled_for or now
+        if req.scheduled_for is not None:
+            if req.scheduled_for.tzinfo is None:
+                raise ValidationFailed("scheduled_for needs a time zone offset", param="scheduled_for")
+            if req.scheduled_for < now + timedelta(minutes=15) or req.scheduled_for > now + timedelta(days=7):
+                raise ValidationFailed("scheduled_for must be between 15 minutes and 7 days ahead",
+                                       param="scheduled_for")
+        ctx = await self.catalog.quote_context(conn, req.store_id, req.dropoff.lat, req.dropoff.lng, at)
+        if req.scheduled_for is None and ctx.status != "online":
+            raise StoreUnavailable(f"the store is {ctx.status}", param="store_id")
+        if not ctx.open_at_time:
+            raise StoreUnavailable(
+                "the store is not open at the scheduled time" if req.scheduled_for else "the store is closed now",
+                param="scheduled_for" if req.scheduled_for else "store_id",
+            )
+        if not ctx.deliverable:
+            raise NotDeliverable("the drop-off point is outside the store's delivery area", param="dropoff")
+        lines = await self.catalog.resolve_cart(conn, req.store_id, list(req.lines))
+        cur = ctx.currency
+        subtotal = Money(sum(line.line_total.amount for line in lines), cur)
+        promo = None
+        discount = Money.zero(cur)
+        if req.promo_code:
+            row = await store.promo_with_usage(conn, req.promo_code, customer_id)
+            if row is None:
+                raise PromoRejected("unknown promo code", param="promo_code", code="promo_unknown")
+            promo = promo_from_row(row)
+            if row["tenant_id"] is not None and row["tenant_id"] != ctx.tenant_id:
+                raise PromoRejected("this promo code is not valid at this store", param="promo_code",
+                                    code="promo_wrong_store")
+            usage = PromoUsage(row["redemptions_by_customer"], row["customer_has_orders"])
+            discount = promo_discount(promo, subtotal=subtotal, store_id=req.store_id, usage=usage, now=now)
+        surge = await self.surge.multiplier(ctx.lat, ctx.lng)
+        breakdown = price(
+            subtotal, band_fee=ctx.delivery_fee, surge=Fraction(surge), tax_rate_bps=ctx.tax_rate_bps,
+            tax_inclusive=ctx.tax_inclusive, discount=discount, tip=Money(req.tip, cur), policy=self.policy,
+        )
+        window = promised_window(at, ctx.prep_time_default_s, ctx.distance_m, self.policy)
+        return Priced(req, ctx, lines, breakdown, promo, window, now)
+
+    def _quote_out(self, quote_id: str, p: Priced, expires_at: datetime) -> QuoteOut:
+        b = p.breakdown
+        lines = [
+            QuoteLine(
+                line_no=i, item_id=line.item_id, name=line.name, quantity=line.quantity,
+                unit_price=money_out(line.unit_price), options=[_option_dict(o) for o in line.options],
+                line_total=money_out(line.line_total),
+            )
+            for i, line in enumerate(p.lines, 1)
+        ]
+        return QuoteOut(
+            id=quote_id, store_id=p.request.store_id, currency=b.currency, lines=lines,
+            subtotal=money_out(b.subtotal), fees=fee_lines(b), delivery_fee=money_out(b.delivery_fee),
+            busy_area_fee=money_out(b.busy_area_fee), service_fee=money_out(b.service_fee),
+            small_order_fee=money_out(b.small_order_fee), discount=money_out(b.discount), tax=money_out(b.tax),
+            tax_inclusive=b.tax_inclusive, tip=money_out(b.tip), total=money_out(b.total),
+            surge_multiplier=str(b.surge_multiplier), promo_code=p.promo.code if p.promo else None,
+            distance_m=int(p.context.distance_m), promised_window=Window(*p.window),
+            scheduled_for=p.request.scheduled_for, created_at=p.at, expires_at=expires_at,
+        )
+
+    async def _store_quote(self, conn: asyncpg.Connection, customer_id: str, p: Priced) -> QuoteOut:
+        quote_id = new_id("quo")
+        expires_at = p.at + timedelta(seconds=self.policy.quote_ttl_seconds)
+        out = self._quote_out(quote_id, p, expires_at)
+        await store.insert_quote(
+            conn, quote_id=quote_id, customer_id=customer_id, store_id=p.request.store_id,
+            request=msgspec.json.encode(p.request).decode(),
+            priced=msgspec.json.encode({"quote": out, "pricing": breakdown_to_dict(p.breakdown),
+                                        "promo_id": p.promo.id if p.promo else None}).decode(),
+            total=p.breakdown.total.amount, currency=p.breakdown.currency, created_at=p.at, expires_at=expires_at,
+        )
+        return out
+
+    # ---- commands ------------------------------------------------------------------------------
+
+    async def create_quote(self, customer_id: str, req: QuoteRequest) -> QuoteOut:
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            priced = await self._price(conn, customer_id, req, now)
+            return await self._store_quote(conn, customer_id, priced)
+
+    async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> tuple[str, bool]:
+        """Place the order for a quote. Returns (order id, created now?). A retry with the same
+        key returns the order the first attempt wrote, whatever happened in between."""
+        now = self.clock.now()
+        requote: tuple[type[QuoteExpired] | type[PriceChanged], QuoteRequest] | None = None
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    row = await store.checkout_lookup(conn, body.quote_id, customer_id, idempotency_key)
+                    if row["existing_order"] is not None:
+                        return row["existing_order"], False
+                    if row["id"] is None:
+                        raise QuoteNotFound("no such quote", param="quote_id")
+                    req = _quote_request_decoder.decode(row["request"])
+                    if now >= row["expires_at"]:
+                        requote = (QuoteExpired, req)
+                        raise _Requote
+                    priced = await self._price(conn, customer_id, req, now)
+                    if priced.breakdown.total.amount != row["total"]:
+                        requote = (PriceChanged, req)
+                        raise _Requote
+                    order_id = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced)
+                    return order_id, True
+            except _Requote:
+                pass
+            except asyncpg.UniqueViolationError:
+                # The same key committed an order concurrently (a retry racing a slow first try).
+                existing = await conn.fetchval(
+                    "SELECT id FROM orders WHERE customer_id = $1 AND idempotency_key = $2",
+                    customer_id, idempotency_key,
+                )
+                if existing is None:
+                    raise
+                return existing, False
+            assert requote is not None
+            error, req = requote
+            async with conn.transaction():
+                fresh = await self._store_quote(conn, customer_id, await self._price(conn, customer_id, req, now))
+        message = ("the quote has expired; here is a new one" if error is QuoteExpired
+                   else "the price changed since the quote; here is the new quote")
+        raise error(message, param="quote_id", extra={"quote": msgspec.to_builtins(fresh)})
+
+    async def _place(
+        self, conn: asyncpg.Connection, customer_id: str, key: str, body: CheckoutRequest, quote_id: str,
+        p: Priced,
+    ) -> str:
+        ctx, b = p.context, p.breakdown
+        order_id = new_id("ord")
+        if p.promo is not None and b.discount.amount:
+            ok = await store.redeem_promo(conn, promo_id=p.promo.id, order_id=order_id, customer_id=customer_id,
+                                          discount=b.discount.amount, at=p.at)
+            if not ok:
+                raise PromoRejected("this promo code has run out", param="promo_code", code="promo_budget_exhausted")
+        wanted: dict[str, int] = {}
+        for line in p.lines:
+            wanted[line.item_id] = wanted.get(line.item_id, 0) + line.quantity
+        await self.catalog.reserve(conn, order_id, sorted(wanted.items()))
+        hold = await self.payments.authorize(
+            conn, customer_id=customer_id, payment_method_id=body.payment_method_id, amount=b.total,
+            reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}",
+            metadata={"order_id": order_id, "store_id": ctx.store_id},
+        )
+        start = p.request.scheduled_for or p.at
+        accept_by = p.at + timedelta(seconds=ctx.accept_window_s)
+        pickup = {"lat": ctx.lat, "lng": ctx.lng}
+        dropoff = {"lat": p.request.dropoff.lat, "lng": p.request.dropoff.lng}
+        pricing = breakdown_to_dict(b) | {"distance_m": int(ctx.distance_m),
+                                          "promo_code": p.promo.code if p.promo else None,
+                                          "hold": b.total.amount}
+        order = {
+            "id": order_id, "customer_id": customer_id, "idempotency_key": key, "quote_id": quote_id,
+            "store_id": ctx.store_id, "tenant_id": ctx.tenant_id, "region": ctx.region, "status": Status.PLACED.value,
+            "currency": b.currency, "total": b.total.amount, "pricing": json.dumps(pricing),
+            "payment_method_id": body.payment_method_id, "intent_id": hold.intent_id,
+            "promo_id": p.promo.id if p.promo and b.discount.amount else None,
+            "pickup_lat": ctx.lat, "pickup_lng": ctx.lng, "dropoff_lat": dropoff["lat"],
+            "dropoff_lng": dropoff["lng"], "address": p.request.address, "prep_time_s": ctx.prep_time_default_s,
+            "placed_at": p.at, "accept_by": accept_by, "scheduled_for": p.request.scheduled_for,
+            "promised_from": p.window[0], "promised_to": p.window[1],
+            "ready_at": start + timedelta(seconds=ctx.prep_time_default_s),
+        }
+        lines = [
+            (i, line.item_id, line.name, line.quantity, line.unit_price.amount, line.line_total.amount,
+             json.dumps([_option_dict(o) for o in line.options]))
+            for i, line in enumerate(p.lines, 1)
+        ]
+        event = make_event("order.placed", {
+            "order_id": order_id, "customer_id": customer_id, "store_id": ctx.store_id,
+            "tenant_id": ctx.tenant_id, "region": ctx.region, "status": Status.PLACED.value,
+            "pickup": pickup, "dropoff": dropoff, "total": {"amount": b.total.amount, "currency": b.currency},
+            "placed_at": p.at.isoformat(), "accept_by": accept_by.isoformat(),
+            "promised_at": p.window[1].isoformat(),
+            "scheduled_for": p.request.scheduled_for.isoformat() if p.request.scheduled_for else None,
+            "lines": [{"name": line.name, "quantity": line.quantity} for line in p.lines],
+        }, aggregate_id=order_id)
+        await store.insert_order(conn, order, lines, [event])
+        return order_id
+
+    async def create_promo(self, who_tenant: str | None, is_operator: bool, values: dict[str, Any]) -> Any:
+        if not is_operator and values.get("store_id") is None:
+            raise Forbidden("restaurants create promos for one of their stores; platform-wide promos are operators'")
+        values = {"id": new_id("pro"), **values, "tenant_id": who_tenant}
+        try:
+            async with self.pool.acquire() as conn:
+                return await store.insert_promo(conn, values)
+        except asyncpg.UniqueViolationError:
+            from orders.errors import PromoCodeTaken
+
+            raise PromoCodeTaken("a promo with this code exists", param="code") from None
+
+
+class _Requote(Exception):
+    """Internal: leave the checkout transaction, then price again outside it."""
+
+
+def promo_from_row(row: Any) -> Promo:
+    return Promo(
+        id=row["id"], code=row["code"], kind=PromoKind(row["kind"]), percent_bps=row["percent_bps"],
+        amount=row["amount"], currency=row["currency"], max_discount=row["max_discount"],
+        min_subtotal=row["min_subtotal"], first_order_only=row["first_order_only"],
+        per_customer_limit=row["per_customer_limit"], budget=row["budget"], budget_used=row["budget_used"],
+        valid_from=row["valid_from"], valid_until=row["valid_until"], store_id=row["store_id"], active=row["active"],
+    )

@@ -1,0 +1,391 @@
+"""HTTP and websocket handlers of orders: parse, call the service, encode. Thin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+
+import msgspec
+import redis.asyncio as aioredis
+from aiohttp import WSMsgType, web
+
+from kernel.errors import Forbidden, Unauthenticated
+from kernel.http import (
+    COURIER,
+    CUSTOMER,
+    OPERATOR,
+    STAFF,
+    Principal,
+    decode_body,
+    decode_query,
+    endpoint,
+    idempotency_key,
+    json_response,
+    principal,
+)
+from orders import queries
+from orders.lifecycle import Caller, OrderLifecycle
+from orders.live import tenant_feed_channel
+from orders.messages import (
+    AcceptRequest,
+    CancelRequest,
+    CheckoutRequest,
+    CourierStepRequest,
+    FeedHello,
+    MissingItemsRequest,
+    OrderListQuery,
+    OrderOut,
+    OrderPage,
+    PageQuery,
+    PrepTimeRequest,
+    PromoCreate,
+    PromoOut,
+    QuoteOut,
+    QuoteRequest,
+    RatingRequest,
+    RejectRequest,
+    RotateSecretRequest,
+    TipRequest,
+    WebhookAttemptOut,
+    WebhookDeliveryOut,
+    WebhookDeliveryPage,
+    WebhookEndpointCreate,
+    WebhookEndpointList,
+    WebhookEndpointOut,
+    feed_encoder,
+)
+from orders.model import Action, Actor
+from orders.service import OrdersService
+from orders.webhooks import Webhooks
+
+
+@dataclass(frozen=True)
+class Feed:
+    redis: aioredis.Redis
+    prefix: str
+
+
+ORDERS = web.AppKey("orders", OrdersService)
+LIFECYCLE = web.AppKey("orders_lifecycle", OrderLifecycle)
+WEBHOOKS = web.AppKey("orders_webhooks", Webhooks)
+FEED = web.AppKey("orders_feed", Feed)
+
+routes = web.RouteTableDef()
+TAGS = ["orders"]
+_ACTORS = {CUSTOMER: Actor.CUSTOMER, STAFF: Actor.RESTAURANT, COURIER: Actor.COURIER, OPERATOR: Actor.OPERATOR}
+
+
+def caller_of(who: Principal) -> Caller:
+    return Caller(_ACTORS[who.role], who.account_id, who.tenant_id)
+
+
+def _caller(request: web.Request) -> Caller:
+    return caller_of(principal(request))
+
+
+async def _order(request: web.Request, status: int = 200, order_id: str | None = None) -> web.Response:
+    out = await queries.get_order(request.app[ORDERS], order_id or request.match_info["order_id"],
+                                  _caller(request))
+    return json_response(out, status=status)
+
+
+# ---- customer: quote and checkout ---------------------------------------------------------------
+
+@routes.post("/v1/quotes")
+@endpoint(roles={CUSTOMER}, body=QuoteRequest, response=QuoteOut, status=201, tags=TAGS, errors=[404, 409, 422],
+          summary="Price a cart for a drop-off point; the quote is valid for 5 minutes")
+async def create_quote(request: web.Request) -> web.Response:
+    body = await decode_body(request, QuoteRequest)
+    quote = await request.app[ORDERS].create_quote(principal(request).account_id, body)
+    return json_response(quote, status=201)
+
+
+@routes.post("/v1/orders")
+@endpoint(roles={CUSTOMER}, idempotent=True, body=CheckoutRequest, response=OrderOut, status=201, tags=TAGS,
+          errors=[402, 404, 409, 422],
+          summary="Check out a quote: re-check, reserve stock, hold the payment, place the order")
+async def checkout(request: web.Request) -> web.Response:
+    body = await decode_body(request, CheckoutRequest)
+    who = principal(request)
+    key = idempotency_key(request) or ""
+    order_id, _created = await request.app[ORDERS].checkout(who.account_id, key, body)
+    return await _order(request, status=201, order_id=order_id)
+
+
+@routes.get("/v1/orders")
+@endpoint(roles={CUSTOMER, OPERATOR}, query=OrderListQuery, response=OrderPage, tags=TAGS,
+          summary="The caller's orders, newest first (cursor pagination)")
+async def list_my_orders(request: web.Request) -> web.Response:
+    q = decode_query(request, OrderListQuery)
+    return json_response(await queries.list_orders(request.app[ORDERS], _caller(request), q))
+
+
+@routes.get("/v1/orders/{order_id}")
+@endpoint(roles={CUSTOMER, STAFF, COURIER, OPERATOR}, response=OrderOut, tags=TAGS, errors=[404],
+          summary="An order: status, lines, amounts, ETA, cancel terms, history")
+async def get_order(request: web.Request) -> web.Response:
+    return await _order(request)
+
+
+@routes.post("/v1/orders/{order_id}/cancel")
+@endpoint(roles={CUSTOMER, STAFF, OPERATOR}, body=CancelRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="Cancel: free before acceptance, a fee after (see the order's cancel terms), never after pickup")
+async def cancel(request: web.Request) -> web.Response:
+    body = await decode_body(request, CancelRequest)
+    await request.app[LIFECYCLE].act(request.match_info["order_id"], _caller(request), Action.CANCEL,
+                                     reason=body.reason)
+    return await _order(request)
+
+
+@routes.post("/v1/orders/{order_id}/tip")
+@endpoint(roles={CUSTOMER}, body=TipRequest, response=OrderOut, tags=TAGS, errors=[402, 404, 409],
+          summary="Change the tip (until one hour after delivery; never lower after delivery)")
+async def change_tip(request: web.Request) -> web.Response:
+    body = await decode_body(request, TipRequest)
+    await request.app[LIFECYCLE].change_tip(request.match_info["order_id"], _caller(request), body.tip)
+    return await _order(request)
+
+
+@routes.post("/v1/orders/{order_id}/rating")
+@endpoint(roles={CUSTOMER}, body=RatingRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="Rate a delivered order, once")
+async def rate(request: web.Request) -> web.Response:
+    body = await decode_body(request, RatingRequest)
+    await request.app[LIFECYCLE].rate(request.match_info["order_id"], _caller(request), body.stars, body.comment)
+    return await _order(request)
+
+
+# ---- restaurant -------------------------------------------------------------------------------------
+
+@routes.get("/v1/stores/{store_id}/orders")
+@endpoint(roles={STAFF, OPERATOR}, query=OrderListQuery, response=OrderPage, tags=TAGS,
+          summary="A store's orders (status=placed, status=active, or a comma list), newest first")
+async def store_orders(request: web.Request) -> web.Response:
+    q = decode_query(request, OrderListQuery)
+    page = await queries.list_orders(request.app[ORDERS], _caller(request), q, request.match_info["store_id"])
+    return json_response(page)
+
+
+async def _step(request: web.Request, action: Action, **kw: object) -> web.Response:
+    await request.app[LIFECYCLE].act(request.match_info["order_id"], _caller(request), action, **kw)  # type: ignore[arg-type]
+    return await _order(request)
+
+
+@routes.post("/v1/orders/{order_id}/accept")
+@endpoint(roles={STAFF, OPERATOR}, body=AcceptRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="Accept a placed order with a prep time (another tablet was first: 409)")
+async def accept(request: web.Request) -> web.Response:
+    body = await decode_body(request, AcceptRequest)
+    return await _step(request, Action.ACCEPT, prep_time_s=body.prep_time_s)
+
+
+@routes.post("/v1/orders/{order_id}/reject")
+@endpoint(roles={STAFF, OPERATOR}, body=RejectRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="Reject a placed order with a reason code; the hold is voided")
+async def reject(request: web.Request) -> web.Response:
+    body = await decode_body(request, RejectRequest)
+    return await _step(request, Action.REJECT, reason=body.reason)
+
+
+@routes.post("/v1/orders/{order_id}/preparing")
+@endpoint(roles={STAFF, OPERATOR}, response=OrderOut, tags=TAGS, errors=[404, 409], summary="Mark preparing")
+async def preparing(request: web.Request) -> web.Response:
+    return await _step(request, Action.START_PREPARING)
+
+
+@routes.post("/v1/orders/{order_id}/ready")
+@endpoint(roles={STAFF, OPERATOR}, response=OrderOut, tags=TAGS, errors=[404, 409], summary="Mark ready")
+async def ready(request: web.Request) -> web.Response:
+    return await _step(request, Action.MARK_READY)
+
+
+@routes.post("/v1/orders/{order_id}/prep_time")
+@endpoint(roles={STAFF, OPERATOR}, body=PrepTimeRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="Adjust the prep time of an accepted order")
+async def prep_time(request: web.Request) -> web.Response:
+    body = await decode_body(request, PrepTimeRequest)
+    await request.app[LIFECYCLE].set_prep_time(request.match_info["order_id"], _caller(request), body.prep_time_s)
+    return await _order(request)
+
+
+@routes.post("/v1/orders/{order_id}/missing_items")
+@endpoint(roles={STAFF, OPERATOR}, body=MissingItemsRequest, response=OrderOut, tags=TAGS, errors=[404, 409, 422],
+          summary="Report items that cannot be sent after acceptance: a partial refund")
+async def missing_items(request: web.Request) -> web.Response:
+    body = await decode_body(request, MissingItemsRequest)
+    missing: dict[int, int] = {}
+    for line in body.lines:
+        missing[line.line_no] = missing.get(line.line_no, 0) + line.quantity
+    await request.app[LIFECYCLE].report_missing(request.match_info["order_id"], _caller(request), missing)
+    return await _order(request)
+
+
+# ---- courier (REST fallback of the tracking events) and operator ----------------------------------------
+
+@routes.post("/v1/orders/{order_id}/pickup")
+@endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="The assigned courier picked the order up")
+async def pickup(request: web.Request) -> web.Response:
+    body = await decode_body(request, CourierStepRequest)
+    return await _step(request, Action.PICK_UP, proof=msgspec.to_builtins(body.proof) if body.proof else None)
+
+
+@routes.post("/v1/orders/{order_id}/deliver")
+@endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="The assigned courier delivered the order (proof: photo URL or code)")
+async def deliver(request: web.Request) -> web.Response:
+    body = await decode_body(request, CourierStepRequest)
+    return await _step(request, Action.DELIVER, proof=msgspec.to_builtins(body.proof) if body.proof else None)
+
+
+class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    courier_id: str
+
+
+@routes.post("/v1/orders/{order_id}/courier")
+@endpoint(roles={OPERATOR}, body=AssignRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+          summary="Assign a courier by hand (dispatch normally does it)")
+async def assign(request: web.Request) -> web.Response:
+    body = await decode_body(request, AssignRequest)
+    await request.app[LIFECYCLE].assign(request.match_info["order_id"], _caller(request), body.courier_id)
+    return await _order(request)
+
+
+@routes.post("/v1/promos")
+@endpoint(roles={STAFF, OPERATOR}, body=PromoCreate, response=PromoOut, status=201, tags=TAGS, errors=[409, 422],
+          summary="Create a promo code (restaurants: for one of their stores)")
+async def create_promo(request: web.Request) -> web.Response:
+    body = await decode_body(request, PromoCreate)
+    who = principal(request)
+    row = await request.app[ORDERS].create_promo(who.tenant_id, who.is_operator(), msgspec.to_builtins(body) | {
+        "valid_from": body.valid_from, "valid_until": body.valid_until})
+    return json_response(msgspec.convert(dict(row), PromoOut), status=201)
+
+
+# ---- webhooks -------------------------------------------------------------------------------------
+
+def _tenant_scope(who: Principal) -> str | None:
+    if who.is_operator():
+        return None
+    if not who.tenant_id:
+        raise Forbidden("webhook endpoints belong to a restaurant tenant")
+    return who.tenant_id
+
+
+def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
+    r = dict(row)  # type: ignore[call-overload]
+    return WebhookEndpointOut(
+        id=r["id"], tenant_id=r["tenant_id"], url=r["url"], event_types=list(r["event_types"]), enabled=r["enabled"],
+        disabled_reason=r["disabled_reason"], consecutive_failures=r["consecutive_failures"],
+        created_at=r["created_at"], previous_secret_expires_at=r["previous_expires_at"], secret=secret,
+    )
+
+
+@routes.post("/v1/webhook_endpoints")
+@endpoint(roles={STAFF}, body=WebhookEndpointCreate, response=WebhookEndpointOut, status=201, tags=["webhooks"],
+          summary="Register an endpoint for order events; the signing secret is shown once")
+async def create_endpoint(request: web.Request) -> web.Response:
+    body = await decode_body(request, WebhookEndpointCreate)
+    tenant = _tenant_scope(principal(request))
+    assert tenant is not None
+    row, secret = await request.app[WEBHOOKS].create_endpoint(tenant, body.url, list(body.event_types))
+    return json_response(_endpoint_out(row, secret), status=201)
+
+
+@routes.get("/v1/webhook_endpoints")
+@endpoint(roles={STAFF, OPERATOR}, response=WebhookEndpointList, tags=["webhooks"], summary="List endpoints")
+async def list_endpoints(request: web.Request) -> web.Response:
+    rows = await request.app[WEBHOOKS].list_endpoints(_tenant_scope(principal(request)))
+    return json_response(WebhookEndpointList([_endpoint_out(r) for r in rows]))
+
+
+@routes.post("/v1/webhook_endpoints/{endpoint_id}/rotate_secret")
+@endpoint(roles={STAFF, OPERATOR}, body=RotateSecretRequest, response=WebhookEndpointOut, tags=["webhooks"],
+          errors=[404], summary="New signing secret; the old one keeps signing during the overlap")
+async def rotate_secret(request: web.Request) -> web.Response:
+    body = await decode_body(request, RotateSecretRequest)
+    row, secret = await request.app[WEBHOOKS].rotate_secret(
+        request.match_info["endpoint_id"], _tenant_scope(principal(request)), body.overlap_seconds)
+    return json_response(_endpoint_out(row, secret))
+
+
+@routes.post("/v1/webhook_endpoints/{endpoint_id}/enable")
+@endpoint(roles={STAFF, OPERATOR}, response=WebhookEndpointOut, tags=["webhooks"], errors=[404],
+          summary="Re-enable an endpoint that was disabled after failures")
+async def enable_endpoint(request: web.Request) -> web.Response:
+    row = await request.app[WEBHOOKS].enable(request.match_info["endpoint_id"], _tenant_scope(principal(request)))
+    return json_response(_endpoint_out(row))
+
+
+@routes.delete("/v1/webhook_endpoints/{endpoint_id}")
+@endpoint(roles={STAFF, OPERATOR}, status=204, tags=["webhooks"], errors=[404], summary="Delete an endpoint")
+async def delete_endpoint(request: web.Request) -> web.Response:
+    await request.app[WEBHOOKS].delete(request.match_info["endpoint_id"], _tenant_scope(principal(request)))
+    return web.Response(status=204)
+
+
+@routes.get("/v1/webhook_endpoints/{endpoint_id}/deliveries")
+@endpoint(roles={STAFF, OPERATOR}, query=PageQuery, response=WebhookDeliveryPage, tags=["webhooks"], errors=[404],
+          summary="The endpoint's delivery log, newest first, with every attempt")
+async def endpoint_deliveries(request: web.Request) -> web.Response:
+    q = decode_query(request, PageQuery)
+    rows = await request.app[WEBHOOKS].deliveries(
+        request.match_info["endpoint_id"], _tenant_scope(principal(request)), q.cursor, q.limit + 1)
+    items = [
+        WebhookDeliveryOut(
+            id=r["id"], event_id=r["event_id"], event_type=r["event_type"], status=r["status"],
+            attempts=msgspec.convert(json.loads(r["attempts"]), list[WebhookAttemptOut], strict=False),
+            next_attempt_at=r["next_attempt_at"], created_at=r["created_at"],
+        )
+        for r in rows[: q.limit]
+    ]
+    return json_response(WebhookDeliveryPage(items, items[-1].id if len(rows) > q.limit else None))
+
+
+# ---- the tablet feed ---------------------------------------------------------------------------------
+
+@routes.get("/v1/stores/{store_id}/orders/feed")
+@endpoint(roles={STAFF}, websocket=True, tags=TAGS,
+          summary="Websocket: a hello with the store's active orders, then one frame per order event")
+async def tablet_feed(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    if not who.tenant_id:
+        raise Unauthenticated("a restaurant account is required")
+    store_id = request.match_info["store_id"]
+    feed = request.app[FEED]
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    pubsub = feed.redis.pubsub()
+    await pubsub.subscribe(tenant_feed_channel(feed.prefix, who.tenant_id))
+    page = await queries.list_orders(request.app[ORDERS], caller_of(who), OrderListQuery(status="active", limit=100),
+                                     store_id)
+    await ws.send_bytes(feed_encoder.encode(FeedHello(store_id=store_id, active_orders=page.items)))
+
+    async def pump() -> None:
+        async for message in pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            data = message["data"]
+            if json.loads(data).get("data", {}).get("store_id") != store_id:
+                continue
+            # A tablet that cannot take a frame within 5 s is dropped, never waited for.
+            await asyncio.wait_for(ws.send_bytes(data), timeout=5)
+
+    task = asyncio.create_task(pump())
+    try:
+        async for msg in ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await pubsub.unsubscribe()
+        await pubsub.aclose()
+    return ws
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)

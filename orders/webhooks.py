@@ -1,0 +1,194 @@
+"""Signed webhooks to merchants: endpoints, the delivery log, retries, auto-disable, rotation.
+
+Each order event of a tenant becomes one delivery per subscribed endpoint (enqueued by
+the orders event consumer, idempotently: unique (endpoint, event)). The worker claims
+due deliveries with `FOR UPDATE SKIP LOCKED` and a lease, POSTs them signed with
+`kernel.signing` (`Fooddispatch-Signature: t=...,v1=...`, one `v1` per live secret while
+a rotation overlaps), logs every attempt, and retries failures with exponential backoff
+and full jitter for 24 h. An endpoint failing `disable_after` times in a row is disabled
+and a `webhook_endpoint.disabled` event is written as the notice.
+
+Receivers must deduplicate by the event `id` (at-least-once) and must not assume order:
+events carry their creation time (`created`), and a retry can overtake a later event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import msgspec
+
+from kernel.clock import Clock
+from kernel.ids import new_id
+from kernel.outbox import Event, make_event
+from kernel.signing import SIGNATURE_HEADER, sign
+from orders import webhook_store as db
+from orders.errors import WebhookEndpointNotFound
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookPolicy:
+    base_delay_s: float = 30.0
+    max_delay_s: float = 3600.0
+    give_up_after_s: float = 86400.0
+    disable_after: int = 50  # consecutive failed attempts
+    timeout_s: float = 10.0
+    lease_s: float = 60.0
+    batch: int = 50
+
+
+def next_delay(attempt: int, policy: WebhookPolicy, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: uniform in [cap/2, cap], cap = base * 2^(attempt-1)."""
+    cap = min(policy.max_delay_s, policy.base_delay_s * (2 ** max(0, attempt - 1)))
+    return (rng or random).uniform(cap / 2, cap)
+
+
+def live_secrets(row: Any, now: datetime) -> list[str]:
+    out = [row["secret"]]
+    if row["previous_secret"] and row["previous_expires_at"] and row["previous_expires_at"] > now:
+        out.append(row["previous_secret"])
+    return out
+
+
+def payload_for(event: Event) -> bytes:
+    """The body merchants receive: Stripe-shaped, so stripe.Webhook.construct_event parses it."""
+    return msgspec.json.encode({
+        "id": event.id, "object": "event", "type": event.type, "created": int(event.occurred_at.timestamp()),
+        "created_at": event.occurred_at, "data": {"object": event.data},
+    })
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class Webhooks:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, policy: WebhookPolicy | None = None) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.policy = policy or WebhookPolicy()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # ---- endpoints ----------------------------------------------------------------------------
+
+    async def create_endpoint(self, tenant_id: str, url: str, event_types: list[str]) -> tuple[Any, str]:
+        secret = new_secret()
+        async with self.pool.acquire() as conn:
+            row = await db.insert_endpoint(conn, new_id("whe"), tenant_id, url, event_types, secret,
+                                           self.clock.now())
+        return row, secret
+
+    async def list_endpoints(self, tenant_id: str | None) -> list[Any]:
+        async with self.pool.acquire() as conn:
+            return await db.list_endpoints(conn, tenant_id)
+
+    async def _owned(self, conn: asyncpg.Connection, endpoint_id: str, tenant_id: str | None) -> Any:
+        row = await db.get_endpoint(conn, endpoint_id)
+        if row is None or (tenant_id is not None and row["tenant_id"] != tenant_id):
+            raise WebhookEndpointNotFound("no such webhook endpoint", param="endpoint_id")
+        return row
+
+    async def rotate_secret(self, endpoint_id: str, tenant_id: str | None, overlap_s: int) -> tuple[Any, str]:
+        """A new secret signs from now on; the old one keeps signing too until the overlap ends."""
+        secret = new_secret()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._owned(conn, endpoint_id, tenant_id)
+            row = await db.rotate(conn, endpoint_id, secret, self.clock.now() + timedelta(seconds=overlap_s))
+        return row, secret
+
+    async def enable(self, endpoint_id: str, tenant_id: str | None) -> Any:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._owned(conn, endpoint_id, tenant_id)
+            return await db.set_enabled(conn, endpoint_id, True, None)
+
+    async def delete(self, endpoint_id: str, tenant_id: str | None) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._owned(conn, endpoint_id, tenant_id)
+            await db.delete_endpoint(conn, endpoint_id, self.clock.now())
+
+    async def deliveries(self, endpoint_id: str, tenant_id: str | None, cursor: str | None,
+                         limit: int) -> list[Any]:
+        async with self.pool.acquire() as conn:
+            await self._owned(conn, endpoint_id, tenant_id)
+            return await db.deliveries(conn, endpoint_id, cursor, limit)
+
+    # ---- enqueue (from the event consumer, in its transaction) --------------------------------
+
+    async def enqueue(self, conn: asyncpg.Connection, tenant_id: str, event: Event) -> int:
+        return await db.enqueue(conn, tenant_id, event.id, event.type, payload_for(event), self.clock.now())
+
+    # ---- the worker ---------------------------------------------------------------------------
+
+    async def deliver_due(self) -> int:
+        """Attempt every due delivery once (concurrently); returns how many were attempted."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            due = await db.claim_due(conn, now, now + timedelta(seconds=self.policy.lease_s), self.policy.batch)
+        if not due:
+            return 0
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.policy.timeout_s))
+        await asyncio.gather(*(self._attempt(row, now) for row in due))
+        return len(due)
+
+    async def _attempt(self, row: Any, now: datetime) -> None:
+        body = bytes(row["payload"])
+        header = sign(body, live_secrets(row, now), timestamp=int(now.timestamp()))
+        headers = {
+            "Content-Type": "application/json", SIGNATURE_HEADER: header, "Fooddispatch-Event-Id": row["event_id"],
+            "Fooddispatch-Event-Type": row["event_type"], "User-Agent": "fooddispatch-webhooks/1",
+        }
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        assert self._session is not None
+        try:
+            async with self._session.post(row["url"], data=body, headers=headers, allow_redirects=False) as resp:
+                status = resp.status
+                await resp.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        ok = status is not None and 200 <= status < 300
+        if not ok and error is None:
+            error = f"HTTP {status}"
+        ms = int((time.perf_counter() - started) * 1000)
+        attempt = row["attempts"]
+        give_up = (now - row["created_at"]).total_seconds() >= self.policy.give_up_after_s
+        retry_at = None if ok or give_up else now + timedelta(seconds=next_delay(attempt, self.policy))
+        async with self.pool.acquire() as conn, conn.transaction():
+            failures = await db.record_attempt(
+                conn, row["id"], row["endpoint_id"], attempt=attempt, at=now, status_code=status, error=error,
+                duration_ms=ms, ok=ok, retry_at=retry_at,
+            )
+            if not ok and failures >= self.policy.disable_after:
+                reason = f"{failures} consecutive failed deliveries"
+                if await db.disable(conn, row["endpoint_id"], reason):
+                    notice = make_event("webhook_endpoint.disabled", {
+                        "endpoint_id": row["endpoint_id"], "tenant_id": row["tenant_id"], "url": row["url"],
+                        "reason": reason}, aggregate_id=row["endpoint_id"])
+                    await db.write_notice(conn, notice)
+
+    async def run(self, interval: float = 0.5) -> None:
+        while True:
+            try:
+                n = await self.deliver_due()
+            except (OSError, asyncpg.PostgresError) as exc:
+                import logging
+
+                logging.getLogger(__name__).warning("webhook worker failed, retrying: %s", exc)
+                n = 0
+                await asyncio.sleep(1.0)
+            if n < self.policy.batch:
+                await asyncio.sleep(interval)

@@ -56,6 +56,15 @@ async def _locked(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | N
     )
 
 
+async def _locked_or_new(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record:
+    """The order's row, locked; a placeholder if a dispatch or status event came first
+    (the order.placed / accepted event fills it in when it arrives)."""
+    await conn.execute(
+        "INSERT INTO tracking_orders (order_id, status) VALUES ($1, 'placed') ON CONFLICT DO NOTHING", order_id
+    )
+    return await _locked(conn, order_id)
+
+
 async def record_order(conn: asyncpg.Connection, data: dict[str, Any], status: str) -> TrackedOrder | None:
     """order.placed / order.accepted: create or complete the row; returns it if it changed."""
     order_id = data["order_id"]
@@ -85,12 +94,7 @@ async def record_order(conn: asyncpg.Connection, data: dict[str, Any], status: s
 
 async def set_status(conn: asyncpg.Connection, order_id: str, status: str) -> TrackedOrder | None:
     """Move the order's status forward (never back, never out of a terminal one)."""
-    row = await _locked(conn, order_id)
-    if row is None:
-        row = await conn.fetchrow(
-            f"INSERT INTO tracking_orders (order_id, status) VALUES ($1, 'placed') RETURNING {_ORDER_COLUMNS}, "
-            "picked_up", order_id,
-        )
+    row = await _locked_or_new(conn, order_id)
     new = next_status(row["status"], status)
     if new is None:
         return None
@@ -106,12 +110,7 @@ async def set_courier(
 ) -> tuple[TrackedOrder | None, str | None]:
     """Assign (or with None, unassign) the order's courier. `only_if`: unassign only if this
     courier still holds it. Returns (the changed row or None, the previous courier)."""
-    row = await _locked(conn, order_id)
-    if row is None:
-        row = await conn.fetchrow(
-            f"INSERT INTO tracking_orders (order_id, status) VALUES ($1, 'placed') RETURNING {_ORDER_COLUMNS}, "
-            "picked_up", order_id,
-        )
+    row = await _locked_or_new(conn, order_id)
     previous = row["courier_id"]
     if only_if is not None and previous != only_if:
         return None, previous

@@ -86,7 +86,8 @@ def order_data(order_id: str, customer_id: str, tenant_id: str = "ten_1", region
         "order_id": order_id, "customer_id": customer_id, "store_id": "sto_1", "tenant_id": tenant_id,
         "region": region, "pickup": {"lat": pickup[0], "lng": pickup[1]},
         "dropoff": {"lat": dropoff[0], "lng": dropoff[1]}, "total": {"amount": 1500, "currency": "EUR"},
-        "placed_at": "2026-01-01T12:00:00+00:00", "promised_at": "2026-01-01T12:40:00+00:00",
+        "placed_at": "2026-01-01T12:00:00+00:00", "ready_at": "2026-01-01T12:15:00+00:00",
+        "promised_at": "2026-01-01T12:40:00+00:00",
     }
 
 

@@ -5,6 +5,7 @@ from the server's public Prometheus `/metrics`, whichever names the dispatcher e
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
@@ -12,6 +13,8 @@ from typing import TextIO
 
 import aiohttp
 
+from fooddispatch.demo.api import Api, ApiError
+from fooddispatch.demo.city import REGION
 from fooddispatch.demo.world import World, percentile
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)$")
@@ -51,7 +54,13 @@ class Console:
         self.points_per_s = 0.0
         self.live = not headless and out.isatty()
 
-    async def scrape(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    async def scrape(self, session: aiohttp.ClientSession, base_url: str, api: Api | None = None,
+                     token: str | None = None) -> None:
+        if api is not None and token and api.has("surge"):
+            with contextlib.suppress(ApiError):
+                surge = await api.call("surge", path={"region": REGION}, token=token)
+                self.world.surge_cells = sum(1 for c in surge.get("cells", [])
+                                             if float(c.get("multiplier") or 1) > 1.0)
         try:
             async with session.get(f"{base_url}/metrics") as response:
                 text = await response.text()

@@ -58,6 +58,12 @@ def stops_from_offer(offer: dict[str, Any]) -> list[tuple[str, str, tuple[float,
     """(kind, order_id, point) in visiting order, from whatever stop list the offer carries;
     orders without one get pickup-then-dropoff with unknown points."""
     out: list[tuple[str, str, tuple[float, float] | None]] = []
+    if isinstance(offer.get("pickup"), dict) and isinstance(offer.get("dropoffs"), list):
+        # dispatch's offer: one pickup for the bundle, then the drop-offs in the planned order
+        pickup = _point(offer["pickup"])
+        out += [("pickup", order_id, pickup) for order_id in offer.get("order_ids", [])]
+        out += [("dropoff", d["order_id"], _point(d)) for d in offer["dropoffs"]]
+        return out
     for stop in offer.get("stops") or offer.get("route") or []:
         if isinstance(stop, dict):
             kind = str(stop.get("kind") or stop.get("type") or "")

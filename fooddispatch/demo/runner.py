@@ -75,7 +75,7 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
             if time.monotonic() >= next_draw:
-                await console.scrape(session, base_url)
+                await console.scrape(session, base_url, api, seeded.operator_token)
                 console.draw()
                 next_draw = time.monotonic() + draw_every
             with contextlib.suppress(TimeoutError):
@@ -87,7 +87,7 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
         for task in [*actors, *customers.tasks, *restaurants.tasks]:
             task.cancel()
         await asyncio.gather(*actors, *customers.tasks, *restaurants.tasks, return_exceptions=True)
-    await console.scrape(session, base_url)
+    await console.scrape(session, base_url, api, seeded.operator_token)
     if world.tally.placed and not world.tally.offers:
         world.skip("dispatch (couriers getting orders)", "no offer reached any courier: the app has no dispatch "
                    "live loop yet, so accepted orders wait and nothing is delivered")

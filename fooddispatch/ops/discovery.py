@@ -83,7 +83,7 @@ WANTS: dict[str, Want] = {
     "refund_payment": Want("POST", body="CreateRefund"),
     "courier_ws": Want("GET", path_has=("courier", "ws")),
     "courier_offline": Want("POST", path_has=("couriers", "offline")),
-    "surge": Want("GET", path_has=("surge",)),
+    "surge": Want("GET", response="SurgeMap"),
 }
 PATCH_FALLBACK = {"put_hours", "put_zones", "put_menu", "add_special_day", "tip_order"}
 

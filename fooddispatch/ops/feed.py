@@ -101,7 +101,7 @@ class OpsFeed:
         while True:
             await self.refresh_positions()
             if self.consoles:
-                self.broadcast(encode(self.projection.snapshot(time.time())))
+                self.broadcast(encode(self.snapshot()))
             await asyncio.sleep(SNAPSHOT_EVERY_S)
 
     async def refresh_positions(self) -> None:
@@ -118,6 +118,9 @@ class OpsFeed:
             if live.order_ids or state.status in {"offline", "stale"}:
                 courier.order_ids = list(live.order_ids)
 
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.projection.snapshot(time.time()), "region": self.region}
+
     def broadcast(self, payload: bytes) -> None:
         for ws, queue in list(self.consoles.items()):
             try:
@@ -130,7 +133,7 @@ class OpsFeed:
         """Send the first snapshot, then whatever is queued, until the console goes away."""
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_MAX)
         await self.refresh_positions()
-        queue.put_nowait(encode(self.projection.snapshot(time.time())))
+        queue.put_nowait(encode(self.snapshot()))
         self.consoles[ws] = queue
 
         async def drain_incoming() -> None:

@@ -16,7 +16,7 @@ OPS_FEED = web.AppKey("ops_feed", OpsFeed)
 PAGE = Path(__file__).with_name("static") / "ops.html"
 # Operator actions and the reads the page makes itself, against the owning packages' routes.
 ACTIONS = ("get_store", "pause_store", "open_store", "refund_payment", "refund_order", "cancel_order",
-           "courier_offline", "get_order")
+           "courier_offline", "get_order", "surge")
 routes = web.RouteTableDef()
 
 

@@ -237,19 +237,60 @@ class LiveOffers:
         return raw.decode() if raw else None
 
 
-async def nearest_couriers(redis: aioredis.Redis, keys: LiveKeys, points: Sequence[Point], k: int,
-                           radius_m: float) -> list[list[tuple[str, float, float]]]:
-    """For each point, up to `k` available couriers nearest first as (courier_id, lat, lng):
-    one pipelined GEOSEARCH per point in one round trip (geo.live's `nearest_available` walks
-    H3 rings with a round trip per ring, too slow for a thousand pickups a round)."""
-    if not points:
-        return []
-    pipe = redis.pipeline(transaction=False)
-    for lat, lng in points:
-        pipe.geosearch(keys.geo, longitude=lng, latitude=lat, radius=radius_m, unit="m", sort="ASC",
-                       count=k, withcoord=True)
-    rows = await pipe.execute()
-    return [[(m.decode(), pos[1], pos[0]) for m, pos in found] for found in rows]
+# KEYS[1]: the live index's GEO set. ARGV: k, radius m, then lng, lat per point. One reply string
+# per point, "id lat lng" triples joined by spaces: the client parses one bulk string per point
+# instead of a nested reply (redis-py's pure-Python parser costs more than the searches).
+_NEAREST = """
+local k, radius = ARGV[1], ARGV[2]
+local out = {}
+for i = 3, #ARGV, 2 do
+  local rows = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[i], ARGV[i + 1], 'BYRADIUS', radius, 'm',
+                          'ASC', 'COUNT', k, 'WITHCOORD')
+  local parts = {}
+  for _, row in ipairs(rows) do
+    parts[#parts + 1] = row[1] .. ' ' .. row[2][2] .. ' ' .. row[2][1]
+  end
+  out[#out + 1] = table.concat(parts, ' ')
+end
+return out
+"""
+
+
+class CourierSearch:
+    """Nearest available couriers of many points in one round trip, on the live index's GEO set."""
+
+    def __init__(self, redis: aioredis.Redis, keys: LiveKeys) -> None:
+        self.keys = keys
+        self._scripts = _Scripts(redis, {"nearest": _NEAREST})
+
+    async def _search(self, points: Sequence[Point], k: int, radius_m: float) -> list[list[tuple[str, float, float]]]:
+        args: list[object] = [k, repr(float(radius_m))]
+        for lat, lng in points:
+            args += [repr(lng), repr(lat)]
+        replies = await self._scripts.run("nearest", [self.keys.geo], args)
+        out = []
+        for raw in replies:  # type: ignore[union-attr]
+            words = raw.decode().split() if raw else []
+            out.append([(words[j], float(words[j + 1]), float(words[j + 2])) for j in range(0, len(words), 3)])
+        return out
+
+    async def nearest(self, points: Sequence[Point], k: int, radius_m: float,
+                      first_radius_m: float = 1500.0) -> list[list[tuple[str, float, float]]]:
+        """For each point, up to `k` available couriers nearest first as (courier_id, lat, lng).
+
+        A tight first pass (Redis' cost grows with the couriers inside the radius), then one more
+        pass at `radius_m` for the points that found fewer than `k`. geo.live's `nearest_available`
+        walks H3 rings with a round trip per ring: right for one point, slow for a thousand.
+        """
+        if not points:
+            return []
+        found = await self._search(points, k, min(first_radius_m, radius_m))
+        short = [i for i, rows in enumerate(found) if len(rows) < k]
+        if short and radius_m > first_radius_m:
+            wider = await self._search([points[i] for i in short], k, radius_m)
+            for i, rows in zip(short, wider, strict=True):
+                found[i] = rows
+        return found
 
 
 class HeatEntry(msgspec.Struct, array_like=True):

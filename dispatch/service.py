@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from dispatch import store
 from dispatch.cost import DispatchConfig
 from dispatch.live import (
+    CourierSearch,
     DispatchKeys,
     Lease,
     LiveOffers,
@@ -33,7 +34,6 @@ from dispatch.live import (
     RegionLease,
     SurgeBoardStore,
     courier_channel,
-    nearest_couriers,
 )
 from dispatch.messages import (
     MoneyOut,
@@ -116,6 +116,7 @@ class Dispatcher:
         self.lease = RegionLease(redis, self.keys, owner, config.lease_ms)
         self.offers = LiveOffers(redis, self.keys)
         self.index = CourierIndex(redis, prefix, config.region)
+        self.search = CourierSearch(redis, self.index.keys)
         self.surge = SurgeKeeper(SurgeBoardStore(redis, self.keys), config.surge)
         self.travel = travel or HaversineTravelTime()
         self.executor = executor
@@ -124,6 +125,7 @@ class Dispatcher:
         self.rounds: collections.deque[RoundStat] = collections.deque(maxlen=50)
         self.current: Lease | None = None
         self.paused = False  # tests: stop renewing, as a dead or frozen process would
+        self.last_timings: dict[str, float] = {}  # seconds per phase of the last round (ops, bench)
 
     @property
     def leading(self) -> bool:
@@ -172,12 +174,19 @@ class Dispatcher:
             live = await store.live_offers(conn, self.region)
             lateness = await store.prep_lateness(conn, list({r["store_id"] for r in rows})) if rows else {}
         orders = self._open_orders(rows, lateness)
+        t1 = time.perf_counter()
         couriers, candidates = await self._candidates(orders, live, now)
+        t2 = time.perf_counter()
         plan = await self._plan(orders, candidates, couriers, now)
+        t3 = time.perf_counter()
         currency = {r["order_id"]: r["currency"] for r in rows}
         sent = await self._offer(lease, plan.assignments, {o.order_id: o for o in orders}, currency, now)
+        t4 = time.perf_counter()
         if rows or self.surge.board.multipliers:
             await self.surge.update(self.index, [o.pickup for o in orders], now)
+        self.last_timings = {"pool_s": t1 - t0, "candidates_s": t2 - t1, "solve_s": t3 - t2, "offers_s": t4 - t3,
+                             "surge_s": time.perf_counter() - t4, "subproblems": float(plan.subproblems),
+                             "skipped": float(len(plan.skipped))}
         stat = RoundStat(self.region, iso(now), time.perf_counter() - t0, len(orders), len(couriers), sent,
                          len(plan.held) + len(plan.skipped), lease.token)
         self.counters.rounds += 1
@@ -222,9 +231,9 @@ class Dispatcher:
             per_store[o.store_id] += 1
         stores = list(pickups)
         k = self.config.candidates_k + 2
-        found = await nearest_couriers(self.redis, self.index.keys, [pickups[s] for s in stores],
-                                       k + min(per_store.most_common(1)[0][1], 20) + len(pending) // 50,
-                                       self.config.search_radius_m)
+        found = await self.search.nearest([pickups[s] for s in stores],
+                                          k + min(per_store.most_common(1)[0][1], 20) + len(pending) // 50,
+                                          self.config.search_radius_m)
         seen: dict[str, tuple[float, float]] = {}
         for rows in found:
             for cid, lat, lng in rows:

@@ -65,6 +65,7 @@ class CourierSession:
         self.track = CourierTrack(self.courier_id, vehicle=vehicle)
         self.vehicle = vehicle
         self.limiter = TokenBucket(config.frame_rate, config.frame_burst)
+        self.point_limiter = TokenBucket(config.point_rate, config.point_burst)
         self.geofences = Geofences()
         self.bundle: list[BundleOrder] = []
         self.moved = False  # a new fix since positions were last published to orders
@@ -130,6 +131,9 @@ class CourierSession:
             self.garbage = 0
             if len(points) > self.service.config.max_points_per_frame:
                 self.error("too_many_points", f"at most {self.service.config.max_points_per_frame} points a frame")
+                return None
+            if not self.point_limiter.allow(now, len(points)):
+                self.error("rate_limited", "too many points; resend the unacked ones later")
                 return None
             self._locations(points, now)
             return None

@@ -57,7 +57,7 @@ class TrackingConfig:
     flush_interval: float = 0.05  # live index writes (and acks) at most this far behind
     history_interval: float = 1.0
     history_batch_rows: int = 20_000
-    history_max_backlog: int = 500_000  # rows kept while Postgres is down; oldest dropped beyond
+    history_max_backlog: int = 200_000  # rows kept while Postgres is down; oldest dropped beyond
     retention_days: int = 30
     sweep_interval: float = 5.0
     stale_after: float = 60.0
@@ -67,6 +67,8 @@ class TrackingConfig:
     max_points_per_frame: int = 1000
     frame_rate: float = 20.0  # frames per second per courier, sustained
     frame_burst: float = 60.0
+    point_rate: float = 10.0  # points per second per courier, sustained (a courier pings every ~4 s)
+    point_burst: float = 1200.0  # an offline buffer replayed on reconnect
     garbage_limit: int = 5  # malformed frames in a row before closing with 1008
     courier_queue: int = 64
     watcher_queue: int = 64

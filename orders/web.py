@@ -283,7 +283,7 @@ def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
     )
 
 
-@routes.post("/v1/webhook_endpoints")
+@routes.post("/v1/merchant/webhook_endpoints")
 @endpoint(roles={STAFF}, body=WebhookEndpointCreate, response=WebhookEndpointOut, status=201, tags=["webhooks"],
           summary="Register an endpoint for order events; the signing secret is shown once")
 async def create_endpoint(request: web.Request) -> web.Response:
@@ -294,14 +294,14 @@ async def create_endpoint(request: web.Request) -> web.Response:
     return json_response(_endpoint_out(row, secret), status=201)
 
 
-@routes.get("/v1/webhook_endpoints")
+@routes.get("/v1/merchant/webhook_endpoints")
 @endpoint(roles={STAFF, OPERATOR}, response=WebhookEndpointList, tags=["webhooks"], summary="List endpoints")
 async def list_endpoints(request: web.Request) -> web.Response:
     rows = await request.app[WEBHOOKS].list_endpoints(_tenant_scope(principal(request)))
     return json_response(WebhookEndpointList([_endpoint_out(r) for r in rows]))
 
 
-@routes.post("/v1/webhook_endpoints/{endpoint_id}/rotate_secret")
+@routes.post("/v1/merchant/webhook_endpoints/{endpoint_id}/rotate_secret")
 @endpoint(roles={STAFF, OPERATOR}, body=RotateSecretRequest, response=WebhookEndpointOut, tags=["webhooks"],
           errors=[404], summary="New signing secret; the old one keeps signing during the overlap")
 async def rotate_secret(request: web.Request) -> web.Response:
@@ -311,7 +311,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     return json_response(_endpoint_out(row, secret))
 
 
-@routes.post("/v1/webhook_endpoints/{endpoint_id}/enable")
+@routes.post("/v1/merchant/webhook_endpoints/{endpoint_id}/enable")
 @endpoint(roles={STAFF, OPERATOR}, response=WebhookEndpointOut, tags=["webhooks"], errors=[404],
           summary="Re-enable an endpoint that was disabled after failures")
 async def enable_endpoint(request: web.Request) -> web.Response:
@@ -319,14 +319,14 @@ async def enable_endpoint(request: web.Request) -> web.Response:
     return json_response(_endpoint_out(row))
 
 
-@routes.delete("/v1/webhook_endpoints/{endpoint_id}")
+@routes.delete("/v1/merchant/webhook_endpoints/{endpoint_id}")
 @endpoint(roles={STAFF, OPERATOR}, status=204, tags=["webhooks"], errors=[404], summary="Delete an endpoint")
 async def delete_endpoint(request: web.Request) -> web.Response:
     await request.app[WEBHOOKS].delete(request.match_info["endpoint_id"], _tenant_scope(principal(request)))
     return web.Response(status=204)
 
 
-@routes.get("/v1/webhook_endpoints/{endpoint_id}/deliveries")
+@routes.get("/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries")
 @endpoint(roles={STAFF, OPERATOR}, query=PageQuery, response=WebhookDeliveryPage, tags=["webhooks"], errors=[404],
           summary="The endpoint's delivery log, newest first, with every attempt")
 async def endpoint_deliveries(request: web.Request) -> web.Response:

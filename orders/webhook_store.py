@@ -110,7 +110,7 @@ async def record_attempt(
     await conn.execute(
         "UPDATE webhook_deliveries SET status = $2, last_status = $3, last_error = $4, "
         "next_attempt_at = coalesce($5, next_attempt_at), completed_at = CASE WHEN $2 = 'pending' THEN NULL "
-        "ELSE $6 END WHERE id = $1",
+        "ELSE $6::timestamptz END WHERE id = $1",
         delivery_id, status, status_code, error, retry_at, at,
     )
     return await conn.fetchval(

@@ -87,6 +87,14 @@ async def eventually(check, within: float = 10.0, every: float = 0.05):
 
 
 @pytest.fixture
+def app(settings):
+    """Only the packages orders talks to: keeps these tests independent of other components' loops."""
+    from fooddispatch.app import create_app
+
+    return create_app(settings, components=("catalog", "payments", "orders"))
+
+
+@pytest.fixture
 def shop_factory(client, make_principal):
     async def build(**kw) -> Shop:
         return await make_shop(client, make_principal, **kw)

@@ -1,0 +1,616 @@
+"""Live tracking ingest benchmark: courier websockets -> validation -> live index in Redis.
+
+    .venv/bin/python bench/ingest.py                  # 2,000 couriers, ~2.5 minutes
+    .venv/bin/python bench/ingest.py --couriers 5000  # the issue's default size
+
+Starts embedded PostgreSQL and Redis in a temporary folder, then for each measured setup runs
+the server (one process, the real app) and a load generator (another process, the
+`websockets` client library) and reads the server's CPU and RSS with psutil. Prints:
+- baseline (b): Redis's own ceiling for the same commands through `redis-cli --pipe`
+  (three plain commands per update, and the flush script with 1,000 updates per call);
+- baseline (a): the server with Redis (and history) writes switched off: parse + validate;
+- the full server: stored (acked) points/s at saturation, p50/p99 frame->ack at 80 % of
+  that rate, server CPU %, RSS per idle connection, peak RSS under burst senders,
+  fan-out of one position to 1,000 watchers (p50/p99);
+- a cProfile of the full server at saturation (top functions by own time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SECRET = "bench-secret-0123456789abcdefghijklmnop"
+PREFIX = "bench:"
+REGION = "bench"
+LAT, LNG = 52.52, 13.405
+
+
+# -- shared ------------------------------------------------------------------------------
+
+
+def token_for(account_id: str, role: str) -> str:
+    from fooddispatch.identity import Tokens
+    from kernel.http import Principal
+
+    return Tokens({"k1": SECRET}, "k1", 86400).issue(Principal(account_id, role, name="Bench Courier"))
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# -- server process ------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> None:
+    import cProfile
+    import pstats
+
+    from aiohttp import web
+
+    from fooddispatch.app import create_app
+    from fooddispatch.components.tracking import TRACKING_CONFIG
+    from fooddispatch.config import Settings
+    from fooddispatch.logs import configure_logging
+    from tracking.service import TrackingConfig
+
+    configure_logging("error", json_lines=True)
+    settings = Settings(
+        data_dir=Path(args.data), database_url=args.db, redis_url=args.redis, port=args.port, jwt_secret=SECRET,
+        vault_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", redis_prefix=PREFIX, region=REGION,
+        rate_limit_per_minute=10_000_000, rate_limit_burst=10_000_000, tenant_rate_limit_per_minute=10_000_000,
+        db_pool_min=2, db_pool_max=8, log_level="error",
+    )
+    full = args.mode == "full"
+    app = create_app(settings)
+    app[TRACKING_CONFIG] = TrackingConfig(region=REGION, redis_writes=full, history_writes=full,
+                                          frame_rate=1000, frame_burst=1000, point_rate=50, point_burst=1200,
+                                          courier_queue=256, watcher_queue=256)
+    profiler = cProfile.Profile() if args.profile else None
+
+    async def main() -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", args.port, backlog=8192)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        print("READY", flush=True)
+        if profiler:
+            profiler.enable()
+        await stop.wait()
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(22)
+            print("PROFILE END", flush=True)
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+# -- load generator process ---------------------------------------------------------------
+
+
+class Courier:
+    __slots__ = ("acked", "inflight", "sent", "seq", "wake", "ws")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.inflight: list[tuple[int, float]] = []
+        self.acked = 0
+        self.wake = asyncio.Event()
+        self.ws: Any = None
+
+
+async def load(args: argparse.Namespace) -> None:
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{args.port}/v1/courier/ws"
+    latencies: list[float] = []
+    state = {"record": False, "acked": 0, "mode": "idle", "rate": 0.0, "running": True}
+    couriers = [Courier() for _ in range(args.couriers)]
+    tokens = [token_for(f"cou_bench{i:06d}", "courier") for i in range(args.couriers)]
+
+    def frame(c: Courier, i: int) -> str:
+        c.seq += 1
+        jitter = (c.seq % 7) * 1e-5
+        lat, lng = LAT + (i % 100) * 0.002 + jitter, LNG + (i // 100) * 0.002
+        return (f'{{"type":"location","lat":{lat:.6f},"lng":{lng:.6f},"ts":{time.time():.3f},"seq":{c.seq},'
+                f'"accuracy":6.0,"speed":4.2}}')
+
+    async def reader(c: Courier) -> None:
+        async for raw in c.ws:
+            if '"ack"' not in raw:
+                continue
+            msg = json.loads(raw)
+            seq = msg.get("seq")
+            if seq is None:
+                continue
+            now = time.perf_counter()
+            done = 0
+            while c.inflight and c.inflight[0][0] <= seq:
+                _s, sent = c.inflight.pop(0)
+                done += 1
+                if state["record"]:
+                    latencies.append(now - sent)
+            if state["record"]:
+                state["acked"] += done
+            c.wake.set()
+
+    async def writer(c: Courier, i: int) -> None:
+        rnd = random.Random(i)
+        while state["running"]:
+            mode = state["mode"]
+            if mode == "saturate":
+                if len(c.inflight) >= args.window:
+                    c.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(c.wake.wait(), 1.0)
+                    continue
+                c.inflight.append((c.seq + 1, time.perf_counter()))
+                await c.ws.send(frame(c, i))
+            elif mode == "rate":
+                period = args.couriers / state["rate"]
+                await asyncio.sleep(rnd.uniform(0.5, 1.5) * period)
+                if state["mode"] != "rate":
+                    continue
+                c.inflight.append((c.seq + 1, time.perf_counter()))
+                await c.ws.send(frame(c, i))
+            else:
+                await asyncio.sleep(0.05)
+
+    async def open_courier(i: int) -> None:
+        c = couriers[i]
+        c.ws = await connect(url, additional_headers={"Authorization": f"Bearer {tokens[i]}"},
+                             compression=None, max_queue=64, ping_interval=None)
+        first = json.loads(await c.ws.recv())
+        c.seq = first.get("seq") or 0
+
+    def mark(text: str) -> None:
+        print(text, flush=True)
+
+    sem = asyncio.Semaphore(200)
+
+    async def guarded(i: int) -> None:
+        async with sem:
+            await open_courier(i)
+
+    await asyncio.gather(*(guarded(i) for i in range(args.couriers)))
+    mark("PHASE idle")  # the parent samples RSS with every socket open and quiet
+    await asyncio.sleep(3)
+    mark("END idle")
+    tasks = [asyncio.create_task(reader(c)) for c in couriers]
+    tasks += [asyncio.create_task(writer(c, i)) for i, c in enumerate(couriers)]
+
+    async def measure(mode: str, seconds: float, rate: float = 0.0) -> dict[str, float]:
+        state["mode"], state["rate"] = mode, rate
+        await asyncio.sleep(1.0)  # warm up
+        latencies.clear()
+        state["acked"], state["record"] = 0, True
+        mark(f"PHASE {mode}")
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
+        elapsed = time.perf_counter() - started
+        state["record"] = False
+        mark(f"END {mode}")
+        return {"points_per_s": state["acked"] / elapsed, "p50_ms": pct(latencies, 0.5) * 1000,
+                "p99_ms": pct(latencies, 0.99) * 1000, "samples": len(latencies)}
+
+    async def drain() -> None:
+        """Back to idle until every frame in flight is acked, so the next phase starts clean."""
+        state["mode"] = "idle"
+        deadline = time.perf_counter() + 15
+        while any(c.inflight for c in couriers) and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        for c in couriers:
+            c.inflight.clear()
+
+    result: dict[str, Any] = {"saturate": await measure("saturate", args.duration)}
+    await drain()
+    if args.latency:
+        target = result["saturate"]["points_per_s"] * 0.8
+        result["rate"] = await measure("rate", args.duration, target)
+        result["rate"]["target"] = target
+    await drain()
+    if args.burst:
+        result["burst"] = await burst(args, url)
+    if args.fanout:
+        result["fanout"] = await fanout(args)
+    state["running"] = False
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*(c.ws.close() for c in couriers), return_exceptions=True)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+async def burst(args: argparse.Namespace, url: str) -> dict[str, float]:
+    """200 couriers replaying 60 KB frames (500 points each) as fast as the socket takes them."""
+    from websockets.asyncio.client import connect
+
+    n = 200
+    headers = [{"Authorization": f"Bearer {token_for(f'cou_burst{i}', 'courier')}"} for i in range(n)]
+    sockets = [await connect(url, additional_headers=headers[i], compression=None, ping_interval=None,
+                             max_queue=16) for i in range(n)]
+    print("PHASE burst", flush=True)
+    stop = time.perf_counter() + 5.0
+    sent = 0
+
+    async def blast(i: int, ws: Any) -> None:
+        nonlocal sent
+        seq = 0
+        while time.perf_counter() < stop:
+            now = time.time()
+            pts = []
+            for _ in range(500):
+                seq += 1
+                pts.append(f'{{"lat":{LAT:.6f},"lng":{LNG + i * 1e-4:.6f},"ts":{now:.3f},"seq":{seq},"accuracy":5}}')
+            await ws.send('{"type":"location","points":[' + ",".join(pts) + "]}")
+            sent += 1
+
+    async def drain(ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            async for _ in ws:
+                pass
+
+    drains = [asyncio.create_task(drain(ws)) for ws in sockets]
+    await asyncio.gather(*(blast(i, ws) for i, ws in enumerate(sockets)), return_exceptions=True)
+    print("END burst", flush=True)
+    for d in drains:
+        d.cancel()
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return {"frames_sent": sent, "bytes_sent_mb": sent * 60_000 / 1e6}
+
+
+async def fanout(args: argparse.Namespace) -> dict[str, float]:
+    """1,000 watchers of one order; positions published on the order channel, timed to receipt."""
+    import redis.asyncio as aioredis
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{args.port}/v1/orders/{args.order}/track"
+    token = token_for(args.customer, "customer")
+    received: list[float] = []
+
+    async def watcher() -> Any:
+        ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"}, compression=None,
+                           ping_interval=None)
+        await ws.recv()  # the initial status
+        return ws
+
+    sem = asyncio.Semaphore(100)
+
+    async def guarded() -> Any:
+        async with sem:
+            return await watcher()
+
+    watchers = await asyncio.gather(*(guarded() for _ in range(args.watchers)))
+
+    async def read(ws: Any) -> None:
+        async for raw in ws:
+            msg = json.loads(raw)
+            if "t0" in msg:
+                received.append(time.time() - msg["t0"])
+
+    readers = [asyncio.create_task(read(ws)) for ws in watchers]
+    redis = aioredis.Redis.from_url(args.redis)
+    channel = f"{PREFIX}order:{args.order}"
+    print("PHASE fanout", flush=True)
+    for n in range(40):
+        body = {"type": "courier_position", "order_id": args.order, "courier_id": args.courier, "lat": LAT,
+                "lng": LNG, "at": "2026-01-01T12:00:00Z", "eta_seconds": 300, "eta_to": "dropoff",
+                "courier": {"first_name": "Bench", "vehicle": "bicycle"}, "n": n, "t0": time.time()}
+        await redis.publish(channel, json.dumps(body))
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    print("END fanout", flush=True)
+    await redis.aclose()
+    for r in readers:
+        r.cancel()
+    await asyncio.gather(*(ws.close() for ws in watchers), return_exceptions=True)
+    expected = 40 * args.watchers
+    return {"watchers": args.watchers, "delivered": len(received), "expected": expected,
+            "p50_ms": pct(received, 0.5) * 1000, "p99_ms": pct(received, 0.99) * 1000}
+
+
+# -- the driver ----------------------------------------------------------------------------
+
+
+def resp(*args: bytes | str) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a.encode() if isinstance(a, str) else a
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def baseline_redis_pipe(redis_url: str, updates: int = 200_000) -> dict[str, float]:
+    """Redis's own ceiling: the same work fed by redis-cli --pipe (no Python client in the way)."""
+    import h3
+    import redis as sync_redis
+
+    from geo.live import _FLUSH, CourierIndex, CourierUpdate, LiveKeys, LiveState
+
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    cli = str(Path(sys.executable).parent / "redis-cli")
+    client = sync_redis.Redis.from_url(redis_url)
+    keys = LiveKeys("base:", REGION)
+    out: dict[str, float] = {}
+
+    def run(payload: bytes) -> float:
+        started = time.perf_counter()
+        subprocess.run([cli, "-p", port, "--pipe"], input=payload, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+    cells = [h3.latlng_to_cell(LAT + (i % 100) * 0.002, LNG + (i // 100 % 50) * 0.002, 9) for i in range(5000)]
+    chunks = []
+    for i in range(updates):
+        cid = f"c{i % 20000}"
+        lat, lng = LAT + (i % 100) * 0.002, LNG + (i // 100 % 50) * 0.002
+        chunks.append(resp("GEOADD", keys.geo, repr(lng), repr(lat), cid))
+        chunks.append(resp("SADD", keys.cell(cells[i % 5000]), cid))
+        chunks.append(resp("HSET", keys.state, cid, f'{{"status":"online","seen":1.0,"seq":{i}}}'))
+    out["plain_3_commands_per_update"] = updates / run(b"".join(chunks))
+    client.flushdb()
+
+    sha = client.script_load(_FLUSH)
+    index = CourierIndex(None, "base:", REGION)  # type: ignore[arg-type]
+    calls = []
+    per_call = 1000
+    now = time.time()
+    for start in range(0, updates, per_call):
+        batch = []
+        for i in range(start, start + per_call):
+            lat, lng = LAT + (i % 100) * 0.002 + (i % 7) * 1e-5, LNG + (i // 100 % 50) * 0.002
+            cell = cells[i % 5000]
+            batch.append(CourierUpdate(f"c{i % 20000}", True, LiveState(status="online", seen=now, seq=i, lat=lat,
+                                                                       lng=lng, cell=cell), lat, lng, cell))
+        calls.append(resp("EVALSHA", sha, "5", *keys.script_keys(), *index.flush_args(batch)))
+    out["flush_script_1000_per_call"] = updates / run(b"".join(calls))
+    client.flushdb()
+    client.close()
+    return out
+
+
+class Server:
+    def __init__(self, args: argparse.Namespace, db: str, redis: str, data: str, mode: str,
+                 profile: bool = False) -> None:
+        import psutil
+
+        self.port = args.port
+        cmd = [sys.executable, __file__, "--serve", "--mode", mode, "--port", str(args.port), "--db", db,
+               "--redis", redis, "--data", data] + (["--profile"] if profile else [])
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if "READY" not in line:
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.ps = psutil.Process(self.proc.pid)
+
+    def rss(self) -> int:
+        return self.ps.memory_info().rss
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
+
+
+def drive(args: argparse.Namespace, server: Server, extra: list[str]) -> dict[str, Any]:
+    """Run the load generator; sample the server's CPU and RSS between its phase markers."""
+    cmd = [sys.executable, __file__, "--load", "--port", str(args.port), "--couriers", str(args.couriers),
+           "--duration", str(args.duration), "--window", str(args.window), *extra]
+    gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    import psutil
+
+    gen_ps = psutil.Process(gen.pid)
+    phases: dict[str, dict[str, float]] = {}
+    result: dict[str, Any] = {}
+    base_rss = server.rss()
+    current: str | None = None
+    cpu0 = gen_cpu0 = t0 = 0.0
+    peak = 0
+    assert gen.stdout is not None
+    sampler_stop = False
+
+    import threading
+
+    def sample() -> None:
+        nonlocal peak
+        while not sampler_stop:
+            with contextlib.suppress(Exception):
+                peak = max(peak, server.rss())
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    for line in gen.stdout:
+        line = line.strip()
+        if line.startswith("PHASE "):
+            current = line.split()[1]
+            t0 = time.perf_counter()
+            cpu0 = sum(server.ps.cpu_times()[:2])
+            gen_cpu0 = sum(gen_ps.cpu_times()[:2])
+            peak = server.rss()
+        elif line.startswith("END ") and current:
+            elapsed = time.perf_counter() - t0
+            phases[current] = {
+                "server_cpu_pct": 100 * (sum(server.ps.cpu_times()[:2]) - cpu0) / elapsed,
+                "loadgen_cpu_pct": 100 * (sum(gen_ps.cpu_times()[:2]) - gen_cpu0) / elapsed,
+                "rss_mb": server.rss() / 1e6, "peak_rss_mb": peak / 1e6,
+            }
+            current = None
+        elif line.startswith("RESULT "):
+            result = json.loads(line[7:])
+    gen.wait()
+    sampler_stop = True
+    result["phases"] = phases
+    result["base_rss"] = base_rss
+    return result
+
+
+async def make_trackable_order(db_url: str, redis_url: str) -> tuple[str, str, str]:
+    import asyncpg
+
+    from kernel.ids import new_id
+    from kernel.outbox import write_event
+
+    order_id, customer, courier = new_id("ord"), "cus_bench", "cou_bench000000"
+    data = {"order_id": order_id, "customer_id": customer, "store_id": "sto_b", "tenant_id": "ten_b",
+            "region": REGION, "pickup": {"lat": LAT, "lng": LNG}, "dropoff": {"lat": LAT + 0.01, "lng": LNG},
+            "total": {"amount": 1000, "currency": "EUR"}, "placed_at": "2026-01-01T12:00:00+00:00",
+            "ready_at": "2026-01-01T12:15:00+00:00", "promised_at": "2026-01-01T12:40:00+00:00"}
+    conn = await asyncpg.connect(db_url)
+    try:
+        async with conn.transaction():
+            await write_event(conn, "order.accepted", data, order_id)
+            await write_event(conn, "dispatch.assigned", {"offer_id": "off_b", "courier_id": courier,
+                                                          "order_ids": [order_id], "at": data["placed_at"]})
+        for _ in range(200):
+            found = await conn.fetchval("SELECT courier_id FROM tracking_orders WHERE order_id = $1", order_id)
+            if found:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    return order_id, customer, courier
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--couriers", type=int, default=2000)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured phase")
+    parser.add_argument("--window", type=int, default=16, help="unacked frames per courier at saturation")
+    parser.add_argument("--watchers", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--no-profile", action="store_true")
+    # internal: the server and the load generator processes
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="full", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--redis", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--latency", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fanout", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--order", help=argparse.SUPPRESS)
+    parser.add_argument("--customer", help=argparse.SUPPRESS)
+    parser.add_argument("--courier", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args)
+    if args.load:
+        return asyncio.run(load(args))
+
+    import warnings
+
+    import psutil
+
+    from fooddispatch.embedded import start_postgres, start_redis
+    from fooddispatch.migrate import apply_migrations
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pg = start_postgres(Path(tmp) / "pg")
+        rd = start_redis(Path(tmp) / "redis")
+        try:
+            async def migrate() -> None:
+                import asyncpg
+
+                conn = await asyncpg.connect(pg.url)
+                try:
+                    await apply_migrations(conn)
+                finally:
+                    await conn.close()
+
+            asyncio.run(migrate())
+            print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f}"
+                  f" GiB, Python {platform.python_version()}; load average now {os.getloadavg()[0]:.2f}")
+            print(f"couriers: {args.couriers}, {args.duration:.0f} s per phase, window {args.window}\n")
+
+            base = baseline_redis_pipe(rd.url)
+            print("baseline (b) Redis ceiling, redis-cli --pipe:")
+            for name, value in base.items():
+                print(f"  {name:32s} {value:10,.0f} updates/s")
+
+            server = Server(args, pg.url, rd.url, tmp, "parse")
+            parse = drive(args, server, [])
+            server.stop()
+            sat = parse["saturate"]
+            ph = parse["phases"]["saturate"]
+            print("\nbaseline (a) server with Redis and history writes off (parse + validate + ack):")
+            print(f"  {sat['points_per_s']:10,.0f} points/s   p50 {sat['p50_ms']:.1f} ms  p99 {sat['p99_ms']:.1f} ms"
+                  f"   server CPU {ph['server_cpu_pct']:.0f} %   load generator CPU {ph['loadgen_cpu_pct']:.0f} %")
+
+            server = Server(args, pg.url, rd.url, tmp, "full")
+            order, customer, courier = asyncio.run(make_trackable_order(pg.url, rd.url))
+            full = drive(args, server, ["--latency", "--burst", "--fanout", "--redis", rd.url, "--order", order,
+                                        "--customer", customer, "--courier", courier,
+                                        "--watchers", str(args.watchers)])
+            server.stop()
+            sat, rate, ph = full["saturate"], full["rate"], full["phases"]
+            idle_rss = (ph["idle"]["rss_mb"] * 1e6 - full["base_rss"]) / args.couriers
+            print("\nfull server (validate, coalesce, one EVALSHA per flush, history COPY, acks):")
+            share = 100 * sat["points_per_s"] / parse["saturate"]["points_per_s"]
+            print(f"  saturation   {sat['points_per_s']:10,.0f} stored points/s ({share:.0f} % of (a))"
+                  f"   p50 {sat['p50_ms']:.1f} ms  p99 {sat['p99_ms']:.1f} ms   server CPU "
+                  f"{ph['saturate']['server_cpu_pct']:.0f} %   load generator CPU "
+                  f"{ph['saturate']['loadgen_cpu_pct']:.0f} %")
+            print(f"  80 % rate    {rate['points_per_s']:10,.0f} points/s (target {rate['target']:,.0f})"
+                  f"   p50 {rate['p50_ms']:.1f} ms  p99 {rate['p99_ms']:.1f} ms   server CPU "
+                  f"{ph['rate']['server_cpu_pct']:.0f} %")
+            print(f"  idle RSS     {idle_rss / 1024:.1f} KiB per courier connection "
+                  f"({full['base_rss'] / 1e6:.0f} MB before, {ph['idle']['rss_mb']:.0f} MB with {args.couriers} open)")
+            b = full.get("burst", {})
+            print(f"  burst        200 couriers sending 60 KB replay frames for 5 s ({b.get('bytes_sent_mb', 0):.0f} MB"
+                  f" sent): peak RSS {ph['burst']['peak_rss_mb']:.0f} MB, after {ph['burst']['rss_mb']:.0f} MB")
+            f = full.get("fanout", {})
+            print(f"  fan-out      1 position -> {f.get('watchers')} watchers: p50 {f.get('p50_ms', 0):.1f} ms"
+                  f"  p99 {f.get('p99_ms', 0):.1f} ms  ({f.get('delivered')}/{f.get('expected')} delivered)")
+
+            if not args.no_profile:
+                server = Server(args, pg.url, rd.url, tmp, "full", profile=True)
+                quick = argparse.Namespace(**{**vars(args), "duration": 5.0})
+                prof = drive(quick, server, [])
+                text = server.stop()
+                print(f"\nprofile of the full server at saturation (cProfile, which slows it: "
+                      f"{prof['saturate']['points_per_s']:,.0f} points/s under the profiler), top by own time:")
+                lines = [ln for ln in text.splitlines() if ln.strip()]
+                start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
+                for ln in lines[start:start + 23]:
+                    venv = str(Path(sys.executable).parents[1])
+                    print("  " + ln.replace(str(REPO) + "/", "").replace(venv, ".venv")[:150])
+        finally:
+            rd.stop()
+            pg.stop()
+    print(f"\ntotal run {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ import aiohttp
 from fooddispatch.cli import CliError, migrate_database, run_until_signalled, servers_for
 from fooddispatch.config import Settings
 
-WIND_DOWN_S = 25.0  # after --minutes: no new orders; bags already out get delivered
+WIND_DOWN_S = 15.0  # after --minutes: no new orders; bags already out get delivered
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

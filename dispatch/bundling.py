@@ -122,7 +122,7 @@ def target_bundle_size(orders: Sequence[OpenOrder], couriers: Sequence[Courier],
                  if c.free_at <= horizon and (c.shift_end is None or max(c.free_at, now) <= c.shift_end))
     if demand == 0:
         return 1
-    ratio = demand / max(1, supply)
+    ratio = config.bundle_pressure * demand / max(1, supply)
     return max(1, min(config.max_bundle_size, math.ceil(ratio)))
 
 

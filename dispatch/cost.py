@@ -37,9 +37,10 @@ class DispatchConfig:
     dropoff_service_s: float = 240.0  # split in halves around the drop-off instant
     max_bundle_size: int = 3
     bundle_ready_window_s: float = 600.0  # ready times in one bundle at most this far apart
-    promise_margin_s: float = 300.0  # a bundle may not push any order this far past its promise
+    promise_margin_s: float = 1200.0  # a bundle may not push any order this far past its promise
     horizon_s: float = 1200.0  # look-ahead for soon-free couriers in the matching
     shortage_window_s: float = 600.0  # demand vs supply for bundling is measured over this window
+    bundle_pressure: float = 1.0  # scales the demand/supply ratio that sets the bundle size
     commit_slack_s: float = 0.0  # commit this much earlier than the latest useful departure
     candidates_per_bundle: int = 12  # cheapest couriers kept per bundle in the matching
     hold_horizon_s: float = 3600.0  # "not now" is priced as being served this much later

@@ -49,26 +49,31 @@ def test_food_already_ready_does_not_count_against_the_ready_window():
 
 
 def test_a_bundle_that_breaks_a_promise_beyond_the_margin_is_split():
+    config = replace(CONFIG, promise_margin_s=5 * MIN)
     near = order("near", to=(600, 0), ready=10, promise=28)
     # Far drop-off the other way: alone it arrives at 10+2+15+2 = 29 (already past 28); after
     # the near one at 10+2+1+2+2+16+2 = 35, 6 minutes later: more than the 5-minute margin.
     far = order("far", to=(-9000, 0), ready=10, promise=28)
-    plan = plan_bundle([near, far], TRAVEL, CONFIG)
-    assert breaks_promise(plan, 0.0, CONFIG)
-    assert len(build_bundles([near, far], 2, TRAVEL, 0.0, CONFIG)) == 2
-    lenient = replace(CONFIG, promise_margin_s=60 * MIN)
+    plan = plan_bundle([near, far], TRAVEL, config)
+    assert breaks_promise(plan, 0.0, config)
+    assert len(build_bundles([near, far], 2, TRAVEL, 0.0, config)) == 2
+    lenient = replace(config, promise_margin_s=60 * MIN)
     assert not breaks_promise(plan, 0.0, lenient)
     assert len(build_bundles([near, far], 2, TRAVEL, 0.0, lenient)) == 1
 
 
 def test_target_size_is_one_with_enough_couriers_and_grows_with_the_shortage():
+    config = replace(CONFIG, bundle_pressure=1.0)
     orders = [order(f"o{i}", ready=5) for i in range(6)]
     many = [courier(f"c{i}", (0, 0)) for i in range(6)]
-    assert target_bundle_size(orders, many, 0.0, CONFIG) == 1
-    assert target_bundle_size(orders, many[:3], 0.0, CONFIG) == 2
-    assert target_bundle_size(orders, many[:1], 0.0, CONFIG) == CONFIG.max_bundle_size
+    assert target_bundle_size(orders, many, 0.0, config) == 1
+    assert target_bundle_size(orders, many[:3], 0.0, config) == 2
+    assert target_bundle_size(orders, many[:1], 0.0, config) == config.max_bundle_size
     # Couriers busy beyond the window are no supply; orders ready beyond it are no demand yet.
     busy = [courier(f"b{i}", (0, 0), free=60) for i in range(6)]
-    assert target_bundle_size(orders, busy + many[:3], 0.0, CONFIG) == 2
+    assert target_bundle_size(orders, busy + many[:3], 0.0, config) == 2
     later = [order(f"l{i}", ready=90) for i in range(20)]
-    assert target_bundle_size(orders + later, many, 0.0, CONFIG) == 1
+    assert target_bundle_size(orders + later, many, 0.0, config) == 1
+    # Pressure above 1 starts bundling before couriers run out completely.
+    assert target_bundle_size(orders, many[:4], 0.0, config) == 2
+    assert target_bundle_size(orders, many[:4], 0.0, replace(config, bundle_pressure=2.0)) == 3

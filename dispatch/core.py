@@ -9,6 +9,7 @@ from dispatch.assign import Match, candidate_couriers, match_bundles, should_com
 from dispatch.bundling import build_bundles, target_bundle_size
 from dispatch.cost import DispatchConfig
 from dispatch.greedy import decide_greedy
+from dispatch.merge import merge_matched_bundles
 from dispatch.model import Assignment, Courier, Decision, OpenOrder, Policy, Reposition
 from geo.eta import TravelTime
 
@@ -30,6 +31,11 @@ def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: Tra
     size = target_bundle_size(orders, pool, now, config)
     plans = build_bundles(orders, size, travel, now, config)
     matches = match_bundles(plans, pool, travel, now, config)
+    if config.merge_after_matching:
+        merged = merge_matched_bundles(plans, matches, travel, now, config)
+        if merged is not None:
+            plans = merged
+            matches = match_bundles(plans, pool, travel, now, config)
     committed = [m for m in matches if should_commit(m, now, config)]
     assigned = {oid for m in committed for oid in m.plan.bundle.order_ids}
     held = tuple(o.order_id for o in orders if o.order_id not in assigned)

@@ -41,6 +41,7 @@ class DispatchConfig:
     horizon_s: float = 1200.0  # look-ahead for soon-free couriers in the matching
     shortage_window_s: float = 600.0  # demand vs supply for bundling is measured over this window
     bundle_pressure: float = 1.0  # scales the demand/supply ratio that sets the bundle size
+    merge_after_matching: bool = True  # merge a restaurant's bundles when one courier is cheaper
     commit_slack_s: float = 0.0  # commit this much earlier than the latest useful departure
     candidates_per_bundle: int = 12  # cheapest couriers kept per bundle in the matching
     hold_horizon_s: float = 3600.0  # "not now" is priced as being served this much later

@@ -1,0 +1,71 @@
+"""Second look at bundling, priced by the matching itself.
+
+The target bundle size only says how short of couriers the round is overall. After the matching,
+two bundles of one restaurant can be compared exactly: if the courier of one can carry both for
+less than the two matches cost apart (the other courier's trip, or the other bundle's "not now"),
+they are merged and the matching is solved again with the courier that was set free.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from dispatch.assign import Match, not_now_cost, price_match
+from dispatch.bundling import BundlePlan, breaks_promise, plan_bundle
+from dispatch.cost import DispatchConfig
+from geo.eta import TravelTime
+
+
+def merge_matched_bundles(plans: Sequence[BundlePlan], matches: Sequence[Match], travel: TravelTime,
+                          now: float, config: DispatchConfig) -> list[BundlePlan] | None:
+    """Plans with cost-saving same-restaurant merges applied, or None if no merge saves anything."""
+    match_of = {id(m.plan): m for m in matches}
+    by_store: dict[str, list[BundlePlan]] = defaultdict(list)
+    for plan in plans:
+        by_store[plan.bundle.store_id].append(plan)
+    result: list[BundlePlan] = []
+    changed = False
+    for group in by_store.values():
+        while len(group) > 1:
+            best = _best_merge(group, match_of, travel, now, config)
+            if best is None:
+                break
+            host, guest, merged, match = best
+            group = [p for p in group if p is not host and p is not guest] + [merged]
+            match_of[id(merged)] = match
+            changed = True
+        result.extend(group)
+    return result if changed else None
+
+
+def _best_merge(group: list[BundlePlan], match_of: dict[int, Match], travel: TravelTime, now: float,
+                config: DispatchConfig) -> tuple[BundlePlan, BundlePlan, BundlePlan, Match] | None:
+    best: tuple[float, BundlePlan, BundlePlan, BundlePlan, Match] | None = None
+    for host in group:
+        host_match = match_of.get(id(host))
+        if host_match is None:
+            continue  # the merged bundle needs a courier to be priced against
+        courier = host_match.courier
+        approach = host_match.route.stops[0].arrive_at - max(now, courier.free_at)
+        for guest in group:
+            if guest is host or len(host.orders) + len(guest.orders) > config.max_bundle_size:
+                continue
+            orders = [*host.orders, *guest.orders]
+            ready = [max(o.ready_at, now) for o in orders]
+            if max(ready) - min(ready) > config.bundle_ready_window_s:
+                continue
+            merged = plan_bundle(orders, travel, config)
+            if breaks_promise(merged, now, config):
+                continue
+            cost = price_match(merged, courier, approach, now, config)
+            if cost is None:
+                continue
+            guest_match = match_of.get(id(guest))
+            apart = host_match.cost + (guest_match.cost if guest_match else not_now_cost(guest, now, config))
+            saving = apart - cost
+            if saving > 0 and (best is None or saving > best[0]):
+                route = merged.route(max(now, courier.free_at), approach, config.pickup_service_s,
+                                     config.dropoff_service_s)
+                best = (saving, host, guest, merged, Match(merged, courier, route, cost))
+    return None if best is None else best[1:]

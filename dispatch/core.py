@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 
 from dispatch.assign import Match, candidate_couriers, match_bundles, should_commit
-from dispatch.bundling import build_bundles, target_bundle_size
+from dispatch.bundling import BundlePlan, build_bundles, target_bundle_size
 from dispatch.cost import DispatchConfig
 from dispatch.greedy import decide_greedy
 from dispatch.merge import merge_matched_bundles
@@ -46,7 +46,7 @@ def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: Tra
     return Decision(assignments, held, moves, stats)
 
 
-def _repositions(plans: Sequence, matches: Sequence[Match], pool: Sequence[Courier], travel: TravelTime,
+def _repositions(plans: Sequence[BundlePlan], matches: Sequence[Match], pool: Sequence[Courier], travel: TravelTime,
                  now: float) -> tuple[Reposition, ...]:
     """Send idle couriers nobody matched toward restaurants whose bundles found no courier."""
     matched_couriers = {m.courier.courier_id for m in matches}

@@ -19,7 +19,7 @@ def square(lat0: float, lng0: float, lat1: float, lng1: float) -> dict:
 
 @pytest.fixture
 async def world(aiohttp_client, settings, make_principal):
-    client = await aiohttp_client(create_app(settings, clock=ManualClock(NOW)))
+    client = await aiohttp_client(create_app(settings, clock=ManualClock(NOW), components=("catalog",)))
     _, op = await make_principal("operator")
     tenant = (await (await client.post("/v1/tenants", json={"name": "T"}, headers=op)).json())["id"]
     _, staff = await make_principal("staff", tenant_id=tenant)

@@ -9,7 +9,7 @@ close is how the core learns that it should *not* send a far idle courier now.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ortools.graph.python import min_cost_flow
@@ -81,21 +81,32 @@ def _cost_at(plan: BundlePlan, arrive: float, approach_s: float, courier: Courie
 
 
 def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], travel: TravelTime,
-                  now: float, config: DispatchConfig) -> list[Match]:
+                  now: float, config: DispatchConfig,
+                  candidates: Mapping[str, Sequence[str]] | None = None) -> list[Match]:
     """Solve the matching; bundles absent from the result are "not now".
 
     Each bundle first gets arcs to its `candidates_per_bundle` cheapest couriers only (that keeps
     the network small). A bundle whose few candidates all went elsewhere would otherwise wait
     round after round in a corner of town, so bundles left unmatched get arcs to every courier
     and the network is solved once more.
+
+    With `candidates` (store id -> courier ids, e.g. the nearest ones from the live index) a bundle
+    is priced only against its store's candidates, so a large region costs pairs per store, not
+    bundles x couriers; a store missing from the mapping gets no courier this round.
     """
     if not plans or not couriers:
         return []
+    index = {c.courier_id: ci for ci, c in enumerate(couriers)}
     approach: dict[tuple[int, str], float] = {}
     priced: list[list[tuple[float, int]]] = []
     for plan in plans:
         row: list[tuple[float, int]] = []
-        for ci, courier in enumerate(couriers):
+        if candidates is None:
+            allowed: Iterable[int] = range(len(couriers))
+        else:
+            allowed = [index[cid] for cid in candidates.get(plan.bundle.store_id, ()) if cid in index]
+        for ci in allowed:
+            courier = couriers[ci]
             key = (ci, plan.bundle.store_id)
             if key not in approach:
                 approach[key] = travel.seconds(courier.position, plan.bundle.pickup, courier.vehicle)

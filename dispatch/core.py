@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dispatch.assign import Match, candidate_couriers, match_bundles, should_commit
 from dispatch.bundling import BundlePlan, build_bundles, target_bundle_size
@@ -15,27 +15,30 @@ from geo.eta import TravelTime
 
 
 def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: TravelTime, now: float,
-           config: DispatchConfig) -> Decision:
+           config: DispatchConfig, candidates: Mapping[str, Sequence[str]] | None = None) -> Decision:
     """Decide one round: which couriers take which bundles now, which orders wait, who moves.
 
     `orders` are the open (unassigned) orders; `couriers` every courier the round may consider,
     including busy ones (their `free_at` and `position` say when and where they become free).
     Only couriers free at `now` receive assignments. Pure: same input, same decision.
+    `candidates` (store id -> courier ids) limits which couriers each store's bundles are priced
+    against; without it every bundle is priced against every courier (fine for hundreds, not for
+    a region of thousands).
     """
     started = time.perf_counter()
     if config.policy is Policy.GREEDY:
-        decision = decide_greedy(orders, couriers, travel, now, config)
+        decision = decide_greedy(orders, couriers, travel, now, config, candidates)
         decision.stats.update(solve_s=time.perf_counter() - started, target_bundle_size=1.0)
         return decision
     pool = candidate_couriers(couriers, now, config)
     size = target_bundle_size(orders, pool, now, config)
     plans = build_bundles(orders, size, travel, now, config)
-    matches = match_bundles(plans, pool, travel, now, config)
+    matches = match_bundles(plans, pool, travel, now, config, candidates)
     if config.merge_after_matching:
         merged = merge_matched_bundles(plans, matches, travel, now, config)
         if merged is not None:
             plans = merged
-            matches = match_bundles(plans, pool, travel, now, config)
+            matches = match_bundles(plans, pool, travel, now, config, candidates)
     committed = [m for m in matches if should_commit(m, now, config)]
     assigned = {oid for m in committed for oid in m.plan.bundle.order_ids}
     held = tuple(o.order_id for o in orders if o.order_id not in assigned)

@@ -5,7 +5,7 @@ It is what a dispatcher does without an optimizer, and the yardstick the benchma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dispatch.bundling import plan_bundle
 from dispatch.cost import DispatchConfig, route_breakdown
@@ -14,8 +14,10 @@ from geo.eta import TravelTime
 
 
 def decide_greedy(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: TravelTime,
-                  now: float, config: DispatchConfig) -> Decision:
-    """Give each order, oldest first, the idle courier who reaches its restaurant soonest."""
+                  now: float, config: DispatchConfig,
+                  candidates: Mapping[str, Sequence[str]] | None = None) -> Decision:
+    """Give each order, oldest first, the idle courier who reaches its restaurant soonest
+    (among its store's `candidates` when given)."""
     idle = {c.courier_id: c for c in couriers
             if c.state is not CourierState.OFFLINE and c.free_at <= now}
     assignments: list[Assignment] = []
@@ -23,7 +25,9 @@ def decide_greedy(orders: Sequence[OpenOrder], couriers: Sequence[Courier], trav
     for order in sorted(orders, key=lambda o: (o.placed_at, o.order_id)):
         plan = plan_bundle([order], travel, config)
         best: tuple[float, Courier] | None = None
-        for courier in idle.values():
+        pool = idle.values() if candidates is None else [
+            idle[cid] for cid in candidates.get(order.store_id, ()) if cid in idle]
+        for courier in pool:
             if courier.courier_id in order.excluded_couriers:
                 continue
             approach = travel.seconds(courier.position, order.pickup, courier.vehicle)

@@ -1,9 +1,11 @@
 from dataclasses import replace
 
+import pytest
 from dispatch_factories import MIN, TRAVEL, courier, order
 
 from dispatch.core import decide
 from dispatch.cost import DispatchConfig
+from dispatch.model import Policy
 
 CONFIG = DispatchConfig(step_s=60.0)
 
@@ -69,3 +71,18 @@ def test_repositioning_moves_an_idle_courier_toward_food_nobody_takes():
     assert decision.assignments == ()
     assert [(m.courier_id, m.store_id) for m in decision.repositions] == [("c", "r1")]
     assert decide([a], [courier("c", (36000 * 2, 0))], TRAVEL, 0.0, CONFIG).repositions == ()
+
+
+@pytest.mark.parametrize("policy", list(Policy))
+def test_candidates_limit_which_couriers_a_store_can_get(policy):
+    config = replace(CONFIG, policy=policy)
+    a = order("a", ready=0)  # store r1
+    b = order("b", store="r2", store_at=(6000, 0), ready=0)
+    nearest_to_both = courier("c1", (3000, 0))
+    other = courier("c2", (-6000, 0))
+    unrestricted = decide([a, b], [nearest_to_both, other], TRAVEL, 0.0, config)
+    assert len(unrestricted.assignments) == 2
+    # r1 may only use c2 and r2 has no candidates at all: b waits, a gets the far courier.
+    limited = decide([a, b], [nearest_to_both, other], TRAVEL, 0.0, config, candidates={"r1": ["c2"]})
+    assert [(x.courier_id, x.bundle.order_ids) for x in limited.assignments] == [("c2", ("a",))]
+    assert limited.held_order_ids == ("b",)

@@ -29,6 +29,7 @@ from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rat
 from kernel.clock import Clock, SystemClock
 from kernel.eventbus import OutboxRelay
 from kernel.http import json_response
+from kernel.tasks import BackgroundTasks
 
 OUTBOX_LAG = web.AppKey("outbox_lag", list)
 
@@ -66,7 +67,6 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
     relay = OutboxRelay(app[DB], app[REDIS], app[EVENT_STREAM])
     lag = app[OUTBOX_LAG]
 
@@ -77,16 +77,13 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
                 await purge_expired(app[DB])
             await asyncio.sleep(5)
 
-    tasks = [asyncio.create_task(relay.run(), name="outbox-relay"), asyncio.create_task(watch_lag(), name="lag")]
-    del settings
+    tasks = BackgroundTasks()
+    tasks.start(relay.run(), name="outbox-relay")
+    tasks.start(watch_lag(), name="outbox-lag")
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop()
 
 
 async def healthz(request: web.Request) -> web.Response:

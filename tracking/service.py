@@ -28,6 +28,7 @@ from geo.live import CourierIndex
 from kernel.clock import Clock
 from kernel.http import Principal
 from kernel.outbox import make_event
+from kernel.tasks import stop_tasks
 from tracking import store
 from tracking.live import Channels, Hub
 from tracking.messages import (
@@ -140,11 +141,7 @@ class TrackingService:
 
     async def stop(self) -> None:
         """Graceful: stop the loops, then store what is pending (live index, then history)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         for task in list(self._side_tasks):
             with contextlib.suppress(Exception):
                 await task

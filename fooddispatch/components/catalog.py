@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -13,6 +12,7 @@ from aiohttp import web
 from catalog import web as catalog_web
 from catalog.service import CatalogService
 from fooddispatch.keys import CLOCK, DB, METRICS, SETTINGS
+from kernel.tasks import BackgroundTasks
 
 log = structlog.get_logger("fooddispatch.catalog")
 REOPEN_EVERY_S = 15.0
@@ -38,10 +38,9 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("reopening paused stores failed", error=str(exc))
 
-    task = asyncio.create_task(reopen_paused(), name="catalog-reopen")
+    tasks = BackgroundTasks()
+    tasks.start(reopen_paused(), name="catalog-reopen")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await tasks.stop()

@@ -7,8 +7,6 @@ settings (tests shorten the interval and the lease)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +19,7 @@ from dispatch.service import Counters, Dispatcher, DispatcherConfig
 from fooddispatch.app import consumer_name
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
 from kernel.eventbus import StreamConsumer
+from kernel.tasks import BackgroundTasks
 
 DISPATCH_CONFIG = web.AppKey("dispatch_config", DispatcherConfig)
 
@@ -63,18 +62,13 @@ async def _dispatch(app: web.Application) -> AsyncIterator[None]:
     events = DispatchEvents(app[REDIS], settings.redis_prefix, config.region, counters, config.prep_alpha)
     consumer = StreamConsumer(app[DB], app[REDIS], app[EVENT_STREAM], "dispatch", consumer_name(),
                               events.handlers())
-    tasks = [
-        asyncio.create_task(consumer.run(), name="dispatch-consumer"),
-        asyncio.create_task(dispatcher.run(), name=f"dispatch-loop-{config.region}"),
-    ]
+    tasks = BackgroundTasks()
+    tasks.start(consumer.run(), name="dispatch-consumer")
+    tasks.start(dispatcher.run(), name=f"dispatch-loop-{config.region}")
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop()
         await dispatcher.stop()
         executor.shutdown(wait=False, cancel_futures=True)
 

@@ -7,7 +7,6 @@ dispatch publishes for the pickup's H3 cell (1 where none is published)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
@@ -21,6 +20,7 @@ from fooddispatch.app import consumer_name
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
 from kernel.eventbus import StreamConsumer
 from kernel.http import OPERATOR, Principal
+from kernel.tasks import BackgroundTasks
 from orders import web as orders_web
 from orders.events import OrderEvents
 from orders.lifecycle import OrderLifecycle
@@ -70,17 +70,12 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
         OrderEvents(lifecycle, webhooks, app[REDIS], settings.redis_prefix).handlers(),
     )
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
-    tasks = [
-        asyncio.create_task(_loop("expiry", lifecycle.expire_overdue, SWEEP_EVERY_S), name="orders-expiry"),
-        asyncio.create_task(webhooks.run(), name="orders-webhooks"),
-        asyncio.create_task(consumer.run(), name="orders-consumer"),
-    ]
+    tasks = BackgroundTasks()
+    tasks.start(_loop("expiry", lifecycle.expire_overdue, SWEEP_EVERY_S), name="orders-expiry")
+    tasks.start(webhooks.run(), name="orders-webhooks")
+    tasks.start(consumer.run(), name="orders-consumer")
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop()
         await webhooks.close()

@@ -5,7 +5,6 @@ resolver for intents left `processing` by a processor outage."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from fooddispatch.keys import CLOCK, DB, REDIS, SETTINGS
+from kernel.tasks import BackgroundTasks
 from payments import reconcile
 from payments import web as payments_web
 from payments.live import FraudScreen
@@ -63,14 +63,11 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
                 log.exception("payments reconciliation failed")
             await asyncio.sleep(3600)
 
-    tasks = [asyncio.create_task(resolver(), name="payments-resolver"),
-             asyncio.create_task(daily_reconciliation(), name="payments-reconciliation"),
-             asyncio.create_task(WebhookSender(service.pool).run(), name="payments-webhooks")]
+    tasks = BackgroundTasks()
+    tasks.start(resolver(), name="payments-resolver")
+    tasks.start(daily_reconciliation(), name="payments-reconciliation")
+    tasks.start(WebhookSender(service.pool).run(), name="payments-webhooks")
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop()

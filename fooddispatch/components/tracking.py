@@ -7,8 +7,6 @@ timeouts)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -18,6 +16,7 @@ from fooddispatch.app import consumer_name
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
 from kernel.eventbus import StreamConsumer
 from kernel.http import Principal
+from kernel.tasks import BackgroundTasks
 from tracking import web as tracking_web
 from tracking.consumer import Projection
 from tracking.sender import GOING_AWAY
@@ -58,13 +57,12 @@ async def _tracking(app: web.Application) -> AsyncIterator[None]:
         app[DB], app[REDIS], app[EVENT_STREAM], "tracking", consumer_name(), Projection(service).handlers()
     )
     await service.start()
-    consumer_task = asyncio.create_task(consumer.run(), name="tracking-consumer")
+    tasks = BackgroundTasks()
+    tasks.start(consumer.run(), name="tracking-consumer")
     try:
         yield
     finally:
-        consumer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer_task
+        await tasks.stop()
         await service.stop()
 
 

@@ -24,6 +24,7 @@ from fooddispatch.ops.projection import Projection
 from geo.live import CourierIndex
 from kernel.http import encode
 from kernel.outbox import decode_event
+from kernel.tasks import stop_tasks
 
 log = logging.getLogger("fooddispatch.ops")
 QUEUE_MAX = 32
@@ -47,11 +48,7 @@ class OpsFeed:
             self._tasks.append(asyncio.create_task(self._forever(job), name=name))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         for ws in list(self.consoles):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")

@@ -107,6 +107,16 @@ class Priced:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """What checkout did: the order id, whether this call created it and, when it did, the order
+    as `store.order_view` returns it (written and returned in one statement)."""
+
+    order_id: str
+    created: bool
+    view: asyncpg.Record | None = None
+
+
 @dataclass
 class OrdersConfig:
     policy: FeePolicy = field(default_factory=FeePolicy)
@@ -226,13 +236,13 @@ class OrdersService:
             priced = await self._price(conn, customer_id, req, now)
             return await self._store_quote(conn, customer_id, priced)
 
-    async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> tuple[str, bool]:
-        """Place the order for a quote. Returns (order id, created now?). A retry with the same
-        key returns the order the first attempt wrote, whatever happened in between."""
+    async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
+        """Place the order for a quote. A retry with the same key returns the order the first
+        attempt wrote, whatever happened in between (then `view` is None: read it)."""
         async with self._checkout_slots:
             return await self._checkout(customer_id, idempotency_key, body)
 
-    async def _checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> tuple[str, bool]:
+    async def _checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
         now = self.clock.now()
         requote: tuple[type[QuoteExpired] | type[PriceChanged], QuoteRequest] | None = None
         async with self.pool.acquire() as conn:
@@ -240,7 +250,7 @@ class OrdersService:
                 async with conn.transaction():
                     row = await store.checkout_lookup(conn, body.quote_id, customer_id, idempotency_key)
                     if row["existing_order"] is not None:
-                        return row["existing_order"], False
+                        return Placed(row["existing_order"], False)
                     if row["id"] is None:
                         raise QuoteNotFound("no such quote", param="quote_id")
                     req = _quote_request_decoder.decode(row["request"])
@@ -251,8 +261,8 @@ class OrdersService:
                     if priced.breakdown.total.amount != row["total"]:
                         requote = (PriceChanged, req)
                         raise _Requote
-                    order_id = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced)
-                    return order_id, True
+                    view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced)
+                    return Placed(view["id"], True, view)
             except _Requote:
                 pass
             except asyncpg.UniqueViolationError:
@@ -263,7 +273,7 @@ class OrdersService:
                 )
                 if existing is None:
                     raise
-                return existing, False
+                return Placed(existing, False)
             assert requote is not None
             error, req = requote
             async with conn.transaction():
@@ -275,7 +285,7 @@ class OrdersService:
     async def _place(
         self, conn: asyncpg.Connection, customer_id: str, key: str, body: CheckoutRequest, quote_id: str,
         p: Priced,
-    ) -> str:
+    ) -> asyncpg.Record:
         ctx, b = p.context, p.breakdown
         order_id = new_id("ord")
         if p.promo is not None and b.discount.amount:
@@ -325,8 +335,7 @@ class OrdersService:
             "scheduled_for": p.request.scheduled_for.isoformat() if p.request.scheduled_for else None,
             "lines": [{"name": line.name, "quantity": line.quantity} for line in p.lines],
         }, aggregate_id=order_id)
-        await store.insert_order(conn, order, lines, [event])
-        return order_id
+        return await store.insert_order(conn, order, lines, [event])
 
     async def create_promo(self, who_tenant: str | None, is_operator: bool, values: dict[str, Any]) -> Any:
         if not is_operator and values.get("store_id") is None:

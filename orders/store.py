@@ -35,7 +35,7 @@ async def insert_quote(
 async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str) -> Row | None:
     """The customer's quote and, in the same round trip, an order this key already created."""
     return await conn.fetchrow(
-        "SELECT q.id, q.request::text AS request, q.priced::text AS priced, q.total, q.expires_at, "
+        "SELECT q.id, q.request::text AS request, q.total, q.expires_at, "
         "(SELECT o.id FROM orders o WHERE o.customer_id = $2 AND o.idempotency_key = $3) AS existing_order "
         "FROM (SELECT 1) AS one LEFT JOIN order_quotes q ON q.id = $1 AND q.customer_id = $2",
         quote_id, customer_id, key,
@@ -120,8 +120,9 @@ def _outbox_args(events: Sequence[Event]) -> list[list[Any]]:
 
 async def insert_order(
     conn: asyncpg.Connection, order: dict[str, Any], lines: Sequence[tuple], events: Sequence[Event]
-) -> None:
-    """The order, its lines, its first history row and its events, in one round trip.
+) -> Row:
+    """The order, its lines, its first history row and its events, in one round trip; returns the
+    order as `order_view` does (built from the inserted rows, so the response needs no read back).
     `lines`: (line_no, item_id, name, quantity, unit_price, line_total, options_json)."""
     cols = list(order)
     n = len(cols)
@@ -129,18 +130,19 @@ async def insert_order(
     line_args = [list(col) for col in zip(*lines, strict=True)] if lines else [[]] * 7
     base = n + 1
     sql = (
-        f"WITH o AS (INSERT INTO orders ({', '.join(cols)}) VALUES ({values}) RETURNING id), "
+        f"WITH o AS (INSERT INTO orders ({', '.join(cols)}) VALUES ({values}) RETURNING {ORDER_COLUMNS}), "
         f"l AS (INSERT INTO order_lines (order_id, line_no, item_id, name, quantity, unit_price, line_total, "
         f"options) SELECT ${cols.index('id') + 1}, a, b, c, d, e, f, g::jsonb FROM unnest(${base}::int[], "
         f"${base + 1}::text[], ${base + 2}::text[], ${base + 3}::int[], ${base + 4}::bigint[], "
-        f"${base + 5}::bigint[], ${base + 6}::text[]) AS t(a, b, c, d, e, f, g)), "
+        f"${base + 5}::bigint[], ${base + 6}::text[]) AS t(a, b, c, d, e, f, g) RETURNING {_LINE_COLUMNS}), "
         f"h AS (INSERT INTO order_status_history (order_id, from_status, to_status, actor, actor_id, reason, at) "
         f"VALUES (${cols.index('id') + 1}, NULL, 'placed', 'customer', ${cols.index('customer_id') + 1}, NULL, "
-        f"${cols.index('placed_at') + 1})), "
+        f"${cols.index('placed_at') + 1}) RETURNING {_HISTORY_COLUMNS}), "
         f"e AS ({_OUTBOX_CTE.format(base + 7, base + 8, base + 9, base + 10, base + 11)}) "
-        "SELECT id FROM o"
+        "SELECT o.*, (SELECT coalesce(json_agg(l ORDER BY l.line_no), '[]') FROM l)::text AS lines, "
+        "(SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM h)::text AS history FROM o"
     )
-    await conn.execute(sql, *order.values(), *line_args, *_outbox_args(events))
+    return await conn.fetchrow(sql, *order.values(), *line_args, *_outbox_args(events))
 
 
 ORDER_COLUMNS = (
@@ -152,6 +154,10 @@ ORDER_COLUMNS = (
 )
 
 
+_LINE_COLUMNS = "line_no, item_id, name, quantity, unit_price, line_total, options, missing_quantity"
+_HISTORY_COLUMNS = "id, from_status, to_status, actor, reason, at"
+
+
 async def lock_order(conn: asyncpg.Connection, order_id: str) -> Row | None:
     return await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id)
 
@@ -160,10 +166,10 @@ async def order_view(conn: asyncpg.Connection, order_id: str) -> Row | None:
     """The order with its lines and history, in one round trip."""
     return await conn.fetchrow(
         f"SELECT {ORDER_COLUMNS}, "
-        "(SELECT coalesce(json_agg(l ORDER BY l.line_no), '[]') FROM (SELECT line_no, item_id, name, quantity, "
-        " unit_price, line_total, options, missing_quantity FROM order_lines WHERE order_id = $1) l)::text AS lines, "
-        "(SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM (SELECT id, from_status, to_status, actor, "
-        " reason, at FROM order_status_history WHERE order_id = $1) h)::text AS history "
+        f"(SELECT coalesce(json_agg(l ORDER BY l.line_no), '[]') FROM (SELECT {_LINE_COLUMNS} FROM order_lines "
+        " WHERE order_id = $1) l)::text AS lines, "
+        f"(SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM (SELECT {_HISTORY_COLUMNS} "
+        " FROM order_status_history WHERE order_id = $1) h)::text AS history "
         "FROM orders WHERE id = $1",
         order_id,
     )

@@ -110,8 +110,11 @@ async def checkout(request: web.Request) -> web.Response:
     body = await decode_body(request, CheckoutRequest)
     who = principal(request)
     key = idempotency_key(request) or ""
-    order_id, _created = await request.app[ORDERS].checkout(who.account_id, key, body)
-    return await _order(request, status=201, order_id=order_id)
+    service = request.app[ORDERS]
+    placed = await service.checkout(who.account_id, key, body)
+    if placed.view is None:  # a retry: read what the first attempt wrote
+        return await _order(request, status=201, order_id=placed.order_id)
+    return json_response(queries.order_out(placed.view, caller_of(who), service, service.clock.now()), status=201)
 
 
 @routes.get("/v1/orders")

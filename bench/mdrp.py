@@ -2,6 +2,7 @@
 
     python bench/mdrp.py                  # the nine {0..8}o100t100s2p100, both policies
     python bench/mdrp.py --all --jobs 2   # every instance, both policies, averages per family
+    python bench/mdrp.py --couriers 0.6   # the nine with 60% of their couriers: a shortage
 
 Data comes from $MDRP_DIR or ../shared/mdrp next to the repo; it is never copied in.
 """
@@ -15,6 +16,7 @@ import platform
 import statistics
 import sys
 import time
+import zlib
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -40,10 +42,17 @@ def lower_bounds(root: Path) -> dict[str, float]:
         return {row["instance"]: float(row["lb_click_to_door_mean_min"]) for row in csv.DictReader(fh, delimiter="\t")}
 
 
-def run_one(job: tuple[str, str, str, float]) -> dict[str, Any]:
+def keep_courier(courier_id: str, fraction: float) -> bool:
+    """A fixed pseudo-random share of the couriers (by a hash of the id, the same every run)."""
+    return (zlib.crc32(courier_id.encode()) % 10_000) / 10_000 < fraction
+
+
+def run_one(job: tuple[str, str, str, float, float]) -> dict[str, Any]:
     """Replay one instance with one policy; a plain dict so it crosses process boundaries."""
-    root, name, policy, step = job
+    root, name, policy, step, couriers = job
     instance = load_instance(Path(root) / name)
+    if couriers < 1.0:
+        instance = instance.restricted(lambda o: True, lambda c: keep_courier(c.courier_id, couriers))
     result = replay(instance, replace(DispatchConfig(), policy=Policy(policy), step_s=step))
     metrics = solution_metrics(instance, result.solution)
     return {
@@ -106,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every instance in the folder")
     parser.add_argument("--step", type=float, default=60.0, help="seconds between rounds (default 60)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1; --all: 2)")
+    parser.add_argument("--couriers", type=float, default=1.0, metavar="FRACTION",
+                        help="replay with only this share of each day's couriers (a shortage test)")
     parser.add_argument("--policy", action="append", choices=[p.value for p in Policy],
                         help="policy to run (repeatable; default both)")
     args = parser.parse_args(argv)
@@ -116,10 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     bounds = lower_bounds(root)
     names = sorted(p.name for p in root.iterdir() if (p / "orders.txt").is_file()) if args.all else NINE
     policies = args.policy or [Policy.OPTIMIZER.value, Policy.GREEDY.value]
-    jobs = [(str(root), name, policy, args.step) for name in names for policy in policies]
+    jobs = [(str(root), name, policy, args.step, args.couriers) for name in names for policy in policies]
     workers = args.jobs if not args.all or args.jobs != 1 else 2
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}; {len(jobs)} replays, step {args.step:g} s, {workers} worker(s)",
+          f"python {platform.python_version()}; {len(jobs)} replays, step {args.step:g} s, {workers} worker(s), "
+          f"couriers x{args.couriers:g}",
           file=sys.stderr)
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
@@ -130,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     if not args.all:
         print_table(results, bounds)
-    summarize(results, bounds, "family" if args.all else "all")
+    if args.all:
+        summarize(results, bounds, "family")
+    summarize(results, bounds, "all")
     print(f"\nsweep wall time: {elapsed:.0f} s for {len(jobs)} replays")
     return 0
 

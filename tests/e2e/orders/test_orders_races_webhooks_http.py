@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import stripe
 from aiohttp import web
-from conftest import eventually, make_customer, make_shop, ok, place
+from conftest import cart, eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
@@ -113,3 +114,20 @@ async def test_webhook_is_signed_for_stripe_verifiers_and_retried_after_a_failur
                                          json={"overlap_seconds": 3600}, headers=shop.staff))
     assert rotated["secret"] != endpoint["secret"]
     assert app[WEBHOOKS] is not None
+
+
+async def test_as_many_checkouts_in_flight_as_pool_connections_all_complete(
+        aiohttp_client, settings, make_principal) -> None:
+    # Payments takes a second connection inside checkout's transaction; orders admits at most
+    # half the pool to checkout, so a full pool of checkouts cannot wait on itself forever.
+    app = create_app(replace(settings, db_pool_min=1, db_pool_max=4), components=("catalog", "payments", "orders"))
+    client = await aiohttp_client(app)
+    shop = await make_shop(client, make_principal)
+    buyers = [await make_customer(client, make_principal) for _ in range(4)]
+    quotes = [await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=h), 201)
+              for _, h, _ in buyers]
+    responses = await asyncio.wait_for(asyncio.gather(*(
+        client.post("/v1/orders", json={"quote_id": q["id"], "payment_method_id": pm},
+                    headers={**h, "Idempotency-Key": "full-pool"})
+        for (_, h, pm), q in zip(buyers, quotes, strict=True))), timeout=30)
+    assert [r.status for r in responses] == [201] * 4

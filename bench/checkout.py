@@ -143,7 +143,13 @@ def serve(port: int) -> None:
                 print(json.dumps({"counts": dict(counts), "trace": trace}), flush=True)
         await runner.cleanup()
 
-    asyncio.run(main())
+    profile = os.environ.get("BENCH_PROFILE")  # a path: write the server's cProfile stats there
+    if profile:
+        import cProfile
+
+        cProfile.runctx("asyncio.run(main())", globals(), {"main": main, "asyncio": asyncio}, profile)
+    else:
+        asyncio.run(main())
 
 
 class Server:
@@ -392,7 +398,10 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--units", type=int, default=100)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--profile", help="write the server process's cProfile stats to this file")
     args = parser.parse_args()
+    if args.profile:
+        os.environ["BENCH_PROFILE"] = str(Path(args.profile).resolve())
     if not args.port:
         import socket
 

@@ -85,9 +85,15 @@ class CourierSession:
             self.track.vehicle = self.vehicle
 
     def set_bundle(self, orders: list[BundleOrder]) -> None:
+        """The orders this courier carries now. Points may have been read before this news
+        arrived (the assignment commits on another process): the recent fixes are checked
+        against the new orders' geofences, and the next flush shows the position to them."""
+        service = self.service
         self.bundle = orders
-        self.geofences.set_orders(orders)
+        for arrival in self.geofences.set_orders(orders, service.config.rules):
+            service.run_side(service.record_arrival(self.courier_id, arrival))
         self.moved = True
+        service.announce(self)
 
     def replaced(self) -> None:
         self.closed = True
@@ -168,11 +174,10 @@ class CourierSession:
             service.keep_history(self.courier_id, applied.accepted, datetime.fromtimestamp(now, UTC))
             if any(a.dispatchable for a in applied.accepted):
                 self.moved = True
-                if self.bundle:
-                    for p, ok in applied.accepted:
-                        if ok:
-                            for arrival in self.geofences.observe(p.lat, p.lng, service.config.rules):
-                                service.run_side(service.record_arrival(self.courier_id, arrival))
+                for p, ok in applied.accepted:
+                    if ok:
+                        for arrival in self.geofences.observe(p.lat, p.lng, service.config.rules):
+                            service.run_side(service.record_arrival(self.courier_id, arrival))
             service.coalescer.mark(self.courier_id, self, applied.max_seq)
         elif service.coalescer.pending_seq(self.courier_id) is not None:
             service.coalescer.mark(self.courier_id, self, applied.max_seq)  # ack after the pending flush

@@ -242,17 +242,29 @@ class Arrival(NamedTuple):
 class Geofences:
     """Arrival detection for the orders a courier carries: `points` consecutive fixes
     within the radius of the pickup (before pick-up) or the dropoff (after) raise one
-    arrival per order and place."""
+    arrival per order and place. The last few fixes are kept, so an order that reaches
+    the courier's process after the courier got there (assigned while waiting at the
+    restaurant, or its points were read before the assignment was) is checked at once."""
 
     orders: dict[str, BundleOrder] = field(default_factory=dict)
     inside: dict[tuple[str, str], int] = field(default_factory=dict)
     arrived: set[tuple[str, str]] = field(default_factory=set)
+    recent: list[tuple[float, float]] = field(default_factory=list)  # the last fixes, oldest first
 
-    def set_orders(self, orders: Iterable[BundleOrder]) -> None:
+    def set_orders(self, orders: Iterable[BundleOrder], rules: Rules | None = None) -> list[Arrival]:
+        """Carry these orders from now on; with `rules`, check the new ones against the recent fixes."""
+        previous = self.orders
         self.orders = {o.order_id: o for o in orders}
         keep = set(self.orders)
         self.inside = {k: v for k, v in self.inside.items() if k[0] in keep}
         self.arrived = {k for k in self.arrived if k[0] in keep}
+        found: list[Arrival] = []
+        if rules is not None:
+            for order in self.orders.values():
+                if order.order_id not in previous:
+                    for lat, lng in self.recent:
+                        self._check(order, lat, lng, rules, found)
+        return found
 
     def mark_arrived(self, order_id: str, where: str) -> bool:
         """Record an arrival the courier reported; False if it was already known."""
@@ -263,20 +275,27 @@ class Geofences:
         return True
 
     def observe(self, lat: float, lng: float, rules: Rules) -> list[Arrival]:
+        recent = self.recent
+        recent.append((lat, lng))
+        if len(recent) > rules.geofence_points:
+            del recent[0]
         found: list[Arrival] = []
         for order in self.orders.values():
-            where, target = ("dropoff", order.dropoff) if order.picked_up else ("pickup", order.pickup)
-            key = (order.order_id, where)
-            if target is None or key in self.arrived:
-                continue
-            if haversine_m((lat, lng), (target.lat, target.lng)) <= rules.geofence_radius_m:
-                self.inside[key] = self.inside.get(key, 0) + 1
-                if self.inside[key] >= rules.geofence_points:
-                    self.arrived.add(key)
-                    found.append(Arrival(order.order_id, where))
-            else:
-                self.inside.pop(key, None)
+            self._check(order, lat, lng, rules, found)
         return found
+
+    def _check(self, order: BundleOrder, lat: float, lng: float, rules: Rules, found: list[Arrival]) -> None:
+        where, target = ("dropoff", order.dropoff) if order.picked_up else ("pickup", order.pickup)
+        key = (order.order_id, where)
+        if target is None or key in self.arrived:
+            return
+        if haversine_m((lat, lng), (target.lat, target.lng)) <= rules.geofence_radius_m:
+            self.inside[key] = self.inside.get(key, 0) + 1
+            if self.inside[key] >= rules.geofence_points:
+                self.arrived.add(key)
+                found.append(Arrival(order.order_id, where))
+        else:
+            self.inside.pop(key, None)
 
 
 _travel = HaversineTravelTime()

@@ -32,7 +32,6 @@ from kernel.tasks import stop_tasks
 from tracking import store
 from tracking.live import Channels, Hub
 from tracking.messages import (
-    Ack,
     BundleChanged,
     Connected,
     CourierCard,
@@ -103,6 +102,7 @@ class TrackingService:
         self.index(config.region)
         self.couriers: dict[str, CourierSession] = {}
         self.coalescer: Coalescer[CourierSession] = Coalescer()
+        self._announce: dict[str, CourierSession] = {}  # bundle changed: show the position to its orders
         self.history: list[HistoryRow] = []
         self.watchers: Watchers | None = None
         self.stats = {"points_accepted": 0, "points_rejected": 0, "teleports": 0, "points_duplicate": 0,
@@ -196,7 +196,7 @@ class TrackingService:
         raw = await self.redis.hget(self.channels.bundles(session.region), cid)
         if raw:
             session.set_bundle(bundle_decoder.decode(raw))
-        session.send(encoder.encode(Ack(seq=session.track.last_seq)))
+        session.acked(session.track.last_seq, again=True)
 
     async def detach(self, session: CourierSession) -> None:
         if self.couriers.get(session.courier_id) is session:
@@ -232,24 +232,37 @@ class TrackingService:
         the orders they carry. Acks go out only after Redis accepted the write."""
         async with self._flush_lock:
             batch = self.coalescer.take()
-            if not batch:
+            announce, self._announce = self._announce, {}
+            if not batch and not announce:
                 return
             by_region: dict[str, list[CourierSession]] = {}
             for session, _seq in batch.values():
                 by_region.setdefault(session.region, []).append(session)
+            shown: dict[str, list[CourierSession]] = {r: list(sessions) for r, sessions in by_region.items()}
+            for cid, session in announce.items():
+                if cid not in batch and self.couriers.get(cid) is session:
+                    shown.setdefault(session.region, []).append(session)
             if self.config.redis_writes:
                 try:
                     await asyncio.gather(*(
-                        self.index(region).flush([s.track.update() for s in sessions], self._positions(sessions))
-                        for region, sessions in by_region.items()
+                        self.index(region).flush([s.track.update() for s in by_region.get(region, ())],
+                                                 self._positions(sessions))
+                        for region, sessions in shown.items()
                     ))
                 except (RedisError, OSError):
                     self.stats["flush_failures"] += 1
                     self.coalescer.restore(batch)
+                    for cid, session in announce.items():
+                        session.moved = True
+                        self._announce.setdefault(cid, session)
                     raise
             self.stats["flushes"] += 1
             for session, seq in batch.values():
                 session.acked(seq)
+
+    def announce(self, session: CourierSession) -> None:
+        """Publish the courier's current position to its orders at the next flush."""
+        self._announce[session.courier_id] = session
 
     def _positions(self, sessions: list[CourierSession]) -> list[tuple[str, bytes]]:
         out: list[tuple[str, bytes]] = []

@@ -37,10 +37,16 @@ def _order(row: asyncpg.Record | None) -> TrackedOrder | None:
     return None if row is None else TrackedOrder(*(row[c] for c in TrackedOrder._fields))
 
 
-async def tracked_order(pool: asyncpg.Pool, order_id: str) -> TrackedOrder | None:
+async def tracked_order(pool: asyncpg.Pool, order_id: str, *, settled: bool = False) -> TrackedOrder | None:
+    """The order's projection row. `settled`: wait for a change in progress to commit first.
+    The consumer publishes a change before its transaction commits, so a watcher that
+    subscribes after that publish and reads before the commit would see neither; `FOR SHARE`
+    waits for the writer's row lock, so the read returns the change it missed."""
+    lock = " FOR SHARE" if settled else ""
     async with pool.acquire() as conn:
-        return _order(await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM tracking_orders WHERE order_id = $1",
-                                          order_id))
+        return _order(await conn.fetchrow(
+            f"SELECT {_ORDER_COLUMNS} FROM tracking_orders WHERE order_id = $1{lock}", order_id
+        ))
 
 
 def _point(data: dict[str, Any], name: str) -> tuple[float | None, float | None]:

@@ -69,14 +69,15 @@ class Watchers:
         return sum(len(f.watchers) for f in self.feeds.values())
 
     async def join(self, order_id: str, watcher: Watcher) -> None:
-        """Subscribe first, then read the projection, so no change falls in between."""
+        """Subscribe first, then read the projection (waiting for a change in flight to
+        commit), so no change falls in between."""
         service = self.service
         feed = self.feeds.get(order_id)
         if feed is None:
             feed = self.feeds[order_id] = OrderFeed(order_id)
             await service.hub.subscribe(service.channels.order(order_id), feed.listener)
         feed.watchers.add(watcher)
-        row = await store.tracked_order(service.pool, order_id)
+        row = await store.tracked_order(service.pool, order_id, settled=True)
         if row is None:
             return
         feed.view.apply_status(row.status, row.courier_id, row.version)

@@ -155,6 +155,29 @@ async def test_arrival_at_the_restaurant_raises_an_event_and_tells_the_customer(
     await watcher.stop()
 
 
+async def test_a_courier_waiting_at_the_restaurant_when_assigned_arrives_and_is_shown_at_once(
+    client, db, make_courier, make_principal
+):
+    customer, customer_headers = await make_principal("customer")
+    courier_id, courier_headers = await make_courier()
+    order_id = new_id("ord")
+    pickup = (BERLIN[0] + 0.001, BERLIN[1])
+    await emit(db, "order.accepted", order_data(order_id, customer.account_id, pickup=pickup), order_id)
+    watcher = Collector(await open_track(client, order_id, customer_headers))
+    async with client.ws_connect("/v1/courier/ws", headers=courier_headers) as courier:
+        now = time.time()
+        await courier.send_json({"type": "location", "points": [
+            point(1, pickup[0], pickup[1], ts=now - 1), point(2, pickup[0] + 0.0001, pickup[1], ts=now)]})
+        await wait_acked(courier, 2)
+        # Assigned after its last points: no further point is needed to be seen or to arrive.
+        await emit(db, "dispatch.assigned", {"offer_id": "o1", "courier_id": courier_id, "order_ids": [order_id],
+                                             "at": "2026-01-01T12:05:00+00:00"})
+        position = await watcher.wait_for(lambda f: f["type"] == "courier_position", within=10)
+        assert position["courier_id"] == courier_id
+        await watcher.wait_for(is_status(event="courier.arrived_pickup"), within=10)
+    await watcher.stop()
+
+
 async def test_two_app_instances_share_positions_offers_and_the_one_connection_rule(
     client, aiohttp_client, settings, db, redis, make_courier, make_principal
 ):

@@ -163,6 +163,22 @@ def test_geofence_needs_two_consecutive_points_and_fires_once() -> None:
     assert haversine_m((LAT, LNG), (LAT + 0.0002, LNG)) < RULES.geofence_radius_m
 
 
+def test_an_order_that_arrives_after_the_courier_got_there_is_checked_against_the_last_fixes() -> None:
+    fences = Geofences()
+    fences.observe(LAT + 0.002, LNG, RULES)  # ~220 m away, then two fixes at the restaurant
+    fences.observe(LAT + 0.0002, LNG, RULES)
+    fences.observe(LAT, LNG, RULES)
+    first = BundleOrder("ord_1", LatLng(LAT, LNG), LatLng(LAT + 0.01, LNG))
+    assert [(a.order_id, a.where) for a in fences.set_orders([first], RULES)] == [("ord_1", "pickup")]
+    assert fences.set_orders([first], RULES) == []  # not new: not reported again
+    elsewhere = BundleOrder("ord_2", LatLng(LAT + 0.003, LNG), LatLng(LAT + 0.01, LNG))
+    assert fences.set_orders([first, elsewhere], RULES) == []
+    fences.observe(LAT + 0.0031, LNG, RULES)  # one fix at ord_2's pickup: not yet
+    late = BundleOrder("ord_3", LatLng(LAT + 0.003, LNG), LatLng(LAT + 0.01, LNG))
+    assert fences.set_orders([first, elsewhere, late], RULES) == []  # only one of the last two fixes inside
+    assert [a.order_id for a in fences.observe(LAT + 0.003, LNG, RULES)] == ["ord_2", "ord_3"]
+
+
 def test_order_status_never_goes_back_and_terminal_is_final() -> None:
     assert next_status("accepted", "ready") == "ready"
     assert next_status("picked_up", "ready") is None

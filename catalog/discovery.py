@@ -1,14 +1,22 @@
 """The customer side: stores that deliver to a point, a store's menu as customers see it, search.
 
-Discovery never scans: the point's H3 cell and its parents select the candidate stores whose zone
-cover holds them (`catalog_zone_cells`, an index lookup), and only those candidates get the exact
-point-in-polygon test, the distance limit and the hours check.
+Discovery never scans and does no I/O per request: it answers from `catalog.index`, an in-memory
+copy of every store's discovery data and of the H3 cells covering its zones (the same cells as
+`catalog_zone_cells`). The point's cell and its parents select the candidates; each gets a cheap
+ordering key (distance; ETA from distance and its hours, cached per minute) and the exact test
+where needed; cards are built for the requested page only.
+
+Freshness: the index is loaded on first use, then kept current by version: at most every
+`poll_s` seconds (and before the next answer after a change made through this process) one query
+lists the stores whose row changed since the last look (`updated_at`, with a margin for
+transactions still open then), and only those whose `version` moved on are re-read. Every store
+change bumps `version`, so another process's change shows up within `poll_s`; checkout re-checks
+the store against the database anyway (`quote_context`, `is_open_at`).
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +26,7 @@ import asyncpg
 
 from catalog import store as db
 from catalog.errors import StoreNotFound
+from catalog.index import DiscoveryIndex, Key, Listing, card, decode_cursor, encode_cursor, page, rank
 from catalog.messages import (
     CatalogMoney,
     CustomerCategory,
@@ -35,52 +44,105 @@ from catalog.messages import (
 from catalog.model import fee_for_distance
 from catalog.rules import StoreRules, parse_special_days
 from geo.distance import haversine_m
-from geo.zones import lookup_cells
-from kernel.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from catalog.service import CatalogService
 
+POLL_S = 1.0  # how stale another process's store change may be in discovery
+CHANGE_MARGIN = timedelta(seconds=60)  # longer than any catalog write transaction stays open
+
 
 @dataclass(frozen=True, slots=True)
 class _Ranked:
-    key: tuple[float, str]
+    key: Key
     card: StoreCard
 
 
-def _encode_cursor(key: tuple[float, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(text: str) -> tuple[float, str]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        return float(value[0]), str(value[1])
-    except (ValueError, TypeError, IndexError):
-        raise ValidationFailed("cursor is not one this API returned", param="cursor") from None
-
-
 class Customer:
-    def __init__(self, service: CatalogService) -> None:
+    def __init__(self, service: CatalogService, *, poll_s: float = POLL_S) -> None:
         self.s = service
+        self.index = DiscoveryIndex()
+        self.poll_s = poll_s
+        self._lock = asyncio.Lock()
+        self._since: datetime | None = None  # the database clock at the last look
+        self._polled = 0.0  # monotonic time of the last look
+        self._dirty = False  # a change was committed through this process since the last look
+
+    def changed(self) -> None:
+        """A store change was committed through this process: look before the next answer."""
+        self._dirty = True
 
     async def discover(self, query: DiscoveryQuery, at: datetime, *, scan_all: bool = False) -> StoreCards:
         """Stores delivering to (lat, lng), open now or later today, sorted and paginated.
-        `scan_all` skips the cell prefilter: the baseline the benchmark compares against."""
-        after = _decode_cursor(query.cursor) if query.cursor else None
+        `scan_all` reads every store from the database and tests every zone with shapely: the exact,
+        unindexed path, kept as the benchmark's baseline and as the reference the index must match."""
+        if query.cursor:
+            decode_cursor(query.cursor)  # a bad cursor is a 422 before any work
+        if scan_all:
+            return await self._scan(query, at)
+        await self.refresh()
+        return page(rank(self.index, query, at, self.s.travel, self.s.vehicle), query)
+
+    async def refresh(self) -> None:
+        """Bring the index up to date (all stores on first use, then only those whose version moved)."""
+        must = self._since is None or self._dirty
+        if not must and self.s.clock.monotonic() - self._polled < self.poll_s:
+            return
+        if not must and self._lock.locked():
+            return  # another request is looking; answer from the index as it is
+        async with self._lock:
+            must = self._since is None or self._dirty
+            if not must and self.s.clock.monotonic() - self._polled < self.poll_s:
+                return
+            self._dirty = False  # before the read: a change committed meanwhile marks it again
+            async with self.s.pool.acquire() as conn:
+                if self._since is None:
+                    now = await db.database_now(conn)
+                    await self._load(conn, now, None)
+                else:
+                    now, seen = await db.changed_stores(conn, self._since - CHANGE_MARGIN)
+                    stale = [store_id for store_id, version in seen if self.index.version(store_id) != version]
+                    if stale:
+                        await self._load(conn, now, stale)
+            self._since = now
+            self._polled = self.s.clock.monotonic()
+
+    async def _load(self, conn: asyncpg.Connection, now: datetime, store_ids: list[str] | None) -> None:
+        """(Re)load stores into the index: rows and cells from one snapshot, so they agree."""
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await db.listing_rows(conn, (now - timedelta(days=2)).date(), store_ids)
+            cells = await db.zone_cells_of(conn, store_ids)
+        by_store: dict[str, list[tuple[int, bool]]] = {}
+        for c in cells:
+            by_store.setdefault(c["store_id"], []).append((c["cell"], c["interior"]))
+        loaded = set()
+        for row in rows:
+            if row["zone_version"] == 0:
+                continue
+            loaded.add(row["id"])
+            self.index.put(Listing(
+                id=row["id"], version=row["version"], name=row["name"], lat=row["lat"], lng=row["lng"],
+                currency=row["currency"], status=row["status"], paused_until=row["paused_until"],
+                prep_time_default_s=row["prep_time_default_s"], rules=self.s.rules.get(row),
+                special=parse_special_days(row["specials"]),
+            ), by_store.get(row["id"], ()))
+        for store_id in store_ids or ():
+            if store_id not in loaded:
+                self.index.drop(store_id)
+
+    async def _scan(self, query: DiscoveryQuery, at: datetime) -> StoreCards:
+        after = decode_cursor(query.cursor) if query.cursor else None
         first, last = at.date() - timedelta(days=2), at.date() + timedelta(days=2)
         async with self.s.pool.acquire() as conn:
-            if scan_all:
-                rows = await db.all_open_stores(conn, first, last)
-            else:
-                rows = await db.candidate_stores(conn, lookup_cells(query.lat, query.lng), first, last)
+            rows = await db.all_open_stores(conn, first, last)
             rules = await self.rules(conn, rows)
         ranked = self.rank(rows, rules, query, at)
         if after is not None:
             ranked = [r for r in ranked if r.key > after]
-        page = ranked[: query.limit]
+        chosen = ranked[: query.limit]
         more = len(ranked) > query.limit
-        return StoreCards(items=[r.card for r in page], next_cursor=_encode_cursor(page[-1].key) if more else None)
+        return StoreCards(items=[r.card for r in chosen],
+                          next_cursor=encode_cursor(chosen[-1].key) if more else None)
 
     async def rules(self, conn: asyncpg.Connection, rows: Sequence[Any]) -> dict[str, StoreRules]:
         """Parsed rules of each candidate: from the cache, else parsed once from a second query."""
@@ -156,19 +218,14 @@ class Customer:
 
     async def search(self, query: SearchQuery, at: datetime) -> list[SearchHit]:
         """Dishes and stores that deliver to the point, ranked by full-text rank + trigram similarity."""
-        first, last = at.date() - timedelta(days=2), at.date() + timedelta(days=2)
+        await self.refresh()
+        where = DiscoveryQuery(lat=query.lat, lng=query.lng, sort="distance", limit=100)
+        cards = {h[1].id: card(h) for h in rank(self.index, where, at, self.s.travel, self.s.vehicle)}
+        if not cards:
+            return []
         async with self.s.pool.acquire() as conn:
-            rows = await db.candidate_stores(conn, lookup_cells(query.lat, query.lng), first, last)
-            ranked = self.rank(rows, await self.rules(conn, rows), _as_discovery(query), at)
-            cards = {r.card.id: r.card for r in ranked}
-            if not cards:
-                return []
             hits = await db.search(conn, query.q, list(cards), query.limit)
         return [_hit(h, cards[h["store_id"]]) for h in hits]
-
-
-def _as_discovery(query: SearchQuery) -> DiscoveryQuery:
-    return DiscoveryQuery(lat=query.lat, lng=query.lng, sort="distance", limit=100)
 
 
 def _hit(h: asyncpg.Record, card: StoreCard) -> SearchHit:

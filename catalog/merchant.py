@@ -6,6 +6,8 @@ Another tenant's store is reported as not found, never as forbidden, so its exis
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -50,10 +52,18 @@ class Merchant:
     def __init__(self, service: CatalogService) -> None:
         self.s = service
 
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
+        """One command's transaction; once it has committed, this process's discovery looks for the
+        change before its next answer (other processes see it within their poll interval)."""
+        async with self.s.pool.acquire() as conn, conn.transaction():
+            yield conn
+        self.s.customer.changed()
+
     # ---- tenants ----------------------------------------------------------------------------
 
     async def create_tenant(self, who: Principal, name: str) -> asyncpg.Record:
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await db.insert_tenant(conn, new_id("ten"), name, who.account_id)
             await db.audit(conn, row["id"], None, who.account_id, "tenant.created", {"name": name})
         return row
@@ -78,7 +88,7 @@ class Merchant:
     async def create_store(self, who: Principal, tenant_id: str, body: StoreCreate) -> dict[str, Any]:
         zone_info(body.timezone)
         check_currency(body.currency)
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             await self.get_tenant(who, tenant_id)
             row = await db.insert_store(conn, {
                 **msgspec.structs.asdict(body), "id": new_id("sto"), "tenant_id": tenant_id,
@@ -98,7 +108,7 @@ class Merchant:
 
     async def _change(self, who: Principal, store_id: str, action: str, changes: dict[str, Any],
                       detail: Any = None) -> dict[str, Any]:
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             updated = await db.update_store(conn, store_id, changes) if changes else row
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, action,
@@ -122,7 +132,7 @@ class Merchant:
         bands = [FeeBandRule(b.up_to_m, b.fee) for b in body.fee_bands]
         check_fee_bands(bands, body.max_delivery_m)
         cells = cover_zone(union_zones(geoms))
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             updated = await db.update_store(conn, store_id, {
                 "zones": body.zones, "max_delivery_m": body.max_delivery_m,
@@ -138,7 +148,7 @@ class Merchant:
     async def pause(self, who: Principal, store_id: str, body: PauseIn) -> dict[str, Any]:
         if body.until is not None and (body.until.tzinfo is None or body.until <= self.s.clock.now()):
             raise ValidationFailed("until must be a future time with a UTC offset", param="until")
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             if row["status"] == "closed":
                 raise ValidationFailed("a closed store cannot be paused; open it first", param="status")
@@ -153,7 +163,7 @@ class Merchant:
 
     async def set_status(self, who: Principal, store_id: str, status: str) -> dict[str, Any]:
         """Open (from paused or closed) or close the store."""
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             updated = await db.update_store(conn, store_id, {"status": status, "paused_until": None})
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, f"store.{status}", {})
@@ -164,7 +174,7 @@ class Merchant:
 
     async def reopen_expired_pauses(self) -> int:
         """Pauses whose end has passed become online (with their `store.opened` events)."""
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             rows = await db.reopen_expired_pauses(conn, self.s.clock.now())
             for r in rows:
                 await db.audit(conn, r["tenant_id"], r["id"], "system", "store.online", {"reason": "pause ended"})
@@ -185,7 +195,7 @@ class Merchant:
         if not body.closed and not body.periods:
             raise ValidationFailed("give periods, or closed: true", param="periods")
         day_periods((p.opens, p.closes) for p in body.periods)
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             await db.upsert_special_day(conn, store_id, day, body.closed, msgspec.to_builtins(body.periods),
                                         body.note)
@@ -194,10 +204,11 @@ class Merchant:
                            {"day": day.isoformat(), **msgspec.to_builtins(body)})
 
     async def delete_special_day(self, who: Principal, store_id: str, day: date) -> None:
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             if not await db.delete_special_day(conn, store_id, day):
                 raise StoreNotFound("no special day on that date", code="special_day_not_found")
+            await db.update_store(conn, store_id, {})  # every change bumps the version
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, "special_day.deleted",
                            {"day": day.isoformat()})
 
@@ -206,7 +217,7 @@ class Merchant:
     async def publish_menu(self, who: Principal, store_id: str, body: MenuIn) -> tuple[int, MenuIn, datetime]:
         """Validate the whole menu, then store it as the next version. Nothing changes on failure."""
         menu = prepare_menu(body, new_id)
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             version = await self._store_menu(conn, who, row, menu)
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, "menu.published",
@@ -243,7 +254,7 @@ class Merchant:
     async def patch_item(self, who: Principal, store_id: str, item_id: str, body: ItemPatch) -> tuple[int, Any]:
         """Change one item (name, price, availability...) as a new menu version."""
         changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             menu = await self._load_menu(conn, row)
             try:
@@ -267,7 +278,7 @@ class Merchant:
             return await db.store_stock(conn, store_id)
 
     async def set_stock(self, who: Principal, store_id: str, item_id: str, count: int | None) -> None:
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             menu = await self._load_menu(conn, row)
             if not any(i.id == item_id for c in menu.categories for i in c.items):

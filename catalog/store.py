@@ -179,6 +179,48 @@ async def all_open_stores(conn: asyncpg.Connection, first: date, last: date) -> 
     )
 
 
+_LISTING_COLUMNS = (
+    "s.id, s.version, s.name, s.lat, s.lng, s.currency, s.status, s.paused_until, s.prep_time_default_s, "
+    "s.timezone, s.hours, s.zones, s.zone_version, s.max_delivery_m, s.fee_bands, "
+    "(SELECT json_agg(json_build_object('day', d.day, 'closed', d.closed, 'periods', d.periods))"
+    " FROM catalog_special_days d WHERE d.store_id = s.id AND d.day >= $1)::text AS specials"
+)
+
+
+async def listing_rows(conn: asyncpg.Connection, since_day: date, store_ids: Sequence[str] | None) -> list:
+    """Discovery's view of the stores (all with a zone, or the given ones, whatever their zone), with
+    their special days from `since_day` on."""
+    if store_ids is None:
+        return await conn.fetch(f"SELECT {_LISTING_COLUMNS} FROM catalog_stores s WHERE s.zone_version > 0",
+                                since_day)
+    return await conn.fetch(f"SELECT {_LISTING_COLUMNS} FROM catalog_stores s WHERE s.id = ANY($2::text[])",
+                            since_day, list(store_ids))
+
+
+async def zone_cells_of(conn: asyncpg.Connection, store_ids: Sequence[str] | None) -> list[asyncpg.Record]:
+    """The cover cells of every store (None) or of the given ones."""
+    if store_ids is None:
+        return await conn.fetch("SELECT cell, store_id, interior FROM catalog_zone_cells")
+    return await conn.fetch("SELECT cell, store_id, interior FROM catalog_zone_cells WHERE store_id = ANY($1::text[])",
+                            list(store_ids))
+
+
+async def changed_stores(conn: asyncpg.Connection, since: datetime) -> tuple[datetime, list[tuple[str, int]]]:
+    """The database's clock now, and (id, version) of the stores whose row changed at or after `since`.
+
+    `updated_at` is the writer's transaction start, so a caller polling with `since` = its previous
+    poll's clock minus a margin also sees transactions that were still open at its previous poll."""
+    rows = await conn.fetch(
+        "SELECT statement_timestamp() AS now, s.id, s.version FROM (SELECT 1) one "
+        "LEFT JOIN catalog_stores s ON s.updated_at >= $1", since,
+    )
+    return rows[0]["now"], [(r["id"], r["version"]) for r in rows if r["id"] is not None]
+
+
+async def database_now(conn: asyncpg.Connection) -> datetime:
+    return await conn.fetchval("SELECT statement_timestamp()")
+
+
 # ---- menus ---------------------------------------------------------------------------------------
 
 async def menu_document(conn: asyncpg.Connection, store_id: str, version: int) -> str | None:

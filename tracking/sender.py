@@ -1,12 +1,22 @@
 """Each websocket's own bounded outgoing queue: a producer (the flusher, the pub/sub hub)
-never waits for a socket. A sender task exists only while there is something to send
-(an idle connection costs no task). A socket that cannot keep up overflows its queue and
-is closed with 1013 (try again later), so it never slows anyone else."""
+never waits for a socket.
+
+A frame goes straight into the socket's transport when nothing is queued for it and its
+write buffer is small (the common case): no task, no await, so a position reaches 1,000
+watchers in one pass of plain writes. Only a socket that is behind (its buffer holds more
+than `BUFFER_LIMIT`, or frames are queued) gets frames queued and a sender task that waits
+for it to drain. A socket that cannot keep up overflows its queue and is closed with 1013
+(try again later), so it never slows anyone else. An idle connection holds no task and no
+queue.
+
+`text_frame` builds the websocket frame (header + payload) once, so a message for many
+sockets is framed once, not once per socket."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections import deque
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -14,6 +24,21 @@ from aiohttp import WSCloseCode, WSMsgType, web
 TRY_AGAIN_LATER = 1013
 CLOSE_TIMEOUT_S = 3.0
 GOING_AWAY = int(WSCloseCode.GOING_AWAY)
+BUFFER_LIMIT = 64 * 1024  # bytes in the transport's buffer above which frames queue instead
+
+_FIN_TEXT = 0x81
+_LEN2 = struct.Struct("!BBH").pack
+_LEN8 = struct.Struct("!BBQ").pack
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A server -> client websocket text frame (unmasked, uncompressed, final) carrying `payload`."""
+    n = len(payload)
+    if n < 126:
+        return bytes((_FIN_TEXT, n)) + payload
+    if n < 65536:
+        return _LEN2(_FIN_TEXT, 126, n) + payload
+    return _LEN8(_FIN_TEXT, 127, n) + payload
 
 
 class Sender:
@@ -21,22 +46,32 @@ class Sender:
 
     def __init__(self, ws: web.WebSocketResponse, limit: int, transport: asyncio.BaseTransport | None) -> None:
         self._ws = ws
-        self._transport = transport
+        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
         self._limit = limit
-        self._queue: deque[bytes | None] = deque()
+        self._queue: deque[bytes | None] | None = None  # only while behind
         self._task: asyncio.Task[None] | None = None
         self._reason = ""
         self.closing = False
         self.close_code: int | None = None
 
-    def send(self, frame: bytes) -> bool:
-        """Queue one JSON text frame; False if the socket is closing or was too slow."""
+    def send(self, payload: bytes, frame: bytes | None = None) -> bool:
+        """Send one JSON text frame (`frame`: the same payload already framed by `text_frame`);
+        False if the socket is closing or was too slow."""
         if self.closing:
             return False
-        if len(self._queue) >= self._limit:
+        if self._task is None:
+            transport = self._transport
+            if transport is not None and not transport.is_closing() and not self._ws.closed and \
+                    transport.get_write_buffer_size() <= BUFFER_LIMIT:
+                transport.write(frame if frame is not None else text_frame(payload))
+                return True
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        if len(queue) >= self._limit:
             self.close(TRY_AGAIN_LATER, "too slow: outgoing queue is full")
             return False
-        self._queue.append(frame)
+        queue.append(payload)
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         return True
@@ -48,29 +83,36 @@ class Sender:
         self.closing = True
         self.close_code = code
         self._reason = reason
-        if len(self._queue) >= self._limit:
-            self._queue.clear()
+        queue = self._queue
+        if queue is not None and len(queue) >= self._limit:
+            queue.clear()
             if self._task is not None:
                 self._task.cancel()
             self._task = asyncio.create_task(self._close_now())
             return
-        self._queue.append(None)
         if self._task is None:
-            self._task = asyncio.create_task(self._run())
+            self._task = asyncio.create_task(self._close_now())
+            return
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(None)
 
     async def _run(self) -> None:
+        queue = self._queue
         try:
-            while self._queue:
-                frame = self._queue.popleft()
+            while queue:
+                frame = queue.popleft()
                 if frame is None:
                     await self._close_now()
                     return
-                await self._ws.send_frame(frame, WSMsgType.TEXT)
+                await self._ws.send_frame(frame, WSMsgType.TEXT)  # waits while the transport is full
         except (ConnectionError, RuntimeError):
-            self._queue.clear()  # the peer went away; the reader notices too
+            if queue is not None:
+                queue.clear()  # the peer went away; the reader notices too
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
+                self._queue = None
 
     async def _close_now(self) -> None:
         try:
@@ -78,7 +120,7 @@ class Sender:
                 await self._ws.close(code=self.close_code or GOING_AWAY, message=self._reason.encode())
         except (TimeoutError, ConnectionError, RuntimeError):
             # The peer does not read: drop the connection instead of waiting for it.
-            if isinstance(self._transport, asyncio.Transport):
+            if self._transport is not None:
                 self._transport.abort()
 
     async def wait_closed(self) -> None:
@@ -91,7 +133,7 @@ class Sender:
     async def stop(self) -> None:
         """Stop sending (the socket is gone)."""
         self.closing = True
-        self._queue.clear()
+        self._queue = None
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()

@@ -3,7 +3,8 @@
 Each process keeps one `OrderFeed` per watched order: one subscription to the order's
 channel, the order's tracking state (`OrderView`), and its watchers. A message is decoded
 once per process and forwarded as the same bytes to every watcher's own queue; a watcher
-whose queue overflows is closed with 1013 and never delays the others.
+whose queue overflows is closed with 1013 and never delays the others. The message is
+framed once and written to each socket without an await (see tracking/sender.py).
 
 A courier position reaches a watcher only if it comes from the courier assigned to the
 order now and the order is between assignment and delivery: the publisher (the courier's
@@ -22,7 +23,7 @@ from kernel.http import OPERATOR, STAFF, Principal
 from tracking import store
 from tracking.messages import CourierCard, CourierPosition, OrderStatus, encoder, order_message_decoder
 from tracking.model import OrderView, in_window
-from tracking.sender import Sender
+from tracking.sender import Sender, text_frame
 from tracking.service import TrackingService
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,10 @@ class OrderFeed:
                 return  # older than what we have
         elif not self.view.allows_position_of(message.courier_id):
             return
-        for watcher in list(self.watchers):
-            if not watcher.sender.send(raw):
-                self.watchers.discard(watcher)
+        frame = text_frame(raw)  # framed once for every watcher
+        dropped = [w for w in self.watchers if not w.sender.send(raw, frame)]
+        for watcher in dropped:
+            self.watchers.discard(watcher)
 
 
 class Watchers:

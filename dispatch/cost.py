@@ -20,7 +20,7 @@ class CostWeights:
     # the oldest late orders come first instead of starving behind fresh ones
     food_wait: float = 1.0  # per second food waits at the restaurant after it is ready
     ride_delay: float = 1.0  # per second a bundled order arrives later than a direct ride would
-    courier_wait: float = 0.05  # per second a courier waits at the restaurant for food
+    courier_wait: float = 0.25  # per second a courier waits at the restaurant: idle time costs like driving
     travel: float = 0.25  # per second of courier driving (empty and loaded)
     fairness: float = 10.0  # per order the courier already delivered this shift
     hold: float = 1.0  # scales the "not now" price (see assign.not_now_cost)

@@ -49,9 +49,15 @@ FORBIDDEN = 4403
 REPLACED = 4409
 POLICY_VIOLATION = 1008
 VEHICLES = ("bicycle", "scooter", "car", "walk")
+NO_ORDERS: list[BundleOrder] = []  # shared, never mutated: a session's bundle is replaced, not changed
 
 
 class CourierSession:
+    # Slots and lazily built geofences: a quiet connection should cost little (see BENCHMARKS.md).
+    __slots__ = ("_fences", "acked_seq", "bundle", "closed", "conn_id", "courier_id", "first_name", "garbage",
+                 "limiter", "listener", "moved", "point_limiter", "region", "sender", "service", "track", "vehicle",
+                 "ws")
+
     def __init__(self, service: TrackingService, ws: web.WebSocketResponse, who: Principal,
                  vehicle: str | None, transport: asyncio.BaseTransport | None) -> None:
         config = service.config
@@ -66,8 +72,8 @@ class CourierSession:
         self.vehicle = vehicle
         self.limiter = TokenBucket(config.frame_rate, config.frame_burst)
         self.point_limiter = TokenBucket(config.point_rate, config.point_burst)
-        self.geofences = Geofences()
-        self.bundle: list[BundleOrder] = []
+        self._fences: Geofences | None = None  # built with the first fix or bundle
+        self.bundle: list[BundleOrder] = NO_ORDERS
         self.moved = False  # a new fix since positions were last published to orders
         self.acked_seq = -1
         self.garbage = 0
@@ -75,6 +81,13 @@ class CourierSession:
         self.listener = self.on_channel  # one bound method: the hub compares listeners by identity
 
     # -- state ------------------------------------------------------------------------
+
+    @property
+    def geofences(self) -> Geofences:
+        fences = self._fences
+        if fences is None:
+            fences = self._fences = Geofences()
+        return fences
 
     def resume(self, stored: LiveState | None) -> None:
         self.track = CourierTrack.resume(self.courier_id, stored, self.vehicle)

@@ -9,8 +9,9 @@ retries reaches the same charge, never a second one.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ import structlog
 from kernel.clock import Clock
 from kernel.ids import new_id
 from kernel.money import Money
-from kernel.outbox import write_event
+from kernel.outbox import make_event, write_event
 from payments import ledger, model, store
 from payments.errors import (
     IdempotencyMismatch,
@@ -32,7 +33,7 @@ from payments.errors import (
 from payments.live import FraudScreen
 from payments.model import Account, Split, credit, debit
 from payments.processor import AuthorizationResult, CardForProcessor, Processor, ProcessorUnavailableError
-from payments.store import Intent
+from payments.store import FraudDecision, Intent
 from payments.vault import Vault
 from payments.wallets import Wallets
 
@@ -78,6 +79,7 @@ class PaymentsService:
         self.fraud = fraud
         self.clock = clock
         self.wallets = Wallets(pool, clock, self._webhook)
+        self._pending: set[asyncio.Task[None]] = set()  # fraud decisions written apart from the caller
 
     # ------------------------------------------------------------ payment methods
 
@@ -102,6 +104,9 @@ class PaymentsService:
                         risk: RiskContext | None = None) -> Authorization:
         """Place a hold. The same idempotency key returns the same intent (never a second
         hold). Raises PaymentDeclined (402) or PaymentRequiresAction (402, 3-D Secure)."""
+        # Inside the caller's transaction, a rollback (orders refusing the checkout after a
+        # decline) must not take the fraud decision with it: it is then written on its own.
+        caller_owns_transaction = conn.is_in_transaction()
         async with conn.transaction():
             intent, created = await store.claim_intent(
                 conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
@@ -111,7 +116,8 @@ class PaymentsService:
             if not created and (intent.amount != amount or intent.payment_method_id != payment_method_id):
                 raise IdempotencyMismatch("this idempotency key was used for a different authorization")
             if created:
-                intent = await self._confirm(conn, intent, risk or RiskContext(), actor=customer_id)
+                intent = await self._confirm(conn, intent, risk or RiskContext(), actor=customer_id,
+                                             decision_apart=caller_owns_transaction)
         return self.outcome(intent)
 
     async def capture(self, conn: asyncpg.Connection, intent_id: str, amount: Money, *, actor: str = "system") -> None:
@@ -238,9 +244,8 @@ class PaymentsService:
     async def capture_intent(self, intent_id: str, amount: int | None, actor: str) -> Intent:
         async with self.pool.acquire() as conn, conn.transaction():
             intent = await self._locked(conn, intent_id)
-            await self._capture_locked(conn, intent, Money(amount or intent.amount_capturable, intent.amount.currency),
-                                       actor)
-            return await self._locked(conn, intent_id)
+            return await self._capture_locked(
+                conn, intent, Money(amount or intent.amount_capturable, intent.amount.currency), actor)
 
     async def cancel_intent(self, intent_id: str, reason: str | None, actor: str) -> Intent:
         async with self.pool.acquire() as conn:
@@ -304,16 +309,22 @@ class PaymentsService:
                               code=err.get("code") or "card_declined", payment_intent=intent.id)
 
     async def _card(self, conn: asyncpg.Connection, intent: Intent) -> CardForProcessor:
-        pm = await store.get_payment_method(conn, intent.payment_method_id or "")
-        sealed = await store.load_sealed(conn, intent.payment_method_id or "")
+        return self._card_of(await store.get_payment_method_for_charge(conn, intent.payment_method_id or ""))
+
+    def _card_of(self, pm: asyncpg.Record | None) -> CardForProcessor:
+        sealed = None if pm is None else store.sealed_of(pm)
         if pm is None or sealed is None:
             raise ResourceMissing("No such PaymentMethod", param="payment_method")
         return CardForProcessor(self.vault.open(sealed, pm["id"]), pm["exp_month"], pm["exp_year"])
 
-    async def _confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str) -> Intent:
+    async def _confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str, *,
+                       decision_apart: bool = False) -> Intent:
+        """Screen, then authorize. The fraud decision is written with the intent's new state, in
+        the same statement. With `decision_apart` (the caller's transaction may roll back) it is
+        written on another connection by a task, so this one is never held while waiting for it."""
         if intent.payment_method_id == WALLET:
             return await self._confirm_wallet(conn, intent, actor)
-        pm = await store.get_payment_method(conn, intent.payment_method_id or "")
+        pm = await store.get_payment_method_for_charge(conn, intent.payment_method_id or "")
         if pm is None or pm["customer_id"] != intent.customer_id or pm["detached_at"] is not None:
             raise ResourceMissing(f"No such PaymentMethod: '{intent.payment_method_id}'", param="payment_method")
         assessment = await self.fraud.screen(
@@ -322,32 +333,49 @@ class PaymentsService:
             promo_code=risk.promo_code,
         )
         action = {model.ALLOW: "allow", model.ELEVATED: "require_authentication", model.HIGHEST: "block"}
-        async with self.pool.acquire() as own:  # kept even when the caller rolls back
-            await store.insert_fraud_decision(
-                own, intent_id=intent.id, customer_id=intent.customer_id, score=assessment.score,
-                level=assessment.level, action=action[assessment.level], reasons=list(assessment.reasons),
-            )
+        decision: FraudDecision | None = FraudDecision(
+            intent_id=intent.id, customer_id=intent.customer_id, score=assessment.score, level=assessment.level,
+            action=action[assessment.level], reasons=list(assessment.reasons))
+        if decision_apart and decision is not None:
+            self._record_apart(decision)
+            decision = None
         if assessment.level == model.HIGHEST:
             log.info("payment.blocked", payment_intent=intent.id, score=assessment.score,
                      reasons=list(assessment.reasons))
             return await self._apply(conn, intent, AuthorizationResult(
-                "", "declined", intent.amount, "card_declined", "fraudulent", "Your card was declined."))
+                "", "declined", intent.amount, "card_declined", "fraudulent", "Your card was declined."),
+                fingerprint=pm["fingerprint"], decision=decision)
         if assessment.level == model.ELEVATED:
-            intent = await store.update_intent(
-                conn, intent.id, status=model.REQUIRES_ACTION,
-                next_action={"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"},
-                             "reason": "risk_review"})
-            await self._webhook(conn, "payment_intent.requires_action", webhook_intent(intent))
-            return intent
-        card = await self._card(conn, intent)
+            return await self._change(
+                conn, intent, {"status": model.REQUIRES_ACTION, "next_action": {
+                    "type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"},
+                    "reason": "risk_review"}},
+                webhook="payment_intent.requires_action", decision=decision)
+        card = self._card_of(pm)
         try:
             result = await self.processor.authorize(card, intent.amount, processor_key(intent))
         except ProcessorUnavailableError as exc:
             log.warning("payment.processing", payment_intent=intent.id, error=str(exc))
-            intent = await store.update_intent(conn, intent.id, status=model.PROCESSING)
-            await self._webhook(conn, "payment_intent.processing", webhook_intent(intent))
-            return intent
-        return await self._apply(conn, intent, result)
+            return await self._change(conn, intent, {"status": model.PROCESSING},
+                                      webhook="payment_intent.processing", decision=decision)
+        return await self._apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision)
+
+    def _record_apart(self, decision: FraudDecision) -> None:
+        async def write() -> None:
+            try:
+                async with self.pool.acquire() as own:
+                    await store.insert_fraud_decision(own, decision)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.exception("fraud_decision.not_stored", payment_intent=decision.intent_id)
+
+        task = asyncio.get_running_loop().create_task(write(), name="payments-fraud-decision")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def close(self) -> None:
+        """Wait for fraud decisions still being written (call before the pool closes)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def _authenticate(self, conn: asyncpg.Connection, intent: Intent, succeeded: bool, actor: str) -> Intent:
         """The customer came back from the 3-D Secure challenge."""
@@ -364,32 +392,35 @@ class PaymentsService:
             raise ProcessorUnavailable() from None
         return await self._apply(conn, intent, result)
 
-    async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult) -> Intent:
+    async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult, *,
+                     fingerprint: str | None = None, decision: FraudDecision | None = None) -> Intent:
         if result.outcome == "authorized":
-            intent = await store.update_intent(
-                conn, intent.id, status=model.REQUIRES_CAPTURE, amount_capturable=intent.amount.amount,
-                hold=model.HOLD_HELD, processor_ref=result.charge_id, next_action=None, last_error=None)
-            await self._announce(conn, intent, "payment.authorized", "payment_intent.amount_capturable_updated",
-                                 intent.amount)
+            intent = await self._change(
+                conn, intent, {"status": model.REQUIRES_CAPTURE, "amount_capturable": intent.amount.amount,
+                               "hold": model.HOLD_HELD, "processor_ref": result.charge_id, "next_action": None,
+                               "last_error": None},
+                event="payment.authorized", amount=intent.amount,
+                webhook="payment_intent.amount_capturable_updated", decision=decision)
             if intent.capture_method == "automatic":
-                await self._capture_locked(conn, intent, intent.amount, "system")
-                intent = await self._locked(conn, intent.id)
+                intent = await self._capture_locked(conn, intent, intent.amount, "system")
             return intent
         if result.outcome == "requires_action":
-            intent = await store.update_intent(conn, intent.id, status=model.REQUIRES_ACTION,
-                                               processor_ref=result.charge_id, next_action=result.next_action)
-            await self._webhook(conn, "payment_intent.requires_action", webhook_intent(intent))
-            return intent
+            return await self._change(
+                conn, intent, {"status": model.REQUIRES_ACTION, "processor_ref": result.charge_id,
+                               "next_action": result.next_action},
+                webhook="payment_intent.requires_action", decision=decision)
         error = {"type": "card_error", "code": result.code or "card_declined",
                  "decline_code": result.decline_code or "generic_decline", "message": result.message}
-        intent = await store.update_intent(conn, intent.id, status=model.REQUIRES_PAYMENT_METHOD, last_error=error,
-                                           processor_ref=result.charge_id or None, next_action=None)
+        intent = await self._change(
+            conn, intent, {"status": model.REQUIRES_PAYMENT_METHOD, "last_error": error,
+                           "processor_ref": result.charge_id or None, "next_action": None},
+            webhook="payment_intent.payment_failed", decision=decision)
         log.info("payment.declined", payment_intent=intent.id, decline_code=error["decline_code"])
-        pm = await store.get_payment_method(conn, intent.payment_method_id or "")
+        if fingerprint is None and intent.payment_method_id not in (None, WALLET):
+            pm = await store.get_payment_method(conn, intent.payment_method_id or "")
+            fingerprint = pm["fingerprint"] if pm else None
         await self.fraud.record_decline(attempt_id=intent.id, customer_id=intent.customer_id,
-                                        fingerprint=pm["fingerprint"] if pm else None, ip=None,
-                                        amount=intent.amount.amount)
-        await self._webhook(conn, "payment_intent.payment_failed", webhook_intent(intent))
+                                        fingerprint=fingerprint, ip=None, amount=intent.amount.amount)
         return intent
 
     async def _confirm_wallet(self, conn: asyncpg.Connection, intent: Intent, actor: str) -> Intent:
@@ -405,7 +436,7 @@ class PaymentsService:
             "", "declined", intent.amount, "card_declined", "insufficient_funds",
             "The wallet balance is too low for this payment."))
 
-    async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> None:
+    async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> Intent:
         model.check_capture(intent.status, Money(intent.amount_capturable, intent.amount.currency), amount)
         cur = amount.currency
         clearing = Account("customer_card_clearing", cur)
@@ -421,12 +452,27 @@ class PaymentsService:
             except ProcessorUnavailableError:
                 raise ProcessorUnavailable() from None
             postings = [debit(Account("processor_clearing", cur), amount.amount), credit(clearing, amount.amount)]
+        captured = await self._change(
+            conn, intent, {"status": model.SUCCEEDED, "amount_captured": amount.amount, "amount_capturable": 0,
+                           "hold": model.HOLD_CAPTURED},
+            event="payment.captured", amount=amount, webhook="payment_intent.succeeded")
+        # Last before the commit: posting locks the shared clearing accounts until then.
         await ledger.post(conn, model.entry(
             "capture", cur, postings, actor=actor, reason="capture", intent_id=intent.id, reference=intent.reference,
             processor_ref=processor_ref, idempotency_key=f"capture:{intent.id}"))
-        intent = await store.update_intent(conn, intent.id, status=model.SUCCEEDED, amount_captured=amount.amount,
-                                           amount_capturable=0, hold=model.HOLD_CAPTURED)
-        await self._announce(conn, intent, "payment.captured", "payment_intent.succeeded", amount)
+        return captured
+
+    async def _change(self, conn: asyncpg.Connection, intent: Intent, changes: dict[str, Any], *,
+                      event: str | None = None, amount: Money | None = None, webhook: str | None = None,
+                      decision: FraudDecision | None = None) -> Intent:
+        """Update the intent and write what announces the change (outbox event, webhook
+        deliveries, the fraud decision) in one round trip."""
+        events = [make_event(event, {"intent_id": intent.id, "reference": intent.reference,
+                                     "amount": _money(amount or intent.amount)}, aggregate_id=intent.id)
+                  ] if event else []
+        hooks = [self._webhook_payload(webhook, webhook_intent(replace(intent, **changes)))] if webhook else []
+        return await store.update_intent_and_announce(conn, intent.id, changes, events=events, webhooks=hooks,
+                                                      decision=decision)
 
     async def _announce(self, conn: asyncpg.Connection, intent: Intent, event: str, webhook: str,
                         amount: Money) -> None:
@@ -435,10 +481,12 @@ class PaymentsService:
         await self._webhook(conn, webhook, webhook_intent(intent))
 
     async def _webhook(self, conn: asyncpg.Connection, event_type: str, obj: dict[str, Any]) -> None:
-        await store.enqueue_webhook(conn, event_type, {
-            "id": new_id("evt"), "object": "event", "type": event_type, "created": int(time.time()),
-            "data": {"object": obj},
-        })
+        await store.enqueue_webhook(conn, event_type, self._webhook_payload(event_type, obj))
+
+    @staticmethod
+    def _webhook_payload(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"id": new_id("evt"), "object": "event", "type": event_type, "created": int(time.time()),
+                "data": {"object": obj}}
 
 
 def processor_key(intent: Intent) -> str:

@@ -4,6 +4,7 @@ in `wallets.py`'s store functions below: one file per concern keeps each short.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ import msgspec
 
 from kernel.ids import new_id
 from kernel.money import Money
+from kernel.outbox import Event, encode_event
 from payments.vault import Sealed
 
 _json = msgspec.json.Encoder()
@@ -95,6 +97,18 @@ async def list_payment_methods(conn: asyncpg.Connection, customer_id: str) -> li
     )
 
 
+async def get_payment_method_for_charge(conn: asyncpg.Connection, pm_id: str) -> asyncpg.Record | None:
+    """The method and its vault row in one round trip (the vault columns are NULL once detached)."""
+    return await conn.fetchrow(
+        "SELECT p.*, v.key_id, v.nonce, v.ciphertext FROM payment_methods p "
+        "LEFT JOIN card_vault v ON v.payment_method_id = p.id WHERE p.id = $1", pm_id,
+    )
+
+
+def sealed_of(row: asyncpg.Record) -> Sealed | None:
+    return None if row["key_id"] is None else Sealed(row["key_id"], bytes(row["nonce"]), bytes(row["ciphertext"]))
+
+
 async def load_sealed(conn: asyncpg.Connection, pm_id: str) -> Sealed | None:
     row = await conn.fetchrow("SELECT key_id, nonce, ciphertext FROM card_vault WHERE payment_method_id = $1", pm_id)
     return None if row is None else Sealed(row["key_id"], bytes(row["nonce"]), bytes(row["ciphertext"]))
@@ -158,7 +172,7 @@ _INTENT_COLUMNS = {"status", "payment_method_id", "amount_capturable", "amount_c
                    "processor_ref", "next_action", "last_error", "cancellation_reason"}
 
 
-async def update_intent(conn: asyncpg.Connection, intent_id: str, **changes: Any) -> Intent:
+def _intent_sets(changes: dict[str, Any]) -> tuple[list[str], list[Any]]:
     sets, values = [], []
     for i, (column, value) in enumerate(changes.items(), start=2):
         if column not in _INTENT_COLUMNS:
@@ -166,9 +180,68 @@ async def update_intent(conn: asyncpg.Connection, intent_id: str, **changes: Any
         cast = "::jsonb" if column in ("next_action", "last_error") else ""
         sets.append(f"{column} = ${i}{cast}")
         values.append(_dumps(value) if cast else value)
+    return sets, values
+
+
+async def update_intent(conn: asyncpg.Connection, intent_id: str, **changes: Any) -> Intent:
+    sets, values = _intent_sets(changes)
     row = await conn.fetchrow(
         f"UPDATE payment_intents SET {', '.join(sets)}, updated_at = now() WHERE id = $1 RETURNING *",
         intent_id, *values,
+    )
+    return Intent.from_row(row)
+
+
+@dataclass(frozen=True, slots=True)
+class FraudDecision:
+    intent_id: str | None
+    customer_id: str
+    score: int
+    level: str
+    action: str
+    reasons: list[str]
+
+
+def _announce_sql(sets: list[str], first: int) -> str:
+    """The intent UPDATE plus its outbox, webhook and fraud-decision INSERTs as one statement;
+    the extra parameters are numbered from `first`."""
+    p = [f"${first + k}" for k in range(15)]
+    return f"""
+WITH i AS (UPDATE payment_intents SET {', '.join(sets)}, updated_at = now() WHERE id = $1 RETURNING *),
+     o AS (INSERT INTO outbox (event_id, type, aggregate_id, occurred_at, payload)
+           SELECT e.id, e.type, e.aggregate_id, e.occurred_at, e.payload::jsonb
+             FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::timestamptz[], {p[4]}::text[])
+                  AS e(id, type, aggregate_id, occurred_at, payload)),
+     w AS (INSERT INTO payment_webhook_deliveries (id, endpoint_id, event_id, event_type, payload)
+           SELECT 'whd_' || md5(random()::text || e.id), e.id, h.event_id, h.event_type, h.payload::jsonb
+             FROM unnest({p[5]}::text[], {p[6]}::text[], {p[7]}::text[]) AS h(event_id, event_type, payload)
+             JOIN payment_webhook_endpoints e ON e.disabled_at IS NULL
+                  AND (h.event_type = ANY(e.event_types) OR '*' = ANY(e.event_types))),
+     f AS (INSERT INTO fraud_decisions (id, intent_id, customer_id, score, level, action, reasons)
+           SELECT {p[8]}::text, {p[9]}::text, {p[10]}::text, {p[11]}::integer, {p[12]}::text, {p[13]}::text,
+                  {p[14]}::jsonb
+            WHERE {p[8]}::text IS NOT NULL)
+SELECT * FROM i"""
+
+
+async def update_intent_and_announce(conn: asyncpg.Connection, intent_id: str, changes: dict[str, Any], *,
+                                     events: Sequence[Event] = (), webhooks: Sequence[dict[str, Any]] = (),
+                                     decision: FraudDecision | None = None) -> Intent:
+    """One round trip for what a state change writes: the intent's new columns, its outbox
+    events, a delivery per subscribed webhook endpoint for each webhook event (payloads as
+    `enqueue_webhook` builds them), and the fraud decision that led to it."""
+    sets, values = _intent_sets(changes)
+    sql = _announce_sql(sets, len(values) + 2)
+    ev = list(events)
+    hooks = list(webhooks)
+    d = decision
+    row = await conn.fetchrow(
+        sql, intent_id, *values,
+        [e.id for e in ev], [e.type for e in ev], [e.aggregate_id for e in ev], [e.occurred_at for e in ev],
+        [encode_event(e).decode() for e in ev],
+        [h["id"] for h in hooks], [h["type"] for h in hooks], [_dumps(h) for h in hooks],
+        new_id("frd") if d else None, d.intent_id if d else None, d.customer_id if d else None,
+        d.score if d else None, d.level if d else None, d.action if d else None, _dumps(d.reasons) if d else None,
     )
     return Intent.from_row(row)
 
@@ -223,13 +296,12 @@ async def get_refund(conn: asyncpg.Connection, refund_id: str) -> asyncpg.Record
 # ------------------------------------------------------------ fraud decisions
 
 
-async def insert_fraud_decision(conn: asyncpg.Connection, *, intent_id: str | None, customer_id: str, score: int,
-                                level: str, action: str, reasons: list[str]) -> str:
+async def insert_fraud_decision(conn: asyncpg.Connection, d: FraudDecision) -> str:
     decision_id = new_id("frd")
     await conn.execute(
         "INSERT INTO fraud_decisions (id, intent_id, customer_id, score, level, action, reasons) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
-        decision_id, intent_id, customer_id, score, level, action, _dumps(reasons),
+        decision_id, d.intent_id, d.customer_id, d.score, d.level, d.action, _dumps(d.reasons),
     )
     return decision_id
 

@@ -71,3 +71,4 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await tasks.stop()
+        await service.close()

@@ -6,7 +6,7 @@ round trips: it locks every account the batch touches (in id order, so two
 batches never deadlock), replays the entries in order against the locked
 balances, and rejects on its own any entry that is unbalanced, already posted
 (same idempotency key) or would take a non-negative account below zero. The
-accepted ones are written with three set-based statements. The table's CHECK
+accepted ones are written with one statement. The table's CHECK
 constraint and the balance trigger still guard whatever this code gets wrong.
 """
 
@@ -32,21 +32,29 @@ class PostingOutcome:
         return self.reason == "duplicate"
 
 
+# Only accounts not there yet are inserted: ON CONFLICT against an existing row that another
+# transaction holds locked waits for that transaction, so a plain upsert of the shared clearing
+# accounts queued every posting behind the one before it, twice.
 _ENSURE_ACCOUNTS = """
 INSERT INTO ledger_accounts (id, kind, owner_id, currency, normal_side, non_negative)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[])
+    AS n(id, kind, owner_id, currency, normal_side, non_negative)
+ WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = n.id)
 ON CONFLICT (id) DO NOTHING"""
-_INSERT_ENTRIES = """
-INSERT INTO journal_entries (id, kind, currency, actor, reason, reference, intent_id, refund_id, payout_id,
-                             processor_ref, idempotency_key, reverses)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"""
-_INSERT_POSTINGS = """
-INSERT INTO postings (entry_id, seq, account_id, amount, currency)
-SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bigint[], $5::text[])"""
-_UPDATE_BALANCES = """
+# The accepted entries, their postings and the balance changes: one statement, one round trip.
+# (The postings' foreign key and the balance trigger are checked at the statement's end, so they
+# see the entries written beside them.)
+_WRITE = """
+WITH entries AS (
+  INSERT INTO journal_entries (id, kind, currency, actor, reason, reference, intent_id, refund_id, payout_id,
+                               processor_ref, idempotency_key, reverses)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])),
+postings AS (
+  INSERT INTO postings (entry_id, seq, account_id, amount, currency)
+  SELECT * FROM unnest($13::text[], $14::integer[], $15::text[], $16::bigint[], $17::text[]))
 UPDATE ledger_accounts a SET balance = a.balance + v.delta
-  FROM unnest($1::text[], $2::bigint[]) AS v(id, delta) WHERE a.id = v.id"""
+  FROM unnest($18::text[], $19::bigint[]) AS v(id, delta) WHERE a.id = v.id"""
 
 
 async def post_batch(conn: asyncpg.Connection, entries: list[JournalEntry]) -> list[PostingOutcome]:
@@ -113,7 +121,6 @@ async def _write(conn: asyncpg.Connection, accepted: list[JournalEntry], natural
                                      e.refund_id, e.payout_id, e.processor_ref, e.idempotency_key, e.reverses),
                               strict=True):
             col.append(value)
-    await conn.execute(_INSERT_ENTRIES, *cols)
     p_entry, p_seq, p_account, p_amount, p_currency = [], [], [], [], []
     for e in accepted:
         for seq, p in enumerate(e.postings):
@@ -122,9 +129,9 @@ async def _write(conn: asyncpg.Connection, accepted: list[JournalEntry], natural
             p_account.append(p.account.id)
             p_amount.append(p.amount)
             p_currency.append(e.currency)
-    await conn.execute(_INSERT_POSTINGS, p_entry, p_seq, p_account, p_amount, p_currency)
     ids = sorted(natural_deltas)
-    await conn.execute(_UPDATE_BALANCES, ids, [natural_deltas[i] for i in ids])
+    await conn.execute(_WRITE, *cols, p_entry, p_seq, p_account, p_amount, p_currency, ids,
+                       [natural_deltas[i] for i in ids])
 
 
 async def post(conn: asyncpg.Connection, entry: JournalEntry) -> PostingOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -234,3 +235,18 @@ async def test_outage_before_the_processor_acts_is_retried_by_the_resolver(
     await asyncio.sleep(0.06)
     assert await payments.resolve_processing() == 1
     assert test_processor.authorizations() == 1
+
+
+async def test_the_database_refuses_an_unbalanced_entry_that_skipped_the_checks(db) -> None:
+    import asyncpg
+
+    w = Account("customer_wallet", EUR, "cus_u")
+    promo = Account("platform_promotions", EUR)
+    lopsided = dataclasses.replace(entry("grant", EUR, [debit(promo, 100), credit(w, 100)], actor="t"),
+                                   postings=(debit(promo, 100), credit(w, 99)))
+    async with db.acquire() as conn:
+        await ledger.post(conn, entry("grant", EUR, [debit(promo, 1), credit(w, 1)], actor="t"))  # accounts exist
+        with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
+            async with conn.transaction():
+                await ledger._write(conn, [lopsided], {w.id: 99, promo.id: 100}, {})
+        assert await ledger.sums_per_currency(conn) == {EUR: 0}

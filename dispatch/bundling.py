@@ -79,14 +79,15 @@ def plan_bundle(orders: Sequence[OpenOrder], travel: TravelTime, config: Dispatc
         if best is None or score < best[0]:
             best = (score, tuple(sequence), tuple(offsets), driven)
     assert best is not None
-    _, sequence, offsets, driven = best
-    bundle = Bundle(first.store_id, first.pickup, tuple(o.order_id for o in sequence))
+    _, chosen, chosen_offsets, driven = best
+    bundle = Bundle(first.store_id, first.pickup, tuple(o.order_id for o in chosen))
+    pairs = list(zip(chosen, chosen_offsets, strict=True))
     return BundlePlan(
-        bundle, sequence, ready_at, offsets, driven, direct,
-        ready_sum_s=sum(o.ready_at for o in sequence),
-        ride_delay_s=sum(max(0.0, off - direct[o.order_id]) for o, off in zip(sequence, offsets, strict=True)),
-        promise_slack_s=tuple(o.promised_at - off for o, off in zip(sequence, offsets, strict=True)),
-        excluded=frozenset().union(*(o.excluded_couriers for o in sequence)),
+        bundle, chosen, ready_at, chosen_offsets, driven, direct,
+        ready_sum_s=sum(o.ready_at for o in chosen),
+        ride_delay_s=sum(max(0.0, off - direct[o.order_id]) for o, off in pairs),
+        promise_slack_s=tuple(o.promised_at - off for o, off in pairs),
+        excluded=frozenset().union(*(o.excluded_couriers for o in chosen)),
     )
 
 

@@ -36,10 +36,10 @@ def check_solution(instance: Instance, solution: Solution) -> list[str]:
         if a.courier_id in instance.couriers:
             by_courier[a.courier_id].append(a)
     for oid, row in rows.items():
-        a = owner.get(oid)
-        if a is None:
+        carrier = owner.get(oid)
+        if carrier is None:
             violations.append(f"order {oid} has a drop-off but is in no assignment")
-        elif row.courier_id != a.courier_id or abs(row.pickup_time - a.pickup_time) > EPS:
+        elif row.courier_id != carrier.courier_id or abs(row.pickup_time - carrier.pickup_time) > EPS:
             violations.append(f"order {oid}: courier/pickup differ between orders and assignments files")
     for oid in owner:
         if oid not in rows:

@@ -1,7 +1,8 @@
 """Dispatch: who takes which order, decided every round by one pure core.
 
 Public interface:
-- `decide(orders, couriers, travel, now, config) -> Decision` (dispatch.core): one round.
+- `decide(orders, couriers, travel, now, config, candidates=None) -> Decision` (dispatch.core): one
+  round; `candidates` (store id -> courier ids) limits whom each store is priced against.
 - Model types (dispatch.model): `OpenOrder`, `Courier`, `Bundle`, `Route`, `Stop`, `Assignment`,
   `Reposition`, `Decision`, `Policy`; config (dispatch.cost): `DispatchConfig`, `CostWeights`.
 - Surge (dispatch.surge): `SurgeConfig`, `SurgeBoard`, `update_surge`.

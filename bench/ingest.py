@@ -1,6 +1,6 @@
 """Live tracking ingest benchmark: courier websockets -> validation -> live index in Redis.
 
-    .venv/bin/python bench/ingest.py                  # 2,000 couriers, ~2.5 minutes
+    .venv/bin/python bench/ingest.py                  # 2,000 couriers, ~2.5 minutes (~2 with --no-profile)
     .venv/bin/python bench/ingest.py --couriers 5000  # the issue's default size
 
 Starts embedded PostgreSQL and Redis in a temporary folder, then for each measured setup runs
@@ -641,7 +641,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--couriers", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured phase")
-    parser.add_argument("--window", type=int, default=16, help="unacked frames per courier at saturation")
+    parser.add_argument("--window", type=int, default=2,
+                        help="unacked frames per courier at saturation (2: frames arrive one by one, as in the field)")
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--no-profile", action="store_true")

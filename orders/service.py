@@ -1,10 +1,11 @@
 """Orders use cases: quote and checkout. One command = one transaction.
 
 Checkout is the hot path. In one transaction on one connection it re-checks the
-quote against the catalog, reserves stock, takes the payment hold and writes
-the order, its lines, its history and `order.placed` (one statement for those
-four). Catalog and payments run on the same connection, so a decline or an
-out-of-stock rolls everything back: no order, no reservation, no hold.
+quote against the catalog (at the surge level the quote was priced at), reserves
+stock, takes the payment hold and writes the order, its lines, its history and
+`order.placed` (one statement for those four). Catalog and payments run on the
+same connection, so a decline or an out-of-stock rolls everything back: no order,
+no reservation, no hold.
 
 The lifecycle (accept, ready, cancel, delivery...) lives in `lifecycle.py`.
 """
@@ -153,7 +154,9 @@ class OrdersService:
 
     # ---- pricing a request ---------------------------------------------------------------------
 
-    async def _price(self, conn: asyncpg.Connection, customer_id: str, req: QuoteRequest, now: datetime) -> Priced:
+    async def _price(self, conn: asyncpg.Connection, customer_id: str, req: QuoteRequest, now: datetime,
+                     surge: Fraction | None = None) -> Priced:
+        """Price `req` against the current menu; `surge` None reads the live level of the pickup's cell."""
         at = req.scheduled_for or now
         if req.scheduled_for is not None:
             if req.scheduled_for.tzinfo is None:
@@ -186,7 +189,8 @@ class OrdersService:
                                     code="promo_wrong_store")
             usage = PromoUsage(row["redemptions_by_customer"], row["customer_has_orders"])
             discount = promo_discount(promo, subtotal=subtotal, store_id=req.store_id, usage=usage, now=now)
-        surge = await self.surge.multiplier(ctx.lat, ctx.lng)
+        if surge is None:
+            surge = await self.surge.multiplier(ctx.lat, ctx.lng)
         breakdown = price(
             subtotal, band_fee=ctx.delivery_fee, surge=Fraction(surge), tax_rate_bps=ctx.tax_rate_bps,
             tax_inclusive=ctx.tax_inclusive, discount=discount, tip=Money(req.tip, cur), policy=self.policy,
@@ -257,7 +261,10 @@ class OrdersService:
                     if now >= row["expires_at"]:
                         requote = (QuoteExpired, req)
                         raise _Requote
-                    priced = await self._price(conn, customer_id, req, now)
+                    # The quoted surge holds for the quote's life: a level that moved (or a surge
+                    # read that timed out) since is no reason to refuse the price the customer saw.
+                    quoted_surge = Fraction(row["surge"]) if row["surge"] else None
+                    priced = await self._price(conn, customer_id, req, now, surge=quoted_surge)
                     if priced.breakdown.total.amount != row["total"]:
                         requote = (PriceChanged, req)
                         raise _Requote

@@ -33,9 +33,11 @@ async def insert_quote(
 
 
 async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str) -> Row | None:
-    """The customer's quote and, in the same round trip, an order this key already created."""
+    """The customer's quote (with the surge it was priced at) and, in the same round trip, an order
+    this key already created."""
     return await conn.fetchrow(
         "SELECT q.id, q.request::text AS request, q.total, q.expires_at, "
+        "q.priced->'pricing'->>'surge_multiplier' AS surge, "
         "(SELECT o.id FROM orders o WHERE o.customer_id = $2 AND o.idempotency_key = $3) AS existing_order "
         "FROM (SELECT 1) AS one LEFT JOIN order_quotes q ON q.id = $1 AND q.customer_id = $2",
         quote_id, customer_id, key,

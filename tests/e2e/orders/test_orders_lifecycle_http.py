@@ -182,7 +182,7 @@ async def test_rating_only_a_delivered_order_and_only_once(
 async def test_published_surge_above_one_shows_a_busy_area_line_in_the_quote(
         client, redis, settings, shop_factory, customer_factory) -> None:
     shop = await shop_factory()
-    _, cust, _ = await customer_factory()
+    _, cust, pm = await customer_factory()
     calm = await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust), 201)
     assert "busy_area" not in [f["kind"] for f in calm["fees"]] and calm["surge_multiplier"] == "1"
     # Dispatch publishes levels per H3 cell for orders; the pickup's cell is surging.
@@ -198,6 +198,11 @@ async def test_published_surge_above_one_shows_a_busy_area_line_in_the_quote(
     await board.publish({cell_of((48.14, 11.58)): 2.0}, {}, time.time())
     again = await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust), 201)
     assert again["total"] == calm["total"]
+    # The busy quote keeps its price at checkout although the surge has gone since.
+    order = await ok(await client.post("/v1/orders", json={"quote_id": busy["id"], "payment_method_id": pm},
+                                       headers={**cust, "Idempotency-Key": "busy"}), 201)
+    assert order["total"] == busy["total"]
+    assert "busy_area" in [f["kind"] for f in order["fees"]]
 
 
 async def test_store_is_paused_after_three_orders_in_a_row_expire(

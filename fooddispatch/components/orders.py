@@ -53,7 +53,10 @@ async def _loop(name: str, step: Callable[[], Awaitable[object]], every: float) 
 async def _orders(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     catalog = app[catalog_web.CATALOG]
-    surge = SurgeReader(app[REDIS], settings.redis_prefix, settings.region)  # levels dispatch publishes
+    # The levels dispatch publishes. 200 ms, not the reader's 50 ms default: a quote waits that long for
+    # the surge rather than price a busy area at 1 whenever the loop is briefly late (checkout reuses the
+    # quoted level and does not read it).
+    surge = SurgeReader(app[REDIS], settings.redis_prefix, settings.region, timeout_s=0.2)
     service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge)
 
     async def pause_store(store_id: str, reason: str) -> None:

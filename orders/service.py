@@ -12,7 +12,6 @@ The lifecycle (accept, ready, cancel, delivery...) lives in `lifecycle.py`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -143,10 +142,6 @@ class OrdersService:
         self.split = split
         self.surge = surge or NoSurge()
         self.config = config or OrdersConfig()
-        # Payments' authorize takes a second pooled connection (for the fraud decision) while the
-        # checkout holds one: with every connection held by a checkout, none is left for that and
-        # all of them wait forever. At most half the pool runs a checkout at once.
-        self._checkout_slots = asyncio.Semaphore(max(1, pool.get_max_size() // 2))
 
     @property
     def policy(self) -> FeePolicy:
@@ -243,10 +238,6 @@ class OrdersService:
     async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
         """Place the order for a quote. A retry with the same key returns the order the first
         attempt wrote, whatever happened in between (then `view` is None: read it)."""
-        async with self._checkout_slots:
-            return await self._checkout(customer_id, idempotency_key, body)
-
-    async def _checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
         now = self.clock.now()
         requote: tuple[type[QuoteExpired] | type[PriceChanged], QuoteRequest] | None = None
         async with self.pool.acquire() as conn:

@@ -118,8 +118,8 @@ async def test_webhook_is_signed_for_stripe_verifiers_and_retried_after_a_failur
 
 async def test_as_many_checkouts_in_flight_as_pool_connections_all_complete(
         aiohttp_client, settings, make_principal) -> None:
-    # Payments takes a second connection inside checkout's transaction; orders admits at most
-    # half the pool to checkout, so a full pool of checkouts cannot wait on itself forever.
+    # Nothing in checkout may wait for a second pooled connection while holding one: with as many
+    # checkouts in flight as connections, they would all wait forever (payments once did).
     app = create_app(replace(settings, db_pool_min=1, db_pool_max=4), components=("catalog", "payments", "orders"))
     client = await aiohttp_client(app)
     shop = await make_shop(client, make_principal)

@@ -112,8 +112,8 @@ async def test_replay_returns_the_identical_response_and_a_concurrent_twin_gets_
     assert app[PAYMENTS].processor.inner.authorizations() == 2
 
 
-async def test_outage_leaves_processing_and_recovery_charges_once(client, app, make_principal, add_card,
-                                                                  pay) -> None:
+async def test_outage_leaves_processing_and_recovery_charges_once(manual_resolver, client, app, make_principal,
+                                                                  add_card, pay) -> None:
     _, customer = await make_principal("customer")
     _, operator = await make_principal(OPERATOR)
     service = app[PAYMENTS]

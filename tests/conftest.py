@@ -93,6 +93,8 @@ def test_databases(servers: tuple[str, str]) -> Iterator[list[str]]:
     dropped under a live pool makes its background tasks fail noisily."""
     names: list[str] = []
     yield names
+    if not os.environ.get("DATABASE_URL"):
+        return  # the embedded server's whole folder is deleted; a DROP per database only forces checkpoints
 
     async def drop_all() -> None:
         conn = await asyncpg.connect(servers[0])
@@ -111,7 +113,7 @@ async def database_url(servers: tuple[str, str], template_database: str, test_da
     name = f"fd_test_{os.getpid()}_{next(_counter)}"
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY FILE_COPY')
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY WAL_LOG')
     finally:
         await conn.close()
     test_databases.append(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import cart, ok, place
+from orders_helpers import cart, ok, place
 
 from kernel.outbox import write_event
 
@@ -38,7 +38,7 @@ async def test_happy_path_placed_to_delivered_posts_the_split_to_the_ledger(
         got = await ok(await client.get(f"/v1/orders/{oid}", headers=cust))
         return got["courier_id"] == courier.account_id
 
-    from conftest import eventually
+    from orders_helpers import eventually
 
     await eventually(assigned)
     async with db.acquire() as conn:

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from conftest import LAT, LNG, cart, eventually, make_customer, make_shop, ok, place
+from orders_helpers import LAT, LNG, cart, eventually, make_customer, make_shop, ok, place
 
 from dispatch.live import DispatchKeys, SurgeBoardStore
 from dispatch.surge import cell_of

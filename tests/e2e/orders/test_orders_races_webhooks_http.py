@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import stripe
 from aiohttp import web
-from conftest import cart, eventually, make_customer, make_shop, ok, place
+from orders_helpers import cart, eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock

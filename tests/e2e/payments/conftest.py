@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -47,25 +45,3 @@ def manual_resolver(monkeypatch):
     monkeypatch.setattr(component, "RESOLVE_EVERY_SECONDS", 3600.0)
 
 
-_db_counter = itertools.count(1)
-
-
-@pytest.fixture
-async def database_url(servers, template_database, test_databases) -> str:
-    """As the suite's `database_url` (a fresh copy of the migrated template per test), but
-    copied with WAL_LOG: FILE_COPY forces a checkpoint per copy (about 1.3 s against 0.4 s on
-    this machine, before every payments test)."""
-    import asyncpg
-
-    name = f"fd_pay_e2e_{os.getpid()}_{next(_db_counter)}"
-    conn = await asyncpg.connect(servers[0])
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY WAL_LOG')
-    finally:
-        await conn.close()
-    if os.environ.get("DATABASE_URL"):
-        # An outside server keeps what it is given: drop it at the end of the run. The embedded
-        # one is deleted whole then, and a DROP DATABASE costs a checkpoint (~1 s) for nothing.
-        test_databases.append(name)
-    parts = urlsplit(servers[0])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 import asyncpg
+from serverproc import Server
 
 SECRET = "bench-secret-0123456789abcdefghijklmnop"
 VAULT_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -158,32 +159,6 @@ def serve(port: int) -> None:
     else:
         asyncio.run(main())
 
-
-class Server:
-    def __init__(self, pg_url: str, redis_url: str, folder: Path, port: int) -> None:
-        env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "BENCH_DIR": str(folder)}
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.base = f"http://127.0.0.1:{port}"
-
-    def ask(self, command: str | None = None) -> dict[str, Any]:
-        assert self.proc.stdin and self.proc.stdout
-        if command:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the server process exited")
-        return json.loads(line)
-
-    def stop(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # ---- the load generator -----------------------------------------------------------------------------------
@@ -334,7 +309,7 @@ async def bench(args: argparse.Namespace) -> None:
         conn = await asyncpg.connect(pg.url)
         await apply_migrations(conn)
         await conn.close()
-        server = Server(pg.url, rd.url, folder, args.port)
+        server = Server(__file__, [str(args.port)], pg.url, rd.url, folder, args.port)
         server.ask()  # ready
         pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=4)
         identity = IdentityService(pool, Tokens({"k1": SECRET}, "k1", 24 * 3600))

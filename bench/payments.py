@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 import asyncpg
+from serverproc import Server
 
 SECRET = "bench-secret-0123456789abcdefghijklmnop"
 VAULT_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -151,35 +151,6 @@ def serve(port: int, pool_max: int) -> None:
     else:
         asyncio.run(main())
 
-
-class Server:
-    def __init__(self, pg_url: str, redis_url: str, folder: Path, port: int, pool_max: int,
-                 profile: str | None) -> None:
-        env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "BENCH_DIR": str(folder)}
-        if profile:
-            env["BENCH_PROFILE"] = profile
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(pool_max)], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.base = f"http://127.0.0.1:{port}"
-
-    def ask(self, command: str | None = None) -> dict[str, Any]:
-        assert self.proc.stdin and self.proc.stdout
-        if command:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the server process exited")
-        return json.loads(line)
-
-    def stop(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # ---- the load generator -----------------------------------------------------------------------------------
@@ -319,7 +290,9 @@ async def bench(args: argparse.Namespace) -> None:
         await apply_migrations(conn)
         await conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text NOT NULL)")
         await conn.close()
-        server = Server(pg.url, rd.url, folder, args.port or _free_port(), pool_max, args.profile)
+        port = args.port or _free_port()
+        server = Server(__file__, [str(port), str(pool_max)], pg.url, rd.url, folder, port,
+                        {"BENCH_PROFILE": args.profile} if args.profile else None)
         server.ask()  # ready
         pool = await asyncpg.create_pool(pg.url, min_size=pool_max, max_size=pool_max)
         identity = IdentityService(pool, Tokens({"k1": SECRET}, "k1", 3600))

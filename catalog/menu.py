@@ -16,7 +16,7 @@ import msgspec
 
 from catalog.errors import InvalidSelection, ItemUnavailable
 from catalog.messages import CartLineInput, ItemIn, MenuIn, ModifierGroupIn, OptionIn, SelectedOption
-from catalog.model import ResolvedLine, ResolvedOption
+from catalog.model import QuoteContext, ResolvedLine, ResolvedOption
 from kernel.errors import ValidationFailed
 from kernel.money import Money
 
@@ -102,6 +102,21 @@ class IndexedMenu:
 def index_menu(menu: MenuIn, version: int, currency: str) -> IndexedMenu:
     items = {item.id: item for cat in menu.categories for item in cat.items if item.id is not None}
     return IndexedMenu(version, currency, items)
+
+
+@dataclass(frozen=True, slots=True)
+class CartQuote:
+    """What one read gave a quote: the store as a quote sees it, and the cart checked against the
+    menu and stock of that same read. `lines()` resolves and prices the cart (pure, raises the
+    validation errors), so a caller can report the store's state before the cart's problems."""
+
+    context: QuoteContext
+    menu: IndexedMenu
+    stock: Mapping[str, int]
+    cart: Sequence[CartLineInput]
+
+    def lines(self, param: str = "lines") -> list[ResolvedLine]:
+        return resolve_lines(self.menu, self.cart, self.stock, param)
 
 
 def resolve_lines(

@@ -96,6 +96,11 @@ class RulesCache:
         found = self._entries.get(store_id)
         return found[1] if found is not None and found[0] == version else None
 
+    def version_of(self, store_id: str) -> int | None:
+        """The version of the store whose rules are cached, or None."""
+        found = self._entries.get(store_id)
+        return None if found is None else found[0]
+
     def get(self, row: Mapping[str, Any]) -> StoreRules:
         found = self._entries.get(row["id"])
         if found is not None and found[0] == row["version"]:

@@ -9,7 +9,7 @@ their tenant's stores (another tenant's store is "not found", never "forbidden")
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,7 +18,7 @@ import msgspec
 from catalog import store as db
 from catalog.discovery import Customer
 from catalog.errors import OutOfStock, StoreNotFound
-from catalog.menu import IndexedMenu, index_menu, resolve_lines
+from catalog.menu import CartQuote, IndexedMenu, index_menu, resolve_lines
 from catalog.merchant import Merchant
 from catalog.messages import CartLineInput, MenuIn, menu_decoder
 from catalog.model import QuoteContext, ResolvedLine, effective_status, fee_for_distance
@@ -27,7 +27,7 @@ from geo.distance import haversine_m
 from geo.eta import HaversineTravelTime
 from kernel.clock import Clock
 from kernel.http import Principal
-from kernel.outbox import write_event
+from kernel.ids import new_id
 
 
 class CatalogService:
@@ -56,13 +56,34 @@ class CatalogService:
         self, conn: asyncpg.Connection, store_id: str, lat: float, lng: float, at: datetime
     ) -> QuoteContext:
         """Everything a quote needs about the store for a drop-off point at time `at`."""
-        row = await db.get_store(conn, store_id)
+        return (await self.cart_quote(conn, store_id, lat, lng, at, ())).context
+
+    async def cart_quote(
+        self, conn: asyncpg.Connection, store_id: str, lat: float, lng: float, at: datetime,
+        lines: Sequence[CartLineInput],
+    ) -> CartQuote:
+        """`quote_context` and the cart's menu and stock, from one statement: the store row (its
+        status, pause, hours, zones and bands re-read at every call, so a change is never missed;
+        the JSON of hours, zones and bands only when the row's version moved on), its special days
+        around `at`, its menu version and the stock counts of the cart's items. The menu document
+        is read only when that version is not cached yet."""
+        day = at.date()
+        row = await db.cart_quote_row(conn, store_id, self.rules.version_of(store_id), day - timedelta(days=2),
+                                      day + timedelta(days=2), sorted({line.item_id for line in lines}))
         if row is None:
             raise StoreNotFound("no such store")
-        rules = self.rules.get(row)
-        special = await self._special(conn, store_id, at)
+        rules = self.rules.cached(store_id, row["version"])
+        if rules is None:
+            if row["hours"] is None:  # the cache moved on while the row was read: read the rules again
+                found = await db.rules_rows(conn, [store_id])
+                if not found:
+                    raise StoreNotFound("no such store")
+                rules = self.rules.get(found[0])
+            else:
+                rules = self.rules.get(row)
+        special = parse_special_days(row["specials"])
         distance = haversine_m((row["lat"], row["lng"]), (lat, lng))
-        return QuoteContext(
+        context = QuoteContext(
             store_id=row["id"], tenant_id=row["tenant_id"], name=row["name"], currency=row["currency"],
             timezone=row["timezone"], tax_rate_bps=row["tax_rate_bps"], tax_inclusive=row["tax_inclusive"],
             prep_time_default_s=row["prep_time_default_s"], accept_window_s=row["accept_window_s"],
@@ -74,6 +95,9 @@ class CatalogService:
             delivery_fee=fee_for_distance(rules.fee_bands, distance, row["currency"]),
             region=row["region"],
         )
+        menu = await self._menu_version(conn, store_id, row["menu_version"], row["currency"])
+        stock = dict(zip(row["stock_items"], row["stock_counts"], strict=True))
+        return CartQuote(context, menu, stock, lines)
 
     async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool:
         """Whether the store takes orders at `at` (status, pause end, hours and special days)."""
@@ -117,32 +141,23 @@ class CatalogService:
         return indexed
 
     async def reserve(self, conn: asyncpg.Connection, order_id: str, items: Sequence[tuple[str, int]]) -> None:
-        """Take counted stock for an order, in the caller's transaction. All or nothing: on
-        OutOfStock nothing stays taken (a savepoint is rolled back). Calling it again for the
-        same order does nothing."""
+        """Take counted stock for an order, in the caller's transaction, in one statement. All or
+        nothing: on OutOfStock nothing was taken (and the caller's transaction is still usable).
+        Calling it again for the same order does nothing. Items without a stock count are not limited."""
         wanted: dict[str, int] = {}
         for item_id, quantity in items:
             if quantity <= 0:
                 raise ValueError("reserve quantities must be positive")
             wanted[item_id] = wanted.get(item_id, 0) + quantity
-        if await db.has_reservation(conn, order_id):
+        ordered = sorted(wanted.items())
+        at = datetime.now(UTC)
+        already, counted = await db.reserve_stock(
+            conn, order_id, ordered, [new_id("evt") for _ in ordered], at, _iso(at))
+        if already:
             return
-        async with conn.transaction():  # a savepoint inside the caller's transaction
-            taken: list[tuple[str, int]] = []
-            for item_id in sorted(wanted):  # one lock order for every order: no deadlocks
-                tracked, left, store_id = await db.take_stock(conn, item_id, wanted[item_id])
-                if not tracked:
-                    continue
-                if left is None:
-                    raise OutOfStock(f"not enough stock left for item {item_id}", param=item_id)
-                taken.append((item_id, wanted[item_id]))
-                if left == 0 and store_id is not None:
-                    tenant = await conn.fetchval("SELECT tenant_id FROM catalog_stores WHERE id = $1", store_id)
-                    await write_event(conn, "item.sold_out",
-                                      {"store_id": store_id, "tenant_id": tenant, "item_id": item_id,
-                                       "reason": "stock"}, aggregate_id=store_id)
-            if taken:
-                await db.record_reservation(conn, order_id, taken)
+        for item_id, count, quantity in counted:  # in item order: the first short one is reported
+            if count < quantity:
+                raise OutOfStock(f"not enough stock left for item {item_id}", param=item_id)
 
     async def release(self, conn: asyncpg.Connection, order_id: str) -> bool:
         """Give an order's reserved stock back, exactly once. False when already released or none."""
@@ -161,6 +176,11 @@ class CatalogService:
         if not who.tenant_id:
             return "\x00no-tenant"  # matches nothing
         return who.tenant_id
+
+
+def _iso(at: datetime) -> str:
+    """An instant as the outbox envelope writes it (msgspec's RFC 3339, UTC with a Z)."""
+    return msgspec.json.encode(at).decode().strip('"')
 
 
 def encode_menu(menu: MenuIn) -> bytes:

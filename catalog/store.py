@@ -223,6 +223,33 @@ async def database_now(conn: asyncpg.Connection) -> datetime:
 
 # ---- menus ---------------------------------------------------------------------------------------
 
+# ---- checkout: what a quote needs, in one round trip ---------------------------------------------
+
+_CART_QUOTE = """
+SELECT s.id, s.version, s.tenant_id, s.name, s.lat, s.lng, s.timezone, s.currency, s.tax_rate_bps, s.tax_inclusive,
+       s.prep_time_default_s, s.accept_window_s, s.status, s.paused_until, s.region, s.max_delivery_m, s.menu_version,
+       CASE WHEN s.version = $2 THEN NULL ELSE s.hours::text END AS hours,
+       CASE WHEN s.version = $2 THEN NULL ELSE s.zones::text END AS zones,
+       CASE WHEN s.version = $2 THEN NULL ELSE s.fee_bands::text END AS fee_bands,
+       (SELECT json_agg(json_build_object('day', d.day, 'closed', d.closed, 'periods', d.periods))
+          FROM catalog_special_days d WHERE d.store_id = s.id AND d.day BETWEEN $3 AND $4)::text AS specials,
+       ARRAY(SELECT k.item_id FROM catalog_stock k WHERE k.item_id = ANY($5::text[]) ORDER BY k.item_id) AS stock_items,
+       ARRAY(SELECT k.count FROM catalog_stock k WHERE k.item_id = ANY($5::text[]) ORDER BY k.item_id) AS stock_counts
+  FROM catalog_stores s WHERE s.id = $1"""
+
+
+async def cart_quote_row(
+    conn: asyncpg.Connection, store_id: str, cached_version: int | None, first: date, last: date,
+    item_ids: Sequence[str],
+) -> asyncpg.Record | None:
+    """The store as a quote needs it, its special days between `first` and `last`, its menu version and
+    the stock counts of `item_ids`, all read by one statement (one snapshot). The rules' JSON columns
+    (hours, zones, fee bands) come back NULL when the row is still at `cached_version`: they are parsed
+    once per version and the caller has them."""
+    return await conn.fetchrow(_CART_QUOTE, store_id, -1 if cached_version is None else cached_version, first, last,
+                               list(item_ids))
+
+
 async def menu_document(conn: asyncpg.Connection, store_id: str, version: int) -> str | None:
     return await conn.fetchval(
         "SELECT document::text FROM catalog_menus WHERE store_id = $1 AND version = $2", store_id, version
@@ -293,44 +320,78 @@ async def set_stock(conn: asyncpg.Connection, store_id: str, item_id: str, count
     )
 
 
-async def take_stock(conn: asyncpg.Connection, item_id: str, quantity: int) -> tuple[bool, int | None, str | None]:
-    """Conditionally decrement: (tracked, count left or None when refused, store id).
+# All of an order's counted lines in one statement, all or nothing, exactly once per order:
+# - `done`: the order already holds a reservation (a second call changes nothing);
+# - `locked`: the stock rows of the wanted items, locked in item order (one lock order for every
+#   order: no deadlocks). Under READ COMMITTED a row another transaction changed is re-read at its
+#   latest committed version once that transaction ends, so `count` is current and held;
+# - `taken`: every line decremented, only when every line has enough (else none is);
+# - the reservation rows (what a release gives back) and an `item.sold_out` outbox event for each
+#   item this order took the last unit of, in the same statement.
+# The CHECK (count >= 0) on catalog_stock still guards whatever this gets wrong.
+_RESERVE = """
+WITH want AS (SELECT * FROM unnest($2::text[], $3::integer[], $4::text[]) AS w(item_id, qty, event_id)),
+done AS (SELECT EXISTS (SELECT 1 FROM catalog_reservations WHERE order_id = $1) AS yes),
+locked AS (
+    SELECT s.item_id, s.count, s.store_id, w.qty, w.event_id
+      FROM catalog_stock s JOIN want w ON w.item_id = s.item_id
+     WHERE NOT (SELECT yes FROM done)
+     ORDER BY s.item_id
+       FOR UPDATE OF s),
+enough AS (SELECT coalesce(bool_and(count >= qty), true) AS ok FROM locked),
+taken AS (
+    UPDATE catalog_stock s SET count = s.count - l.qty
+      FROM locked l
+     WHERE s.item_id = l.item_id AND (SELECT ok FROM enough)
+    RETURNING s.item_id, s.count, s.store_id, l.qty, l.event_id),
+kept AS (INSERT INTO catalog_reservations (order_id, item_id, quantity) SELECT $1, item_id, qty FROM taken),
+sold_out AS (
+    INSERT INTO outbox (event_id, type, aggregate_id, occurred_at, payload)
+    SELECT t.event_id, 'item.sold_out', t.store_id, $5::timestamptz,
+           jsonb_build_object('id', t.event_id, 'type', 'item.sold_out', 'occurred_at', $6::text,
+                              'aggregate_id', t.store_id,
+                              'data', jsonb_build_object('store_id', t.store_id, 'tenant_id', st.tenant_id,
+                                                         'item_id', t.item_id, 'reason', 'stock'))
+      FROM taken t JOIN catalog_stores st ON st.id = t.store_id
+     WHERE t.count = 0)
+SELECT d.yes AS already, l.item_id, l.count, l.qty FROM done d LEFT JOIN locked l ON true ORDER BY l.item_id"""
 
-    The WHERE is re-checked after any concurrent update commits (READ COMMITTED), so the count
-    can never go below zero."""
-    row = await conn.fetchrow(
-        "UPDATE catalog_stock SET count = count - $2 WHERE item_id = $1 AND count >= $2 RETURNING count, store_id",
-        item_id, quantity,
-    )
-    if row is not None:
-        return True, row["count"], row["store_id"]
-    tracked = await conn.fetchval("SELECT store_id FROM catalog_stock WHERE item_id = $1", item_id)
-    return tracked is not None, None, tracked
+
+async def reserve_stock(
+    conn: asyncpg.Connection, order_id: str, wanted: Sequence[tuple[str, int]], event_ids: Sequence[str],
+    at: datetime, at_text: str,
+) -> tuple[bool, list[tuple[str, int, int]]]:
+    """Reserve every counted item of `wanted` for the order, or none (one round trip).
+
+    Returns (already reserved before this call, [(item id, count before, quantity)] of the counted
+    items). Nothing was taken when already reserved or when some count is below its quantity."""
+    rows = await conn.fetch(_RESERVE, order_id, [w[0] for w in wanted], [w[1] for w in wanted], list(event_ids),
+                            at, at_text)
+    return bool(rows[0]["already"]), [(r["item_id"], r["count"], r["qty"]) for r in rows if r["item_id"] is not None]
 
 
 async def has_reservation(conn: asyncpg.Connection, order_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM catalog_reservations WHERE order_id = $1 LIMIT 1", order_id))
 
 
-async def record_reservation(conn: asyncpg.Connection, order_id: str, taken: Sequence[tuple[str, int]]) -> None:
-    await conn.executemany(
-        "INSERT INTO catalog_reservations (order_id, item_id, quantity) VALUES ($1, $2, $3)",
-        [(order_id, item, qty) for item, qty in taken],
-    )
+# One statement: mark the order's reservation released (once: a concurrent caller waits on the row
+# locks, then finds it released and gives nothing) and put its quantities back, the stock rows locked
+# in item order like `_RESERVE` does.
+_RELEASE = """
+WITH released AS (
+    UPDATE catalog_reservations SET released_at = now() WHERE order_id = $1 AND released_at IS NULL
+    RETURNING item_id, quantity),
+locked AS (
+    SELECT s.item_id, r.quantity FROM catalog_stock s JOIN released r ON r.item_id = s.item_id
+     ORDER BY s.item_id FOR UPDATE OF s),
+given AS (UPDATE catalog_stock s SET count = s.count + l.quantity FROM locked l WHERE s.item_id = l.item_id)
+SELECT item_id, quantity FROM released ORDER BY item_id"""
 
 
 async def release_reservation(conn: asyncpg.Connection, order_id: str) -> list[tuple[str, int]]:
-    """Mark the order's reservation released (once: concurrent callers wait on the row lock and then
-    see it released) and put its quantities back."""
-    rows = await conn.fetch(
-        "UPDATE catalog_reservations SET released_at = now() WHERE order_id = $1 AND released_at IS NULL "
-        "RETURNING item_id, quantity",
-        order_id,
-    )
-    given = sorted((r["item_id"], r["quantity"]) for r in rows)
-    for item_id, quantity in given:
-        await conn.execute("UPDATE catalog_stock SET count = count + $2 WHERE item_id = $1", item_id, quantity)
-    return given
+    """Give the order's reserved quantities back, exactly once; returns what was given back."""
+    rows = await conn.fetch(_RELEASE, order_id)
+    return [(r["item_id"], r["quantity"]) for r in rows]
 
 
 # ---- audit ---------------------------------------------------------------------------------------

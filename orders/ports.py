@@ -2,6 +2,8 @@
 
 The service depends on these Protocols; the composition root passes the real
 `catalog.CatalogService` and `payments.PaymentsService` (they match structurally).
+Catalog's value types (`QuoteContext`, `CartQuote`, `ResolvedLine`...) are used directly:
+orders may import catalog's public interface.
 Every call takes the caller's connection, so checkout's stock reservation and
 payment hold commit or roll back with the order itself.
 """
@@ -15,54 +17,25 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from catalog import CartLineInput, CartQuote, QuoteContext
 from kernel.money import Money
 
 
-class QuoteContextLike(Protocol):
-    store_id: str
-    tenant_id: str
-    name: str
-    currency: str
-    timezone: str
-    tax_rate_bps: int
-    tax_inclusive: bool
-    prep_time_default_s: int
-    accept_window_s: int
-    lat: float
-    lng: float
-    status: str
-    open_at_time: bool
-    deliverable: bool
-    distance_m: float
-    delivery_fee: Money
-    region: str
-
-
-class ResolvedOptionLike(Protocol):
-    option_id: str
-    name: str
-    quantity: int
-
-
-class ResolvedLineLike(Protocol):
-    item_id: str
-    name: str
-    quantity: int
-    unit_price: Money
-    options: Sequence[Any]
-    line_total: Money
-
-
 class Catalog(Protocol):
+    """The calls orders makes into `catalog.CatalogService` (its public types imported directly)."""
+
+    async def cart_quote(
+        self, conn: asyncpg.Connection, store_id: str, lat: float, lng: float, at: datetime,
+        lines: Sequence[CartLineInput],
+    ) -> CartQuote: ...
+
     async def quote_context(
         self, conn: asyncpg.Connection, store_id: str, lat: float, lng: float, at: datetime
-    ) -> QuoteContextLike: ...
+    ) -> QuoteContext: ...
 
     async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool: ...
 
-    async def resolve_cart(self, conn: asyncpg.Connection, store_id: str, lines: list[Any]) -> list[Any]: ...
-
-    async def reserve(self, conn: asyncpg.Connection, order_id: str, items: list[tuple[str, int]]) -> None: ...
+    async def reserve(self, conn: asyncpg.Connection, order_id: str, items: Sequence[tuple[str, int]]) -> None: ...
 
     async def release(self, conn: asyncpg.Connection, order_id: str) -> bool: ...
 

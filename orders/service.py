@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from catalog import QuoteContext, ResolvedLine
 from kernel.clock import Clock
 from kernel.errors import Forbidden, ValidationFailed
 from kernel.ids import new_id
@@ -99,8 +100,8 @@ class Priced:
     """A request priced against the current menu: what a quote shows and checkout writes."""
 
     request: QuoteRequest
-    context: Any  # catalog's QuoteContext
-    lines: list[Any]  # catalog's ResolvedLine
+    context: QuoteContext
+    lines: list[ResolvedLine]
     breakdown: PriceBreakdown
     promo: Promo | None
     window: tuple[datetime, datetime]
@@ -159,7 +160,8 @@ class OrdersService:
             if req.scheduled_for < now + timedelta(minutes=15) or req.scheduled_for > now + timedelta(days=7):
                 raise ValidationFailed("scheduled_for must be between 15 minutes and 7 days ahead",
                                        param="scheduled_for")
-        ctx = await self.catalog.quote_context(conn, req.store_id, req.dropoff.lat, req.dropoff.lng, at)
+        quoted = await self.catalog.cart_quote(conn, req.store_id, req.dropoff.lat, req.dropoff.lng, at, req.lines)
+        ctx = quoted.context
         if req.scheduled_for is None and ctx.status != "online":
             raise StoreUnavailable(f"the store is {ctx.status}", param="store_id")
         if not ctx.open_at_time:
@@ -169,7 +171,7 @@ class OrdersService:
             )
         if not ctx.deliverable:
             raise NotDeliverable("the drop-off point is outside the store's delivery area", param="dropoff")
-        lines = await self.catalog.resolve_cart(conn, req.store_id, list(req.lines))
+        lines = quoted.lines()  # after the store checks: a closed store is reported before the cart's problems
         cur = ctx.currency
         subtotal = Money(sum(line.line_total.amount for line in lines), cur)
         promo = None

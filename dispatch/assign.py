@@ -9,25 +9,58 @@ close is how the core learns that it should *not* send a far idle courier now.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from dispatch.bundling import BundlePlan
 from dispatch.cost import CostBreakdown, DispatchConfig
 from dispatch.model import Courier, CourierState, Route
-from geo.eta import TravelTime
+from geo.eta import TravelTime, seconds_many
 
 COST_SCALE = 10  # min-cost flow wants integers; a tenth of a cost unit is plenty
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
+    """A bundle matched to a courier leaving at `depart_at`, `approach_s` from the restaurant. The
+    route is built only when asked for: a round matches every bundle but commits few."""
+
     plan: BundlePlan
     courier: Courier
-    route: Route
+    depart_at: float
+    approach_s: float
     cost: float
+    pickup_service_s: float
+    dropoff_service_s: float
+
+    @property
+    def arrive_at(self) -> float:
+        """Arrival at the restaurant (the route's first stop)."""
+        return self.depart_at + self.approach_s
+
+    @property
+    def route(self) -> Route:
+        return self.plan.route(self.depart_at, self.approach_s, self.pickup_service_s, self.dropoff_service_s)
+
+
+@dataclass(slots=True)
+class PriceCache:
+    """What one round has priced already, so matching again after a merge re-prices only the
+    merged bundles. Valid for one `couriers` list and one `now` (keys are courier positions in it)."""
+
+    approach: dict[tuple[int, str], float] = field(default_factory=dict)
+    rows: dict[int, tuple[BundlePlan, list[tuple[float, int]]]] = field(default_factory=dict)
+    holds: dict[int, tuple[BundlePlan, float]] = field(default_factory=dict)
+
+    def hold(self, plan: BundlePlan, now: float, config: DispatchConfig) -> float:
+        kept = self.holds.get(id(plan))
+        if kept is None or kept[0] is not plan:
+            kept = self.holds[id(plan)] = (plan, not_now_cost(plan, now, config))
+        return kept[1]
 
 
 def candidate_couriers(couriers: Sequence[Courier], now: float, config: DispatchConfig) -> list[Courier]:
@@ -82,7 +115,8 @@ def _cost_at(plan: BundlePlan, arrive: float, approach_s: float, courier: Courie
 
 def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], travel: TravelTime,
                   now: float, config: DispatchConfig,
-                  candidates: Mapping[str, Sequence[str]] | None = None) -> list[Match]:
+                  candidates: Mapping[str, Sequence[str]] | None = None,
+                  cache: PriceCache | None = None) -> list[Match]:
     """Solve the matching; bundles absent from the result are "not now".
 
     Each bundle first gets arcs to its `candidates_per_bundle` cheapest couriers only (that keeps
@@ -93,31 +127,34 @@ def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], trav
     With `candidates` (store id -> courier ids, e.g. the nearest ones from the live index) a bundle
     is priced only against its store's candidates, so a large region costs pairs per store, not
     bundles x couriers; a store missing from the mapping gets no courier this round.
+    `cache` (one per round and courier list) keeps rows already priced for the same plan objects.
     """
     if not plans or not couriers:
         return []
+    cache = cache if cache is not None else PriceCache()
     index = {c.courier_id: ci for ci, c in enumerate(couriers)}
-    approach: dict[tuple[int, str], float] = {}
-    priced: list[list[tuple[float, int]]] = []
+    todo: list[tuple[BundlePlan, Iterable[int]]] = []
     for plan in plans:
-        row: list[tuple[float, int]] = []
+        kept = cache.rows.get(id(plan))
+        if kept is not None and kept[0] is plan:
+            continue
         if candidates is None:
             allowed: Iterable[int] = range(len(couriers))
         else:
             allowed = [index[cid] for cid in candidates.get(plan.bundle.store_id, ()) if cid in index]
-        for ci in allowed:
-            courier = couriers[ci]
-            key = (ci, plan.bundle.store_id)
-            if key not in approach:
-                approach[key] = travel.seconds(courier.position, plan.bundle.pickup, courier.vehicle)
-            cost = price_match(plan, courier, approach[key], now, config)
-            if cost is not None:
-                row.append((cost, ci))
-        priced.append(row)
-    holds = [not_now_cost(plan, now, config) for plan in plans]
+        todo.append((plan, allowed))
+    if todo:
+        for (plan, _), row in zip(todo, _price_rows(todo, couriers, travel, now, config, cache.approach),
+                                  strict=True):
+            cache.rows[id(plan)] = (plan, row)
+    approach = cache.approach
+    priced = [cache.rows[id(plan)][1] for plan in plans]
+    holds = [cache.hold(plan, now, config) for plan in plans]
     arcs = [heapq.nsmallest(config.candidates_per_bundle, row) for row in priced]
     chosen = _solve_flow(arcs, holds, len(couriers))
-    starved = [pi for pi in range(len(plans)) if pi not in chosen and len(arcs[pi]) < len(priced[pi])]
+    # Only a bundle with a priced courier beyond its arcs that beats waiting can gain from more arcs.
+    starved = [pi for pi in range(len(plans)) if pi not in chosen and len(arcs[pi]) < len(priced[pi])
+               and _below(priced[pi], holds[pi]) > _below(arcs[pi], holds[pi])]
     if starved:
         for pi in starved:
             arcs[pi] = priced[pi]
@@ -125,35 +162,126 @@ def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], trav
     matches = []
     for pi, (ci, cost) in chosen.items():
         plan, courier = plans[pi], couriers[ci]
-        route = plan.route(max(now, courier.free_at), approach[(ci, plan.bundle.store_id)],
-                           config.pickup_service_s, config.dropoff_service_s)
-        matches.append(Match(plan, courier, route, cost))
+        matches.append(Match(plan, courier, max(now, courier.free_at), approach[(ci, plan.bundle.store_id)], cost,
+                             config.pickup_service_s, config.dropoff_service_s))
     return matches
+
+
+def _price_rows(todo: Sequence[tuple[BundlePlan, Iterable[int]]], couriers: Sequence[Courier],
+                travel: TravelTime, now: float, config: DispatchConfig,
+                approach: dict[tuple[int, str], float]) -> list[list[tuple[float, int]]]:
+    """`price_match` of every (bundle, allowed courier) pair, in numpy: per bundle, its (cost,
+    courier index) pairs in the allowed order, the refused ones (excluded, past the shift) left out.
+
+    The same operations in the same order as `_cost_at` and `CostBreakdown.total`, so a cost is the
+    one `price_match` gives for the same approach time. Approach times missing from `approach`
+    (courier index, store) are computed in one `seconds_many` call and kept there.
+    """
+    pair_plan: list[int] = []
+    pair_courier: list[int] = []
+    for k, (plan, allowed) in enumerate(todo):
+        excluded = plan.excluded
+        for ci in allowed:
+            if excluded and couriers[ci].courier_id in excluded:
+                continue
+            pair_plan.append(k)
+            pair_courier.append(ci)
+    rows: list[list[tuple[float, int]]] = [[] for _ in todo]
+    if not pair_plan:
+        return rows
+    keys = [(ci, todo[k][0].bundle.store_id) for k, ci in zip(pair_plan, pair_courier, strict=True)]
+    missing = list(dict.fromkeys(key for key in keys if key not in approach))
+    if missing:
+        pickup = {todo[k][0].bundle.store_id: todo[k][0].bundle.pickup for k in set(pair_plan)}
+        found = seconds_many(travel, [couriers[ci].position for ci, _ in missing], [pickup[s] for _, s in missing],
+                             [couriers[ci].vehicle for ci, _ in missing])
+        approach.update(zip(missing, found.tolist(), strict=True))
+    weights, half = config.weights, config.pickup_service_s / 2
+    plan_idx = np.asarray(pair_plan, dtype=np.intp)
+    courier_idx = np.asarray(pair_courier, dtype=np.intp)
+    approach_s = np.asarray([approach[key] for key in keys], dtype=np.float64)
+    free = np.asarray([max(now, c.free_at) for c in couriers], dtype=np.float64)[courier_idx]
+    shift_end = np.asarray([math.inf if c.shift_end is None else c.shift_end for c in couriers],
+                           dtype=np.float64)[courier_idx]
+    prior = np.asarray([c.delivered_count for c in couriers], dtype=np.float64)[courier_idx]
+    plans = [plan for plan, _ in todo]
+    width = max(len(p.promise_slack_s) for p in plans)
+    slack = np.full((len(plans), width), math.inf)
+    for k, plan in enumerate(plans):
+        slack[k, :len(plan.promise_slack_s)] = plan.promise_slack_s
+    ready = np.asarray([p.ready_at for p in plans])[plan_idx]
+    ready_sum = np.asarray([p.ready_sum_s for p in plans])[plan_idx]
+    n_orders = np.asarray([float(len(p.orders)) for p in plans])[plan_idx]
+    ride_delay = np.asarray([p.ride_delay_s for p in plans])[plan_idx]
+    loaded = np.asarray([p.loaded_travel_s for p in plans])[plan_idx]
+
+    arrive = free + approach_s
+    pickup_at = np.maximum(arrive + half, ready)
+    allowed_mask = ~(pickup_at > shift_end)
+    lateness = np.zeros(len(pair_plan))
+    for j in range(width):
+        late_by = pickup_at - slack[plan_idx, j]
+        late = np.where(pickup_at > slack[plan_idx, j], late_by, 0.0)
+        lateness = lateness + weights.lateness * late * (1.0 + late / weights.lateness_doubling_s)
+    cost = (lateness
+            + weights.food_wait * (n_orders * pickup_at - ready_sum)
+            + weights.ride_delay * ride_delay
+            + weights.courier_wait * (pickup_at - arrive - half)
+            + weights.travel * (approach_s + loaded)
+            + weights.fairness * prior)
+    for k, c, ci, ok in zip(pair_plan, cost.tolist(), pair_courier, allowed_mask.tolist(), strict=True):
+        if ok:
+            rows[k].append((c, ci))
+    return rows
+
+
+def _below(row: list[tuple[float, int]], hold: float) -> int:
+    return sum(1 for cost, _ in row if cost < hold)
 
 
 def _solve_flow(arcs: list[list[tuple[float, int]]], holds: list[float],
                 n_couriers: int) -> dict[int, tuple[int, float]]:
-    """Min-cost flow source -> bundle -> courier | not-now -> sink; bundle index -> (courier index, cost)."""
+    """Min-cost flow source -> bundle -> courier | not-now -> sink; bundle index -> (courier index, cost).
+
+    The arcs go in with one batched call per kind, in the order the solver always saw them
+    (per bundle: from the source, to "not now", to its couriers; then couriers to the sink).
+    """
     flow = min_cost_flow.SimpleMinCostFlow()
     n_plans = len(arcs)
     source, not_now, sink = n_plans + n_couriers, n_plans + n_couriers + 1, n_plans + n_couriers + 2
-    arc_match: dict[int, tuple[int, int, float]] = {}
+    tails: list[int] = []
+    heads: list[int] = []
+    costs: list[int] = []
+    matched: list[tuple[int, int, int, float]] = []  # (position among the arcs, bundle, courier, cost)
     for pi, hold in enumerate(holds):
-        flow.add_arc_with_capacity_and_unit_cost(source, pi, 1, 0)
-        flow.add_arc_with_capacity_and_unit_cost(pi, not_now, 1, round(hold * COST_SCALE))
+        tails += (source, pi)
+        heads += (pi, not_now)
+        costs += (0, round(hold * COST_SCALE))
         for cost, ci in arcs[pi]:
             if cost < hold:
-                arc = flow.add_arc_with_capacity_and_unit_cost(pi, n_plans + ci, 1, round(cost * COST_SCALE))
-                arc_match[arc] = (pi, ci, cost)
-    for ci in range(n_couriers):
-        flow.add_arc_with_capacity_and_unit_cost(n_plans + ci, sink, 1, 0)
-    flow.add_arc_with_capacity_and_unit_cost(not_now, sink, n_plans, 0)
+                matched.append((len(tails), pi, ci, cost))
+                tails.append(pi)
+                heads.append(n_plans + ci)
+                costs.append(round(cost * COST_SCALE))
+    tails += [n_plans + ci for ci in range(n_couriers)]
+    heads += [sink] * n_couriers
+    costs += [0] * n_couriers
+    caps = np.ones(len(tails) + 1, dtype=np.int64)
+    caps[-1] = n_plans
+    tails.append(not_now)
+    heads.append(sink)
+    costs.append(0)
+    flow.add_arcs_with_capacity_and_unit_cost(np.asarray(tails, dtype=np.int32), np.asarray(heads, dtype=np.int32),
+                                              caps, np.asarray(costs, dtype=np.int64))
     flow.set_node_supply(source, n_plans)
     flow.set_node_supply(sink, -n_plans)
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")
-    return {pi: (ci, cost) for arc, (pi, ci, cost) in arc_match.items() if flow.flow(arc) > 0}
+    if not matched:
+        return {}
+    used = flow.flows(np.asarray([m[0] for m in matched], dtype=np.int32))
+    return {pi: (ci, cost) for (_, pi, ci, cost), f in zip(matched, used, strict=True) if f > 0}
 
 
 def should_commit(match: Match, now: float, config: DispatchConfig) -> bool:
@@ -165,6 +293,5 @@ def should_commit(match: Match, now: float, config: DispatchConfig) -> bool:
     """
     if match.courier.free_at > now:
         return False
-    pickup = match.route.stops[0]
-    arrival_if_held = pickup.arrive_at + config.step_s
+    arrival_if_held = match.arrive_at + config.step_s
     return arrival_if_held + config.pickup_service_s / 2 > match.plan.ready_at - config.commit_slack_s

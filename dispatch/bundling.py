@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dispatch.cost import DispatchConfig
 from dispatch.model import Bundle, Courier, OpenOrder, Route, Stop, StopKind
-from geo.eta import TravelTime
+from geo.eta import Point, TravelTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +59,21 @@ def plan_bundle(orders: Sequence[OpenOrder], travel: TravelTime, config: Dispatc
         raise ValueError("a bundle holds orders of one restaurant only")
     half_pick, half_drop = config.pickup_service_s / 2, config.dropoff_service_s / 2
     ready_at = max(o.ready_at for o in orders)
-    direct = {o.order_id: half_pick + travel.seconds(first.pickup, o.dropoff, vehicle) + half_drop
-              for o in orders}
+    legs: dict[tuple[Point, Point], float] = {}  # each leg once, however many sequences use it
+
+    def leg_s(origin: Point, destination: Point) -> float:
+        found = legs.get((origin, destination))
+        if found is None:
+            found = legs[(origin, destination)] = travel.seconds(origin, destination, vehicle)
+        return found
+
+    direct = {o.order_id: half_pick + leg_s(first.pickup, o.dropoff) + half_drop for o in orders}
     best: tuple[float, tuple[OpenOrder, ...], tuple[float, ...], float] | None = None
-    for sequence in itertools.permutations(orders):
+    for sequence in itertools.permutations(orders) if len(orders) > 1 else (tuple(orders),):
         offsets: list[float] = []
         clock, here, driven = half_pick, first.pickup, 0.0
         for order in sequence:
-            leg = travel.seconds(here, order.dropoff, vehicle)
+            leg = leg_s(here, order.dropoff)
             driven += leg
             clock += leg + half_drop
             offsets.append(clock)

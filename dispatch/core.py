@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from dispatch.assign import Match, candidate_couriers, match_bundles, should_commit
+from dispatch.assign import Match, PriceCache, candidate_couriers, match_bundles, should_commit
 from dispatch.bundling import BundlePlan, build_bundles, target_bundle_size
 from dispatch.cost import DispatchConfig
 from dispatch.greedy import decide_greedy
 from dispatch.merge import merge_matched_bundles
 from dispatch.model import Assignment, Courier, Decision, OpenOrder, Policy, Reposition
-from geo.eta import TravelTime
+from geo.eta import MemoTravelTime, TravelTime
 
 
 def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: TravelTime, now: float,
@@ -26,6 +26,8 @@ def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: Tra
     a region of thousands).
     """
     started = time.perf_counter()
+    if not isinstance(travel, MemoTravelTime):
+        travel = MemoTravelTime(travel)  # bundling, merging and matching ask for the same legs again
     if config.policy is Policy.GREEDY:
         decision = decide_greedy(orders, couriers, travel, now, config, candidates)
         decision.stats.update(solve_s=time.perf_counter() - started, target_bundle_size=1.0)
@@ -33,12 +35,13 @@ def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: Tra
     pool = candidate_couriers(couriers, now, config)
     size = target_bundle_size(orders, pool, now, config)
     plans = build_bundles(orders, size, travel, now, config)
-    matches = match_bundles(plans, pool, travel, now, config, candidates)
+    prices = PriceCache()
+    matches = match_bundles(plans, pool, travel, now, config, candidates, prices)
     if config.merge_after_matching:
         merged = merge_matched_bundles(plans, matches, travel, now, config)
         if merged is not None:
             plans = merged
-            matches = match_bundles(plans, pool, travel, now, config, candidates)
+            matches = match_bundles(plans, pool, travel, now, config, candidates, prices)
     committed = [m for m in matches if should_commit(m, now, config)]
     assigned = {oid for m in committed for oid in m.plan.bundle.order_ids}
     held = tuple(o.order_id for o in orders if o.order_id not in assigned)

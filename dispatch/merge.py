@@ -47,7 +47,7 @@ def _best_merge(group: list[BundlePlan], match_of: dict[int, Match], travel: Tra
         if host_match is None:
             continue  # the merged bundle needs a courier to be priced against
         courier = host_match.courier
-        approach = host_match.route.stops[0].arrive_at - max(now, courier.free_at)
+        approach = host_match.arrive_at - max(now, courier.free_at)
         for guest in group:
             if guest is host or len(host.orders) + len(guest.orders) > config.max_bundle_size:
                 continue
@@ -65,7 +65,6 @@ def _best_merge(group: list[BundlePlan], match_of: dict[int, Match], travel: Tra
             apart = host_match.cost + (guest_match.cost if guest_match else not_now_cost(guest, now, config))
             saving = apart - cost
             if saving > 0 and (best is None or saving > best[0]):
-                route = merged.route(max(now, courier.free_at), approach, config.pickup_service_s,
-                                     config.dropoff_service_s)
-                best = (saving, host, guest, merged, Match(merged, courier, route, cost))
+                best = (saving, host, guest, merged, Match(merged, courier, max(now, courier.free_at), approach,
+                                                           cost, config.pickup_service_s, config.dropoff_service_s))
     return None if best is None else best[1:]

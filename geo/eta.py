@@ -4,15 +4,20 @@ Two travel-time models share one protocol so the dispatch core does not care whi
 `MdrpTravelTime` applies the Grubhub MDRP rule (planar meters, ceil to whole minutes) for
 replays; `HaversineTravelTime` is the live model on latitude/longitude.
 `PrepTimeEstimator` corrects a store's stated prep time by how late its food really was.
+`MemoTravelTime` remembers every leg it was asked for (one round's worth), and `seconds_many`
+prices many legs at once with a model's vectorised `seconds_array` where it has one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 Point = tuple[float, float]
 
@@ -89,6 +94,65 @@ class HaversineTravelTime:
 
     def minutes(self, origin: Point, destination: Point, vehicle: str = "car") -> float:
         return self.seconds(origin, destination, vehicle) / 60.0
+
+    def seconds_array(self, origins: Sequence[Point], destinations: Sequence[Point],
+                      vehicles: Sequence[str]) -> npt.NDArray[np.float64]:
+        """`seconds` of many legs at once (numpy; equal to the scalar one to rounding)."""
+        o = np.asarray(origins, dtype=np.float64).reshape(-1, 2)
+        d = np.asarray(destinations, dtype=np.float64).reshape(-1, 2)
+        default = self.speed_mps[self.default_vehicle]
+        speeds = np.fromiter((self.speed_mps.get(v, default) for v in vehicles), np.float64, len(vehicles))
+        return haversine_m_array(o, d) * self.detour_factor / speeds
+
+
+def haversine_m_array(origins: npt.NDArray[np.float64],
+                      destinations: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """`haversine_m` of rows of (lat, lng) degrees."""
+    lat1, lng1 = np.radians(origins[:, 0]), np.radians(origins[:, 1])
+    lat2, lng2 = np.radians(destinations[:, 0]), np.radians(destinations[:, 1])
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lng2 - lng1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
+def seconds_many(travel: TravelTime, origins: Sequence[Point], destinations: Sequence[Point],
+                 vehicles: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Travel seconds of many legs: the model's `seconds_array` if it has one, else one call a leg."""
+    vectorised = getattr(travel, "seconds_array", None)
+    if vectorised is not None:
+        return np.asarray(vectorised(origins, destinations, vehicles), dtype=np.float64)
+    return np.fromiter((travel.seconds(o, d, v) for o, d, v in zip(origins, destinations, vehicles, strict=True)),
+                       np.float64, len(origins))
+
+
+class MemoTravelTime:
+    """A travel model that remembers each leg it computed: one round asks for the same legs many
+    times (a bundle's drop-off legs in every sequence, a store's legs in every merge tried). Build
+    one per round: it grows with the legs asked for and is never emptied."""
+
+    __slots__ = ("_minutes", "_seconds", "inner")
+
+    def __init__(self, inner: TravelTime) -> None:
+        self.inner = inner
+        self._seconds: dict[tuple[Point, Point, str], float] = {}
+        self._minutes: dict[tuple[Point, Point, str], float] = {}
+
+    def seconds(self, origin: Point, destination: Point, vehicle: str = "car") -> float:
+        key = (origin, destination, vehicle)
+        found = self._seconds.get(key)
+        if found is None:
+            found = self._seconds[key] = self.inner.seconds(origin, destination, vehicle)
+        return found
+
+    def minutes(self, origin: Point, destination: Point, vehicle: str = "car") -> float:
+        key = (origin, destination, vehicle)
+        found = self._minutes.get(key)
+        if found is None:
+            found = self._minutes[key] = self.inner.minutes(origin, destination, vehicle)
+        return found
+
+    def seconds_array(self, origins: Sequence[Point], destinations: Sequence[Point],
+                      vehicles: Sequence[str]) -> npt.NDArray[np.float64]:
+        return seconds_many(self.inner, origins, destinations, vehicles)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 import h3
 import msgspec
@@ -32,7 +33,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from dispatch.offers import lease_value, parse_lease
 from geo.eta import Point
-from geo.live import LiveKeys
+from geo.live import LiveKeys, decode_state
 
 _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
@@ -160,6 +161,30 @@ class _Scripts:
         raise AssertionError("unreachable")
 
 
+# ARGV: channel, message, channel, message, ... Publishes them in order; returns how many.
+_PUBLISH = """
+for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
+return #ARGV / 2
+"""
+
+
+class Frames:
+    """Frames for many couriers' channels in one call: one command and one reply instead of a
+    pipeline of PUBLISHes (redis-py spends more packing and parsing those than Redis sending them)."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.prefix = prefix
+        self._scripts = _Scripts(redis, {"publish": _PUBLISH})
+
+    async def send(self, frames: Sequence[tuple[str, bytes]]) -> None:
+        """Publish each (courier id, encoded frame) on the courier's channel."""
+        args: list[object] = []
+        for courier_id, frame in frames:
+            args += (courier_channel(self.prefix, courier_id), frame)
+        for start in range(0, len(args), 4000):  # keep one call's arguments well under Lua's stack
+            await self._scripts.run("publish", [], args[start:start + 4000])
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     token: int
@@ -237,46 +262,73 @@ class LiveOffers:
         return raw.decode() if raw else None
 
 
-# KEYS[1]: the live index's GEO set. ARGV: k, radius m, then lng, lat per point. One reply string
-# per point, "id lat lng" triples joined by spaces: the client parses one bulk string per point
-# instead of a nested reply (redis-py's pure-Python parser costs more than the searches).
+# KEYS[1]: the live index's GEO set, KEYS[2]: its state hash. ARGV: k, radius m, then lng, lat per
+# point. Replies one string per point (the ids found, nearest first, joined by spaces), then the
+# distinct ids of all points (joined by spaces) and their states (JSON, one line each, empty if
+# none) read with one HMGET. A courier found by ten points is read and sent once, and the client
+# parses a few bulk strings instead of a nested reply (redis-py's pure-Python parser costs more
+# than the searches); the positions come from the states, so no coordinates are formatted here.
 _NEAREST = """
 local k, radius = ARGV[1], ARGV[2]
-local out = {}
+local out, seen, ids = {}, {}, {}
 for i = 3, #ARGV, 2 do
   local rows = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[i], ARGV[i + 1], 'BYRADIUS', radius, 'm',
-                          'ASC', 'COUNT', k, 'WITHCOORD')
-  local parts = {}
-  for _, row in ipairs(rows) do
-    parts[#parts + 1] = row[1] .. ' ' .. row[2][2] .. ' ' .. row[2][1]
+                          'ASC', 'COUNT', k)
+  for _, cid in ipairs(rows) do
+    if not seen[cid] then
+      seen[cid] = true
+      ids[#ids + 1] = cid
+    end
   end
-  out[#out + 1] = table.concat(parts, ' ')
+  out[#out + 1] = table.concat(rows, ' ')
 end
+local states = {}
+for s = 1, #ids, 5000 do
+  local part = redis.call('HMGET', KEYS[2], unpack(ids, s, math.min(s + 4999, #ids)))
+  for j = 1, #part do states[#states + 1] = part[j] or '' end
+end
+out[#out + 1] = table.concat(ids, ' ')
+out[#out + 1] = table.concat(states, '\\n')
 return out
 """
 
 
+class Found(NamedTuple):
+    """An online courier near a point, where the live index last placed it."""
+
+    courier_id: str
+    lat: float
+    lng: float
+    vehicle: str | None
+
+
 class CourierSearch:
-    """Nearest available couriers of many points in one round trip, on the live index's GEO set."""
+    """Nearest online couriers of many points in one round trip, on the live index's GEO set."""
 
     def __init__(self, redis: aioredis.Redis, keys: LiveKeys) -> None:
         self.keys = keys
         self._scripts = _Scripts(redis, {"nearest": _NEAREST})
 
-    async def _search(self, points: Sequence[Point], k: int, radius_m: float) -> list[list[tuple[str, float, float]]]:
+    async def _search(self, points: Sequence[Point], k: int, radius_m: float) -> list[list[Found]]:
         args: list[object] = [k, repr(float(radius_m))]
         for lat, lng in points:
             args += [repr(lng), repr(lat)]
-        replies = await self._scripts.run("nearest", [self.keys.geo], args)
-        out = []
-        for raw in replies:  # type: ignore[union-attr]
-            words = raw.decode().split() if raw else []
-            out.append([(words[j], float(words[j + 1]), float(words[j + 2])) for j in range(0, len(words), 3)])
-        return out
+        replies: list[bytes] = await self._scripts.run("nearest", [self.keys.geo, self.keys.state],  # type: ignore[assignment]
+                                                       args)
+        ids, states = replies[-2], replies[-1]
+        online: dict[str, Found] = {}
+        if ids:
+            for cid, raw in zip(ids.decode().split(" "), states.split(b"\n"), strict=True):
+                state = decode_state(raw) if raw else None
+                if state is not None and state.status == "online" and state.lat is not None \
+                        and state.lng is not None:
+                    online[cid] = Found(cid, state.lat, state.lng, state.vehicle)
+        return [[online[cid] for cid in raw.decode().split(" ") if cid in online] if raw else []
+                for raw in replies[:-2]]
 
     async def nearest(self, points: Sequence[Point], k: int, radius_m: float,
-                      first_radius_m: float = 1500.0) -> list[list[tuple[str, float, float]]]:
-        """For each point, up to `k` available couriers nearest first as (courier_id, lat, lng).
+                      first_radius_m: float = 1500.0) -> list[list[Found]]:
+        """For each point, its online couriers among the `k` nearest available ones, nearest first.
 
         A tight first pass (Redis' cost grows with the couriers inside the radius), then one more
         pass at `radius_m` for the points that found fewer than `k`. geo.live's `nearest_available`

@@ -2,7 +2,8 @@
 
 Every `interval_s` the process tries to take (or renew) the region's lease; only the holder runs
 a round: open orders from the pool, the nearest available couriers per pickup from the live index,
-`plan_round` (the decision core per store) in an executor with a time budget, then offers:
+`plan_round` (the decision core once, each store priced against its own candidates) in an
+executor with a time limit, then offers:
 written in Redis under the lease's fencing check, recorded in Postgres with their
 `dispatch.offered` events under the same fencing token, and published on each courier's channel.
 Answers to offers and order changes arrive through the "dispatch" consumer (`dispatch.events`).
@@ -28,12 +29,12 @@ from dispatch.cost import DispatchConfig
 from dispatch.live import (
     CourierSearch,
     DispatchKeys,
+    Frames,
     Lease,
     LiveOffers,
     OfferKeys,
     RegionLease,
     SurgeBoardStore,
-    courier_channel,
 )
 from dispatch.messages import (
     MoneyOut,
@@ -59,8 +60,10 @@ log = logging.getLogger(__name__)
 
 def _live_core_config(interval_s: float) -> DispatchConfig:
     # Live rounds are seconds apart; handing food over takes a couple of minutes at either end.
+    # Each store is priced only against its nearest candidates (`candidates_k` plus its orders), so
+    # every one of them can be an arc: the flow is solved once, never again for starved bundles.
     return DispatchConfig(step_s=interval_s, pickup_service_s=120.0, dropoff_service_s=120.0,
-                          candidates_per_bundle=8)
+                          candidates_per_bundle=32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,6 @@ class DispatcherConfig:
     lease_ttl_ms: int = 0  # 0: three intervals (at least 1 s)
     candidates_k: int = 8  # nearest available couriers considered per pickup (plus slack, below)
     search_radius_m: float = 10_000.0
-    solve_budget_s: float = 1.0  # the planner stops starting new stores after this
     solve_timeout_s: float = 3.0  # a round gives up waiting for the executor after this
     busy_grace_s: float = 120.0  # a courier past its planned finish is expected free this soon
     prep_alpha: float = 0.2
@@ -115,6 +117,7 @@ class Dispatcher:
         self.keys = DispatchKeys(prefix, config.region)
         self.lease = RegionLease(redis, self.keys, owner, config.lease_ms)
         self.offers = LiveOffers(redis, self.keys)
+        self.frames = Frames(redis, prefix)
         self.index = CourierIndex(redis, prefix, config.region)
         self.search = CourierSearch(redis, self.index.keys)
         self.surge = SurgeKeeper(SurgeBoardStore(redis, self.keys), config.surge)
@@ -177,16 +180,20 @@ class Dispatcher:
         t1 = time.perf_counter()
         couriers, candidates = await self._candidates(orders, live, now)
         t2 = time.perf_counter()
-        plan = await self._plan(orders, candidates, couriers, now)
+        # Surge needs only the open orders and the index: it is updated while the executor solves.
+        solving = asyncio.ensure_future(self._plan(orders, candidates, couriers, now))
+        try:
+            if rows or self.surge.board.multipliers:
+                await self.surge.update(self.index, [o.pickup for o in orders], now)
+            surge_s = time.perf_counter() - t2
+        finally:
+            plan = await solving
         t3 = time.perf_counter()
         currency = {r["order_id"]: r["currency"] for r in rows}
         sent = await self._offer(lease, plan.assignments, {o.order_id: o for o in orders}, currency, now)
         t4 = time.perf_counter()
-        if rows or self.surge.board.multipliers:
-            await self.surge.update(self.index, [o.pickup for o in orders], now)
         self.last_timings = {"pool_s": t1 - t0, "candidates_s": t2 - t1, "solve_s": t3 - t2, "offers_s": t4 - t3,
-                             "surge_s": time.perf_counter() - t4, "subproblems": float(plan.subproblems),
-                             "skipped": float(len(plan.skipped))}
+                             "surge_s": surge_s, "skipped": float(len(plan.skipped))}
         stat = RoundStat(self.region, iso(now), time.perf_counter() - t0, len(orders), len(couriers), sent,
                          len(plan.held) + len(plan.skipped), lease.token)
         self.counters.rounds += 1
@@ -234,27 +241,21 @@ class Dispatcher:
         found = await self.search.nearest([pickups[s] for s in stores],
                                           k + min(per_store.most_common(1)[0][1], 20) + len(pending) // 50,
                                           self.config.search_radius_m)
-        seen: dict[str, tuple[float, float]] = {}
-        for rows in found:
-            for cid, lat, lng in rows:
-                seen.setdefault(cid, (lat, lng))
-        states = await self.index.courier_states([c for c in seen if c not in pending])
         couriers: dict[str, Courier] = {}
-        for cid, live_state in states.items():
-            st = live_state.state
-            if st is None or st.status != "online":
-                continue
-            vehicle = st.vehicle or "car"
-            job = busy.get(cid)
-            if job is not None:
-                free_at = max(job.finish_at.timestamp(), now + self.config.busy_grace_s)
-                couriers[cid] = Courier(cid, (job.finish_lat, job.finish_lng), free_at, CourierState.BUSY,
-                                        vehicle=vehicle, current_bundle=job.order_ids)
-            else:
-                couriers[cid] = Courier(cid, seen[cid], now, vehicle=vehicle)
+        for rows in found:
+            for cid, lat, lng, vehicle in rows:
+                if cid in couriers or cid in pending:
+                    continue
+                job = busy.get(cid)
+                if job is not None:
+                    free_at = max(job.finish_at.timestamp(), now + self.config.busy_grace_s)
+                    couriers[cid] = Courier(cid, (job.finish_lat, job.finish_lng), free_at, CourierState.BUSY,
+                                            vehicle=vehicle or "car", current_bundle=job.order_ids)
+                else:
+                    couriers[cid] = Courier(cid, (lat, lng), now, vehicle=vehicle or "car")
         candidates: dict[str, list[str]] = {}
         for store_id, rows in zip(stores, found, strict=True):
-            ids = [cid for cid, _, _ in rows if cid in couriers]
+            ids = [row.courier_id for row in rows if row.courier_id in couriers]
             candidates[store_id] = ids[: self.config.candidates_k + per_store[store_id]]
         return couriers, candidates
 
@@ -264,7 +265,7 @@ class Dispatcher:
             return RoundPlan(held=[o.order_id for o in orders])
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(self.executor, plan_round, orders, candidates, couriers, self.travel, now,
-                                   self.config.core_config, self.config.solve_budget_s)
+                                   self.config.core_config)
         try:
             return await asyncio.wait_for(job, self.config.solve_timeout_s)
         except TimeoutError:
@@ -312,11 +313,7 @@ class Dispatcher:
         if recorded is None:
             self.current = None
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for o in kept:
-            if o.offer_id in recorded_ids:
-                pipe.publish(courier_channel(self.prefix, o.courier_id), o.frame)
-        await pipe.execute()
+        await self.frames.send([(o.courier_id, o.frame) for o in kept if o.offer_id in recorded_ids])
         self.counters.offers_sent += len(recorded_ids)
         return len(recorded_ids)
 
@@ -348,10 +345,7 @@ class Dispatcher:
                     await store.reopen(conn, offer.order_ids, exclude=offer.courier_id)
         if lapsed:
             await self.offers.clear([OfferKeys(o.offer_id, o.courier_id, o.order_ids) for o in lapsed])
-            pipe = self.redis.pipeline(transaction=False)
-            for o in lapsed:
-                pipe.publish(courier_channel(self.prefix, o.courier_id),
-                             encoder.encode(OfferCancelled(o.offer_id, "expired")))
-            await pipe.execute()
+            await self.frames.send([(o.courier_id, encoder.encode(OfferCancelled(o.offer_id, "expired")))
+                                    for o in lapsed])
             self.counters.offers_expired += len(lapsed)
         return len(lapsed)

@@ -1,5 +1,5 @@
 """Pure rules of the live dispatcher: judging answers, exclusion, the lease value and fencing
-order, payouts, and the per-store split of a round."""
+order, payouts, and the region-wide round over per-store candidates."""
 
 from __future__ import annotations
 
@@ -92,13 +92,27 @@ def test_an_excluded_courier_is_never_offered_the_order_again():
     assert [a.courier_id for a in plan.assignments] == ["c_far"]
 
 
-def test_stores_left_when_the_budget_runs_out_wait_for_the_next_round():
+def test_one_region_wide_matching_gives_a_shared_courier_to_the_store_only_it_can_serve():
+    # s1 is the most urgent store and c1 its nearest courier, but c1 is also the only candidate of
+    # s2. Store by store, s1 would take c1 and s2 would wait; one matching for the whole region
+    # sends c2 to s1 and c1 to s2.
     now = 1000.0
-    orders = [order(f"o{i}", f"s{i}", (52.52 + i * 0.001, 13.40)) for i in range(5)]
-    couriers = {f"c{i}": Courier(f"c{i}", (52.52 + i * 0.001, 13.40), now) for i in range(5)}
-    plan = plan_round(orders, {f"s{i}": [f"c{i}"] for i in range(5)}, couriers, HaversineTravelTime(), now,
-                      DispatchConfig(step_s=5.0), budget_s=-1.0)
-    assert plan.assignments == [] and sorted(plan.skipped) == [f"o{i}" for i in range(5)]
+    orders = [order("o1", "s1", (52.52, 13.40)), order("o2", "s2", (52.53, 13.40))]
+    orders[0] = OpenOrder("o1", "s1", (52.52, 13.40), (52.53, 13.40), now - 900, now, now + 1200)
+    couriers = {"c1": Courier("c1", (52.524, 13.40), now), "c2": Courier("c2", (52.515, 13.40), now)}
+    plan = plan_round(orders, {"s1": ["c1", "c2"], "s2": ["c1"]}, couriers, HaversineTravelTime(), now,
+                      DispatchConfig(step_s=5.0))
+    assert sorted((a.bundle.store_id, a.courier_id) for a in plan.assignments) == [("s1", "c2"), ("s2", "c1")]
+
+
+def test_a_store_without_candidates_holds_its_orders():
+    now = 1000.0
+    orders = [order("o1", "s1", (52.52, 13.40)), order("o2", "s2", (52.60, 13.40))]
+    couriers = {"c1": Courier("c1", (52.52, 13.40), now)}
+    plan = plan_round(orders, {"s1": ["c1"], "s2": ["c_gone"]}, couriers, HaversineTravelTime(), now,
+                      DispatchConfig(step_s=5.0))
+    assert [a.bundle.order_ids for a in plan.assignments] == [("o1",)]
+    assert plan.held == ["o2"]
 
 
 def test_payout_pays_per_order_and_per_km_with_a_floor():

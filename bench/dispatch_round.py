@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 import redis.asyncio as aioredis
 
-from dispatch.cost import DispatchConfig
 from dispatch.events import DispatchEvents
 from dispatch.live import DispatchKeys
 from dispatch.model import Policy
@@ -103,9 +102,8 @@ def pct(values: list[float], p: float) -> float:
 
 async def run_policy(pool: asyncpg.Pool, redis: aioredis.Redis, clock: ManualClock, policy: Policy,
                      rounds: int) -> dict[str, object]:
-    core = replace(DispatchConfig(step_s=5.0, pickup_service_s=120.0, dropoff_service_s=120.0,
-                                  candidates_per_bundle=8), policy=policy)
-    config = DispatcherConfig(region=REGION, interval_s=5.0, core=core, solve_budget_s=2.0, solve_timeout_s=5.0)
+    live = DispatcherConfig(region=REGION, interval_s=5.0, solve_timeout_s=5.0)
+    config = replace(live, core=replace(live.core_config, policy=policy))  # the live defaults, one policy
     d = Dispatcher(pool, redis, PREFIX, clock, config, f"bench-{policy.value}")
     lease = await d.lease.acquire()
     assert lease is not None
@@ -164,7 +162,7 @@ async def main(args: argparse.Namespace) -> None:
         for policy in (Policy.OPTIMIZER, Policy.GREEDY):
             results[policy] = await run_policy(pool, redis, clock, policy, args.rounds)
         print(f"{'policy':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'offers':>7}   median phase ms "
-              "(pool / candidates / solve / offers / surge)")
+              "(pool / candidates / solve / offers / surge, the last during the solve)")
         for policy, r in results.items():
             t = [x * 1000 for x in r["times"]]  # type: ignore[union-attr]
             ph = r["phases"]

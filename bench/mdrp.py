@@ -3,6 +3,7 @@
     python bench/mdrp.py                  # the nine {0..8}o100t100s2p100, both policies
     python bench/mdrp.py --all --jobs 2   # every instance, both policies, averages per family
     python bench/mdrp.py --couriers 0.6   # the nine with 60% of their couriers: a shortage
+    python bench/mdrp.py --instance 5o100t100s2p100 --policy optimizer   # one day, one policy
 
 Data comes from $MDRP_DIR or ../shared/mdrp next to the repo; it is never copied in.
 """
@@ -113,6 +114,8 @@ def family(name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--all", action="store_true", help="every instance in the folder")
+    parser.add_argument("--instance", action="append", metavar="NAME",
+                        help="replay only this instance (repeatable), e.g. 5o100t100s2p100")
     parser.add_argument("--step", type=float, default=60.0, help="seconds between rounds (default 60)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1; --all: 2)")
     parser.add_argument("--couriers", type=float, default=1.0, metavar="FRACTION",
@@ -126,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bounds = lower_bounds(root)
     names = sorted(p.name for p in root.iterdir() if (p / "orders.txt").is_file()) if args.all else NINE
+    if args.instance:
+        unknown = [n for n in args.instance if not (root / n / "orders.txt").is_file()]
+        if unknown:
+            print(f"no such instance under {root}: {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        names = args.instance
     policies = args.policy or [Policy.OPTIMIZER.value, Policy.GREEDY.value]
     jobs = [(str(root), name, policy, args.step, args.couriers) for name in names for policy in policies]
     workers = args.jobs if not args.all or args.jobs != 1 else 2

@@ -134,6 +134,55 @@ async def _write(conn: asyncpg.Connection, accepted: list[JournalEntry], natural
                        [natural_deltas[i] for i in ids])
 
 
+# One entry written inside a larger statement (the capture's intent update): the entry unless its
+# idempotency key was posted before, its postings, and each account's natural balance moved by an
+# upsert in account id order (the same lock order as `post_batch`), which also creates an account
+# not seen yet. Only for entries that take no non-negative account down (`fits_one_statement`): an
+# upsert's proposed row must pass the non-negative CHECK before it turns into an update, and such
+# an entry needs no balance read first. The balanced-postings trigger, the foreign keys (checked at
+# the statement's end, so they see the rows written beside them) and the CHECK still guard it.
+_ENTRY_CTES = """,
+     je AS (INSERT INTO journal_entries (id, kind, currency, actor, reason, reference, intent_id, refund_id,
+                                         payout_id, processor_ref, idempotency_key, reverses)
+            VALUES ({p[0]}::text, {p[1]}::text, {p[2]}::text, {p[3]}::text, {p[4]}::text, {p[5]}::text, {p[6]}::text,
+                    {p[7]}::text, {p[8]}::text, {p[9]}::text, {p[10]}::text, {p[11]}::text)
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+     jp AS (INSERT INTO postings (entry_id, seq, account_id, amount, currency)
+            SELECT je.id, q.seq, q.account_id, q.amount, {p[2]}::text
+              FROM je, unnest({p[12]}::integer[], {p[13]}::text[], {p[14]}::bigint[]) AS q(seq, account_id, amount)),
+     ja AS (INSERT INTO ledger_accounts AS a (id, kind, owner_id, currency, normal_side, non_negative, balance)
+            SELECT n.* FROM unnest({p[15]}::text[], {p[16]}::text[], {p[17]}::text[], {p[18]}::text[],
+                                   {p[19]}::text[], {p[20]}::boolean[], {p[21]}::bigint[])
+                            AS n(id, kind, owner_id, currency, normal_side, non_negative, delta)
+             WHERE EXISTS (SELECT 1 FROM je)
+             ORDER BY n.id
+            ON CONFLICT (id) DO UPDATE SET balance = a.balance + EXCLUDED.balance)"""
+
+
+def fits_one_statement(e: JournalEntry) -> bool:
+    """Whether `entry_ctes` may write `e`: no posting lowers a non-negative account's balance."""
+    return all(not q.account.spec.non_negative or q.account.natural(q.amount) >= 0 for q in e.postings)
+
+
+def entry_ctes(e: JournalEntry, first: int) -> tuple[str, list[object]]:
+    """The CTEs (to append after a statement's own) and their arguments, numbered from `first`,
+    that write entry `e` as `post` would. `e` must be balanced and `fits_one_statement`."""
+    check_entry(e)
+    if not fits_one_statement(e):
+        raise ValueError("an entry that lowers a non-negative account needs post()")
+    p = [f"${first + k}" for k in range(22)]
+    accounts = sorted(((q.account, q.account.natural(q.amount)) for q in e.postings), key=lambda ad: ad[0].id)
+    args: list[object] = [
+        e.id, e.kind, e.currency, e.actor, e.reason, e.reference, e.intent_id, e.refund_id, e.payout_id,
+        e.processor_ref, e.idempotency_key, e.reverses,
+        list(range(len(e.postings))), [q.account.id for q in e.postings], [q.amount for q in e.postings],
+        [a.id for a, _ in accounts], [a.kind for a, _ in accounts], [a.owner for a, _ in accounts],
+        [a.currency for a, _ in accounts], [a.spec.normal for a, _ in accounts],
+        [a.spec.non_negative for a, _ in accounts], [d for _, d in accounts],
+    ]
+    return _ENTRY_CTES.format(p=p), args
+
+
 async def post(conn: asyncpg.Connection, entry: JournalEntry) -> PostingOutcome:
     """Post one entry; an entry already posted under its idempotency key returns that
     one. Insufficient balance raises `InsufficientBalance` (402)."""

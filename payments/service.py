@@ -79,7 +79,8 @@ class PaymentsService:
         self.fraud = fraud
         self.clock = clock
         self.wallets = Wallets(pool, clock, self._webhook)
-        self._pending: set[asyncio.Task[None]] = set()  # fraud decisions written apart from the caller
+        self._apart: list[FraudDecision] = []  # fraud decisions to write apart from their caller's transaction
+        self._writer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ payment methods
 
@@ -103,22 +104,46 @@ class PaymentsService:
                         reference: str, idempotency_key: str, metadata: dict[str, Any] | None = None,
                         risk: RiskContext | None = None) -> Authorization:
         """Place a hold. The same idempotency key returns the same intent (never a second
-        hold). Raises PaymentDeclined (402) or PaymentRequiresAction (402, 3-D Secure)."""
+        hold). Raises PaymentDeclined (402) or PaymentRequiresAction (402, 3-D Secure).
+
+        Two round trips: the payment method (with its vault row, and any intent this key already
+        made), then, once the screen and the processor have answered, the intent in its final
+        state with its event and webhooks, written by one statement (so no savepoint is needed
+        for all-or-nothing). The processor's idempotency key comes from the caller's key, so a
+        concurrent twin or a retry after a rollback reaches the same charge, and the second insert
+        of a key returns the first one's intent."""
         # Inside the caller's transaction, a rollback (orders refusing the checkout after a
         # decline) must not take the fraud decision with it: it is then written on its own.
         caller_owns_transaction = conn.is_in_transaction()
-        async with conn.transaction():
-            intent, created = await store.claim_intent(
-                conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
-                status=model.REQUIRES_CONFIRMATION, capture_method="manual", reference=reference,
-                idempotency_key=idempotency_key, metadata=metadata,
-            )
-            if not created and (intent.amount != amount or intent.payment_method_id != payment_method_id):
+        found = await store.method_and_intent(conn, payment_method_id, customer_id, idempotency_key)
+        if found["existing_intent"] is not None:
+            intent = await store.get_intent(conn, found["existing_intent"])
+            assert intent is not None
+            if intent.amount != amount or intent.payment_method_id != payment_method_id:
                 raise IdempotencyMismatch("this idempotency key was used for a different authorization")
-            if created:
-                intent = await self._confirm(conn, intent, risk or RiskContext(), actor=customer_id,
-                                             decision_apart=caller_owns_transaction)
+            return self.outcome(intent)
+        draft = self._draft(customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
+                            capture_method="manual", reference=reference, idempotency_key=idempotency_key,
+                            metadata=metadata)
+        pm = found if found["id"] is not None else None
+        if payment_method_id == WALLET:
+            async with conn.transaction():  # the wallet hold is a ledger entry of its own
+                intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id, new=True)
+        else:
+            intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id, pm=pm,
+                                         decision_apart=caller_owns_transaction, new=True)
         return self.outcome(intent)
+
+    def _draft(self, *, customer_id: str, payment_method_id: str | None, amount: Money, capture_method: str,
+               reference: str | None, idempotency_key: str | None, metadata: dict[str, Any] | None) -> Intent:
+        """A new intent awaiting confirmation, not written yet (its confirmation writes it)."""
+        return Intent(
+            id=new_id("pi"), customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
+            capture_method=capture_method, status=model.REQUIRES_CONFIRMATION, amount_capturable=0,
+            amount_captured=0, amount_refunded=0, hold=model.HOLD_NONE, reference=reference,
+            idempotency_key=idempotency_key, processor_ref=None, next_action=None, last_error=None,
+            cancellation_reason=None, metadata=metadata or {}, created_at=self.clock.now(),
+        )
 
     async def capture(self, conn: asyncpg.Connection, intent_id: str, amount: Money, *, actor: str = "system") -> None:
         """Capture `amount` (≤ authorized); the rest of the hold is released."""
@@ -214,17 +239,32 @@ class PaymentsService:
     async def create_intent(self, *, customer_id: str, amount: Money, payment_method_id: str | None, confirm: bool,
                             capture_method: str, metadata: dict[str, Any], idempotency_key: str | None,
                             risk: RiskContext) -> Intent:
-        async with self.pool.acquire() as conn, conn.transaction():
-            status = model.REQUIRES_CONFIRMATION if payment_method_id else model.REQUIRES_PAYMENT_METHOD
-            intent, created = await store.claim_intent(
-                conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount, status=status,
-                capture_method=capture_method, reference=None, idempotency_key=idempotency_key, metadata=metadata,
-            )
-            if created and confirm:
-                if payment_method_id is None:
+        async with self.pool.acquire() as conn:
+            if not confirm or payment_method_id is None:
+                if confirm:
                     raise ResourceMissing("confirm needs a payment_method", param="payment_method")
-                intent = await self._confirm(conn, intent, risk, actor=customer_id)
-        return intent
+                status = model.REQUIRES_CONFIRMATION if payment_method_id else model.REQUIRES_PAYMENT_METHOD
+                intent, _ = await store.claim_intent(
+                    conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
+                    status=status, capture_method=capture_method, reference=None, idempotency_key=idempotency_key,
+                    metadata=metadata,
+                )
+                return intent
+            # Create and confirm: read the method, screen, authorize, then write the intent in its
+            # final state in one statement (no transaction needed), as `authorize` does.
+            found = await store.method_and_intent(conn, payment_method_id, customer_id, idempotency_key)
+            if idempotency_key is not None and found["existing_intent"] is not None:
+                existing = await store.get_intent(conn, found["existing_intent"])
+                assert existing is not None
+                return existing
+            draft = self._draft(customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
+                                capture_method=capture_method, reference=None, idempotency_key=idempotency_key,
+                                metadata=metadata)
+            pm = found if found["id"] is not None else None
+            if capture_method == "automatic" or payment_method_id == WALLET:  # more than one write: one transaction
+                async with conn.transaction():
+                    return await self._confirm(conn, draft, risk, actor=customer_id, pm=pm, new=True)
+            return await self._confirm(conn, draft, risk, actor=customer_id, pm=pm, new=True)
 
     async def confirm_intent(self, intent_id: str, *, payment_method_id: str | None, authentication: str | None,
                              risk: RiskContext, actor: str) -> Intent:
@@ -318,13 +358,16 @@ class PaymentsService:
         return CardForProcessor(self.vault.open(sealed, pm["id"]), pm["exp_month"], pm["exp_year"])
 
     async def _confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str, *,
-                       decision_apart: bool = False) -> Intent:
+                       decision_apart: bool = False, pm: asyncpg.Record | None = None, new: bool = False) -> Intent:
         """Screen, then authorize. The fraud decision is written with the intent's new state, in
         the same statement. With `decision_apart` (the caller's transaction may roll back) it is
-        written on another connection by a task, so this one is never held while waiting for it."""
+        queued and written on another connection by a task, so this one is never held while waiting
+        for it. `pm`: the payment method with its vault row when the caller read it already. `new`:
+        the intent is a draft not written yet; its first state change inserts it."""
         if intent.payment_method_id == WALLET:
-            return await self._confirm_wallet(conn, intent, actor)
-        pm = await store.get_payment_method_for_charge(conn, intent.payment_method_id or "")
+            return await self._confirm_wallet(conn, intent, actor, new=new)
+        if pm is None:
+            pm = await store.get_payment_method_for_charge(conn, intent.payment_method_id or "")
         if pm is None or pm["customer_id"] != intent.customer_id or pm["detached_at"] is not None:
             raise ResourceMissing(f"No such PaymentMethod: '{intent.payment_method_id}'", param="payment_method")
         assessment = await self.fraud.screen(
@@ -344,38 +387,42 @@ class PaymentsService:
                      reasons=list(assessment.reasons))
             return await self._apply(conn, intent, AuthorizationResult(
                 "", "declined", intent.amount, "card_declined", "fraudulent", "Your card was declined."),
-                fingerprint=pm["fingerprint"], decision=decision)
+                fingerprint=pm["fingerprint"], decision=decision, new=new)
         if assessment.level == model.ELEVATED:
             return await self._change(
                 conn, intent, {"status": model.REQUIRES_ACTION, "next_action": {
                     "type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"},
                     "reason": "risk_review"}},
-                webhook="payment_intent.requires_action", decision=decision)
+                webhook="payment_intent.requires_action", decision=decision, new=new)
         card = self._card_of(pm)
         try:
             result = await self.processor.authorize(card, intent.amount, processor_key(intent))
         except ProcessorUnavailableError as exc:
             log.warning("payment.processing", payment_intent=intent.id, error=str(exc))
             return await self._change(conn, intent, {"status": model.PROCESSING},
-                                      webhook="payment_intent.processing", decision=decision)
-        return await self._apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision)
+                                      webhook="payment_intent.processing", decision=decision, new=new)
+        return await self._apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision, new=new)
 
     def _record_apart(self, decision: FraudDecision) -> None:
-        async def write() -> None:
+        """Queue a decision for the writer task; decisions that arrive while it writes go in its
+        next statement, so under load many checkouts share one round trip."""
+        self._apart.append(decision)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_apart(), name="payments-fraud-decisions")
+
+    async def _write_apart(self) -> None:
+        while self._apart:
+            batch, self._apart = self._apart, []
             try:
                 async with self.pool.acquire() as own:
-                    await store.insert_fraud_decision(own, decision)
+                    await store.insert_fraud_decisions(own, batch)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.exception("fraud_decision.not_stored", payment_intent=decision.intent_id)
-
-        task = asyncio.get_running_loop().create_task(write(), name="payments-fraud-decision")
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+                log.exception("fraud_decision.not_stored", payment_intents=[d.intent_id for d in batch])
 
     async def close(self) -> None:
         """Wait for fraud decisions still being written (call before the pool closes)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        while self._writer is not None and not self._writer.done():
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def _authenticate(self, conn: asyncpg.Connection, intent: Intent, succeeded: bool, actor: str) -> Intent:
         """The customer came back from the 3-D Secure challenge."""
@@ -393,14 +440,15 @@ class PaymentsService:
         return await self._apply(conn, intent, result)
 
     async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult, *,
-                     fingerprint: str | None = None, decision: FraudDecision | None = None) -> Intent:
+                     fingerprint: str | None = None, decision: FraudDecision | None = None,
+                     new: bool = False) -> Intent:
         if result.outcome == "authorized":
             intent = await self._change(
                 conn, intent, {"status": model.REQUIRES_CAPTURE, "amount_capturable": intent.amount.amount,
                                "hold": model.HOLD_HELD, "processor_ref": result.charge_id, "next_action": None,
                                "last_error": None},
                 event="payment.authorized", amount=intent.amount,
-                webhook="payment_intent.amount_capturable_updated", decision=decision)
+                webhook="payment_intent.amount_capturable_updated", decision=decision, new=new)
             if intent.capture_method == "automatic":
                 intent = await self._capture_locked(conn, intent, intent.amount, "system")
             return intent
@@ -408,13 +456,13 @@ class PaymentsService:
             return await self._change(
                 conn, intent, {"status": model.REQUIRES_ACTION, "processor_ref": result.charge_id,
                                "next_action": result.next_action},
-                webhook="payment_intent.requires_action", decision=decision)
+                webhook="payment_intent.requires_action", decision=decision, new=new)
         error = {"type": "card_error", "code": result.code or "card_declined",
                  "decline_code": result.decline_code or "generic_decline", "message": result.message}
         intent = await self._change(
             conn, intent, {"status": model.REQUIRES_PAYMENT_METHOD, "last_error": error,
                            "processor_ref": result.charge_id or None, "next_action": None},
-            webhook="payment_intent.payment_failed", decision=decision)
+            webhook="payment_intent.payment_failed", decision=decision, new=new)
         log.info("payment.declined", payment_intent=intent.id, decline_code=error["decline_code"])
         if fingerprint is None and intent.payment_method_id not in (None, WALLET):
             pm = await store.get_payment_method(conn, intent.payment_method_id or "")
@@ -423,7 +471,8 @@ class PaymentsService:
                                         fingerprint=fingerprint, ip=None, amount=intent.amount.amount)
         return intent
 
-    async def _confirm_wallet(self, conn: asyncpg.Connection, intent: Intent, actor: str) -> Intent:
+    async def _confirm_wallet(self, conn: asyncpg.Connection, intent: Intent, actor: str, *,
+                              new: bool = False) -> Intent:
         cur = intent.amount.currency
         outcome = await ledger.post_batch(conn, [model.entry(
             "wallet_hold", cur,
@@ -431,10 +480,10 @@ class PaymentsService:
              credit(Account("wallet_holds", cur), intent.amount.amount)],
             actor=actor, reason="checkout", intent_id=intent.id, idempotency_key=f"hold:{intent.id}")])
         if outcome[0].accepted or outcome[0].duplicate:
-            return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount))
+            return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount), new=new)
         return await self._apply(conn, intent, AuthorizationResult(
             "", "declined", intent.amount, "card_declined", "insufficient_funds",
-            "The wallet balance is too low for this payment."))
+            "The wallet balance is too low for this payment."), new=new)
 
     async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> Intent:
         model.check_capture(intent.status, Money(intent.amount_capturable, intent.amount.currency), amount)
@@ -452,27 +501,40 @@ class PaymentsService:
             except ProcessorUnavailableError:
                 raise ProcessorUnavailable() from None
             postings = [debit(Account("processor_clearing", cur), amount.amount), credit(clearing, amount.amount)]
-        captured = await self._change(
-            conn, intent, {"status": model.SUCCEEDED, "amount_captured": amount.amount, "amount_capturable": 0,
-                           "hold": model.HOLD_CAPTURED},
-            event="payment.captured", amount=amount, webhook="payment_intent.succeeded")
-        # Last before the commit: posting locks the shared clearing accounts until then.
-        await ledger.post(conn, model.entry(
-            "capture", cur, postings, actor=actor, reason="capture", intent_id=intent.id, reference=intent.reference,
-            processor_ref=processor_ref, idempotency_key=f"capture:{intent.id}"))
+        entry = model.entry("capture", cur, postings, actor=actor, reason="capture", intent_id=intent.id,
+                            reference=intent.reference, processor_ref=processor_ref,
+                            idempotency_key=f"capture:{intent.id}")
+        changes = {"status": model.SUCCEEDED, "amount_captured": amount.amount, "amount_capturable": 0,
+                   "hold": model.HOLD_CAPTURED}
+        if ledger.fits_one_statement(entry):
+            # A card capture: the intent, its event and webhooks and the ledger entry in one statement,
+            # last before the commit (posting locks the shared clearing accounts until then).
+            return await self._change(conn, intent, changes, event="payment.captured", amount=amount,
+                                      webhook="payment_intent.succeeded", entry=entry)
+        # A wallet capture takes the hold down: the ledger checks that balance before writing.
+        captured = await self._change(conn, intent, changes, event="payment.captured", amount=amount,
+                                      webhook="payment_intent.succeeded")
+        await ledger.post(conn, entry)
         return captured
 
     async def _change(self, conn: asyncpg.Connection, intent: Intent, changes: dict[str, Any], *,
                       event: str | None = None, amount: Money | None = None, webhook: str | None = None,
-                      decision: FraudDecision | None = None) -> Intent:
-        """Update the intent and write what announces the change (outbox event, webhook
-        deliveries, the fraud decision) in one round trip."""
+                      decision: FraudDecision | None = None, entry: model.JournalEntry | None = None,
+                      new: bool = False) -> Intent:
+        """Update the intent (insert it, when `new`: a draft in its first state) and write what
+        announces the change (outbox event, webhook deliveries, the fraud decision) and the ledger
+        entry that moves its money, in one round trip."""
+        changed = replace(intent, **changes)
         events = [make_event(event, {"intent_id": intent.id, "reference": intent.reference,
                                      "amount": _money(amount or intent.amount)}, aggregate_id=intent.id)
                   ] if event else []
-        hooks = [self._webhook_payload(webhook, webhook_intent(replace(intent, **changes)))] if webhook else []
+        hooks = [self._webhook_payload(webhook, webhook_intent(changed))] if webhook else []
+        if new:
+            assert entry is None
+            return await store.insert_intent_and_announce(conn, changed, events=events, webhooks=hooks,
+                                                          decision=decision)
         return await store.update_intent_and_announce(conn, intent.id, changes, events=events, webhooks=hooks,
-                                                      decision=decision)
+                                                      decision=decision, entry=entry)
 
     async def _announce(self, conn: asyncpg.Connection, intent: Intent, event: str, webhook: str,
                         amount: Money) -> None:

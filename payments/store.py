@@ -15,6 +15,8 @@ import msgspec
 from kernel.ids import new_id
 from kernel.money import Money
 from kernel.outbox import Event, encode_event
+from payments import ledger as ledger_sql
+from payments.model import JournalEntry
 from payments.vault import Sealed
 
 _json = msgspec.json.Encoder()
@@ -102,6 +104,18 @@ async def get_payment_method_for_charge(conn: asyncpg.Connection, pm_id: str) ->
     return await conn.fetchrow(
         "SELECT p.*, v.key_id, v.nonce, v.ciphertext FROM payment_methods p "
         "LEFT JOIN card_vault v ON v.payment_method_id = p.id WHERE p.id = $1", pm_id,
+    )
+
+
+async def method_and_intent(conn: asyncpg.Connection, pm_id: str, customer_id: str,
+                            idempotency_key: str | None) -> asyncpg.Record:
+    """The payment method with its vault row (columns NULL when unknown), and the id of an intent the
+    customer already made with this idempotency key (`existing_intent`), in one round trip."""
+    return await conn.fetchrow(
+        "SELECT p.*, v.key_id, v.nonce, v.ciphertext, "
+        "(SELECT i.id FROM payment_intents i WHERE i.customer_id = $2 AND i.idempotency_key = $3) AS existing_intent "
+        "FROM (SELECT 1) AS one LEFT JOIN payment_methods p ON p.id = $1 "
+        "LEFT JOIN card_vault v ON v.payment_method_id = p.id", pm_id, customer_id, idempotency_key,
     )
 
 
@@ -202,47 +216,92 @@ class FraudDecision:
     reasons: list[str]
 
 
-def _announce_sql(sets: list[str], first: int) -> str:
-    """The intent UPDATE plus its outbox, webhook and fraud-decision INSERTs as one statement;
-    the extra parameters are numbered from `first`."""
-    p = [f"${first + k}" for k in range(15)]
-    return f"""
-WITH i AS (UPDATE payment_intents SET {', '.join(sets)}, updated_at = now() WHERE id = $1 RETURNING *),
+_ANNOUNCE = """
      o AS (INSERT INTO outbox (event_id, type, aggregate_id, occurred_at, payload)
            SELECT e.id, e.type, e.aggregate_id, e.occurred_at, e.payload::jsonb
              FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::timestamptz[], {p[4]}::text[])
-                  AS e(id, type, aggregate_id, occurred_at, payload)),
+                  AS e(id, type, aggregate_id, occurred_at, payload)
+            WHERE EXISTS (SELECT 1 FROM i)),
      w AS (INSERT INTO payment_webhook_deliveries (id, endpoint_id, event_id, event_type, payload)
            SELECT 'whd_' || md5(random()::text || e.id), e.id, h.event_id, h.event_type, h.payload::jsonb
              FROM unnest({p[5]}::text[], {p[6]}::text[], {p[7]}::text[]) AS h(event_id, event_type, payload)
              JOIN payment_webhook_endpoints e ON e.disabled_at IS NULL
-                  AND (h.event_type = ANY(e.event_types) OR '*' = ANY(e.event_types))),
+                  AND (h.event_type = ANY(e.event_types) OR '*' = ANY(e.event_types))
+            WHERE EXISTS (SELECT 1 FROM i)),
      f AS (INSERT INTO fraud_decisions (id, intent_id, customer_id, score, level, action, reasons)
            SELECT {p[8]}::text, {p[9]}::text, {p[10]}::text, {p[11]}::integer, {p[12]}::text, {p[13]}::text,
                   {p[14]}::jsonb
-            WHERE {p[8]}::text IS NOT NULL)
+            WHERE {p[8]}::text IS NOT NULL AND EXISTS (SELECT 1 FROM i)){ledger}
 SELECT * FROM i"""
 
 
-async def update_intent_and_announce(conn: asyncpg.Connection, intent_id: str, changes: dict[str, Any], *,
-                                     events: Sequence[Event] = (), webhooks: Sequence[dict[str, Any]] = (),
-                                     decision: FraudDecision | None = None) -> Intent:
-    """One round trip for what a state change writes: the intent's new columns, its outbox
-    events, a delivery per subscribed webhook endpoint for each webhook event (payloads as
-    `enqueue_webhook` builds them), and the fraud decision that led to it."""
-    sets, values = _intent_sets(changes)
-    sql = _announce_sql(sets, len(values) + 2)
-    ev = list(events)
-    hooks = list(webhooks)
-    d = decision
-    row = await conn.fetchrow(
-        sql, intent_id, *values,
+def _announce_args(events: Sequence[Event], webhooks: Sequence[dict[str, Any]],
+                   decision: FraudDecision | None) -> list[Any]:
+    ev, hooks, d = list(events), list(webhooks), decision
+    return [
         [e.id for e in ev], [e.type for e in ev], [e.aggregate_id for e in ev], [e.occurred_at for e in ev],
         [encode_event(e).decode() for e in ev],
         [h["id"] for h in hooks], [h["type"] for h in hooks], [_dumps(h) for h in hooks],
         new_id("frd") if d else None, d.intent_id if d else None, d.customer_id if d else None,
         d.score if d else None, d.level if d else None, d.action if d else None, _dumps(d.reasons) if d else None,
+    ]
+
+
+def _announce_sql(head: str, first: int, ledger_ctes: str = "") -> str:
+    """`head` (the intent's UPDATE or INSERT, as CTE `i`) plus its outbox, webhook and fraud-decision
+    INSERTs and any ledger CTEs, as one statement; the extra parameters are numbered from `first`.
+    Nothing is announced when `i` wrote no row."""
+    p = [f"${first + k}" for k in range(15)]
+    return f"WITH i AS ({head}),{_ANNOUNCE.format(p=p, ledger=ledger_ctes)}"
+
+
+async def update_intent_and_announce(conn: asyncpg.Connection, intent_id: str, changes: dict[str, Any], *,
+                                     events: Sequence[Event] = (), webhooks: Sequence[dict[str, Any]] = (),
+                                     decision: FraudDecision | None = None,
+                                     entry: JournalEntry | None = None) -> Intent:
+    """One round trip for what a state change writes: the intent's new columns, its outbox
+    events, a delivery per subscribed webhook endpoint for each webhook event (payloads as
+    `enqueue_webhook` builds them), the fraud decision that led to it and the ledger entry
+    that moves its money (`entry`: written with its postings and balances, see `ledger.entry_ctes`)."""
+    sets, values = _intent_sets(changes)
+    head = f"UPDATE payment_intents SET {', '.join(sets)}, updated_at = now() WHERE id = $1 RETURNING *"
+    first = len(values) + 2
+    args = _announce_args(events, webhooks, decision)
+    ctes = ""
+    if entry is not None:
+        ctes, ledger_args = ledger_sql.entry_ctes(entry, first + len(args))
+        args += ledger_args
+    row = await conn.fetchrow(_announce_sql(head, first, ctes), intent_id, *values, *args)
+    return Intent.from_row(row)
+
+
+_INSERT_INTENT = (
+    "INSERT INTO payment_intents (id, customer_id, payment_method_id, amount, currency, status, capture_method, "
+    "amount_capturable, hold, reference, idempotency_key, processor_ref, next_action, last_error, metadata, "
+    "created_at, updated_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15::jsonb, $16, $16) "
+    "ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING *"
+)
+
+
+async def insert_intent_and_announce(conn: asyncpg.Connection, intent: Intent, *, events: Sequence[Event] = (),
+                                     webhooks: Sequence[dict[str, Any]] = (),
+                                     decision: FraudDecision | None = None) -> Intent:
+    """Write a new intent already in the state its confirmation reached, with what announces it
+    (as `update_intent_and_announce`), in one round trip. When the customer's idempotency key
+    already names an intent (a concurrent twin committed first), nothing is written and that
+    intent is returned."""
+    i = intent
+    row = await conn.fetchrow(
+        _announce_sql(_INSERT_INTENT, 17), i.id, i.customer_id, i.payment_method_id, i.amount.amount,
+        i.amount.currency, i.status, i.capture_method, i.amount_capturable, i.hold, i.reference, i.idempotency_key,
+        i.processor_ref, _dumps(i.next_action), _dumps(i.last_error), _dumps(i.metadata), i.created_at,
+        *_announce_args(events, webhooks, decision),
     )
+    if row is not None:
+        return Intent.from_row(row)
+    row = await conn.fetchrow("SELECT * FROM payment_intents WHERE customer_id = $1 AND idempotency_key = $2",
+                              i.customer_id, i.idempotency_key)
     return Intent.from_row(row)
 
 
@@ -304,6 +363,18 @@ async def insert_fraud_decision(conn: asyncpg.Connection, d: FraudDecision) -> s
         decision_id, d.intent_id, d.customer_id, d.score, d.level, d.action, _dumps(d.reasons),
     )
     return decision_id
+
+
+async def insert_fraud_decisions(conn: asyncpg.Connection, decisions: Sequence[FraudDecision]) -> None:
+    """Several decisions in one statement (those written apart from their intent's transaction)."""
+    ds = list(decisions)
+    await conn.execute(
+        "INSERT INTO fraud_decisions (id, intent_id, customer_id, score, level, action, reasons) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], "
+        "$7::text[]::jsonb[])",
+        [new_id("frd") for _ in ds], [d.intent_id for d in ds], [d.customer_id for d in ds], [d.score for d in ds],
+        [d.level for d in ds], [d.action for d in ds], [_dumps(d.reasons) for d in ds],
+    )
 
 
 async def list_fraud_decisions(conn: asyncpg.Connection, *, level: str | None, intent_id: str | None,

@@ -21,7 +21,7 @@ from aiohttp import web
 from fooddispatch import auth, openapi
 from fooddispatch.config import Settings
 from fooddispatch.errors import make_error_middleware
-from fooddispatch.idempotency import IDEMPOTENCY_DB, idempotency_middleware, purge_expired
+from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware, purge_expired
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
 from fooddispatch.metrics import Metrics
@@ -68,7 +68,7 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     )
     redis = aioredis.Redis(connection_pool=redis_pool)
     app[DB] = pool
-    app[IDEMPOTENCY_DB] = pool
+    app[IDEMPOTENCY_STORE] = IdempotencyStore(pool)
     app[REDIS] = redis
     app[RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
     app[auth.IDENTITY_SERVICE] = IdentityService(

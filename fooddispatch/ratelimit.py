@@ -1,4 +1,4 @@
-"""Rate limiting with GCRA in Redis: one atomic script call per request.
+"""Rate limiting with GCRA in Redis: one atomic script call per batch of concurrent requests.
 
 GCRA (the generic cell rate algorithm) stores a single timestamp per key (the
 "theoretical arrival time"), so it is exact, O(1) and needs no sorted sets.
@@ -13,24 +13,42 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from kernel.coalesce import Coalescer
 from kernel.errors import RateLimited
 from kernel.http import PRINCIPAL_KEY, Handler
 
-# KEYS[1] = key; ARGV = emission interval ms, burst (tolerance) ms, now ms (server time is used)
+# Checks a batch of requests in one call. Per request i: KEYS[2i-1] is the principal's key,
+# KEYS[2i] the tenant's (the principal's again when there is none); ARGV[5i-4..5i] are the
+# principal's emission interval and tolerance (ms), the tenant's, and 1 if the tenant applies.
+# Returns three numbers per request: allowed, retry after (ms), used capacity (ms); the tenant's
+# when it refused. Server time is used, so callers' clocks do not matter.
 _GCRA = """
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - tolerance - interval
-if now < allow_at then
-  return {0, allow_at - now, tat - now}
+local function gcra(key, interval, tolerance)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - tolerance - interval
+  if now < allow_at then
+    return 0, allow_at - now, tat - now
+  end
+  redis.call('SET', key, new_tat, 'PX', math.ceil(new_tat - now) + 1000)
+  return 1, 0, new_tat - now
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
-return {1, 0, new_tat - now}
+local out = {}
+for i = 1, #KEYS / 2 do
+  local a = (i - 1) * 5
+  local ok, retry, used = gcra(KEYS[2 * i - 1], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
+  if ok == 1 and ARGV[a + 5] == '1' then
+    local t_ok, t_retry, t_used = gcra(KEYS[2 * i], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]))
+    if t_ok == 0 then ok, retry, used = t_ok, t_retry, t_used end
+  end
+  out[#out + 1] = ok
+  out[#out + 1] = retry
+  out[#out + 1] = used
+end
+return out
 """
 
 
@@ -57,26 +75,55 @@ class Decision:
     retry_after_seconds: int
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    subject: str
+    limit: Limit
+    tenant: str | None = None
+    tenant_limit: Limit | None = None
+
+
 class RateLimiter:
+    """Concurrent requests' checks go to Redis together, one script call per batch."""
+
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
-        self._redis = redis
         self._prefix = prefix
         self._script = redis.register_script(_GCRA)
+        self._batches: Coalescer[Check, Decision] = Coalescer(self._check_batch, max_batch=128, max_in_flight=2)
 
-    async def check(self, key: str, limit: Limit) -> Decision:
-        allowed, retry_ms, used_ms = await self._script(
-            keys=[f"{self._prefix}rl:{key}"], args=[limit.interval_ms, limit.tolerance_ms]
-        )
-        used_ms = max(float(used_ms), 0.0)
-        capacity_ms = limit.tolerance_ms + limit.interval_ms
-        remaining = max(0, math.floor((capacity_ms - used_ms) / limit.interval_ms))
-        return Decision(
-            allowed=bool(allowed),
-            limit=limit.burst,
-            remaining=remaining,
-            reset_seconds=math.ceil(used_ms / 1000),
-            retry_after_seconds=max(1, math.ceil(float(retry_ms) / 1000)) if not allowed else 0,
-        )
+    async def check(self, subject: str, limit: Limit, *, tenant: str | None = None,
+                    tenant_limit: Limit | None = None) -> Decision:
+        """One request's decision: its principal's limit, then its tenant's, if any."""
+        return await self._batches.submit(Check(subject, limit, tenant, tenant_limit))
+
+    async def _check_batch(self, checks: list[Check]) -> list[Decision]:
+        keys: list[str] = []
+        args: list[float | str] = []
+        for check in checks:
+            tenant_limit = check.tenant_limit or check.limit
+            keys += [f"{self._prefix}rl:{check.subject}", f"{self._prefix}rl:{check.tenant or check.subject}"]
+            args += [check.limit.interval_ms, check.limit.tolerance_ms, tenant_limit.interval_ms,
+                     tenant_limit.tolerance_ms, "1" if check.tenant else "0"]
+        flat = await self._script(keys=keys, args=args)
+        decisions = []
+        for i, check in enumerate(checks):
+            allowed, retry_ms, used_ms = flat[3 * i: 3 * i + 3]
+            refused_by_tenant = check.tenant is not None and not allowed and check.tenant_limit is not None
+            decisions.append(_decision(bool(allowed), float(retry_ms), float(used_ms),
+                                       check.tenant_limit if refused_by_tenant else check.limit))
+        return decisions
+
+
+def _decision(allowed: bool, retry_ms: float, used_ms: float, limit: Limit) -> Decision:
+    used_ms = max(used_ms, 0.0)
+    capacity_ms = limit.tolerance_ms + limit.interval_ms
+    return Decision(
+        allowed=allowed,
+        limit=limit.burst,
+        remaining=max(0, math.floor((capacity_ms - used_ms) / limit.interval_ms)),
+        reset_seconds=math.ceil(used_ms / 1000),
+        retry_after_seconds=max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
+    )
 
 
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
@@ -95,11 +142,8 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     limits = request.app[LIMITS]
     who = request.get(PRINCIPAL_KEY)
     subject = f"p:{who.account_id}" if who else f"ip:{request.remote}"
-    decision = await limiter.check(subject, limits["principal"])
-    if decision.allowed and who is not None and who.tenant_id:
-        tenant = await limiter.check(f"t:{who.tenant_id}", limits["tenant"])
-        if not tenant.allowed:
-            decision = tenant
+    tenant = f"t:{who.tenant_id}" if who is not None and who.tenant_id else None
+    decision = await limiter.check(subject, limits["principal"], tenant=tenant, tenant_limit=limits["tenant"])
     headers = {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),

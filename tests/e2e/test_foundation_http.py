@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from aiohttp import web
 
@@ -194,3 +196,21 @@ async def test_tenant_limit_is_shared_by_all_principals_of_the_tenant(aiohttp_cl
     assert statuses[4:] == [429, 429]
     assert (await client.get("/v1/me", headers=second)).status == 429
     assert (await client.get("/v1/me", headers=elsewhere)).status == 200
+
+
+async def test_concurrent_requests_are_limited_exactly_when_checked_in_one_batch(aiohttp_client, settings) -> None:
+    from fooddispatch.app import create_app
+    from fooddispatch.ratelimit import RATE_LIMITER
+
+    app = create_app(settings.replace(rate_limit_per_minute=60, rate_limit_burst=5))
+
+    @endpoint(roles=None)
+    async def ping(request: web.Request) -> web.Response:
+        return json_response({"ok": True})
+
+    app.router.add_get("/v1/ping", ping)
+    client = await aiohttp_client(app)
+    statuses = [r.status for r in await asyncio.gather(*(client.get("/v1/ping") for _ in range(12)))]
+    assert sorted(statuses) == [200] * 5 + [429] * 7
+    batches = app[RATE_LIMITER]._batches
+    assert batches.items == 12 and batches.batches < 12  # they shared round trips

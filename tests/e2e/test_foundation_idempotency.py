@@ -116,3 +116,23 @@ async def test_domain_error_outcome_is_replayed_too(tip_client, make_principal):
     assert first.status == second.status == 409
     assert await first.read() == await second.read()
     assert calls == [13]
+
+
+async def test_a_burst_of_the_same_key_runs_the_handler_once(tip_client, make_principal):
+    client, calls, _, _ = tip_client
+    _, headers = await make_principal(CUSTOMER)
+    same = {**headers, "Idempotency-Key": "burst"}
+    others = [{**headers, "Idempotency-Key": f"other-{i}"} for i in range(6)]
+    responses = await asyncio.gather(
+        *(client.post("/v1/tips", json={"amount": 7}, headers=same) for _ in range(8)),
+        *(client.post("/v1/tips", json={"amount": 8}, headers=h) for h in others),
+    )
+    burst, rest = responses[:8], responses[8:]
+    assert sorted(calls) == [7] + [8] * 6  # the burst ran once, every other key once
+    assert all(r.status == 201 for r in rest)
+    created = [r for r in burst if r.status == 201]
+    assert created and all(r.status in (201, 409) for r in burst)
+    assert len({await r.read() for r in created}) == 1  # replays carry the first run's bytes
+    for r in burst:
+        if r.status == 409:
+            assert (await r.json())["error"]["code"] == "idempotency_in_progress"

@@ -1,10 +1,11 @@
 """One live dispatch round at city scale: 1,000 open orders, 2,000 available couriers, one region.
 
 A round is what the lease holder does every few seconds: read the open pool (Postgres), find each
-restaurant's nearest available couriers (pipelined GEOSEARCH on the live index in Redis, plus their
-states), plan (the decision core per store, in an executor), write the offers (fenced Lua in Redis,
-then offers + pool + outbox events in one Postgres transaction), publish the offer frames, and
-update surge. The same round runs with the optimizer and with the greedy nearest-courier policy;
+restaurant's nearest available couriers and their states (one Lua call on the live index in Redis),
+plan (the decision core once for the whole region, each store priced against its candidates, travel
+times corrected by learned per-cell speeds, in an executor; surge is updated meanwhile), write the
+offers (fenced Lua in Redis, then offers + pool + outbox events in one Postgres transaction) and
+publish the offer frames (one call). The same round runs with the optimizer and with the greedy nearest-courier policy;
 between rounds the pool is reset untimed, so every round sees the same 1,000 open orders.
 
     .venv/bin/python bench/dispatch_round.py [--rounds 12] [--orders 1000] [--couriers 2000]
@@ -32,8 +33,10 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
+import h3
 import redis.asyncio as aioredis
 
+from dispatch import store
 from dispatch.events import DispatchEvents
 from dispatch.live import DispatchKeys
 from dispatch.model import Policy
@@ -71,6 +74,16 @@ async def seed(pool: asyncpg.Pool, redis: aioredis.Redis, n_orders: int, n_couri
                 "promised_at": (placed + timedelta(minutes=40)).isoformat(),
             })
             await handler(conn, ev)
+    # Learned travel times for every res-7 cell of the city (what weeks of courier movement leave in
+    # the table), so each round prices its legs with the per-cell correction a live region uses.
+    cells = {h3.latlng_to_cell(*_point(rng, 0.07), 7) for _ in range(5000)}
+    learned = []
+    for cell in sorted(cells):
+        factor = rng.uniform(0.9, 1.6)
+        for hour in (now.hour, 24):
+            learned.append((cell, hour, 3600.0 * factor, 3600.0, 300, now.timestamp()))
+    async with pool.acquire() as conn:
+        await store.save_speed_cells(conn, REGION, learned)
     index = CourierIndex(redis, PREFIX, REGION)
     seen = now.timestamp()
     updates = []
@@ -107,6 +120,7 @@ async def run_policy(pool: asyncpg.Pool, redis: aioredis.Redis, clock: ManualClo
     d = Dispatcher(pool, redis, PREFIX, clock, config, f"bench-{policy.value}")
     lease = await d.lease.acquire()
     assert lease is not None
+    await d.speed.load()  # what tick() does on a new term
     times: list[float] = []
     phases: dict[str, list[float]] = {}
     offers = []

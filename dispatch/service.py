@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -48,10 +49,12 @@ from dispatch.messages import (
 from dispatch.model import Assignment, Courier, CourierState, OpenOrder
 from dispatch.offers import PayoutRule
 from dispatch.planner import RoundPlan, plan_round
+from dispatch.speeds_live import SpeedKeeper
 from dispatch.surge import SurgeConfig
 from dispatch.surge_live import SurgeKeeper
 from geo.eta import HaversineTravelTime, PrepTimeEstimator, TravelTime
 from geo.live import CourierIndex
+from geo.speeds import SpeedLearning
 from kernel.clock import Clock
 from kernel.ids import new_id
 
@@ -77,6 +80,9 @@ class DispatcherConfig:
     solve_timeout_s: float = 3.0  # a round gives up waiting for the executor after this
     busy_grace_s: float = 120.0  # a courier past its planned finish is expected free this soon
     prep_alpha: float = 0.2
+    learn_speeds: bool = True  # correct travel times per H3 cell and hour from couriers' movement
+    speed_sample_s: float = 15.0  # how often the lease holder reads positions to learn from
+    speeds: SpeedLearning = field(default_factory=SpeedLearning)  # its timezone is the region's
     core: DispatchConfig | None = None
     surge: SurgeConfig = field(default_factory=SurgeConfig)
     payout: PayoutRule = field(default_factory=PayoutRule)
@@ -122,6 +128,8 @@ class Dispatcher:
         self.search = CourierSearch(redis, self.index.keys)
         self.surge = SurgeKeeper(SurgeBoardStore(redis, self.keys), config.surge)
         self.travel = travel or HaversineTravelTime()
+        self.speed = SpeedKeeper(pool, config.region, config.speeds, self.travel)
+        self._speeds_learned_at = -math.inf  # monotonic time of the last learning pass
         self.executor = executor
         self.on_round = on_round
         self.counters = Counters()
@@ -157,15 +165,30 @@ class Dispatcher:
             return None
         if self.current is None or self.current.token != lease.token:
             await self.surge.restore()  # a new term: carry on from the published levels
+            if self.config.learn_speeds:
+                await self.speed.load()  # and from what the previous holder learned
         self.current = lease
         await self.expire_lapsed()
-        return await self.round(lease)
+        stat = await self.round(lease)
+        if self.config.learn_speeds and time.monotonic() - self._speeds_learned_at >= self.config.speed_sample_s:
+            await self.learn_speeds()  # between rounds, not inside one
+        return stat
 
     async def stop(self) -> None:
         if self.current is not None:
             with contextlib.suppress(OSError, aioredis.RedisError):
                 await self.lease.release(self.current)
             self.current = None
+
+    # -- learned travel times ------------------------------------------------------------------
+
+    def travel_at(self, now: float) -> TravelTime:
+        """The travel model of a round at `now` (see `dispatch.speeds_live`)."""
+        return self.speed.travel_at(now) if self.config.learn_speeds else self.travel
+
+    async def learn_speeds(self) -> int:
+        self._speeds_learned_at = time.monotonic()
+        return await self.speed.learn(self.index)
 
     # -- one round -----------------------------------------------------------------------------
 
@@ -264,7 +287,7 @@ class Dispatcher:
         if not orders or not couriers:
             return RoundPlan(held=[o.order_id for o in orders])
         loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self.executor, plan_round, orders, candidates, couriers, self.travel, now,
+        job = loop.run_in_executor(self.executor, plan_round, orders, candidates, couriers, self.travel_at(now), now,
                                    self.config.core_config)
         try:
             return await asyncio.wait_for(job, self.config.solve_timeout_s)

@@ -299,3 +299,31 @@ def offered_event(offer: NewOffer) -> Event:
         "expires_at": offer.expires_at.isoformat(),
         "payout": {"amount": offer.payout_amount, "currency": offer.currency},
     }, aggregate_id=offer.offer_id)
+
+
+# -- learned travel speeds (geo.speeds) -------------------------------------------------------
+
+
+async def load_speed_cells(conn: asyncpg.Connection, region: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT cell, hour, observed_s, nominal_s, samples, extract(epoch FROM updated_at) AS updated_at "
+        "FROM dispatch_speed_cells WHERE region = $1", region,
+    )
+
+
+async def save_speed_cells(conn: asyncpg.Connection, region: str,
+                           rows: Sequence[tuple[str, int, float, float, int, float]]) -> None:
+    """Upsert (cell, hour, observed_s, nominal_s, samples, updated_at epoch s) rows in one statement.
+    The rows are the learner's current sums, so the last writer's values win."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO dispatch_speed_cells (region, cell, hour, observed_s, nominal_s, samples, updated_at)
+           SELECT $1, u.cell, u.hour, u.observed_s, u.nominal_s, u.samples, to_timestamp(u.updated_at)
+           FROM unnest($2::text[], $3::smallint[], $4::float8[], $5::float8[], $6::bigint[], $7::float8[])
+                AS u(cell, hour, observed_s, nominal_s, samples, updated_at)
+           ON CONFLICT (region, cell, hour) DO UPDATE SET observed_s = EXCLUDED.observed_s,
+               nominal_s = EXCLUDED.nominal_s, samples = EXCLUDED.samples, updated_at = EXCLUDED.updated_at""",
+        region, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+        [r[4] for r in rows], [r[5] for r in rows],
+    )

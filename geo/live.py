@@ -25,7 +25,7 @@ same hash tag, so in a cluster they are on the script's shard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -297,6 +297,14 @@ class CourierIndex:
 
     async def stored_state(self, courier_id: str) -> LiveState | None:
         return decode_state(await self.redis.hget(self.keys.state, courier_id))
+
+    async def scan_states(self, count: int = 1000) -> AsyncIterator[tuple[str, LiveState]]:
+        """Every courier's stored state, in HSCAN batches of about `count` (never one blocking
+        read of the whole region). A courier may come twice if the hash is resized meanwhile."""
+        async for cid, raw in self.redis.hscan_iter(self.keys.state, count=count):
+            state = decode_state(raw)
+            if state is not None:
+                yield (cid.decode() if isinstance(cid, bytes) else cid), state
 
     async def courier_states(self, courier_ids: Sequence[str]) -> dict[str, CourierLive]:
         """State and current bundle of each courier, in one round trip."""

@@ -49,14 +49,16 @@ class Location(msgspec.Struct, tag="location", tag_field="type", forbid_unknown_
 
     def all_points(self) -> list[Point] | None:
         """The points in order, or None if the frame carries no complete point."""
-        out: list[Point] = []
         if self.lat is not None or self.seq is not None:
             if self.lat is None or self.lng is None or self.ts is None or self.seq is None:
                 return None
-            out.append(Point(self.lat, self.lng, self.ts, self.seq, self.accuracy, self.speed, self.heading))
-        if self.points:
-            out.extend(self.points)
-        return out or None
+            if not self.points:
+                # The common frame, one fix: the frame itself reads like a Point (same field
+                # names, all set), so no copy is made.
+                return [self]  # type: ignore[list-item]
+            return [Point(self.lat, self.lng, self.ts, self.seq, self.accuracy, self.speed, self.heading),
+                    *self.points]
+        return self.points or None
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type", forbid_unknown_fields=True):

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from geo.eta import HaversineTravelTime, haversine_m
+from geo.eta import EARTH_RADIUS_M, HaversineTravelTime
 from geo.h3cells import cell_of
 from geo.live import CourierUpdate, LiveState
 from tracking.messages import BundleOrder, Point
@@ -44,23 +44,45 @@ class Check(NamedTuple):
 
 def check_point(point: Point, prev: Fix | None, now: float, vehicle: str | None, rules: Rules) -> Check:
     """Validate one point against the clock and the courier's previous dispatchable fix."""
-    if not (math.isfinite(point.lat) and math.isfinite(point.lng) and math.isfinite(point.ts)):
-        return Check(REJECT_NOT_FINITE, False)
-    if not (-90.0 <= point.lat <= 90.0 and -180.0 <= point.lng <= 180.0):
-        return Check(REJECT_OUT_OF_RANGE, False)
-    if point.ts > now + rules.max_ahead_s:
+    lat, lng, ts = point.lat, point.lng, point.ts
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0 and -_INF < ts < _INF):
+        # NaN fails every comparison, so it lands here too.
+        finite = math.isfinite(lat) and math.isfinite(lng) and math.isfinite(ts)
+        return Check(REJECT_OUT_OF_RANGE if finite else REJECT_NOT_FINITE, False)
+    if ts > now + rules.max_ahead_s:
         return Check(REJECT_AHEAD, False)
-    if point.ts < now - rules.max_behind_s:
+    if ts < now - rules.max_behind_s:
         return Check(REJECT_BEHIND, False)
-    if prev is not None:
-        limit = MAX_SPEED_MPS.get(vehicle or DEFAULT_VEHICLE, MAX_SPEED_MPS[DEFAULT_VEHICLE])
-        elapsed = max(abs(point.ts - prev.ts), 1.0)
-        slack = max(rules.jitter_m, _finite_or(point.accuracy, 0.0))
-        if haversine_m((prev.lat, prev.lng), (point.lat, point.lng)) > limit * elapsed + slack:
-            return Check(REJECT_TELEPORT, False)
     accuracy = point.accuracy
-    accurate = accuracy is None or (math.isfinite(accuracy) and 0 <= accuracy <= rules.poor_accuracy_m)
+    if prev is not None:
+        limit = MAX_SPEED_MPS.get(vehicle or DEFAULT_VEHICLE, _DEFAULT_LIMIT)
+        elapsed = max(abs(ts - prev.ts), 1.0)
+        slack = rules.jitter_m if accuracy is None or not accuracy > rules.jitter_m or accuracy == _INF else accuracy
+        allowed = limit * elapsed + slack
+        if distance_sq_m2(prev.lat, prev.lng, lat, lng) > allowed * allowed:
+            return Check(REJECT_TELEPORT, False)
+    accurate = accuracy is None or 0 <= accuracy <= rules.poor_accuracy_m
     return Check(None, accurate)
+
+
+_INF = math.inf
+_RESET_SQ = 250.0 * 250.0  # smoothing restarts after a jump of more than 250 m
+_DEFAULT_LIMIT = MAX_SPEED_MPS[DEFAULT_VEHICLE]
+_M_PER_DEG = math.pi / 180.0 * EARTH_RADIUS_M
+_RAD = math.pi / 360.0  # half a degree in radians: cos of the mean latitude
+
+
+def distance_sq_m2(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Squared distance in m² by the equirectangular approximation: one cosine, no square
+    root. Within 0.1 % of the great-circle distance up to a few hundred km (the plausibility
+    checks compare it with limits of at most ~30 km, and allow 50 m of jitter), and it never
+    reads a long jump as a short one (wrapped across the antimeridian)."""
+    dlng = abs(lng2 - lng1)
+    if dlng > 180.0:
+        dlng = 360.0 - dlng
+    x = dlng * math.cos((lat1 + lat2) * _RAD)
+    y = lat2 - lat1
+    return (x * x + y * y) * (_M_PER_DEG * _M_PER_DEG)
 
 
 def _finite_or(value: float | None, default: float) -> float:
@@ -128,19 +150,21 @@ class CourierTrack:
         validated; accepted dispatchable points move the fix."""
         out = Applied(max_seq=self.last_seq)
         for point in points:
-            out.max_seq = max(out.max_seq, point.seq)
-            if point.seq <= self.last_seq:
+            seq = point.seq
+            if seq > out.max_seq:
+                out.max_seq = seq
+            if seq <= self.last_seq:
                 out.duplicates += 1
                 continue
-            self.last_seq = point.seq
-            check = check_point(point, self.fix, now, self.vehicle, rules)
-            if check.reason is not None:
-                out.rejected.append((point.seq, check.reason))
+            self.last_seq = seq
+            reason, dispatchable = check_point(point, self.fix, now, self.vehicle, rules)
+            if reason is not None:
+                out.rejected.append((seq, reason))
                 continue
-            out.accepted.append(Accepted(point, check.dispatchable))
-            if check.dispatchable:
-                self.fix = Fix(point.lat, point.lng, point.ts, _clean(point.accuracy), _clean(point.speed),
-                               _clean(point.heading))
+            out.accepted.append(Accepted(point, dispatchable))
+            if dispatchable:
+                self.fix = Fix(point.lat, point.lng, point.ts, point.accuracy, _clean(point.speed),
+                               _clean(point.heading))  # a dispatchable fix's accuracy is finite
                 self._smooth(point)
         self.seen = now
         return out
@@ -148,14 +172,14 @@ class CourierTrack:
     def _smooth(self, point: Point) -> None:
         # Exponential smoothing weighted by accuracy; a jump (> 250 m) resets it, since
         # lagging far behind a real move is worse than a little jitter.
-        if self.smooth_lat is None or self.smooth_lng is None or haversine_m(
-            (self.smooth_lat, self.smooth_lng), (point.lat, point.lng)
-        ) > 250.0:
-            self.smooth_lat, self.smooth_lng = point.lat, point.lng
+        lat, lng = point.lat, point.lng
+        slat, slng = self.smooth_lat, self.smooth_lng
+        if slat is None or slng is None or distance_sq_m2(slat, slng, lat, lng) > _RESET_SQ:
+            self.smooth_lat, self.smooth_lng = lat, lng
             return
         alpha = min(1.0, max(0.3, 20.0 / max(_finite_or(point.accuracy, 20.0), 1.0)))
-        self.smooth_lat += alpha * (point.lat - self.smooth_lat)
-        self.smooth_lng += alpha * (point.lng - self.smooth_lng)
+        self.smooth_lat = slat + alpha * (lat - slat)
+        self.smooth_lng = slng + alpha * (lng - slng)
 
     @property
     def available(self) -> bool:
@@ -289,7 +313,8 @@ class Geofences:
         key = (order.order_id, where)
         if target is None or key in self.arrived:
             return
-        if haversine_m((lat, lng), (target.lat, target.lng)) <= rules.geofence_radius_m:
+        radius = rules.geofence_radius_m
+        if distance_sq_m2(lat, lng, target.lat, target.lng) <= radius * radius:
             self.inside[key] = self.inside.get(key, 0) + 1
             if self.inside[key] >= rules.geofence_points:
                 self.arrived.add(key)

@@ -25,6 +25,7 @@ from tracking.model import (
     Rules,
     TokenBucket,
     check_point,
+    distance_sq_m2,
     next_status,
 )
 
@@ -40,6 +41,7 @@ def p(seq: int, lat: float = LAT, lng: float = LNG, ts: float = NOW, accuracy: f
 @pytest.mark.parametrize(("lat", "lng", "reason"), [
     (math.nan, LNG, REJECT_NOT_FINITE), (LAT, math.inf, REJECT_NOT_FINITE),
     (90.5, LNG, REJECT_OUT_OF_RANGE), (LAT, -180.01, REJECT_OUT_OF_RANGE),
+    (math.inf, 500.0, REJECT_NOT_FINITE), (-math.inf, LNG, REJECT_NOT_FINITE),
 ])
 def test_coordinates_must_be_finite_and_in_range(lat, lng, reason) -> None:
     assert check_point(p(1, lat, lng), None, NOW, "car", RULES).reason == reason
@@ -58,6 +60,30 @@ def test_implied_speed_above_the_vehicle_limit_is_a_teleport() -> None:
     assert check_point(p(2, lng=east_300m), prev, NOW, "bicycle", RULES).reason == REJECT_TELEPORT
     assert check_point(p(2, lng=east_300m), prev, NOW, "car", RULES).reason is None
     assert check_point(p(2, lng=east_300m), prev, NOW, None, RULES).reason is None  # unknown: car limit
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ((LAT, LNG), (LAT + 0.0003, LNG)), ((LAT, LNG), (LAT + 0.1, LNG + 0.2)), ((LAT, LNG), (LAT - 0.25, LNG - 0.25)),
+    ((-33.87, 151.21), (-33.6, 151.0)), ((0.0, 0.0), (0.2, 0.2)), ((69.6, 18.9), (69.7, 19.3)),
+])
+def test_the_cheap_distance_is_within_a_tenth_of_a_percent_of_haversine_up_to_30_km(a, b) -> None:
+    exact = haversine_m(a, b)
+    assert math.sqrt(distance_sq_m2(*a, *b)) == pytest.approx(exact, rel=1e-3)
+
+
+def test_a_jump_across_the_antimeridian_is_measured_the_short_way() -> None:
+    assert math.sqrt(distance_sq_m2(0.0, 179.999, 0.0, -179.999)) == pytest.approx(
+        haversine_m((0.0, 179.999), (0.0, -179.999)), rel=1e-3)
+    assert math.sqrt(distance_sq_m2(0.0, 0.0, 0.0, 180.0)) > 20_000_000  # the other side of the earth
+
+
+def test_accuracy_widens_the_jitter_allowance_but_not_when_it_is_not_finite() -> None:
+    prev = Fix(LAT, LNG, NOW)
+    north_150m = LAT + 150 / 111_195
+    assert check_point(p(2, lat=north_150m, accuracy=200.0), prev, NOW, "walk", RULES).reason is None
+    for accuracy in (math.inf, math.nan, None):
+        assert check_point(p(2, lat=north_150m, accuracy=accuracy), prev, NOW, "walk", RULES).reason == \
+            REJECT_TELEPORT
 
 
 def test_gps_jitter_near_the_previous_fix_is_not_a_teleport() -> None:

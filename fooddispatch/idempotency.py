@@ -201,10 +201,11 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
     except BaseException:
         await asyncio.shield(store.release(scope, key))
         raise
-    if response.status >= 500 or not isinstance(response, web.Response) or response.body is None:
+    body = response.body if isinstance(response, web.Response) else None
+    if response.status >= 500 or not isinstance(body, bytes | bytearray):  # nothing replayable to store
         await store.release(scope, key)
         return response
-    await store.complete(scope, key, response.status, response.content_type, bytes(response.body))
+    await store.complete(scope, key, response.status, response.content_type, bytes(body))
     return response
 
 

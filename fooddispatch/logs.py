@@ -14,7 +14,7 @@ def configure_logging(level: str = "info", json_lines: bool | None = None) -> No
     if json_lines is None:
         json_lines = not sys.stderr.isatty()
     numeric = getattr(logging, level.upper(), logging.INFO)
-    shared = [
+    shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

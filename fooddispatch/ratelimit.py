@@ -108,9 +108,10 @@ class RateLimiter:
         decisions = []
         for i, check in enumerate(checks):
             allowed, retry_ms, used_ms = flat[3 * i: 3 * i + 3]
-            refused_by_tenant = check.tenant is not None and not allowed and check.tenant_limit is not None
-            decisions.append(_decision(bool(allowed), float(retry_ms), float(used_ms),
-                                       check.tenant_limit if refused_by_tenant else check.limit))
+            limit = check.limit
+            if check.tenant is not None and not allowed and check.tenant_limit is not None:
+                limit = check.tenant_limit  # the script reports the tenant's numbers when the tenant refused
+            decisions.append(_decision(bool(allowed), float(retry_ms), float(used_ms), limit))
         return decisions
 
 

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
@@ -122,7 +123,18 @@ class StreamConsumer:
 
     async def handle(self, entry_id: bytes | str, fields: dict) -> None:
         raw = fields.get(b"e") or fields.get("e")
-        event = decode_event(raw)
+        try:
+            if raw is None:
+                raise ValueError("the entry has no event field")
+            event = decode_event(raw)
+        except (ValueError, msgspec.DecodeError) as exc:
+            # A poison entry must not stop the group: park it where an operator can look, and move on.
+            log.error("consumer %s: stream entry %r is not an event (%s); moved to %s.dead",
+                      self._group, entry_id, exc, self._stream)
+            await self._redis.xadd(f"{self._stream}.dead", {**fields, "group": self._group, "error": str(exc)[:500]},
+                                   maxlen=10_000, approximate=True)
+            await self._redis.xack(self._stream, self._group, entry_id)
+            return
         handler = self._handlers.get(event.type)
         if handler is not None:
             async with self._pool.acquire() as conn, conn.transaction():

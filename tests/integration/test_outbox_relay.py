@@ -107,3 +107,24 @@ async def test_two_relays_together_publish_each_event_once(db, redis):
     published = await _published(redis)
     assert len(published) == 300
     assert len({e.id for e in published}) == 300
+
+
+async def test_a_poison_entry_is_parked_and_the_consumer_goes_on(db, redis):
+    await redis.xadd(STREAM, {"e": b"{not json"})
+    await redis.xadd(STREAM, {"something": "else"})
+    async with db.acquire() as conn:
+        event = await write_event(conn, "order.ready", {"n": 2})
+    await OutboxRelay(db, redis, STREAM).publish_batch()
+    seen: list[str] = []
+
+    async def record(conn: asyncpg.Connection, ev: Event) -> None:
+        seen.append(ev.id)
+
+    consumer = StreamConsumer(db, redis, STREAM, "g3", "c1", {"order.ready": record}, block_ms=10)
+    await consumer.ensure_group()
+    assert await consumer.poll_once() == 3
+    assert seen == [event.id]
+    assert (await redis.xpending(STREAM, "g3"))["pending"] == 0
+    parked = await redis.xrange(f"{STREAM}.dead")
+    assert [fields[b"group"] for _, fields in parked] == [b"g3", b"g3"]
+    assert parked[0][1][b"e"] == b"{not json"

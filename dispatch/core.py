@@ -11,7 +11,7 @@ from dispatch.cost import DispatchConfig
 from dispatch.greedy import decide_greedy
 from dispatch.merge import merge_matched_bundles
 from dispatch.model import Assignment, Courier, Decision, OpenOrder, Policy, Reposition
-from geo.eta import MemoTravelTime, TravelTime
+from geo.eta import MemoTravelTime, Point, TravelTime, seconds_many
 
 
 def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: TravelTime, now: float,
@@ -54,16 +54,24 @@ def decide(orders: Sequence[OpenOrder], couriers: Sequence[Courier], travel: Tra
 
 def _repositions(plans: Sequence[BundlePlan], matches: Sequence[Match], pool: Sequence[Courier], travel: TravelTime,
                  now: float) -> tuple[Reposition, ...]:
-    """Send idle couriers nobody matched toward restaurants whose bundles found no courier."""
+    """Send idle couriers nobody matched toward restaurants whose bundles found no courier (never
+    toward a restaurant whose waiting orders that courier declined)."""
     matched_couriers = {m.courier.courier_id for m in matches}
     matched_plans = {m.plan.bundle.order_ids for m in matches}
-    starving = {p.bundle.store_id: p.bundle.pickup for p in plans if p.bundle.order_ids not in matched_plans}
+    starving: dict[str, tuple[Point, set[str]]] = {}
+    for p in plans:
+        if p.bundle.order_ids not in matched_plans:
+            starving.setdefault(p.bundle.store_id, (p.bundle.pickup, set()))[1].update(p.excluded)
     spare = [c for c in pool if c.free_at <= now and c.courier_id not in matched_couriers]
     moves: list[Reposition] = []
-    for store_id, point in starving.items():
-        if not spare:
-            break
-        nearest = min(spare, key=lambda c: travel.seconds(c.position, point, c.vehicle))
+    for store_id, (point, declined) in starving.items():
+        allowed = [c for c in spare if c.courier_id not in declined]
+        if not allowed:
+            continue
+        # One vectorised call per store: a region can have hundreds of spare couriers.
+        seconds = seconds_many(travel, [c.position for c in allowed], [point] * len(allowed),
+                               [c.vehicle for c in allowed])
+        nearest = allowed[int(seconds.argmin())]
         spare.remove(nearest)
         moves.append(Reposition(nearest.courier_id, store_id, point))
     return tuple(moves)

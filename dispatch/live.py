@@ -10,6 +10,7 @@ every script below touches one slot):
 | `{p}dispatch:{r}:offer:<offer_id>` | string, PX | the courier the live offer went to |
 | `{p}dispatch:{r}:order:<order_id>` | string, PX | the live offer that holds the order |
 | `{p}dispatch:{r}:courier:<courier_id>` | string, PX | the courier's one live offer |
+| `{p}dispatch:{r}:reposition:<courier_id>` | string, PX | a reposition was sent (the per-courier cool-down) |
 | `{p}dispatch:{r}:surge` | hash | H3 res-7 cell -> published delivery-fee multiplier (read by orders) |
 | `{p}dispatch:{r}:heat` | hash | cell -> heat-map JSON for operators (demand, supply, level, changed_at) |
 
@@ -166,6 +167,46 @@ _PUBLISH = """
 for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
 return #ARGV / 2
 """
+
+
+# KEYS[1]: the region's lease. ARGV: lease value, key prefix, cool-down ms, then per move: courier id,
+# channel, frame. A move goes out only under our lease, to a courier with no live offer, and at most
+# once per cool-down (SET NX PX); returns the couriers it went to, or -1 if the lease is not ours.
+_REPOSITION = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local p, cooldown = ARGV[2], ARGV[3]
+local sent = {}
+for i = 4, #ARGV, 3 do
+  local cid = ARGV[i]
+  if redis.call('EXISTS', p .. 'courier:' .. cid) == 0
+      and redis.call('SET', p .. 'reposition:' .. cid, '1', 'NX', 'PX', cooldown) then
+    redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+    sent[#sent + 1] = cid
+  end
+end
+return sent
+"""
+
+
+class Repositions:
+    """Reposition frames to idle couriers, fenced by the lease and rate-limited per courier."""
+
+    def __init__(self, redis: aioredis.Redis, keys: DispatchKeys) -> None:
+        self.keys = keys
+        self._scripts = _Scripts(redis, {"reposition": _REPOSITION})
+
+    async def send(self, lease: Lease, frames: Sequence[tuple[str, bytes]], cooldown_ms: int) -> list[str] | None:
+        """Publish each (courier id, frame) unless that courier holds a live offer or was sent one
+        within `cooldown_ms`; returns the couriers reached, None if `lease` is no longer ours."""
+        if not frames:
+            return []
+        args: list[object] = [lease.value, self.keys.base, cooldown_ms]
+        for courier_id, frame in frames:
+            args += (courier_id, courier_channel(self.keys.prefix, courier_id), frame)
+        result = await self._scripts.run("reposition", [self.keys.lease], args)
+        if result == -1:
+            return None
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in result]  # type: ignore[union-attr]
 
 
 class Frames:

@@ -1,5 +1,6 @@
 """Wire formats of the live dispatcher: the frames it publishes on a courier's channel
-(`{prefix}courier:{courier_id}`, forwarded verbatim by tracking), and the operator views.
+(`{prefix}courier:{courier_id}`, forwarded verbatim by tracking: `offer`, `offer_cancelled`,
+`reposition`, `error`), and the operator views.
 
 A courier answers an offer on its socket with tracking's `offer_response` frame:
 `{"type": "offer_response", "offer_id": "ofr_...", "accepted": true | false, "id": "<optional>"}`.
@@ -56,6 +57,20 @@ class OfferCancelled(msgspec.Struct, tag="offer_cancelled", tag_field="type"):
 
     offer_id: str
     reason: str
+
+
+class RepositionFrame(msgspec.Struct, tag="reposition", tag_field="type"):
+    """A nudge to an idle courier: food is waiting for couriers near (`lat`, `lng`), in H3 res-8
+    `cell`; moving there is optional and earns nothing by itself. The app shows it until
+    `expires_at` or until an offer arrives. `reason` is `orders_waiting`. Sent only to online
+    couriers with no live offer and no accepted bundle, at most once per courier per cool-down."""
+
+    lat: float
+    lng: float
+    cell: str
+    reason: str
+    expires_at: datetime
+    region: str
 
 
 class ErrorFrame(msgspec.Struct, tag="error", tag_field="type"):

@@ -5,8 +5,11 @@ a round: open orders from the pool, the nearest available couriers per pickup fr
 `plan_round` (the decision core once, each store priced against its own candidates) in an
 executor with a time limit, then offers:
 written in Redis under the lease's fencing check, recorded in Postgres with their
-`dispatch.offered` events under the same fencing token, and published on each courier's channel.
-Answers to offers and order changes arrive through the "dispatch" consumer (`dispatch.events`).
+`dispatch.offered` events under the same fencing token, and published on each courier's channel;
+then `reposition` frames to idle couriers the core moves toward food nobody takes (fenced,
+rate-limited per courier). Travel times are corrected by learned per-cell speeds
+(`dispatch.speeds_live`), learned between rounds. Answers to offers and order changes arrive
+through the "dispatch" consumer (`dispatch.events`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import h3
 import redis.asyncio as aioredis
 
 from dispatch import store
@@ -35,6 +39,7 @@ from dispatch.live import (
     LiveOffers,
     OfferKeys,
     RegionLease,
+    Repositions,
     SurgeBoardStore,
 )
 from dispatch.messages import (
@@ -43,6 +48,7 @@ from dispatch.messages import (
     OfferDropoff,
     OfferFrame,
     OfferPickup,
+    RepositionFrame,
     RoundStat,
     encoder,
 )
@@ -61,12 +67,12 @@ from kernel.ids import new_id
 log = logging.getLogger(__name__)
 
 
-def _live_core_config(interval_s: float) -> DispatchConfig:
+def _live_core_config(interval_s: float, reposition: bool) -> DispatchConfig:
     # Live rounds are seconds apart; handing food over takes a couple of minutes at either end.
     # Each store is priced only against its nearest candidates (`candidates_k` plus its orders), so
     # every one of them can be an arc: the flow is solved once, never again for starved bundles.
     return DispatchConfig(step_s=interval_s, pickup_service_s=120.0, dropoff_service_s=120.0,
-                          candidates_per_bundle=32)
+                          candidates_per_bundle=32, reposition=reposition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,9 @@ class DispatcherConfig:
     learn_speeds: bool = True  # correct travel times per H3 cell and hour from couriers' movement
     speed_sample_s: float = 15.0  # how often the lease holder reads positions to learn from
     speeds: SpeedLearning = field(default_factory=SpeedLearning)  # its timezone is the region's
+    reposition: bool = True  # nudge idle couriers toward food nobody takes (a `reposition` frame)
+    reposition_cooldown_s: float = 300.0  # at most one reposition frame per courier this often
+    reposition_ttl_s: float = 300.0  # the frame's expires_at
     core: DispatchConfig | None = None
     surge: SurgeConfig = field(default_factory=SurgeConfig)
     payout: PayoutRule = field(default_factory=PayoutRule)
@@ -93,7 +102,7 @@ class DispatcherConfig:
 
     @property
     def core_config(self) -> DispatchConfig:
-        return self.core or _live_core_config(self.interval_s)
+        return self.core or _live_core_config(self.interval_s, self.reposition)
 
 
 @dataclass(slots=True)
@@ -103,6 +112,7 @@ class Counters:
     offers_declined: int = 0
     offers_expired: int = 0
     offers_refused: int = 0  # written by the planner, refused by the fencing/live-offer check
+    repositions_sent: int = 0
     rounds: int = 0
 
 
@@ -124,6 +134,7 @@ class Dispatcher:
         self.lease = RegionLease(redis, self.keys, owner, config.lease_ms)
         self.offers = LiveOffers(redis, self.keys)
         self.frames = Frames(redis, prefix)
+        self.moves = Repositions(redis, self.keys)
         self.index = CourierIndex(redis, prefix, config.region)
         self.search = CourierSearch(redis, self.index.keys)
         self.surge = SurgeKeeper(SurgeBoardStore(redis, self.keys), config.surge)
@@ -214,6 +225,8 @@ class Dispatcher:
         t3 = time.perf_counter()
         currency = {r["order_id"]: r["currency"] for r in rows}
         sent = await self._offer(lease, plan.assignments, {o.order_id: o for o in orders}, currency, now)
+        if plan.repositions and self.current is not None:
+            await self._reposition(lease, plan, live, now)
         t4 = time.perf_counter()
         self.last_timings = {"pool_s": t1 - t0, "candidates_s": t2 - t1, "solve_s": t3 - t2, "offers_s": t4 - t3,
                              "surge_s": surge_s, "skipped": float(len(plan.skipped))}
@@ -339,6 +352,26 @@ class Dispatcher:
         await self.frames.send([(o.courier_id, o.frame) for o in kept if o.offer_id in recorded_ids])
         self.counters.offers_sent += len(recorded_ids)
         return len(recorded_ids)
+
+    async def _reposition(self, lease: Lease, plan: RoundPlan, live: list[store.OfferRow], now: float) -> int:
+        """Send the core's repositioning moves. Never to a courier offered something this round or
+        holding an accepted bundle (and the script skips any with a live offer); at most one per
+        courier per cool-down. Returns how many went out."""
+        busy = {o.courier_id for o in live} | {a.courier_id for a in plan.assignments}
+        expires = iso(now + self.config.reposition_ttl_s)
+        frames = []
+        for move in plan.repositions:
+            if move.courier_id in busy:
+                continue
+            lat, lng = move.target
+            frames.append((move.courier_id, encoder.encode(RepositionFrame(
+                lat, lng, h3.latlng_to_cell(lat, lng, 8), "orders_waiting", expires, self.region))))
+        sent = await self.moves.send(lease, frames, int(self.config.reposition_cooldown_s * 1000))
+        if sent is None:
+            self.current = None
+            return 0
+        self.counters.repositions_sent += len(sent)
+        return len(sent)
 
     def _frame(self, offer_id: str, a: Assignment, orders: dict[str, OpenOrder], expires: datetime,
                currency: dict[str, str]) -> OfferFrame:

@@ -57,6 +57,8 @@ async def _dispatch(app: web.Application) -> AsyncIterator[None]:
     metrics.gauge("dispatch_acceptance_ratio", "Accepted / answered-or-lapsed offers",
                   lambda: counters.offers_accepted / max(1, counters.offers_accepted + counters.offers_declined
                                                          + counters.offers_expired))
+    metrics.gauge("dispatch_repositions_sent", "Reposition frames sent to idle couriers",
+                  lambda: counters.repositions_sent)
     metrics.gauge("dispatch_leading", "1 while this process holds the region's lease",
                   lambda: 1.0 if dispatcher.leading else 0.0)
     events = DispatchEvents(app[REDIS], settings.redis_prefix, config.region, counters, config.prep_alpha)

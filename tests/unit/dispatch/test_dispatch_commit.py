@@ -73,6 +73,16 @@ def test_repositioning_moves_an_idle_courier_toward_food_nobody_takes():
     assert decide([a], [courier("c", (36000 * 2, 0))], TRAVEL, 0.0, CONFIG).repositions == ()
 
 
+def test_repositioning_sends_the_nearest_spare_courier_but_never_one_who_declined_that_food():
+    config = replace(CONFIG, reposition=True)
+    declined = replace(order("a", ready=0), excluded_couriers=frozenset({"near"}))
+    couriers = [courier("near", (600.0, 0)), courier("mid", (6000.0, 0)), courier("far", (12000.0, 0))]
+    # Nobody may take `a` (its only candidate declined it): the nearest of the others is sent.
+    decision = decide([declined], couriers, TRAVEL, 0.0, config, candidates={"r1": ["near"]})
+    assert decision.assignments == ()
+    assert [(m.courier_id, m.store_id, m.target) for m in decision.repositions] == [("mid", "r1", (0.0, 0.0))]
+
+
 @pytest.mark.parametrize("policy", list(Policy))
 def test_candidates_limit_which_couriers_a_store_can_get(policy):
     config = replace(CONFIG, policy=policy)

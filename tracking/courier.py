@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -33,13 +32,14 @@ from tracking.messages import (
     Location,
     OfferResponse,
     PickedUp,
+    Point,
     Status,
     encoder,
     json_frame_decoder,
     msgpack_frame_decoder,
 )
 from tracking.model import REJECT_TELEPORT, CourierTrack, Geofences, TokenBucket
-from tracking.sender import Sender
+from tracking.sender import Sender, text_frame
 from tracking.service import TrackingService
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ FORBIDDEN = 4403
 REPLACED = 4409
 POLICY_VIOLATION = 1008
 VEHICLES = ("bicycle", "scooter", "car", "walk")
+_ACK = b'{"type":"ack","seq":%d}'
 NO_ORDERS: list[BundleOrder] = []  # shared, never mutated: a session's bundle is replaced, not changed
 
 
@@ -125,7 +126,8 @@ class CourierSession:
         """Ack points up to `seq`; `again`: even if already acked (the courier resent them)."""
         if (seq > self.acked_seq or again) and not self.closed:
             self.acked_seq = seq
-            self.sender.send(encoder.encode(Ack(seq=seq)))
+            payload = _ACK % seq  # what encoder.encode(Ack(seq=seq)) gives, without building the Struct
+            self.sender.send(payload, text_frame(payload))
 
     def error(self, code: str, message: str, seq: int | None = None) -> None:
         self.sender.send(encoder.encode(Error(code, message, seq)))
@@ -172,28 +174,34 @@ class CourierSession:
         else:
             self.error(code, message)
 
-    def _locations(self, points: list, now: float) -> None:
+    def _locations(self, points: list[Point], now: float) -> None:
         service = self.service
-        applied = self.track.apply(points, now, service.config.rules)
+        config = service.config
+        applied = self.track.apply(points, now, config.rules)
         stats = service.stats
-        stats["points_duplicate"] += applied.duplicates
+        if applied.duplicates:
+            stats["points_duplicate"] += applied.duplicates
         for seq, reason in applied.rejected:
             stats["points_rejected"] += 1
             if reason == REJECT_TELEPORT:
                 stats["teleports"] += 1
             self.error("point_rejected", reason, seq)
-        if applied.accepted:
-            stats["points_accepted"] += len(applied.accepted)
-            service.keep_history(self.courier_id, applied.accepted, datetime.fromtimestamp(now, UTC))
-            if any(a.dispatchable for a in applied.accepted):
+        accepted = applied.accepted
+        if accepted:
+            stats["points_accepted"] += len(accepted)
+            if config.history_writes:
+                service.keep_history(self.courier_id, accepted, now)
+            moved = False
+            for p, ok in accepted:
+                if ok:
+                    moved = True
+                    for arrival in self.geofences.observe(p.lat, p.lng, config.rules):
+                        service.run_side(service.record_arrival(self.courier_id, arrival))
+            if moved:
                 self.moved = True
-                for p, ok in applied.accepted:
-                    if ok:
-                        for arrival in self.geofences.observe(p.lat, p.lng, service.config.rules):
-                            service.run_side(service.record_arrival(self.courier_id, arrival))
-            service.coalescer.mark(self.courier_id, self, applied.max_seq)
+            service.pending(self, applied.max_seq)
         elif service.coalescer.pending_seq(self.courier_id) is not None:
-            service.coalescer.mark(self.courier_id, self, applied.max_seq)  # ack after the pending flush
+            service.pending(self, applied.max_seq)  # ack after the pending flush
         else:
             self.acked(applied.max_seq, again=True)  # only duplicates or rejects: nothing to store
 
@@ -232,7 +240,7 @@ class CourierSession:
         if isinstance(frame, Status) and frame.status != self.track.status:
             self.track.status = frame.status
             self.track.seen = service.now()
-            service.coalescer.mark(cid, self, 0)
+            service.pending(self, 0)
         if isinstance(frame, Arrived):
             await service.notify_order(frame.order_id, event_type)
         self.sender.send(encoder.encode(Ack(id=frame.id)))

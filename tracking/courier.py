@@ -34,6 +34,7 @@ from tracking.messages import (
     PickedUp,
     Point,
     Status,
+    StatusSet,
     encoder,
     json_frame_decoder,
     msgpack_frame_decoder,
@@ -108,6 +109,16 @@ class CourierSession:
             service.run_side(service.record_arrival(self.courier_id, arrival))
         self.moved = True
         service.announce(self)
+
+    def force_status(self, status: str) -> None:
+        """Someone else (an operator) set the courier's status: keep it, store it with the next
+        flush, and tell the courier's app."""
+        if self.track.status == status or self.closed:
+            return
+        self.track.status = status
+        self.track.seen = self.service.now()
+        self.service.pending(self, 0)
+        self.sender.send(encoder.encode(StatusSet(status)))  # type: ignore[arg-type]
 
     def replaced(self) -> None:
         self.closed = True

@@ -133,6 +133,27 @@ class OfferCancelled(msgspec.Struct, tag="offer_cancelled", tag_field="type"):
     offer_id: str
 
 
+class StatusSet(msgspec.Struct, tag="status", tag_field="type"):
+    """Server -> courier: the courier's status was changed for it (an operator took it offline)."""
+
+    status: Literal["online", "offline", "break"]
+    by: Literal["operator"] = "operator"
+
+
+# -- operator routes -------------------------------------------------------------------------
+
+
+class CourierStatusOut(msgspec.Struct):
+    """The answer to `POST /v1/couriers/{courier_id}/offline`. `changed`: false if the courier
+    was offline already (nothing was recorded); `connected`: a socket of the courier was open on
+    the process that answered (other processes are told through the control channel)."""
+
+    courier_id: str
+    status: str
+    changed: bool
+    connected: bool
+
+
 # -- order channel: tracking -> customer / restaurant watchers --------------------------
 
 
@@ -201,7 +222,15 @@ class BundleChanged(msgspec.Struct, tag="bundle", tag_field="type"):
     orders: list[BundleOrder]
 
 
-ControlMessage = Connected | BundleChanged
+class StatusForced(msgspec.Struct, tag="status", tag_field="type"):
+    """An operator changed the courier's status: the process holding its socket applies it
+    (keeps it in memory, so the next flush does not undo it, and tells the courier)."""
+
+    courier_id: str
+    status: Literal["online", "offline", "break"]
+
+
+ControlMessage = Connected | BundleChanged | StatusForced
 control_decoder = msgspec.json.Decoder(ControlMessage)
 bundle_decoder = msgspec.json.Decoder(list[BundleOrder])
 

@@ -24,8 +24,9 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from geo.live import CourierIndex
+from geo.live import CourierIndex, CourierUpdate
 from kernel.clock import Clock
+from kernel.errors import NotFound
 from kernel.http import Principal
 from kernel.outbox import make_event
 from kernel.tasks import stop_tasks
@@ -36,8 +37,10 @@ from tracking.messages import (
     Connected,
     CourierCard,
     CourierPosition,
+    CourierStatusOut,
     OrderStatus,
     Point,
+    StatusForced,
     bundle_decoder,
     control_decoder,
     encoder,
@@ -247,6 +250,35 @@ class TrackingService:
                 self.run_side(self.hub.unsubscribe(self.channels.courier(message.courier_id), session.listener))
         elif isinstance(message, BundleChanged):
             session.set_bundle(message.orders)
+        elif isinstance(message, StatusForced):
+            session.force_status(message.status)
+
+    async def take_offline(self, courier_id: str) -> CourierStatusOut:
+        """An operator takes the courier offline, as if the courier had sent `status: offline`:
+        the same `courier.status_changed` event (dispatch withdraws its offers and re-dispatches
+        its unpicked orders), the courier leaves the available index, and its app is told.
+        A courier that is offline already is left as it is (nothing recorded)."""
+        index = self.index(self.config.region)
+        session = self.couriers.get(courier_id)
+        stored = await index.stored_state(courier_id)
+        if session is None and stored is None:
+            raise NotFound("no such courier in the live index", param="courier_id")
+        status = session.track.status if session is not None else stored.status  # type: ignore[union-attr]
+        if status == "offline":
+            return CourierStatusOut(courier_id, "offline", changed=False, connected=session is not None)
+        await store.record_events(self.pool, [make_event(
+            "courier.status_changed", {"courier_id": courier_id, "status": "offline"}, courier_id,
+        )])
+        if session is not None:
+            session.force_status("offline")
+            await self.flush()  # the index says offline when the operator gets the answer
+        else:
+            assert stored is not None
+            stored.status, stored.seen = "offline", self.now()
+            await index.flush([CourierUpdate(courier_id, False, stored)])
+            # A socket on another process keeps the status in memory: tell it (it flushes it again).
+            await self.redis.publish(self.channels.control, encoder.encode(StatusForced(courier_id, "offline")))
+        return CourierStatusOut(courier_id, "offline", changed=True, connected=session is not None)
 
     # -- points -------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kernel.http import COURIER, CUSTOMER, OPERATOR, STAFF, endpoint, principal
+from kernel.http import COURIER, CUSTOMER, OPERATOR, STAFF, endpoint, json_response, principal
 from tracking.courier import courier_socket
+from tracking.messages import CourierStatusOut
 from tracking.service import TrackingService
 from tracking.watchers import Watchers, order_socket
 
@@ -27,6 +28,14 @@ async def courier_ws(request: web.Request) -> web.WebSocketResponse:
           summary="Live view of an order: status changes and, while a courier carries it, its position and ETA")
 async def track_order(request: web.Request) -> web.WebSocketResponse:
     return await order_socket(request, request.app[TRACKING], request.app[WATCHERS], principal(request))
+
+
+@routes.post("/v1/couriers/{courier_id}/offline")
+@endpoint(roles={OPERATOR}, idempotent=True, response=CourierStatusOut, errors=[404], tags=["tracking"],
+          summary="Take a courier offline (as if its app said so): it leaves the available index, dispatch "
+                  "withdraws its offers and re-dispatches what it has not picked up, and its app is told")
+async def take_courier_offline(request: web.Request) -> web.Response:
+    return json_response(await request.app[TRACKING].take_offline(request.match_info["courier_id"]))
 
 
 def setup(app: web.Application) -> None:

@@ -243,45 +243,51 @@ def _solve_flow(arcs: list[list[tuple[float, int]]], holds: list[float],
                 n_couriers: int) -> dict[int, tuple[int, float]]:
     """Min-cost flow source -> bundle -> courier | not-now -> sink; bundle index -> (courier index, cost).
 
-    The arcs go in with one batched call per kind, in the order the solver always saw them
-    (per bundle: from the source, to "not now", to its couriers; then couriers to the sink).
+    The arcs are laid out with numpy and go in with one batched call, in the order the solver
+    always saw them (per bundle: from the source, to "not now", to its couriers that beat waiting;
+    then couriers to the sink, then "not now" to the sink).
     """
     flow = min_cost_flow.SimpleMinCostFlow()
     n_plans = len(arcs)
     source, not_now, sink = n_plans + n_couriers, n_plans + n_couriers + 1, n_plans + n_couriers + 2
-    tails: list[int] = []
-    heads: list[int] = []
-    costs: list[int] = []
-    matched: list[tuple[int, int, int, float]] = []  # (position among the arcs, bundle, courier, cost)
-    for pi, hold in enumerate(holds):
-        tails += (source, pi)
-        heads += (pi, not_now)
-        costs += (0, round(hold * COST_SCALE))
-        for cost, ci in arcs[pi]:
-            if cost < hold:
-                matched.append((len(tails), pi, ci, cost))
-                tails.append(pi)
-                heads.append(n_plans + ci)
-                costs.append(round(cost * COST_SCALE))
-    tails += [n_plans + ci for ci in range(n_couriers)]
-    heads += [sink] * n_couriers
-    costs += [0] * n_couriers
-    caps = np.ones(len(tails) + 1, dtype=np.int64)
+    sizes = [len(row) for row in arcs]
+    total = sum(sizes)
+    arc_cost = np.fromiter((cost for row in arcs for cost, _ in row), np.float64, total)
+    arc_courier = np.fromiter((ci for row in arcs for _, ci in row), np.int64, total)
+    arc_plan = np.repeat(np.arange(n_plans, dtype=np.int64), sizes)
+    hold = np.asarray(holds, dtype=np.float64)
+    kept = np.flatnonzero(arc_cost < hold[arc_plan])
+    k_plan, k_courier, k_cost = arc_plan[kept], arc_courier[kept], arc_cost[kept]
+    per_plan = np.bincount(k_plan, minlength=n_plans)
+    starts = np.cumsum(2 + per_plan) - (2 + per_plan)  # where each bundle's block of arcs begins
+    rank = np.arange(len(kept)) - np.repeat(np.cumsum(per_plan) - per_plan, per_plan)
+    position = starts[k_plan] + 2 + rank
+    n_arcs = int(starts[-1] + 2 + per_plan[-1]) if n_plans else 0
+    tails = np.empty(n_arcs + n_couriers + 1, dtype=np.int32)
+    heads = np.empty_like(tails)
+    costs = np.zeros(len(tails), dtype=np.int64)
+    plans = np.arange(n_plans)
+    tails[starts], heads[starts] = source, plans
+    tails[starts + 1], heads[starts + 1] = plans, not_now
+    costs[starts + 1] = np.rint(hold * COST_SCALE)
+    tails[position], heads[position] = k_plan, n_plans + k_courier
+    costs[position] = np.rint(k_cost * COST_SCALE)
+    tails[n_arcs:-1], heads[n_arcs:-1] = np.arange(n_plans, n_plans + n_couriers), sink
+    tails[-1], heads[-1] = not_now, sink
+    caps = np.ones(len(tails), dtype=np.int64)
     caps[-1] = n_plans
-    tails.append(not_now)
-    heads.append(sink)
-    costs.append(0)
-    flow.add_arcs_with_capacity_and_unit_cost(np.asarray(tails, dtype=np.int32), np.asarray(heads, dtype=np.int32),
-                                              caps, np.asarray(costs, dtype=np.int64))
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
     flow.set_node_supply(source, n_plans)
     flow.set_node_supply(sink, -n_plans)
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")
-    if not matched:
+    if not len(kept):
         return {}
-    used = flow.flows(np.asarray([m[0] for m in matched], dtype=np.int32))
-    return {pi: (ci, cost) for (_, pi, ci, cost), f in zip(matched, used, strict=True) if f > 0}
+    used = flow.flows(position.astype(np.int32)) > 0
+    return {int(pi): (int(ci), float(cost))
+            for pi, ci, cost in zip(k_plan[used].tolist(), k_courier[used].tolist(), k_cost[used].tolist(),
+                                    strict=True)}
 
 
 def should_commit(match: Match, now: float, config: DispatchConfig) -> bool:

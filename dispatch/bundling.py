@@ -57,6 +57,14 @@ def plan_bundle(orders: Sequence[OpenOrder], travel: TravelTime, config: Dispatc
     first = orders[0]
     if any(o.store_id != first.store_id for o in orders):
         raise ValueError("a bundle holds orders of one restaurant only")
+    if len(orders) <= 2:
+        return _plan_small(orders, travel, config, vehicle)
+    return _plan_any(orders, travel, config, vehicle)
+
+
+def _plan_any(orders: Sequence[OpenOrder], travel: TravelTime, config: DispatchConfig, vehicle: str) -> BundlePlan:
+    """Every drop-off sequence tried; the first of the cheapest kept."""
+    first = orders[0]
     half_pick, half_drop = config.pickup_service_s / 2, config.dropoff_service_s / 2
     ready_at = max(o.ready_at for o in orders)
     legs: dict[tuple[Point, Point], float] = {}  # each leg once, however many sequences use it
@@ -95,6 +103,53 @@ def plan_bundle(orders: Sequence[OpenOrder], travel: TravelTime, config: Dispatc
         ride_delay_s=sum(max(0.0, off - direct[o.order_id]) for o, off in pairs),
         promise_slack_s=tuple(o.promised_at - off for o, off in pairs),
         excluded=frozenset().union(*(o.excluded_couriers for o in chosen)),
+    )
+
+
+def _plan_small(orders: Sequence[OpenOrder], travel: TravelTime, config: DispatchConfig,
+                vehicle: str) -> BundlePlan:
+    """`plan_bundle` of one or two orders, written out: most plans of a round are singletons and
+    most merges tried are pairs. The same arithmetic in the same order as the general loop, so the
+    plan is equal to the one it would return (tests/unit/dispatch compares them)."""
+    half_pick, half_drop = config.pickup_service_s / 2, config.dropoff_service_s / 2
+    a = orders[0]
+    pickup = a.pickup
+    to_a = travel.seconds(pickup, a.dropoff, vehicle)
+    direct_a = half_pick + to_a + half_drop
+    off_a = half_pick + (to_a + half_drop)
+    if len(orders) == 1:
+        return BundlePlan(
+            Bundle(a.store_id, pickup, (a.order_id,)), (a,), a.ready_at, (off_a,), to_a, {a.order_id: direct_a},
+            ready_sum_s=a.ready_at, ride_delay_s=max(0.0, off_a - direct_a), promise_slack_s=(a.promised_at - off_a,),
+            excluded=frozenset(a.excluded_couriers),
+        )
+    b = orders[1]
+    ready_at = max(a.ready_at, b.ready_at)
+    to_b = travel.seconds(pickup, b.dropoff, vehicle)
+    a_to_b = travel.seconds(a.dropoff, b.dropoff, vehicle)
+    b_to_a = travel.seconds(b.dropoff, a.dropoff, vehicle)
+    lateness = config.weights.lateness
+    # a then b
+    second_b = off_a + half_drop + (a_to_b + half_drop)
+    score_ab = (off_a + second_b) + (lateness * max(0.0, ready_at + off_a - a.promised_at)
+                                     + lateness * max(0.0, ready_at + second_b - b.promised_at))
+    # b then a
+    off_b = half_pick + (to_b + half_drop)
+    second_a = off_b + half_drop + (b_to_a + half_drop)
+    score_ba = (off_b + second_a) + (lateness * max(0.0, ready_at + off_b - b.promised_at)
+                                     + lateness * max(0.0, ready_at + second_a - a.promised_at))
+    direct = {a.order_id: direct_a, b.order_id: half_pick + to_b + half_drop}
+    if score_ba < score_ab:
+        first, second, offsets, driven = b, a, (off_b, second_a), to_b + b_to_a
+    else:
+        first, second, offsets, driven = a, b, (off_a, second_b), to_a + a_to_b
+    return BundlePlan(
+        Bundle(a.store_id, pickup, (first.order_id, second.order_id)), (first, second), ready_at, offsets, driven,
+        direct,
+        ready_sum_s=first.ready_at + second.ready_at,
+        ride_delay_s=max(0.0, offsets[0] - direct[first.order_id]) + max(0.0, offsets[1] - direct[second.order_id]),
+        promise_slack_s=(first.promised_at - offsets[0], second.promised_at - offsets[1]),
+        excluded=frozenset().union(first.excluded_couriers, second.excluded_couriers),
     )
 
 

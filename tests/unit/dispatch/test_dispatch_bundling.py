@@ -77,3 +77,25 @@ def test_target_size_is_one_with_enough_couriers_and_grows_with_the_shortage():
     # Pressure above 1 starts bundling before couriers run out completely.
     assert target_bundle_size(orders, many[:4], 0.0, config) == 2
     assert target_bundle_size(orders, many[:4], 0.0, replace(config, bundle_pressure=2.0)) == 3
+
+
+def test_one_and_two_order_plans_are_exactly_what_trying_every_sequence_gives():
+    import random
+
+    from dispatch.bundling import _plan_any, _plan_small
+    from dispatch.model import OpenOrder
+    from geo.eta import HaversineTravelTime, MdrpTravelTime
+
+    rng = random.Random(5)
+    for travel, spread in ((MdrpTravelTime(320.0), 4000.0), (HaversineTravelTime(), 0.03)):
+        for _ in range(300):
+            store = (rng.uniform(-spread, spread), rng.uniform(-spread, spread))
+            if isinstance(travel, HaversineTravelTime):
+                store = (52.5 + store[0], 13.4 + store[1])
+            orders = [
+                OpenOrder(f"o{i}", "r1", store, (store[0] + rng.uniform(-spread, spread),
+                                                  store[1] + rng.uniform(-spread, spread)),
+                          0.0, rng.uniform(0, 1200), rng.uniform(600, 3000), frozenset({f"c{rng.randrange(3)}"}))
+                for i in range(rng.choice((1, 2)))]
+            config = DispatchConfig(pickup_service_s=rng.choice((120.0, 240.0)))
+            assert _plan_small(orders, travel, config, "car") == _plan_any(orders, travel, config, "car")

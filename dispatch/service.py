@@ -7,9 +7,10 @@ executor with a time limit, then offers:
 written in Redis under the lease's fencing check, recorded in Postgres with their
 `dispatch.offered` events under the same fencing token, and published on each courier's channel;
 then `reposition` frames to idle couriers the core moves toward food nobody takes (fenced,
-rate-limited per courier). Travel times are corrected by learned per-cell speeds
-(`dispatch.speeds_live`), learned between rounds. Answers to offers and order changes arrive
-through the "dispatch" consumer (`dispatch.events`).
+rate-limited per courier). Between rounds, at their own pace: surge (demand of the last round
+against the index's supply, every `surge_every_s`) and learning travel speeds from couriers'
+movement (`dispatch.speeds_live`), which the rounds' travel times are corrected by. Answers to
+offers and order changes arrive through the "dispatch" consumer (`dispatch.events`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class DispatcherConfig:
     reposition_ttl_s: float = 300.0  # the frame's expires_at
     core: DispatchConfig | None = None
     surge: SurgeConfig = field(default_factory=SurgeConfig)
+    surge_every_s: float = 30.0  # surge samples demand and supply this often (its window is 10 min)
     payout: PayoutRule = field(default_factory=PayoutRule)
 
     @property
@@ -141,6 +143,8 @@ class Dispatcher:
         self.travel = travel or HaversineTravelTime()
         self.speed = SpeedKeeper(pool, config.region, config.speeds, self.travel)
         self._speeds_learned_at = -math.inf  # monotonic time of the last learning pass
+        self._surge_at = -math.inf  # monotonic time of the last surge update
+        self._pickups: list[tuple[float, float]] = []
         self.executor = executor
         self.on_round = on_round
         self.counters = Counters()
@@ -181,6 +185,8 @@ class Dispatcher:
         self.current = lease
         await self.expire_lapsed()
         stat = await self.round(lease)
+        if time.monotonic() - self._surge_at >= self.config.surge_every_s:
+            await self.update_surge()  # between rounds: the fee levels move over minutes, not seconds
         if self.config.learn_speeds and time.monotonic() - self._speeds_learned_at >= self.config.speed_sample_s:
             await self.learn_speeds()  # between rounds, not inside one
         return stat
@@ -190,6 +196,15 @@ class Dispatcher:
             with contextlib.suppress(OSError, aioredis.RedisError):
                 await self.lease.release(self.current)
             self.current = None
+
+    async def update_surge(self) -> float:
+        """Sample demand (the last round's open orders) and supply (the index) into the surge board
+        and publish it; returns the seconds it took."""
+        started = time.perf_counter()
+        self._surge_at = time.monotonic()
+        if self._pickups or self.surge.board.multipliers:
+            await self.surge.update(self.index, self._pickups, self.clock.now().timestamp())
+        return time.perf_counter() - started
 
     # -- learned travel times ------------------------------------------------------------------
 
@@ -214,14 +229,8 @@ class Dispatcher:
         t1 = time.perf_counter()
         couriers, candidates = await self._candidates(orders, live, now)
         t2 = time.perf_counter()
-        # Surge needs only the open orders and the index: it is updated while the executor solves.
-        solving = asyncio.ensure_future(self._plan(orders, candidates, couriers, now))
-        try:
-            if rows or self.surge.board.multipliers:
-                await self.surge.update(self.index, [o.pickup for o in orders], now)
-            surge_s = time.perf_counter() - t2
-        finally:
-            plan = await solving
+        self._pickups = [o.pickup for o in orders]  # demand for the next surge update
+        plan = await self._plan(orders, candidates, couriers, now)
         t3 = time.perf_counter()
         currency = {r["order_id"]: r["currency"] for r in rows}
         sent = await self._offer(lease, plan.assignments, {o.order_id: o for o in orders}, currency, now)
@@ -229,7 +238,7 @@ class Dispatcher:
             await self._reposition(lease, plan, live, now)
         t4 = time.perf_counter()
         self.last_timings = {"pool_s": t1 - t0, "candidates_s": t2 - t1, "solve_s": t3 - t2, "offers_s": t4 - t3,
-                             "surge_s": surge_s, "skipped": float(len(plan.skipped))}
+                             "skipped": float(len(plan.skipped))}
         stat = RoundStat(self.region, iso(now), time.perf_counter() - t0, len(orders), len(couriers), sent,
                          len(plan.held) + len(plan.skipped), lease.token)
         self.counters.rounds += 1

@@ -197,6 +197,8 @@ class LearnedTravelTime:
         return found
 
     def seconds(self, origin: Point, destination: Point, vehicle: str = "car") -> float:
+        if not self.factors:
+            return self.base.seconds(origin, destination, vehicle)
         scale = (self.factor_at(origin) + self.factor_at(destination)) / 2
         return self.base.seconds(origin, destination, vehicle) * scale
 
@@ -208,10 +210,11 @@ class LearnedTravelTime:
         base = seconds_many(self.base, origins, destinations, vehicles)
         if not self.factors:
             return base
-        scale = np.fromiter(((self.factor_at(o) + self.factor_at(d)) / 2 for o, d in zip(origins, destinations,
-                                                                                      strict=True)),
-                            np.float64, len(origins))
-        return base * scale
+        known, factor_at = self._factor_of_point, self.factor_at
+        start = np.fromiter((known[p] if p in known else factor_at(p) for p in origins), np.float64, len(origins))
+        end = np.fromiter((known[p] if p in known else factor_at(p) for p in destinations), np.float64,
+                          len(destinations))
+        return base * ((start + end) / 2)
 
 
 class HopTracker:

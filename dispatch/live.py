@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import h3
 import msgspec
@@ -206,7 +206,7 @@ class Repositions:
         result = await self._scripts.run("reposition", [self.keys.lease], args)
         if result == -1:
             return None
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in result]  # type: ignore[union-attr]
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in cast(list[bytes | str], result)]
 
 
 class Frames:
@@ -288,7 +288,7 @@ class LiveOffers:
                                          [lease.value, self.keys.base, ttl_ms, *_offer_args(offers)])
         if result == -1:
             return None
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in result]  # type: ignore[union-attr]
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in cast(list[bytes | str], result)]
 
     async def clear(self, offers: Sequence[OfferKeys]) -> None:
         if offers:

@@ -278,9 +278,9 @@ class Dispatcher:
                     busy[o.courier_id] = o
         pickups: dict[str, tuple[float, float]] = {}
         per_store: collections.Counter[str] = collections.Counter()
-        for o in orders:
-            pickups.setdefault(o.store_id, o.pickup)
-            per_store[o.store_id] += 1
+        for order in orders:
+            pickups.setdefault(order.store_id, order.pickup)
+            per_store[order.store_id] += 1
         stores = list(pickups)
         k = self.config.candidates_k + 2
         found = await self.search.nearest([pickups[s] for s in stores],

@@ -232,8 +232,9 @@ class OrdersService:
     # ---- commands ------------------------------------------------------------------------------
 
     async def create_quote(self, customer_id: str, req: QuoteRequest) -> QuoteOut:
+        """Reads, then one INSERT: no transaction needed (checkout re-checks everything anyway)."""
         now = self.clock.now()
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
             priced = await self._price(conn, customer_id, req, now)
             return await self._store_quote(conn, customer_id, priced)
 
@@ -276,8 +277,7 @@ class OrdersService:
                 return Placed(existing, False)
             assert requote is not None
             error, req = requote
-            async with conn.transaction():
-                fresh = await self._store_quote(conn, customer_id, await self._price(conn, customer_id, req, now))
+            fresh = await self._store_quote(conn, customer_id, await self._price(conn, customer_id, req, now))
         message = ("the quote has expired; here is a new one" if error is QuoteExpired
                    else "the price changed since the quote; here is the new quote")
         raise error(message, param="quote_id", extra={"quote": msgspec.to_builtins(fresh)})

@@ -40,8 +40,8 @@ from tracking.messages import (
     msgpack_frame_decoder,
 )
 from tracking.model import REJECT_TELEPORT, CourierTrack, Geofences, TokenBucket
-from tracking.sender import Sender, text_frame
-from tracking.service import TrackingService
+from tracking.sender import PING, Sender, pong_frame, text_frame
+from tracking.service import TRACKING, TrackingService
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ NO_ORDERS: list[BundleOrder] = []  # shared, never mutated: a session's bundle i
 class CourierSession:
     # Slots and lazily built geofences: a quiet connection should cost little (see BENCHMARKS.md).
     __slots__ = ("_fences", "acked_seq", "bundle", "closed", "conn_id", "courier_id", "first_name", "garbage",
-                 "limiter", "listener", "moved", "point_limiter", "region", "sender", "service", "track", "vehicle",
-                 "ws")
+                 "limiter", "listener", "moved", "point_limiter", "region", "sender", "service", "silent", "track",
+                 "vehicle", "ws")
 
     def __init__(self, service: TrackingService, ws: web.WebSocketResponse, who: Principal,
                  vehicle: str | None, transport: asyncio.BaseTransport | None) -> None:
@@ -79,6 +79,7 @@ class CourierSession:
         self.moved = False  # a new fix since positions were last published to orders
         self.acked_seq = -1
         self.garbage = 0
+        self.silent = 0  # heartbeat rounds since the last frame (of any kind) from the courier
         self.closed = False
         self.listener = self.on_channel  # one bound method: the hub compares listeners by identity
 
@@ -119,6 +120,19 @@ class CourierSession:
         self.track.seen = self.service.now()
         self.service.pending(self, 0)
         self.sender.send(encoder.encode(StatusSet(status)))  # type: ignore[arg-type]
+
+    def heartbeat(self) -> None:
+        """One heartbeat round (every half `heartbeat` interval): after a whole interval without
+        a frame, ping; if the next half interval brings nothing either (not even the pong),
+        drop the connection. The service runs one loop for every socket instead of aiohttp's
+        timer and ping task per socket, and a frame costs one attribute write instead of a
+        rescheduled timer."""
+        self.silent = silent = self.silent + 1
+        if silent == 2:
+            self.sender.control(PING)
+        elif silent > 2 and not self.closed:
+            self.closed = True
+            self.sender.abort()
 
     def replaced(self) -> None:
         self.closed = True
@@ -262,6 +276,10 @@ async def _hello(ws: web.WebSocketResponse, service: TrackingService) -> tuple[P
     try:
         async with asyncio.timeout(service.config.auth_timeout):
             msg = await ws.receive()
+            while msg.type is WSMsgType.PING or msg.type is WSMsgType.PONG:
+                if msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                msg = await ws.receive()
     except TimeoutError:
         await ws.close(code=AUTH_FAILED, message=b"authentication timed out: send a hello frame with a token")
         return None, None
@@ -283,10 +301,15 @@ async def _hello(ws: web.WebSocketResponse, service: TrackingService) -> tuple[P
     return who, hello.vehicle
 
 
-async def courier_socket(request: web.Request, service: TrackingService) -> web.WebSocketResponse:
+async def courier_ws(request: web.Request) -> web.WebSocketResponse:
+    """The courier socket's handler (routed in tracking/web.py; itself, not wrapped, since every
+    coroutine frame on the way stays alive as long as the socket)."""
+    service = request.app[TRACKING]
     config = service.config
-    ws = web.WebSocketResponse(heartbeat=config.heartbeat, max_msg_size=config.max_frame_bytes, compress=False,
-                               decode_text=False, writer_limit=64 * 1024)
+    # No aiohttp heartbeat (the service's heartbeat loop pings quiet sockets), so pings and
+    # pongs come to the loop below.
+    ws = web.WebSocketResponse(heartbeat=None, autoping=False, max_msg_size=config.max_frame_bytes,
+                               compress=False, decode_text=False, writer_limit=64 * 1024)
     await ws.prepare(request)
     vehicle = request.query.get("vehicle")
     vehicle = vehicle if vehicle in VEHICLES else None
@@ -304,9 +327,13 @@ async def courier_socket(request: web.Request, service: TrackingService) -> web.
         await service.attach(session)
         while not session.closed:
             msg = await ws.receive()
-            if msg.type == WSMsgType.TEXT or msg.type == WSMsgType.BINARY:
-                await session.on_frame(msg.data, msg.type == WSMsgType.BINARY)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            session.silent = 0
+            kind = msg.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                await session.on_frame(msg.data, kind is WSMsgType.BINARY)
+            elif kind is WSMsgType.PING:
+                session.sender.control(pong_frame(msg.data))
+            elif kind in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
         if session.closed:
             # Replaced or policy close: the sender closes after what is queued; wait for it.

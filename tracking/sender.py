@@ -31,6 +31,15 @@ _LEN2 = struct.Struct("!BBH").pack
 _LEN8 = struct.Struct("!BBQ").pack
 
 
+PING = b"\x89\x00"  # an empty ping frame (server -> client, unmasked)
+
+
+def pong_frame(payload: bytes) -> bytes:
+    """The answer to a ping: a pong with the same payload (a control frame's is at most 125 bytes)."""
+    data = payload[:125]
+    return bytes((0x8A, len(data))) + data
+
+
 def text_frame(payload: bytes) -> bytes:
     """A server -> client websocket text frame (unmasked, uncompressed, final) carrying `payload`."""
     n = len(payload)
@@ -75,6 +84,20 @@ class Sender:
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         return True
+
+    def control(self, frame: bytes) -> None:
+        """Write a ping or pong frame now (control frames may go between data frames; a socket
+        whose buffer is full gets none: it is not reading, and the heartbeat notices)."""
+        transport = self._transport
+        if not self.closing and transport is not None and not transport.is_closing() and \
+                transport.get_write_buffer_size() <= BUFFER_LIMIT:
+            transport.write(frame)
+
+    def abort(self) -> None:
+        """Drop the connection without a close handshake (the peer stopped answering)."""
+        self.closing = True
+        if self._transport is not None:
+            self._transport.abort()
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is queued, or at once (dropping it) if the queue is full."""

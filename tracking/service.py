@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from aiohttp import web
 from redis.exceptions import RedisError
 
 from geo.live import CourierIndex, CourierUpdate
@@ -144,6 +145,7 @@ class TrackingService:
             asyncio.create_task(self._every(self.config.history_interval, self.write_history),
                                 name="tracking-history"),
             asyncio.create_task(self._every(self.config.sweep_interval, self.sweep), name="tracking-sweeper"),
+            asyncio.create_task(self._every(self.config.heartbeat / 2, self.heartbeat), name="tracking-heartbeat"),
             asyncio.create_task(self._every(3600.0, self.maintain_partitions), name="tracking-partitions"),
         ]
 
@@ -232,6 +234,11 @@ class TrackingService:
         if raw:
             session.set_bundle(bundle_decoder.decode(raw))
         session.acked(session.track.last_seq, again=True)
+
+    async def heartbeat(self) -> None:
+        """A heartbeat round for every courier socket of this process (see CourierSession.heartbeat)."""
+        for session in list(self.couriers.values()):
+            session.heartbeat()
 
     async def detach(self, session: CourierSession) -> None:
         if self.couriers.get(session.courier_id) is session:
@@ -418,3 +425,6 @@ class TrackingService:
         note = OrderStatus(order_id, self.clock.now(), event=event_type)
         await self.redis.publish(self.channels.order(order_id), encoder.encode(note))
 
+
+# The app's tracking service (web.py re-exports it; the courier socket's handler reads it from here).
+TRACKING = web.AppKey("tracking", TrackingService)

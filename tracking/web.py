@@ -5,22 +5,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from kernel.http import COURIER, CUSTOMER, OPERATOR, STAFF, endpoint, json_response, principal
-from tracking.courier import courier_socket
+from tracking.courier import courier_ws
 from tracking.messages import CourierStatusOut
-from tracking.service import TrackingService
+from tracking.service import TRACKING
 from tracking.watchers import Watchers, order_socket
 
-TRACKING = web.AppKey("tracking", TrackingService)
 WATCHERS = web.AppKey("tracking_watchers", Watchers)
+__all__ = ["TRACKING", "WATCHERS", "routes", "setup"]
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/v1/courier/ws")
-@endpoint(roles={COURIER}, websocket=True, auth_in_first_frame=True, tags=["tracking"],
-          summary="Courier socket: stream GPS, change status, answer offers, report pick-up and delivery")
-async def courier_ws(request: web.Request) -> web.WebSocketResponse:
-    return await courier_socket(request, request.app[TRACKING])
+# Registered as it is, not wrapped in another coroutine: each frame on the way to the session
+# loop stays alive for as long as the socket is open (see BENCHMARKS.md, idle RSS).
+routes.get("/v1/courier/ws")(endpoint(
+    roles={COURIER}, websocket=True, auth_in_first_frame=True, tags=["tracking"],
+    summary="Courier socket: stream GPS, change status, answer offers, report pick-up and delivery",
+)(courier_ws))
 
 
 @routes.get("/v1/orders/{order_id}/track")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
 import h3
 from tracking_helpers import BERLIN, closed_with, point, receive_until, tracking_app, wait_acked
 
@@ -174,3 +175,33 @@ async def test_going_on_break_leaves_the_index_and_a_silent_courier_goes_stale(
     assert await index.available_counts() == {}
     statuses = [e["status"] for e in await outbox_events(db, "courier.status_changed")]
     assert statuses == ["break", "online", "stale"]
+
+
+async def test_a_courier_that_stops_answering_pings_is_dropped_and_one_that_answers_is_kept(
+    aiohttp_client, settings, make_courier
+):
+    client = await aiohttp_client(tracking_app(settings, heartbeat=0.2))
+    _quiet_id, quiet_headers = await make_courier("Quiet Courier")
+    _live_id, live_headers = await make_courier("Live Courier")
+    async with client.ws_connect("/v1/courier/ws", headers=quiet_headers, autoping=False) as quiet, \
+            client.ws_connect("/v1/courier/ws", headers=live_headers) as live:
+        await wait_acked(quiet, 0)
+        await wait_acked(live, 0)
+        async with asyncio.timeout(3):
+            msg = await quiet.receive()
+            while msg.type == aiohttp.WSMsgType.TEXT:
+                msg = await quiet.receive()
+            assert msg.type == aiohttp.WSMsgType.PING  # after 0.2 s of silence, never answered
+            msg = await quiet.receive()
+        assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE)
+        await asyncio.sleep(0.6)  # several heartbeat rounds: the one that answers stays
+        assert not live.closed
+        pong = await client.ws_connect("/v1/courier/ws", headers=live_headers, autoping=False)  # replaces `live`
+        await wait_acked(pong, 0)
+        await pong.ping(b"hi")
+        async with asyncio.timeout(3):  # the server answers the courier's own pings
+            msg = await pong.receive()
+            while msg.type != aiohttp.WSMsgType.PONG:
+                msg = await pong.receive()
+        assert msg.data == b"hi"
+        await pong.close()

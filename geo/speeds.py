@@ -197,10 +197,17 @@ class LearnedTravelTime:
         return found
 
     def seconds(self, origin: Point, destination: Point, vehicle: str = "car") -> float:
+        base = self.base.seconds(origin, destination, vehicle)
         if not self.factors:
-            return self.base.seconds(origin, destination, vehicle)
-        scale = (self.factor_at(origin) + self.factor_at(destination)) / 2
-        return self.base.seconds(origin, destination, vehicle) * scale
+            return base
+        known = self._factor_of_point
+        start = known.get(origin)
+        if start is None:
+            start = self.factor_at(origin)
+        end = known.get(destination)
+        if end is None:
+            end = self.factor_at(destination)
+        return base * ((start + end) / 2)
 
     def minutes(self, origin: Point, destination: Point, vehicle: str = "car") -> float:
         return self.seconds(origin, destination, vehicle) / 60.0

@@ -8,6 +8,7 @@ outbox in the same statement, built with `kernel.outbox.make_event`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -126,12 +127,16 @@ async def insert_order(
     """The order, its lines, its first history row and its events, in one round trip; returns the
     order as `order_view` does (built from the inserted rows, so the response needs no read back).
     `lines`: (line_no, item_id, name, quantity, unit_price, line_total, options_json)."""
-    cols = list(order)
-    n = len(cols)
-    values = ", ".join(f"${i}::jsonb" if c == "pricing" else f"${i}" for i, c in enumerate(cols, 1))
     line_args = [list(col) for col in zip(*lines, strict=True)] if lines else [[]] * 7
-    base = n + 1
-    sql = (
+    return await conn.fetchrow(_insert_order_sql(tuple(order)), *order.values(), *line_args, *_outbox_args(events))
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_order_sql(cols: tuple[str, ...]) -> str:
+    """The statement for an order with these columns (built once: checkout always passes the same)."""
+    values = ", ".join(f"${i}::jsonb" if c == "pricing" else f"${i}" for i, c in enumerate(cols, 1))
+    base = len(cols) + 1
+    return (
         f"WITH o AS (INSERT INTO orders ({', '.join(cols)}) VALUES ({values}) RETURNING {ORDER_COLUMNS}), "
         f"l AS (INSERT INTO order_lines (order_id, line_no, item_id, name, quantity, unit_price, line_total, "
         f"options) SELECT ${cols.index('id') + 1}, a, b, c, d, e, f, g::jsonb FROM unnest(${base}::int[], "
@@ -144,7 +149,6 @@ async def insert_order(
         "SELECT o.*, (SELECT coalesce(json_agg(l ORDER BY l.line_no), '[]') FROM l)::text AS lines, "
         "(SELECT coalesce(json_agg(h ORDER BY h.id), '[]') FROM h)::text AS history FROM o"
     )
-    return await conn.fetchrow(sql, *order.values(), *line_args, *_outbox_args(events))
 
 
 ORDER_COLUMNS = (

@@ -71,8 +71,8 @@ class FraudScreen:
         keys = ([self.key("attempts", name, value) for name, value in attempts]  # type: ignore[arg-type]
                 + [self.key("declines", name, value) for name, value in declines]  # type: ignore[arg-type]
                 + [self.key("cards", customer_id)] + promos)
-        args = [repr(self._clock.now().timestamp()), self.rules.window_seconds, DAY, attempt_id, fingerprint,
-                customer_id, len(attempts), len(declines), len(promos), PROMO_TTL]
+        args: list[str | int] = [repr(self._clock.now().timestamp()), self.rules.window_seconds, DAY, attempt_id,
+                                 fingerprint, customer_id, len(attempts), len(declines), len(promos), PROMO_TTL]
         counts = [int(c) for c in await self._script(keys=keys, args=args)]
         seen_attempts = dict(zip((name for name, _ in attempts), counts, strict=False))
         seen_declines = dict(zip((name for name, _ in declines), counts[len(attempts):], strict=False))

@@ -262,6 +262,9 @@ class Arrival(NamedTuple):
     where: str  # "pickup" | "dropoff"
 
 
+_NO_ARRIVALS: list[Arrival] = []  # shared and never appended to
+
+
 @dataclass(slots=True)
 class Geofences:
     """Arrival detection for the orders a courier carries: `points` consecutive fixes
@@ -303,6 +306,8 @@ class Geofences:
         recent.append((lat, lng))
         if len(recent) > rules.geofence_points:
             del recent[0]
+        if not self.orders:
+            return _NO_ARRIVALS  # the common case, a courier between orders: no list per point
         found: list[Arrival] = []
         for order in self.orders.values():
             self._check(order, lat, lng, rules, found)

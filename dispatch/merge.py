@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dispatch.assign import Match, not_now_cost, price_match
 from dispatch.bundling import BundlePlan, breaks_promise, plan_bundle
 from dispatch.cost import DispatchConfig
+from dispatch.merge_pairs import PairKey, single_pair_savings
 from geo.eta import TravelTime
 
 
@@ -24,11 +25,12 @@ def merge_matched_bundles(plans: Sequence[BundlePlan], matches: Sequence[Match],
     by_store: dict[str, list[BundlePlan]] = defaultdict(list)
     for plan in plans:
         by_store[plan.bundle.store_id].append(plan)
+    known = single_pair_savings(by_store.values(), match_of, travel, now, config)
     result: list[BundlePlan] = []
     changed = False
     for group in by_store.values():
         while len(group) > 1:
-            best = _best_merge(group, match_of, travel, now, config)
+            best = _best_merge(group, match_of, travel, now, config, known)
             if best is None:
                 break
             host, guest, merged, match = best
@@ -40,8 +42,11 @@ def merge_matched_bundles(plans: Sequence[BundlePlan], matches: Sequence[Match],
 
 
 def _best_merge(group: list[BundlePlan], match_of: dict[int, Match], travel: TravelTime, now: float,
-                config: DispatchConfig) -> tuple[BundlePlan, BundlePlan, BundlePlan, Match] | None:
-    best: tuple[float, BundlePlan, BundlePlan, BundlePlan, Match] | None = None
+                config: DispatchConfig, known: dict[PairKey, float | None] | None = None,
+                ) -> tuple[BundlePlan, BundlePlan, BundlePlan, Match] | None:
+    """The merge of two of `group`'s plans that saves most (the first of equals), or None.
+    Pairs of single orders are looked up in `known` (`single_pair_savings`), others planned here."""
+    best: tuple[float, BundlePlan, BundlePlan, BundlePlan | None, Match | None] | None = None
     for host in group:
         host_match = match_of.get(id(host))
         if host_match is None:
@@ -50,6 +55,11 @@ def _best_merge(group: list[BundlePlan], match_of: dict[int, Match], travel: Tra
         approach = host_match.arrive_at - max(now, courier.free_at)
         for guest in group:
             if guest is host or len(host.orders) + len(guest.orders) > config.max_bundle_size:
+                continue
+            if known is not None and len(host.orders) == 1 and len(guest.orders) == 1:
+                found = known.get((id(host), id(guest)))
+                if found is not None and (best is None or found > best[0]):
+                    best = (found, host, guest, None, None)  # planned below if it stays the best
                 continue
             orders = [*host.orders, *guest.orders]
             ready = [max(o.ready_at, now) for o in orders]
@@ -67,4 +77,16 @@ def _best_merge(group: list[BundlePlan], match_of: dict[int, Match], travel: Tra
             if saving > 0 and (best is None or saving > best[0]):
                 best = (saving, host, guest, merged, Match(merged, courier, max(now, courier.free_at), approach,
                                                            cost, config.pickup_service_s, config.dropoff_service_s))
-    return None if best is None else best[1:]
+    if best is None:
+        return None
+    _, host, guest, merged, match = best
+    if merged is None or match is None:
+        host_match = match_of[id(host)]
+        courier = host_match.courier
+        approach = host_match.arrive_at - max(now, courier.free_at)
+        merged = plan_bundle([*host.orders, *guest.orders], travel, config)
+        cost = price_match(merged, courier, approach, now, config)
+        assert cost is not None  # single_pair_savings priced this very plan
+        match = Match(merged, courier, max(now, courier.free_at), approach, cost, config.pickup_service_s,
+                      config.dropoff_service_s)
+    return host, guest, merged, match

@@ -449,7 +449,8 @@ class PaymentsService:
                                "last_error": None},
                 event="payment.authorized", amount=intent.amount,
                 webhook="payment_intent.amount_capturable_updated", decision=decision, new=new)
-            if intent.capture_method == "automatic":
+            # (A draft's insert that met a concurrent twin's intent returns that one, already settled.)
+            if intent.capture_method == "automatic" and intent.status == model.REQUIRES_CAPTURE:
                 intent = await self._capture_locked(conn, intent, intent.amount, "system")
             return intent
         if result.outcome == "requires_action":

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,7 @@ class Settings:
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON lines when stderr is not a terminal
     region: str = "demo"
+    region_timezone: str = "UTC"  # IANA name; the hours of day the dispatcher learns speeds by are local
     tracking_retention_days: int = 30  # location history partitions older than this are dropped
     tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
 
@@ -90,6 +92,11 @@ class Settings:
         log_json_raw = (env.get("FOODDISPATCH_LOG_JSON") or "").lower()
         if log_json_raw not in {"", "true", "false", "1", "0"}:
             raise ConfigError("FOODDISPATCH_LOG_JSON must be true or false")
+        region_timezone = env.get("FOODDISPATCH_REGION_TIMEZONE") or "UTC"
+        try:
+            ZoneInfo(region_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"FOODDISPATCH_REGION_TIMEZONE={region_timezone!r} is not an IANA time zone") from None
         return cls(
             data_dir=data_dir,
             database_url=_url(env, "DATABASE_URL", ("postgres", "postgresql")),
@@ -115,6 +122,7 @@ class Settings:
             log_level=log_level,
             log_json=None if log_json_raw == "" else log_json_raw in {"true", "1"},
             region=env.get("FOODDISPATCH_REGION") or "demo",
+            region_timezone=region_timezone,
             tracking_retention_days=_int(env, "FOODDISPATCH_TRACKING_RETENTION_DAYS", 30, 1, 3650),
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
         )
@@ -148,6 +156,7 @@ ENV_VARS = (
     "FOODDISPATCH_LOG_LEVEL",
     "FOODDISPATCH_LOG_JSON",
     "FOODDISPATCH_REGION",
+    "FOODDISPATCH_REGION_TIMEZONE",
     "FOODDISPATCH_TRACKING_RETENTION_DAYS",
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
 )

@@ -18,6 +18,7 @@ from dispatch.messages import RoundStat
 from dispatch.service import Counters, Dispatcher, DispatcherConfig
 from fooddispatch.app import consumer_name
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from geo.speeds import SpeedLearning
 from kernel.eventbus import StreamConsumer
 from kernel.tasks import BackgroundTasks
 
@@ -29,7 +30,8 @@ ROUND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 def config_from(app: web.Application) -> DispatcherConfig:
     settings = app[SETTINGS]
     return DispatcherConfig(region=settings.region, interval_s=settings.dispatch_interval_seconds,
-                            offer_ttl_s=float(settings.offer_ttl_seconds))
+                            offer_ttl_s=float(settings.offer_ttl_seconds),
+                            speeds=SpeedLearning(timezone=settings.region_timezone))
 
 
 async def _dispatch(app: web.Application) -> AsyncIterator[None]:

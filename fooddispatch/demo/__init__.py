@@ -21,6 +21,7 @@ import aiohttp
 
 from fooddispatch.cli import CliError, migrate_database, run_until_signalled, servers_for
 from fooddispatch.config import Settings
+from fooddispatch.demo import city
 
 WIND_DOWN_S = 15.0  # after --minutes: no new orders; bags already out get delivered
 
@@ -49,8 +50,10 @@ def _check(args: argparse.Namespace) -> None:
 
 def demo_settings(settings: Settings) -> Settings:
     """Every simulated phone connects from 127.0.0.1: anonymous calls (register, login) share one
-    per-IP rate limit, so the demo raises the limits to what its own load needs."""
+    per-IP rate limit, so the demo raises the limits to what its own load needs. The city is
+    Berlin, so unless a zone was configured its local hours are Berlin's."""
     return settings.replace(
+        region_timezone=city.TIMEZONE if settings.region_timezone == "UTC" else settings.region_timezone,
         rate_limit_per_minute=max(settings.rate_limit_per_minute, 100_000),
         rate_limit_burst=max(settings.rate_limit_burst, 10_000),
         tenant_rate_limit_per_minute=max(settings.tenant_rate_limit_per_minute, 1_000_000),

@@ -52,3 +52,12 @@ def test_readme_documents_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in ENV_VARS if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_region_timezone_must_be_an_iana_zone(tmp_path: Path) -> None:
+    env = {"FOODDISPATCH_DATA_DIR": str(tmp_path)}
+    berlin = Settings.from_env({**env, "FOODDISPATCH_REGION_TIMEZONE": "Europe/Berlin"})
+    assert berlin.region_timezone == "Europe/Berlin"
+    assert Settings.from_env(env).region_timezone == "UTC"
+    with pytest.raises(ConfigError, match="FOODDISPATCH_REGION_TIMEZONE"):
+        Settings.from_env({**env, "FOODDISPATCH_REGION_TIMEZONE": "Mars/Olympus"})

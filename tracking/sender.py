@@ -55,7 +55,8 @@ class Sender:
 
     def __init__(self, ws: web.WebSocketResponse, limit: int, transport: asyncio.BaseTransport | None) -> None:
         self._ws = ws
-        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        # Any transport that writes (uvloop's are not asyncio.WriteTransport subclasses).
+        self._transport: asyncio.WriteTransport | None = transport if hasattr(transport, "write") else None  # type: ignore[assignment]
         self._limit = limit
         self._queue: deque[bytes | None] | None = None  # only while behind
         self._task: asyncio.Task[None] | None = None
@@ -95,9 +96,11 @@ class Sender:
 
     def abort(self) -> None:
         """Drop the connection without a close handshake (the peer stopped answering)."""
-        self.closing = True
         if self._transport is not None:
+            self.closing = True
             self._transport.abort()
+        else:
+            self.close(GOING_AWAY, "no answer to pings")
 
     def close(self, code: int, reason: str) -> None:
         """Close after what is queued, or at once (dropping it) if the queue is full."""

@@ -16,6 +16,7 @@ mark an order delivered before it was picked up, and nothing leaves a terminal s
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -127,6 +128,13 @@ def decide(action: Action, current: Status, actor: Actor) -> Status:
 
 def allowed_actions(current: Status, actor: Actor) -> list[Action]:
     """What `actor` may do now; drives the buttons a client shows."""
+    return list(_allowed(current, actor))
+
+
+@functools.cache
+def _allowed(current: Status, actor: Actor) -> tuple[Action, ...]:
+    # Every order view asks; trying each action raises and catches an error per refusal, so the
+    # answer (fixed by the rules) is computed once per (status, actor).
     out = []
     for action in RULES:
         try:
@@ -134,7 +142,7 @@ def allowed_actions(current: Status, actor: Actor) -> list[Action]:
         except (Forbidden, InvalidTransition):
             continue
         out.append(action)
-    return out
+    return tuple(out)
 
 
 def tip_change_deadline(delivered_at: datetime | None) -> datetime | None:

@@ -24,7 +24,7 @@ from orders.messages import (
     Window,
 )
 from orders.model import ACTIVE, Actor, Status, allowed_actions, tip_change_deadline
-from orders.pricing import breakdown_from_dict, cancellation_fee
+from orders.pricing import PriceBreakdown, breakdown_from_dict, cancellation_fee
 from orders.service import OrdersService, fee_lines, money_out
 
 
@@ -32,9 +32,12 @@ def _m(amount: int, cur: str) -> MoneyOut:
     return MoneyOut(amount, cur)
 
 
-def order_out(row: Any, caller: Caller, service: OrdersService, now: datetime) -> OrderOut:
+def order_out(row: Any, caller: Caller, service: OrdersService, now: datetime,
+              breakdown: PriceBreakdown | None = None) -> OrderOut:
+    """The order as `caller` sees it; `breakdown`: its pricing when the caller has it (checkout
+    just computed it), else it is read from the row."""
     cur = row["currency"]
-    b = breakdown_from_dict(json.loads(row["pricing"]))
+    b = breakdown if breakdown is not None else breakdown_from_dict(json.loads(row["pricing"]))
     status = Status(row["status"])
     lines = [
         OrderLineOut(line_no=ln["line_no"], item_id=ln["item_id"], name=ln["name"], quantity=ln["quantity"],

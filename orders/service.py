@@ -116,6 +116,7 @@ class Placed:
     order_id: str
     created: bool
     view: asyncpg.Record | None = None
+    breakdown: PriceBreakdown | None = None  # the pricing `view` was written with
 
 
 @dataclass
@@ -263,7 +264,7 @@ class OrdersService:
                         requote = (PriceChanged, req)
                         raise _Requote
                     view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced)
-                    return Placed(view["id"], True, view)
+                    return Placed(view["id"], True, view, priced.breakdown)
             except _Requote:
                 pass
             except asyncpg.UniqueViolationError:

@@ -114,7 +114,8 @@ async def checkout(request: web.Request) -> web.Response:
     placed = await service.checkout(who.account_id, key, body)
     if placed.view is None:  # a retry: read what the first attempt wrote
         return await _order(request, status=201, order_id=placed.order_id)
-    return json_response(queries.order_out(placed.view, caller_of(who), service, service.clock.now()), status=201)
+    return json_response(queries.order_out(placed.view, caller_of(who), service, service.clock.now(),
+                                           placed.breakdown), status=201)
 
 
 @routes.get("/v1/orders")

@@ -59,10 +59,16 @@ async def write_event(
 
 
 async def write_events(conn: asyncpg.Connection, events: list[Event]) -> None:
-    """Record several pre-built events in one round trip."""
+    """Record several pre-built events, in this order, with one statement."""
     if not events:
         return
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, type, aggregate_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5)",
-        [(e.id, e.type, e.aggregate_id, e.occurred_at, encode_event(e).decode()) for e in events],
+    # One INSERT over arrays: executemany sends a bind/execute per row, this plans once for all.
+    await conn.execute(
+        """INSERT INTO outbox (event_id, type, aggregate_id, occurred_at, payload)
+           SELECT event_id, type, aggregate_id, occurred_at, payload::jsonb
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
+                  WITH ORDINALITY AS e(event_id, type, aggregate_id, occurred_at, payload, n)
+            ORDER BY n""",
+        [e.id for e in events], [e.type for e in events], [e.aggregate_id for e in events],
+        [e.occurred_at for e in events], [encode_event(e).decode() for e in events],
     )

@@ -128,3 +128,16 @@ async def test_a_poison_entry_is_parked_and_the_consumer_goes_on(db, redis):
     parked = await redis.xrange(f"{STREAM}.dead")
     assert [fields[b"group"] for _, fields in parked] == [b"g3", b"g3"]
     assert parked[0][1][b"e"] == b"{not json"
+
+
+async def test_events_written_together_are_published_in_the_order_given(db, redis):
+    from kernel.outbox import make_event, write_events
+
+    batch = [make_event("courier.moved", {"n": n}, aggregate_id=None if n % 2 else f"cou_{n}") for n in range(50)]
+    async with db.acquire() as conn, conn.transaction():
+        await write_events(conn, batch)
+    await OutboxRelay(db, redis, STREAM).publish_batch()
+    published = await _published(redis)
+    assert [e.id for e in published] == [e.id for e in batch]
+    assert [e.data for e in published] == [{"n": n} for n in range(50)]
+    assert published[2].aggregate_id == "cou_2" and published[1].aggregate_id is None

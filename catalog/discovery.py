@@ -11,7 +11,7 @@ Freshness: the index is loaded on first use, then kept current by version: at mo
 lists the stores whose row changed since the last look (`updated_at`, with a margin for
 transactions still open then), and only those whose `version` moved on are re-read. Every store
 change bumps `version`, so another process's change shows up within `poll_s`; checkout re-checks
-the store against the database anyway (`quote_context`, `is_open_at`).
+the store against the database anyway (`cart_quote`, one statement per quote).
 """
 
 from __future__ import annotations

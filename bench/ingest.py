@@ -128,7 +128,7 @@ def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         if args.gc == "untuned":
             # The collector as Python sets it up (the app tunes it at startup, see
-            # fooddispatch/components/tracking.py): to measure what the tuning is worth.
+            # fooddispatch/app.py): to measure what the tuning is worth.
             gc.unfreeze()
             gc.set_threshold(700, 10, 10)
         print("READY", flush=True)

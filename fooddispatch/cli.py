@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -83,9 +82,6 @@ async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool =
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
     await runner.setup()
-    # Everything built at startup (modules, indexes, pools) lives as long as the process: keep it
-    # out of the cyclic collector's scans, which otherwise walk it again in every full collection.
-    gc.freeze()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
         try:

@@ -3,15 +3,10 @@ background tasks (flusher, history writer, sweeper, pub/sub hub, the "tracking" 
 
 `TRACKING_CONFIG` may be set on the app before it starts to override the defaults built
 from settings (the ingest benchmark switches Redis writes off that way; tests shorten
-timeouts).
-
-Once everything has started it also tunes the process's garbage collector (`_tune_gc`).
-That is process-wide, so it belongs in the composition root's serve path; it sits here,
-undone at cleanup, until it moves there."""
+timeouts)."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -82,36 +77,7 @@ async def _close_sockets(app: web.Application) -> None:
     app[tracking_web.WATCHERS].close_all(GOING_AWAY, "server shutting down")
 
 
-# Young-generation collections every 20,000 net allocations instead of 700, and full ones
-# rarely. A process holding thousands of sockets and ingesting ~20k points/s allocates fast:
-# with the defaults, full collections ran every couple of seconds and paused the loop for
-# 100-450 ms (the ack p99 tails and the fan-out outliers in BENCHMARKS.md, tracking).
-GC_THRESHOLDS = (20_000, 20, 100)
-
-
-async def _tune_gc(app: web.Application) -> None:
-    """After every component has started: what startup built (modules, pools, services) lives
-    as long as the process, so it leaves the collector's generations (gc.freeze) and is never
-    scanned again; and collections run less often. Undone at cleanup, so a process that builds
-    many apps (the tests) does not keep their garbage."""
-    app[_GC_BEFORE] = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-async def _untune_gc(app: web.Application) -> None:
-    before = app.get(_GC_BEFORE)
-    if before is not None:
-        gc.unfreeze()
-        gc.set_threshold(*before)
-
-
-_GC_BEFORE = web.AppKey("tracking_gc_before", tuple)
-
-
 def install(app: web.Application) -> None:
     tracking_web.setup(app)
     app.cleanup_ctx.append(_tracking)
-    app.on_startup.append(_tune_gc)  # on_startup runs after every cleanup_ctx start
     app.on_shutdown.append(_close_sockets)
-    app.on_cleanup.append(_untune_gc)

@@ -210,7 +210,7 @@ async def test_a_courier_that_stops_answering_pings_is_dropped_and_one_that_answ
 async def test_the_collector_is_tuned_while_the_app_runs_and_restored_after(aiohttp_client, settings):
     import gc
 
-    from fooddispatch.components.tracking import GC_THRESHOLDS
+    from fooddispatch.app import GC_THRESHOLDS
 
     before = gc.get_threshold()
     client = await aiohttp_client(tracking_app(settings))

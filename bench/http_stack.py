@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -157,27 +156,28 @@ async def baseline(url: str, seconds: float, concurrency: int) -> float:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    from fooddispatch.embedded import start_postgres, start_redis
+    from fooddispatch.embedded import embedded_servers
+
+    folder = Path(tempfile.mkdtemp(prefix="fd-bench-http-"))
+    with embedded_servers(folder, postgres=True, redis=True) as (pg_url, redis_url):
+        await measure(args, folder, pg_url or "", redis_url or "")
+
+
+async def measure(args: argparse.Namespace, folder: Path, pg_url: str, redis_url: str) -> None:
     from fooddispatch.identity import Tokens
     from fooddispatch.migrate import apply_migrations
     from kernel.http import CUSTOMER, Principal
 
-    folder = Path(tempfile.mkdtemp(prefix="fd-bench-http-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = start_postgres(folder / "pg")
-    rd = start_redis(folder / "redis")
-    server = None
+    conn = await asyncpg.connect(pg_url)
+    await apply_migrations(conn)
+    await conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text NOT NULL)")
+    await conn.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Server(__file__, [str(port)], pg_url, redis_url, folder, port,
+                    {"BENCH_PROFILE": args.profile} if args.profile else None)
     try:
-        conn = await asyncpg.connect(pg.url)
-        await apply_migrations(conn)
-        await conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text NOT NULL)")
-        await conn.close()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = Server(__file__, [str(port)], pg.url, rd.url, folder, port,
-                        {"BENCH_PROFILE": args.profile} if args.profile else None)
         pid = server.ask()["pid"]
         token = Tokens({"k1": SECRET}, "k1", 3600).issue(Principal("cus_bench", CUSTOMER))
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -185,7 +185,7 @@ async def bench(args: argparse.Namespace) -> None:
         one, five, fifteen = os.getloadavg()
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}; "
               f"{c} in flight, {s:g} s per phase; load average {one:.2f}, {five:.2f}, {fifteen:.2f}")
-        before = await baseline(pg.url, s, c)
+        before = await baseline(pg_url, s, c)
         rows = []
         for name, method, path, headers in [
             ("public GET", "GET", "/bench/public", {}),
@@ -196,18 +196,14 @@ async def bench(args: argparse.Namespace) -> None:
             cpu = cpu_seconds(pid)
             rate, p50, p99 = await drive(server.base, method, path, headers, s, c)
             rows.append((name, rate, p50, p99, (cpu_seconds(pid) - cpu) / s * 100))
-        after = await baseline(pg.url, s, c)
-        base = (before + after) / 2
-        print(f"\nbaseline, INSERT ... RETURNING from this process: {before:,.0f} /s before, {after:,.0f} /s after\n")
-        print(f"{'route':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'server CPU':>11} {'of baseline':>12}")
-        for name, rate, p50, p99, cpu in rows:
-            print(f"{name:26} {rate:8,.0f} {p50:8.1f} {p99:8.1f} {cpu:10.0f}% {rate / base:11.0%}")
+        after = await baseline(pg_url, s, c)
     finally:
-        if server is not None:
-            server.stop()
-        rd.stop()
-        pg.stop()
-
+        server.stop()
+    mean = (before + after) / 2
+    print(f"\nbaseline, INSERT ... RETURNING from this process: {before:,.0f} /s before, {after:,.0f} /s after\n")
+    print(f"{'route':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'server CPU':>11} {'of baseline':>12}")
+    for name, rate, p50, p99, cpu in rows:
+        print(f"{name:26} {rate:8,.0f} {p50:8.1f} {p99:8.1f} {cpu:10.0f}% {rate / mean:11.0%}")
 
 def main() -> None:
     if sys.argv[1:2] == ["--serve"]:

@@ -133,19 +133,6 @@ class OfferCancelled(msgspec.Struct, tag="offer_cancelled", tag_field="type"):
     offer_id: str
 
 
-class Reposition(msgspec.Struct, tag="reposition", tag_field="type"):
-    """Published by dispatch on the courier channel and forwarded verbatim (documented here;
-    dispatch owns the fields, see `dispatch.messages.RepositionFrame`): an optional nudge toward
-    food waiting near (`lat`, `lng`) in H3 res-8 `cell`, shown until `expires_at` or an offer."""
-
-    lat: float
-    lng: float
-    cell: str
-    reason: str
-    expires_at: datetime
-    region: str
-
-
 class StatusSet(msgspec.Struct, tag="status", tag_field="type"):
     """Server -> courier: the courier's status was changed for it (an operator took it offline)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import h3
+import msgspec
 
 from geo.live import CourierIndex, CourierUpdate, LiveState
 
@@ -86,3 +87,26 @@ async def test_regions_are_separate_and_keys_carry_the_region_hash_tag(redis) ->
     await one.flush([update("c1", LAT, LNG)])
     assert await two.search_available(LAT, LNG, 500) == []
     assert all("{r1}" in key for key in one.keys.script_keys())
+
+
+async def test_the_packed_flush_stores_the_exact_positions_seen_times_and_state(redis) -> None:
+    """The flush ships floats as msgpack doubles inside one argument: the GEO and seen scores
+    must be the doubles that plain GEOADD/ZADD with Python's shortest decimal strings store,
+    and the state hash value the state's JSON, byte for byte."""
+    index = CourierIndex(redis, "it:", "r1")
+    awkward = [(52.52 + 0.1 + 0.2, 13.405000000000001, 1764074448.1234567),
+               (-33.868819999999996, 151.20929, 1764074448.0000002), (0.1, -179.99999999999997, 1e9 + 1 / 3)]
+    updates = [update(f"c{i}", lat, lng, seen=seen) for i, (lat, lng, seen) in enumerate(awkward)]
+    updates.append(CourierUpdate("nopos", True, LiveState(status="online", seen=awkward[0][2], seq=7)))
+    await index.flush(updates)
+    for i, (lat, lng, seen) in enumerate(awkward):
+        await redis.execute_command("GEOADD", "it:expected:geo", repr(lng), repr(lat), f"c{i}")
+        await redis.execute_command("ZADD", "it:expected:seen", repr(seen), f"c{i}")
+        cid = f"c{i}"
+        assert await redis.zscore(index.keys.geo, cid) == await redis.zscore("it:expected:geo", cid)
+        assert await redis.zscore(index.keys.seen, cid) == await redis.zscore("it:expected:seen", cid) == seen
+    for u in updates:
+        assert await redis.hget(index.keys.state, u.courier_id) == msgspec.json.encode(u.state)
+    assert await redis.zscore(index.keys.seen, "nopos") == awkward[0][2]
+    assert await redis.zscore(index.keys.geo, "nopos") is None  # available but no position: not in GEO
+    assert await redis.hget(index.keys.cellof, "nopos") is None

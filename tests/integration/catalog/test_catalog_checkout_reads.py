@@ -17,6 +17,7 @@ from kernel.clock import ManualClock
 from kernel.errors import NotFound
 from kernel.http import Principal
 from kernel.outbox import decode_event
+from tests.statement_counter import Statements
 
 OPERATOR = Principal("opr_test", "operator")
 NOW = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)  # a Monday, 12:00 in Berlin
@@ -49,22 +50,6 @@ async def shop(db):
     await service.merchant.set_stock(OPERATOR, store["id"], "itm_a", 30)
     await service.merchant.set_stock(OPERATOR, store["id"], "itm_b", 50)
     return service, store, tenant
-
-
-class Statements:
-    """Counts the statements a connection sends (asyncpg's query logger)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.sent: list[str] = []
-        conn.add_query_logger(lambda record: self.sent.append(record.query))
-
-    async def reset(self) -> None:
-        await asyncio.sleep(0)
-        self.sent.clear()
-
-    async def count(self) -> int:
-        await asyncio.sleep(0)  # the logger is called soon after each statement, not during it
-        return len(self.sent)
 
 
 async def stock(conn: asyncpg.Connection, item_id: str) -> int | None:

@@ -11,24 +11,9 @@ import asyncpg
 from kernel.money import Money
 from payments import PaymentDeclined, ledger
 from payments.service import PaymentsService
+from tests.statement_counter import Statements
 
 EUR = "EUR"
-
-
-class Statements:
-    """The statements one connection sends (asyncpg's query logger calls back soon after each)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.sent: list[str] = []
-        conn.add_query_logger(lambda record: self.sent.append(record.query))
-
-    async def reset(self) -> None:
-        await asyncio.sleep(0)
-        self.sent.clear()
-
-    async def count(self) -> int:
-        await asyncio.sleep(0)
-        return len(self.sent)
 
 
 async def authorize(payments: PaymentsService, conn: asyncpg.Connection, customer: str, pm: str, key: str,

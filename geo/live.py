@@ -216,6 +216,7 @@ class LiveKeys:
 
 
 _pack = msgspec.msgpack.Encoder().encode
+_NO_POSITION = ("", "", "")  # cell, lng, lat of a courier without a fix
 
 
 class CourierIndex:
@@ -246,12 +247,10 @@ class CourierIndex:
         flat: list[object] = []
         add = flat.extend
         for u in updates:
-            cell, lat, lng = u.cell, u.lat, u.lng
+            has_pos = u.cell is not None and u.lat is not None and u.lng is not None
             state = u.state
-            if cell is not None and lat is not None and lng is not None:
-                add((u.courier_id, u.available, cell, lng, lat, state.seen, encode_state(state).decode()))
-            else:
-                add((u.courier_id, u.available, "", "", "", state.seen, encode_state(state).decode()))
+            cell, lng, lat = (u.cell, u.lng, u.lat) if has_pos else _NO_POSITION
+            add((u.courier_id, u.available, cell, lng, lat, state.seen, encode_state(state).decode()))
         return [self.keys.cell_prefix, _pack(flat)]
 
     async def flush(self, updates: Sequence[CourierUpdate], publish: Sequence[tuple[str, bytes]] = ()) -> None:

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from geo.eta import EARTH_RADIUS_M, HaversineTravelTime
+from geo.distance import distance_sq_m2
+from geo.eta import HaversineTravelTime
 from geo.h3cells import cell_of
 from geo.live import CourierUpdate, LiveState
 from tracking.messages import BundleOrder, Point
@@ -68,23 +69,6 @@ def check_point(point: Point, prev: Fix | None, now: float, vehicle: str | None,
 _INF = math.inf
 _RESET_SQ = 250.0 * 250.0  # smoothing restarts after a jump of more than 250 m
 _DEFAULT_LIMIT = MAX_SPEED_MPS[DEFAULT_VEHICLE]
-_M_PER_DEG = math.pi / 180.0 * EARTH_RADIUS_M
-_RAD = math.pi / 360.0  # half a degree in radians: cos of the mean latitude
-
-
-def distance_sq_m2(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Squared distance in m² by the equirectangular approximation: one cosine, no square
-    root. Within 0.1 % of the great-circle distance up to a few hundred km (the plausibility
-    checks compare it with limits of at most ~30 km, and allow 50 m of jitter), and it never
-    reads a long jump as a short one (wrapped across the antimeridian)."""
-    dlng = abs(lng2 - lng1)
-    if dlng > 180.0:
-        dlng = 360.0 - dlng
-    x = dlng * math.cos((lat1 + lat2) * _RAD)
-    y = lat2 - lat1
-    return (x * x + y * y) * (_M_PER_DEG * _M_PER_DEG)
-
-
 def _finite_or(value: float | None, default: float) -> float:
     return value if value is not None and math.isfinite(value) else default
 

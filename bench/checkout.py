@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 import asyncpg
-from serverproc import Server
+from serverproc import Server, run_server
 
 SECRET = "bench-secret-0123456789abcdefghijklmnop"
 VAULT_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -151,13 +151,7 @@ def serve(port: int) -> None:
                                   "cpu_s": usage.ru_utime + usage.ru_stime}), file=proto)
         await runner.cleanup()
 
-    profile = os.environ.get("BENCH_PROFILE")  # a path: write the server's cProfile stats there
-    if profile:
-        import cProfile
-
-        cProfile.runctx("asyncio.run(main())", globals(), {"main": main, "asyncio": asyncio}, profile)
-    else:
-        asyncio.run(main())
+    run_server(main)
 
 
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 import asyncpg
-from serverproc import Server
+from serverproc import Server, run_server
 
 SECRET = "bench-secret-0123456789abcdefghijklmnop"
 POOL = 36
@@ -96,15 +96,7 @@ def serve(port: int) -> None:
             print(json.dumps({}), flush=True)
         await runner.cleanup()
 
-    profile = os.environ.get("BENCH_PROFILE")
-    if profile:
-        import cProfile
-
-        profiler = cProfile.Profile(time.process_time)  # CPU time: waits on other processes do not count
-        profiler.runctx("asyncio.run(main())", globals(), {"main": main, "asyncio": asyncio})
-        profiler.dump_stats(profile)
-    else:
-        asyncio.run(main())
+    run_server(main)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -7,10 +7,13 @@ generator's process means the generator's CPU never counts against the server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +45,17 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def run_server(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """The child's entry point: run `main`, under cProfile when BENCH_PROFILE names a stats file.
+    The profiler counts CPU time, so time spent waiting on other processes does not show."""
+    profile = os.environ.get("BENCH_PROFILE")
+    if not profile:
+        asyncio.run(main())
+        return
+    import cProfile
+
+    profiler = cProfile.Profile(time.process_time)
+    profiler.runctx("asyncio.run(main())", {"asyncio": asyncio}, {"main": main})
+    profiler.dump_stats(profile)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel.errors import Conflict, DomainError, NotFound
+from kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 
 class PaymentDeclined(DomainError):
@@ -62,6 +62,28 @@ class ResourceMissing(NotFound):
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message, param=param, extra={"type": "invalid_request_error"})
+
+
+class IntentUnexpectedState(Conflict):
+    """The PaymentIntent is not in a state this operation accepts (Stripe's code), or it
+    already pays for an order (`payment_intent_already_used`)."""
+
+    code = "payment_intent_unexpected_state"
+
+    def __init__(self, message: str, *, payment_intent: str, status: str, code: str | None = None) -> None:
+        super().__init__(message, code=code, param="payment_intent",
+                         extra={"type": "invalid_request_error", "payment_intent": payment_intent,
+                                "payment_intent_status": status})
+
+
+class IntentAmountMismatch(ValidationFailed):
+    """The PaymentIntent's amount or currency is not the amount it is asked to pay."""
+
+    code = "payment_intent_amount_mismatch"
+
+    def __init__(self, message: str, *, payment_intent: str) -> None:
+        super().__init__(message, param="payment_intent",
+                         extra={"type": "invalid_request_error", "payment_intent": payment_intent})
 
 
 class IdempotencyMismatch(Conflict):

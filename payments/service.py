@@ -25,6 +25,8 @@ from kernel.outbox import make_event, write_event
 from payments import ledger, model, store
 from payments.errors import (
     IdempotencyMismatch,
+    IntentAmountMismatch,
+    IntentUnexpectedState,
     PaymentDeclined,
     PaymentRequiresAction,
     ProcessorUnavailable,
@@ -40,6 +42,7 @@ from payments.wallets import Wallets
 log = structlog.get_logger("payments")
 
 WALLET = "wallet"  # as a payment_method_id: pay from the customer's wallet balance
+APART_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a connection to write a 3-D Secure intent apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class Authorization:
     intent_id: str
     status: str  # requires_capture on success; processing while the processor is unreachable
     amount: Money
+    payment_method_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,8 @@ class PaymentsService:
         concurrent twin or a retry after a rollback reaches the same charge, and the second insert
         of a key returns the first one's intent."""
         # Inside the caller's transaction, a rollback (orders refusing the checkout after a
-        # decline) must not take the fraud decision with it: it is then written on its own.
+        # decline) must not take the fraud decision with it, nor an intent that waits for 3-D
+        # Secure: they are then written apart from it (see `_change`).
         caller_owns_transaction = conn.is_in_transaction()
         found = await store.method_and_intent(conn, payment_method_id, customer_id, idempotency_key)
         if found["existing_intent"] is not None:
@@ -121,6 +126,10 @@ class PaymentsService:
             assert intent is not None
             if intent.amount != amount or intent.payment_method_id != payment_method_id:
                 raise IdempotencyMismatch("this idempotency key was used for a different authorization")
+            if intent.reference is None and intent.status == model.REQUIRES_CAPTURE:
+                # Written apart for 3-D Secure and confirmed since: this retry's reference takes it.
+                return await self.attach_authorized(conn, intent_id=intent.id, customer_id=customer_id,
+                                                    amount=amount, reference=reference, metadata=metadata)
             return self.outcome(intent)
         draft = self._draft(customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
                             capture_method="manual", reference=reference, idempotency_key=idempotency_key,
@@ -131,8 +140,32 @@ class PaymentsService:
                 intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id, new=True)
         else:
             intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id, pm=pm,
-                                         decision_apart=caller_owns_transaction, new=True)
+                                         apart=caller_owns_transaction, new=True)
         return self.outcome(intent)
+
+    async def attach_authorized(self, conn: asyncpg.Connection, *, intent_id: str, customer_id: str, amount: Money,
+                                reference: str, metadata: dict[str, Any] | None = None) -> Authorization:
+        """Let an authorized hold the customer confirmed apart (after 3-D Secure) pay for `reference`,
+        in the caller's transaction: the intent is locked, must be the customer's, `requires_capture`
+        with manual capture, for exactly `amount`, and pay for nothing yet. Its reference (and
+        `metadata`, merged) are set, so a second attach finds it used. Another customer's intent
+        is reported missing, as the API does."""
+        intent = await store.get_intent(conn, intent_id, lock=True)
+        if intent is None or intent.customer_id != customer_id:
+            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="payment_intent")
+        if intent.reference is not None:
+            raise IntentUnexpectedState("this PaymentIntent already pays for an order", payment_intent=intent.id,
+                                        status=intent.status, code="payment_intent_already_used")
+        if intent.status != model.REQUIRES_CAPTURE or intent.capture_method != "manual":
+            raise IntentUnexpectedState(
+                f"the PaymentIntent is {intent.status}; only an authorized hold (requires_capture, manual "
+                "capture) can pay for an order", payment_intent=intent.id, status=intent.status)
+        if intent.amount != amount:
+            raise IntentAmountMismatch(
+                f"the PaymentIntent holds {intent.amount.amount} {intent.amount.currency}; this order needs "
+                f"{amount.amount} {amount.currency}", payment_intent=intent.id)
+        intent = await store.attach_intent(conn, intent.id, reference, metadata or {})
+        return Authorization(intent.id, intent.status, intent.amount, intent.payment_method_id)
 
     def _draft(self, *, customer_id: str, payment_method_id: str | None, amount: Money, capture_method: str,
                reference: str | None, idempotency_key: str | None, metadata: dict[str, Any] | None) -> Intent:
@@ -337,7 +370,7 @@ class PaymentsService:
     def outcome(self, intent: Intent) -> Authorization:
         """The result of an authorization attempt, or the error that describes it."""
         if intent.status in (model.REQUIRES_CAPTURE, model.SUCCEEDED, model.PROCESSING):
-            return Authorization(intent.id, intent.status, intent.amount)
+            return Authorization(intent.id, intent.status, intent.amount, intent.payment_method_id)
         if intent.status == model.REQUIRES_ACTION:
             raise PaymentRequiresAction(intent.id, intent.next_action)
         err = intent.last_error or {}
@@ -358,12 +391,12 @@ class PaymentsService:
         return CardForProcessor(self.vault.open(sealed, pm["id"]), pm["exp_month"], pm["exp_year"])
 
     async def _confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str, *,
-                       decision_apart: bool = False, pm: asyncpg.Record | None = None, new: bool = False) -> Intent:
+                       apart: bool = False, pm: asyncpg.Record | None = None, new: bool = False) -> Intent:
         """Screen, then authorize. The fraud decision is written with the intent's new state, in
-        the same statement. With `decision_apart` (the caller's transaction may roll back) it is
-        queued and written on another connection by a task, so this one is never held while waiting
-        for it. `pm`: the payment method with its vault row when the caller read it already. `new`:
-        the intent is a draft not written yet; its first state change inserts it."""
+        the same statement. `apart`: the caller's transaction may roll back, so what must outlive
+        it is written apart from it (see `_change`). `pm`: the payment method with its vault row
+        when the caller read it already. `new`: the intent is a draft not written yet; its first
+        state change inserts it."""
         if intent.payment_method_id == WALLET:
             return await self._confirm_wallet(conn, intent, actor, new=new)
         if pm is None:
@@ -379,29 +412,27 @@ class PaymentsService:
         decision: FraudDecision | None = FraudDecision(
             intent_id=intent.id, customer_id=intent.customer_id, score=assessment.score, level=assessment.level,
             action=action[assessment.level], reasons=list(assessment.reasons))
-        if decision_apart and decision is not None:
-            self._record_apart(decision)
-            decision = None
         if assessment.level == model.HIGHEST:
             log.info("payment.blocked", payment_intent=intent.id, score=assessment.score,
                      reasons=list(assessment.reasons))
             return await self._apply(conn, intent, AuthorizationResult(
                 "", "declined", intent.amount, "card_declined", "fraudulent", "Your card was declined."),
-                fingerprint=pm["fingerprint"], decision=decision, new=new)
+                fingerprint=pm["fingerprint"], decision=decision, new=new, apart=apart)
         if assessment.level == model.ELEVATED:
             return await self._change(
                 conn, intent, {"status": model.REQUIRES_ACTION, "next_action": {
                     "type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"},
                     "reason": "risk_review"}},
-                webhook="payment_intent.requires_action", decision=decision, new=new)
+                webhook="payment_intent.requires_action", decision=decision, new=new, apart=apart)
         card = self._card_of(pm)
         try:
             result = await self.processor.authorize(card, intent.amount, processor_key(intent))
         except ProcessorUnavailableError as exc:
             log.warning("payment.processing", payment_intent=intent.id, error=str(exc))
             return await self._change(conn, intent, {"status": model.PROCESSING},
-                                      webhook="payment_intent.processing", decision=decision, new=new)
-        return await self._apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision, new=new)
+                                      webhook="payment_intent.processing", decision=decision, new=new, apart=apart)
+        return await self._apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision, new=new,
+                                 apart=apart)
 
     def _record_apart(self, decision: FraudDecision) -> None:
         """Queue a decision for the writer task; decisions that arrive while it writes go in its
@@ -441,14 +472,14 @@ class PaymentsService:
 
     async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult, *,
                      fingerprint: str | None = None, decision: FraudDecision | None = None,
-                     new: bool = False) -> Intent:
+                     new: bool = False, apart: bool = False) -> Intent:
         if result.outcome == "authorized":
             intent = await self._change(
                 conn, intent, {"status": model.REQUIRES_CAPTURE, "amount_capturable": intent.amount.amount,
                                "hold": model.HOLD_HELD, "processor_ref": result.charge_id, "next_action": None,
                                "last_error": None},
                 event="payment.authorized", amount=intent.amount,
-                webhook="payment_intent.amount_capturable_updated", decision=decision, new=new)
+                webhook="payment_intent.amount_capturable_updated", decision=decision, new=new, apart=apart)
             # (A draft's insert that met a concurrent twin's intent returns that one, already settled.)
             if intent.capture_method == "automatic" and intent.status == model.REQUIRES_CAPTURE:
                 intent = await self._capture_locked(conn, intent, intent.amount, "system")
@@ -457,13 +488,13 @@ class PaymentsService:
             return await self._change(
                 conn, intent, {"status": model.REQUIRES_ACTION, "processor_ref": result.charge_id,
                                "next_action": result.next_action},
-                webhook="payment_intent.requires_action", decision=decision, new=new)
+                webhook="payment_intent.requires_action", decision=decision, new=new, apart=apart)
         error = {"type": "card_error", "code": result.code or "card_declined",
                  "decline_code": result.decline_code or "generic_decline", "message": result.message}
         intent = await self._change(
             conn, intent, {"status": model.REQUIRES_PAYMENT_METHOD, "last_error": error,
                            "processor_ref": result.charge_id or None, "next_action": None},
-            webhook="payment_intent.payment_failed", decision=decision, new=new)
+            webhook="payment_intent.payment_failed", decision=decision, new=new, apart=apart)
         log.info("payment.declined", payment_intent=intent.id, decline_code=error["decline_code"])
         if fingerprint is None and intent.payment_method_id not in (None, WALLET):
             pm = await store.get_payment_method(conn, intent.payment_method_id or "")
@@ -521,15 +552,35 @@ class PaymentsService:
     async def _change(self, conn: asyncpg.Connection, intent: Intent, changes: dict[str, Any], *,
                       event: str | None = None, amount: Money | None = None, webhook: str | None = None,
                       decision: FraudDecision | None = None, entry: model.JournalEntry | None = None,
-                      new: bool = False) -> Intent:
+                      new: bool = False, apart: bool = False) -> Intent:
         """Update the intent (insert it, when `new`: a draft in its first state) and write what
         announces the change (outbox event, webhook deliveries, the fraud decision) and the ledger
-        entry that moves its money, in one round trip."""
+        entry that moves its money, in one round trip.
+
+        `apart`: `conn` is in a caller's transaction that may roll back (orders refusing a checkout
+        the payment did not complete). The fraud decision must outlive it: it is queued for the
+        writer task, so `conn` never waits for it. So must a new intent that waits for the customer
+        (3-D Secure): the 402 names it and the customer confirms it after the rollback. It is
+        written, with its decision and webhooks, on a connection of its own before the caller
+        hears of it, and pays for nothing (no reference) until `attach_authorized` gives it one."""
         changed = replace(intent, **changes)
+        waits_for_customer = apart and new and changed.status == model.REQUIRES_ACTION
+        if waits_for_customer:
+            intent = changed = replace(changed, reference=None)
+        elif apart and decision is not None:
+            self._record_apart(decision)
+            decision = None
         events = [make_event(event, {"intent_id": intent.id, "reference": intent.reference,
                                      "amount": _money(amount or intent.amount)}, aggregate_id=intent.id)
                   ] if event else []
         hooks = [self._webhook_payload(webhook, webhook_intent(changed))] if webhook else []
+        if waits_for_customer:
+            assert entry is None
+            # Bounded: were every pooled connection held by a checkout waiting here, they fail
+            # (and their clients retry) instead of waiting for each other for ever.
+            async with self.pool.acquire(timeout=APART_ACQUIRE_TIMEOUT) as own:
+                return await store.insert_intent_and_announce(own, changed, events=events, webhooks=hooks,
+                                                              decision=decision)
         if new:
             assert entry is None
             return await store.insert_intent_and_announce(conn, changed, events=events, webhooks=hooks,

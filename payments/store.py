@@ -206,6 +206,16 @@ async def update_intent(conn: asyncpg.Connection, intent_id: str, **changes: Any
     return Intent.from_row(row)
 
 
+async def attach_intent(conn: asyncpg.Connection, intent_id: str, reference: str,
+                        metadata: dict[str, Any]) -> Intent:
+    """Give an intent the reference of what it pays for (its metadata merged with `metadata`)."""
+    row = await conn.fetchrow(
+        "UPDATE payment_intents SET reference = $2, metadata = metadata || $3::jsonb, updated_at = now() "
+        "WHERE id = $1 RETURNING *", intent_id, reference, _dumps(metadata),
+    )
+    return Intent.from_row(row)
+
+
 @dataclass(frozen=True, slots=True)
 class FraudDecision:
     intent_id: str | None

@@ -98,9 +98,18 @@ class QuoteOut(Struct, frozen=True):
     expires_at: datetime
 
 
+# Pay with exactly one of `payment_method_id` (checkout places a new hold on it) or `payment_intent`:
+# a hold the customer already authorized, i.e. the `requires_action` intent a 402 `authentication_required`
+# named, confirmed since through `POST /v1/payment_intents/{id}/confirm` (then `requires_capture`).
 class CheckoutRequest(Struct, frozen=True, forbid_unknown_fields=True):
     quote_id: str
-    payment_method_id: str
+    payment_method_id: Annotated[str, Meta(
+        description="a saved card (or \"wallet\") to place a new hold on; not with payment_intent")] | None = None
+    payment_intent: Annotated[str, Meta(
+        min_length=1, max_length=64,
+        description="instead of payment_method_id: an authorized PaymentIntent (requires_capture, e.g. confirmed "
+                    "after 3-D Secure) of this customer, for exactly the quote's total, paying for no other order")
+    ] | None = None
 
 
 # ---- orders --------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class AuthorizationLike(Protocol):
     intent_id: str
     status: str
     amount: Money
+    payment_method_id: str | None
 
 
 class Payments(Protocol):
@@ -59,6 +60,19 @@ class Payments(Protocol):
         metadata: dict[str, Any] | None = None,
         risk: Any = None,
     ) -> Any: ...
+
+    async def attach_authorized(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        intent_id: str,
+        customer_id: str,
+        amount: Money,
+        reference: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any:
+        """The customer's authorized hold (confirmed apart, after 3-D Secure) pays for `reference`."""
+        ...
 
     async def capture(self, conn: asyncpg.Connection, intent_id: str, amount: Money) -> Any: ...
 

@@ -7,6 +7,11 @@ stock, takes the payment hold and writes the order, its lines, its history and
 same connection, so a decline or an out-of-stock rolls everything back: no order,
 no reservation, no hold.
 
+A card that needs 3-D Secure answers 402 `authentication_required` naming a
+`requires_action` PaymentIntent (payments writes that one apart, so it outlives the
+rollback). The customer confirms it with payments, then checks out again with
+`payment_intent`: that hold is attached to the order instead of a new one.
+
 The lifecycle (accept, ready, cancel, delivery...) lives in `lifecycle.py`.
 """
 
@@ -242,6 +247,9 @@ class OrdersService:
     async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
         """Place the order for a quote. A retry with the same key returns the order the first
         attempt wrote, whatever happened in between (then `view` is None: read it)."""
+        if (body.payment_method_id is None) == (body.payment_intent is None):
+            raise ValidationFailed("give exactly one of payment_method_id and payment_intent",
+                                   param="payment_method_id" if body.payment_method_id is None else "payment_intent")
         now = self.clock.now()
         requote: tuple[type[QuoteExpired] | type[PriceChanged], QuoteRequest] | None = None
         async with self.pool.acquire() as conn:
@@ -298,11 +306,17 @@ class OrdersService:
         for line in p.lines:
             wanted[line.item_id] = wanted.get(line.item_id, 0) + line.quantity
         await self.catalog.reserve(conn, order_id, sorted(wanted.items()))
-        hold = await self.payments.authorize(
-            conn, customer_id=customer_id, payment_method_id=body.payment_method_id, amount=b.total,
-            reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}",
-            metadata={"order_id": order_id, "store_id": ctx.store_id},
-        )
+        metadata = {"order_id": order_id, "store_id": ctx.store_id}
+        if body.payment_intent is not None:  # a hold the customer authorized apart (3-D Secure)
+            hold = await self.payments.attach_authorized(
+                conn, intent_id=body.payment_intent, customer_id=customer_id, amount=b.total, reference=order_id,
+                metadata=metadata,
+            )
+        else:
+            hold = await self.payments.authorize(
+                conn, customer_id=customer_id, payment_method_id=body.payment_method_id, amount=b.total,
+                reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}", metadata=metadata,
+            )
         start = p.request.scheduled_for or p.at
         accept_by = p.at + timedelta(seconds=ctx.accept_window_s)
         pickup = {"lat": ctx.lat, "lng": ctx.lng}
@@ -314,7 +328,7 @@ class OrdersService:
             "id": order_id, "customer_id": customer_id, "idempotency_key": key, "quote_id": quote_id,
             "store_id": ctx.store_id, "tenant_id": ctx.tenant_id, "region": ctx.region, "status": Status.PLACED.value,
             "currency": b.currency, "total": b.total.amount, "pricing": json.dumps(pricing),
-            "payment_method_id": body.payment_method_id, "intent_id": hold.intent_id,
+            "payment_method_id": body.payment_method_id or hold.payment_method_id, "intent_id": hold.intent_id,
             "promo_id": p.promo.id if p.promo and b.discount.amount else None,
             "pickup_lat": ctx.lat, "pickup_lng": ctx.lng, "dropoff_lat": dropoff["lat"],
             "dropoff_lng": dropoff["lng"], "address": p.request.address, "prep_time_s": ctx.prep_time_default_s,

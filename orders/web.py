@@ -105,7 +105,8 @@ async def create_quote(request: web.Request) -> web.Response:
 @routes.post("/v1/orders")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=CheckoutRequest, response=OrderOut, status=201, tags=TAGS,
           errors=[402, 404, 409, 422],
-          summary="Check out a quote: re-check, reserve stock, hold the payment, place the order")
+          summary="Check out a quote: re-check, reserve stock, hold the payment (or take the authorized "
+                  "payment_intent a 3-D Secure 402 named), place the order")
 async def checkout(request: web.Request) -> web.Response:
     body = await decode_body(request, CheckoutRequest)
     who = principal(request)

@@ -1,6 +1,7 @@
 """Simulated customers: find a store that delivers to them, build a valid cart from the menu
 the customer sees, quote, check out with an Idempotency-Key (some retry the same request, as a
 phone on a flaky network does), sometimes cancel, sometimes tip, and watch the order to its end.
+A card that asks for 3-D Secure is authenticated and the checkout retried with that hold.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from fooddispatch.demo.api import Api, ApiError, Missing
 from fooddispatch.demo.seed import SeededCity
 from fooddispatch.demo.world import OrderTrack, World
+from fooddispatch.ops.discovery import Want, find_routes
 
 log = logging.getLogger("fooddispatch.demo")
 FINAL = {"delivered", "cancelled", "rejected", "expired"}
@@ -25,6 +27,9 @@ EXPECTED_CODES = {
     "payment_declined", "authentication_required", "requires_action", "payment_requires_action", "quote_expired",
     "price_changed", "item_unavailable", "out_of_stock", "invalid_transition", "cancel_not_allowed",
 }
+# The payments routes a customer needs for 3-D Secure, found like the rest by their wire types.
+PAYMENT_WANTS = {"confirm_payment": Want("POST", body="ConfirmPaymentIntent"),
+                 "cancel_payment": Want("POST", body="CancelPaymentIntent")}
 
 
 def choose_options(rng: random.Random, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,6 +86,7 @@ class Customers:
         if why:
             self.world.skip("customers ordering", why)
             return
+        await self._find_payment_routes()
         while True:
             # Poisson arrivals in simulated time.
             await asyncio.sleep(self.world.clock.real(self.rng.expovariate(self.rate / 60.0)))
@@ -107,6 +113,14 @@ class Customers:
             self._unexpected(type(exc).__name__)
         finally:
             self.busy.discard(key)
+
+    async def _find_payment_routes(self) -> None:
+        if self.api.has(*PAYMENT_WANTS):
+            return
+        async with self.api.session.get(f"{self.api.base_url}/openapi.json") as response:
+            response.raise_for_status()
+            spec = await response.json()
+        self.api.routes.update(find_routes(spec, PAYMENT_WANTS))
 
     def _unexpected(self, what: str) -> None:
         self.world.tally.unexpected[f"customer {what}"] += 1
@@ -146,7 +160,25 @@ class Customers:
         idem = uuid.uuid4().hex
         body = {"quote_id": quote["id"], "payment_method_id": card_id}
         try:
-            order = await self.api.call("checkout", token=token, json=body, idempotency_key=idem)
+            try:
+                order = await self.api.call("checkout", token=token, json=body, idempotency_key=idem)
+            except ApiError as exc:
+                intent_id = self._needs_authentication(exc)
+                if intent_id is None:
+                    raise
+                # The card asks for 3-D Secure: pass the challenge, then check out with that hold.
+                # A new key: the first one's 402 is a stored response, a retry would replay it.
+                await self._authenticate(intent_id, token)
+                idem = uuid.uuid4().hex
+                body = {"quote_id": quote["id"], "payment_intent": intent_id}
+                try:
+                    order = await self.api.call("checkout", token=token, json=body, idempotency_key=idem)
+                except ApiError:
+                    # Not placed after all (the quote expired, a price moved...): release the hold.
+                    await self.api.call("cancel_payment", intent_id, token=token,
+                                        json={"cancellation_reason": "abandoned"})
+                    raise
+                self.world.tally.outcomes["3-D Secure passed, order placed"] += 1
             if rng.random() < 0.1:  # the phone lost the response and retries: same order, one charge
                 again = await self.api.call("checkout", token=token, json=body, idempotency_key=idem)
                 if again.get("id") != order.get("id"):
@@ -155,6 +187,23 @@ class Customers:
             self._count_refusal(exc, store_id)
             return
         await self._follow(order, token, rng, spec)
+
+    def _needs_authentication(self, exc: ApiError) -> str | None:
+        """The PaymentIntent a 402 `authentication_required` names, when this app can confirm it."""
+        if exc.status != 402 or exc.code != "authentication_required" or not self.api.has(*PAYMENT_WANTS):
+            return None
+        error = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
+        intent_id = error.get("payment_intent")
+        return intent_id if isinstance(intent_id, str) else None
+
+    async def _authenticate(self, intent_id: str, token: str) -> None:
+        """The customer passes the challenge (test mode stands in for the bank's page). A risk review
+        followed by the card's own challenge takes two rounds."""
+        for _ in range(2):
+            intent = await self.api.call("confirm_payment", intent_id, token=token,
+                                         json={"authentication": "succeeded"})
+            if intent.get("status") != "requires_action":
+                return
 
     def _count_refusal(self, exc: ApiError, store_id: str) -> None:
         tally = self.world.tally

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from orders_helpers import cart, eventually, ok
 
 from kernel.outbox import write_event
@@ -156,3 +158,51 @@ async def test_checkout_takes_exactly_one_of_payment_method_id_and_payment_inten
         resp = await client.post("/v1/orders", json=body, headers={**cust, "Idempotency-Key": f"k{i}"})
         assert resp.status == 422, await resp.text()
         assert (await resp.json())["error"]["code"] == "validation_error"
+
+
+async def test_two_checkouts_racing_for_one_authorized_intent_place_one_order(
+        client, db, shop_factory, customer_factory) -> None:
+    shop = await shop_factory()
+    _, cust, pm = await customer_factory(card=CARD_3DS)
+    quotes = [await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust), 201)
+              for _ in range(2)]
+    err = await _authentication_required(client, cust, {"quote_id": quotes[0]["id"], "payment_method_id": pm}, "a")
+    await _confirm(client, cust, err["payment_intent"], "confirm")
+    async with db.acquire() as blocker, db.acquire() as watcher:
+        # Hold the intent's row so both checkouts reach it before either can take it: the race, made certain.
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("SELECT 1 FROM payment_intents WHERE id = $1 FOR UPDATE", err["payment_intent"])
+        racing = [asyncio.ensure_future(client.post(
+            "/v1/orders", json={"quote_id": q["id"], "payment_intent": err["payment_intent"]},
+            headers={**cust, "Idempotency-Key": f"race-{i}"})) for i, q in enumerate(quotes)]
+
+        async def both_waiting() -> bool:
+            return await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                " AND pid <> pg_backend_pid()") == 2
+
+        await eventually(both_waiting)
+        await tx.rollback()
+        responses = await asyncio.gather(*racing)
+    assert sorted(r.status for r in responses) == [201, 409]
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM orders WHERE intent_id = $1", err["payment_intent"]) == 1
+
+
+async def test_a_retry_with_the_first_key_after_its_stored_402_is_gone_takes_the_confirmed_intent(
+        client, db, shop_factory, customer_factory) -> None:
+    shop = await shop_factory()
+    _, cust, pm = await customer_factory(card=CARD_3DS)
+    quote = await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust), 201)
+    body = {"quote_id": quote["id"], "payment_method_id": pm}
+    err = await _authentication_required(client, cust, body, "a")
+    await _confirm(client, cust, err["payment_intent"], "confirm")
+    async with db.acquire() as conn:  # the stored 402 expired (24 h): the key reaches checkout again
+        await conn.execute("DELETE FROM idempotency_keys")
+    order = await ok(await client.post("/v1/orders", json=body, headers={**cust, "Idempotency-Key": "a"}), 201)
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT intent_id FROM orders WHERE id = $1", order["id"]) == err["payment_intent"]
+        assert await conn.fetchval("SELECT reference FROM payment_intents WHERE id = $1",
+                                   err["payment_intent"]) == order["id"]
+        assert await conn.fetchval("SELECT count(*) FROM payment_intents") == 1

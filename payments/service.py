@@ -42,7 +42,9 @@ from payments.wallets import Wallets
 log = structlog.get_logger("payments")
 
 WALLET = "wallet"  # as a payment_method_id: pay from the customer's wallet balance
-APART_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a connection to write a 3-D Secure intent apart
+APART_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a connection to write an intent apart (see `_change`)
+# The states a new intent leaves authorize in with a 402 that names it: written apart from the caller.
+_NAMED_BY_A_402 = frozenset({model.REQUIRES_ACTION, model.REQUIRES_PAYMENT_METHOD})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +119,9 @@ class PaymentsService:
         concurrent twin or a retry after a rollback reaches the same charge, and the second insert
         of a key returns the first one's intent."""
         # Inside the caller's transaction, a rollback (orders refusing the checkout after a
-        # decline) must not take the fraud decision with it, nor an intent that waits for 3-D
-        # Secure: they are then written apart from it (see `_change`).
+        # decline) must not take the fraud decision with it, nor the intent its 402 names (one
+        # that waits for 3-D Secure, or the declined one): they are written apart from it (see
+        # `_change`), so a decline costs a round trip on a connection of its own.
         caller_owns_transaction = conn.is_in_transaction()
         found = await store.method_and_intent(conn, payment_method_id, customer_id, idempotency_key)
         if found["existing_intent"] is not None:
@@ -137,7 +140,8 @@ class PaymentsService:
         pm = found if found["id"] is not None else None
         if payment_method_id == WALLET:
             async with conn.transaction():  # the wallet hold is a ledger entry of its own
-                intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id, new=True)
+                intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id,
+                                             apart=caller_owns_transaction, new=True)
         else:
             intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id, pm=pm,
                                          apart=caller_owns_transaction, new=True)
@@ -398,7 +402,7 @@ class PaymentsService:
         when the caller read it already. `new`: the intent is a draft not written yet; its first
         state change inserts it."""
         if intent.payment_method_id == WALLET:
-            return await self._confirm_wallet(conn, intent, actor, new=new)
+            return await self._confirm_wallet(conn, intent, actor, new=new, apart=apart)
         if pm is None:
             pm = await store.get_payment_method_for_charge(conn, intent.payment_method_id or "")
         if pm is None or pm["customer_id"] != intent.customer_id or pm["detached_at"] is not None:
@@ -504,7 +508,7 @@ class PaymentsService:
         return intent
 
     async def _confirm_wallet(self, conn: asyncpg.Connection, intent: Intent, actor: str, *,
-                              new: bool = False) -> Intent:
+                              new: bool = False, apart: bool = False) -> Intent:
         cur = intent.amount.currency
         outcome = await ledger.post_batch(conn, [model.entry(
             "wallet_hold", cur,
@@ -512,10 +516,11 @@ class PaymentsService:
              credit(Account("wallet_holds", cur), intent.amount.amount)],
             actor=actor, reason="checkout", intent_id=intent.id, idempotency_key=f"hold:{intent.id}")])
         if outcome[0].accepted or outcome[0].duplicate:
-            return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount), new=new)
+            return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount), new=new,
+                                     apart=apart)
         return await self._apply(conn, intent, AuthorizationResult(
             "", "declined", intent.amount, "card_declined", "insufficient_funds",
-            "The wallet balance is too low for this payment."), new=new)
+            "The wallet balance is too low for this payment."), new=new, apart=apart)
 
     async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> Intent:
         model.check_capture(intent.status, Money(intent.amount_capturable, intent.amount.currency), amount)
@@ -559,13 +564,15 @@ class PaymentsService:
 
         `apart`: `conn` is in a caller's transaction that may roll back (orders refusing a checkout
         the payment did not complete). The fraud decision must outlive it: it is queued for the
-        writer task, so `conn` never waits for it. So must a new intent that waits for the customer
-        (3-D Secure): the 402 names it and the customer confirms it after the rollback. It is
-        written, with its decision and webhooks, on a connection of its own before the caller
-        hears of it, and pays for nothing (no reference) until `attach_authorized` gives it one."""
+        writer task, so `conn` never waits for it. So must a new intent the 402 names: one that
+        waits for the customer (3-D Secure), who confirms it after the rollback, and a declined
+        one (`requires_payment_method` with its `last_payment_error`: Stripe keeps failed intents,
+        and a same-key retry finds it and answers the same 402). It is written, with its decision
+        and webhooks, on a connection of its own before the caller hears of it, and pays for
+        nothing (no reference) until `attach_authorized` gives it one."""
         changed = replace(intent, **changes)
-        waits_for_customer = apart and new and changed.status == model.REQUIRES_ACTION
-        if waits_for_customer:
+        outlives_caller = apart and new and changed.status in _NAMED_BY_A_402
+        if outlives_caller:
             intent = changed = replace(changed, reference=None)
         elif apart and decision is not None:
             self._record_apart(decision)
@@ -574,7 +581,7 @@ class PaymentsService:
                                      "amount": _money(amount or intent.amount)}, aggregate_id=intent.id)
                   ] if event else []
         hooks = [self._webhook_payload(webhook, webhook_intent(changed))] if webhook else []
-        if waits_for_customer:
+        if outlives_caller:
             assert entry is None
             # Bounded: were every pooled connection held by a checkout waiting here, they fail
             # (and their clients retry) instead of waiting for each other for ever.

@@ -22,6 +22,7 @@ from geo.live import LiveState
 from kernel.errors import DomainError
 from kernel.http import COURIER, Principal, optional_principal
 from kernel.ids import new_id
+from tracking.lane import INTERNAL_ERROR, LaneSocket
 from tracking.messages import (
     Ack,
     Arrived,
@@ -56,7 +57,7 @@ NO_ORDERS: list[BundleOrder] = []  # shared, never mutated: a session's bundle i
 
 class CourierSession:
     # Slots and lazily built geofences: a quiet connection should cost little (see BENCHMARKS.md).
-    __slots__ = ("_fences", "acked_seq", "bundle", "closed", "conn_id", "courier_id", "first_name", "garbage",
+    __slots__ = ("_fences", "acked_seq", "bundle", "busy", "closed", "conn_id", "courier_id", "first_name", "garbage",
                  "limiter", "listener", "moved", "point_limiter", "region", "sender", "service", "silent", "track",
                  "vehicle", "ws")
 
@@ -81,6 +82,7 @@ class CourierSession:
         self.garbage = 0
         self.silent = 0  # heartbeat rounds since the last frame (of any kind) from the courier
         self.closed = False
+        self.busy = False  # the handler is applying a frame (the fast lane leaves the next ones to it)
         self.listener = self.on_channel  # one bound method: the hub compares listeners by identity
 
     # -- state ------------------------------------------------------------------------
@@ -159,6 +161,27 @@ class CourierSession:
 
     # -- incoming -----------------------------------------------------------------------
 
+    def on_frame_now(self, raw: bytes, binary: bool) -> bool:
+        """The fast lane (tracking/lane.py): apply a location frame as it is parsed, unless
+        the handler is busy with an earlier frame. False leaves the frame to the handler
+        (anything but a valid location frame: it reports errors and runs actions)."""
+        if self.busy or self.closed:
+            return False
+        try:
+            frame = (msgpack_frame_decoder if binary else json_frame_decoder).decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return False
+        if not isinstance(frame, Location):
+            return False
+        self.silent = 0
+        self._location(frame)
+        return True
+
+    def failed(self) -> None:
+        """A frame crashed the fast lane: close, as a crash in the handler would."""
+        self.closed = True
+        self.sender.close(INTERNAL_ERROR, "internal error")
+
     async def on_frame(self, raw: bytes, binary: bool) -> None:
         try:
             frame = (msgpack_frame_decoder if binary else json_frame_decoder).decode(raw)
@@ -166,22 +189,10 @@ class CourierSession:
             return self._garbage("invalid_frame", str(exc))
         except msgspec.DecodeError:
             return self._garbage("malformed_frame", "frame is not valid JSON (text) or msgpack (binary)")
-        now = self.service.now()
-        if not self.limiter.allow(now):
-            self.error("rate_limited", "too many frames; slow down and resend unacked points later")
-            return None
         if isinstance(frame, Location):
-            points = frame.all_points()
-            if points is None:
-                return self._garbage("invalid_frame", "a location frame needs lat, lng, ts and seq, or points")
-            self.garbage = 0
-            if len(points) > self.service.config.max_points_per_frame:
-                self.error("too_many_points", f"at most {self.service.config.max_points_per_frame} points a frame")
-                return None
-            if not self.point_limiter.allow(now, len(points)):
-                self.error("rate_limited", "too many points; resend the unacked ones later")
-                return None
-            self._locations(points, now)
+            return self._location(frame)
+        if not self.limiter.allow(self.service.now()):
+            self.error("rate_limited", "too many frames; slow down and resend unacked points later")
             return None
         self.garbage = 0
         if isinstance(frame, Hello):
@@ -198,6 +209,23 @@ class CourierSession:
             self.sender.close(POLICY_VIOLATION, "too many malformed frames")
         else:
             self.error(code, message)
+
+    def _location(self, frame: Location) -> None:
+        now = self.service.now()
+        if not self.limiter.allow(now):
+            self.error("rate_limited", "too many frames; slow down and resend unacked points later")
+            return
+        points = frame.all_points()
+        if points is None:
+            return self._garbage("invalid_frame", "a location frame needs lat, lng, ts and seq, or points")
+        self.garbage = 0
+        if len(points) > self.service.config.max_points_per_frame:
+            self.error("too_many_points", f"at most {self.service.config.max_points_per_frame} points a frame")
+            return
+        if not self.point_limiter.allow(now, len(points)):
+            self.error("rate_limited", "too many points; resend the unacked ones later")
+            return
+        self._locations(points, now)
 
     def _locations(self, points: list[Point], now: float) -> None:
         service = self.service
@@ -308,8 +336,8 @@ async def courier_ws(request: web.Request) -> web.WebSocketResponse:
     config = service.config
     # No aiohttp heartbeat (the service's heartbeat loop pings quiet sockets), so pings and
     # pongs come to the loop below.
-    ws = web.WebSocketResponse(heartbeat=None, autoping=False, max_msg_size=config.max_frame_bytes,
-                               compress=False, decode_text=False, writer_limit=64 * 1024)
+    ws = LaneSocket(heartbeat=None, autoping=False, max_msg_size=config.max_frame_bytes, compress=False,
+                    decode_text=False, writer_limit=64 * 1024, lane=config.fast_lane)
     await ws.prepare(request)
     vehicle = request.query.get("vehicle")
     vehicle = vehicle if vehicle in VEHICLES else None
@@ -325,12 +353,15 @@ async def courier_ws(request: web.Request) -> web.WebSocketResponse:
     session = CourierSession(service, ws, who, vehicle, request.transport)
     try:
         await service.attach(session)
+        ws.attach_sink(session)  # from here, location frames may skip the queue (tracking/lane.py)
         while not session.closed:
             msg = await ws.receive()
             session.silent = 0
             kind = msg.type
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                session.busy = True
                 await session.on_frame(msg.data, kind is WSMsgType.BINARY)
+                session.busy = False
             elif kind is WSMsgType.PING:
                 session.sender.control(pong_frame(msg.data))
             elif kind in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
@@ -340,6 +371,7 @@ async def courier_ws(request: web.Request) -> web.WebSocketResponse:
             await session.sender.wait_closed()
     finally:
         session.closed = True
+        ws.detach_sink()
         await service.detach(session)
         await session.sender.stop()
     return ws

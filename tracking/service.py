@@ -82,6 +82,7 @@ class TrackingConfig:
     watcher_queue: int = 64
     redis_writes: bool = True  # off only for the ingest benchmark's parse+validate baseline
     history_writes: bool = True
+    fast_lane: bool = True  # location frames applied as they are parsed (tracking/lane.py)
     rules: Rules = field(default_factory=Rules)
 
 

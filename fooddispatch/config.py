@@ -62,6 +62,9 @@ class Settings:
     jwt_kid: str = "k1"
     jwt_ttl_seconds: int = 3600
     vault_key: str | None = field(default=None, repr=False)  # base64 AES-256 key for the card vault
+    # An authorized hold that pays for no order (confirmed after 3-D Secure, never checked out) is
+    # voided this long after its authorization. (A processor lets it lapse only after 7 days.)
+    payments_unused_hold_seconds: int = 3600
     redis_prefix: str = "fd:"
     db_pool_min: int = 2
     db_pool_max: int = 20
@@ -107,6 +110,7 @@ class Settings:
             jwt_kid=env.get("FOODDISPATCH_JWT_KID") or "k1",
             jwt_ttl_seconds=_int(env, "FOODDISPATCH_JWT_TTL_SECONDS", 3600, 60, 86400 * 30),
             vault_key=env.get("FOODDISPATCH_VAULT_KEY") or _local_secret(data_dir, "vault_key", 32),
+            payments_unused_hold_seconds=_int(env, "FOODDISPATCH_PAYMENTS_UNUSED_HOLD_SECONDS", 3600, 60, 7 * 86400),
             redis_prefix=env.get("FOODDISPATCH_REDIS_PREFIX") or "fd:",
             db_pool_min=_int(env, "FOODDISPATCH_DB_POOL_MIN", 2, 1, 100),
             db_pool_max=_int(env, "FOODDISPATCH_DB_POOL_MAX", 20, 1, 500),
@@ -143,6 +147,7 @@ ENV_VARS = (
     "FOODDISPATCH_JWT_KID",
     "FOODDISPATCH_JWT_TTL_SECONDS",
     "FOODDISPATCH_VAULT_KEY",
+    "FOODDISPATCH_PAYMENTS_UNUSED_HOLD_SECONDS",
     "FOODDISPATCH_REDIS_PREFIX",
     "FOODDISPATCH_DB_POOL_MIN",
     "FOODDISPATCH_DB_POOL_MAX",

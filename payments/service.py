@@ -42,6 +42,7 @@ from payments.wallets import Wallets
 log = structlog.get_logger("payments")
 
 WALLET = "wallet"  # as a payment_method_id: pay from the customer's wallet balance
+ABANDONED = "abandoned"  # the cancellation_reason of a hold the sweeper voids (Stripe's value)
 APART_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a connection to write an intent apart (see `_change`)
 # The states a new intent leaves authorize in with a 402 that names it: written apart from the caller.
 _NAMED_BY_A_402 = frozenset({model.REQUIRES_ACTION, model.REQUIRES_PAYMENT_METHOD})
@@ -362,6 +363,36 @@ class PaymentsService:
                 intent = await self._apply(conn, intent, result)
                 resolved += intent.status != model.PROCESSING
         return resolved
+
+    # ------------------------------------------------------------ the unused-hold sweeper
+
+    async def release_unused_holds(self, older_than_seconds: float, limit: int = 100) -> int:
+        """Void authorized holds nobody uses: manual-capture intents in `requires_capture` that
+        pay for no order (no reference; typically confirmed after 3-D Secure by a customer who
+        then walked away) and were authorized at least `older_than_seconds` ago. Each is canceled
+        with reason `abandoned` by `void`, as any cancel is (processor void, ledger release of a
+        wallet hold, `payment.voided` and the `payment_intent.canceled` webhook), in a transaction
+        of its own that re-checks it under a row lock: a checkout attaching it concurrently either
+        holds the lock or has set the reference (the sweeper leaves it), or finds it canceled
+        after the sweeper commits (409 payment_intent_unexpected_state). Intents with a reference
+        are never touched: their order voids or captures them. Returns how many were voided."""
+        async with self.pool.acquire() as conn:
+            ids = await store.unused_holds(conn, older_than_seconds, limit)
+        released = 0
+        for intent_id in ids:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if await store.lock_unused_hold(conn, intent_id, older_than_seconds) is None:
+                        continue
+                    await self.void(conn, intent_id, ABANDONED)
+            except ProcessorUnavailable:
+                break  # still down; the next round tries again
+            except Exception:  # one intent that cannot be voided must not keep the others held
+                log.exception("payment.unused_hold_not_released", payment_intent=intent_id)
+                continue
+            released += 1
+            log.info("payment.unused_hold_released", payment_intent=intent_id)
+        return released
 
     # ------------------------------------------------------------ internals
 

@@ -334,6 +334,33 @@ async def processing_intents(conn: asyncpg.Connection, older_than_seconds: float
     return [r["id"] for r in rows]
 
 
+# An authorized hold that pays for nothing (see `PaymentsService.release_unused_holds`): the same
+# predicate as the partial index `payment_intents_unused_holds`, so both queries use it.
+_UNUSED_HOLD = ("status = 'requires_capture' AND reference IS NULL AND capture_method = 'manual' "
+                "AND updated_at < now() - make_interval(secs => $1)")
+
+
+async def unused_holds(conn: asyncpg.Connection, older_than_seconds: float, limit: int = 100) -> list[str]:
+    """Ids of manual-capture intents authorized at least `older_than_seconds` ago that pay for
+    no order (no reference), oldest first."""
+    rows = await conn.fetch(
+        f"SELECT id FROM payment_intents WHERE {_UNUSED_HOLD} ORDER BY updated_at LIMIT $2",
+        older_than_seconds, limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def lock_unused_hold(conn: asyncpg.Connection, intent_id: str, older_than_seconds: float) -> Intent | None:
+    """The intent, locked, if it is still an unused hold that old; None when it was taken by an
+    order, captured or canceled meanwhile, or is locked right now (a checkout attaching it: it
+    is not waited for, and is seen again next round if that checkout rolls back)."""
+    row = await conn.fetchrow(
+        f"SELECT * FROM payment_intents WHERE id = $2 AND {_UNUSED_HOLD} FOR UPDATE SKIP LOCKED",
+        older_than_seconds, intent_id,
+    )
+    return None if row is None else Intent.from_row(row)
+
+
 # ------------------------------------------------------------ payment_refunds
 
 

@@ -1,11 +1,13 @@
 """Wires payments: the vault from `settings.vault_key`, the test-mode processor
 behind the resilience wrapper, fraud screening on Redis, and the background
-resolver for intents left `processing` by a processor outage."""
+resolver: every round it settles intents left `processing` by a processor outage,
+expires wallet credits and voids authorized holds that pay for no order
+(`settings.payments_unused_hold_seconds` after their authorization)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import structlog
@@ -44,14 +46,20 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     )
     app[payments_web.PAYMENTS] = service
 
+    steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
+        ("processing intents", lambda: service.resolve_processing(older_than_seconds=RESOLVE_EVERY_SECONDS)),
+        ("wallet credits", service.wallets.expire_credits),
+        ("unused holds", lambda: service.release_unused_holds(settings.payments_unused_hold_seconds)),
+    )
+
     async def resolver() -> None:
         while True:
             await asyncio.sleep(RESOLVE_EVERY_SECONDS)
-            try:
-                await service.resolve_processing(older_than_seconds=RESOLVE_EVERY_SECONDS)
-                await service.wallets.expire_credits()
-            except Exception:
-                log.exception("payments resolver round failed")
+            for what, step in steps:  # one failing step (a processor outage) does not hold up the others
+                try:
+                    await step()
+                except Exception:
+                    log.exception("payments resolver round failed", step=what)
 
     async def daily_reconciliation() -> None:
         while True:

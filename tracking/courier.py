@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -263,6 +264,7 @@ class CourierSession:
         cid = self.courier_id
         at = service.iso_now()
         aggregate: str | None
+        data: dict[str, Any]
         if isinstance(frame, Status):
             event_type, data, aggregate = "courier.status_changed", {"courier_id": cid, "status": frame.status}, cid
         elif isinstance(frame, OfferResponse):

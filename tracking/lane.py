@@ -17,6 +17,7 @@ frame takes the queue; a test checks that the lane is on with the installed aioh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Protocol
 
@@ -85,7 +86,7 @@ class LaneSocket(web.WebSocketResponse):
         try:
             if getattr(handler, "_payload_parser", None) is not self._parser:
                 return
-            queue = _LaneQueue(handler, DEFAULT_CHUNK_SIZE, loop=self._loop)
+            queue = _LaneQueue(handler, DEFAULT_CHUNK_SIZE, loop=asyncio.get_running_loop())
             parser = WebSocketReader(queue, self._max_msg_size, compress=bool(self._compress),
                                      decode_text=self._decode_text)
             callback = handler._data_received_cb

@@ -4,17 +4,22 @@
     .venv/bin/python bench/ingest.py --couriers 5000  # the issue's default size
 
 Starts embedded PostgreSQL and Redis in a temporary folder, then for each measured setup runs
-the server (one process, the real app) and a load generator (another process, the
-`websockets` client library) and reads the server's CPU and RSS with psutil. Prints:
+the server (one process, the real app) and a load generator (another process: plain non-blocking
+sockets on one epoll loop; the burst and fan-out phases use the `websockets` client library) and
+reads the server's CPU and RSS with psutil. Prints:
 - baseline (b): Redis's own ceiling for the same commands through `redis-cli --pipe`
   (three plain commands per update, and the flush script with 1,000 updates per call);
 - baseline (a): the server with Redis (and history) writes switched off: parse + validate;
-- the full server: stored (acked) points/s at saturation; p50/p99 frame->ack at two offered
-  rates: 80 % of the issue's end-to-end target (0.8 x 0.66 x baseline (a), the rate the issue's
-  latency target is set at) and 80 % of the saturation measured in this run; server CPU %, RSS
-  per idle connection, peak RSS under burst senders,
-  fan-out of one position to 1,000 watchers (p50/p99);
+- the full server: stored (acked) points/s at saturation; p50/p99 frame->ack at three offered
+  rates (open loop, one point per frame): 80 % of the issue's end-to-end target (0.8 x 0.66 x
+  baseline (a), the rate the issue's latency target is set at), 80 % of the saturation measured
+  in this run, and, for information, 80 % of the issue's own planning figure (~20k points/s);
+  server CPU %, RSS per idle connection, peak RSS under burst senders, fan-out of one position
+  to 1,000 watchers (p50/p99);
 - a cProfile of the full server at saturation (top functions by own time).
+
+`--lane off` runs the server without the courier socket's fast lane (tracking/lane.py) and
+`--gc untuned` with Python's default collector, to measure what each is worth.
 """
 
 from __future__ import annotations
@@ -86,7 +91,7 @@ def serve(args: argparse.Namespace) -> None:
     app = create_app(settings)
     app[TRACKING_CONFIG] = TrackingConfig(region=REGION, redis_writes=full, history_writes=full,
                                           frame_rate=1000, frame_burst=1000, point_rate=50, point_burst=1200,
-                                          courier_queue=256, watcher_queue=256,
+                                          courier_queue=256, watcher_queue=256, fast_lane=args.lane == "on",
                                           **({"flush_interval": args.flush_interval} if args.flush_interval else {}))
     profiler = cProfile.Profile() if args.profile else None
 
@@ -382,6 +387,9 @@ def load(args: argparse.Namespace) -> None:
         if args.issue_rate:
             result["rate_issue"] = measure("rate_issue", args.duration, args.issue_rate)
             drain()
+        if args.planned_rate:
+            result["rate_planned"] = measure("rate_planned", args.duration, args.planned_rate)
+            drain()
         result["rate_sat"] = measure("rate_sat", args.duration, result["saturate"]["points_per_s"] * 0.8)
         drain()
     result["errors"] = stats["errors"]
@@ -434,6 +442,9 @@ async def burst(args: argparse.Namespace, url: str) -> dict[str, float]:
 
 FANOUT_MESSAGES = 40
 ISSUE_SHARE = 0.66  # issue 7: one process stores >= 66 % of baseline (a); latency is judged at 80 % of that
+# The issue's own figure for that rate on this machine ("about 20k points/s here", with (a) at ~30k/s
+# when it was planned): the latency there is printed for information, next to the judged rates.
+PLANNED_RATE = 0.8 * 20_000
 
 
 def watch(args: argparse.Namespace) -> None:
@@ -603,6 +614,8 @@ class Server:
             cmd += ["--loop", args.loop]
         if getattr(args, "gc", "app") != "app":
             cmd += ["--gc", args.gc]
+        if getattr(args, "lane", "on") != "on":
+            cmd += ["--lane", args.lane]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if "READY" not in line:
@@ -715,6 +728,8 @@ def main() -> None:
                         help="the server's minimum gap between flush starts (default: TrackingConfig's)")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="the server's event loop (uvloop: if installed)")
+    parser.add_argument("--lane", choices=("on", "off"), default="on",
+                        help="off: every courier frame takes aiohttp's queue (tracking/lane.py), for comparison")
     parser.add_argument("--gc", choices=("app", "untuned"), default="app",
                         help="untuned: undo the app's GC tuning (Python's default thresholds, nothing frozen)")
     # internal: the server and the load generator processes
@@ -728,6 +743,7 @@ def main() -> None:
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--latency", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--issue-rate", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--planned-rate", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fanout", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--order", help=argparse.SUPPRESS)
@@ -765,7 +781,7 @@ def main() -> None:
                     await conn.close()
 
             asyncio.run(migrate())
-            print(f"server: --loop {args.loop} --gc {args.gc}; flush interval "
+            print(f"server: --loop {args.loop} --gc {args.gc} --lane {args.lane}; flush interval "
                   f"{args.flush_interval or 'default'}")
             print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f}"
                   f" GiB, Python {platform.python_version()}; load average now {os.getloadavg()[0]:.2f}")
@@ -789,14 +805,17 @@ def main() -> None:
             issue_rate = ISSUE_SHARE * a_rate * 0.8
             server = Server(args, pg.url, rd.url, tmp, "full")
             order, customer, courier = asyncio.run(make_trackable_order(pg.url, rd.url))
-            full = drive(args, server, ["--latency", "--issue-rate", f"{issue_rate:.0f}", "--burst", "--fanout",
+            full = drive(args, server, ["--latency", "--issue-rate", f"{issue_rate:.0f}",
+                                        "--planned-rate", f"{PLANNED_RATE:.0f}", "--burst", "--fanout",
                                         "--redis", rd.url, "--order", order,
                                         "--customer", customer, "--courier", courier,
                                         "--watchers", str(args.watchers)])
             stalls = next((json.loads(ln[7:]) for ln in server.stop().splitlines() if ln.startswith("STALLS ")), {})
             sat, ph = full["saturate"], full["phases"]
             rates = [("80 % of the issue's target rate (0.8 x 0.66 x (a))", full["rate_issue"], ph["rate_issue"]),
-                     ("80 % of this run's saturation", full["rate_sat"], ph["rate_sat"])]
+                     ("80 % of this run's saturation", full["rate_sat"], ph["rate_sat"]),
+                     ("80 % of the issue's planning figure (~20k/s), for information", full["rate_planned"],
+                      ph["rate_planned"])]
             idle_rss = (ph["idle"]["rss_mb"] * 1e6 - full["base_rss"]) / args.couriers
             f = full.get("fanout", {})
             share = 100 * sat["points_per_s"] / parse["saturate"]["points_per_s"]

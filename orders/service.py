@@ -313,6 +313,7 @@ class OrdersService:
                 metadata=metadata,
             )
         else:
+            assert body.payment_method_id is not None  # checkout() let through exactly one of the two
             hold = await self.payments.authorize(
                 conn, customer_id=customer_id, payment_method_id=body.payment_method_id, amount=b.total,
                 reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}", metadata=metadata,

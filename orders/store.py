@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from kernel.outbox import Event, encode_event
 
-Row = asyncpg.Record
+Row: TypeAlias = asyncpg.Record
 
 # ---- quotes ----------------------------------------------------------------------------------------
 
@@ -33,9 +33,10 @@ async def insert_quote(
     )
 
 
-async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str) -> Row | None:
+async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str) -> Row:
     """The customer's quote (with the surge it was priced at) and, in the same round trip, an order
-    this key already created."""
+    this key already created. Always one row (the LEFT JOIN from `(SELECT 1)`): its quote columns are
+    NULL when there is no such quote."""
     return await conn.fetchrow(
         "SELECT q.id, q.request::text AS request, q.total, q.expires_at, "
         "q.priced->'pricing'->>'surge_multiplier' AS surge, "

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -260,6 +260,7 @@ class CourierIndex:
             return
         if self._flush_sha is None:
             await self.load_scripts()
+        assert self._flush_sha is not None  # load_scripts set it
         args = self.flush_args(updates) if updates else None
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
@@ -280,6 +281,7 @@ class CourierIndex:
         those whose status changed to `stale` (each is returned by exactly one sweeper)."""
         if self._sweep_sha is None:
             await self.load_scripts()
+        assert self._sweep_sha is not None  # load_scripts set it
         try:
             ids = await self.redis.evalsha(
                 self._sweep_sha, 5, *self.keys.script_keys(), self.keys.cell_prefix, repr(cutoff), limit
@@ -327,7 +329,7 @@ class CourierIndex:
         """Available couriers per H3 cell: the given cells (0 where none), or every non-empty cell."""
         if cells is None:
             raw = await self.redis.hgetall(self.keys.avail)
-            return {k.decode(): int(v) for k, v in raw.items()}
+            return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
         if not cells:
             return {}
         values = await self.redis.hmget(self.keys.avail, list(cells))
@@ -344,7 +346,7 @@ class CourierIndex:
         extra_ring_done = False
         for ring in rings(lat, lng, max_rings):
             members = await self.redis.sunion([self.keys.cell(c) for c in ring])
-            found.extend(m.decode() for m in members)
+            found.extend(m.decode() if isinstance(m, bytes) else m for m in members)
             if len(found) >= k:
                 if extra_ring_done:
                     break
@@ -360,7 +362,9 @@ class CourierIndex:
             self.keys.geo, longitude=lng, latitude=lat, radius=radius_m, unit="m", sort="ASC",
             count=count, any=any_, withcoord=True, withdist=True,
         )
-        return [Candidate(m.decode(), pos[1], pos[0], float(dist)) for m, dist, pos in rows]
+        # redis-py types each reply row as a union of its parts; WITHDIST WITHCOORD makes it (member, dist, (lng, lat)).
+        typed = cast(list[tuple[bytes, float, tuple[float, float]]], rows)
+        return [Candidate(m.decode(), pos[1], pos[0], float(dist)) for m, dist, pos in typed]
 
     async def _rank(self, courier_ids: list[str], lat: float, lng: float, k: int) -> list[Candidate]:
         if not courier_ids:

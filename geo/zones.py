@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import h3
 import shapely
@@ -30,7 +30,7 @@ COVER_RES = 8  # ~0.74 km² hexagons (edge ~530 m): a 5 km zone is ~100 cells, ~
 MAX_ZONE_AREA_KM2 = 5_000.0  # larger than any city delivery area; bigger is a typo in the coordinates
 MAX_VERTICES = 10_000
 
-Zone = Polygon | MultiPolygon
+Zone: TypeAlias = Polygon | MultiPolygon
 
 
 def _fail(message: str, param: str) -> ValidationFailed:
@@ -97,12 +97,12 @@ def parse_zone(geojson: Any, param: str = "zone") -> Zone:
     if area > MAX_ZONE_AREA_KM2:
         raise _fail(f"the zone covers {area:.0f} km², more than the {MAX_ZONE_AREA_KM2:.0f} km² allowed",
                     f"{param}.coordinates")
-    return geom  # type: ignore[return-value]
+    return geom
 
 
 def union_zones(zones: Sequence[Zone]) -> Zone:
     merged = shapely.union_all(list(zones))
-    return merged  # type: ignore[return-value]
+    return merged
 
 
 @dataclass(frozen=True, slots=True)

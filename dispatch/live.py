@@ -31,6 +31,7 @@ import h3
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
+from redis.typing import EncodableT, FieldT
 
 from dispatch.offers import lease_value, parse_lease
 from geo.eta import Point
@@ -148,7 +149,7 @@ class _Scripts:
         self.sources = dict(sources)
         self.shas: dict[str, str] = {}
 
-    async def run(self, name: str, keys: Sequence[str], args: Sequence[object]) -> object:
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[EncodableT]) -> object:
         for attempt in (1, 2):
             sha = self.shas.get(name)
             if sha is None:
@@ -200,7 +201,7 @@ class Repositions:
         within `cooldown_ms`; returns the couriers reached, None if `lease` is no longer ours."""
         if not frames:
             return []
-        args: list[object] = [lease.value, self.keys.base, cooldown_ms]
+        args: list[EncodableT] = [lease.value, self.keys.base, cooldown_ms]
         for courier_id, frame in frames:
             args += (courier_id, courier_channel(self.keys.prefix, courier_id), frame)
         result = await self._scripts.run("reposition", [self.keys.lease], args)
@@ -219,7 +220,7 @@ class Frames:
 
     async def send(self, frames: Sequence[tuple[str, bytes]]) -> None:
         """Publish each (courier id, encoded frame) on the courier's channel."""
-        args: list[object] = []
+        args: list[EncodableT] = []
         for courier_id, frame in frames:
             args += (courier_channel(self.prefix, courier_id), frame)
         for start in range(0, len(args), 4000):  # keep one call's arguments well under Lua's stack
@@ -264,8 +265,8 @@ class OfferKeys:
     order_ids: tuple[str, ...]
 
 
-def _offer_args(offers: Sequence[OfferKeys]) -> list[object]:
-    args: list[object] = []
+def _offer_args(offers: Sequence[OfferKeys]) -> list[EncodableT]:
+    args: list[EncodableT] = []
     for o in offers:
         args += [o.offer_id, o.courier_id, len(o.order_ids), *o.order_ids]
     return args
@@ -296,11 +297,15 @@ class LiveOffers:
 
     async def courier_offer(self, courier_id: str) -> str | None:
         raw = await self.redis.get(self.keys.courier(courier_id))
-        return raw.decode() if raw else None
+        if not raw:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else raw
 
     async def order_offer(self, order_id: str) -> str | None:
         raw = await self.redis.get(self.keys.order(order_id))
-        return raw.decode() if raw else None
+        if not raw:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else raw
 
 
 # KEYS[1]: the live index's GEO set, KEYS[2]: its state hash. ARGV: k, radius m, then lng, lat per
@@ -351,7 +356,7 @@ class CourierSearch:
         self._scripts = _Scripts(redis, {"nearest": _NEAREST})
 
     async def _search(self, points: Sequence[Point], k: int, radius_m: float) -> list[list[Found]]:
-        args: list[object] = [k, repr(float(radius_m))]
+        args: list[EncodableT] = [k, repr(float(radius_m))]
         for lat, lng in points:
             args += [repr(lng), repr(lat)]
         replies: list[bytes] = await self._scripts.run("nearest", [self.keys.geo, self.keys.state],  # type: ignore[assignment]
@@ -407,7 +412,7 @@ class SurgeBoardStore:
     async def publish(self, multipliers: Mapping[str, float], heat: Mapping[str, HeatEntry], at: float) -> None:
         pipe = self.redis.pipeline(transaction=True)  # readers never see half a board
         pipe.delete(self.keys.surge, self.keys.heat)
-        levels = {cell: repr(m) for cell, m in multipliers.items() if m > 1.0}
+        levels: dict[FieldT, EncodableT] = {cell: repr(m) for cell, m in multipliers.items() if m > 1.0}
         if levels:
             pipe.hset(self.keys.surge, mapping=levels)
         if heat:
@@ -449,7 +454,7 @@ class SurgeReader:
         if not raw:
             return Fraction(1)
         try:
-            value = Fraction(raw.decode()).limit_denominator(1000)
+            value = Fraction(raw.decode() if isinstance(raw, bytes) else raw).limit_denominator(1000)
         except (ValueError, ZeroDivisionError):
             return Fraction(1)
         return value if value >= 1 else Fraction(1)

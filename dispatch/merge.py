@@ -47,6 +47,7 @@ def _best_merge(group: list[BundlePlan], match_of: dict[int, Match], travel: Tra
     """The merge of two of `group`'s plans that saves most (the first of equals), or None.
     Pairs of single orders are looked up in `known` (`single_pair_savings`), others planned here."""
     best: tuple[float, BundlePlan, BundlePlan, BundlePlan | None, Match | None] | None = None
+    merged: BundlePlan | None  # each candidate in the loop, then the best one's plan (None: planned below)
     for host in group:
         host_match = match_of.get(id(host))
         if host_match is None:

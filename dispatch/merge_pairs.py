@@ -41,8 +41,8 @@ def single_pair_savings(groups: Iterable[list[BundlePlan]], match_of: dict[int, 
             if host_match is None:
                 continue
             courier = host_match.courier
-            depart = max(now, courier.free_at)
-            approach = host_match.arrive_at - depart
+            host_depart = max(now, courier.free_at)
+            host_approach = host_match.arrive_at - host_depart
             a = host.orders[0]
             for guest in singles:
                 if guest is host:
@@ -52,7 +52,7 @@ def single_pair_savings(groups: Iterable[list[BundlePlan]], match_of: dict[int, 
                 if max(ready) - min(ready) > config.bundle_ready_window_s:
                     continue
                 guest_match = match_of.get(id(guest))
-                apart = host_match.cost + (guest_match.cost if guest_match else not_now_cost(guest, now, config))
+                pair_apart = host_match.cost + (guest_match.cost if guest_match else not_now_cost(guest, now, config))
                 pickup = a.pickup
                 keys.append((id(host), id(guest)))
                 refused.append(bool(a.excluded_couriers or b.excluded_couriers)
@@ -62,8 +62,8 @@ def single_pair_savings(groups: Iterable[list[BundlePlan]], match_of: dict[int, 
                         a.ready_at, b.ready_at, a.promised_at, b.promised_at,
                         travel.seconds(pickup, a.dropoff, "car"), travel.seconds(pickup, b.dropoff, "car"),
                         travel.seconds(a.dropoff, b.dropoff, "car"), travel.seconds(b.dropoff, a.dropoff, "car"),
-                        depart, approach, courier.shift_end if courier.shift_end is not None else np.inf,
-                        float(courier.delivered_count), apart, 0.0, 0.0, 0.0), strict=True):
+                        host_depart, host_approach, courier.shift_end if courier.shift_end is not None else np.inf,
+                        float(courier.delivered_count), pair_apart, 0.0, 0.0, 0.0), strict=True):
                     col.append(value)
     if not keys:
         return {}

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -65,7 +65,9 @@ class OpsFeed:
         last = "0"
         while True:
             response = await self.redis.xread({self.stream: last}, count=500, block=1000)
-            for _stream, entries in response or []:
+            # redis-py types the RESP2 and RESP3 replies at once; our client speaks RESP2 (its default):
+            # [[stream, [(entry id, fields), ...]], ...], or [] when the block times out.
+            for _stream, entries in cast(list[list[Any]], response) or []:
                 for entry_id, fields in entries:
                     last = entry_id
                     raw = fields.get(b"e") or fields.get("e")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from kernel.http import Principal
 from kernel.outbox import make_event
 from kernel.tasks import stop_tasks
 from tracking import store
+from tracking.history import encode_points
 from tracking.live import Channels, Hub
 from tracking.messages import (
     BundleChanged,
@@ -290,15 +291,16 @@ class TrackingService:
 
     # -- points -------------------------------------------------------------------------
 
-    def keep_history(self, courier_id: str, points: list[tuple[Point, bool]], received: float) -> None:
+    def keep_history(self, courier_id: str, points: Sequence[tuple[Point, bool]], received: float) -> None:
+        """Queue the points for history, each already encoded as its COPY row (tracking/history.py)."""
         if not self.config.history_writes:
             return
-        fromts = datetime.fromtimestamp
-        at = fromts(received, UTC)
-        history = self.history
-        for p, ok in points:
-            history.append((courier_id, fromts(p.ts, UTC), at, p.seq, p.lat, p.lng, p.accuracy, p.speed, p.heading,
-                            ok))
+        dropped = encode_points(courier_id, points, received, self.history)
+        if dropped:
+            # Out of the columns' range (say accuracy 1e300): left out, so they cannot fail a whole write.
+            self.stats["history_dropped"] += dropped
+            log.warning("location history: %d points of courier %s out of the columns' range, not stored",
+                        dropped, courier_id)
 
     def pending(self, session: CourierSession, seq: int) -> None:
         """The session has something to store (ack up to `seq` after it is stored): the

@@ -10,13 +10,13 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from kernel.outbox import Event, write_event, write_events
+from tracking import history
 from tracking.messages import BundleOrder, LatLng
 from tracking.model import next_status
 
 HISTORY_TABLE = "courier_locations"
-HISTORY_COLUMNS = ("courier_id", "recorded_at", "received_at", "seq", "lat", "lng", "accuracy", "speed",
-                   "heading", "dispatchable")
-HistoryRow = tuple[str, datetime, datetime, int, float, float, float | None, float | None, float | None, bool]
+HISTORY_COLUMNS = history.COLUMNS
+HistoryRow = bytes  # one row of binary COPY data, from history.encode_points
 
 
 class TrackedOrder(NamedTuple):
@@ -213,5 +213,7 @@ async def drop_partitions_before(pool: asyncpg.Pool, day: date) -> list[str]:
 
 
 async def copy_history(pool: asyncpg.Pool, rows: Sequence[HistoryRow]) -> None:
+    data = history.copy_data(rows)
     async with pool.acquire() as conn:
-        await conn.copy_records_to_table(HISTORY_TABLE, records=rows, columns=HISTORY_COLUMNS)
+        # A memoryview, not the bytes: asyncpg takes a bytes `source` for a file path.
+        await conn.copy_to_table(HISTORY_TABLE, source=memoryview(data), columns=HISTORY_COLUMNS, format="binary")

@@ -65,7 +65,7 @@ class TrackingConfig:
     flush_interval: float = 0.005
     flush_retry: float = 0.05  # after a failed flush (Redis unreachable): wait, then retry the batch
     history_interval: float = 1.0
-    history_batch_rows: int = 2_000  # rows per COPY: encoding one holds the event loop (~2 µs a row)
+    history_batch_rows: int = 2_000  # rows per COPY (rows are encoded as they arrive; a COPY joins them)
     history_max_backlog: int = 200_000  # rows kept while Postgres is down; oldest dropped beyond
     retention_days: int = 30
     sweep_interval: float = 5.0

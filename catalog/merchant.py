@@ -227,7 +227,7 @@ class Merchant:
 
     async def _store_menu(self, conn: asyncpg.Connection, who: Principal, row: dict, menu: MenuIn) -> int:
         items = [(i.id, i.name, i.description, i.price, i.availability) for c in menu.categories for i in c.items]
-        taken = set(await db.items_owned_elsewhere(conn, row["id"], [i[0] for i in items]))
+        taken = set(await db.items_owned_elsewhere(conn, row["id"], [i[0] for i in items if i[0] is not None]))
         if taken:
             for ci, cat in enumerate(menu.categories):
                 for ii, item in enumerate(cat.items):

@@ -42,7 +42,7 @@ from payments.wallets import Wallets
 log = structlog.get_logger("payments")
 
 WALLET = "wallet"  # as a payment_method_id: pay from the customer's wallet balance
-ABANDONED = "abandoned"  # the cancellation_reason of a hold the sweeper voids (Stripe's value)
+ABANDONED = "abandoned"  # the cancellation_reason of a checkout hold the sweeper voids (Stripe's value)
 APART_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a connection to write an intent apart (see `_change`)
 # The states a new intent leaves authorize in with a 402 that names it: written apart from the caller.
 _NAMED_BY_A_402 = frozenset({model.REQUIRES_ACTION, model.REQUIRES_PAYMENT_METHOD})
@@ -153,8 +153,9 @@ class PaymentsService:
         """Let an authorized hold the customer confirmed apart (after 3-D Secure) pay for `reference`,
         in the caller's transaction: the intent is locked, must be the customer's, `requires_capture`
         with manual capture, for exactly `amount`, and pay for nothing yet. Its reference (and
-        `metadata`, merged) are set, so a second attach finds it used. Another customer's intent
-        is reported missing, as the API does."""
+        `metadata`, merged) are set, so a second attach finds it used, and it awaits no order any
+        more (the unused-hold sweeper leaves it; the order captures or voids it). Another customer's
+        intent is reported missing, as the API does."""
         intent = await store.get_intent(conn, intent_id, lock=True)
         if intent is None or intent.customer_id != customer_id:
             raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="payment_intent")
@@ -367,9 +368,12 @@ class PaymentsService:
     # ------------------------------------------------------------ the unused-hold sweeper
 
     async def release_unused_holds(self, older_than_seconds: float, limit: int = 100) -> int:
-        """Void authorized holds nobody uses: manual-capture intents in `requires_capture` that
-        pay for no order (no reference; typically confirmed after 3-D Secure by a customer who
-        then walked away) and were authorized at least `older_than_seconds` ago. Each is canceled
+        """Void checkout holds no order claimed: intents `authorize` wrote apart from a checkout's
+        transaction (`awaiting_order`: its 402 named them; typically confirmed after 3-D Secure by
+        a customer who then walked away) that are `requires_capture` with no reference and were
+        authorized at least `older_than_seconds` ago. An intent created through the API (a
+        merchant's manual-capture hold, which never has a reference) is not one: its integrator
+        captures or cancels it, and the processor lets it lapse. Each is canceled
         with reason `abandoned` by `void`, as any cancel is (processor void, ledger release of a
         wallet hold, `payment.voided` and the `payment_intent.canceled` webhook), in a transaction
         of its own that re-checks it under a row lock: a checkout attaching it concurrently either
@@ -600,11 +604,13 @@ class PaymentsService:
         one (`requires_payment_method` with its `last_payment_error`: Stripe keeps failed intents,
         and a same-key retry finds it and answers the same 402). It is written, with its decision
         and webhooks, on a connection of its own before the caller hears of it, and pays for
-        nothing (no reference) until `attach_authorized` gives it one."""
+        nothing (no reference) until `attach_authorized` gives it one. Until then it is
+        `awaiting_order`: once authorized (after 3-D Secure, or a declined one confirmed again
+        later), it is a hold the unused-hold sweeper voids if no order claims it."""
         changed = replace(intent, **changes)
         outlives_caller = apart and new and changed.status in _NAMED_BY_A_402
         if outlives_caller:
-            intent = changed = replace(changed, reference=None)
+            intent = changed = replace(changed, reference=None, awaiting_order=True)
         elif apart and decision is not None:
             self._record_apart(decision)
             decision = None

@@ -50,6 +50,9 @@ class Intent:
     cancellation_reason: str | None
     metadata: dict[str, Any]
     created_at: datetime
+    # Written apart by `authorize` for a checkout (or tip) whose retry is to claim it with
+    # `attach_authorized`, which clears it: the only holds the unused-hold sweeper may void.
+    awaiting_order: bool = False
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> Intent:
@@ -61,7 +64,7 @@ class Intent:
             idempotency_key=r["idempotency_key"], processor_ref=r["processor_ref"],
             next_action=_loads(r["next_action"]), last_error=_loads(r["last_error"]),
             cancellation_reason=r["cancellation_reason"], metadata=_loads(r["metadata"]) or {},
-            created_at=r["created_at"],
+            created_at=r["created_at"], awaiting_order=r["awaiting_order"],
         )
 
 
@@ -208,10 +211,11 @@ async def update_intent(conn: asyncpg.Connection, intent_id: str, **changes: Any
 
 async def attach_intent(conn: asyncpg.Connection, intent_id: str, reference: str,
                         metadata: dict[str, Any]) -> Intent:
-    """Give an intent the reference of what it pays for (its metadata merged with `metadata`)."""
+    """Give an intent the reference of what it pays for (its metadata merged with `metadata`); it
+    awaits no order any more."""
     row = await conn.fetchrow(
-        "UPDATE payment_intents SET reference = $2, metadata = metadata || $3::jsonb, updated_at = now() "
-        "WHERE id = $1 RETURNING *", intent_id, reference, _dumps(metadata),
+        "UPDATE payment_intents SET reference = $2, metadata = metadata || $3::jsonb, awaiting_order = false, "
+        "updated_at = now() WHERE id = $1 RETURNING *", intent_id, reference, _dumps(metadata),
     )
     return Intent.from_row(row)
 
@@ -288,8 +292,8 @@ async def update_intent_and_announce(conn: asyncpg.Connection, intent_id: str, c
 _INSERT_INTENT = (
     "INSERT INTO payment_intents (id, customer_id, payment_method_id, amount, currency, status, capture_method, "
     "amount_capturable, hold, reference, idempotency_key, processor_ref, next_action, last_error, metadata, "
-    "created_at, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15::jsonb, $16, $16) "
+    "created_at, updated_at, awaiting_order) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15::jsonb, $16, $16, $17) "
     "ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING *"
 )
 
@@ -303,10 +307,10 @@ async def insert_intent_and_announce(conn: asyncpg.Connection, intent: Intent, *
     intent is returned."""
     i = intent
     row = await conn.fetchrow(
-        _announce_sql(_INSERT_INTENT, 17), i.id, i.customer_id, i.payment_method_id, i.amount.amount,
+        _announce_sql(_INSERT_INTENT, 18), i.id, i.customer_id, i.payment_method_id, i.amount.amount,
         i.amount.currency, i.status, i.capture_method, i.amount_capturable, i.hold, i.reference, i.idempotency_key,
         i.processor_ref, _dumps(i.next_action), _dumps(i.last_error), _dumps(i.metadata), i.created_at,
-        *_announce_args(events, webhooks, decision),
+        i.awaiting_order, *_announce_args(events, webhooks, decision),
     )
     if row is not None:
         return Intent.from_row(row)
@@ -334,15 +338,16 @@ async def processing_intents(conn: asyncpg.Connection, older_than_seconds: float
     return [r["id"] for r in rows]
 
 
-# An authorized hold that pays for nothing (see `PaymentsService.release_unused_holds`): the same
-# predicate as the partial index `payment_intents_unused_holds`, so both queries use it.
-_UNUSED_HOLD = ("status = 'requires_capture' AND reference IS NULL AND capture_method = 'manual' "
+# A hold written apart for a checkout that no order claimed (see `PaymentsService.release_unused_holds`):
+# the predicate of the partial index `payment_intents_unused_holds` (migration 0003), so both queries use
+# it. An intent created through the API is never `awaiting_order`, so never matches.
+_UNUSED_HOLD = ("awaiting_order AND status = 'requires_capture' AND reference IS NULL "
                 "AND updated_at < now() - make_interval(secs => $1)")
 
 
 async def unused_holds(conn: asyncpg.Connection, older_than_seconds: float, limit: int = 100) -> list[str]:
-    """Ids of manual-capture intents authorized at least `older_than_seconds` ago that pay for
-    no order (no reference), oldest first."""
+    """Ids of authorized holds that `authorize` wrote apart for a checkout and no order claimed
+    (`awaiting_order`, no reference), authorized at least `older_than_seconds` ago, oldest first."""
     rows = await conn.fetch(
         f"SELECT id FROM payment_intents WHERE {_UNUSED_HOLD} ORDER BY updated_at LIMIT $2",
         older_than_seconds, limit,
@@ -351,8 +356,8 @@ async def unused_holds(conn: asyncpg.Connection, older_than_seconds: float, limi
 
 
 async def lock_unused_hold(conn: asyncpg.Connection, intent_id: str, older_than_seconds: float) -> Intent | None:
-    """The intent, locked, if it is still an unused hold that old; None when it was taken by an
-    order, captured or canceled meanwhile, or is locked right now (a checkout attaching it: it
+    """The intent, locked, if it is still an unclaimed checkout hold that old; None when it was taken
+    by an order, captured or canceled meanwhile, or is locked right now (a checkout attaching it: it
     is not waited for, and is seen again next round if that checkout rolls back)."""
     row = await conn.fetchrow(
         f"SELECT * FROM payment_intents WHERE id = $2 AND {_UNUSED_HOLD} FOR UPDATE SKIP LOCKED",

@@ -1,7 +1,8 @@
 """Unused holds over HTTP: a customer who authenticates a 3-D Secure checkout and never checks out again leaves an
 authorized hold that pays for no order; the payments loop voids it once it is older than
 `payments_unused_hold_seconds` (an hour by default). A hold an order took is never touched, and a checkout that
-reaches a hold while the sweeper voids it is refused with 409, placing nothing."""
+reaches a hold while the sweeper voids it is refused with 409, placing nothing. A manual-capture intent an
+integrator created through `POST /v1/payment_intents` has no reference either, but it is never the sweeper's."""
 
 from __future__ import annotations
 
@@ -121,6 +122,35 @@ async def test_the_payments_loop_never_voids_a_hold_an_order_took(client, db, ma
     assert rejected["status"] == "rejected"
     intent = await ok(await client.get(f"/v1/payment_intents/{intent_id}", headers=cust))
     assert intent["status"] == "canceled" and intent["cancellation_reason"] != "abandoned"
+
+
+@pytest.mark.parametrize("sweep_every", [0.1])
+async def test_the_payments_loop_never_voids_a_manual_capture_intent_created_through_the_api(
+        client, db, make_principal) -> None:
+    shop = await _stocked_shop(client, make_principal)
+    _, cust, pm_3ds = await make_customer(client, make_principal, CARD_3DS)
+    quote = await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust), 201)
+    checkout_hold = await _authorized_hold(client, cust, pm_3ds, quote)
+    pm = await ok(await client.post("/v1/payment_methods", headers={**cust, "Idempotency-Key": "pm-api"}, json={
+        "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}))
+    api_hold = await ok(await client.post("/v1/payment_intents", headers={**cust, "Idempotency-Key": "api-hold"}, json={
+        "amount": 4200, "currency": "EUR", "payment_method": pm["id"], "confirm": True, "capture_method": "manual",
+        "metadata": {"pos_ticket": "T-17"}}))
+    assert (api_hold["status"], api_hold["capture_method"]) == ("requires_capture", "manual")
+    await _age(db, api_hold["id"], 6 * 24 * HOUR)  # a day short of the processor's 7-day lapse
+    await _age(db, checkout_hold, HOUR + 60)
+
+    async def voided() -> dict | None:
+        intent = await ok(await client.get(f"/v1/payment_intents/{checkout_hold}", headers=cust))
+        return intent if intent["status"] == "canceled" else None
+
+    assert (await eventually(voided))["cancellation_reason"] == "abandoned"  # the loop is sweeping
+    await asyncio.sleep(0.5)  # several more rounds
+    kept = await ok(await client.get(f"/v1/payment_intents/{api_hold['id']}", headers=cust))
+    assert (kept["status"], kept["amount_capturable"], kept["cancellation_reason"]) == ("requires_capture", 4200, None)
+    async with db.acquire() as conn:
+        charge = await conn.fetchval("SELECT processor_ref FROM payment_intents WHERE id = $1", api_hold["id"])
+    assert client.app[PAYMENTS].processor.inner.charges[charge].status == "authorized"
 
 
 async def test_a_checkout_reaching_a_hold_the_sweeper_is_voiding_gets_409_and_places_nothing(

@@ -1,5 +1,6 @@
-"""The unused-hold sweeper against real servers: an authorized manual-capture hold that pays for no order is
-voided once it is old enough, through the same path as any cancel, and never one an order holds or is taking."""
+"""The unused-hold sweeper against real servers: an authorized hold that checkout left waiting for an order is
+voided once it is old enough, through the same path as any cancel, and never one an order holds or is taking, nor
+a manual-capture intent created through the API (it has no reference either, but its integrator captures it)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import json
 import pytest
 
 from kernel.money import Money
-from payments import WALLET, PaymentRequiresAction, RiskContext, ledger, store
+from payments import WALLET, PaymentDeclined, PaymentRequiresAction, RiskContext, ledger, store
 from payments.errors import IntentUnexpectedState
 from payments.model import Account, credit, debit, entry
 from payments.service import PaymentsService
 
 EUR = "EUR"
 HOUR = 3600.0
+WEEK = 7 * 24 * HOUR
 CARD_3DS = "4000002500003155"
+CARD_OK = "4242424242424242"
 
 
 async def refused_for_3ds(payments: PaymentsService, db, pm: str, customer: str = "cus_1", key: str = "k1",
@@ -39,6 +42,34 @@ async def confirmed_after_3ds(payments: PaymentsService, db, pm: str, customer: 
     intent = await payments.confirm_intent(intent_id, payment_method_id=None, authentication="succeeded",
                                            risk=RiskContext(), actor=customer)
     assert (intent.status, intent.reference, intent.hold) == ("requires_capture", None, "held")
+    return intent.id
+
+
+async def declined_in_checkout(payments: PaymentsService, db, pm: str, customer: str = "cus_1", key: str = "k1",
+                               amount: int = 2500) -> str:
+    """What checkout leaves when the payment is declined: a failed intent (no hold) the 402 names."""
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        with pytest.raises(PaymentDeclined) as declined:
+            await payments.authorize(conn, customer_id=customer, payment_method_id=pm, amount=Money(amount, EUR),
+                                     reference="ord_never", idempotency_key=key)
+        await tx.rollback()
+    assert declined.value.payment_intent is not None
+    return declined.value.payment_intent
+
+
+async def api_hold(payments: PaymentsService, pm: str, customer: str = "cus_1", amount: int = 2500) -> str:
+    """A manual-capture intent an integrator created and confirmed through `POST /v1/payment_intents`
+    (after 3-D Secure when the card asks for it): an authorized hold with no reference, waiting for them."""
+    intent = await payments.create_intent(
+        customer_id=customer, amount=Money(amount, EUR), payment_method_id=pm, confirm=True, capture_method="manual",
+        metadata={"integrator": "pos"}, idempotency_key=None, risk=RiskContext())
+    if intent.status == "requires_action":
+        intent = await payments.confirm_intent(intent.id, payment_method_id=None, authentication="succeeded",
+                                               risk=RiskContext(), actor=customer)
+    assert (intent.status, intent.reference, intent.hold, intent.capture_method) == (
+        "requires_capture", None, "held", "manual")
     return intent.id
 
 
@@ -102,20 +133,30 @@ async def test_a_young_hold_an_attached_hold_and_unconfirmed_intents_are_left_al
             "SELECT id, status, reference FROM payment_intents")}
     assert rows == {young: ("requires_capture", None), attached: ("requires_capture", "ord_1"),
                     waiting: ("requires_action", None), automatic.id: ("succeeded", None)}
+    async with db.acquire() as conn:
+        marks = {r["id"]: r["awaiting_order"]
+                 for r in await conn.fetch("SELECT id, awaiting_order FROM payment_intents")}
+    assert marks == {young: True, attached: False, waiting: True, automatic.id: False}
     assert {c.status for c in test_processor.charges.values()} == {"authorized", "requires_action", "captured"}
 
 
-async def test_an_unused_wallet_hold_goes_back_to_the_wallet_and_the_books_balance(payments, db) -> None:
+async def grant(db, customer: str, amount: int) -> None:
     async with db.acquire() as conn:
-        await ledger.post(conn, entry("grant", EUR, [debit(Account("platform_promotions", EUR), 5000),
-                                                     credit(Account("customer_wallet", EUR, "cus_1"), 5000)],
+        await ledger.post(conn, entry("grant", EUR, [debit(Account("platform_promotions", EUR), amount),
+                                                     credit(Account("customer_wallet", EUR, customer), amount)],
                                       actor="test"))
-    held = await payments.create_intent(customer_id="cus_1", amount=Money(1800, EUR), payment_method_id=WALLET,
-                                        confirm=True, capture_method="manual", metadata={}, idempotency_key=None,
-                                        risk=RiskContext())
+
+
+async def test_an_unused_checkout_wallet_hold_goes_back_to_the_wallet_and_the_books_balance(payments, db) -> None:
+    # Checkout's wallet payment is declined (empty wallet); the customer tops up and confirms that intent again.
+    declined = await declined_in_checkout(payments, db, WALLET)
+    await grant(db, "cus_1", 5000)
+    held = await payments.confirm_intent(declined, payment_method_id=WALLET, authentication=None,
+                                         risk=RiskContext(), actor="cus_1")
+    assert (held.status, held.reference, held.hold, held.awaiting_order) == ("requires_capture", None, "held", True)
     wallet = Account("customer_wallet", EUR, "cus_1")
     async with db.acquire() as conn:
-        assert await ledger.balance(conn, wallet) == 3200
+        assert await ledger.balance(conn, wallet) == 3200 - 700  # 5000 less the 2500 held
     await age(db, held.id, 2 * HOUR)
 
     assert await payments.release_unused_holds(HOUR) == 1
@@ -130,6 +171,38 @@ async def test_an_unused_wallet_hold_goes_back_to_the_wallet_and_the_books_balan
         assert await ledger.balances_match_postings(conn) == []
         intent = await store.get_intent(conn, held.id)
     assert intent is not None and (intent.status, intent.cancellation_reason) == ("canceled", "abandoned")
+
+
+async def test_manual_capture_holds_created_through_the_api_are_never_voided_however_old(
+        payments, add_card, db, test_processor) -> None:
+    """The integrator's hold looks like an unclaimed checkout hold (requires_capture, manual, no reference,
+    even confirmed after 3-D Secure), but no checkout made it: it waits for its integrator, not for an order."""
+    card = await api_hold(payments, await add_card("cus_1", CARD_OK))
+    after_3ds = await api_hold(payments, await add_card("cus_1", CARD_3DS), amount=1200)
+    await grant(db, "cus_1", 5000)
+    wallet = await api_hold(payments, WALLET, amount=1800)
+    checkout = await confirmed_after_3ds(payments, db, await add_card("cus_1", CARD_3DS), key="checkout")
+    for intent_id in (card, after_3ds, wallet):
+        await age(db, intent_id, WEEK)
+    await age(db, checkout, 2 * HOUR)
+
+    assert await payments.release_unused_holds(HOUR) == 1  # the checkout's hold, and only that one
+    assert await payments.release_unused_holds(0) == 0  # however short the window
+
+    async with db.acquire() as conn:
+        rows = {r["id"]: tuple(r[1:]) for r in await conn.fetch(
+            "SELECT id, status, hold, cancellation_reason, awaiting_order FROM payment_intents")}
+        assert await ledger.balance(conn, Account("customer_wallet", EUR, "cus_1")) == 3200
+        assert await ledger.balance(conn, Account("wallet_holds", EUR)) == 1800
+    assert rows == {card: ("requires_capture", "held", None, False),
+                    after_3ds: ("requires_capture", "held", None, False),
+                    wallet: ("requires_capture", "held", None, False),
+                    checkout: ("canceled", "released", "abandoned", True)}
+    statuses = {c.status for ref, c in test_processor.charges.items()}
+    assert statuses == {"authorized", "voided"}
+    # Still the integrator's to capture.
+    captured = await payments.capture_intent(card, None, actor="cus_1")
+    assert (captured.status, captured.amount_captured) == ("succeeded", 2500)
 
 
 async def test_a_checkout_attaching_the_hold_keeps_it_and_one_that_rolls_back_leaves_it_to_the_sweeper(

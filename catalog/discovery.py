@@ -27,6 +27,7 @@ import asyncpg
 from catalog import store as db
 from catalog.errors import StoreNotFound
 from catalog.index import DiscoveryIndex, Key, Listing, card, decode_cursor, encode_cursor, page, rank
+from catalog.menu import menu_at
 from catalog.messages import (
     CatalogMoney,
     CustomerCategory,
@@ -193,7 +194,9 @@ class Customer:
         return out
 
     async def menu(self, store_id: str) -> CustomerMenu:
-        """The published menu without hidden items; sold-out items (flag or no stock) are flagged."""
+        """The published menu without hidden items; sold-out items (flag or no stock) are flagged.
+        A sold-out whose `sold_out_until` has come reads as in stock (decided now, at every read)."""
+        now = self.s.clock.now()
         async with self.s.pool.acquire() as conn:
             row = await db.get_store(conn, store_id)
             if row is None or row["status"] == "closed":
@@ -202,7 +205,7 @@ class Customer:
             ids = [i.id for c in menu.categories for i in c.items if i.id]
             stock = await db.stock_counts(conn, ids)
         categories = []
-        for cat in menu.categories:
+        for cat in menu_at(menu, now).categories:
             items = [
                 CustomerItem(
                     id=i.id or "", name=i.name, description=i.description, price=i.price,

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from catalog.errors import InvalidSelection, ItemUnavailable
-from catalog.messages import CartLineInput, ItemIn, MenuIn, ModifierGroupIn, OptionIn, SelectedOption
-from catalog.model import QuoteContext, ResolvedLine, ResolvedOption
+from catalog.messages import Availability, CartLineInput, ItemIn, MenuIn, ModifierGroupIn, OptionIn, SelectedOption
+from catalog.model import QuoteContext, ResolvedLine, ResolvedOption, next_local_midnight
 from kernel.errors import ValidationFailed
 from kernel.money import Money
 
 MAX_DEPTH = 5  # group levels under an item: item > group > option > group > option > ...
 MAX_ITEMS = 5_000
+SOLD_OUT_MAX_AHEAD = timedelta(days=30)  # the furthest end a merchant may give a sold-out item
 
 
 def prepare_menu(menu: MenuIn, new_id: Callable[[str], str], param: str = "") -> MenuIn:
@@ -90,6 +93,77 @@ def _prepare_groups(
     return out
 
 
+# ---- availability over time ----------------------------------------------------------------------
+#
+# "Sold out" means sold out today: a sold-out item carries `sold_out_until` (the next local midnight of
+# the store when it was sold out, or an end the merchant gave) and reads as in stock from then on.
+# Nothing rewrites the stored menu at that instant: every read decides with its own time, so a menu
+# cached as published (raw) never serves a sold-out flag past its end. A sold-out item without an
+# end (written before ends existed) stays sold out until the menu is next written.
+
+def availability_at(item: ItemIn, at: datetime) -> Availability:
+    """The item's availability at instant `at`: a sold-out whose end has come is in stock."""
+    if item.availability == "sold_out" and item.sold_out_until is not None and at >= item.sold_out_until:
+        return "in_stock"
+    return item.availability
+
+
+def item_at(item: ItemIn, at: datetime) -> ItemIn:
+    """The item as it reads at `at` (an ended sold-out becomes in stock, without an end)."""
+    if availability_at(item, at) == item.availability:
+        return item
+    return msgspec.structs.replace(item, availability="in_stock", sold_out_until=None)
+
+
+def menu_at(menu: MenuIn, at: datetime) -> MenuIn:
+    """The menu as it reads at `at`; the same object when no sold-out has ended."""
+    if all(item_at(i, at) is i for c in menu.categories for i in c.items):
+        return menu
+    return MenuIn(categories=[
+        msgspec.structs.replace(c, items=[item_at(i, at) for i in c.items]) for c in menu.categories
+    ])
+
+
+def settle_sold_out(
+    menu: MenuIn, current: Mapping[str, ItemIn], tz: ZoneInfo, now: datetime, param: str = ""
+) -> MenuIn:
+    """Give every sold-out item of a menu about to be written its end, checking the ends given.
+
+    `current` is the items of the menu in force as they read `now` (`menu_at`), by id. A sold-out
+    item without an end keeps the end it already has when it is still sold out, else it is sold out
+    until the next local midnight of `tz` after `now`. A given end must be in the future, at most
+    `SOLD_OUT_MAX_AHEAD` away, and only on a sold-out item. Raises ValidationFailed with the path."""
+    p = f"{param}." if param else ""
+    tonight = next_local_midnight(tz, now)
+    categories = []
+    for ci, cat in enumerate(menu.categories):
+        items = []
+        for ii, item in enumerate(cat.items):
+            where = f"{p}categories[{ci}].items[{ii}].sold_out_until"
+            until = item.sold_out_until
+            if item.availability != "sold_out":
+                if until is not None:
+                    raise ValidationFailed("only a sold_out item has a sold_out_until", param=where)
+            elif until is not None:
+                if until <= now:
+                    raise ValidationFailed("sold_out_until must be in the future", param=where)
+                if until > now + SOLD_OUT_MAX_AHEAD:
+                    raise ValidationFailed(f"sold_out_until is at most {SOLD_OUT_MAX_AHEAD.days} days ahead",
+                                           param=where)
+                item = msgspec.structs.replace(item, sold_out_until=until.astimezone(UTC))
+            else:
+                before = current.get(item.id or "")
+                kept = before.sold_out_until if before is not None and before.availability == "sold_out" else None
+                item = msgspec.structs.replace(item, sold_out_until=kept or tonight)
+            items.append(item)
+        categories.append(msgspec.structs.replace(cat, items=items))
+    return MenuIn(categories=categories)
+
+
+def items_by_id(menu: MenuIn) -> dict[str, ItemIn]:
+    return {item.id: item for cat in menu.categories for item in cat.items if item.id is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class IndexedMenu:
     """A prepared menu with items by id, as `resolve_lines` needs it."""
@@ -100,36 +174,40 @@ class IndexedMenu:
 
 
 def index_menu(menu: MenuIn, version: int, currency: str) -> IndexedMenu:
-    items = {item.id: item for cat in menu.categories for item in cat.items if item.id is not None}
-    return IndexedMenu(version, currency, items)
+    return IndexedMenu(version, currency, items_by_id(menu))
 
 
 @dataclass(frozen=True, slots=True)
 class CartQuote:
     """What one read gave a quote: the store as a quote sees it, and the cart checked against the
-    menu and stock of that same read. `lines()` resolves and prices the cart (pure, raises the
-    validation errors), so a caller can report the store's state before the cart's problems."""
+    menu and stock of that same read, at the quote's instant `at`. `lines()` resolves and prices the
+    cart (pure, raises the validation errors), so a caller can report the store's state before the
+    cart's problems."""
 
     context: QuoteContext
     menu: IndexedMenu
     stock: Mapping[str, int]
     cart: Sequence[CartLineInput]
+    at: datetime
 
     def lines(self, param: str = "lines") -> list[ResolvedLine]:
-        return resolve_lines(self.menu, self.cart, self.stock, param)
+        return resolve_lines(self.menu, self.cart, self.stock, param, at=self.at)
 
 
 def resolve_lines(
-    menu: IndexedMenu, lines: Sequence[CartLineInput], stock: Mapping[str, int], param: str = "lines"
+    menu: IndexedMenu, lines: Sequence[CartLineInput], stock: Mapping[str, int], param: str = "lines", *,
+    at: datetime,
 ) -> list[ResolvedLine]:
-    """Check every line against the menu and price it. `stock` holds counts of counted items."""
+    """Check every line against the menu as it reads at `at` and price it. `stock` holds counts of
+    counted items."""
     out = []
     for i, line in enumerate(lines):
         path = f"{param}[{i}]"
         item = menu.items.get(line.item_id)
-        if item is None or item.availability == "hidden":
+        availability = None if item is None else availability_at(item, at)
+        if item is None or availability == "hidden":
             raise ItemUnavailable(f"no item {line.item_id!r} on this store's menu", param=f"{path}.item_id")
-        if item.availability == "sold_out" or stock.get(line.item_id, line.quantity) < line.quantity:
+        if availability == "sold_out" or stock.get(line.item_id, line.quantity) < line.quantity:
             raise ItemUnavailable(f"{item.name!r} is sold out", param=f"{path}.item_id")
         options, extra = _resolve_options(item.modifier_groups, line.options, menu.currency, f"{path}.options")
         unit = Money(item.price + extra, menu.currency)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
 
 from catalog import store as db
 from catalog.errors import ItemNotFound, StoreNotFound, TenantNotFound
-from catalog.menu import apply_item_patch, prepare_menu
+from catalog.menu import apply_item_patch, items_by_id, menu_at, prepare_menu, settle_sold_out
 from catalog.messages import (
     HoursIn,
     ItemPatch,
@@ -215,19 +216,25 @@ class Merchant:
     # ---- menus ------------------------------------------------------------------------------
 
     async def publish_menu(self, who: Principal, store_id: str, body: MenuIn) -> tuple[int, MenuIn, datetime]:
-        """Validate the whole menu, then store it as the next version. Nothing changes on failure."""
+        """Validate the whole menu, then store it as the next version. Nothing changes on failure.
+        Sold-out items get their end (`settle_sold_out`); newly sold-out ones emit `item.sold_out`."""
         menu = prepare_menu(body, new_id)
+        now = self.s.clock.now()
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
+            before = menu_at(await self._load_menu(conn, row), now)
+            menu = settle_sold_out(menu, items_by_id(before), ZoneInfo(row["timezone"]), now)
             version = await self._store_menu(conn, who, row, menu)
+            await self._sold_out_events(conn, row, before, menu)
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, "menu.published",
                            {"version": version, "items": sum(len(c.items) for c in menu.categories)})
             at = await db.menu_published_at(conn, store_id, version)
         return version, menu, at  # type: ignore[return-value]
 
     async def _store_menu(self, conn: asyncpg.Connection, who: Principal, row: dict, menu: MenuIn) -> int:
-        items = [(i.id, i.name, i.description, i.price, i.availability) for c in menu.categories for i in c.items]
-        taken = set(await db.items_owned_elsewhere(conn, row["id"], [i[0] for i in items if i[0] is not None]))
+        items = [(item_id, i.name, i.description, i.price, i.availability, i.sold_out_until)
+                 for item_id, i in items_by_id(menu).items()]
+        taken = set(await db.items_owned_elsewhere(conn, row["id"], [i[0] for i in items]))
         if taken:
             for ci, cat in enumerate(menu.categories):
                 for ii, item in enumerate(cat.items):
@@ -241,34 +248,63 @@ class Merchant:
         return version
 
     async def current_menu(self, who: Principal, store_id: str) -> tuple[dict, MenuIn, datetime | None]:
+        """The current menu as it reads now: a sold-out item whose end has come shows as in stock."""
+        now = self.s.clock.now()
         async with self.s.pool.acquire() as conn:
             row = await self._owned(conn, who, store_id)
             menu = await self._load_menu(conn, row)
             at = await db.menu_published_at(conn, store_id, row["menu_version"])
-        return row, menu, at
+        return row, menu_at(menu, now), at
 
     async def _load_menu(self, conn: asyncpg.Connection, row: dict) -> MenuIn:
         document = await db.menu_document(conn, row["id"], row["menu_version"]) if row["menu_version"] else None
         return menu_decoder.decode(document) if document else MenuIn(categories=[])
 
     async def patch_item(self, who: Principal, store_id: str, item_id: str, body: ItemPatch) -> tuple[int, Any]:
-        """Change one item (name, price, availability...) as a new menu version."""
+        """Change one item (name, price, availability...) as a new menu version, applied to the menu
+        as it reads now. A new availability drops the old `sold_out_until`; `sold_out` without one
+        is sold out today (see `settle_sold_out`)."""
         changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
+        if "availability" in changes:
+            changes.setdefault("sold_out_until", None)
+        now = self.s.clock.now()
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
-            menu = await self._load_menu(conn, row)
+            before = menu_at(await self._load_menu(conn, row), now)
             try:
-                patched, item = apply_item_patch(menu, item_id, changes)
+                patched, _ = apply_item_patch(before, item_id, changes)
             except KeyError:
                 raise ItemNotFound("no such item on this store's menu") from None
-            version = await self._store_menu(conn, who, row, prepare_menu(patched, new_id))
+            try:
+                menu = settle_sold_out(prepare_menu(patched, new_id), items_by_id(before), ZoneInfo(row["timezone"]),
+                                       now)
+            except ValidationFailed as err:  # only the patched item can be wrong: name the body's field
+                err.param = "sold_out_until"
+                raise
+            version = await self._store_menu(conn, who, row, menu)
+            item = items_by_id(menu)[item_id]
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, "item.updated",
-                           {"item_id": item_id, "changes": changes, "version": version})
-            if changes.get("availability") == "sold_out":
-                await write_event(conn, "item.sold_out", {"store_id": store_id, "tenant_id": row["tenant_id"],
-                                                          "item_id": item_id, "reason": "merchant"},
-                                  aggregate_id=store_id)
+                           {"item_id": item_id, "changes": changes, "version": version,
+                            "sold_out_until": item.sold_out_until})
+            await self._sold_out_events(conn, row, before, menu)
         return version, item
+
+    async def _sold_out_events(self, conn: asyncpg.Connection, row: dict, before: MenuIn, after: MenuIn) -> None:
+        """`item.sold_out` for each item the merchant sold out, or whose end moved, from `before`
+        (as it read) to `after`. Nothing is emitted when a sold-out ends by itself: consumers that
+        keep sold-out state drop it at `sold_out_until` (see docs/EVENTS.md)."""
+        was = items_by_id(before)
+        for item_id, item in items_by_id(after).items():
+            if item.availability != "sold_out":
+                continue
+            old = was.get(item_id)
+            if old is not None and old.availability == "sold_out" and old.sold_out_until == item.sold_out_until:
+                continue
+            until = item.sold_out_until
+            await write_event(conn, "item.sold_out", {
+                "store_id": row["id"], "tenant_id": row["tenant_id"], "item_id": item_id, "reason": "merchant",
+                "sold_out_until": until.astimezone(UTC).isoformat() if until is not None else None,
+            }, aggregate_id=row["id"])
 
     # ---- stock ------------------------------------------------------------------------------
 
@@ -288,7 +324,8 @@ class Merchant:
                            {"item_id": item_id, "count": count})
             if count == 0:
                 await write_event(conn, "item.sold_out", {"store_id": store_id, "tenant_id": row["tenant_id"],
-                                                          "item_id": item_id, "reason": "stock"},
+                                                          "item_id": item_id, "reason": "stock",
+                                                          "sold_out_until": None},
                                   aggregate_id=store_id)
 
     async def audit_log(self, who: Principal, store_id: str, before: int | None, limit: int) -> list:

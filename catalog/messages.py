@@ -15,6 +15,12 @@ Hhmm = Annotated[str, Meta(pattern=r"^([01]\d|2[0-4]):[0-5]\d$", description="lo
 Lat = Annotated[float, Meta(ge=-90, le=90)]
 Lng = Annotated[float, Meta(ge=-180, le=180)]
 Availability = Literal["in_stock", "sold_out", "hidden"]
+SoldOutUntil = Annotated[datetime, Meta(
+    tz=True,
+    description="when a sold-out item is back in stock by itself (an instant with a UTC offset, in the future, "
+                "at most 30 days ahead). Left out, `sold_out` means sold out today: until the next local "
+                "midnight of the store's timezone (an item already sold out keeps its end). Only for `sold_out` "
+                "items; once it has passed, the item reads as `in_stock`.")]
 StoreStatus = Literal["online", "paused", "closed"]
 
 
@@ -183,6 +189,7 @@ class ItemIn(Struct, forbid_unknown_fields=True):
     id: str | None = None
     description: Annotated[str, Meta(max_length=2000)] = ""
     availability: Availability = "in_stock"
+    sold_out_until: SoldOutUntil | None = None
     dietary_tags: list[Annotated[str, Meta(min_length=1, max_length=40)]] = []
     image_url: Annotated[str, Meta(pattern=r"^https?://", max_length=2000)] | None = None
     modifier_groups: list[ModifierGroupIn] = []
@@ -201,6 +208,9 @@ class MenuIn(Struct, forbid_unknown_fields=True):
 
 
 class MenuOut(Struct):
+    """The menu as it reads now: a sold-out item shows its `sold_out_until`; once that has passed,
+    the item shows as `in_stock` (without an end)."""
+
     store_id: str
     version: int
     currency: str
@@ -213,6 +223,7 @@ class ItemPatch(Struct, forbid_unknown_fields=True):
     description: Annotated[str, Meta(max_length=2000)] | None = None
     price: Price | None = None
     availability: Availability | None = None
+    sold_out_until: SoldOutUntil | None = None
     dietary_tags: list[Annotated[str, Meta(min_length=1, max_length=40)]] | None = None
     image_url: Annotated[str, Meta(pattern=r"^https?://", max_length=2000)] | None = None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from kernel.errors import ValidationFailed
@@ -145,6 +145,14 @@ def next_opening_today(
     now_min = local.hour * 60 + local.minute + local.second / 60
     later = [p.opens for p in _periods_opening_on(today, weekly, special) if p.opens > now_min]
     return _local(today, min(later), tz) if later else None
+
+
+def next_local_midnight(tz: ZoneInfo, at: datetime) -> datetime:
+    """The first instant of the local day after `at`'s, in UTC: where "sold out today" ends.
+
+    Computed on the wall clock like the hours, so a 23- or 25-hour DST day still ends at its own
+    midnight (never `at`'s midnight + 24 h); a midnight skipped by a DST jump maps to the jump."""
+    return _local(at.astimezone(tz).date(), DAY_MINUTES, tz).astimezone(UTC)
 
 
 # ---- store ---------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ class CatalogService:
         self.travel = travel or HaversineTravelTime()
         self.vehicle = vehicle
         self.rules = RulesCache()
+        # Published menus as stored, by (store, version). Raw on purpose: availability is decided per
+        # read at the read's instant (`menu.availability_at`), so a cached "sold out" cannot outlive
+        # its `sold_out_until`.
         self._menus: dict[tuple[str, int], IndexedMenu] = {}
         self.merchant = Merchant(self)
         self.customer = Customer(self)
@@ -97,7 +100,7 @@ class CatalogService:
         )
         menu = await self._menu_version(conn, store_id, row["menu_version"], row["currency"])
         stock = dict(zip(row["stock_items"], row["stock_counts"], strict=True))
-        return CartQuote(context, menu, stock, lines)
+        return CartQuote(context, menu, stock, lines, at)
 
     async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool:
         """Whether the store takes orders at `at` (status, pause end, hours and special days)."""
@@ -113,13 +116,13 @@ class CatalogService:
         return parse_special_days([dict(r) for r in rows])
 
     async def resolve_cart(
-        self, conn: asyncpg.Connection, store_id: str, lines: Sequence[CartLineInput]
+        self, conn: asyncpg.Connection, store_id: str, lines: Sequence[CartLineInput], at: datetime | None = None
     ) -> list[ResolvedLine]:
-        """Check cart lines against the store's current menu and price them (ValidationFailed with
-        the path, e.g. `lines[0].options[1].option_id`)."""
+        """Check cart lines against the store's current menu as it reads at `at` (default: now) and
+        price them (ValidationFailed with the path, e.g. `lines[0].options[1].option_id`)."""
         menu = await self._menu(conn, store_id)
         stock = await db.stock_counts(conn, sorted({line.item_id for line in lines}))
-        return resolve_lines(menu, lines, stock)
+        return resolve_lines(menu, lines, stock, at=self.clock.now() if at is None else at)
 
     async def _menu(self, conn: asyncpg.Connection, store_id: str) -> IndexedMenu:
         head = await db.menu_head(conn, store_id)

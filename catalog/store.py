@@ -272,7 +272,8 @@ async def items_owned_elsewhere(conn: asyncpg.Connection, store_id: str, item_id
 async def insert_menu(
     conn: asyncpg.Connection, store_id: str, version: int, document: bytes, by: str, items: Sequence[tuple]
 ) -> None:
-    """Store a new menu version and replace the flattened items of the store."""
+    """Store a new menu version and replace the flattened items of the store.
+    `items`: (id, name, description, price, availability, sold_out_until)."""
     await conn.execute(
         "INSERT INTO catalog_menus (store_id, version, document, created_by) VALUES ($1, $2, $3::jsonb, $4)",
         store_id, version, document.decode(), by,
@@ -280,7 +281,7 @@ async def insert_menu(
     await conn.execute("DELETE FROM catalog_items WHERE store_id = $1", store_id)
     await conn.copy_records_to_table(
         "catalog_items", records=[(i[0], store_id, *i[1:]) for i in items],
-        columns=["id", "store_id", "name", "description", "price", "availability"],
+        columns=["id", "store_id", "name", "description", "price", "availability", "sold_out_until"],
     )
     await conn.execute(
         "UPDATE catalog_stores SET menu_version = $2, version = version + 1, updated_at = now() WHERE id = $1",
@@ -351,7 +352,8 @@ sold_out AS (
            jsonb_build_object('id', t.event_id, 'type', 'item.sold_out', 'occurred_at', $6::text,
                               'aggregate_id', t.store_id,
                               'data', jsonb_build_object('store_id', t.store_id, 'tenant_id', st.tenant_id,
-                                                         'item_id', t.item_id, 'reason', 'stock'))
+                                                         'item_id', t.item_id, 'reason', 'stock',
+                                                         'sold_out_until', NULL))
       FROM taken t JOIN catalog_stores st ON st.id = t.store_id
      WHERE t.count = 0)
 SELECT d.yes AS already, l.item_id, l.count, l.qty FROM done d LEFT JOIN locked l ON true ORDER BY l.item_id"""

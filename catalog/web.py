@@ -223,7 +223,8 @@ async def get_menu(request: web.Request) -> web.Response:
 
 @routes.patch("/v1/merchant/stores/{store_id}/items/{item_id}")
 @endpoint(roles=MERCHANT, body=ItemPatch, response=ItemOut,
-          summary="Change one item (price, availability: in_stock / sold_out / hidden...)", tags=MERCHANT_TAGS,
+          summary="Change one item (price, availability: in_stock / sold_out today or until sold_out_until / "
+                  "hidden...)", tags=MERCHANT_TAGS,
           errors=[404, 422])
 async def patch_item(request: web.Request) -> web.Response:
     body = await decode_body(request, ItemPatch)

@@ -162,7 +162,7 @@ async def test_taking_the_last_unit_writes_one_sold_out_event_in_the_same_statem
         event = decode_event(raw["payload"])
         assert event.id == raw["event_id"] and event.type == "item.sold_out" and event.aggregate_id == store["id"]
         assert event.data == {"store_id": store["id"], "tenant_id": tenant["id"], "item_id": "itm_a",
-                              "reason": "stock"}
+                              "reason": "stock", "sold_out_until": None}
         tx = conn.transaction()  # rolled back: the event goes with the reservation
         await tx.start()
         await service.reserve(conn, "ord_4", [("itm_b", 49)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -13,6 +14,7 @@ from kernel.errors import ValidationFailed
 from kernel.money import Money
 
 _ids = itertools.count()
+AT = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 
 
 def new_id(prefix: str) -> str:
@@ -83,7 +85,7 @@ def test_nesting_deeper_than_the_limit_is_rejected() -> None:
 def test_three_levels_of_nested_options_are_priced() -> None:
     m = indexed([{"id": "i", "name": "I", "price": 1000, "modifier_groups": [NESTED]}])
     line = CartLineInput("i", 3, [SelectedOption("o1", 1, [SelectedOption("o2", 1, [SelectedOption("o3")])])])
-    [resolved] = resolve_lines(m, [line], {})
+    [resolved] = resolve_lines(m, [line], {}, at=AT)
     assert resolved.unit_price == Money(1111, "EUR") and resolved.line_total == Money(3333, "EUR")
 
 
@@ -91,7 +93,7 @@ def test_nested_required_group_must_be_chosen() -> None:
     m = indexed([{"id": "i", "name": "I", "price": 1000, "modifier_groups": [NESTED]}])
     line = CartLineInput("i", 1, [SelectedOption("o1", 1, [SelectedOption("o2")])])
     with pytest.raises(ValidationFailed) as err:
-        resolve_lines(m, [line], {})
+        resolve_lines(m, [line], {}, at=AT)
     assert err.value.param == "lines[0].options[0].options[0].options"
 
 
@@ -107,13 +109,13 @@ def test_selection_rules(options, param, code) -> None:
     m = indexed([{"id": "fries", "name": "Fries", "price": 300, "modifier_groups": [SAUCES]},
                  {"id": "i", "name": "I", "price": 1, "modifier_groups": [NESTED]}])
     with pytest.raises(ValidationFailed) as err:
-        resolve_lines(m, [CartLineInput("fries", 1, options)], {})
+        resolve_lines(m, [CartLineInput("fries", 1, options)], {}, at=AT)
     assert (err.value.param, err.value.code) == (param, code)
 
 
 def test_choose_one_to_two_counts_quantities() -> None:
     m = indexed([{"id": "fries", "name": "Fries", "price": 300, "modifier_groups": [SAUCES]}])
-    [line] = resolve_lines(m, [CartLineInput("fries", 1, [SelectedOption("ketchup", 2)])], {})
+    [line] = resolve_lines(m, [CartLineInput("fries", 1, [SelectedOption("ketchup", 2)])], {}, at=AT)
     assert line.unit_price == Money(360, "EUR")
 
 
@@ -121,7 +123,7 @@ def test_sold_out_and_exhausted_stock_are_unavailable() -> None:
     m = indexed([{"id": "a", "name": "A", "price": 1, "availability": "sold_out"},
                  {"id": "b", "name": "B", "price": 1}])
     with pytest.raises(ValidationFailed, match="sold out"):
-        resolve_lines(m, [CartLineInput("a", 1)], {})
+        resolve_lines(m, [CartLineInput("a", 1)], {}, at=AT)
     with pytest.raises(ValidationFailed) as err:
-        resolve_lines(m, [CartLineInput("b", 1), CartLineInput("b", 3)], {"b": 2})
+        resolve_lines(m, [CartLineInput("b", 1), CartLineInput("b", 3)], {"b": 2}, at=AT)
     assert err.value.param == "lines[1].item_id"

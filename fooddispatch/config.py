@@ -62,8 +62,9 @@ class Settings:
     jwt_kid: str = "k1"
     jwt_ttl_seconds: int = 3600
     vault_key: str | None = field(default=None, repr=False)  # base64 AES-256 key for the card vault
-    # An authorized hold that pays for no order (confirmed after 3-D Secure, never checked out) is
-    # voided this long after its authorization. (A processor lets it lapse only after 7 days.)
+    # A checkout hold that no order claimed (an intent a checkout's 402 left waiting for an order,
+    # `awaiting_order`, authorized since: after 3-D Secure, or confirmed again after a decline) is
+    # voided this long after its authorization. Intents created through the API are never voided.
     payments_unused_hold_seconds: int = 3600
     redis_prefix: str = "fd:"
     db_pool_min: int = 2

@@ -1,8 +1,10 @@
 """Wires payments: the vault from `settings.vault_key`, the test-mode processor
 behind the resilience wrapper, fraud screening on Redis, and the background
 resolver: every round it settles intents left `processing` by a processor outage,
-expires wallet credits and voids authorized holds that pay for no order
-(`settings.payments_unused_hold_seconds` after their authorization)."""
+expires wallet credits and voids checkout holds that no order claimed (intents a
+checkout left waiting for an order, `awaiting_order`, authorized at least
+`settings.payments_unused_hold_seconds` ago); intents created through the API are
+never voided."""
 
 from __future__ import annotations
 

@@ -160,6 +160,14 @@ def transition(current: str, target: str) -> str:
     return target
 
 
+def starts_new_attempt(status: str, last_error: dict[str, object] | None) -> bool:
+    """Whether confirming an intent with a payment method starts a new authorization attempt: its last
+    one failed (declined, blocked by the risk rules, or 3-D Secure failed all leave it
+    `requires_payment_method` with its `last_payment_error`), so the processor must be asked afresh,
+    under a key of the new attempt's own. An intent never confirmed yet (no error) is still on its first."""
+    return status == REQUIRES_PAYMENT_METHOD and last_error is not None
+
+
 def check_capture(status: str, capturable: Money, amount: Money) -> None:
     if status != REQUIRES_CAPTURE:
         transition(status, SUCCEEDED)

@@ -3,8 +3,9 @@ the hold, capture, refund and split join the orders transaction; the REST flows
 open their own. One command = one transaction (a savepoint inside the caller's).
 
 The processor is called inside the transaction, with the intent row locked; its
-idempotency key is the intent id (or refund id), so a rolled-back caller that
-retries reaches the same charge, never a second one.
+idempotency key names the authorization attempt (`processor_key`: the caller's key for
+the first, the intent id and attempt number for a confirmation after a decline) or the
+refund id, so a rolled-back caller that retries reaches the same charge, never a second one.
 """
 
 from __future__ import annotations
@@ -310,8 +311,16 @@ class PaymentsService:
         async with self.pool.acquire() as conn, conn.transaction():
             intent = await self._locked(conn, intent_id)
             if payment_method_id and intent.status in (model.REQUIRES_PAYMENT_METHOD, model.REQUIRES_CONFIRMATION):
-                intent = await store.update_intent(conn, intent.id, payment_method_id=payment_method_id,
-                                                   status=model.REQUIRES_CONFIRMATION, last_error=None)
+                changes: dict[str, Any] = {"payment_method_id": payment_method_id,
+                                           "status": model.REQUIRES_CONFIRMATION, "last_error": None}
+                if model.starts_new_attempt(intent.status, intent.last_error):
+                    # Confirmed again after a decline (Stripe allows it, with another method or the same):
+                    # a new authorization under a processor key of its own (the last one's would replay its
+                    # decline), stored with the state it reaches, so the resolver of an outage during it
+                    # asks with that key. The failed attempt's charge is not this attempt's.
+                    changes |= {"authorization_attempt": intent.authorization_attempt + 1, "processor_ref": None,
+                                "next_action": None}
+                intent = await store.update_intent(conn, intent.id, **changes)
             if intent.status == model.REQUIRES_ACTION:
                 intent = await self._authenticate(conn, intent, authentication == "succeeded", actor)
             elif intent.status == model.REQUIRES_CONFIRMATION:
@@ -443,7 +452,7 @@ class PaymentsService:
         if pm is None or pm["customer_id"] != intent.customer_id or pm["detached_at"] is not None:
             raise ResourceMissing(f"No such PaymentMethod: '{intent.payment_method_id}'", param="payment_method")
         assessment = await self.fraud.screen(
-            attempt_id=intent.id, customer_id=intent.customer_id, fingerprint=pm["fingerprint"],
+            attempt_id=attempt_id(intent), customer_id=intent.customer_id, fingerprint=pm["fingerprint"],
             amount=intent.amount.amount, ip=risk.ip, device_id=risk.device_id, first_order=risk.first_order,
             promo_code=risk.promo_code,
         )
@@ -538,7 +547,7 @@ class PaymentsService:
         if fingerprint is None and intent.payment_method_id not in (None, WALLET):
             pm = await store.get_payment_method(conn, intent.payment_method_id or "")
             fingerprint = pm["fingerprint"] if pm else None
-        await self.fraud.record_decline(attempt_id=intent.id, customer_id=intent.customer_id,
+        await self.fraud.record_decline(attempt_id=attempt_id(intent), customer_id=intent.customer_id,
                                         fingerprint=fingerprint, ip=None, amount=intent.amount.amount)
         return intent
 
@@ -648,11 +657,27 @@ class PaymentsService:
 
 
 def processor_key(intent: Intent) -> str:
-    """The processor idempotency key of an intent's authorization: derived from the
-    caller's key, so a caller that rolled back and retries reaches the same charge."""
+    """The processor idempotency key of the intent's current authorization attempt, the same for
+    every retry of that attempt (the resolver of `processing` asks with it) and different for the
+    next one (a confirmation after a decline), so a new card is tried, not the old decline replayed.
+
+    The first attempt's is derived from the caller's key, so a caller that rolled back and retries
+    (with a new draft intent) reaches the same charge; it is unchanged since before attempts were
+    counted. Later attempts confirm a stored intent, so its id is stable: `auth-<n>:<intent id>`,
+    which no first-attempt key (always `auth:...`) can equal, whatever the caller's key contains."""
+    if intent.authorization_attempt > 1:
+        return f"auth-{intent.authorization_attempt}:{intent.id}"
     if intent.idempotency_key:
         return f"auth:{intent.customer_id}:{intent.idempotency_key}"
     return f"auth:{intent.id}"
+
+
+def attempt_id(intent: Intent) -> str:
+    """The fraud screen's id of this authorization attempt: each confirmation of an intent counts in
+    the velocity and decline windows (one intent confirmed with card after card is card testing)."""
+    if intent.authorization_attempt > 1:
+        return f"{intent.id}:{intent.authorization_attempt}"
+    return intent.id
 
 
 def _money(amount: Money) -> dict[str, Any]:

@@ -53,6 +53,9 @@ class Intent:
     # Written apart by `authorize` for a checkout (or tip) whose retry is to claim it with
     # `attach_authorized`, which clears it: the only holds the unused-hold sweeper may void.
     awaiting_order: bool = False
+    # Which authorization of this intent its processor key names (`service.processor_key`): 1 until a
+    # confirmation after a failed attempt starts another one (migration 0004).
+    authorization_attempt: int = 1
 
     @classmethod
     def from_row(cls, r: asyncpg.Record) -> Intent:
@@ -65,6 +68,7 @@ class Intent:
             next_action=_loads(r["next_action"]), last_error=_loads(r["last_error"]),
             cancellation_reason=r["cancellation_reason"], metadata=_loads(r["metadata"]) or {},
             created_at=r["created_at"], awaiting_order=r["awaiting_order"],
+            authorization_attempt=r["authorization_attempt"],
         )
 
 
@@ -186,7 +190,7 @@ async def get_intent(conn: asyncpg.Connection, intent_id: str, *, lock: bool = F
 
 
 _INTENT_COLUMNS = {"status", "payment_method_id", "amount_capturable", "amount_captured", "amount_refunded", "hold",
-                   "processor_ref", "next_action", "last_error", "cancellation_reason"}
+                   "processor_ref", "next_action", "last_error", "cancellation_reason", "authorization_attempt"}
 
 
 def _intent_sets(changes: dict[str, Any]) -> tuple[list[str], list[Any]]:

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -394,12 +395,28 @@ def load(args: argparse.Namespace) -> None:
         drain()
     result["errors"] = stats["errors"]
     if args.burst:
-        result["burst"] = asyncio.run(burst(args, f"ws://127.0.0.1:{args.port}{path}"))
+        result["burst"] = asyncio.run(answering_pings(burst(args, f"ws://127.0.0.1:{args.port}{path}"), poll))
     if args.fanout:
-        result["fanout"] = asyncio.run(fanout(args))
+        result["fanout"] = asyncio.run(answering_pings(fanout(args), poll))
     for c in couriers:
         c.sock.close()
     print("RESULT " + json.dumps(result), flush=True)
+
+
+async def answering_pings(phase: Any, poll: Callable[[float], None]) -> Any:
+    """Run an asyncio phase while the lean couriers stay connected and answer the server's
+    pings. Without this they go quiet during the burst and fan-out phases, and the server's
+    heartbeat drops all 2,000 of them at once, somewhere in the fan-out window."""
+    async def keep_answering() -> None:
+        while True:
+            poll(0)
+            await asyncio.sleep(0.05)
+
+    pinger = asyncio.create_task(keep_answering())
+    try:
+        return await phase
+    finally:
+        pinger.cancel()
 
 
 async def burst(args: argparse.Namespace, url: str) -> dict[str, float]:

@@ -11,8 +11,10 @@ handler is busy with an earlier frame or frames are queued: frames are applied i
 the courier sent them.
 
 This replaces two aiohttp internals (the reader's data queue and parser) right after the
-handshake. If they are not what this code expects, the socket keeps aiohttp's own and every
-frame takes the queue; a test checks that the lane is on with the installed aiohttp.
+handshake, as aiohttp 3.14 lays them out (3.11-3.13 neither keep the parser on the response
+nor take a callback in set_parser; pyproject.toml asks for 3.14). If they are not what this
+code expects, the socket keeps aiohttp's own and every frame takes the queue; a test checks
+that the lane is on with the installed aiohttp.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from aiohttp import WSMsgType, web
 
 log = logging.getLogger(__name__)
 
-try:  # aiohttp >= 3.11 (the queue and the parser as separate classes)
+try:  # aiohttp >= 3.11 has these classes; the swap below needs 3.14's layout
     from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
     from aiohttp.web_ws import DEFAULT_CHUNK_SIZE
 except ImportError:  # pragma: no cover - another aiohttp layout: no lane

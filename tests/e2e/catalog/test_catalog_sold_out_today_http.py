@@ -12,19 +12,12 @@ import pytest
 
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
+from tests.e2e.orders.orders_helpers import make_shop, ok
 
 BERLIN = ZoneInfo("Europe/Berlin")
-SQUARE = {"type": "Polygon", "coordinates": [[[13.35, 52.48], [13.46, 52.48], [13.46, 52.56], [13.35, 52.56],
-                                              [13.35, 52.48]]]}
 MENU = {"categories": [{"name": "Mains", "items": [
     {"id": "itm_soup", "name": "Soup of the day", "price": 650},
     {"id": "itm_bread", "name": "Bread", "price": 200}]}]}
-
-
-async def ok(resp, status: int = 200) -> dict:
-    body = await resp.json()
-    assert resp.status == status, (resp.status, body)
-    return body
 
 
 @pytest.fixture
@@ -32,17 +25,9 @@ def make_world(aiohttp_client, settings, make_principal):
     async def build(start: datetime):
         clock = ManualClock(start)
         client = await aiohttp_client(create_app(settings, clock=clock, components=("catalog", "payments", "orders")))
-        _, op = await make_principal("operator")
-        tenant = await ok(await client.post("/v1/tenants", json={"name": "Kiez"}, headers=op), 201)
-        _, staff = await make_principal("staff", tenant_id=tenant["id"])
+        shop = await make_shop(client, make_principal)  # open all week, one zone around the point below
         _, customer = await make_principal("customer")
-        store = await ok(await client.post(f"/v1/tenants/{tenant['id']}/stores", headers=staff, json={
-            "name": "Suppenküche", "lat": 52.52, "lng": 13.405, "timezone": "Europe/Berlin", "currency": "EUR"}), 201)
-        sid = store["id"]
-        await ok(await client.put(f"/v1/merchant/stores/{sid}/hours", headers=staff, json={
-            "periods": [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]}))
-        await ok(await client.put(f"/v1/merchant/stores/{sid}/zones", headers=staff, json={
-            "zones": [SQUARE], "max_delivery_m": 8000, "fee_bands": [{"up_to_m": 8000, "fee": 299}]}))
+        sid, staff = shop.store_id, shop.staff
         await ok(await client.put(f"/v1/merchant/stores/{sid}/menu", headers=staff, json=MENU))
         return client, clock, sid, staff, customer
 

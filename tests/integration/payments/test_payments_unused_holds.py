@@ -22,17 +22,25 @@ CARD_3DS = "4000002500003155"
 CARD_OK = "4242424242424242"
 
 
-async def refused_for_3ds(payments: PaymentsService, db, pm: str, customer: str = "cus_1", key: str = "k1",
-                          amount: int = 2500) -> str:
-    """What checkout leaves when the card asks for 3-D Secure: an intent waiting for the customer."""
+async def refused_in_checkout(payments: PaymentsService, db, pm: str, refusal: type[Exception], customer: str,
+                              key: str, amount: int) -> str:
+    """What checkout leaves when the card is refused: the intent its 402 names, after the rollback."""
     async with db.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
-        with pytest.raises(PaymentRequiresAction) as action:
+        with pytest.raises(refusal) as refused:
             await payments.authorize(conn, customer_id=customer, payment_method_id=pm, amount=Money(amount, EUR),
                                      reference="ord_never", idempotency_key=key)
         await tx.rollback()
-    return action.value.payment_intent
+    intent_id = refused.value.payment_intent
+    assert intent_id is not None
+    return intent_id
+
+
+async def refused_for_3ds(payments: PaymentsService, db, pm: str, customer: str = "cus_1", key: str = "k1",
+                          amount: int = 2500) -> str:
+    """What checkout leaves when the card asks for 3-D Secure: an intent waiting for the customer."""
+    return await refused_in_checkout(payments, db, pm, PaymentRequiresAction, customer, key, amount)
 
 
 async def confirmed_after_3ds(payments: PaymentsService, db, pm: str, customer: str = "cus_1",
@@ -48,15 +56,7 @@ async def confirmed_after_3ds(payments: PaymentsService, db, pm: str, customer: 
 async def declined_in_checkout(payments: PaymentsService, db, pm: str, customer: str = "cus_1", key: str = "k1",
                                amount: int = 2500) -> str:
     """What checkout leaves when the payment is declined: a failed intent (no hold) the 402 names."""
-    async with db.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        with pytest.raises(PaymentDeclined) as declined:
-            await payments.authorize(conn, customer_id=customer, payment_method_id=pm, amount=Money(amount, EUR),
-                                     reference="ord_never", idempotency_key=key)
-        await tx.rollback()
-    assert declined.value.payment_intent is not None
-    return declined.value.payment_intent
+    return await refused_in_checkout(payments, db, pm, PaymentDeclined, customer, key, amount)
 
 
 async def api_hold(payments: PaymentsService, pm: str, customer: str = "cus_1", amount: int = 2500) -> str:

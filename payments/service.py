@@ -6,14 +6,16 @@ The processor is called inside the transaction, with the intent row locked; its
 idempotency key names the authorization attempt (`processor_key`: the caller's key for
 the first, the intent id and attempt number for a confirmation after a decline) or the
 refund id, so a rolled-back caller that retries reaches the same charge, never a second one.
+
+The use cases live in three modules: this one (the facade, `PaymentsService`: payment
+methods, the interface `orders/` uses, the REST flows), `confirm` (screening, authorization
+and the writes that record it) and `holds` (void, the unused-hold sweeper, the resolver of
+`processing`). Names other packages import from here are re-exported below.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,8 +24,9 @@ import structlog
 from kernel.clock import Clock
 from kernel.ids import new_id
 from kernel.money import Money
-from kernel.outbox import make_event, write_event
+from kernel.outbox import write_event
 from payments import ledger, model, store
+from payments.confirm import APART_ACQUIRE_TIMEOUT as APART_ACQUIRE_TIMEOUT
 from payments.errors import (
     IdempotencyMismatch,
     IntentAmountMismatch,
@@ -33,52 +36,31 @@ from payments.errors import (
     ProcessorUnavailable,
     ResourceMissing,
 )
+from payments.holds import ABANDONED as ABANDONED
+from payments.holds import HoldRelease
+from payments.intents import WALLET as WALLET
+from payments.intents import Authorization as Authorization
+from payments.intents import RiskContext as RiskContext
+from payments.intents import attempt_id as attempt_id
+from payments.intents import money_fields
+from payments.intents import now_unix as now_unix
+from payments.intents import processor_key as processor_key
+from payments.intents import webhook_intent as webhook_intent
 from payments.live import FraudScreen
 from payments.model import Account, Split, credit, debit
-from payments.processor import AuthorizationResult, CardForProcessor, Processor, ProcessorUnavailableError
+from payments.processor import Processor, ProcessorUnavailableError
 from payments.store import FraudDecision, Intent
 from payments.vault import Vault
 from payments.wallets import Wallets
 
 log = structlog.get_logger("payments")
 
-WALLET = "wallet"  # as a payment_method_id: pay from the customer's wallet balance
-ABANDONED = "abandoned"  # the cancellation_reason of a checkout hold the sweeper voids (Stripe's value)
-APART_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a connection to write an intent apart (see `_change`)
-# The states a new intent leaves authorize in with a 402 that names it: written apart from the caller.
-_NAMED_BY_A_402 = frozenset({model.REQUIRES_ACTION, model.REQUIRES_PAYMENT_METHOD})
 
+class PaymentsService(HoldRelease):
+    """The facade: every use case is a method here. `void`, `resolve_processing` and
+    `release_unused_holds` come from `HoldRelease` (`holds`), `close` and the confirmation
+    internals from `IntentConfirmation` (`confirm`)."""
 
-@dataclass(frozen=True, slots=True)
-class Authorization:
-    intent_id: str
-    status: str  # requires_capture on success; processing while the processor is unreachable
-    amount: Money
-    payment_method_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RiskContext:
-    ip: str | None = None
-    device_id: str | None = None
-    first_order: bool = False
-    promo_code: str | None = None
-
-
-def webhook_intent(intent: Intent) -> dict[str, Any]:
-    """The PaymentIntent object as webhooks and the API show it."""
-    return {
-        "id": intent.id, "object": "payment_intent", "amount": intent.amount.amount,
-        "currency": intent.amount.currency, "status": intent.status, "customer": intent.customer_id,
-        "payment_method": intent.payment_method_id, "capture_method": intent.capture_method,
-        "amount_capturable": intent.amount_capturable, "amount_received": intent.amount_captured,
-        "amount_refunded": intent.amount_refunded, "created": int(intent.created_at.timestamp()),
-        "metadata": intent.metadata, "next_action": intent.next_action,
-        "last_payment_error": intent.last_error, "cancellation_reason": intent.cancellation_reason,
-    }
-
-
-class PaymentsService:
     def __init__(self, pool: asyncpg.Pool, *, vault: Vault, processor: Processor, fraud: FraudScreen,
                  clock: Clock) -> None:
         self.pool = pool
@@ -193,38 +175,6 @@ class PaymentsService:
                 return  # a replay of the same capture
             await self._capture_locked(conn, intent, amount, actor)
 
-    async def void(self, conn: asyncpg.Connection, intent_id: str, reason: str, *, actor: str = "system") -> None:
-        """Cancel the intent and release its hold; voiding a canceled intent is a no-op."""
-        async with conn.transaction():
-            intent = await self._locked(conn, intent_id)
-            if intent.status == model.CANCELED:
-                return
-            model.transition(intent.status, model.CANCELED)
-            if intent.payment_method_id == WALLET:
-                if intent.hold == model.HOLD_HELD:
-                    await ledger.post(conn, model.entry(
-                        "wallet_release", intent.amount.currency,
-                        [debit(Account("wallet_holds", intent.amount.currency), intent.amount_capturable),
-                         credit(Account("customer_wallet", intent.amount.currency, intent.customer_id),
-                                intent.amount_capturable)],
-                        actor=actor, reason=reason, intent_id=intent.id, reference=intent.reference,
-                        idempotency_key=f"release:{intent.id}"))
-            else:
-                try:
-                    charge = intent.processor_ref
-                    if charge is None and intent.status == model.PROCESSING:
-                        found = await self.processor.retrieve(processor_key(intent))
-                        charge = found.charge_id if found else None
-                    if charge is not None:
-                        await self.processor.void(charge, f"{intent.id}:void")
-                except ProcessorUnavailableError:
-                    raise ProcessorUnavailable() from None
-            intent = await store.update_intent(
-                conn, intent.id, status=model.CANCELED, amount_capturable=0, cancellation_reason=reason,
-                hold=model.HOLD_RELEASED if intent.hold == model.HOLD_HELD else intent.hold,
-            )
-            await self._announce(conn, intent, "payment.voided", "payment_intent.canceled", intent.amount)
-
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
                      destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
         """Refund part or all of what was captured (the total never exceeds it); returns the refund id.
@@ -259,7 +209,7 @@ class PaymentsService:
             )
             intent = await store.update_intent(conn, intent.id, amount_refunded=intent.amount_refunded + amount.amount)
             await write_event(conn, "payment.refunded", {"intent_id": intent.id, "reference": intent.reference,
-                                                         "amount": _money(amount), "refund_id": refund_id},
+                                                         "amount": money_fields(amount), "refund_id": refund_id},
                               aggregate_id=intent.id)
             await self._webhook(conn, "charge.refunded", {**webhook_intent(intent), "refund": refund_id})
             return refund_id
@@ -349,71 +299,7 @@ class PaymentsService:
             raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="id")
         return intent
 
-    # ------------------------------------------------------------ the processing resolver
-
-    async def resolve_processing(self, older_than_seconds: float = 0.0) -> int:
-        """Settle intents left `processing` by an outage: ask the processor what it did with
-        the intent's idempotency key; if it never saw it, try again with the same key.
-        Returns how many left `processing`."""
-        async with self.pool.acquire() as conn:
-            ids = await store.processing_intents(conn, older_than_seconds)
-        resolved = 0
-        for intent_id in ids:
-            async with self.pool.acquire() as conn, conn.transaction():
-                intent = await self._locked(conn, intent_id)
-                if intent.status != model.PROCESSING:
-                    continue
-                try:
-                    result = await self.processor.retrieve(processor_key(intent))
-                    if result is None:
-                        card = await self._card(conn, intent)
-                        result = await self.processor.authorize(card, intent.amount, processor_key(intent))
-                except ProcessorUnavailableError:
-                    break  # still down; the next round tries again
-                intent = await self._apply(conn, intent, result)
-                resolved += intent.status != model.PROCESSING
-        return resolved
-
-    # ------------------------------------------------------------ the unused-hold sweeper
-
-    async def release_unused_holds(self, older_than_seconds: float, limit: int = 100) -> int:
-        """Void checkout holds no order claimed: intents `authorize` wrote apart from a checkout's
-        transaction (`awaiting_order`: its 402 named them; typically confirmed after 3-D Secure by
-        a customer who then walked away) that are `requires_capture` with no reference and were
-        authorized at least `older_than_seconds` ago. An intent created through the API (a
-        merchant's manual-capture hold, which never has a reference) is not one: its integrator
-        captures or cancels it, and the processor lets it lapse. Each is canceled
-        with reason `abandoned` by `void`, as any cancel is (processor void, ledger release of a
-        wallet hold, `payment.voided` and the `payment_intent.canceled` webhook), in a transaction
-        of its own that re-checks it under a row lock: a checkout attaching it concurrently either
-        holds the lock or has set the reference (the sweeper leaves it), or finds it canceled
-        after the sweeper commits (409 payment_intent_unexpected_state). Intents with a reference
-        are never touched: their order voids or captures them. Returns how many were voided."""
-        async with self.pool.acquire() as conn:
-            ids = await store.unused_holds(conn, older_than_seconds, limit)
-        released = 0
-        for intent_id in ids:
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    if await store.lock_unused_hold(conn, intent_id, older_than_seconds) is None:
-                        continue
-                    await self.void(conn, intent_id, ABANDONED)
-            except ProcessorUnavailable:
-                break  # still down; the next round tries again
-            except Exception:  # one intent that cannot be voided must not keep the others held
-                log.exception("payment.unused_hold_not_released", payment_intent=intent_id)
-                continue
-            released += 1
-            log.info("payment.unused_hold_released", payment_intent=intent_id)
-        return released
-
     # ------------------------------------------------------------ internals
-
-    async def _locked(self, conn: asyncpg.Connection, intent_id: str) -> Intent:
-        intent = await store.get_intent(conn, intent_id, lock=True)
-        if intent is None:
-            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="payment_intent")
-        return intent
 
     def outcome(self, intent: Intent) -> Authorization:
         """The result of an authorization attempt, or the error that describes it."""
@@ -428,261 +314,3 @@ class PaymentsService:
         raise PaymentDeclined(err.get("message") or "Your card was declined.",
                               decline_code=err.get("decline_code") or "generic_decline",
                               code=err.get("code") or "card_declined", payment_intent=intent.id)
-
-    async def _card(self, conn: asyncpg.Connection, intent: Intent) -> CardForProcessor:
-        return self._card_of(await store.get_payment_method_for_charge(conn, intent.payment_method_id or ""))
-
-    def _card_of(self, pm: asyncpg.Record | None) -> CardForProcessor:
-        sealed = None if pm is None else store.sealed_of(pm)
-        if pm is None or sealed is None:
-            raise ResourceMissing("No such PaymentMethod", param="payment_method")
-        return CardForProcessor(self.vault.open(sealed, pm["id"]), pm["exp_month"], pm["exp_year"])
-
-    async def _confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str, *,
-                       apart: bool = False, pm: asyncpg.Record | None = None, new: bool = False) -> Intent:
-        """Screen, then authorize. The fraud decision is written with the intent's new state, in
-        the same statement. `apart`: the caller's transaction may roll back, so what must outlive
-        it is written apart from it (see `_change`). `pm`: the payment method with its vault row
-        when the caller read it already. `new`: the intent is a draft not written yet; its first
-        state change inserts it."""
-        if intent.payment_method_id == WALLET:
-            return await self._confirm_wallet(conn, intent, actor, new=new, apart=apart)
-        if pm is None:
-            pm = await store.get_payment_method_for_charge(conn, intent.payment_method_id or "")
-        if pm is None or pm["customer_id"] != intent.customer_id or pm["detached_at"] is not None:
-            raise ResourceMissing(f"No such PaymentMethod: '{intent.payment_method_id}'", param="payment_method")
-        assessment = await self.fraud.screen(
-            attempt_id=attempt_id(intent), customer_id=intent.customer_id, fingerprint=pm["fingerprint"],
-            amount=intent.amount.amount, ip=risk.ip, device_id=risk.device_id, first_order=risk.first_order,
-            promo_code=risk.promo_code,
-        )
-        action = {model.ALLOW: "allow", model.ELEVATED: "require_authentication", model.HIGHEST: "block"}
-        decision: FraudDecision | None = FraudDecision(
-            intent_id=intent.id, customer_id=intent.customer_id, score=assessment.score, level=assessment.level,
-            action=action[assessment.level], reasons=list(assessment.reasons))
-        if assessment.level == model.HIGHEST:
-            log.info("payment.blocked", payment_intent=intent.id, score=assessment.score,
-                     reasons=list(assessment.reasons))
-            return await self._apply(conn, intent, AuthorizationResult(
-                "", "declined", intent.amount, "card_declined", "fraudulent", "Your card was declined."),
-                fingerprint=pm["fingerprint"], decision=decision, new=new, apart=apart)
-        if assessment.level == model.ELEVATED:
-            return await self._change(
-                conn, intent, {"status": model.REQUIRES_ACTION, "next_action": {
-                    "type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"},
-                    "reason": "risk_review"}},
-                webhook="payment_intent.requires_action", decision=decision, new=new, apart=apart)
-        card = self._card_of(pm)
-        try:
-            result = await self.processor.authorize(card, intent.amount, processor_key(intent))
-        except ProcessorUnavailableError as exc:
-            log.warning("payment.processing", payment_intent=intent.id, error=str(exc))
-            return await self._change(conn, intent, {"status": model.PROCESSING},
-                                      webhook="payment_intent.processing", decision=decision, new=new, apart=apart)
-        return await self._apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision, new=new,
-                                 apart=apart)
-
-    def _record_apart(self, decision: FraudDecision) -> None:
-        """Queue a decision for the writer task; decisions that arrive while it writes go in its
-        next statement, so under load many checkouts share one round trip."""
-        self._apart.append(decision)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_apart(), name="payments-fraud-decisions")
-
-    async def _write_apart(self) -> None:
-        while self._apart:
-            batch, self._apart = self._apart, []
-            try:
-                async with self.pool.acquire() as own:
-                    await store.insert_fraud_decisions(own, batch)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.exception("fraud_decision.not_stored", payment_intents=[d.intent_id for d in batch])
-
-    async def close(self) -> None:
-        """Wait for fraud decisions still being written (call before the pool closes)."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.gather(self._writer, return_exceptions=True)
-
-    async def _authenticate(self, conn: asyncpg.Connection, intent: Intent, succeeded: bool, actor: str) -> Intent:
-        """The customer came back from the 3-D Secure challenge."""
-        try:
-            if intent.processor_ref:  # the issuer asked for it
-                result = await self.processor.complete_authentication(intent.processor_ref, succeeded)
-            elif succeeded:  # our risk rules asked for it
-                result = await self.processor.authorize(await self._card(conn, intent), intent.amount,
-                                                         processor_key(intent))
-            else:
-                result = AuthorizationResult("", "declined", intent.amount, "payment_intent_authentication_failure",
-                                             "authentication_failed", "The customer failed authentication.")
-        except ProcessorUnavailableError:
-            raise ProcessorUnavailable() from None
-        return await self._apply(conn, intent, result)
-
-    async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult, *,
-                     fingerprint: str | None = None, decision: FraudDecision | None = None,
-                     new: bool = False, apart: bool = False) -> Intent:
-        if result.outcome == "authorized":
-            intent = await self._change(
-                conn, intent, {"status": model.REQUIRES_CAPTURE, "amount_capturable": intent.amount.amount,
-                               "hold": model.HOLD_HELD, "processor_ref": result.charge_id, "next_action": None,
-                               "last_error": None},
-                event="payment.authorized", amount=intent.amount,
-                webhook="payment_intent.amount_capturable_updated", decision=decision, new=new, apart=apart)
-            # (A draft's insert that met a concurrent twin's intent returns that one, already settled.)
-            if intent.capture_method == "automatic" and intent.status == model.REQUIRES_CAPTURE:
-                intent = await self._capture_locked(conn, intent, intent.amount, "system")
-            return intent
-        if result.outcome == "requires_action":
-            return await self._change(
-                conn, intent, {"status": model.REQUIRES_ACTION, "processor_ref": result.charge_id,
-                               "next_action": result.next_action},
-                webhook="payment_intent.requires_action", decision=decision, new=new, apart=apart)
-        error = {"type": "card_error", "code": result.code or "card_declined",
-                 "decline_code": result.decline_code or "generic_decline", "message": result.message}
-        intent = await self._change(
-            conn, intent, {"status": model.REQUIRES_PAYMENT_METHOD, "last_error": error,
-                           "processor_ref": result.charge_id or None, "next_action": None},
-            webhook="payment_intent.payment_failed", decision=decision, new=new, apart=apart)
-        log.info("payment.declined", payment_intent=intent.id, decline_code=error["decline_code"])
-        if fingerprint is None and intent.payment_method_id not in (None, WALLET):
-            pm = await store.get_payment_method(conn, intent.payment_method_id or "")
-            fingerprint = pm["fingerprint"] if pm else None
-        await self.fraud.record_decline(attempt_id=attempt_id(intent), customer_id=intent.customer_id,
-                                        fingerprint=fingerprint, ip=None, amount=intent.amount.amount)
-        return intent
-
-    async def _confirm_wallet(self, conn: asyncpg.Connection, intent: Intent, actor: str, *,
-                              new: bool = False, apart: bool = False) -> Intent:
-        cur = intent.amount.currency
-        outcome = await ledger.post_batch(conn, [model.entry(
-            "wallet_hold", cur,
-            [debit(Account("customer_wallet", cur, intent.customer_id), intent.amount.amount),
-             credit(Account("wallet_holds", cur), intent.amount.amount)],
-            actor=actor, reason="checkout", intent_id=intent.id, idempotency_key=f"hold:{intent.id}")])
-        if outcome[0].accepted or outcome[0].duplicate:
-            return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount), new=new,
-                                     apart=apart)
-        return await self._apply(conn, intent, AuthorizationResult(
-            "", "declined", intent.amount, "card_declined", "insufficient_funds",
-            "The wallet balance is too low for this payment."), new=new, apart=apart)
-
-    async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> Intent:
-        model.check_capture(intent.status, Money(intent.amount_capturable, intent.amount.currency), amount)
-        cur = amount.currency
-        clearing = Account("customer_card_clearing", cur)
-        rest = intent.amount_capturable - amount.amount
-        if intent.payment_method_id == WALLET:
-            postings = [debit(Account("wallet_holds", cur), intent.amount_capturable), credit(clearing, amount.amount)]
-            if rest:
-                postings.append(credit(Account("customer_wallet", cur, intent.customer_id), rest))
-            processor_ref = None
-        else:
-            try:
-                processor_ref = await self.processor.capture(intent.processor_ref or "", amount, f"{intent.id}:capture")
-            except ProcessorUnavailableError:
-                raise ProcessorUnavailable() from None
-            postings = [debit(Account("processor_clearing", cur), amount.amount), credit(clearing, amount.amount)]
-        entry = model.entry("capture", cur, postings, actor=actor, reason="capture", intent_id=intent.id,
-                            reference=intent.reference, processor_ref=processor_ref,
-                            idempotency_key=f"capture:{intent.id}")
-        changes = {"status": model.SUCCEEDED, "amount_captured": amount.amount, "amount_capturable": 0,
-                   "hold": model.HOLD_CAPTURED}
-        if ledger.fits_one_statement(entry):
-            # A card capture: the intent, its event and webhooks and the ledger entry in one statement,
-            # last before the commit (posting locks the shared clearing accounts until then).
-            return await self._change(conn, intent, changes, event="payment.captured", amount=amount,
-                                      webhook="payment_intent.succeeded", entry=entry)
-        # A wallet capture takes the hold down: the ledger checks that balance before writing.
-        captured = await self._change(conn, intent, changes, event="payment.captured", amount=amount,
-                                      webhook="payment_intent.succeeded")
-        await ledger.post(conn, entry)
-        return captured
-
-    async def _change(self, conn: asyncpg.Connection, intent: Intent, changes: dict[str, Any], *,
-                      event: str | None = None, amount: Money | None = None, webhook: str | None = None,
-                      decision: FraudDecision | None = None, entry: model.JournalEntry | None = None,
-                      new: bool = False, apart: bool = False) -> Intent:
-        """Update the intent (insert it, when `new`: a draft in its first state) and write what
-        announces the change (outbox event, webhook deliveries, the fraud decision) and the ledger
-        entry that moves its money, in one round trip.
-
-        `apart`: `conn` is in a caller's transaction that may roll back (orders refusing a checkout
-        the payment did not complete). The fraud decision must outlive it: it is queued for the
-        writer task, so `conn` never waits for it. So must a new intent the 402 names: one that
-        waits for the customer (3-D Secure), who confirms it after the rollback, and a declined
-        one (`requires_payment_method` with its `last_payment_error`: Stripe keeps failed intents,
-        and a same-key retry finds it and answers the same 402). It is written, with its decision
-        and webhooks, on a connection of its own before the caller hears of it, and pays for
-        nothing (no reference) until `attach_authorized` gives it one. Until then it is
-        `awaiting_order`: once authorized (after 3-D Secure, or a declined one confirmed again
-        later), it is a hold the unused-hold sweeper voids if no order claims it."""
-        changed = replace(intent, **changes)
-        outlives_caller = apart and new and changed.status in _NAMED_BY_A_402
-        if outlives_caller:
-            intent = changed = replace(changed, reference=None, awaiting_order=True)
-        elif apart and decision is not None:
-            self._record_apart(decision)
-            decision = None
-        events = [make_event(event, {"intent_id": intent.id, "reference": intent.reference,
-                                     "amount": _money(amount or intent.amount)}, aggregate_id=intent.id)
-                  ] if event else []
-        hooks = [self._webhook_payload(webhook, webhook_intent(changed))] if webhook else []
-        if outlives_caller:
-            assert entry is None
-            # Bounded: were every pooled connection held by a checkout waiting here, they fail
-            # (and their clients retry) instead of waiting for each other for ever.
-            async with self.pool.acquire(timeout=APART_ACQUIRE_TIMEOUT) as own:
-                return await store.insert_intent_and_announce(own, changed, events=events, webhooks=hooks,
-                                                              decision=decision)
-        if new:
-            assert entry is None
-            return await store.insert_intent_and_announce(conn, changed, events=events, webhooks=hooks,
-                                                          decision=decision)
-        return await store.update_intent_and_announce(conn, intent.id, changes, events=events, webhooks=hooks,
-                                                      decision=decision, entry=entry)
-
-    async def _announce(self, conn: asyncpg.Connection, intent: Intent, event: str, webhook: str,
-                        amount: Money) -> None:
-        await write_event(conn, event, {"intent_id": intent.id, "reference": intent.reference,
-                                        "amount": _money(amount)}, aggregate_id=intent.id)
-        await self._webhook(conn, webhook, webhook_intent(intent))
-
-    async def _webhook(self, conn: asyncpg.Connection, event_type: str, obj: dict[str, Any]) -> None:
-        await store.enqueue_webhook(conn, event_type, self._webhook_payload(event_type, obj))
-
-    @staticmethod
-    def _webhook_payload(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"id": new_id("evt"), "object": "event", "type": event_type, "created": int(time.time()),
-                "data": {"object": obj}}
-
-
-def processor_key(intent: Intent) -> str:
-    """The processor idempotency key of the intent's current authorization attempt, the same for
-    every retry of that attempt (the resolver of `processing` asks with it) and different for the
-    next one (a confirmation after a decline), so a new card is tried, not the old decline replayed.
-
-    The first attempt's is derived from the caller's key, so a caller that rolled back and retries
-    (with a new draft intent) reaches the same charge; it is unchanged since before attempts were
-    counted. Later attempts confirm a stored intent, so its id is stable: `auth-<n>:<intent id>`,
-    which no first-attempt key (always `auth:...`) can equal, whatever the caller's key contains."""
-    if intent.authorization_attempt > 1:
-        return f"auth-{intent.authorization_attempt}:{intent.id}"
-    if intent.idempotency_key:
-        return f"auth:{intent.customer_id}:{intent.idempotency_key}"
-    return f"auth:{intent.id}"
-
-
-def attempt_id(intent: Intent) -> str:
-    """The fraud screen's id of this authorization attempt: each confirmation of an intent counts in
-    the velocity and decline windows (one intent confirmed with card after card is card testing)."""
-    if intent.authorization_attempt > 1:
-        return f"{intent.id}:{intent.authorization_attempt}"
-    return intent.id
-
-
-def _money(amount: Money) -> dict[str, Any]:
-    return {"amount": amount.amount, "currency": amount.currency}
-
-
-def now_unix(value: datetime) -> int:
-    return int(value.timestamp())

@@ -9,14 +9,18 @@ sockets on one epoll loop; the burst and fan-out phases use the `websockets` cli
 reads the server's CPU and RSS with psutil. Prints:
 - baseline (b): Redis's own ceiling for the same commands through `redis-cli --pipe`
   (three plain commands per update, and the flush script with 1,000 updates per call);
-- baseline (a): the server with Redis (and history) writes switched off: parse + validate;
+- baseline (a): the server with Redis (and history) writes switched off: parse + validate,
+  at saturation, and open loop at the full server's judged latency rate (below) and at 80 % of
+  its own saturation: how much of the latency budget the shared path already takes;
 - the full server: stored (acked) points/s at saturation; p50/p99 frame->ack at three offered
   rates (open loop, one point per frame): 80 % of the issue's end-to-end target (0.8 x 0.66 x
   baseline (a), the rate the issue's latency target is set at), 80 % of the saturation measured
   in this run, and, for information, 80 % of the issue's own planning figure (~20k points/s);
-  server CPU %, RSS per idle connection, peak RSS under burst senders, fan-out of one position
+  CPU % of the server, the load generator, Redis and PostgreSQL (the last three share the
+  second core), RSS per idle connection, peak RSS under burst senders, fan-out of one position
   to 1,000 watchers (p50/p99);
-- a cProfile of the full server at saturation (top functions by own time).
+- a cProfile of the full server at saturation (top functions by own time);
+- the CPU cost of one loopback TCP send (an ack), which differs a lot between machines.
 
 `--lane off` runs the server without the courier socket's fast lane (tracking/lane.py) and
 `--gc untuned` with Python's default collector, to measure what each is worth.
@@ -385,8 +389,9 @@ def load(args: argparse.Namespace) -> None:
     if args.latency:
         # Two open-loop rates: 80 % of the issue's end-to-end target (0.8 x 0.66 x baseline (a),
         # measured in the same run and passed in), and 80 % of this server's own saturation.
-        if args.issue_rate:
-            result["rate_issue"] = measure("rate_issue", args.duration, args.issue_rate)
+        issue_rate = args.issue_rate or args.issue_share * result["saturate"]["points_per_s"]
+        if issue_rate:
+            result["rate_issue"] = measure("rate_issue", args.duration, issue_rate)
             drain()
         if args.planned_rate:
             result["rate_planned"] = measure("rate_planned", args.duration, args.planned_rate)
@@ -652,8 +657,65 @@ class Server:
         return out
 
 
-def drive(args: argparse.Namespace, server: Server, extra: list[str]) -> dict[str, Any]:
-    """Run the load generator; sample the server's CPU and RSS between its phase markers."""
+class SideProcesses:
+    """Redis and PostgreSQL (the postmaster and its backends): they share the second core with
+    the load generator, so their CPU per phase says how crowded that core was."""
+
+    def __init__(self, redis_pid: int, pg_data: str) -> None:
+        import psutil
+
+        self.redis = psutil.Process(redis_pid)
+        self.postmaster = next((p for p in psutil.process_iter(["cmdline"])
+                                if pg_data in " ".join(p.info["cmdline"] or ())), None)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of Redis and of every PostgreSQL process alive now (a backend that
+        exits between two readings takes its time with it: these are lower bounds)."""
+        out = {"redis": 0.0, "postgres": 0.0}
+        with contextlib.suppress(Exception):
+            out["redis"] = sum(self.redis.cpu_times()[:2])
+        if self.postmaster is not None:
+            with contextlib.suppress(Exception):
+                for proc in [self.postmaster, *self.postmaster.children(recursive=True)]:
+                    with contextlib.suppress(Exception):
+                        out["postgres"] += sum(proc.cpu_times()[:2])
+        return out
+
+
+def loopback_send_us(sockets: int = 200, rounds: int = 100) -> float:
+    """CPU per 30-byte `send` on a loopback TCP socket (an ack's size). On loopback the kernel
+    delivers the segment to the receiving socket inside the sender's call, so this is what one
+    ack costs the server in the kernel on this machine; it differs a lot between machines."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0), backlog=sockets) as listener:
+        port = listener.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(sockets)]
+        peers = [listener.accept()[0] for _ in range(sockets)]
+        try:
+            for sock in peers:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            payload = b'{"type":"ack","seq":123456789}'[:30]
+            started = time.process_time()
+            for _ in range(rounds):
+                for sock in peers:
+                    sock.send(payload)
+            return (time.process_time() - started) / (sockets * rounds) * 1e6
+        finally:
+            for sock in clients + peers:
+                sock.close()
+
+
+def cpu_split(phase: dict[str, float]) -> str:
+    """Where the two cores went in a phase: the server, and what shares the other core."""
+    return (f"CPU: server {phase['server_cpu_pct']:.0f} %, load generator {phase['loadgen_cpu_pct']:.0f} %, "
+            f"Redis {phase.get('redis_cpu_pct', 0):.0f} %, PostgreSQL {phase.get('postgres_cpu_pct', 0):.0f} %")
+
+
+def drive(args: argparse.Namespace, server: Server, extra: list[str],
+          side: SideProcesses | None = None) -> dict[str, Any]:
+    """Run the load generator; sample the server's CPU and RSS between its phase markers (and
+    Redis's and PostgreSQL's CPU, given `side`)."""
     cmd = [sys.executable, __file__, "--load", "--port", str(args.port), "--couriers", str(args.couriers),
            "--duration", str(args.duration), "--window", str(args.window), *extra]
     gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -687,6 +749,7 @@ def drive(args: argparse.Namespace, server: Server, extra: list[str]) -> dict[st
             t0 = time.perf_counter()
             cpu0 = sum(server.ps.cpu_times()[:2])
             gen_cpu0 = sum(gen_ps.cpu_times()[:2])
+            side0 = side.cpu_seconds() if side else {}
             peak = server.rss()
         elif line.startswith("END ") and current:
             elapsed = time.perf_counter() - t0
@@ -695,6 +758,9 @@ def drive(args: argparse.Namespace, server: Server, extra: list[str]) -> dict[st
                 "loadgen_cpu_pct": 100 * (sum(gen_ps.cpu_times()[:2]) - gen_cpu0) / elapsed,
                 "rss_mb": server.rss() / 1e6, "peak_rss_mb": peak / 1e6,
             }
+            if side:
+                for name, seconds in side.cpu_seconds().items():
+                    phases[current][f"{name}_cpu_pct"] = 100 * (seconds - side0[name]) / elapsed
             current = None
         elif line.startswith("RESULT "):
             result = json.loads(line[7:])
@@ -761,6 +827,7 @@ def main() -> None:
     parser.add_argument("--latency", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--issue-rate", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--planned-rate", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--issue-share", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--burst", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fanout", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--order", help=argparse.SUPPRESS)
@@ -802,6 +869,8 @@ def main() -> None:
                   f"{args.flush_interval or 'default'}")
             print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f}"
                   f" GiB, Python {platform.python_version()}; load average now {os.getloadavg()[0]:.2f}")
+            print(f"loopback: a 30-byte TCP send (an ack) costs at least {loopback_send_us():.1f} us of CPU here "
+                  "(more when the peer must be woken)")
             print(f"couriers: {args.couriers}, {args.duration:.0f} s per phase, window {args.window}\n")
 
             base = baseline_redis_pipe(rd.url)
@@ -809,14 +878,23 @@ def main() -> None:
             for name, value in base.items():
                 print(f"  {name:32s} {value:10,.0f} updates/s")
 
+            side = SideProcesses(rd.process.pid, str(Path(tmp) / "pg"))
             server = Server(args, pg.url, rd.url, tmp, "parse")
-            parse = drive(args, server, [])
+            # Open loop too, at the rate the issue judges the full server's latency at: how much of
+            # the latency budget the shared path (sockets, parsing, validation, acks) leaves.
+            parse = drive(args, server, ["--latency", "--issue-share", f"{ISSUE_SHARE * 0.8}"], side)
             server.stop()
             sat = parse["saturate"]
             ph = parse["phases"]["saturate"]
             print("\nbaseline (a) server with Redis and history writes off (parse + validate + ack):")
             print(f"  {sat['points_per_s']:10,.0f} points/s   p50 {sat['p50_ms']:.1f} ms  p99 {sat['p99_ms']:.1f} ms"
-                  f"   server CPU {ph['server_cpu_pct']:.0f} %   load generator CPU {ph['loadgen_cpu_pct']:.0f} %")
+                  f"   {cpu_split(ph)}")
+            for label, key in (("the issue's latency rate (0.8 x 0.66 x (a))", "rate_issue"),
+                               ("80 % of its own saturation", "rate_sat")):
+                rate, rph = parse[key], parse["phases"][key]
+                print(f"  open loop at {label}:\n               offered {rate['offered_per_s']:,.0f} of "
+                      f"{rate['target']:,.0f} frames/s   p50 {rate['p50_ms']:.1f} ms  p99 {rate['p99_ms']:.1f} ms"
+                      f"\n               {cpu_split(rph)}")
 
             a_rate = sat["points_per_s"]
             issue_rate = ISSUE_SHARE * a_rate * 0.8
@@ -826,7 +904,7 @@ def main() -> None:
                                         "--planned-rate", f"{PLANNED_RATE:.0f}", "--burst", "--fanout",
                                         "--redis", rd.url, "--order", order,
                                         "--customer", customer, "--courier", courier,
-                                        "--watchers", str(args.watchers)])
+                                        "--watchers", str(args.watchers)], side)
             stalls = next((json.loads(ln[7:]) for ln in server.stop().splitlines() if ln.startswith("STALLS ")), {})
             sat, ph = full["saturate"], full["phases"]
             rates = [("80 % of the issue's target rate (0.8 x 0.66 x (a))", full["rate_issue"], ph["rate_issue"]),
@@ -843,13 +921,11 @@ def main() -> None:
             print("\nfull server (validate, coalesce, one EVALSHA per flush, history COPY, acks):")
             print(f"  saturation   {sat['points_per_s']:10,.0f} stored points/s = {share:.0f} % of baseline (a)"
                   f"   p50 {sat['p50_ms']:.1f} ms  p99 {sat['p99_ms']:.1f} ms (queueing: {args.window} in flight)"
-                  f"   server CPU {ph['saturate']['server_cpu_pct']:.0f} %   load generator CPU "
-                  f"{ph['saturate']['loadgen_cpu_pct']:.0f} %")
+                  f"\n               {cpu_split(ph['saturate'])}")
             for label, rate, rph in rates:
                 print(f"  at {label}:\n               offered {rate['offered_per_s']:,.0f} of {rate['target']:,.0f} "
                       f"frames/s, stored {rate['points_per_s']:,.0f}/s   p50 {rate['p50_ms']:.1f} ms  p99 "
-                      f"{rate['p99_ms']:.1f} ms   server CPU {rph['server_cpu_pct']:.0f} %   load generator CPU "
-                      f"{rph['loadgen_cpu_pct']:.0f} %")
+                      f"{rate['p99_ms']:.1f} ms\n               {cpu_split(rph)}")
             print(f"  idle RSS     {idle_rss / 1024:.1f} KiB per courier connection "
                   f"({full['base_rss'] / 1e6:.0f} MB before, {ph['idle']['rss_mb']:.0f} MB with {args.couriers} open)")
             b = full.get("burst", {})

@@ -708,7 +708,8 @@ def loopback_send_us(sockets: int = 200, rounds: int = 100) -> float:
 
 def cpu_split(phase: dict[str, float]) -> str:
     """Where the two cores went in a phase: the server, and what shares the other core."""
-    return (f"CPU: server {phase['server_cpu_pct']:.0f} %, load generator {phase['loadgen_cpu_pct']:.0f} %, "
+    return (f"CPU: server {phase['server_cpu_pct']:.0f} % (kernel {phase['server_kernel_pct']:.0f}), "
+            f"load generator {phase['loadgen_cpu_pct']:.0f} %, "
             f"Redis {phase.get('redis_cpu_pct', 0):.0f} %, PostgreSQL {phase.get('postgres_cpu_pct', 0):.0f} %")
 
 
@@ -726,7 +727,7 @@ def drive(args: argparse.Namespace, server: Server, extra: list[str],
     result: dict[str, Any] = {}
     base_rss = server.rss()
     current: str | None = None
-    cpu0 = gen_cpu0 = t0 = 0.0
+    cpu0 = sys0 = gen_cpu0 = t0 = 0.0
     peak = 0
     assert gen.stdout is not None
     sampler_stop = False
@@ -748,6 +749,7 @@ def drive(args: argparse.Namespace, server: Server, extra: list[str],
             current = line.split()[1]
             t0 = time.perf_counter()
             cpu0 = sum(server.ps.cpu_times()[:2])
+            sys0 = server.ps.cpu_times().system
             gen_cpu0 = sum(gen_ps.cpu_times()[:2])
             side0 = side.cpu_seconds() if side else {}
             peak = server.rss()
@@ -755,6 +757,7 @@ def drive(args: argparse.Namespace, server: Server, extra: list[str],
             elapsed = time.perf_counter() - t0
             phases[current] = {
                 "server_cpu_pct": 100 * (sum(server.ps.cpu_times()[:2]) - cpu0) / elapsed,
+                "server_kernel_pct": 100 * (server.ps.cpu_times().system - sys0) / elapsed,
                 "loadgen_cpu_pct": 100 * (sum(gen_ps.cpu_times()[:2]) - gen_cpu0) / elapsed,
                 "rss_mb": server.rss() / 1e6, "peak_rss_mb": peak / 1e6,
             }

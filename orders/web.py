@@ -290,7 +290,9 @@ def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
 
 @routes.post("/v1/merchant/webhook_endpoints")
 @endpoint(roles={STAFF}, body=WebhookEndpointCreate, response=WebhookEndpointOut, status=201, tags=["webhooks"],
-          summary="Register an endpoint for order events; the signing secret is shown once")
+          errors=[422, 503],
+          summary="Register an endpoint for order events (https, public addresses only: 422 webhook_url_forbidden "
+                  "with a reason); the signing secret is shown once")
 async def create_endpoint(request: web.Request) -> web.Response:
     body = await decode_body(request, WebhookEndpointCreate)
     tenant = _tenant_scope(principal(request))

@@ -58,6 +58,7 @@ from orders.messages import (
 )
 from orders.model import Action, Actor
 from orders.service import OrdersService
+from orders.tenancy import tenant_scope
 from orders.webhooks import Webhooks
 
 
@@ -259,12 +260,13 @@ async def assign(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/promos")
-@endpoint(roles={STAFF, OPERATOR}, body=PromoCreate, response=PromoOut, status=201, tags=TAGS, errors=[409, 422],
-          summary="Create a promo code (restaurants: for one of their stores)")
+@endpoint(roles={STAFF, OPERATOR}, body=PromoCreate, response=PromoOut, status=201, tags=TAGS,
+          errors=[403, 404, 409, 422],
+          summary="Create a promo code: restaurants for one of their stores (another tenant's store: 404), "
+                  "operators for any store or platform-wide; codes are unique per tenant")
 async def create_promo(request: web.Request) -> web.Response:
     body = await decode_body(request, PromoCreate)
-    who = principal(request)
-    row = await request.app[ORDERS].create_promo(who.tenant_id, who.is_operator(), msgspec.to_builtins(body) | {
+    row = await request.app[ORDERS].create_promo(tenant_scope(principal(request)), msgspec.to_builtins(body) | {
         "valid_from": body.valid_from, "valid_until": body.valid_until})
     return json_response(msgspec.convert(dict(row), PromoOut), status=201)
 

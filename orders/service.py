@@ -306,7 +306,7 @@ class OrdersService:
         for line in p.lines:
             wanted[line.item_id] = wanted.get(line.item_id, 0) + line.quantity
         await self.catalog.reserve(conn, order_id, sorted(wanted.items()))
-        metadata = {"order_id": order_id, "store_id": ctx.store_id}
+        metadata = {"order_id": order_id, "store_id": ctx.store_id, "tenant_id": ctx.tenant_id}
         if body.payment_intent is not None:  # a hold the customer authorized apart (3-D Secure)
             hold = await self.payments.attach_authorized(
                 conn, intent_id=body.payment_intent, customer_id=customer_id, amount=b.total, reference=order_id,

@@ -58,7 +58,7 @@ from orders.messages import (
 )
 from orders.model import Action, Actor
 from orders.service import OrdersService
-from orders.tenancy import tenant_scope
+from orders.tenancy import store_owner, tenant_scope
 from orders.webhooks import Webhooks
 
 
@@ -165,12 +165,23 @@ async def rate(request: web.Request) -> web.Response:
 
 # ---- restaurant -------------------------------------------------------------------------------------
 
+async def _own_store(request: web.Request) -> str:
+    """The path's store, when the caller may act for it: 404 for another tenant's (or none), before
+    anything else of the request is read."""
+    store_id = request.match_info["store_id"]
+    service = request.app[ORDERS]
+    async with service.pool.acquire() as conn:
+        await store_owner(conn, service.catalog, store_id, tenant_scope(principal(request)))
+    return store_id
+
+
 @routes.get("/v1/stores/{store_id}/orders")
-@endpoint(roles={STAFF, OPERATOR}, query=OrderListQuery, response=OrderPage, tags=TAGS,
+@endpoint(roles={STAFF, OPERATOR}, query=OrderListQuery, response=OrderPage, tags=TAGS, errors=[404],
           summary="A store's orders (status=placed, status=active, or a comma list), newest first")
 async def store_orders(request: web.Request) -> web.Response:
+    store_id = await _own_store(request)
     q = decode_query(request, OrderListQuery)
-    page = await queries.list_orders(request.app[ORDERS], _caller(request), q, request.match_info["store_id"])
+    page = await queries.list_orders(request.app[ORDERS], _caller(request), q, store_id)
     return json_response(page)
 
 
@@ -281,6 +292,13 @@ def _tenant_scope(who: Principal) -> str | None:
     return who.tenant_id
 
 
+async def _own_endpoint(request: web.Request) -> str | None:
+    """The caller's tenant scope, once the path's endpoint is known to be its: 404 before the body."""
+    tenant = _tenant_scope(principal(request))
+    await request.app[WEBHOOKS].get_endpoint(request.match_info["endpoint_id"], tenant)
+    return tenant
+
+
 def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
     r = dict(row)  # type: ignore[call-overload]
     return WebhookEndpointOut(
@@ -314,9 +332,10 @@ async def list_endpoints(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, body=RotateSecretRequest, response=WebhookEndpointOut, tags=["webhooks"],
           errors=[404], summary="New signing secret; the old one keeps signing during the overlap")
 async def rotate_secret(request: web.Request) -> web.Response:
+    tenant = await _own_endpoint(request)
     body = await decode_body(request, RotateSecretRequest)
     row, secret = await request.app[WEBHOOKS].rotate_secret(
-        request.match_info["endpoint_id"], _tenant_scope(principal(request)), body.overlap_seconds)
+        request.match_info["endpoint_id"], tenant, body.overlap_seconds)
     return json_response(_endpoint_out(row, secret))
 
 
@@ -339,9 +358,9 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, query=PageQuery, response=WebhookDeliveryPage, tags=["webhooks"], errors=[404],
           summary="The endpoint's delivery log, newest first, with every attempt")
 async def endpoint_deliveries(request: web.Request) -> web.Response:
+    tenant = await _own_endpoint(request)
     q = decode_query(request, PageQuery)
-    rows = await request.app[WEBHOOKS].deliveries(
-        request.match_info["endpoint_id"], _tenant_scope(principal(request)), q.cursor, q.limit + 1)
+    rows = await request.app[WEBHOOKS].deliveries(request.match_info["endpoint_id"], tenant, q.cursor, q.limit + 1)
     items = [
         WebhookDeliveryOut(
             id=r["id"], event_id=r["event_id"], event_type=r["event_type"], status=r["status"],
@@ -362,7 +381,7 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     who = principal(request)
     if not who.tenant_id:
         raise Unauthenticated("a restaurant account is required")
-    store_id = request.match_info["store_id"]
+    store_id = await _own_store(request)  # another tenant's store: 404, the socket never opens
     feed = request.app[FEED]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)

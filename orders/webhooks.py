@@ -107,6 +107,11 @@ class Webhooks:
             raise WebhookEndpointNotFound("no such webhook endpoint", param="endpoint_id")
         return row
 
+    async def get_endpoint(self, endpoint_id: str, tenant_id: str | None) -> Any:
+        """The endpoint, when `tenant_id` (None: an operator) may see it; else 404."""
+        async with self.pool.acquire() as conn:
+            return await self._owned(conn, endpoint_id, tenant_id)
+
     async def rotate_secret(self, endpoint_id: str, tenant_id: str | None, overlap_s: int) -> tuple[Any, str]:
         """A new secret signs from now on; the old one keeps signing too until the overlap ends."""
         secret = new_secret()

@@ -389,7 +389,8 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     await pubsub.subscribe(tenant_feed_channel(feed.prefix, who.tenant_id))
     page = await queries.list_orders(request.app[ORDERS], caller_of(who), OrderListQuery(status="active", limit=100),
                                      store_id)
-    await ws.send_bytes(feed_encoder.encode(FeedHello(store_id=store_id, active_orders=page.items)))
+    # JSON goes in text frames, as on every other socket of ours (browsers hand binary frames over as Blobs).
+    await ws.send_str(feed_encoder.encode(FeedHello(store_id=store_id, active_orders=page.items)).decode())
 
     async def pump() -> None:
         async for message in pubsub.listen():
@@ -399,7 +400,7 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
             if json.loads(data).get("data", {}).get("store_id") != store_id:
                 continue
             # A tablet that cannot take a frame within 5 s is dropped, never waited for.
-            await asyncio.wait_for(ws.send_bytes(data), timeout=5)
+            await asyncio.wait_for(ws.send_str(data.decode() if isinstance(data, bytes) else data), timeout=5)
 
     task = asyncio.create_task(pump())
     try:

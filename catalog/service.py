@@ -1,6 +1,6 @@
 """The catalog's use cases: one async method per command, one transaction each.
 
-`CatalogService` is also the public interface `orders/` uses: `quote_context`, `is_open_at`,
+`CatalogService` is also the public interface `orders/` uses: `quote_context`, `store_tenant`, `is_open_at`,
 `resolve_cart`, `reserve` and `release` take the caller's connection so they run inside the
 orders transaction. Merchant commands take the calling principal: staff and API keys see only
 their tenant's stores (another tenant's store is "not found", never "forbidden"); operators all.
@@ -101,6 +101,11 @@ class CatalogService:
         menu = await self._menu_version(conn, store_id, row["menu_version"], row["currency"])
         stock = dict(zip(row["stock_items"], row["stock_counts"], strict=True))
         return CartQuote(context, menu, stock, lines, at)
+
+    async def store_tenant(self, conn: asyncpg.Connection, store_id: str) -> str | None:
+        """The tenant that owns `store_id` (None: no such store), for tenant checks in other packages."""
+        row = await db.get_store(conn, store_id)
+        return None if row is None else str(row["tenant_id"])
 
     async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool:
         """Whether the store takes orders at `at` (status, pause end, hours and special days)."""

@@ -1,12 +1,14 @@
 """HTTP handlers of the catalog: decode, call the service, encode. Thin.
 
 Merchant routes (staff of the tenant, its API keys, operators) live under `/v1/tenants/{tenant_id}`
-and `/v1/merchant/stores/{store_id}`; every one of them resolves its tenant or store through the
-service, which answers "not found" for another tenant's. Customer routes are public.
+and `/v1/merchant/stores/{store_id}`; every one of them resolves its tenant or store first
+(`owner_first`), before its body or query is read, and answers "not found" for another tenant's,
+whatever was sent. Customer routes are public.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any
 
@@ -44,7 +46,7 @@ from catalog.messages import (
 )
 from catalog.service import CatalogService
 from kernel.errors import ValidationFailed
-from kernel.http import OPERATOR, STAFF, decode_body, decode_query, endpoint, json_response, principal
+from kernel.http import OPERATOR, STAFF, Handler, decode_body, decode_query, endpoint, json_response, principal
 
 CATALOG = web.AppKey("catalog", CatalogService)
 MERCHANT = frozenset({STAFF, OPERATOR})
@@ -60,6 +62,24 @@ def _service(request: web.Request) -> CatalogService:
 
 def _store_out(row: dict[str, Any]) -> StoreOut:
     return msgspec.convert(row, StoreOut, from_attributes=False)
+
+
+def owner_first(handler: Handler) -> Handler:
+    """Resolve the path's store (or tenant) for the caller before the handler reads anything else:
+    another tenant's, or an unknown one, is 404 whatever the body or query holds (a 422 first would
+    answer a question about a resource the caller may not know exists). The handler's service
+    call checks again, in its own transaction, under its lock."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        merchant, who = _service(request).merchant, principal(request)
+        if "store_id" in request.match_info:
+            await merchant.get_store(who, request.match_info["store_id"])
+        else:
+            await merchant.get_tenant(who, request.match_info["tenant_id"])
+        return await handler(request)
+
+    return checked
 
 
 def _day(request: web.Request) -> date:
@@ -82,6 +102,7 @@ async def create_tenant(request: web.Request) -> web.Response:
 
 @routes.get("/v1/tenants/{tenant_id}")
 @endpoint(roles=MERCHANT, response=TenantOut, summary="A tenant", tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def get_tenant(request: web.Request) -> web.Response:
     row = await _service(request).merchant.get_tenant(principal(request), request.match_info["tenant_id"])
     return json_response(TenantOut(**dict(row)))
@@ -90,6 +111,7 @@ async def get_tenant(request: web.Request) -> web.Response:
 @routes.post("/v1/tenants/{tenant_id}/stores")
 @endpoint(roles=MERCHANT, body=StoreCreate, response=StoreOut, status=201, summary="Create a store",
           tags=MERCHANT_TAGS, errors=[404, 422])
+@owner_first
 async def create_store(request: web.Request) -> web.Response:
     body = await decode_body(request, StoreCreate)
     row = await _service(request).merchant.create_store(principal(request), request.match_info["tenant_id"], body)
@@ -99,6 +121,7 @@ async def create_store(request: web.Request) -> web.Response:
 @routes.get("/v1/tenants/{tenant_id}/stores")
 @endpoint(roles=MERCHANT, query=StorePageQuery, response=StorePage, summary="The tenant's stores",
           tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def list_stores(request: web.Request) -> web.Response:
     query = decode_query(request, StorePageQuery)
     rows = await _service(request).merchant.list_stores(
@@ -110,6 +133,7 @@ async def list_stores(request: web.Request) -> web.Response:
 
 @routes.get("/v1/merchant/stores/{store_id}")
 @endpoint(roles=MERCHANT, response=StoreOut, summary="A store", tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def get_store(request: web.Request) -> web.Response:
     row = await _service(request).merchant.get_store(principal(request), request.match_info["store_id"])
     return json_response(_store_out(row))
@@ -118,6 +142,7 @@ async def get_store(request: web.Request) -> web.Response:
 @routes.patch("/v1/merchant/stores/{store_id}")
 @endpoint(roles=MERCHANT, body=StorePatch, response=StoreOut, summary="Change store settings",
           tags=MERCHANT_TAGS, errors=[404, 422])
+@owner_first
 async def patch_store(request: web.Request) -> web.Response:
     body = await decode_body(request, StorePatch)
     row = await _service(request).merchant.patch_store(principal(request), request.match_info["store_id"], body)
@@ -127,6 +152,7 @@ async def patch_store(request: web.Request) -> web.Response:
 @routes.put("/v1/merchant/stores/{store_id}/hours")
 @endpoint(roles=MERCHANT, body=HoursIn, response=StoreOut, summary="Set the weekly opening hours",
           tags=MERCHANT_TAGS, errors=[404, 422])
+@owner_first
 async def set_hours(request: web.Request) -> web.Response:
     body = await decode_body(request, HoursIn)
     row = await _service(request).merchant.set_hours(principal(request), request.match_info["store_id"], body)
@@ -137,6 +163,7 @@ async def set_hours(request: web.Request) -> web.Response:
 @endpoint(roles=MERCHANT, body=ZonesIn, response=StoreOut,
           summary="Set delivery zones (GeoJSON), fee bands and the maximum distance", tags=MERCHANT_TAGS,
           errors=[404, 422])
+@owner_first
 async def set_zones(request: web.Request) -> web.Response:
     body = await decode_body(request, ZonesIn)
     row = await _service(request).merchant.set_zones(principal(request), request.match_info["store_id"], body)
@@ -146,6 +173,7 @@ async def set_zones(request: web.Request) -> web.Response:
 @routes.post("/v1/merchant/stores/{store_id}/pause")
 @endpoint(roles=MERCHANT, body=PauseIn, response=StoreOut, summary="Pause the store (optionally until a time)",
           tags=MERCHANT_TAGS, errors=[404, 422])
+@owner_first
 async def pause_store(request: web.Request) -> web.Response:
     body = await decode_body(request, PauseIn)
     row = await _service(request).merchant.pause(principal(request), request.match_info["store_id"], body)
@@ -155,6 +183,7 @@ async def pause_store(request: web.Request) -> web.Response:
 @routes.post("/v1/merchant/stores/{store_id}/open")
 @endpoint(roles=MERCHANT, response=StoreOut, summary="Open the store (end a pause or a closure)",
           tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def open_store(request: web.Request) -> web.Response:
     row = await _service(request).merchant.set_status(principal(request), request.match_info["store_id"], "online")
     return json_response(_store_out(row))
@@ -163,6 +192,7 @@ async def open_store(request: web.Request) -> web.Response:
 @routes.post("/v1/merchant/stores/{store_id}/close")
 @endpoint(roles=MERCHANT, response=StoreOut, summary="Close the store until it is opened again",
           tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def close_store(request: web.Request) -> web.Response:
     row = await _service(request).merchant.set_status(principal(request), request.match_info["store_id"], "closed")
     return json_response(_store_out(row))
@@ -173,6 +203,7 @@ async def close_store(request: web.Request) -> web.Response:
 @routes.get("/v1/merchant/stores/{store_id}/special_days")
 @endpoint(roles=MERCHANT, response=SpecialDays, summary="Special days (holidays, closures, extended hours)",
           tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def list_special_days(request: web.Request) -> web.Response:
     rows = await _service(request).merchant.special_days(principal(request), request.match_info["store_id"])
     return json_response(SpecialDays([msgspec.convert(
@@ -183,6 +214,7 @@ async def list_special_days(request: web.Request) -> web.Response:
 @routes.put("/v1/merchant/stores/{store_id}/special_days/{day}")
 @endpoint(roles=MERCHANT, body=SpecialDayIn, response=SpecialDayOut,
           summary="Add or replace one special day (the others stay)", tags=MERCHANT_TAGS, errors=[404, 422])
+@owner_first
 async def put_special_day(request: web.Request) -> web.Response:
     day = _day(request)
     body = await decode_body(request, SpecialDayIn)
@@ -192,6 +224,7 @@ async def put_special_day(request: web.Request) -> web.Response:
 
 @routes.delete("/v1/merchant/stores/{store_id}/special_days/{day}")
 @endpoint(roles=MERCHANT, status=204, summary="Remove one special day", tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def delete_special_day(request: web.Request) -> web.Response:
     day = _day(request)
     await _service(request).merchant.delete_special_day(principal(request), request.match_info["store_id"], day)
@@ -204,6 +237,7 @@ async def delete_special_day(request: web.Request) -> web.Response:
 @endpoint(roles=MERCHANT, body=MenuIn, response=MenuOut,
           summary="Replace the whole menu (validated as a unit; publishes a new version)", tags=MERCHANT_TAGS,
           errors=[404, 422])
+@owner_first
 async def put_menu(request: web.Request) -> web.Response:
     body = await decode_body(request, MenuIn)
     service = _service(request)
@@ -216,6 +250,7 @@ async def put_menu(request: web.Request) -> web.Response:
 @routes.get("/v1/merchant/stores/{store_id}/menu")
 @endpoint(roles=MERCHANT, response=MenuOut, summary="The current menu, hidden items included",
           tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def get_menu(request: web.Request) -> web.Response:
     row, menu, at = await _service(request).merchant.current_menu(principal(request), request.match_info["store_id"])
     return json_response(MenuOut(row["id"], row["menu_version"], row["currency"], menu.categories, at))
@@ -226,6 +261,7 @@ async def get_menu(request: web.Request) -> web.Response:
           summary="Change one item (price, availability: in_stock / sold_out today or until sold_out_until / "
                   "hidden...)", tags=MERCHANT_TAGS,
           errors=[404, 422])
+@owner_first
 async def patch_item(request: web.Request) -> web.Response:
     body = await decode_body(request, ItemPatch)
     store_id = request.match_info["store_id"]
@@ -237,6 +273,7 @@ async def patch_item(request: web.Request) -> web.Response:
 @routes.get("/v1/merchant/stores/{store_id}/stock")
 @endpoint(roles=MERCHANT, response=StockList, summary="Counted stock of the store's items", tags=MERCHANT_TAGS,
           errors=[404])
+@owner_first
 async def get_stock(request: web.Request) -> web.Response:
     rows = await _service(request).merchant.stock(principal(request), request.match_info["store_id"])
     return json_response(StockList([StockOut(r["item_id"], r["count"]) for r in rows]))
@@ -245,6 +282,7 @@ async def get_stock(request: web.Request) -> web.Response:
 @routes.put("/v1/merchant/stores/{store_id}/stock/{item_id}")
 @endpoint(roles=MERCHANT, body=StockIn, response=StockOut, summary="Set an item's stock count (null: uncounted)",
           tags=MERCHANT_TAGS, errors=[404, 422])
+@owner_first
 async def set_stock(request: web.Request) -> web.Response:
     body = await decode_body(request, StockIn)
     item_id = request.match_info["item_id"]
@@ -255,6 +293,7 @@ async def set_stock(request: web.Request) -> web.Response:
 @routes.get("/v1/merchant/stores/{store_id}/audit")
 @endpoint(roles=MERCHANT, query=StorePageQuery, response=AuditPage, summary="Who changed what, newest first",
           tags=MERCHANT_TAGS, errors=[404])
+@owner_first
 async def audit_log(request: web.Request) -> web.Response:
     query = decode_query(request, StorePageQuery)
     try:

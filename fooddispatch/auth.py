@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from fooddispatch.identity import API_KEY_PREFIX, IdentityService
-from kernel.errors import Forbidden, Unauthenticated, ValidationFailed
+from kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from kernel.http import (
     OPERATOR,
     PRINCIPAL_KEY,
@@ -158,9 +158,12 @@ async def create_account(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, body=CreateApiKey, response=ApiKeyCreated, status=201,
           summary="Create a restaurant API key (shown once)", tags=["auth"])
 async def create_api_key(request: web.Request) -> web.Response:
-    body = await decode_body(request, CreateApiKey)
     tenant_id = request.match_info["tenant_id"]
-    key_id, secret = await request.app[IDENTITY_SERVICE].create_api_key(tenant_id, body.name, principal(request))
+    who = principal(request)
+    if who.role != OPERATOR and who.tenant_id != tenant_id:  # another tenant: 404 before the body is read
+        raise NotFound("no such tenant", param="tenant_id")
+    body = await decode_body(request, CreateApiKey)
+    key_id, secret = await request.app[IDENTITY_SERVICE].create_api_key(tenant_id, body.name, who)
     return json_response(ApiKeyCreated(key_id, tenant_id, secret), status=201)
 
 

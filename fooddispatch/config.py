@@ -82,6 +82,9 @@ class Settings:
     region_timezone: str = "UTC"  # IANA name; the hours of day the dispatcher learns speeds by are local
     tracking_retention_days: int = 30  # location history partitions older than this are dropped
     tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
+    # Local development and tests only: webhooks may go over plain http to loopback and private
+    # addresses (`kernel.netguard`). Off, only https to public addresses is allowed.
+    webhooks_allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +99,9 @@ class Settings:
         log_json_raw = (env.get("FOODDISPATCH_LOG_JSON") or "").lower()
         if log_json_raw not in {"", "true", "false", "1", "0"}:
             raise ConfigError("FOODDISPATCH_LOG_JSON must be true or false")
+        allow_private_raw = (env.get("FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE") or "false").lower()
+        if allow_private_raw not in {"true", "false", "1", "0"}:
+            raise ConfigError("FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE must be true or false")
         region_timezone = env.get("FOODDISPATCH_REGION_TIMEZONE") or "UTC"
         try:
             ZoneInfo(region_timezone)
@@ -130,6 +136,7 @@ class Settings:
             region_timezone=region_timezone,
             tracking_retention_days=_int(env, "FOODDISPATCH_TRACKING_RETENTION_DAYS", 30, 1, 3650),
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
+            webhooks_allow_private=allow_private_raw in {"true", "1"},
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -165,6 +172,7 @@ ENV_VARS = (
     "FOODDISPATCH_REGION_TIMEZONE",
     "FOODDISPATCH_TRACKING_RETENTION_DAYS",
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
+    "FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE",
 )
 
 

@@ -4,6 +4,8 @@
 - `courier.picked_up` / `courier.delivered` (from tracking): the matching transitions, only
   for the courier dispatch assigned; a repeat or a stale event is ignored.
 - our own `order.*` events: enqueue merchant webhooks and push a frame to the tablets.
+- `store.opened` (from catalog: opened by hand, or a pause ended): the automatic pause counts
+  expiries from there again, so expiries from before the reopen never pause the store anew.
 
 Each handler runs inside the consumer's transaction (which also records the event id,
 so a redelivery is skipped); domain refusals are logged, never retried forever.
@@ -48,6 +50,7 @@ class OrderEvents:
             "dispatch.unassigned": self.on_unassigned,
             "courier.picked_up": self.on_picked_up,
             "courier.delivered": self.on_delivered,
+            "store.opened": self.on_store_opened,
         }
         for type_ in ORDER_EVENTS:
             out[type_] = self.on_order_event
@@ -81,6 +84,10 @@ class OrderEvents:
                                          reason=event.type, conn=conn)
         except DomainError as exc:
             log.info("%s for order %s ignored: %s", event.type, order_id, exc.message)
+
+    async def on_store_opened(self, conn: asyncpg.Connection, event: Event) -> None:
+        if event.data.get("store_id"):
+            await store.reset_expiry_streak(conn, event.data["store_id"])
 
     async def on_order_event(self, conn: asyncpg.Connection, event: Event) -> None:
         tenant_id = event.data.get("tenant_id")

@@ -183,7 +183,7 @@ class OrdersService:
         promo = None
         discount = Money.zero(cur)
         if req.promo_code:
-            row = await store.promo_with_usage(conn, req.promo_code, customer_id)
+            row = await store.promo_with_usage(conn, req.promo_code, customer_id, tenant_id=ctx.tenant_id)
             if row is None:
                 raise PromoRejected("unknown promo code", param="promo_code", code="promo_unknown")
             promo = promo_from_row(row)
@@ -306,7 +306,7 @@ class OrdersService:
         for line in p.lines:
             wanted[line.item_id] = wanted.get(line.item_id, 0) + line.quantity
         await self.catalog.reserve(conn, order_id, sorted(wanted.items()))
-        metadata = {"order_id": order_id, "store_id": ctx.store_id}
+        metadata = {"order_id": order_id, "store_id": ctx.store_id, "tenant_id": ctx.tenant_id}
         if body.payment_intent is not None:  # a hold the customer authorized apart (3-D Secure)
             hold = await self.payments.attach_authorized(
                 conn, intent_id=body.payment_intent, customer_id=customer_id, amount=b.total, reference=order_id,
@@ -353,16 +353,21 @@ class OrdersService:
         }, aggregate_id=order_id)
         return await store.insert_order(conn, order, lines, [event])
 
-    async def create_promo(self, who_tenant: str | None, is_operator: bool, values: dict[str, Any]) -> Any:
-        if not is_operator and values.get("store_id") is None:
+    async def create_promo(self, scope: str | None, values: dict[str, Any]) -> Any:
+        """A store's promo belongs to the store's tenant (its code unique within that tenant); a
+        platform-wide one (no store, operators only) to none. `scope`: `tenancy.tenant_scope`."""
+        from orders.errors import PromoCodeTaken
+        from orders.tenancy import store_owner
+
+        if scope is not None and values.get("store_id") is None:
             raise Forbidden("restaurants create promos for one of their stores; platform-wide promos are operators'")
-        values = {"id": new_id("pro"), **values, "tenant_id": who_tenant}
         try:
             async with self.pool.acquire() as conn:
-                return await store.insert_promo(conn, values)
+                owner = None
+                if values.get("store_id") is not None:
+                    owner = await store_owner(conn, self.catalog, values["store_id"], scope)
+                return await store.insert_promo(conn, {"id": new_id("pro"), **values, "tenant_id": owner})
         except asyncpg.UniqueViolationError:
-            from orders.errors import PromoCodeTaken
-
             raise PromoCodeTaken("a promo with this code exists", param="code") from None
 
 

@@ -54,15 +54,18 @@ PROMO_COLUMNS = (
 )
 
 
-async def promo_with_usage(conn: asyncpg.Connection, code: str, customer_id: str) -> Row | None:
+async def promo_with_usage(conn: asyncpg.Connection, code: str, customer_id: str, *, tenant_id: str) -> Row | None:
+    """The promo `code` names at a store of `tenant_id`: the tenant's own, else a platform-wide one
+    (codes are unique per tenant, so another tenant's code of the same spelling is never found)."""
     return await conn.fetchrow(
         f"SELECT {PROMO_COLUMNS}, tenant_id, "
         "(SELECT count(*) FROM promo_redemptions r WHERE r.promo_id = p.id AND r.customer_id = $2 "
         " AND r.released_at IS NULL) AS redemptions_by_customer, "
         "EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = $2 "
         " AND o.status NOT IN ('cancelled', 'rejected', 'expired')) AS customer_has_orders "
-        "FROM promos p WHERE upper(p.code) = upper($1)",
-        code, customer_id,
+        "FROM promos p WHERE upper(p.code) = upper($1) AND (p.tenant_id = $3 OR p.tenant_id IS NULL) "
+        "ORDER BY p.tenant_id IS NULL LIMIT 1",
+        code, customer_id, tenant_id,
     )
 
 

@@ -58,6 +58,7 @@ from orders.messages import (
 )
 from orders.model import Action, Actor
 from orders.service import OrdersService
+from orders.tenancy import store_owner, tenant_scope
 from orders.webhooks import Webhooks
 
 
@@ -164,12 +165,23 @@ async def rate(request: web.Request) -> web.Response:
 
 # ---- restaurant -------------------------------------------------------------------------------------
 
+async def _own_store(request: web.Request) -> str:
+    """The path's store, when the caller may act for it: 404 for another tenant's (or none), before
+    anything else of the request is read."""
+    store_id = request.match_info["store_id"]
+    service = request.app[ORDERS]
+    async with service.pool.acquire() as conn:
+        await store_owner(conn, service.catalog, store_id, tenant_scope(principal(request)))
+    return store_id
+
+
 @routes.get("/v1/stores/{store_id}/orders")
-@endpoint(roles={STAFF, OPERATOR}, query=OrderListQuery, response=OrderPage, tags=TAGS,
+@endpoint(roles={STAFF, OPERATOR}, query=OrderListQuery, response=OrderPage, tags=TAGS, errors=[404],
           summary="A store's orders (status=placed, status=active, or a comma list), newest first")
 async def store_orders(request: web.Request) -> web.Response:
+    store_id = await _own_store(request)
     q = decode_query(request, OrderListQuery)
-    page = await queries.list_orders(request.app[ORDERS], _caller(request), q, request.match_info["store_id"])
+    page = await queries.list_orders(request.app[ORDERS], _caller(request), q, store_id)
     return json_response(page)
 
 
@@ -259,12 +271,13 @@ async def assign(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/promos")
-@endpoint(roles={STAFF, OPERATOR}, body=PromoCreate, response=PromoOut, status=201, tags=TAGS, errors=[409, 422],
-          summary="Create a promo code (restaurants: for one of their stores)")
+@endpoint(roles={STAFF, OPERATOR}, body=PromoCreate, response=PromoOut, status=201, tags=TAGS,
+          errors=[403, 404, 409, 422],
+          summary="Create a promo code: restaurants for one of their stores (another tenant's store: 404), "
+                  "operators for any store or platform-wide; codes are unique per tenant")
 async def create_promo(request: web.Request) -> web.Response:
     body = await decode_body(request, PromoCreate)
-    who = principal(request)
-    row = await request.app[ORDERS].create_promo(who.tenant_id, who.is_operator(), msgspec.to_builtins(body) | {
+    row = await request.app[ORDERS].create_promo(tenant_scope(principal(request)), msgspec.to_builtins(body) | {
         "valid_from": body.valid_from, "valid_until": body.valid_until})
     return json_response(msgspec.convert(dict(row), PromoOut), status=201)
 
@@ -279,6 +292,13 @@ def _tenant_scope(who: Principal) -> str | None:
     return who.tenant_id
 
 
+async def _own_endpoint(request: web.Request) -> str | None:
+    """The caller's tenant scope, once the path's endpoint is known to be its: 404 before the body."""
+    tenant = _tenant_scope(principal(request))
+    await request.app[WEBHOOKS].get_endpoint(request.match_info["endpoint_id"], tenant)
+    return tenant
+
+
 def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
     r = dict(row)  # type: ignore[call-overload]
     return WebhookEndpointOut(
@@ -290,7 +310,9 @@ def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
 
 @routes.post("/v1/merchant/webhook_endpoints")
 @endpoint(roles={STAFF}, body=WebhookEndpointCreate, response=WebhookEndpointOut, status=201, tags=["webhooks"],
-          summary="Register an endpoint for order events; the signing secret is shown once")
+          errors=[422, 503],
+          summary="Register an endpoint for order events (https, public addresses only: 422 webhook_url_forbidden "
+                  "with a reason); the signing secret is shown once")
 async def create_endpoint(request: web.Request) -> web.Response:
     body = await decode_body(request, WebhookEndpointCreate)
     tenant = _tenant_scope(principal(request))
@@ -310,9 +332,10 @@ async def list_endpoints(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, body=RotateSecretRequest, response=WebhookEndpointOut, tags=["webhooks"],
           errors=[404], summary="New signing secret; the old one keeps signing during the overlap")
 async def rotate_secret(request: web.Request) -> web.Response:
+    tenant = await _own_endpoint(request)
     body = await decode_body(request, RotateSecretRequest)
     row, secret = await request.app[WEBHOOKS].rotate_secret(
-        request.match_info["endpoint_id"], _tenant_scope(principal(request)), body.overlap_seconds)
+        request.match_info["endpoint_id"], tenant, body.overlap_seconds)
     return json_response(_endpoint_out(row, secret))
 
 
@@ -335,9 +358,9 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, query=PageQuery, response=WebhookDeliveryPage, tags=["webhooks"], errors=[404],
           summary="The endpoint's delivery log, newest first, with every attempt")
 async def endpoint_deliveries(request: web.Request) -> web.Response:
+    tenant = await _own_endpoint(request)
     q = decode_query(request, PageQuery)
-    rows = await request.app[WEBHOOKS].deliveries(
-        request.match_info["endpoint_id"], _tenant_scope(principal(request)), q.cursor, q.limit + 1)
+    rows = await request.app[WEBHOOKS].deliveries(request.match_info["endpoint_id"], tenant, q.cursor, q.limit + 1)
     items = [
         WebhookDeliveryOut(
             id=r["id"], event_id=r["event_id"], event_type=r["event_type"], status=r["status"],
@@ -358,7 +381,7 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     who = principal(request)
     if not who.tenant_id:
         raise Unauthenticated("a restaurant account is required")
-    store_id = request.match_info["store_id"]
+    store_id = await _own_store(request)  # another tenant's store: 404, the socket never opens
     feed = request.app[FEED]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
@@ -366,7 +389,8 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     await pubsub.subscribe(tenant_feed_channel(feed.prefix, who.tenant_id))
     page = await queries.list_orders(request.app[ORDERS], caller_of(who), OrderListQuery(status="active", limit=100),
                                      store_id)
-    await ws.send_bytes(feed_encoder.encode(FeedHello(store_id=store_id, active_orders=page.items)))
+    # JSON goes in text frames, as on every other socket of ours (browsers hand binary frames over as Blobs).
+    await ws.send_str(feed_encoder.encode(FeedHello(store_id=store_id, active_orders=page.items)).decode())
 
     async def pump() -> None:
         async for message in pubsub.listen():
@@ -376,7 +400,7 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
             if json.loads(data).get("data", {}).get("store_id") != store_id:
                 continue
             # A tablet that cannot take a frame within 5 s is dropped, never waited for.
-            await asyncio.wait_for(ws.send_bytes(data), timeout=5)
+            await asyncio.wait_for(ws.send_str(data.decode() if isinstance(data, bytes) else data), timeout=5)
 
     task = asyncio.create_task(pump())
     try:

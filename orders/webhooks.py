@@ -10,6 +10,11 @@ and a `webhook_endpoint.disabled` event is written as the notice.
 
 Receivers must deduplicate by the event `id` (at-least-once) and must not assume order:
 events carry their creation time (`created`), and a retry can overtake a later event.
+
+URLs go through `kernel.webhook_client` (the SSRF guard): checked at registration and again at
+every delivery, connected to exactly the addresses checked. A URL that can never be allowed
+(registered before the guard, or the setting turned off since) disables its endpoint at once.
+The attempt log keeps the status code and timing, never the target's answer.
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
 import asyncpg
 import msgspec
 
 from kernel.clock import Clock
 from kernel.ids import new_id
+from kernel.netguard import TargetPolicy
 from kernel.outbox import Event, make_event
 from kernel.signing import SIGNATURE_HEADER, sign
+from kernel.webhook_client import WebhookClient
 from orders import webhook_store as db
 from orders.errors import WebhookEndpointNotFound
 
@@ -71,19 +77,20 @@ def new_secret() -> str:
 
 
 class Webhooks:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, policy: WebhookPolicy | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, policy: WebhookPolicy | None = None,
+                 client: WebhookClient | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.policy = policy or WebhookPolicy()
-        self._session: aiohttp.ClientSession | None = None
+        self.client = client or WebhookClient(TargetPolicy(), timeout_s=self.policy.timeout_s)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.client.close()
 
     # ---- endpoints ----------------------------------------------------------------------------
 
     async def create_endpoint(self, tenant_id: str, url: str, event_types: list[str]) -> tuple[Any, str]:
+        await self.client.check_new_url(url)  # 422 webhook_url_forbidden
         secret = new_secret()
         async with self.pool.acquire() as conn:
             row = await db.insert_endpoint(conn, new_id("whe"), tenant_id, url, event_types, secret,
@@ -99,6 +106,11 @@ class Webhooks:
         if row is None or (tenant_id is not None and row["tenant_id"] != tenant_id):
             raise WebhookEndpointNotFound("no such webhook endpoint", param="endpoint_id")
         return row
+
+    async def get_endpoint(self, endpoint_id: str, tenant_id: str | None) -> Any:
+        """The endpoint, when `tenant_id` (None: an operator) may see it; else 404."""
+        async with self.pool.acquire() as conn:
+            return await self._owned(conn, endpoint_id, tenant_id)
 
     async def rotate_secret(self, endpoint_id: str, tenant_id: str | None, overlap_s: int) -> tuple[Any, str]:
         """A new secret signs from now on; the old one keeps signing too until the overlap ends."""
@@ -138,8 +150,6 @@ class Webhooks:
             due = await db.claim_due(conn, now, now + timedelta(seconds=self.policy.lease_s), self.policy.batch)
         if not due:
             return 0
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.policy.timeout_s))
         await asyncio.gather(*(self._attempt(row, now) for row in due))
         return len(due)
 
@@ -151,18 +161,9 @@ class Webhooks:
             "Fooddispatch-Event-Type": row["event_type"], "User-Agent": "fooddispatch-webhooks/1",
         }
         started = time.perf_counter()
-        status: int | None = None
-        error: str | None = None
-        assert self._session is not None
-        try:
-            async with self._session.post(row["url"], data=body, headers=headers, allow_redirects=False) as resp:
-                status = resp.status
-                await resp.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        ok = status is not None and 200 <= status < 300
-        if not ok and error is None:
-            error = f"HTTP {status}"
+        sent = await self.client.post(row["url"], body, headers)
+        status, ok = sent.status, sent.ok
+        error = None if ok else sent.error or f"HTTP {status}"
         ms = int((time.perf_counter() - started) * 1000)
         attempt = row["attempts"]
         give_up = (now - row["created_at"]).total_seconds() >= self.policy.give_up_after_s
@@ -172,8 +173,9 @@ class Webhooks:
                 conn, row["id"], row["endpoint_id"], attempt=attempt, at=now, status_code=status, error=error,
                 duration_ms=ms, ok=ok, retry_at=retry_at,
             )
-            if not ok and failures >= self.policy.disable_after:
-                reason = f"{failures} consecutive failed deliveries"
+            if sent.refused_url or (not ok and failures >= self.policy.disable_after):
+                reason = (f"the URL is not allowed ({sent.refused})" if sent.refused_url
+                          else f"{failures} consecutive failed deliveries")
                 if await db.disable(conn, row["endpoint_id"], reason):
                     notice = make_event("webhook_endpoint.disabled", {
                         "endpoint_id": row["endpoint_id"], "tenant_id": row["tenant_id"], "url": row["url"],

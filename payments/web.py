@@ -67,10 +67,13 @@ def intent_view(intent: Intent) -> m.PaymentIntentView:
     )
 
 
-def _visible(request: web.Request, customer_id: str, what: str, ident: str) -> None:
-    """Customers see only their own objects; others' are reported missing, not forbidden."""
+def _visible(request: web.Request, customer_id: str, what: str, ident: str, tenant_id: str | None = None) -> None:
+    """Customers see only their own objects, restaurant staff only the payments of their tenant's
+    orders (`tenant_id`: the checkout writes it into the intent's metadata); others' are reported
+    missing, not forbidden."""
     who = principal(request)
-    if who.role == CUSTOMER and who.account_id != customer_id:
+    if ((who.role == CUSTOMER and who.account_id != customer_id)
+            or (who.role == STAFF and (not who.tenant_id or who.tenant_id != tenant_id))):
         raise ResourceMissing(f"No such {what}: '{ident}'", param="id")
 
 
@@ -169,7 +172,7 @@ async def list_payment_intents(request: web.Request) -> web.Response:
 async def get_payment_intent(request: web.Request) -> web.Response:
     """One PaymentIntent."""
     intent = await _service(request).get_intent(request.match_info["id"])
-    _visible(request, intent.customer_id, "payment_intent", intent.id)
+    _visible(request, intent.customer_id, "payment_intent", intent.id, intent.metadata.get("tenant_id"))
     return json_response(intent_view(intent))
 
 

@@ -12,12 +12,15 @@ from aiohttp import web
 from kernel.errors import ValidationFailed
 from kernel.http import COURIER, CUSTOMER, OPERATOR, decode_body, decode_query, endpoint, json_response, principal
 from kernel.money import Money
+from kernel.webhook_client import WebhookClient
 from payments import messages as m
 from payments import reconcile, store
 from payments.model import Account
 from payments.web import PAYMENTS, TAGS, _currency
 
 routes = web.RouteTableDef()
+# The webhook client of the payments sender: registration checks URLs with the same guard.
+WEBHOOK_CLIENT = web.AppKey("payments_webhook_client", WebhookClient)
 OWN_WALLET = {CUSTOMER: "customer_wallet", COURIER: "courier_earnings"}
 
 
@@ -181,10 +184,12 @@ async def get_reconciliation(request: web.Request) -> web.Response:
 
 @routes.post("/v1/webhook_endpoints")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CreateWebhookEndpoint, response=m.WebhookEndpointView,
-          status=201, tags=TAGS)
+          status=201, tags=TAGS, errors=[422, 503])
 async def create_webhook_endpoint(request: web.Request) -> web.Response:
-    """Subscribe a URL to payment events; the signing secret is shown once."""
+    """Subscribe a URL to payment events; the signing secret is shown once. Only https to public
+    addresses (422 `webhook_url_forbidden`, with a `reason`)."""
     body = await decode_body(request, m.CreateWebhookEndpoint)
+    await request.app[WEBHOOK_CLIENT].check_new_url(body.url)
     secret = "whsec_" + secrets.token_urlsafe(24)
     async with request.app[PAYMENTS].pool.acquire() as conn:
         row = await store.insert_webhook_endpoint(conn, url=body.url, secret=secret, event_types=body.enabled_events,

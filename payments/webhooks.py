@@ -1,53 +1,52 @@
 """Outgoing webhooks: deliveries are queued in the transaction that made the change
 (`store.enqueue_webhook`) and sent by this worker, signed with `kernel.signing`
-(the one scheme orders uses too), retried with exponential backoff."""
+(the one scheme orders uses too), retried with exponential backoff.
+
+Sent through `kernel.webhook_client` (the SSRF guard orders uses too): the URL is checked at
+registration and again at every delivery, the connection goes to exactly the addresses checked,
+redirects are not followed and the target's answer is never read, so `last_error` holds a status
+code or an error from a fixed list. A URL that can never be allowed fails its delivery at once."""
 
 from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import asyncpg
 
 from kernel.signing import SIGNATURE_HEADER, sign
+from kernel.webhook_client import WebhookClient
 from payments import store
 
 MAX_ATTEMPTS = 8
 
 
 class WebhookSender:
-    def __init__(self, pool: asyncpg.Pool, *, timeout: float = 5.0, base_delay: float = 5.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, client: WebhookClient, *, base_delay: float = 5.0) -> None:
         self.pool = pool
-        self.timeout = timeout
+        self.client = client
         self.base_delay = base_delay
 
-    async def deliver_due(self, session: aiohttp.ClientSession, limit: int = 50) -> int:
+    async def deliver_due(self, limit: int = 50) -> int:
         """Send what is due; returns how many were delivered."""
         delivered = 0
         async with self.pool.acquire() as conn, conn.transaction():
             for row in await store.claim_due_deliveries(conn, limit):
                 body = row["payload"].encode()
                 headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, [row["secret"]])}
-                error: str | None = None
-                try:
-                    async with session.post(row["url"], data=body, headers=headers,
-                                            timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                        if resp.status >= 300:
-                            error = f"HTTP {resp.status}"
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    error = type(exc).__name__
+                sent = await self.client.post(row["url"], body, headers)
+                error = None if sent.ok else sent.error or f"HTTP {sent.status}"
                 attempts = row["attempts"] + 1
-                retry = None if error is None or attempts >= MAX_ATTEMPTS else self.base_delay * 2 ** (attempts - 1)
+                final = error is None or sent.refused_url or attempts >= MAX_ATTEMPTS
+                retry = None if final else self.base_delay * 2 ** (attempts - 1)
                 await store.finish_delivery(conn, row["id"], delivered=error is None, error=error,
                                             retry_in_seconds=retry)
                 delivered += error is None
         return delivered
 
     async def run(self, interval: float = 1.0) -> None:
-        async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    await self.deliver_due(session)
-                except (OSError, asyncpg.PostgresError):
-                    pass
-                await asyncio.sleep(interval)
+        while True:
+            try:
+                await self.deliver_due()
+            except (OSError, asyncpg.PostgresError):
+                pass
+            await asyncio.sleep(interval)

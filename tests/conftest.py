@@ -142,6 +142,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         rate_limit_per_minute=100_000,
         rate_limit_burst=10_000,
         tenant_rate_limit_per_minute=1_000_000,
+        webhooks_allow_private=True,  # tests post webhooks to receivers on 127.0.0.1
     )
 
 

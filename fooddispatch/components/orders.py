@@ -20,7 +20,9 @@ from fooddispatch.app import consumer_name
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
 from kernel.eventbus import StreamConsumer
 from kernel.http import OPERATOR, Principal
+from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
+from kernel.webhook_client import WebhookClient
 from orders import web as orders_web
 from orders.events import OrderEvents
 from orders.lifecycle import OrderLifecycle
@@ -63,7 +65,8 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
         await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))
 
     lifecycle = OrderLifecycle(service, pause_store=pause_store)
-    webhooks = Webhooks(app[DB], app[CLOCK])
+    webhooks = Webhooks(app[DB], app[CLOCK],
+                        client=WebhookClient(TargetPolicy.from_setting(settings.webhooks_allow_private)))
     app[orders_web.ORDERS] = service
     app[orders_web.LIFECYCLE] = lifecycle
     app[orders_web.WEBHOOKS] = webhooks

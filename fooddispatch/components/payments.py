@@ -16,9 +16,12 @@ import structlog
 from aiohttp import web
 
 from fooddispatch.keys import CLOCK, DB, REDIS, SETTINGS
+from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
+from kernel.webhook_client import WebhookClient
 from payments import reconcile
 from payments import web as payments_web
+from payments import web_money as payments_web_money
 from payments.live import FraudScreen
 from payments.processor import CircuitBreaker, ResilientProcessor, TestModeProcessor
 from payments.service import PaymentsService
@@ -47,6 +50,8 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
         fraud=FraudScreen(app[REDIS], settings.redis_prefix, clock), clock=clock,
     )
     app[payments_web.PAYMENTS] = service
+    webhook_client = WebhookClient(TargetPolicy.from_setting(settings.webhooks_allow_private), timeout_s=5.0)
+    app[payments_web_money.WEBHOOK_CLIENT] = webhook_client
 
     steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
         ("processing intents", lambda: service.resolve_processing(older_than_seconds=RESOLVE_EVERY_SECONDS)),
@@ -76,9 +81,10 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     tasks = BackgroundTasks()
     tasks.start(resolver(), name="payments-resolver")
     tasks.start(daily_reconciliation(), name="payments-reconciliation")
-    tasks.start(WebhookSender(service.pool).run(), name="payments-webhooks")
+    tasks.start(WebhookSender(service.pool, webhook_client).run(), name="payments-webhooks")
     try:
         yield
     finally:
         await tasks.stop()
+        await webhook_client.close()
         await service.close()

@@ -85,15 +85,32 @@ def merchant_routes(app) -> set[tuple[str, str]]:
     return found
 
 
-async def test_every_merchant_route_hides_other_tenants(client, app, two_tenants) -> None:
+# What another tenant may send instead of a good request: a body that fails validation (zones that
+# are not GeoJSON, say), bad JSON, no body, and a query that fails validation. None of them may
+# be looked at before the store or tenant is found to be someone else's.
+BAD_REQUESTS: list[dict] = [
+    {"json": {"zones": "not geojson", "max_delivery_m": -1, "unknown": True}},
+    {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+    {},
+    {"params": {"limit": "-5", "cursor": "x"}},
+]
+
+
+async def test_every_merchant_route_hides_other_tenants(client, app, db, two_tenants) -> None:
     assert merchant_routes(app) == {(m, p) for m, p, _ in SAMPLES}, "add the new merchant route to SAMPLES"
     t = two_tenants
     values = {"tenant_id": t["a"], "store_id": t["store_a"], "day": "2030-12-25", "item_id": "itm_special"}
     for method, template, body in SAMPLES:
         path = re.sub(r"{(\w+)}", lambda m: values[m.group(1)], template)
-        other = await client.request(method, path, json=body, headers=t["staff_b"])
-        assert other.status == 404, (method, template, other.status, await other.text())
-        assert (await other.json())["error"]["code"] in {"store_not_found", "tenant_not_found"}
+        async with db.acquire() as conn:
+            audit_before = await conn.fetchval("SELECT count(*) FROM catalog_audit")
+        for request in [{"json": body}, *BAD_REQUESTS]:
+            other = await client.request(method, path, **{**request, "headers": {**t["staff_b"],
+                                                                                 **request.get("headers", {})}})
+            assert other.status == 404, (method, template, request, other.status, await other.text())
+            assert (await other.json())["error"]["code"] in {"not_found", "store_not_found", "tenant_not_found"}
+        async with db.acquire() as conn:  # and nothing happened
+            assert await conn.fetchval("SELECT count(*) FROM catalog_audit") == audit_before, (method, template)
         mine = await client.request(method, path, json=body, headers=t["staff_a"])
         assert mine.status < 300, (method, template, mine.status, await mine.text())
     # and the operator sees everything

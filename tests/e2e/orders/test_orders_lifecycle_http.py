@@ -8,7 +8,8 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from aiohttp import web
+import pytest
+from aiohttp import WSServerHandshakeError, web
 from orders_helpers import LAT, LNG, cart, eventually, make_customer, make_shop, ok, place
 
 from dispatch.live import DispatchKeys, SurgeBoardStore
@@ -275,7 +276,7 @@ async def test_tablet_feed_says_hello_with_active_orders_then_pushes_the_store_o
     first = await place(client, cust, pm, shop.store_id, key="before")
     _, stranger = await make_principal("staff", tenant_id="ten_someone_else")
     async with client.ws_connect(f"/v1/stores/{shop.store_id}/orders/feed", headers=shop.staff) as ws:
-        hello = json.loads(await ws.receive_bytes(timeout=5))
+        hello = json.loads(await ws.receive_str(timeout=5))  # JSON in text frames (receive_str refuses binary)
         assert hello["type"] == "hello" and hello["store_id"] == shop.store_id
         assert [o["id"] for o in hello["active_orders"]] == [first["id"]]
         second = await place(client, cust, pm, shop.store_id, key="after")
@@ -283,11 +284,13 @@ async def test_tablet_feed_says_hello_with_active_orders_then_pushes_the_store_o
         seen: list[tuple[str, str, str]] = []
         while ("order.accepted", second["id"], "accepted") not in seen:
             # The first order's event may still be on its way: frames come as events are relayed.
-            frame = json.loads(await ws.receive_bytes(timeout=10))
+            frame = json.loads(await ws.receive_str(timeout=10))
             assert frame["type"] == "order" and frame["data"]["store_id"] == shop.store_id
             seen.append((frame["event_type"], frame["order_id"], frame["status"]))
         assert seen.index(("order.placed", second["id"], "placed")) < seen.index(
             ("order.accepted", second["id"], "accepted"))
-    async with client.ws_connect(f"/v1/stores/{shop.store_id}/orders/feed", headers=stranger) as ws:
-        hello = json.loads(await ws.receive_bytes(timeout=5))
-        assert hello["active_orders"] == []  # another tenant's staff sees none of this store's orders
+    # Another tenant's staff: 404 before the socket opens (not an empty hello), as for no store at all.
+    for store_id in (shop.store_id, "sto_unknown"):
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await client.ws_connect(f"/v1/stores/{store_id}/orders/feed", headers=stranger)
+        assert refused.value.status == 404

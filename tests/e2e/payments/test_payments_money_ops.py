@@ -7,7 +7,6 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import stripe
 from aiohttp import web
 
@@ -15,6 +14,7 @@ from kernel.http import COURIER, OPERATOR
 from kernel.signing import SIGNATURE_HEADER, verify
 from payments import Split
 from payments.web import PAYMENTS
+from payments.web_money import WEBHOOK_CLIENT
 from payments.webhooks import WebhookSender
 
 _keys = itertools.count(1)
@@ -160,8 +160,8 @@ async def test_webhooks_are_signed_with_the_shared_scheme(client, app, make_prin
     secret = (await resp.json())["secret"]
     pm = await add_card(client, customer)
     intent = await (await pay(client, customer, pm)).json()
-    async with aiohttp.ClientSession() as session:
-        assert await WebhookSender(app[PAYMENTS].pool).deliver_due(session) == 1
+    sender = WebhookSender(app[PAYMENTS].pool, app[WEBHOOK_CLIENT])
+    assert await sender.deliver_due() == 1
     body, header = received[0]
     verify(body, header, secret)
     event = stripe.Webhook.construct_event(body.decode(), header, secret)

@@ -1,0 +1,28 @@
+"""Which stores a caller may act for: a restaurant's staff, its own tenant's; operators, any.
+
+Another tenant's store and an unknown one get the same 404 `not_found`, checked before anything
+else of the request is looked at, so no answer tells a store of another tenant from no store.
+The owner comes from the catalog (`store_tenant`), the package that owns stores.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from kernel.errors import NotFound
+from kernel.http import Principal
+from orders.ports import Catalog
+
+
+def tenant_scope(who: Principal) -> str | None:
+    """The tenant `who` is limited to (None: an operator, every tenant). Staff without a tenant
+    get a scope that matches no store."""
+    return None if who.is_operator() else (who.tenant_id or "")
+
+
+async def store_owner(conn: asyncpg.Connection, catalog: Catalog, store_id: str, scope: str | None) -> str:
+    """The tenant that owns `store_id`, when a caller limited to `scope` may act for it."""
+    owner = await catalog.store_tenant(conn, store_id)
+    if owner is None or (scope is not None and owner != scope):
+        raise NotFound("no such store", param="store_id")
+    return owner

@@ -37,6 +37,7 @@ from orders.errors import (
     NotDeliverable,
     PriceChanged,
     PromoRejected,
+    QuoteAlreadyUsed,
     QuoteExpired,
     QuoteNotFound,
     StoreUnavailable,
@@ -246,20 +247,25 @@ class OrdersService:
 
     async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
         """Place the order for a quote. A retry with the same key returns the order the first
-        attempt wrote, whatever happened in between (then `view` is None: read it)."""
+        attempt wrote, whatever happened in between (then `view` is None: read it). A quote pays
+        for one order: another key ordering it again gets 409 `quote_already_used` naming that
+        order, before any hold is placed."""
         if (body.payment_method_id is None) == (body.payment_intent is None):
             raise ValidationFailed("give exactly one of payment_method_id and payment_intent",
                                    param="payment_method_id" if body.payment_method_id is None else "payment_intent")
         now = self.clock.now()
+        order_id = new_id("ord")
         requote: tuple[type[QuoteExpired] | type[PriceChanged], QuoteRequest] | None = None
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    row = await store.checkout_lookup(conn, body.quote_id, customer_id, idempotency_key)
+                    row = await store.checkout_lookup(conn, body.quote_id, customer_id, idempotency_key, order_id)
                     if row["existing_order"] is not None:
                         return Placed(row["existing_order"], False)
                     if row["id"] is None:
                         raise QuoteNotFound("no such quote", param="quote_id")
+                    if not row["claimed"]:
+                        return await self._quote_taken(conn, row, body.quote_id, customer_id, idempotency_key)
                     req = _quote_request_decoder.decode(row["request"])
                     if now >= row["expires_at"]:
                         requote = (QuoteExpired, req)
@@ -271,7 +277,7 @@ class OrdersService:
                     if priced.breakdown.total.amount != row["total"]:
                         requote = (PriceChanged, req)
                         raise _Requote
-                    view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced)
+                    view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced, order_id)
                     return Placed(view["id"], True, view, priced.breakdown)
             except _Requote:
                 pass
@@ -291,12 +297,24 @@ class OrdersService:
                    else "the price changed since the quote; here is the new quote")
         raise error(message, param="quote_id", extra={"quote": msgspec.to_builtins(fresh)})
 
+    @staticmethod
+    async def _quote_taken(conn: asyncpg.Connection, row: asyncpg.Record, quote_id: str, customer_id: str,
+                           key: str) -> Placed:
+        """The claim did not take: the quote pays for an order already. This key's own order (a
+        retry that waited for its first try's commit) is returned; another's is a 409 naming it."""
+        used_by = row["used_by"]
+        if used_by is None:  # taken by a checkout that committed while this one waited for it
+            taken = await store.quote_taken(conn, quote_id, customer_id, key)
+            if taken["existing_order"] is not None:
+                return Placed(taken["existing_order"], False)
+            used_by = taken["used_by"]
+        raise QuoteAlreadyUsed(used_by)
+
     async def _place(
         self, conn: asyncpg.Connection, customer_id: str, key: str, body: CheckoutRequest, quote_id: str,
-        p: Priced,
+        p: Priced, order_id: str,
     ) -> asyncpg.Record:
         ctx, b = p.context, p.breakdown
-        order_id = new_id("ord")
         if p.promo is not None and b.discount.amount:
             ok = await store.redeem_promo(conn, promo_id=p.promo.id, order_id=order_id, customer_id=customer_id,
                                           discount=b.discount.amount, at=p.at)

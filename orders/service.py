@@ -27,6 +27,7 @@ import asyncpg
 import msgspec
 
 from catalog import QuoteContext, ResolvedLine
+from kernel.clientip import Network
 from kernel.clock import Clock
 from kernel.errors import Forbidden, ValidationFailed
 from kernel.ids import new_id
@@ -64,6 +65,7 @@ from orders.pricing import (
     promised_window,
     promo_discount,
 )
+from payments import RiskContext
 
 _quote_request_decoder = msgspec.json.Decoder(QuoteRequest)
 _quote_decoder = msgspec.json.Decoder(QuoteOut)
@@ -125,10 +127,29 @@ class Placed:
     breakdown: PriceBreakdown | None = None  # the pricing `view` was written with
 
 
+@dataclass(frozen=True, slots=True)
+class ClientContext:
+    """Where a checkout comes from, for the fraud screen: the client's IP address (the peer, or
+    what a trusted proxy says it is) and the device id the app sends (`X-Device-Id`), if any."""
+
+    ip: str | None = None
+    device_id: str | None = None
+
+
+def _risk(client: ClientContext | None, *, first_order: bool, promo: Promo | None) -> RiskContext:
+    """What the fraud screen weighs besides the card and the amount. `first_order`: no order of the
+    customer was delivered yet (an account with no history: cancelled or refused orders prove
+    nothing). The promo is named by its id, the one promo whatever spelling the code was typed in."""
+    client = client or ClientContext()
+    return RiskContext(ip=client.ip, device_id=client.device_id, first_order=first_order,
+                       promo_code=promo.id if promo is not None else None)
+
+
 @dataclass
 class OrdersConfig:
     policy: FeePolicy = field(default_factory=FeePolicy)
     pause_after_expired: int = 3  # consecutive expired orders that pause a store (0: never)
+    trusted_proxies: tuple[Network, ...] = ()  # may name the client in X-Forwarded-For (kernel.clientip)
 
 
 class OrdersService:
@@ -245,7 +266,8 @@ class OrdersService:
             priced = await self._price(conn, customer_id, req, now)
             return await self._store_quote(conn, customer_id, priced)
 
-    async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
+    async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest,
+                       client: ClientContext | None = None) -> Placed:
         """Place the order for a quote. A retry with the same key returns the order the first
         attempt wrote, whatever happened in between (then `view` is None: read it). A quote pays
         for one order: another key ordering it again gets 409 `quote_already_used` naming that
@@ -277,7 +299,9 @@ class OrdersService:
                     if priced.breakdown.total.amount != row["total"]:
                         requote = (PriceChanged, req)
                         raise _Requote
-                    view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced, order_id)
+                    risk = _risk(client, first_order=row["first_order"], promo=priced.promo)
+                    view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced, order_id,
+                                             risk)
                     return Placed(view["id"], True, view, priced.breakdown)
             except _Requote:
                 pass
@@ -312,7 +336,7 @@ class OrdersService:
 
     async def _place(
         self, conn: asyncpg.Connection, customer_id: str, key: str, body: CheckoutRequest, quote_id: str,
-        p: Priced, order_id: str,
+        p: Priced, order_id: str, risk: RiskContext,
     ) -> asyncpg.Record:
         ctx, b = p.context, p.breakdown
         if p.promo is not None and b.discount.amount:
@@ -334,7 +358,7 @@ class OrdersService:
             assert body.payment_method_id is not None  # checkout() let through exactly one of the two
             hold = await self.payments.authorize(
                 conn, customer_id=customer_id, payment_method_id=body.payment_method_id, amount=b.total,
-                reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}", metadata=metadata,
+                reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}", metadata=metadata, risk=risk,
             )
         start = p.request.scheduled_for or p.at
         accept_by = p.at + timedelta(seconds=ctx.accept_window_s)

@@ -34,8 +34,8 @@ async def insert_quote(
 
 
 async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str, order_id: str) -> Row:
-    """The customer's quote (with the surge it was priced at), an order this key already created,
-    and the quote claimed for `order_id`
+    """The customer's quote (with the surge it was priced at), an order this key already created
+    and whether the customer has had an order delivered yet, and the quote claimed for `order_id`
     (the order this checkout is about to write): one round trip. Always one row (the LEFT JOIN
     from `(SELECT 1)`): its quote columns are NULL when there is no such quote.
 
@@ -51,7 +51,8 @@ async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: 
         " AND NOT EXISTS (SELECT 1 FROM prior) RETURNING id) "
         "SELECT q.id, q.request::text AS request, q.total, q.expires_at, "
         "q.priced->'pricing'->>'surge_multiplier' AS surge, q.order_id AS used_by, "
-        "EXISTS (SELECT 1 FROM claim) AS claimed, (SELECT id FROM prior) AS existing_order "
+        "EXISTS (SELECT 1 FROM claim) AS claimed, (SELECT id FROM prior) AS existing_order, "
+        "NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = $2 AND o.status = 'delivered') AS first_order "
         "FROM (SELECT 1) AS one LEFT JOIN order_quotes q ON q.id = $1 AND q.customer_id = $2",
         quote_id, customer_id, key, order_id,
     )

@@ -18,13 +18,14 @@ from catalog.messages import PauseIn
 from dispatch import SurgeReader
 from fooddispatch.app import consumer_name
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from kernel.clientip import parse_networks
 from kernel.eventbus import StreamConsumer
 from kernel.http import OPERATOR, Principal
 from kernel.tasks import BackgroundTasks
 from orders import web as orders_web
 from orders.events import OrderEvents
 from orders.lifecycle import OrderLifecycle
-from orders.service import OrdersService
+from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
 from payments import web as payments_web
 from payments.model import Split
@@ -57,7 +58,8 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     # the surge rather than price a busy area at 1 whenever the loop is briefly late (checkout reuses the
     # quoted level and does not read it).
     surge = SurgeReader(app[REDIS], settings.redis_prefix, settings.region, timeout_s=0.2)
-    service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge)
+    service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge,
+                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies)))
 
     async def pause_store(store_id: str, reason: str) -> None:
         await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))

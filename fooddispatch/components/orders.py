@@ -2,12 +2,14 @@
 orders ports, and four background tasks: the accept-window sweeper, the merchant webhook
 worker, and the "orders" consumer of the event stream (courier and dispatch events in,
 webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
-dispatch publishes for the pickup's H3 cell (1 where none is published)."""
+dispatch publishes for the pickup's H3 cell (1 where none is published). Orders also serves
+tracking's port for courier steps (`_serve_tracking`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import structlog
@@ -24,11 +26,13 @@ from kernel.http import OPERATOR, Principal
 from kernel.tasks import BackgroundTasks
 from orders import web as orders_web
 from orders.events import OrderEvents
-from orders.lifecycle import OrderLifecycle
+from orders.lifecycle import Caller, OrderLifecycle
+from orders.model import Action, Actor
 from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
 from payments import web as payments_web
 from payments.model import Split
+from tracking import web as tracking_web
 
 log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
@@ -51,6 +55,23 @@ async def _loop(name: str, step: Callable[[], Awaitable[object]], every: float) 
         await asyncio.sleep(every)
 
 
+def _serve_tracking(app: web.Application, service: OrdersService, lifecycle: OrderLifecycle) -> None:
+    """Tracking's port into orders (it starts first; the two never import each other): a courier's
+    pick-up or delivery from its socket moves the order in the transaction that records it (an
+    impossible step is refused, not acked)."""
+    tracking = app.get(tracking_web.TRACKING)
+    if tracking is None:
+        return
+    actions = {"picked_up": Action.PICK_UP, "delivered": Action.DELIVER}
+
+    async def courier_step(conn: asyncpg.Connection, *, courier_id: str, order_id: str, step: str,
+                           proof: dict[str, Any] | None) -> None:
+        await lifecycle.act(order_id, Caller(Actor.COURIER, courier_id), actions[step], proof=proof,
+                            reason=f"courier.{step}", conn=conn)
+
+    tracking.steps = courier_step
+
+
 async def _orders(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     catalog = app[catalog_web.CATALOG]
@@ -65,6 +86,7 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
         await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))
 
     lifecycle = OrderLifecycle(service, pause_store=pause_store)
+    _serve_tracking(app, service, lifecycle)
     webhooks = Webhooks(app[DB], app[CLOCK])
     app[orders_web.ORDERS] = service
     app[orders_web.LIFECYCLE] = lifecycle

@@ -145,6 +145,19 @@ def _risk(client: ClientContext | None, *, first_order: bool, promo: Promo | Non
                        promo_code=promo.id if promo is not None else None)
 
 
+@dataclass(frozen=True, slots=True)
+class OrderParties:
+    """Who an order belongs to and where it stands: what a live view checks access against."""
+
+    order_id: str
+    customer_id: str
+    tenant_id: str
+    region: str
+    status: str
+    courier_id: str | None
+    at: datetime  # of the last transition
+
+
 @dataclass
 class OrdersConfig:
     policy: FeePolicy = field(default_factory=FeePolicy)
@@ -394,6 +407,15 @@ class OrdersService:
             "lines": [{"name": line.name, "quantity": line.quantity} for line in p.lines],
         }, aggregate_id=order_id)
         return await store.insert_order(conn, order, lines, [event])
+
+    async def order_parties(self, order_id: str) -> OrderParties | None:
+        """The committed order's owner, tenant and status (None: no such order)."""
+        async with self.pool.acquire() as conn:
+            row = await store.order_parties(conn, order_id)
+        if row is None:
+            return None
+        return OrderParties(row["id"], row["customer_id"], row["tenant_id"], row["region"], row["status"],
+                            row["courier_id"], row["at"])
 
     async def create_promo(self, who_tenant: str | None, is_operator: bool, values: dict[str, Any]) -> Any:
         if not is_operator and values.get("store_id") is None:

@@ -191,6 +191,17 @@ async def lock_order(conn: asyncpg.Connection, order_id: str) -> Row | None:
     return await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id)
 
 
+async def order_parties(conn: asyncpg.Connection, order_id: str) -> Row | None:
+    """Who the order belongs to and where it stands (for a live view's access check), with the
+    time of its last transition."""
+    return await conn.fetchrow(
+        "SELECT id, customer_id, tenant_id, region, status, courier_id, "
+        "coalesce((SELECT max(at) FROM order_status_history h WHERE h.order_id = o.id), placed_at) AS at "
+        "FROM orders o WHERE id = $1",
+        order_id,
+    )
+
+
 async def order_view(conn: asyncpg.Connection, order_id: str) -> Row | None:
     """The order with its lines and history, in one round trip."""
     return await conn.fetchrow(

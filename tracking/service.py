@@ -88,6 +88,7 @@ class TrackingConfig:
 
 
 HistoryRow = store.HistoryRow
+TrackedOrder = store.TrackedOrder
 
 
 class CourierSteps(Protocol):
@@ -100,6 +101,14 @@ class CourierSteps(Protocol):
 
     async def __call__(self, conn: asyncpg.Connection, *, courier_id: str, order_id: str, step: str,
                        proof: dict[str, Any] | None) -> None: ...
+
+
+class OrderSource(Protocol):
+    """The order as the orders package has it, committed (version 0: before any change the
+    projection counts), or None. Authorizes a watcher whose order the projection has not
+    seen yet: the order.placed event reaches the projection after the checkout's 201."""
+
+    async def __call__(self, order_id: str) -> TrackedOrder | None: ...
 
 
 class TrackingService:
@@ -131,6 +140,7 @@ class TrackingService:
                       "flushes": 0, "flush_failures": 0, "history_rows": 0, "history_dropped": 0}
         self.metrics = metrics
         self.steps: CourierSteps | None = None  # None: actions are only recorded (no orders here)
+        self.orders: OrderSource | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._flush_lock = asyncio.Lock()
@@ -441,6 +451,10 @@ class TrackingService:
 
         return await store.record_action(self.pool, courier_id, action_id, event_type, data, aggregate_id,
                                          move_order)
+
+    async def order_at_source(self, order_id: str) -> TrackedOrder | None:
+        """The committed order from the orders package (None where orders is not wired)."""
+        return None if self.orders is None else await self.orders(order_id)
 
     async def record_arrival(self, courier_id: str, arrival: Arrival) -> None:
         event_type = f"courier.arrived_{arrival.where}"

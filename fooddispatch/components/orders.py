@@ -3,7 +3,7 @@ orders ports, and four background tasks: the accept-window sweeper, the merchant
 worker, and the "orders" consumer of the event stream (courier and dispatch events in,
 webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
 dispatch publishes for the pickup's H3 cell (1 where none is published). Orders also serves
-tracking's port for courier steps (`_serve_tracking`)."""
+tracking's two ports (`_serve_tracking`)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from orders.webhooks import Webhooks
 from payments import web as payments_web
 from payments.model import Split
 from tracking import web as tracking_web
+from tracking.service import TrackedOrder
 
 log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
@@ -56,9 +57,10 @@ async def _loop(name: str, step: Callable[[], Awaitable[object]], every: float) 
 
 
 def _serve_tracking(app: web.Application, service: OrdersService, lifecycle: OrderLifecycle) -> None:
-    """Tracking's port into orders (it starts first; the two never import each other): a courier's
-    pick-up or delivery from its socket moves the order in the transaction that records it (an
-    impossible step is refused, not acked)."""
+    """Tracking's two ports into orders (it starts first; the two never import each other): a
+    courier's pick-up or delivery from its socket moves the order in the transaction that records
+    it (an impossible step is refused, not acked), and a watcher of an order the projection has not
+    seen yet (just placed) is authorized against the committed order."""
     tracking = app.get(tracking_web.TRACKING)
     if tracking is None:
         return
@@ -69,7 +71,13 @@ def _serve_tracking(app: web.Application, service: OrdersService, lifecycle: Ord
         await lifecycle.act(order_id, Caller(Actor.COURIER, courier_id), actions[step], proof=proof,
                             reason=f"courier.{step}", conn=conn)
 
+    async def placed_order(order_id: str) -> TrackedOrder | None:
+        o = await service.order_parties(order_id)
+        return None if o is None else TrackedOrder(o.order_id, o.customer_id, o.tenant_id, o.region, o.status,
+                                                   o.courier_id, 0, o.at)
+
     tracking.steps = courier_step
+    tracking.orders = placed_order
 
 
 async def _orders(app: web.Application) -> AsyncIterator[None]:

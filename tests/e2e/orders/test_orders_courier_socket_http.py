@@ -1,6 +1,6 @@
 """Orders meets the live sockets, over HTTP and websockets as the apps use them: a courier's pick-up and
 delivery frames move the order (an impossible step is refused with an error frame naming the order's
-state, never acked)."""
+state, never acked), and a customer may open the tracking socket the moment checkout answers 201."""
 
 from __future__ import annotations
 
@@ -85,3 +85,21 @@ async def test_a_courier_step_moves_the_order_and_an_impossible_one_is_refused_w
     assert (await _outbox(db, "courier.picked_up"), await _outbox(db, "courier.delivered")) == (1, 1)
     assert (await _outbox(db, "order.picked_up"), await _outbox(db, "order.delivered")) == (1, 1)
 
+
+async def test_the_tracking_socket_opens_right_after_checkout_for_the_customer_only(
+        client, shop_factory, customer_factory, make_principal) -> None:
+    shop = await shop_factory()
+    _, cust, pm = await customer_factory()
+    _, other = await make_principal("customer")
+    for i in range(12):
+        quote = await ok(await client.post("/v1/quotes", json=cart(shop.store_id, lines=FRIES), headers=cust), 201)
+        order = await ok(await client.post("/v1/orders", json={"quote_id": quote["id"], "payment_method_id": pm},
+                                           headers={**cust, "Idempotency-Key": f"t{i}"}), 201)
+        # At once, before the order's event can have reached tracking's projection.
+        async with client.ws_connect(f"/v1/orders/{order['id']}/track", headers=cust) as ws:
+            first = await _frame(ws, lambda f: f["type"] == "status" and f.get("status") is not None)
+            assert (first["order_id"], first["status"]) == (order["id"], "placed")
+        if i == 0:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await client.ws_connect(f"/v1/orders/{order['id']}/track", headers=other)
+            assert refused.value.status == 404

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kernel.clientip import parse_networks
+
 
 class ConfigError(ValueError):
     """A bad setting; the message names the variable and what it should be."""
@@ -51,6 +53,15 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     return raw
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    specs = tuple(part.strip() for part in (env.get(name) or "").split(",") if part.strip())
+    try:
+        parse_networks(specs)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return specs
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".fooddispatch")
@@ -85,6 +96,9 @@ class Settings:
     # Local development and tests only: webhooks may go over plain http to loopback and private
     # addresses (`kernel.netguard`). Off, only https to public addresses is allowed.
     webhooks_allow_private: bool = False
+    # Load balancers in front of the app (IPs or CIDR networks): only a request from one of them
+    # may name its client in X-Forwarded-For (the fraud screen's client IP). Empty: the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +151,7 @@ class Settings:
             tracking_retention_days=_int(env, "FOODDISPATCH_TRACKING_RETENTION_DAYS", 30, 1, 3650),
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
             webhooks_allow_private=allow_private_raw in {"true", "1"},
+            trusted_proxies=_networks(env, "FOODDISPATCH_TRUSTED_PROXIES"),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -173,6 +188,7 @@ ENV_VARS = (
     "FOODDISPATCH_TRACKING_RETENTION_DAYS",
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
     "FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE",
+    "FOODDISPATCH_TRUSTED_PROXIES",
 )
 
 

@@ -19,6 +19,17 @@ class QuoteExpired(Conflict):
     code = "quote_expired"
 
 
+class QuoteAlreadyUsed(Conflict):
+    """The quote paid for an order already (a quote is good for one order); `extra["order_id"]`
+    names it."""
+
+    code = "quote_already_used"
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"this quote was ordered already, as {order_id}; ask for a new quote to order again",
+                         param="quote_id", extra={"order_id": order_id})
+
+
 class PriceChanged(Conflict):
     """The menu or fees moved since the quote; `extra["quote"]` carries the new price."""
 
@@ -65,6 +76,7 @@ __all__ = [
     "PriceChanged",
     "PromoCodeTaken",
     "PromoRejected",
+    "QuoteAlreadyUsed",
     "QuoteExpired",
     "QuoteNotFound",
     "StoreUnavailable",

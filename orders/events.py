@@ -2,7 +2,9 @@
 
 - `dispatch.assigned` / `dispatch.unassigned`: record which courier carries an order.
 - `courier.picked_up` / `courier.delivered` (from tracking): the matching transitions, only
-  for the courier dispatch assigned; a repeat or a stale event is ignored.
+  for the courier dispatch assigned; a repeat or a stale event is ignored. The courier's socket
+  applies the step itself (through tracking's `CourierSteps` port) in the transaction that writes
+  the event, so an event whose step the order already took is skipped quietly.
 - our own `order.*` events: enqueue merchant webhooks and push a frame to the tablets.
 - `store.opened` (from catalog: opened by hand, or a pause ended): the automatic pause counts
   expiries from there again, so expiries from before the reopen never pause the store anew.
@@ -35,6 +37,10 @@ ORDER_EVENTS = (
     "order.placed", "order.accepted", "order.prep_time_changed", "order.ready", "order.rejected", "order.expired",
     "order.cancelled", "order.picked_up", "order.delivered", "order.refunded",
 )
+
+
+# The states an order is in once a courier step was applied (the socket applies it as it records it).
+_DONE_BY = {Action.PICK_UP: ("picked_up", "delivered"), Action.DELIVER: ("delivered",)}
 
 
 class OrderEvents:
@@ -75,11 +81,14 @@ class OrderEvents:
             return
         try:
             async with conn.transaction():  # a savepoint: a refusal undoes only this handler's work
-                assigned = await conn.fetchval("SELECT courier_id FROM orders WHERE id = $1", order_id)
+                row = await conn.fetchrow("SELECT courier_id, status FROM orders WHERE id = $1", order_id)
+                assigned = row["courier_id"] if row else None
                 if assigned != courier_id:
                     log.warning("%s for order %s by courier %s, assigned is %s: ignored",
                                 event.type, order_id, courier_id, assigned)
                     return
+                if row["status"] in _DONE_BY[action]:
+                    return  # the courier's socket moved the order when it recorded this event
                 await self.lifecycle.act(order_id, SYSTEM, action, proof=event.data.get("proof"),
                                          reason=event.type, conn=conn)
         except DomainError as exc:

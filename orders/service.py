@@ -27,6 +27,7 @@ import asyncpg
 import msgspec
 
 from catalog import QuoteContext, ResolvedLine
+from kernel.clientip import Network
 from kernel.clock import Clock
 from kernel.errors import Forbidden, ValidationFailed
 from kernel.ids import new_id
@@ -37,6 +38,7 @@ from orders.errors import (
     NotDeliverable,
     PriceChanged,
     PromoRejected,
+    QuoteAlreadyUsed,
     QuoteExpired,
     QuoteNotFound,
     StoreUnavailable,
@@ -63,6 +65,7 @@ from orders.pricing import (
     promised_window,
     promo_discount,
 )
+from payments import RiskContext
 
 _quote_request_decoder = msgspec.json.Decoder(QuoteRequest)
 _quote_decoder = msgspec.json.Decoder(QuoteOut)
@@ -124,10 +127,42 @@ class Placed:
     breakdown: PriceBreakdown | None = None  # the pricing `view` was written with
 
 
+@dataclass(frozen=True, slots=True)
+class ClientContext:
+    """Where a checkout comes from, for the fraud screen: the client's IP address (the peer, or
+    what a trusted proxy says it is) and the device id the app sends (`X-Device-Id`), if any."""
+
+    ip: str | None = None
+    device_id: str | None = None
+
+
+def _risk(client: ClientContext | None, *, first_order: bool, promo: Promo | None) -> RiskContext:
+    """What the fraud screen weighs besides the card and the amount. `first_order`: no order of the
+    customer was delivered yet (an account with no history: cancelled or refused orders prove
+    nothing). The promo is named by its id, the one promo whatever spelling the code was typed in."""
+    client = client or ClientContext()
+    return RiskContext(ip=client.ip, device_id=client.device_id, first_order=first_order,
+                       promo_code=promo.id if promo is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderParties:
+    """Who an order belongs to and where it stands: what a live view checks access against."""
+
+    order_id: str
+    customer_id: str
+    tenant_id: str
+    region: str
+    status: str
+    courier_id: str | None
+    at: datetime  # of the last transition
+
+
 @dataclass
 class OrdersConfig:
     policy: FeePolicy = field(default_factory=FeePolicy)
     pause_after_expired: int = 3  # consecutive expired orders that pause a store (0: never)
+    trusted_proxies: tuple[Network, ...] = ()  # may name the client in X-Forwarded-For (kernel.clientip)
 
 
 class OrdersService:
@@ -244,22 +279,28 @@ class OrdersService:
             priced = await self._price(conn, customer_id, req, now)
             return await self._store_quote(conn, customer_id, priced)
 
-    async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest) -> Placed:
+    async def checkout(self, customer_id: str, idempotency_key: str, body: CheckoutRequest,
+                       client: ClientContext | None = None) -> Placed:
         """Place the order for a quote. A retry with the same key returns the order the first
-        attempt wrote, whatever happened in between (then `view` is None: read it)."""
+        attempt wrote, whatever happened in between (then `view` is None: read it). A quote pays
+        for one order: another key ordering it again gets 409 `quote_already_used` naming that
+        order, before any hold is placed."""
         if (body.payment_method_id is None) == (body.payment_intent is None):
             raise ValidationFailed("give exactly one of payment_method_id and payment_intent",
                                    param="payment_method_id" if body.payment_method_id is None else "payment_intent")
         now = self.clock.now()
+        order_id = new_id("ord")
         requote: tuple[type[QuoteExpired] | type[PriceChanged], QuoteRequest] | None = None
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    row = await store.checkout_lookup(conn, body.quote_id, customer_id, idempotency_key)
+                    row = await store.checkout_lookup(conn, body.quote_id, customer_id, idempotency_key, order_id)
                     if row["existing_order"] is not None:
                         return Placed(row["existing_order"], False)
                     if row["id"] is None:
                         raise QuoteNotFound("no such quote", param="quote_id")
+                    if not row["claimed"]:
+                        return await self._quote_taken(conn, row, body.quote_id, customer_id, idempotency_key)
                     req = _quote_request_decoder.decode(row["request"])
                     if now >= row["expires_at"]:
                         requote = (QuoteExpired, req)
@@ -271,7 +312,9 @@ class OrdersService:
                     if priced.breakdown.total.amount != row["total"]:
                         requote = (PriceChanged, req)
                         raise _Requote
-                    view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced)
+                    risk = _risk(client, first_order=row["first_order"], promo=priced.promo)
+                    view = await self._place(conn, customer_id, idempotency_key, body, row["id"], priced, order_id,
+                                             risk)
                     return Placed(view["id"], True, view, priced.breakdown)
             except _Requote:
                 pass
@@ -291,12 +334,24 @@ class OrdersService:
                    else "the price changed since the quote; here is the new quote")
         raise error(message, param="quote_id", extra={"quote": msgspec.to_builtins(fresh)})
 
+    @staticmethod
+    async def _quote_taken(conn: asyncpg.Connection, row: asyncpg.Record, quote_id: str, customer_id: str,
+                           key: str) -> Placed:
+        """The claim did not take: the quote pays for an order already. This key's own order (a
+        retry that waited for its first try's commit) is returned; another's is a 409 naming it."""
+        used_by = row["used_by"]
+        if used_by is None:  # taken by a checkout that committed while this one waited for it
+            taken = await store.quote_taken(conn, quote_id, customer_id, key)
+            if taken["existing_order"] is not None:
+                return Placed(taken["existing_order"], False)
+            used_by = taken["used_by"]
+        raise QuoteAlreadyUsed(used_by)
+
     async def _place(
         self, conn: asyncpg.Connection, customer_id: str, key: str, body: CheckoutRequest, quote_id: str,
-        p: Priced,
+        p: Priced, order_id: str, risk: RiskContext,
     ) -> asyncpg.Record:
         ctx, b = p.context, p.breakdown
-        order_id = new_id("ord")
         if p.promo is not None and b.discount.amount:
             ok = await store.redeem_promo(conn, promo_id=p.promo.id, order_id=order_id, customer_id=customer_id,
                                           discount=b.discount.amount, at=p.at)
@@ -316,7 +371,7 @@ class OrdersService:
             assert body.payment_method_id is not None  # checkout() let through exactly one of the two
             hold = await self.payments.authorize(
                 conn, customer_id=customer_id, payment_method_id=body.payment_method_id, amount=b.total,
-                reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}", metadata=metadata,
+                reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}", metadata=metadata, risk=risk,
             )
         start = p.request.scheduled_for or p.at
         accept_by = p.at + timedelta(seconds=ctx.accept_window_s)
@@ -352,6 +407,15 @@ class OrdersService:
             "lines": [{"name": line.name, "quantity": line.quantity} for line in p.lines],
         }, aggregate_id=order_id)
         return await store.insert_order(conn, order, lines, [event])
+
+    async def order_parties(self, order_id: str) -> OrderParties | None:
+        """The committed order's owner, tenant and status (None: no such order)."""
+        async with self.pool.acquire() as conn:
+            row = await store.order_parties(conn, order_id)
+        if row is None:
+            return None
+        return OrderParties(row["id"], row["customer_id"], row["tenant_id"], row["region"], row["status"],
+                            row["courier_id"], row["at"])
 
     async def create_promo(self, scope: str | None, values: dict[str, Any]) -> Any:
         """A store's promo belongs to the store's tenant (its code unique within that tenant); a

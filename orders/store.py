@@ -33,15 +33,37 @@ async def insert_quote(
     )
 
 
-async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str) -> Row:
-    """The customer's quote (with the surge it was priced at) and, in the same round trip, an order
-    this key already created. Always one row (the LEFT JOIN from `(SELECT 1)`): its quote columns are
-    NULL when there is no such quote."""
+async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str, order_id: str) -> Row:
+    """The customer's quote (with the surge it was priced at), an order this key already created
+    and whether the customer has had an order delivered yet, and the quote claimed for `order_id`
+    (the order this checkout is about to write): one round trip. Always one row (the LEFT JOIN
+    from `(SELECT 1)`): its quote columns are NULL when there is no such quote.
+
+    The claim is a conditional UPDATE (`order_id IS NULL`), made only when this key made no order:
+    `claimed` says whether it took. A concurrent checkout of the quote holds its row lock until it
+    commits or rolls back; this statement waits for it, so it claims the quote only if that one gave
+    it back. `used_by` is the quote's order as of this statement's snapshot, which was taken before
+    that wait: not claimed and `used_by` NULL means a concurrent checkout took it (`quote_taken`
+    says by which order). The caller's rollback (a decline, a price change) gives the claim back."""
     return await conn.fetchrow(
+        "WITH prior AS (SELECT o.id FROM orders o WHERE o.customer_id = $2 AND o.idempotency_key = $3), "
+        "claim AS (UPDATE order_quotes SET order_id = $4 WHERE id = $1 AND customer_id = $2 AND order_id IS NULL "
+        " AND NOT EXISTS (SELECT 1 FROM prior) RETURNING id) "
         "SELECT q.id, q.request::text AS request, q.total, q.expires_at, "
-        "q.priced->'pricing'->>'surge_multiplier' AS surge, "
-        "(SELECT o.id FROM orders o WHERE o.customer_id = $2 AND o.idempotency_key = $3) AS existing_order "
+        "q.priced->'pricing'->>'surge_multiplier' AS surge, q.order_id AS used_by, "
+        "EXISTS (SELECT 1 FROM claim) AS claimed, (SELECT id FROM prior) AS existing_order, "
+        "NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = $2 AND o.status = 'delivered') AS first_order "
         "FROM (SELECT 1) AS one LEFT JOIN order_quotes q ON q.id = $1 AND q.customer_id = $2",
+        quote_id, customer_id, key, order_id,
+    )
+
+
+async def quote_taken(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str) -> Row:
+    """After a claim lost to a concurrent checkout (a fresh snapshot): the order that took the quote,
+    and the order this key made, if that checkout was this key's own."""
+    return await conn.fetchrow(
+        "SELECT (SELECT order_id FROM order_quotes WHERE id = $1) AS used_by, "
+        "(SELECT id FROM orders WHERE customer_id = $2 AND idempotency_key = $3) AS existing_order",
         quote_id, customer_id, key,
     )
 
@@ -170,6 +192,17 @@ _HISTORY_COLUMNS = "id, from_status, to_status, actor, reason, at"
 
 async def lock_order(conn: asyncpg.Connection, order_id: str) -> Row | None:
     return await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id)
+
+
+async def order_parties(conn: asyncpg.Connection, order_id: str) -> Row | None:
+    """Who the order belongs to and where it stands (for a live view's access check), with the
+    time of its last transition."""
+    return await conn.fetchrow(
+        "SELECT id, customer_id, tenant_id, region, status, courier_id, "
+        "coalesce((SELECT max(at) FROM order_status_history h WHERE h.order_id = o.id), placed_at) AS at "
+        "FROM orders o WHERE id = $1",
+        order_id,
+    )
 
 
 async def order_view(conn: asyncpg.Connection, order_id: str) -> Row | None:

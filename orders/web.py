@@ -11,7 +11,8 @@ import msgspec
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
-from kernel.errors import Forbidden, Unauthenticated
+from kernel.clientip import client_ip
+from kernel.errors import Forbidden, Unauthenticated, ValidationFailed
 from kernel.http import (
     COURIER,
     CUSTOMER,
@@ -57,7 +58,7 @@ from orders.messages import (
     feed_encoder,
 )
 from orders.model import Action, Actor
-from orders.service import OrdersService
+from orders.service import ClientContext, OrdersService
 from orders.tenancy import store_owner, tenant_scope
 from orders.webhooks import Webhooks
 
@@ -94,6 +95,20 @@ async def _order(request: web.Request, status: int = 200, order_id: str | None =
 
 # ---- customer: quote and checkout ---------------------------------------------------------------
 
+DEVICE_ID_HEADER = "X-Device-Id"  # the app's install id: the fraud screen counts attempts and promos per device
+DEVICE_ID_MAX = 128
+
+
+def _client(request: web.Request, service: OrdersService) -> ClientContext:
+    """Where the checkout comes from, for the fraud screen (see kernel.clientip for the IP)."""
+    device = request.headers.get(DEVICE_ID_HEADER, "").strip() or None
+    if device is not None and (len(device) > DEVICE_ID_MAX or not device.isprintable()):
+        raise ValidationFailed(f"{DEVICE_ID_HEADER} must be at most {DEVICE_ID_MAX} printable characters",
+                               param=DEVICE_ID_HEADER)
+    ip = client_ip(request.remote, request.headers.get("X-Forwarded-For"), service.config.trusted_proxies)
+    return ClientContext(ip=ip, device_id=device)
+
+
 @routes.post("/v1/quotes")
 @endpoint(roles={CUSTOMER}, body=QuoteRequest, response=QuoteOut, status=201, tags=TAGS, errors=[404, 409, 422],
           summary="Price a cart for a drop-off point; the quote is valid for 5 minutes")
@@ -107,13 +122,16 @@ async def create_quote(request: web.Request) -> web.Response:
 @endpoint(roles={CUSTOMER}, idempotent=True, body=CheckoutRequest, response=OrderOut, status=201, tags=TAGS,
           errors=[402, 404, 409, 422],
           summary="Check out a quote: re-check, reserve stock, hold the payment (or take the authorized "
-                  "payment_intent a 3-D Secure 402 named), place the order")
+                  "payment_intent a 3-D Secure 402 named), place the order. A quote makes one order: ordering "
+                  "it again (another Idempotency-Key) is 409 quote_already_used with the order's id. Apps send "
+                  f"the device's id in {DEVICE_ID_HEADER} (optional, at most {DEVICE_ID_MAX} characters) for "
+                  "the fraud screen")
 async def checkout(request: web.Request) -> web.Response:
     body = await decode_body(request, CheckoutRequest)
     who = principal(request)
     key = idempotency_key(request) or ""
     service = request.app[ORDERS]
-    placed = await service.checkout(who.account_id, key, body)
+    placed = await service.checkout(who.account_id, key, body, _client(request, service))
     if placed.view is None:  # a retry: read what the first attempt wrote
         return await _order(request, status=201, order_id=placed.order_id)
     return json_response(queries.order_out(placed.view, caller_of(who), service, service.clock.now(),

@@ -29,6 +29,7 @@ from payments.model import Account, credit, debit
 from payments.processor import AuthorizationResult, CardForProcessor, Processor, ProcessorUnavailableError
 from payments.store import FraudDecision, Intent
 from payments.vault import Vault
+from payments.wallets import INSUFFICIENT_WALLET_BALANCE
 
 log = structlog.get_logger("payments")
 
@@ -186,8 +187,8 @@ class IntentConfirmation:
             return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount), new=new,
                                      apart=apart)
         return await self._apply(conn, intent, AuthorizationResult(
-            "", "declined", intent.amount, "card_declined", "insufficient_funds",
-            "The wallet balance is too low for this payment."), new=new, apart=apart)
+            "", "declined", intent.amount, INSUFFICIENT_WALLET_BALANCE, "insufficient_funds",
+            "The wallet balance is too low for this payment; top it up or pay by card."), new=new, apart=apart)
 
     async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> Intent:
         model.check_capture(intent.status, Money(intent.amount_capturable, intent.amount.currency), amount)

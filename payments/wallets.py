@@ -21,6 +21,10 @@ from payments import ledger, model, store
 from payments.errors import ResourceMissing
 from payments.model import Account, credit, debit
 
+# A wallet payment the balance cannot cover: its own code (402), not a card's decline, so the app
+# says "top up or pay by card" instead of "your card was declined".
+INSUFFICIENT_WALLET_BALANCE = "insufficient_wallet_balance"
+
 OWNER_ACCOUNT = {"courier": "courier_earnings", "restaurant": "restaurant_payable"}
 PAYOUT_TRANSITIONS = {"pending": {"in_transit", "failed"}, "in_transit": {"paid", "failed"}}
 

@@ -157,8 +157,9 @@ class CourierSession:
             payload = _ACK % seq  # what encoder.encode(Ack(seq=seq)) gives, without building the Struct
             self.sender.send(payload, text_frame(payload))
 
-    def error(self, code: str, message: str, seq: int | None = None) -> None:
-        self.sender.send(encoder.encode(Error(code, message, seq)))
+    def error(self, code: str, message: str, seq: int | None = None, *, action_id: str | None = None,
+              state: str | None = None) -> None:
+        self.sender.send(encoder.encode(Error(code, message, seq, action_id, state)))
 
     # -- incoming -----------------------------------------------------------------------
 
@@ -265,6 +266,7 @@ class CourierSession:
         at = service.iso_now()
         aggregate: str | None
         data: dict[str, Any]
+        step: str | None = None  # the order moves with it: refused (error frame, no ack) when it cannot
         if isinstance(frame, Status):
             event_type, data, aggregate = "courier.status_changed", {"courier_id": cid, "status": frame.status}, cid
         elif isinstance(frame, OfferResponse):
@@ -277,16 +279,17 @@ class CourierSession:
                 self.sender.send(encoder.encode(Ack(id=frame.id)))  # the geofence already reported it
                 return
         elif isinstance(frame, PickedUp):
-            event_type, aggregate = "courier.picked_up", frame.order_id
+            event_type, aggregate, step = "courier.picked_up", frame.order_id, "picked_up"
             data = {"courier_id": cid, "order_id": frame.order_id, "at": at, "proof": None}
         else:
-            event_type, aggregate = "courier.delivered", frame.order_id
+            event_type, aggregate, step = "courier.delivered", frame.order_id, "delivered"
             proof = msgspec.to_builtins(frame.proof) if frame.proof is not None else None
             data = {"courier_id": cid, "order_id": frame.order_id, "at": at, "proof": proof}
         try:
-            await service.record_action(cid, frame.id, event_type, data, aggregate)
+            await service.record_action(cid, frame.id, event_type, data, aggregate, step)
         except DomainError as exc:
-            self.error(exc.code, exc.message)
+            state = exc.extra.get("status")  # the order's state, when the step cannot happen in it
+            self.error(exc.code, exc.message, action_id=frame.id, state=state if isinstance(state, str) else None)
             return
         except Exception:
             log.exception("courier action failed")

@@ -114,9 +114,14 @@ class Ack(msgspec.Struct, tag="ack", tag_field="type", omit_defaults=True):
 
 
 class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
+    """`seq`: the rejected point. `id`: the refused action (not recorded; not acked). `state`:
+    the order's state when a pick-up or delivery cannot happen in it (`invalid_transition`)."""
+
     code: str
     message: str
     seq: int | None = None
+    id: str | None = None
+    state: str | None = None
 
 
 class Offer(msgspec.Struct, tag="offer", tag_field="type"):

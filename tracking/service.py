@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -88,6 +88,27 @@ class TrackingConfig:
 
 
 HistoryRow = store.HistoryRow
+TrackedOrder = store.TrackedOrder
+
+
+class CourierSteps(Protocol):
+    """The order's side of a courier's pick-up or delivery: the transition of the order, run on
+    `conn`, inside the transaction that records the courier's action (so the action commits
+    with the order's change or not at all). Raises a `DomainError` when the step is impossible
+    now: `InvalidTransition` with `extra["status"]` the order's state, `NotFound` when the
+    order is not this courier's. Served by orders; the composition root wires it (tracking
+    and orders never import each other)."""
+
+    async def __call__(self, conn: asyncpg.Connection, *, courier_id: str, order_id: str, step: str,
+                       proof: dict[str, Any] | None) -> None: ...
+
+
+class OrderSource(Protocol):
+    """The order as the orders package has it, committed (version 0: before any change the
+    projection counts), or None. Authorizes a watcher whose order the projection has not
+    seen yet: the order.placed event reaches the projection after the checkout's 201."""
+
+    async def __call__(self, order_id: str) -> TrackedOrder | None: ...
 
 
 class TrackingService:
@@ -118,6 +139,8 @@ class TrackingService:
         self.stats = {"points_accepted": 0, "points_rejected": 0, "teleports": 0, "points_duplicate": 0,
                       "flushes": 0, "flush_failures": 0, "history_rows": 0, "history_dropped": 0}
         self.metrics = metrics
+        self.steps: CourierSteps | None = None  # None: actions are only recorded (no orders here)
+        self.orders: OrderSource | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._flush_lock = asyncio.Lock()
@@ -415,8 +438,23 @@ class TrackingService:
         return self.clock.now().isoformat()
 
     async def record_action(self, courier_id: str, action_id: str | None, event_type: str,
-                            data: dict[str, Any], aggregate_id: str | None) -> bool:
-        return await store.record_action(self.pool, courier_id, action_id, event_type, data, aggregate_id)
+                            data: dict[str, Any], aggregate_id: str | None, step: str | None = None) -> bool:
+        """Record the courier's action as its event, once per action id. `step` (`picked_up`,
+        `delivered`): the order moves too, in the same transaction; an impossible step raises
+        the orders' `DomainError` and nothing is recorded."""
+        steps = self.steps
+        if step is None or steps is None:
+            return await store.record_action(self.pool, courier_id, action_id, event_type, data, aggregate_id)
+
+        async def move_order(conn: asyncpg.Connection) -> None:
+            await steps(conn, courier_id=courier_id, order_id=data["order_id"], step=step, proof=data.get("proof"))
+
+        return await store.record_action(self.pool, courier_id, action_id, event_type, data, aggregate_id,
+                                         move_order)
+
+    async def order_at_source(self, order_id: str) -> TrackedOrder | None:
+        """The committed order from the orders package (None where orders is not wired)."""
+        return None if self.orders is None else await self.orders(order_id)
 
     async def record_arrival(self, courier_id: str, arrival: Arrival) -> None:
         event_type = f"courier.arrived_{arrival.where}"

@@ -3,7 +3,7 @@ outbox events), location history (COPY into day partitions) and its retention.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -154,10 +154,11 @@ async def order_region(conn: asyncpg.Connection, order_id: str) -> str | None:
 
 async def record_action(
     pool: asyncpg.Pool, courier_id: str, action_id: str | None, event_type: str, data: dict[str, Any],
-    aggregate_id: str | None,
+    aggregate_id: str | None, also: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> bool:
     """Write the courier's action as an outbox event, once per action id. Returns False
-    for a resent action (already recorded; nothing written)."""
+    for a resent action (already recorded; nothing written). `also` runs in the same
+    transaction before the event (the order's transition); if it raises, nothing is kept."""
     async with pool.acquire() as conn, conn.transaction():
         if action_id is not None:
             fresh = await conn.fetchval(
@@ -166,6 +167,8 @@ async def record_action(
             )
             if not fresh:
                 return False
+        if also is not None:
+            await also(conn)
         await write_event(conn, event_type, data, aggregate_id=aggregate_id)
     return True
 

@@ -70,16 +70,17 @@ class Watchers:
     def count(self) -> int:
         return sum(len(f.watchers) for f in self.feeds.values())
 
-    async def join(self, order_id: str, watcher: Watcher) -> None:
+    async def join(self, order_id: str, watcher: Watcher, known: store.TrackedOrder | None = None) -> None:
         """Subscribe first, then read the projection (waiting for a change in flight to
-        commit), so no change falls in between."""
+        commit), so no change falls in between. `known`: the order as the socket was authorized
+        with, shown while the projection has not seen the order yet (its first change follows)."""
         service = self.service
         feed = self.feeds.get(order_id)
         if feed is None:
             feed = self.feeds[order_id] = OrderFeed(order_id)
             await service.hub.subscribe(service.channels.order(order_id), feed.listener)
         feed.watchers.add(watcher)
-        row = await store.tracked_order(service.pool, order_id, settled=True)
+        row = await store.tracked_order(service.pool, order_id, settled=True) or known
         if row is None:
             return
         feed.view.apply_status(row.status, row.courier_id, row.version)
@@ -126,6 +127,10 @@ async def order_socket(request: web.Request, service: TrackingService, watchers:
                        who: Principal) -> web.WebSocketResponse:
     order_id = request.match_info["order_id"]
     order = await store.tracked_order(service.pool, order_id)
+    if order is None or order.customer_id is None:
+        # Just placed: the projection learns of the order from its event, a moment after the
+        # checkout's 201 (or holds a placeholder a dispatch event made); orders has it committed.
+        order = await service.order_at_source(order_id) or order
     if order is None or not may_watch(who, order):
         raise NotFound("no such order", param="order_id")  # the same answer for someone else's order
     ws = web.WebSocketResponse(heartbeat=service.config.heartbeat, max_msg_size=4096, compress=False,
@@ -133,7 +138,7 @@ async def order_socket(request: web.Request, service: TrackingService, watchers:
     await ws.prepare(request)
     watcher = Watcher(ws, Sender(ws, service.config.watcher_queue, request.transport))
     try:
-        await watchers.join(order_id, watcher)
+        await watchers.join(order_id, watcher, order)
         while not watcher.sender.closing:
             msg = await ws.receive()
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):

@@ -2,12 +2,14 @@
 orders ports, and four background tasks: the accept-window sweeper, the merchant webhook
 worker, and the "orders" consumer of the event stream (courier and dispatch events in,
 webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
-dispatch publishes for the pickup's H3 cell (1 where none is published)."""
+dispatch publishes for the pickup's H3 cell (1 where none is published). Orders also serves
+tracking's two ports (`_serve_tracking`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import structlog
@@ -18,6 +20,7 @@ from catalog.messages import PauseIn
 from dispatch import SurgeReader
 from fooddispatch.app import consumer_name
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from kernel.clientip import parse_networks
 from kernel.eventbus import StreamConsumer
 from kernel.http import OPERATOR, Principal
 from kernel.netguard import TargetPolicy
@@ -25,11 +28,14 @@ from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
 from orders import web as orders_web
 from orders.events import OrderEvents
-from orders.lifecycle import OrderLifecycle
-from orders.service import OrdersService
+from orders.lifecycle import Caller, OrderLifecycle
+from orders.model import Action, Actor
+from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
 from payments import web as payments_web
 from payments.model import Split
+from tracking import web as tracking_web
+from tracking.service import TrackedOrder
 
 log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
@@ -52,6 +58,30 @@ async def _loop(name: str, step: Callable[[], Awaitable[object]], every: float) 
         await asyncio.sleep(every)
 
 
+def _serve_tracking(app: web.Application, service: OrdersService, lifecycle: OrderLifecycle) -> None:
+    """Tracking's two ports into orders (it starts first; the two never import each other): a
+    courier's pick-up or delivery from its socket moves the order in the transaction that records
+    it (an impossible step is refused, not acked), and a watcher of an order the projection has not
+    seen yet (just placed) is authorized against the committed order."""
+    tracking = app.get(tracking_web.TRACKING)
+    if tracking is None:
+        return
+    actions = {"picked_up": Action.PICK_UP, "delivered": Action.DELIVER}
+
+    async def courier_step(conn: asyncpg.Connection, *, courier_id: str, order_id: str, step: str,
+                           proof: dict[str, Any] | None) -> None:
+        await lifecycle.act(order_id, Caller(Actor.COURIER, courier_id), actions[step], proof=proof,
+                            reason=f"courier.{step}", conn=conn)
+
+    async def placed_order(order_id: str) -> TrackedOrder | None:
+        o = await service.order_parties(order_id)
+        return None if o is None else TrackedOrder(o.order_id, o.customer_id, o.tenant_id, o.region, o.status,
+                                                   o.courier_id, 0, o.at)
+
+    tracking.steps = courier_step
+    tracking.orders = placed_order
+
+
 async def _orders(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     catalog = app[catalog_web.CATALOG]
@@ -59,12 +89,14 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     # the surge rather than price a busy area at 1 whenever the loop is briefly late (checkout reuses the
     # quoted level and does not read it).
     surge = SurgeReader(app[REDIS], settings.redis_prefix, settings.region, timeout_s=0.2)
-    service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge)
+    service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge,
+                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies)))
 
     async def pause_store(store_id: str, reason: str) -> None:
         await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))
 
     lifecycle = OrderLifecycle(service, pause_store=pause_store)
+    _serve_tracking(app, service, lifecycle)
     webhooks = Webhooks(app[DB], app[CLOCK],
                         client=WebhookClient(TargetPolicy.from_setting(settings.webhooks_allow_private)))
     app[orders_web.ORDERS] = service

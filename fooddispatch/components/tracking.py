@@ -1,5 +1,8 @@
 """Wires live tracking: the courier and order sockets, the tracking service and its
 background tasks (flusher, history writer, sweeper, pub/sub hub, the "tracking" consumer).
+The service's two ports into orders (`steps`: a courier's pick-up and delivery move the order;
+`orders`: the committed order a just-placed order's watcher is authorized against) are set by
+the orders component, which starts after this one (`components/orders.py`, `_serve_tracking`).
 
 `TRACKING_CONFIG` may be set on the app before it starts to override the defaults built
 from settings (the ingest benchmark switches Redis writes off that way; tests shorten

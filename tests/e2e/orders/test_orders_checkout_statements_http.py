@@ -54,9 +54,10 @@ async def test_one_checkout_sends_eight_statements_of_its_own(aiohttp_client, se
     own = [q for q in statements if "idempotency_keys" not in q]  # the HTTP stack's are not checkout's
     apart = [q for q in own if q.startswith("INSERT INTO fraud_decisions")]
     inside = [q.split(None, 1)[0].rstrip(";").upper() for q in own if q not in apart]
-    # BEGIN, the quote (+ an order this key made), the store with its menu and stock, the reservation, the
-    # payment method, the intent with its event, the order with its lines, history and event, COMMIT.
-    assert inside == ["BEGIN", "SELECT", "SELECT", "WITH", "SELECT", "WITH", "WITH", "COMMIT"], own
+    # BEGIN, the quote claimed for the order (+ an order this key made), the store with its menu and stock,
+    # the reservation, the payment method, the intent with its event, the order with its lines, history and
+    # event, COMMIT.
+    assert inside == ["BEGIN", "WITH", "SELECT", "WITH", "SELECT", "WITH", "WITH", "COMMIT"], own
     # And the fraud decision, written apart from the checkout's transaction (a rollback must not lose it).
     assert len(apart) == 1, own
 

@@ -142,12 +142,13 @@ async def test_courier_actions_are_acked_after_their_event_commits_once_per_id(c
         for _ in range(2):
             await ws.send_json(response)
             assert await receive_until(ws, lambda f: f.get("id") == "act_1") == {"type": "ack", "id": "act_1"}
+        # A delivery moves the order with it: one that is not this courier's is refused, not recorded.
         await ws.send_json({"type": "delivered", "order_id": "ord_1", "proof": {"code": "4711"}, "id": "act_2"})
-        await receive_until(ws, lambda f: f.get("id") == "act_2")
+        refused = await receive_until(ws, lambda f: f.get("id") == "act_2")
+        assert (refused["type"], refused["code"]) == ("error", "order_not_found")
     offers = await outbox_events(db, "courier.offer_response")
     assert len(offers) == 1 and offers[0]["courier_id"] == courier_id and offers[0]["accepted"] is True
-    delivered = await outbox_events(db, "courier.delivered")
-    assert [(d["order_id"], d["proof"]) for d in delivered] == [("ord_1", {"code": "4711"})]
+    assert await outbox_events(db, "courier.delivered") == []
 
 
 async def test_going_on_break_leaves_the_index_and_a_silent_courier_goes_stale(

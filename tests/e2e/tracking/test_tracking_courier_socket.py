@@ -174,7 +174,10 @@ async def test_going_on_break_leaves_the_index_and_a_silent_courier_goes_stale(
             while await index.search_available(BERLIN[0], BERLIN[1], 500):  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
     assert await index.available_counts() == {}
-    statuses = [e["status"] for e in await outbox_events(db, "courier.status_changed")]
+    # The sweeper drops the courier from the index before its transaction records the event: wait for it.
+    async with asyncio.timeout(5):
+        while len(statuses := [e["status"] for e in await outbox_events(db, "courier.status_changed")]) < 3:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
     assert statuses == ["break", "online", "stale"]
 
 

@@ -82,6 +82,16 @@ class Settings:
     region_timezone: str = "UTC"  # IANA name; the hours of day the dispatcher learns speeds by are local
     tracking_retention_days: int = 30  # location history partitions older than this are dropped
     tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
+    # Bounds on database time (see fooddispatch/database.py): one statement (server-side
+    # statement_timeout; the client gives up half a second later, for a server that stopped
+    # answering), one wait for a pooled connection, and a request's whole budget for acquiring.
+    db_statement_timeout_seconds: float = 3.0
+    db_acquire_timeout_seconds: float = 3.0
+    db_request_deadline_seconds: float = 5.0
+    # `serve`'s HTTP connections: a request header must be complete this long after its first
+    # byte, and a connection with no request in progress is closed after the idle time.
+    http_header_timeout_seconds: float = 10.0
+    http_idle_timeout_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +140,11 @@ class Settings:
             region_timezone=region_timezone,
             tracking_retention_days=_int(env, "FOODDISPATCH_TRACKING_RETENTION_DAYS", 30, 1, 3650),
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
+            db_statement_timeout_seconds=_float(env, "FOODDISPATCH_DB_STATEMENT_TIMEOUT", 3.0, 0.1, 3600.0),
+            db_acquire_timeout_seconds=_float(env, "FOODDISPATCH_DB_ACQUIRE_TIMEOUT", 3.0, 0.1, 600.0),
+            db_request_deadline_seconds=_float(env, "FOODDISPATCH_DB_REQUEST_DEADLINE", 5.0, 0.1, 3600.0),
+            http_header_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_HEADER_TIMEOUT", 10.0, 0.5, 600.0),
+            http_idle_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_IDLE_TIMEOUT", 60.0, 1.0, 3600.0),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -165,6 +180,11 @@ ENV_VARS = (
     "FOODDISPATCH_REGION_TIMEZONE",
     "FOODDISPATCH_TRACKING_RETENTION_DAYS",
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
+    "FOODDISPATCH_DB_STATEMENT_TIMEOUT",
+    "FOODDISPATCH_DB_ACQUIRE_TIMEOUT",
+    "FOODDISPATCH_DB_REQUEST_DEADLINE",
+    "FOODDISPATCH_HTTP_HEADER_TIMEOUT",
+    "FOODDISPATCH_HTTP_IDLE_TIMEOUT",
 )
 
 

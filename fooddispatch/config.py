@@ -84,7 +84,7 @@ class Settings:
     tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
     # Bounds on database time (see fooddispatch/database.py): one statement (server-side
     # statement_timeout; the client gives up half a second later, for a server that stopped
-    # answering), one wait for a pooled connection, and a request's whole budget for acquiring.
+    # answering), one wait for a pooled connection, and all of a request's waits for connections.
     db_statement_timeout_seconds: float = 3.0
     db_acquire_timeout_seconds: float = 3.0
     db_request_deadline_seconds: float = 5.0

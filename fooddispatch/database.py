@@ -11,9 +11,10 @@ nothing, so without bounds a request waits for as long as the stall lasts. Three
   as long), and `release` at most `RELEASE_TIMEOUT`: a connection whose reset (the ROLLBACK of
   `release_connection`) or pending cancel does not finish by then is terminated, so a stall
   never wedges the pool; new connections replace the terminated ones after the stall;
-- a request: past `db_request_deadline_seconds` from its start it gets no further connection
+- a request: its waits for connections add up to at most `db_request_deadline_seconds`
   (`request_deadline`), so a request that needs many connections one after another cannot
-  add their waits up.
+  add their waits up. Only waiting for PostgreSQL counts: a request that spends its time
+  elsewhere (a payment processor's answer) still gets the connection it needs to record it.
 
 Long jobs that need more than the statement bound raise it for their own transaction
 (`SET LOCAL statement_timeout` and a `timeout=` on the call). Migrations use their own
@@ -38,27 +39,59 @@ log = structlog.get_logger("fooddispatch.database")
 RELEASE_TIMEOUT = 1.0  # seconds for a connection's reset on release before it is terminated
 CLIENT_MARGIN = 0.5  # the client's command timeout exceeds the server's statement timeout by this
 
-# The current request's deadline (loop time) and the task that serves it: tasks the request
-# starts copy the context but not the deadline (a batch it joined serves other requests too).
-_DEADLINE: ContextVar[tuple[asyncio.Task[Any] | None, float] | None] = ContextVar("db_deadline", default=None)
+class _Budget:
+    """What is left of a request's time for waiting on connections, and the task it belongs to:
+    tasks the request starts copy the context but not the budget (a batch it joined serves
+    other requests too)."""
+
+    __slots__ = ("left", "owner")
+
+    def __init__(self, owner: asyncio.Task[Any] | None, left: float) -> None:
+        self.owner, self.left = owner, left
+
+
+_BUDGET: ContextVar[_Budget | None] = ContextVar("db_wait_budget", default=None)
 
 
 @contextlib.contextmanager
 def request_deadline(seconds: float) -> Iterator[None]:
-    """Within the block, pooled connections are acquired only until `seconds` from now."""
-    loop = asyncio.get_running_loop()
-    token = _DEADLINE.set((asyncio.current_task(), loop.time() + seconds))
+    """Within the block, waits for pooled connections add up to at most `seconds`."""
+    token = _BUDGET.set(_Budget(asyncio.current_task(), seconds))
     try:
         yield
     finally:
-        _DEADLINE.reset(token)
+        _BUDGET.reset(token)
 
 
-def _remaining() -> float | None:
-    found = _DEADLINE.get()
-    if found is None or found[0] is not asyncio.current_task():
-        return None
-    return found[1] - asyncio.get_running_loop().time()
+def _budget() -> _Budget | None:
+    found = _BUDGET.get()
+    return found if found is not None and found.owner is asyncio.current_task() else None
+
+
+class _BudgetedAcquire:
+    """asyncpg's acquire context, charging its wait to the request's budget."""
+
+    __slots__ = ("_budget", "_inner")
+
+    def __init__(self, inner: Any, budget: _Budget) -> None:
+        self._inner, self._budget = inner, budget
+
+    async def _charged(self, acquiring: Awaitable[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            return await acquiring
+        finally:
+            self._budget.left -= loop.time() - started
+
+    async def __aenter__(self) -> Any:
+        return await self._charged(self._inner.__aenter__())
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inner.__aexit__(*exc)
+
+    def __await__(self) -> Any:
+        return self._charged(self._inner).__await__()
 
 
 class BoundedPool(asyncpg.Pool):
@@ -71,13 +104,13 @@ class BoundedPool(asyncpg.Pool):
         self.release_timeout = release_timeout
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        budget = self.acquire_timeout if timeout is None else timeout
-        remaining = _remaining()
-        if remaining is not None:
-            # A spent deadline still goes through asyncpg, so the failure is the pool's own
-            # TimeoutError (reported as database_unavailable) and a free connection is not refused.
-            budget = max(min(budget, remaining), 0.001)
-        return super().acquire(timeout=budget)
+        wait = self.acquire_timeout if timeout is None else timeout
+        budget = _budget()
+        if budget is None:
+            return super().acquire(timeout=wait)
+        # A spent budget still goes through asyncpg, so the failure is the pool's own
+        # TimeoutError (reported as database_unavailable) and a free connection is not refused.
+        return _BudgetedAcquire(super().acquire(timeout=max(min(wait, budget.left), 0.001)), budget)
 
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 (asyncpg's signature)
         try:

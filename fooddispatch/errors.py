@@ -130,8 +130,8 @@ def error_response(status: int, code: str, message: str, param: str | None = Non
 
 
 def make_error_middleware(metrics: Metrics, db_deadline: float | None = None):
-    """The outermost middleware. `db_deadline`: seconds from a request's start past which it gets
-    no further database connection (not for websockets, which live for as long as they are open)."""
+    """The outermost middleware. `db_deadline`: seconds a request may wait for database connections
+    in all (not for websockets, which live for as long as they are open)."""
     outages = metrics.counter("dependency_unavailable", "Requests failed because a dependency was down or stalled",
                               ("dependency",))
     bursts = _BurstLog()

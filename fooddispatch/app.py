@@ -73,7 +73,9 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     app[DB] = pool
     app[IDEMPOTENCY_STORE] = IdempotencyStore(pool)
     app[REDIS] = redis
-    app[RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
+    app[RATE_LIMITER] = limiter = RateLimiter(redis, settings.redis_prefix)
+    app[METRICS].gauge("rate_limit_local_decisions", "Rate-limit decisions taken in this process while Redis was "
+                       "unreachable (since start)", lambda: limiter.local_decisions)
     app[auth.IDENTITY_SERVICE] = IdentityService(
         pool, Tokens({settings.jwt_kid: settings.jwt_secret}, settings.jwt_kid, settings.jwt_ttl_seconds)
     )

@@ -191,6 +191,7 @@ async def test_killed_redis_degrades_reads_and_writes_and_refuses_only_live_stat
     assert (await client.get(f"/v1/tenants/{tenant}", headers=op)).status == 200
     assert (await client.post("/v1/tenants", json={"name": "During"}, headers=op)).status == 201
     assert app[RATE_LIMITER].local_decisions >= 3
+    assert "rate_limit_local_decisions" in await (await client.get("/metrics")).text()
     # Live state has nothing to fall back on: 503 with the code.
     await _assert_unavailable(await client.get(surge, headers=op), "redis_unavailable")
     ready, took = await _timed(client.get("/readyz"))

@@ -78,9 +78,13 @@ async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool =
     from aiohttp import web
 
     from fooddispatch.app import create_app
+    from fooddispatch.httpserver import BoundedAppRunner
 
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
+    # Slow or idle clients do not hold connections for ever (slowloris): see fooddispatch/httpserver.py.
+    runner = BoundedAppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5,
+                              header_timeout=settings.http_header_timeout_seconds,
+                              idle_timeout=settings.http_idle_timeout_seconds)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)

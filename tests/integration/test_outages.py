@@ -184,6 +184,10 @@ async def test_killed_redis_degrades_reads_and_writes_and_refuses_only_live_stat
     client, op, tenant, app = redis_client
     surge = f"/v1/dispatch/regions/{settings.region}/surge"
     assert (await client.get(surge, headers=op)).status == 200
+    resp = await client.post(f"/v1/tenants/{tenant}/stores", headers=op, json={
+        "name": "Outage Tacos Mitte", "lat": 52.52, "lng": 13.40, "timezone": "Europe/Berlin", "currency": "EUR"})
+    assert resp.status == 201, await resp.text()
+    store = (await resp.json())["id"]  # the tablet feed checks the store's owner before it opens
     own_redis.kill()
     # Rate limiting fails open to the process's own limiter: reads and writes go on, still limited.
     me = await client.get("/v1/me", headers=op)
@@ -199,7 +203,7 @@ async def test_killed_redis_degrades_reads_and_writes_and_refuses_only_live_stat
     assert (await ready.json())["checks"]["redis"].startswith("unavailable")  # type: ignore[attr-defined]
     # An opened websocket that needs Redis is closed cleanly: 1013, try again later.
     staff = await _staff_headers(settings.database_url or "", tenant)
-    ws = await client.ws_connect("/v1/stores/sto_x/orders/feed", headers=staff)
+    ws = await client.ws_connect(f"/v1/stores/{store}/orders/feed", headers=staff)
     msg = await ws.receive(timeout=30)
     assert msg.type == WSMsgType.CLOSE and msg.data == 1013, msg
     assert "redis_unavailable" in (msg.extra or "")

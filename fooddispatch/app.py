@@ -25,6 +25,7 @@ from fooddispatch.errors import make_error_middleware
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware, purge_expired
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.metrics import Metrics
 from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rate_limit_middleware
 from kernel.clock import Clock, SystemClock
@@ -69,7 +70,10 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     )
     redis = aioredis.Redis(connection_pool=redis_pool)
     app[DB] = pool
-    app[IDEMPOTENCY_STORE] = IdempotencyStore(pool)
+    # Held for the process's life, whatever else runs: idempotency claims are alive while it is.
+    liveness = ProcessLiveness(settings.database_url)
+    await liveness.start()
+    app[IDEMPOTENCY_STORE] = IdempotencyStore(pool, liveness, settings.jwt_secret)
     app[REDIS] = redis
     app[RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)
     app[auth.IDENTITY_SERVICE] = IdentityService(
@@ -78,6 +82,8 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app[IDEMPOTENCY_STORE].close()
+        await liveness.stop()
         await redis.aclose()
         await redis_pool.aclose()
         await pool.close()

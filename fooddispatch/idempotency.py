@@ -66,7 +66,7 @@ STALE_CLAIM = "60 seconds"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-HELD_WAIT = 5.0  # how long a claim waits for this process's liveness lock after a lost connection
+HELD_WAIT = 1.0  # how long a claim waits for this process's liveness lock after a lost connection
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PROBE_EVERY = 5.0  # seconds between checks that the holding connection still answers
 PROBE_TIMEOUT = 5.0
-RETRY_MIN, RETRY_MAX = 0.05, 2.0  # reconnect back-off bounds, seconds
+RETRY_MIN, RETRY_MAX = 0.05, 1.0  # reconnect back-off bounds, seconds
 
 _LOCK = "SELECT pg_try_advisory_lock($1::bigint)"
 # Ends the session that still holds this process's lock after this process lost sight of it

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from fooddispatch.app import release_connection
-from fooddispatch.idempotency import IdempotencyStore
+from fooddispatch.idempotency import IdempotencyStore, IdempotencyUnavailable
 from fooddispatch.liveness import ProcessLiveness
 from tests.statement_counter import Statements
 
@@ -112,3 +112,13 @@ async def test_one_statement_claims_a_whole_batch_taking_over_dead_claims_in_it(
             assert await statements.count() == 1, statements.sent
     finally:
         await pool.close()
+
+
+async def test_a_process_without_its_liveness_lock_makes_no_claim(database_url, db) -> None:
+    async with process(database_url, db) as a:
+        await a.liveness.stop()  # lost, and not coming back: its claims would look dead to everyone
+        with pytest.raises(IdempotencyUnavailable) as refused:
+            await a.claim("p", "k", "fp")
+        assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+        async with db.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 0

@@ -73,6 +73,8 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     # Held for the process's life, whatever else runs: idempotency claims are alive while it is.
     liveness = ProcessLiveness(settings.database_url)
     await liveness.start()
+    app[METRICS].gauge("liveness_lock_held", "1 while this process holds its liveness lock (idempotency claims)",
+                       lambda: float(liveness.held.is_set()))
     app[IDEMPOTENCY_STORE] = IdempotencyStore(pool, liveness, settings.jwt_secret)
     app[REDIS] = redis
     app[RATE_LIMITER] = RateLimiter(redis, settings.redis_prefix)

@@ -105,13 +105,14 @@ class ProcessLiveness:
             await _close(conn)
             raise
         self._lost.clear()
-        conn.add_termination_listener(lambda _conn: self._on_lost())
+        conn.add_termination_listener(self._on_lost)
         self._conn = conn
         self.held.set()
 
-    def _on_lost(self) -> None:
-        self.held.clear()
-        self._lost.set()
+    def _on_lost(self, conn: asyncpg.Connection) -> None:
+        if conn is self._conn:  # not a connection this holder already let go of
+            self.held.clear()
+            self._lost.set()
 
     async def _drop(self) -> None:
         self.held.clear()
@@ -120,34 +121,36 @@ class ProcessLiveness:
             await _close(conn)
 
     async def _hold(self) -> None:
-        """Forever: watch the holding connection; when it is gone, take the lock again."""
+        """Forever: watch the holding connection; when it is gone, take the lock again. Any failure
+        is retried: a process that stopped trying would look dead for the rest of its life."""
         backoff = RETRY_MIN
         while True:
-            if self._conn is None:
-                try:
-                    await self._acquire(take_back=True)
-                except (OSError, TimeoutError, LockBusy, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("liveness lock %s not held (%r); retrying in %.2f s", self.instance_id, exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, RETRY_MAX)
-                    continue
-                backoff = RETRY_MIN
-                self.reconnects += 1
-                log.info("liveness lock %s held again", self.instance_id)
-            await self._watch()
-            await self._drop()
+            if self._conn is not None:
+                await self._watch()
+                await self._drop()
+            try:
+                await self._acquire(take_back=True)
+            except Exception as exc:
+                log.warning("liveness lock %s not held (%r); retrying in %.2f s", self.instance_id, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MAX)
+                continue
+            backoff = RETRY_MIN
+            self.reconnects += 1
+            log.info("liveness lock %s held again", self.instance_id)
 
     async def _watch(self) -> None:
         """Returns when the holding connection is lost or stops answering."""
-        assert self._conn is not None
+        conn = self._conn
+        assert conn is not None
         while not self._lost.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._probe_every):
                     await self._lost.wait()
                 return
             try:
-                await self._conn.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                await conn.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
+            except Exception as exc:
                 log.warning("liveness connection %s lost (%r)", self.instance_id, exc)
                 return
 

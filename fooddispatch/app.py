@@ -25,6 +25,7 @@ from fooddispatch.errors import make_error_middleware, remember_websocket
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware, purge_expired
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.metrics import Metrics
 from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rate_limit_middleware
 from kernel.clock import Clock, SystemClock
@@ -71,7 +72,12 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     )
     redis = aioredis.Redis(connection_pool=redis_pool)
     app[DB] = pool
-    app[IDEMPOTENCY_STORE] = IdempotencyStore(pool)
+    # Held for the process's life, whatever else runs: idempotency claims are alive while it is.
+    liveness = ProcessLiveness(settings.database_url)
+    await liveness.start()
+    app[METRICS].gauge("liveness_lock_held", "1 while this process holds its liveness lock (idempotency claims)",
+                       lambda: float(liveness.held.is_set()))
+    app[IDEMPOTENCY_STORE] = IdempotencyStore(pool, liveness, settings.jwt_secret)
     app[REDIS] = redis
     app[RATE_LIMITER] = limiter = RateLimiter(redis, settings.redis_prefix)
     app[METRICS].gauge("rate_limit_local_decisions", "Rate-limit decisions taken in this process while Redis was "
@@ -82,6 +88,8 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app[IDEMPOTENCY_STORE].close()
+        await liveness.stop()
         await redis.aclose()
         await redis_pool.aclose()
         await pool.close()

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from fooddispatch.idempotency import MAX_KEY_LENGTH, READS
 from kernel.http import EndpointSpec, endpoint_spec, json_response
 
 _ERROR_SCHEMA = {
@@ -67,6 +68,9 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PARAM.findall(path)
         ]
+        writes = method.upper() not in READS and not (spec is not None and spec.websocket)
+        if writes:
+            params.append(_idempotency_header(required=spec is not None and spec.idempotent))
         if spec is None:
             op["summary"] = doc.splitlines()[0] if doc else handler.__name__
             op["responses"]["200"] = {"description": "OK"}
@@ -79,8 +83,6 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
                 op["x-roles"] = sorted(spec.roles)
             if spec.idempotent:
                 op["x-idempotent"] = True
-                params.append({"name": "Idempotency-Key", "in": "header", "required": True,
-                               "schema": {"type": "string", "maxLength": 255}})
             if spec.query is not None:
                 qschema = _resolve(ref[spec.query], components)
                 required = set(qschema.get("required", []))
@@ -98,6 +100,8 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
             else:
                 op["responses"][str(spec.status)] = {"description": "OK"}
             statuses = set(spec.errors) | {400, 429}
+            if writes:
+                statuses.add(409)  # idempotency_in_progress
             if spec.body is not None:
                 statuses |= {413, 422}
             if spec.roles:
@@ -122,6 +126,19 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
             },
         },
+    }
+
+
+def _idempotency_header(*, required: bool) -> dict[str, Any]:
+    """Every write honours the header (fooddispatch.idempotency); some require it."""
+    return {
+        "name": "Idempotency-Key", "in": "header", "required": required,
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
+        "description": "Makes the write safe to retry: the same key with the same request returns the first "
+                       "response (header `Idempotent-Replayed: true`) without running it again; with another "
+                       "request it is 400 `idempotency_key_reused`; while the first still runs, 409 "
+                       "`idempotency_in_progress`. Printable ASCII; keys are per caller and kept 24 h."
+                       + (" Required on this operation." if required else ""),
     }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 from edge_world import LAT, LNG, World, build_world, fresh_key
 
@@ -168,8 +169,11 @@ class Prober:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).replace(json.dumps(SURROGATE)[1:-1], "\\ud800").encode()
         self.sent += 1
-        resp = await self.client.request(method.upper(), url, data=data, headers=headers)
-        payload = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        try:
+            resp = await self.client.request(method.upper(), url, data=data, headers=headers)
+            payload = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        except aiohttp.ClientError as exc:  # the server dropped the connection: as bad as a 500
+            return 599, f"connection failed: {exc!r}"
         return resp.status, payload
 
     def check(self, label: str, status: int, payload: Any, probe: str, param: str | None) -> None:

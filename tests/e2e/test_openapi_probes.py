@@ -264,7 +264,8 @@ async def test_stored_headers_that_are_not_utf8_are_refused_before_any_handler(c
     """aiohttp reads header bytes that are not UTF-8 as surrogates; the one rule refuses them."""
     host, port = client.server.host, client.server.port
     auth = probe.world.headers["customer"]["Authorization"].encode()
-    for header in (b"Idempotency-Key: k\xff1", b"X-Api-Key: fdk_\xff", b"Authorization: Bearer \xff"):
+    for header in (b"Idempotency-Key: k\xff1", b"X-Api-Key: fdk_\xff", b"Authorization: Bearer \xff",
+                   b"X-Request-Id: r\xff"):
         reader, writer = await asyncio.open_connection(host, port)
         request = (b"POST /v1/payment_methods HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                    b"Content-Type: application/json\r\nContent-Length: 2\r\n")

@@ -6,17 +6,16 @@ from kernel.errors import Conflict, NotFound, ValidationFailed
 
 
 class StoreNotFound(NotFound):
-    """Unknown store, or another tenant's store: the two are never told apart."""
-
-    code = "store_not_found"
+    """Unknown store, or another tenant's store: the two are never told apart. Every 404 says
+    `not_found` (the README's promise); `param` and the message say what was missing."""
 
 
 class TenantNotFound(NotFound):
-    code = "tenant_not_found"
+    """Unknown tenant, or not the caller's."""
 
 
 class ItemNotFound(NotFound):
-    code = "item_not_found"
+    """Unknown menu item on this store."""
 
 
 class ItemUnavailable(ValidationFailed):

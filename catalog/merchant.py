@@ -208,7 +208,7 @@ class Merchant:
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
             if not await db.delete_special_day(conn, store_id, day):
-                raise StoreNotFound("no special day on that date", code="special_day_not_found")
+                raise StoreNotFound("no special day on that date", param="day")
             await db.update_store(conn, store_id, {})  # every change bumps the version
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, "special_day.deleted",
                            {"day": day.isoformat()})

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from kernel.ids import id_pattern
+
 Price = Annotated[int, Meta(ge=0, le=100_000_000, description="integer minor units of the store's currency")]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Hhmm = Annotated[str, Meta(pattern=r"^([01]\d|2[0-4]):[0-5]\d$", description="local wall-clock time HH:MM")]
@@ -161,7 +163,12 @@ class StorePage(Struct):
 
 class StorePageQuery(Struct, forbid_unknown_fields=True):
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
-    cursor: str | None = None
+    cursor: Annotated[str, Meta(pattern=id_pattern("sto"))] | None = None  # malformed: 422, like every list
+
+
+class AuditPageQuery(Struct, forbid_unknown_fields=True):
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+    cursor: Annotated[str, Meta(pattern="^[0-9]{1,18}$")] | None = None  # an audit row id (bigint)
 
 
 # ---- menus ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from aiohttp import web
 from catalog.messages import (
     AuditEntry,
     AuditPage,
+    AuditPageQuery,
     CustomerMenu,
     DiscoveryQuery,
     HoursIn,
@@ -291,15 +292,12 @@ async def set_stock(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/merchant/stores/{store_id}/audit")
-@endpoint(roles=MERCHANT, query=StorePageQuery, response=AuditPage, summary="Who changed what, newest first",
+@endpoint(roles=MERCHANT, query=AuditPageQuery, response=AuditPage, summary="Who changed what, newest first",
           tags=MERCHANT_TAGS, errors=[404])
 @owner_first
 async def audit_log(request: web.Request) -> web.Response:
-    query = decode_query(request, StorePageQuery)
-    try:
-        before = int(query.cursor) if query.cursor else None
-    except ValueError:
-        raise ValidationFailed("cursor is not one this API returned", param="cursor") from None
+    query = decode_query(request, AuditPageQuery)
+    before = int(query.cursor) if query.cursor else None
     rows = await _service(request).merchant.audit_log(
         principal(request), request.match_info["store_id"], before, query.limit + 1)
     more = len(rows) > query.limit

@@ -6,7 +6,7 @@ from kernel.errors import Conflict, NotFound
 
 
 class RegionNotFound(NotFound):
-    code = "region_not_found"
+    """Unknown region. Every 404 says `not_found`; `param` says which."""
 
 
 class LeaseLost(Conflict):

@@ -24,6 +24,7 @@ from fooddispatch.config import Settings
 from fooddispatch.errors import make_error_middleware, remember_websocket
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware, purge_expired
 from fooddispatch.identity import IdentityService, Tokens
+from fooddispatch.input_guard import input_guard_middleware, path_id_middleware
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
 from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.metrics import Metrics
@@ -176,8 +177,8 @@ def create_app(
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[make_error_middleware(metrics, settings.db_request_deadline_seconds), auth.auth_middleware,
-                     rate_limit_middleware, idempotency_middleware],
+        middlewares=[make_error_middleware(metrics, settings.db_request_deadline_seconds), input_guard_middleware,
+                     auth.auth_middleware, rate_limit_middleware, path_id_middleware, idempotency_middleware],
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics

@@ -126,7 +126,8 @@ async def register(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/auth/login")
-@endpoint(roles=None, body=Login, response=TokenResponse, summary="Log in with email and password", tags=["auth"])
+@endpoint(roles=None, body=Login, response=TokenResponse, summary="Log in with email and password", tags=["auth"],
+          errors=[401])
 async def login(request: web.Request) -> web.Response:
     body = await decode_body(request, Login)
     identity = request.app[IDENTITY_SERVICE]

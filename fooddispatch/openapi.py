@@ -106,6 +106,10 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
                 statuses |= {413, 422}
             if spec.roles:
                 statuses |= {401, 403}
+            if spec.query is not None or params:  # the edge refuses bad queries, NUL in any parameter: 422
+                statuses |= {422}
+            if any(p["in"] == "path" for p in params):  # a path id that names nothing: 404
+                statuses |= {404}
             for status in sorted(statuses):
                 op["responses"][str(status)] = {
                     "description": _STATUS_TEXT.get(status, "Error"),

@@ -5,6 +5,8 @@
   idempotency middlewares and the OpenAPI generator all read the same record.
 - `decode_body` / `decode_query` turn input into a typed msgspec message or
   raise a `DomainError` with the field path, so handlers never see bad input.
+  Text PostgreSQL cannot store (a NUL, a lone surrogate) is refused there too,
+  for every field at once (`refuse_unstorable`), never per field.
 - `json_response` encodes a message once with msgspec.
 """
 
@@ -130,14 +132,58 @@ def validation_error(error: msgspec.ValidationError, prefix: str | None = None) 
     return ValidationFailed(message, param=param)
 
 
+# PostgreSQL's text and jsonb hold neither NUL nor a UTF-16 surrogate (the driver cannot even
+# encode one): such a string reaching a query is a 500. msgspec already refuses lone surrogate
+# escapes and invalid UTF-8 in JSON, so in a body only `\u0000` gets through; aiohttp decodes
+# `%00` in paths and queries, and header bytes it cannot read as UTF-8 into surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_JSON_NUL = b"\\u0000"
+
+
+def unstorable_path(value: Any, path: str = "") -> str | None:
+    """The path (`items[0].name`, msgspec's style) of the first string in `value` (decoded JSON:
+    dicts, lists, strings; keys included) that PostgreSQL cannot store; "" for `value` itself;
+    None when every string is storable."""
+    if isinstance(value, str):
+        return path if _UNSTORABLE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = _UNSTORABLE.sub("?", key) if isinstance(key, str) else str(key)  # never echo a NUL back
+            at = f"{path}.{name}" if path else name
+            if name != key:
+                return at
+            found = unstorable_path(item, at)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = unstorable_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def refuse_unstorable(value: Any, prefix: str | None = None) -> None:
+    """422 `validation_error` naming the field when a string in `value` cannot be stored."""
+    found = unstorable_path(value)
+    if found is None:
+        return
+    param = f"{prefix}.{found}" if prefix and found else (prefix or found or None)
+    raise ValidationFailed("text must not contain NUL characters or unpaired UTF-16 surrogates", param=param)
+
+
 def decode_json(raw: bytes, type_: type[T]) -> T:
-    """Decode bytes into `type_`: malformed JSON is 400, a schema violation 422 with the path."""
+    """Decode bytes into `type_`: malformed JSON is 400, a schema violation or text that cannot
+    be stored (a NUL) 422 with the path."""
     try:
-        return msgspec.json.decode(raw, type=type_)
+        decoded = msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as exc:
         raise validation_error(exc) from None
     except msgspec.DecodeError as exc:
         raise InvalidJson(f"request body is not valid JSON: {exc}") from None
+    if _JSON_NUL in raw:  # the only spelling of NUL in JSON; the walk runs only then
+        refuse_unstorable(msgspec.json.decode(raw))
+    return decoded
 
 
 async def decode_body(request: web.Request, type_: type[T]) -> T:
@@ -149,8 +195,10 @@ async def decode_body(request: web.Request, type_: type[T]) -> T:
 
 def decode_query(request: web.Request, type_: type[T]) -> T:
     """Query strings are text; msgspec converts '5' to 5 and 'true' to True (strict=False)."""
+    query = dict(request.query)
+    refuse_unstorable(query)
     try:
-        return msgspec.convert(dict(request.query), type_, strict=False)
+        return msgspec.convert(query, type_, strict=False)
     except msgspec.ValidationError as exc:
         message, param = _param_from(exc)
         raise ValidationFailed(message, param=param) from None

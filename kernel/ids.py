@@ -20,6 +20,13 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+def id_pattern(prefix: str | None = None) -> str:
+    """A regex that matches exactly the ids `new_id(prefix)` makes (any prefix when None): the one
+    shape a path id or a pagination cursor is checked against at the edge."""
+    head = prefix if prefix is not None else "[a-z]{1,8}"
+    return f"^{head}_[0-9A-HJKMNP-TV-Z]{{26}}$"
+
+
 def new_id(prefix: str) -> str:
     """A ULID-style id: 48 bits of milliseconds then 80 random bits, with a type prefix."""
     millis = time.time_ns() // 1_000_000

@@ -6,11 +6,11 @@ from kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 
 class OrderNotFound(NotFound):
-    code = "order_not_found"
+    """Unknown order, or one the caller may not see. Every 404 says `not_found`; `param` says which."""
 
 
 class QuoteNotFound(NotFound):
-    code = "quote_not_found"
+    """Unknown quote, or another customer's."""
 
 
 class QuoteExpired(Conflict):
@@ -57,7 +57,7 @@ class AlreadyRated(Conflict):
 
 
 class WebhookEndpointNotFound(NotFound):
-    code = "webhook_endpoint_not_found"
+    """Unknown endpoint, or another tenant's."""
 
 
 class PromoCodeTaken(Conflict):

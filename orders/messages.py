@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from catalog.messages import CartLineInput
+from kernel.ids import id_pattern
 
 Lat = Annotated[float, Meta(ge=-90, le=90)]
 Lng = Annotated[float, Meta(ge=-180, le=180)]
@@ -194,7 +195,7 @@ class OrderPage(Struct, frozen=True):
 
 class OrderListQuery(Struct, frozen=True, forbid_unknown_fields=True):
     status: str | None = None  # one status or a comma-separated list; "active" for all open ones
-    cursor: str | None = None
+    cursor: Annotated[str, Meta(pattern=id_pattern("ord"))] | None = None  # malformed: 422, like every list
     limit: Limit = 20
 
 
@@ -331,7 +332,7 @@ class WebhookDeliveryPage(Struct, frozen=True):
 
 
 class PageQuery(Struct, frozen=True, forbid_unknown_fields=True):
-    cursor: str | None = None
+    cursor: Annotated[str, Meta(pattern=id_pattern("whd"))] | None = None  # a webhook delivery id
     limit: Limit = 20
 
 

@@ -58,7 +58,7 @@ class ProcessorUnavailable(DomainError):
 
 
 class ResourceMissing(NotFound):
-    code = "resource_missing"
+    """Stripe's `resource_missing` in every way but the code: every 404 of this API says `not_found`."""
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message, param=param, extra={"type": "invalid_request_error"})

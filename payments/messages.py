@@ -7,9 +7,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from kernel.ids import id_pattern
+
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 Positive = Annotated[int, msgspec.Meta(ge=1, le=10**12)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
+# A list's cursor is the last id of the previous page; a malformed one is 422, on every list.
+AnyCursor = Annotated[str, msgspec.Meta(pattern=id_pattern())]
 
 
 class CardDetails(msgspec.Struct, forbid_unknown_fields=True):
@@ -142,7 +146,7 @@ class RefundView(msgspec.Struct):
 
 class ListQuery(msgspec.Struct, forbid_unknown_fields=True):
     limit: Limit = 20
-    starting_after: str | None = None
+    starting_after: AnyCursor | None = None
 
 
 class Balance(msgspec.Struct):
@@ -178,7 +182,7 @@ class WalletQuery(msgspec.Struct, forbid_unknown_fields=True):
     currency: Currency = "EUR"
     kind: Literal["customer_wallet", "courier_earnings", "restaurant_payable"] | None = None
     limit: Limit = 20
-    starting_after: str | None = None
+    starting_after: Annotated[str, msgspec.Meta(pattern=id_pattern("je"))] | None = None  # a journal entry id
 
 
 class GrantCredit(msgspec.Struct, forbid_unknown_fields=True):
@@ -264,7 +268,7 @@ class FraudQuery(msgspec.Struct, forbid_unknown_fields=True):
     level: Literal["normal", "elevated", "highest"] | None = None
     payment_intent: str | None = None
     limit: Limit = 20
-    starting_after: str | None = None
+    starting_after: Annotated[str, msgspec.Meta(pattern=id_pattern("frd"))] | None = None  # a fraud decision id
 
 
 class ReconciliationRun(msgspec.Struct, forbid_unknown_fields=True):

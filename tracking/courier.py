@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from geo.live import LiveState
 from kernel.errors import DomainError
-from kernel.http import COURIER, Principal, optional_principal
+from kernel.http import COURIER, Principal, optional_principal, unstorable_path
 from kernel.ids import new_id
 from tracking.lane import INTERNAL_ERROR, LaneSocket
 from tracking.messages import (
@@ -193,6 +193,9 @@ class CourierSession:
             return self._garbage("malformed_frame", "frame is not valid JSON (text) or msgpack (binary)")
         if isinstance(frame, Location):
             return self._location(frame)
+        unstorable = unstorable_path(msgspec.to_builtins(frame))  # action frames are rare: the walk is cheap
+        if unstorable is not None:
+            return self._garbage("invalid_frame", f"text must not contain NUL characters ({unstorable})")
         if not self.limiter.allow(self.service.now()):
             self.error("rate_limited", "too many frames; slow down and resend unacked points later")
             return None

@@ -8,6 +8,7 @@ import msgspec
 from aiohttp import web
 
 from kernel.http import OPERATOR, STAFF, endpoint, json_response
+from kernel.ids import new_id
 
 
 async def test_healthz_and_readyz_answer_when_servers_are_up(client) -> None:
@@ -110,14 +111,15 @@ async def test_wrong_role_is_403(client, make_principal) -> None:
 
 
 async def test_api_key_authenticates_as_its_tenant_and_stops_after_revocation(client, make_principal) -> None:
-    _, staff = await make_principal(STAFF, tenant_id="ten_a")
-    created = await client.post("/v1/tenants/ten_a/api_keys", json={"name": "pos"}, headers=staff)
+    tenant_a, tenant_b = new_id("ten"), new_id("ten")
+    _, staff = await make_principal(STAFF, tenant_id=tenant_a)
+    created = await client.post(f"/v1/tenants/{tenant_a}/api_keys", json={"name": "pos"}, headers=staff)
     assert created.status == 201
     key = await created.json()
     me = await client.get("/v1/me", headers={"X-Api-Key": key["key"]})
     assert me.status == 200
-    assert (await me.json())["tenant_id"] == "ten_a"
-    other = await client.post("/v1/tenants/ten_b/api_keys", json={"name": "x"}, headers=staff)
+    assert (await me.json())["tenant_id"] == tenant_a
+    other = await client.post(f"/v1/tenants/{tenant_b}/api_keys", json={"name": "x"}, headers=staff)
     assert other.status == 404  # another tenant is never revealed
     assert (await client.delete(f"/v1/api_keys/{key['id']}", headers=staff)).status == 204
     revoked = await client.get("/v1/me", headers={"Authorization": f"Bearer {key['key']}"})

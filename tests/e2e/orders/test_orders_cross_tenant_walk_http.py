@@ -57,7 +57,7 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None, False),
 }
 # The 404 codes before the one-code unification of the same issue (helper "edge"): then only not_found.
-NOT_FOUND = {"not_found", "order_not_found", "webhook_endpoint_not_found", "resource_missing"}
+NOT_FOUND = {"not_found"}
 WEBSOCKETS = {"/v1/orders/{order_id}/track", "/v1/stores/{store_id}/orders/feed"}
 BAD_REQUESTS: list[dict] = [
     {"json": {"overlap_seconds": -1, "name": 7, "unknown": True}},

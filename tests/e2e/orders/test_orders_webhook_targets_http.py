@@ -13,6 +13,7 @@ from aiohttp import web
 from orders_helpers import eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
+from kernel.ids import new_id
 from kernel.netguard import NameNotFound, TargetPolicy
 from orders.web import WEBHOOKS
 from payments import store as payments_store
@@ -156,11 +157,12 @@ async def test_a_merchant_url_that_turns_private_after_registration_is_refused_a
 async def test_an_endpoint_stored_before_the_guard_is_disabled_at_its_first_delivery(
         strict, db, make_principal) -> None:
     _, client, _, shop = strict
+    legacy = new_id("whe")
     async with db.acquire() as conn:  # as the issue found it: registered when nothing checked
         await conn.execute(
             "INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, secret, created_at) "
-            "VALUES ('whe_legacy', $1, 'http://169.254.169.254/latest/meta-data/', '{order.placed}', 'whsec_x', now())",
-            shop.tenant_id)
+            "VALUES ($2, $1, 'http://169.254.169.254/latest/meta-data/', '{order.placed}', 'whsec_x', now())",
+            shop.tenant_id, legacy)
     _, cust, pm = await make_customer(client, make_principal)
     await place(client, cust, pm, shop.store_id)
 
@@ -170,7 +172,7 @@ async def test_an_endpoint_stored_before_the_guard_is_disabled_at_its_first_deli
 
     row = await eventually(disabled)
     assert row["disabled_reason"] == "the URL is not allowed (metadata_service)"
-    log = await ok(await client.get("/v1/merchant/webhook_endpoints/whe_legacy/deliveries", headers=shop.staff))
+    log = await ok(await client.get(f"/v1/merchant/webhook_endpoints/{legacy}/deliveries", headers=shop.staff))
     assert log["items"][0]["attempts"][0]["error"] == "refused: metadata_service"
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from faults_actors import Call, Courier, Http, TabletFeed, WebhookReceiver, now, until
+from faults_actors import Call, Http, TabletFeed, WebhookReceiver, now, until
+from faults_couriers import Courier
 from faults_load import Checkouts, Customer, Kitchen
 from faults_servers import App, Postgres, Redis, tail
 

@@ -52,7 +52,7 @@ async def test_app_killed_mid_checkout_retries_with_the_same_keys_place_each_ord
         fault_city, record_verdict) -> None:
     city = await fault_city(workers=6, rate=4.0)
     city.load.start()
-    await city.orders_acknowledged(6, within=20)
+    await city.orders_acknowledged(5, within=20)
     orphaned, kills = 0, 0
     while kills < 3 and not orphaned:  # a kill between two requests proves nothing: aim again
         await _while_a_checkout_holds_its_key(city, within=10.0)
@@ -67,7 +67,7 @@ async def test_app_killed_mid_checkout_retries_with_the_same_keys_place_each_ord
         city.notes.append("no kill landed inside a checkout: the same-key retry path was not exercised")
     restarted = fault.end or now()
     await city.first_checkout_after(restarted, within=20)
-    await city.orders_acknowledged(6, within=20)
+    await city.orders_acknowledged(5, within=20)
     verdict = await judge(city, "c: app kill -9 mid-checkout, same-key retries", settle_s=SETTLE_S, diagnose=False)
     interrupted = [c for c in city.load.checkouts
                    if any(status == 0 and fault.start - 1.0 <= at <= restarted for at, status, _ in c.attempts)]
@@ -87,7 +87,7 @@ async def test_app_sigterm_under_load_stops_gracefully_and_the_next_process_carr
         fault_city, record_verdict) -> None:
     city = await fault_city()
     city.load.start()
-    await city.orders_acknowledged(6, within=20)
+    await city.orders_acknowledged(5, within=20)
     async with city.fault("app SIGTERM + restart", "app") as fault:
         city.app.terminate()
         await until(lambda: city.app.exit_code() is not None, 30.0)
@@ -102,7 +102,7 @@ async def test_app_sigterm_under_load_stops_gracefully_and_the_next_process_carr
     if stopped_in > GRACEFUL_STOP_S:
         city.notes.append(f"SIGTERM: the graceful stop took {stopped_in:.1f} s (over {GRACEFUL_STOP_S:.0f} s)")
     await city.first_checkout_after(fault.end or now(), within=20)
-    await city.orders_acknowledged(6, within=20)
+    await city.orders_acknowledged(5, within=20)
     verdict = await judge(city, "f: SIGTERM under load", settle_s=SETTLE_S)
     record_verdict(verdict)
     assert not verdict.problems, verdict.render()

@@ -60,7 +60,7 @@ async def test_poison_events_are_dead_lettered_and_every_consumer_goes_on(fault_
     await city.orders_acknowledged(5, within=20)
     async with city.fault("poison events written", "event") as fault:
         poison_ids = await _write_poison(city)
-    await city.orders_acknowledged(10, within=25)
+    await city.orders_acknowledged(8, within=25)
     verdict = await judge(city, "e: poison events", settle_s=30.0, dead_letters_expected=True, diagnose=False)
     status, listed = await _dead_lettered(city, poison_ids, DEAD_LETTER_WITHIN_S - (now() - fault.start))
     missing = [e for e in poison_ids if e not in listed]

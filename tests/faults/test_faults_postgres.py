@@ -65,19 +65,19 @@ def _hung_requests(city, start: float, end: float) -> None:
 async def test_postgres_stopped_crashed_and_stalled_under_load_loses_nothing(fault_city, record_verdict) -> None:
     city = await fault_city()
     city.load.start()
-    await city.orders_acknowledged(6, within=20)
+    await city.orders_acknowledged(5, within=20)
     async with city.fault("postgres fast stop + start", "postgres") as fault:
         await city.pg.stop_fast()
         await asyncio.sleep(DOWN_S)  # the outage itself, under load
         await city.pg.start_async()
     await city.first_checkout_after(fault.end or now(), within=20)
-    await city.orders_acknowledged(4, within=20)
+    await city.orders_acknowledged(3, within=20)
     async with city.fault("postgres kill -9 + restart", "postgres") as fault:
         city.pg.kill()
         await asyncio.sleep(DOWN_S)
         await city.pg.start_async()
     await city.first_checkout_after(fault.end or now(), within=20)
-    await city.orders_acknowledged(4, within=20)
+    await city.orders_acknowledged(3, within=20)
     async with city.fault(f"postgres SIGSTOP {STALL_S:.0f} s", "postgres") as fault:
         city.pg.freeze()
         try:

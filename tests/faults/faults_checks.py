@@ -9,9 +9,10 @@ once per consumer group):
   sender's record of it was going on (the app killed or stopped, PostgreSQL away: the merchant got
   it, the platform could not write that down). Our receiver answers 200 to everything, so a
   failed answer never explains a redelivery.
-- Tablet feed: a frame with the order's `order.placed` event id, or (the feed is live fan-out,
-  documented as such) the order listed in a `hello` the tablet got after reconnecting. Two frames
-  with one event id: the same rule as webhooks (the orders group ran its handler twice).
+- Tablet feed: a frame with the order's `order.placed` event id; or, if the tablet had to reconnect
+  meanwhile (the feed is live fan-out, documented as such: a tablet catches up on reconnecting),
+  the order in the `hello` it got or in a later frame on the new connection. Two frames with one
+  event id: the same rule as webhooks (the orders group ran its handler twice).
 - Dispatch: the order reached a courier in an offer, and never more than one courier saw it assigned
   to them (an offer lost in a fault may be offered again; it may be assigned once).
 - Courier-driven delivery: the courier who was assigned the order picked it up and delivered it
@@ -30,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from faults_actors import Http, TabletFeed, now
 from faults_city import FaultCity
 
@@ -138,7 +140,7 @@ async def _retrying(fn: Any, *args: Any, within: float = 20.0) -> Any:
     while True:
         try:
             return await fn(*args)
-        except (OSError, TimeoutError) as exc:  # the database is still coming back
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # still coming back
             if now() > deadline:
                 raise AssertionError(f"the test's own database queries failed: {exc}") from exc
             await asyncio.sleep(0.5)

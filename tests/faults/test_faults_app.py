@@ -61,7 +61,7 @@ async def test_app_killed_mid_checkout_retries_with_the_same_keys_place_each_ord
             kills += 1
             orphaned = await _claims_in_progress(city)
             city.app.spawn()
-            await city.wait_ready(60)
+            await city.wait_serving(60)
     city.figures["checkout claims the kill left in progress"] = f"{orphaned} (after {kills} kill(s))"
     if not orphaned:
         city.notes.append("no kill landed inside a checkout: the same-key retry path was not exercised")
@@ -95,7 +95,7 @@ async def test_app_sigterm_under_load_stops_gracefully_and_the_next_process_carr
         if code is None:
             city.app.kill()
         city.app.spawn()
-        await city.wait_ready(60)
+        await city.wait_serving(60)
     city.figures["graceful stop"] = f"{stopped_in:.1f} s, exit code {code}"
     if code != 0:
         city.notes.append(f"SIGTERM: the process exited with {code} (wanted 0)")

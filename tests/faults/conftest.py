@@ -2,7 +2,9 @@
 run (killed, stopped, frozen and restarted by the scenarios), a migrated template database,
 and per scenario a fresh database, a fresh app process and a seeded city.
 
-Each scenario's verdict (pass/fail, recovery times, counts) is printed at the end of the run."""
+Each scenario's verdict (pass/fail, recovery times, counts, and for a failure the app's own warnings)
+is printed at the end of the run. The scenarios carry the `faults` marker and run in the default
+`pytest` (CI); `pytest -m faults` runs only them, `pytest -m "not faults"` skips them locally."""
 
 from __future__ import annotations
 

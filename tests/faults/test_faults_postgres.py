@@ -17,8 +17,9 @@ from faults_checks import judge
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 # An event whose handler failed on the outage stays pending; it is claimed again after `claim_idle_ms`
-# (30 s) unless the consumer retries it itself. The wait covers that; the recovery figure shows it.
-SETTLE_S = 40.0
+# (30 s) unless the consumer retries it itself. The wait (from the end of the load)
+# covers that; the recovery figure shows it.
+SETTLE_S = 30.0
 
 DOWN_S = 2.0  # how long the server stays stopped or crashed
 STALL_S = 10.0  # how long it stays frozen

@@ -15,7 +15,7 @@ from faults_checks import judge
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 
 # The stream is gone with Redis: recovery is the relay publishing the outbox again, a matter of seconds.
-SETTLE_S = 25.0
+SETTLE_S = 20.0
 
 REDIS_DOWN_S = 3.0  # how long Redis stays dead: longer than a client's reconnect back-off
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import msgspec
 import redis.asyncio as aioredis
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from kernel.clientip import client_ip
 from kernel.errors import Forbidden, Unauthenticated, ValidationFailed
@@ -405,20 +405,31 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     pubsub = feed.redis.pubsub()
     await pubsub.subscribe(tenant_feed_channel(feed.prefix, who.tenant_id))
+
     page = await queries.list_orders(request.app[ORDERS], caller_of(who), OrderListQuery(status="active", limit=100),
                                      store_id)
     # JSON goes in text frames, as on every other socket of ours (browsers hand binary frames over as Blobs).
     await ws.send_str(feed_encoder.encode(FeedHello(store_id=store_id, active_orders=page.items)).decode())
 
     async def pump() -> None:
-        async for message in pubsub.listen():
-            if message.get("type") != "message":
-                continue
-            data = message["data"]
-            if json.loads(data).get("data", {}).get("store_id") != store_id:
-                continue
-            # A tablet that cannot take a frame within 5 s is dropped, never waited for.
-            await asyncio.wait_for(ws.send_str(data.decode() if isinstance(data, bytes) else data), timeout=5)
+        try:
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None or message.get("type") != "message":
+                    continue
+                data = message["data"]
+                if json.loads(data).get("data", {}).get("store_id") != store_id:
+                    continue
+                # A tablet that cannot take a frame within 5 s is dropped, never waited for.
+                await asyncio.wait_for(ws.send_str(data.decode() if isinstance(data, bytes) else data), timeout=5)
+        except TimeoutError:
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow: reconnect to catch up")
+        except (aioredis.RedisError, OSError):
+            # The subscription is gone (the app's Redis pool retries no command, so a dropped pub/sub
+            # connection raises here rather than resubscribing and silently skipping what was published
+            # meanwhile). A silent socket would leave the tablet deaf: it is told to reconnect, and the
+            # hello it gets then lists every active order, so it catches up (it keys orders by id).
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"redis_unavailable; reconnect to catch up")
 
     task = asyncio.create_task(pump())
     try:
@@ -429,7 +440,8 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        await pubsub.unsubscribe()
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await pubsub.unsubscribe()
         await pubsub.aclose()
     return ws
 

@@ -6,6 +6,7 @@ stalled PostgreSQL is answered within the bound; and the app heals when the serv
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import tempfile
@@ -188,7 +189,15 @@ async def test_killed_redis_degrades_reads_and_writes_and_refuses_only_live_stat
         "name": "Outage Tacos Mitte", "lat": 52.52, "lng": 13.40, "timezone": "Europe/Berlin", "currency": "EUR"})
     assert resp.status == 201, await resp.text()
     store = (await resp.json())["id"]  # the tablet feed checks the store's owner before it opens
+    staff = await _staff_headers(settings.database_url or "", tenant)
+    open_feed = await client.ws_connect(f"/v1/stores/{store}/orders/feed", headers=staff)
+    assert json.loads(await open_feed.receive_str(timeout=10))["type"] == "hello"
     own_redis.kill()
+    # A feed that was open: its subscription cannot come back, so the tablet is told to reconnect.
+    msg = await open_feed.receive(timeout=30)
+    assert msg.type == WSMsgType.CLOSE and msg.data == 1013, msg
+    assert "redis_unavailable" in (msg.extra or "")
+    await open_feed.close()
     # Rate limiting fails open to the process's own limiter: reads and writes go on, still limited.
     me = await client.get("/v1/me", headers=op)
     assert me.status == 200 and "RateLimit-Remaining" in me.headers
@@ -202,7 +211,6 @@ async def test_killed_redis_degrades_reads_and_writes_and_refuses_only_live_stat
     assert ready.status == 503 and took < READY_BOUND_S  # type: ignore[attr-defined]
     assert (await ready.json())["checks"]["redis"].startswith("unavailable")  # type: ignore[attr-defined]
     # An opened websocket that needs Redis is closed cleanly: 1013, try again later.
-    staff = await _staff_headers(settings.database_url or "", tenant)
     ws = await client.ws_connect(f"/v1/stores/{store}/orders/feed", headers=staff)
     msg = await ws.receive(timeout=30)
     assert msg.type == WSMsgType.CLOSE and msg.data == 1013, msg

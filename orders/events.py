@@ -3,6 +3,8 @@
 - `dispatch.assigned` / `dispatch.unassigned`: record which courier carries an order.
 - `courier.picked_up` / `courier.delivered` (from tracking): the matching transitions, only
   for the courier dispatch assigned; a repeat or a stale event is ignored.
+- `payment.refunded`: a refund of an order's intent (an operator's `POST /v1/refunds`) counted
+  on the order once, by its refund id, with its `order.refunded` (see `orders.money`).
 - our own `order.*` events: enqueue merchant webhooks and push a frame to the tablets.
 
 Each handler runs inside the consumer's transaction (which also records the event id,
@@ -48,6 +50,7 @@ class OrderEvents:
             "dispatch.unassigned": self.on_unassigned,
             "courier.picked_up": self.on_picked_up,
             "courier.delivered": self.on_delivered,
+            "payment.refunded": self.on_payment_refunded,
         }
         for type_ in ORDER_EVENTS:
             out[type_] = self.on_order_event
@@ -64,6 +67,9 @@ class OrderEvents:
 
     async def on_delivered(self, conn: asyncpg.Connection, event: Event) -> None:
         await self._courier_step(conn, event, Action.DELIVER)
+
+    async def on_payment_refunded(self, conn: asyncpg.Connection, event: Event) -> None:
+        await self.lifecycle.money.on_payment_refunded(conn, event.data)
 
     async def _courier_step(self, conn: asyncpg.Connection, event: Event, action: Action) -> None:
         order_id, courier_id = event.data.get("order_id"), event.data.get("courier_id")

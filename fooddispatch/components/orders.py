@@ -1,7 +1,8 @@
 """Wires orders: its routes, the service with the real catalog and payments behind the
-orders ports, and four background tasks: the accept-window sweeper, the merchant webhook
-worker, and the "orders" consumer of the event stream (courier and dispatch events in,
-webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
+orders ports, and background tasks: the accept-window sweeper, the collection sweep
+(delivered orders whose money payments could not collect yet), the merchant webhook
+worker, and the "orders" consumer of the event stream (courier, dispatch and refund
+events in, webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
 dispatch publishes for the pickup's H3 cell (1 where none is published)."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from payments.model import Split
 
 log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
+COLLECT_EVERY_S = 5.0  # delivered orders whose money payments could not collect yet (orders.money)
 SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
 
 
@@ -75,6 +77,7 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
     tasks = BackgroundTasks()
     tasks.start(_loop("expiry", lifecycle.expire_overdue, SWEEP_EVERY_S), name="orders-expiry")
+    tasks.start(_loop("collections", lifecycle.money.collect_due, COLLECT_EVERY_S), name="orders-collections")
     tasks.start(webhooks.run(), name="orders-webhooks")
     tasks.start(consumer.run(), name="orders-consumer")
     try:

@@ -240,6 +240,8 @@ class OrderLifecycle:
             if status is Status.DELIVERED:
                 if delta < 0:
                     raise TipNotChangeable("a tip cannot be lowered after delivery")
+                if await self.money.collection_pending(conn, order_id):  # its capture would take the new tip
+                    raise TipNotChangeable("the order's payment is not collected yet; try again later")
                 hold = await self.s.payments.authorize(
                     conn, customer_id=row["customer_id"], payment_method_id=row["payment_method_id"],
                     amount=Money(delta, b.currency), reference=ref, idempotency_key=ref,

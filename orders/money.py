@@ -214,6 +214,10 @@ class OrderMoney:
             log.error("order %s delivered, money not collected (%s: %s); left for an operator", order_id, exc.code,
                       exc.message)
 
+    async def collection_pending(self, conn: asyncpg.Connection, order_id: str) -> bool:
+        """Whether delivery left the order's money to collect (the sweep still tries, or gave up)."""
+        return await money_store.collection_of(conn, order_id) is not None
+
     async def collect_due(self, limit: int = 50) -> int:
         """Retry the collections that are due; returns how many succeeded."""
         now = self.s.clock.now()

@@ -140,6 +140,9 @@ async def test_a_delivery_stands_when_the_processor_refuses_and_is_left_for_an_o
     assert kept["last_error"].startswith("processor_error") and kept["failed_at"] is not None  # not retried
     assert (intent["status"], intent["amount_captured"], splits) == ("requires_capture", 0, 0)
     assert await client.app[LIFECYCLE].money.collect_due() == 0
+    # A tip raised now would be taken twice (on its own intent, and by the collection's capture): refused.
+    raised = await client.post(f"/v1/orders/{order['id']}/tip", json={"tip": 900}, headers=cust)
+    assert raised.status == 409 and (await raised.json())["error"]["code"] == "tip_not_changeable"
     await _books_balance(db)
 
 

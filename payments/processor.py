@@ -158,11 +158,15 @@ class TestModeProcessor:
         return value
 
     @staticmethod
-    async def _known(session: BookSession, charge_id: str) -> Charge:
-        charge = await session.charge(charge_id)
+    def _known(charge: Charge | None, charge_id: str) -> Charge:
         if charge is None:
             raise ProcessorRefusedError("resource_missing", f"No such charge: '{charge_id}'")
         return charge
+
+    async def _operation(self, session: BookSession, charge_id: str, key: str) -> tuple[Charge, str | None]:
+        """The charge (locked first, so a twin call waits, then replays) and the answer under `key`."""
+        charge, done = await session.charge_and_answer(charge_id, key)
+        return self._known(charge, charge_id), done
 
     async def authorizations(self) -> int:
         """Holds actually placed (for tests proving no double charge)."""
@@ -181,10 +185,8 @@ class TestModeProcessor:
 
     async def authorize(self, card: CardForProcessor, amount: Money, idempotency_key: str) -> AuthorizationResult:
         await self._enter()
-        async with self.book.session() as s:
-            known = await s.charge_by_key(idempotency_key)
-            if known is None:
-                known = await s.add_charge(self._new_charge(card, amount), idempotency_key)
+        async with self.book.session() as s:  # a key seen before gets its charge back, not a new one
+            known = await s.add_charge(self._new_charge(card, amount), idempotency_key)
         return self._leave(known.result)
 
     @staticmethod
@@ -202,7 +204,7 @@ class TestModeProcessor:
     async def complete_authentication(self, charge_id: str, succeeded: bool) -> AuthorizationResult:
         await self._enter()
         async with self.book.session() as s:
-            charge = await self._known(s, charge_id)
+            charge = self._known(await s.charge(charge_id), charge_id)
             if charge.status == "requires_action":
                 if succeeded:
                     charge.status = "authorized"
@@ -226,8 +228,7 @@ class TestModeProcessor:
     async def capture(self, charge_id: str, amount: Money, idempotency_key: str) -> str:
         await self._enter()
         async with self.book.session() as s:
-            charge = await self._known(s, charge_id)  # locked first: a twin call waits, then replays
-            done = await s.operation(idempotency_key)
+            charge, done = await self._operation(s, charge_id, idempotency_key)
             if done is None:
                 if charge.status != "authorized":
                     raise ProcessorRefusedError("charge_not_capturable",
@@ -236,27 +237,24 @@ class TestModeProcessor:
                     raise ProcessorRefusedError("amount_too_large", f"cannot capture {amount} on {charge_id}")
                 charge.status, charge.captured = "captured", amount.amount
                 done = new_id("py")
-                await s.save(charge)
-                await s.add_operation(idempotency_key, charge_id, done)
-                await s.add_settlement(SettlementLine(done, "capture", amount, self.today()))
+                await s.save(charge, operation_key=idempotency_key, answer=done,
+                             line=SettlementLine(done, "capture", amount, self.today()))
         return self._leave(done)
 
     async def void(self, charge_id: str, idempotency_key: str) -> None:
         await self._enter()
         async with self.book.session() as s:
-            charge = await self._known(s, charge_id)
-            if await s.operation(idempotency_key) is None:
+            charge, done = await self._operation(s, charge_id, idempotency_key)
+            if done is None:
                 if charge.status in ("authorized", "requires_action"):
                     charge.status = "voided"
-                    await s.save(charge)
-                await s.add_operation(idempotency_key, charge_id, charge_id)
+                await s.save(charge, operation_key=idempotency_key, answer=charge_id)
         return self._leave(None)
 
     async def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> str:
         await self._enter()
         async with self.book.session() as s:
-            charge = await self._known(s, charge_id)
-            done = await s.operation(idempotency_key)
+            charge, done = await self._operation(s, charge_id, idempotency_key)
             if done is None:
                 if charge.status != "captured":
                     raise ProcessorRefusedError("charge_not_refundable",
@@ -265,9 +263,8 @@ class TestModeProcessor:
                     raise ProcessorRefusedError("amount_too_large", f"cannot refund {amount} on {charge_id}")
                 charge.refunded += amount.amount
                 done = new_id("pyr")
-                await s.save(charge)
-                await s.add_operation(idempotency_key, charge_id, done)
-                await s.add_settlement(SettlementLine(done, "refund", amount, self.today()))
+                await s.save(charge, operation_key=idempotency_key, answer=done,
+                             line=SettlementLine(done, "refund", amount, self.today()))
         return self._leave(done)
 
     async def settlement_report(self, day: date) -> list[SettlementLine]:

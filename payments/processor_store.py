@@ -42,24 +42,27 @@ class ChargeBook(Protocol):
 
 
 class BookSession(Protocol):
-    async def charge(self, charge_id: str) -> Charge | None: ...
+    async def charge(self, charge_id: str) -> Charge | None:
+        """The charge, locked until the session ends."""
+        ...
+
+    async def charge_and_answer(self, charge_id: str, operation_key: str) -> tuple[Charge | None, str | None]:
+        """The charge, locked until the session ends, and what an operation on it (a capture, refund or
+        void) under `operation_key` answered before, if one did."""
+        ...
 
     async def charge_by_key(self, idempotency_key: str) -> Charge | None: ...
 
     async def add_charge(self, charge: Charge, idempotency_key: str) -> Charge:
-        """Store a new charge under the authorization's key; the charge already stored under that key
-        when a concurrent twin got there first."""
+        """Store a new charge under its authorization's key, unless the key names one already
+        (a retry, or a concurrent twin that got there first): the charge stored under the key."""
         ...
 
-    async def save(self, charge: Charge) -> None: ...
-
-    async def operation(self, idempotency_key: str) -> str | None:
-        """The id a capture, refund or void under this key answered, if one did."""
+    async def save(self, charge: Charge, *, operation_key: str | None = None, answer: str | None = None,
+                   line: SettlementLine | None = None) -> None:
+        """Store the charge's new state with, when an operation changed it, that operation's answer
+        under its key and the settlement line it makes: one write."""
         ...
-
-    async def add_operation(self, idempotency_key: str, charge_id: str, answer: str) -> None: ...
-
-    async def add_settlement(self, line: SettlementLine) -> None: ...
 
     async def settlements(self, day: date) -> list[SettlementLine]: ...
 
@@ -86,26 +89,24 @@ class MemoryChargeBook:
     async def charge(self, charge_id: str) -> Charge | None:
         return self.charges.get(charge_id)
 
+    async def charge_and_answer(self, charge_id: str, operation_key: str) -> tuple[Charge | None, str | None]:
+        return self.charges.get(charge_id), self.operations.get(operation_key)
+
     async def charge_by_key(self, idempotency_key: str) -> Charge | None:
         known = self.by_key.get(idempotency_key)
         return None if known is None else self.charges[known]
 
     async def add_charge(self, charge: Charge, idempotency_key: str) -> Charge:
+        known = self.by_key.setdefault(idempotency_key, charge.id)
+        return self.charges.setdefault(known, charge)
+
+    async def save(self, charge: Charge, *, operation_key: str | None = None, answer: str | None = None,
+                   line: SettlementLine | None = None) -> None:
         self.charges[charge.id] = charge
-        self.by_key[idempotency_key] = charge.id
-        return charge
-
-    async def save(self, charge: Charge) -> None:
-        self.charges[charge.id] = charge
-
-    async def operation(self, idempotency_key: str) -> str | None:
-        return self.operations.get(idempotency_key)
-
-    async def add_operation(self, idempotency_key: str, charge_id: str, answer: str) -> None:
-        self.operations[idempotency_key] = answer
-
-    async def add_settlement(self, line: SettlementLine) -> None:
-        self.lines.append(line)
+        if operation_key is not None and answer is not None:
+            self.operations[operation_key] = answer
+        if line is not None:
+            self.lines.append(line)
 
     async def settlements(self, day: date) -> list[SettlementLine]:
         return [line for line in self.lines if line.day == day]
@@ -163,9 +164,19 @@ class _PostgresSession:
         return _charge(await self.conn.fetchrow(
             f"SELECT {_COLUMNS} FROM test_processor_charges WHERE id = $1 FOR UPDATE", charge_id))
 
+    async def charge_and_answer(self, charge_id: str, operation_key: str) -> tuple[Charge | None, str | None]:
+        charge = await self.charge(charge_id)
+        if charge is None:
+            return None, None
+        # Read after the lock is granted, in a statement of its own: its snapshot then sees what a twin
+        # call that held the lock wrote (one statement's snapshot would predate the wait).
+        answer: str | None = await self.conn.fetchval(
+            "SELECT answer FROM test_processor_operations WHERE idempotency_key = $1", operation_key)
+        return charge, answer
+
     async def charge_by_key(self, idempotency_key: str) -> Charge | None:
         return _charge(await self.conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM test_processor_charges WHERE idempotency_key = $1 FOR UPDATE", idempotency_key))
+            f"SELECT {_COLUMNS} FROM test_processor_charges WHERE idempotency_key = $1", idempotency_key))
 
     async def add_charge(self, charge: Charge, idempotency_key: str) -> Charge:
         row = await self.conn.fetchrow(
@@ -174,32 +185,25 @@ class _PostgresSession:
                 RETURNING {_COLUMNS}""",
             charge.id, idempotency_key, charge.amount.amount, charge.amount.currency, charge.status,
             _result_json(charge.result))
-        if row is None:  # a concurrent call with the same key stored its charge first: that one stands
+        if row is None:  # the key names a charge already (a retry, or a twin that stored its charge first)
             row = await self.conn.fetchrow(
                 f"SELECT {_COLUMNS} FROM test_processor_charges WHERE idempotency_key = $1", idempotency_key)
         found = _charge(row)
         assert found is not None
         return found
 
-    async def save(self, charge: Charge) -> None:
+    async def save(self, charge: Charge, *, operation_key: str | None = None, answer: str | None = None,
+                   line: SettlementLine | None = None) -> None:
         await self.conn.execute(
-            "UPDATE test_processor_charges SET status = $2, result = $3::jsonb, captured = $4, refunded = $5 "
-            "WHERE id = $1", charge.id, charge.status, _result_json(charge.result), charge.captured, charge.refunded)
-
-    async def operation(self, idempotency_key: str) -> str | None:
-        answer: str | None = await self.conn.fetchval(
-            "SELECT answer FROM test_processor_operations WHERE idempotency_key = $1", idempotency_key)
-        return answer
-
-    async def add_operation(self, idempotency_key: str, charge_id: str, answer: str) -> None:
-        await self.conn.execute(
-            "INSERT INTO test_processor_operations (idempotency_key, charge_id, answer) VALUES ($1, $2, $3)",
-            idempotency_key, charge_id, answer)
-
-    async def add_settlement(self, line: SettlementLine) -> None:
-        await self.conn.execute(
-            "INSERT INTO test_processor_settlements (ref, type, amount, currency, day) VALUES ($1, $2, $3, $4, $5)",
-            line.ref, line.type, line.amount.amount, line.amount.currency, line.day)
+            """WITH c AS (UPDATE test_processor_charges SET status = $2, result = $3::jsonb, captured = $4,
+                                 refunded = $5 WHERE id = $1),
+                    o AS (INSERT INTO test_processor_operations (idempotency_key, charge_id, answer)
+                          SELECT $6, $1, $7 WHERE $6::text IS NOT NULL)
+               INSERT INTO test_processor_settlements (ref, type, amount, currency, day)
+               SELECT $7, $8, $9, $10, $11 WHERE $8::text IS NOT NULL""",
+            charge.id, charge.status, _result_json(charge.result), charge.captured, charge.refunded,
+            operation_key, answer, line.type if line else None, line.amount.amount if line else None,
+            line.amount.currency if line else None, line.day if line else None)
 
     async def settlements(self, day: date) -> list[SettlementLine]:
         rows = await self.conn.fetch(

@@ -17,6 +17,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from fooddispatch.app import release_connection
 from fooddispatch.keys import CLOCK, DB, REDIS, SETTINGS
 from kernel.tasks import BackgroundTasks
 from payments import reconcile
@@ -48,7 +49,7 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("payments needs FOODDISPATCH_VAULT_KEY (base64 of 32 bytes)")
     processor_pool = await asyncpg.create_pool(
         settings.database_url, min_size=1, max_size=PROCESSOR_POOL_SIZE, command_timeout=5,
-        server_settings={"application_name": "fooddispatch-test-processor"})
+        server_settings={"application_name": "fooddispatch-test-processor"}, reset=release_connection)
     processor = ResilientProcessor(TestModeProcessor(PostgresChargeBook(processor_pool),
                                                      today=lambda: clock.now().date()),
                                    CircuitBreaker(clock.monotonic, threshold=5, cooldown=10.0),

@@ -3,8 +3,6 @@
 - `dispatch.assigned` / `dispatch.unassigned`: record which courier carries an order.
 - `courier.picked_up` / `courier.delivered` (from tracking): the matching transitions, only
   for the courier dispatch assigned; a repeat or a stale event is ignored.
-- `payment.refunded`: a refund of an order's intent (an operator's `POST /v1/refunds`) counted
-  on the order once, by its refund id, with its `order.refunded` (see `orders.money`).
 - our own `order.*` events: enqueue merchant webhooks and push a frame to the tablets.
 
 Each handler runs inside the consumer's transaction (which also records the event id,
@@ -50,10 +48,10 @@ class OrderEvents:
             "dispatch.unassigned": self.on_unassigned,
             "courier.picked_up": self.on_picked_up,
             "courier.delivered": self.on_delivered,
-            "payment.refunded": self.on_payment_refunded,
         }
         for type_ in ORDER_EVENTS:
             out[type_] = self.on_order_event
+        out["payment.refunded"] = self.on_payment_refunded
         return out
 
     async def on_assigned(self, conn: asyncpg.Connection, event: Event) -> None:
@@ -67,9 +65,6 @@ class OrderEvents:
 
     async def on_delivered(self, conn: asyncpg.Connection, event: Event) -> None:
         await self._courier_step(conn, event, Action.DELIVER)
-
-    async def on_payment_refunded(self, conn: asyncpg.Connection, event: Event) -> None:
-        await self.lifecycle.money.on_payment_refunded(conn, event.data)
 
     async def _courier_step(self, conn: asyncpg.Connection, event: Event, action: Action) -> None:
         order_id, courier_id = event.data.get("order_id"), event.data.get("courier_id")
@@ -102,3 +97,8 @@ class OrderEvents:
             await publish_frame(self.redis, self.prefix, tenant_id, feed_encoder.encode(frame))
         except (OSError, aioredis.RedisError) as exc:  # live fan-out is best effort
             log.warning("tablet feed publish failed: %s", exc)
+
+    async def on_payment_refunded(self, conn: asyncpg.Connection, event: Event) -> None:
+        """A refund of one of an order's intents (an operator's `POST /v1/refunds`, or one orders made
+        and counted already): counted on the order once, by its refund id (see `orders.money`)."""
+        await self.lifecycle.money.on_payment_refunded(conn, event.data)

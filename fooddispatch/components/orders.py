@@ -1,8 +1,7 @@
 """Wires orders: its routes, the service with the real catalog and payments behind the
-orders ports, and background tasks: the accept-window sweeper, the collection sweep
-(delivered orders whose money payments could not collect yet), the merchant webhook
-worker, and the "orders" consumer of the event stream (courier, dispatch and refund
-events in, webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
+orders ports, and four background tasks: the accept-window sweeper, the merchant webhook
+worker, and the "orders" consumer of the event stream (courier and dispatch events in,
+webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
 dispatch publishes for the pickup's H3 cell (1 where none is published)."""
 
 from __future__ import annotations
@@ -32,7 +31,8 @@ from payments.model import Split
 
 log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
-COLLECT_EVERY_S = 5.0  # delivered orders whose money payments could not collect yet (orders.money)
+# The collection sweep: delivered orders whose money payments could not collect yet (orders.money).
+COLLECT_EVERY_S = 5.0
 SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
 
 

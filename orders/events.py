@@ -60,6 +60,7 @@ class OrderEvents:
         }
         for type_ in ORDER_EVENTS:
             out[type_] = self.on_order_event
+        out["payment.refunded"] = self.on_payment_refunded
         return out
 
     async def on_assigned(self, conn: asyncpg.Connection, event: Event) -> None:
@@ -112,3 +113,8 @@ class OrderEvents:
             await publish_frame(self.redis, self.prefix, tenant_id, feed_encoder.encode(frame))
         except (OSError, aioredis.RedisError) as exc:  # live fan-out is best effort
             log.warning("tablet feed publish failed: %s", exc)
+
+    async def on_payment_refunded(self, conn: asyncpg.Connection, event: Event) -> None:
+        """A refund of one of an order's intents (an operator's `POST /v1/refunds`, or one orders made
+        and counted already): counted on the order once, by its refund id (see `orders.money`)."""
+        await self.lifecycle.money.on_payment_refunded(conn, event.data)

@@ -1,10 +1,11 @@
 """The order lifecycle after checkout: restaurant, customer, courier and system commands.
 
 Each command is one transaction: lock the order row (`FOR UPDATE`), ask the pure
-state machine, move the money on the same connection (void / capture / split),
-then write state + history + events in one statement. Two tablets accepting at
-once serialize on the row lock: the second sees `accepted` and gets 409; a cancel
-racing an accept sees whichever committed first and charges accordingly.
+state machine, move the money on the same connection (void / capture / split /
+refund, see `orders.money`), then write state + history + events in one statement.
+Two tablets accepting at once serialize on the row lock: the second sees `accepted`
+and gets 409; a cancel racing an accept sees whichever committed first and charges
+accordingly.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncpg
 
 from kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from kernel.money import Money
-from kernel.outbox import Event, make_event
+from kernel.outbox import Event
 from orders import store
 from orders.errors import AlreadyRated, OrderNotFound, TipNotChangeable
 from orders.model import (
@@ -33,15 +34,12 @@ from orders.model import (
     may_change_tip,
     should_pause_store,
 )
+from orders.money import OrderMoney, order_event
 from orders.pricing import (
-    PriceBreakdown,
-    Refund,
     SplitAmounts,
     breakdown_from_dict,
     breakdown_to_dict,
     cancellation_fee,
-    cancellation_split,
-    delivery_split,
     missing_item_refund,
     with_tip,
 )
@@ -77,9 +75,11 @@ def _iso(at: datetime | None) -> str | None:
 
 
 class OrderLifecycle:
-    def __init__(self, service: OrdersService, *, pause_store: StorePauser | None = None) -> None:
+    def __init__(self, service: OrdersService, *, pause_store: StorePauser | None = None,
+                 money: OrderMoney | None = None) -> None:
         self.s = service
         self.pause_store = pause_store
+        self.money = money or OrderMoney(service)
 
     # ---- the one transition routine ---------------------------------------------------------------
 
@@ -90,9 +90,7 @@ class OrderLifecycle:
         return row
 
     def _event(self, type_: str, row: Any, status: Status, data: dict[str, Any]) -> Event:
-        base = {"order_id": row["id"], "store_id": row["store_id"], "tenant_id": row["tenant_id"],
-                "customer_id": row["customer_id"], "status": status.value}
-        return make_event(type_, base | data, aggregate_id=row["id"])
+        return order_event(type_, row, status, data)
 
     async def act(
         self, order_id: str, caller: Caller, action: Action, *, reason: str | None = None,
@@ -134,7 +132,7 @@ class OrderLifecycle:
             events.append(self._event("order.ready", row, target, {"ready_at": _iso(now)}))
         elif action in (Action.REJECT, Action.EXPIRE, Action.CANCEL):
             fee = cancellation_fee(current, caller.actor, b, self.s.policy) if action is Action.CANCEL else None
-            captured = await self._end_money(conn, row, fee, reason or action.value)
+            captured = await self.money.end(conn, row, fee, reason or action.value)
             changes |= {"ended_at": now, "end_reason": reason or action.value, "captured": captured,
                         "cancel_fee": captured}
             events.append(self._event(f"order.{target.value}", row, target,
@@ -146,7 +144,7 @@ class OrderLifecycle:
             events.append(self._event("order.picked_up", row, target,
                                       {"courier_id": row["courier_id"], "at": _iso(now)}))
         elif action is Action.DELIVER:
-            captured = await self._deliver_money(conn, row, b)
+            captured = await self.money.deliver(conn, row, b)
             changes |= {"delivered_at": now, "captured": captured}
             if proof is not None:
                 changes["proof"] = json.dumps({"dropoff": proof})
@@ -157,71 +155,6 @@ class OrderLifecycle:
             actor_id=caller.account_id, reason=reason, at=now, changes=changes, events=events, record_history=True,
         )
         return target
-
-    # ---- money ------------------------------------------------------------------------------------
-
-    async def _end_money(self, conn: asyncpg.Connection, row: Any, fee: Money | None, reason: str) -> int:
-        """Reject / expire / cancel before pickup: void the hold, or capture the cancellation fee
-        and post its split. Stock and promo redemption are given back. Returns what was captured."""
-        extra = [p for p in await store.payments_of(conn, row["id"]) if p["kind"] == "tip_hold" and not p["settled"]]
-        captured = 0
-        if fee is not None and fee.amount > 0:
-            await self.s.payments.capture(conn, row["intent_id"], fee)
-            await self._post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, self.s.policy))
-            captured = fee.amount
-        else:
-            await self.s.payments.void(conn, row["intent_id"], reason)
-        for p in extra:
-            await self.s.payments.void(conn, p["intent_id"], reason)
-        await store.settle_payments(conn, row["id"], "tip_hold")
-        await self.s.catalog.release(conn, row["id"])
-        if row["promo_id"] is not None:
-            await store.release_promo(conn, row["id"], self.s.clock.now())
-        return captured
-
-    async def _refunds(self, conn: asyncpg.Connection, order_id: str, cur: str) -> tuple[list[Refund], list]:
-        payments = await store.payments_of(conn, order_id)
-        refunds = [Refund(Money(p["amount"], cur), Money(p["tax"], cur))
-                   for p in payments if p["kind"] == "missing_refund"]
-        return refunds, payments
-
-    async def _deliver_money(self, conn: asyncpg.Connection, row: Any, b: PriceBreakdown) -> int:
-        """Capture what is due now (tip changes and missing-item refunds included) from the hold,
-        then from tip top-up holds; void what is left; post the split."""
-        refunds, payments = await self._refunds(conn, row["id"], b.currency)
-        split = delivery_split(b, refunds, self.s.policy)
-        due = split.customer_charged.amount
-        hold = json.loads(row["pricing"]).get("hold", b.total.amount)
-        take = min(due, hold)
-        if take > 0:
-            await self.s.payments.capture(conn, row["intent_id"], Money(take, b.currency))
-        else:
-            await self.s.payments.void(conn, row["intent_id"], "nothing due")
-        left = due - take
-        for p in payments:
-            if p["kind"] != "tip_hold" or p["settled"]:
-                continue
-            part = min(left, p["amount"])
-            if part > 0:
-                await self.s.payments.capture(conn, p["intent_id"], Money(part, b.currency))
-            else:
-                await self.s.payments.void(conn, p["intent_id"], "tip not needed")
-            left -= part
-        await store.settle_payments(conn, row["id"], "tip_hold")
-        await self._post_split(conn, row["id"], row, split)
-        return due
-
-    async def _post_split(self, conn: asyncpg.Connection, reference: str, row: Any, s: SplitAmounts) -> None:
-        courier, platform = s.courier_earnings.amount, s.platform_revenue.amount
-        courier_id = row["courier_id"]
-        if courier_id is None and courier:
-            platform, courier = platform + courier, 0  # delivered without a known courier (operator)
-        await self.s.payments.post_split(conn, reference=reference, split=self.s.split(
-            currency=s.customer_charged.currency, customer_charged=s.customer_charged.amount,
-            restaurant_payable=s.restaurant_payable.amount, restaurant_id=row["tenant_id"],
-            courier_earnings=courier, courier_id=courier_id if courier else None,
-            platform_revenue=platform, tax_payable=s.tax_payable.amount,
-        ))
 
     # ---- commands that are not transitions ----------------------------------------------------------
 
@@ -243,19 +176,23 @@ class OrderLifecycle:
             )
 
     async def report_missing(self, order_id: str, caller: Caller, missing: dict[int, int]) -> int:
-        """A restaurant reports items it cannot send after accepting: the customer gets their value
-        (and its tax) back as a partial refund: the capture at delivery is that much smaller."""
+        """Items that cannot be sent (the restaurant after accepting, or an operator) or that did not
+        arrive (an operator, after delivery): the customer gets their value (and its tax) back. Before
+        delivery nothing was charged yet: the capture at delivery is that much smaller. After delivery
+        the charge is refunded at once, through payments, and the refund is counted on the order in
+        the same transaction (so its `payment.refunded` coming back is not counted again)."""
         async with self.s.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, order_id, caller)
             status = Status(row["status"])
             if caller.actor not in (Actor.RESTAURANT, Actor.OPERATOR):
                 raise OrderNotFound("no such order", param="order_id")
-            if status not in IN_KITCHEN:
+            delivered = status is Status.DELIVERED and caller.actor is Actor.OPERATOR
+            if status not in IN_KITCHEN and not delivered:
                 raise InvalidTransition(f"cannot report missing items on an order that is {status.value}",
                                         extra={"status": status.value})
             b = breakdown_from_dict(json.loads(row["pricing"]))
             lines = {r["line_no"]: r for r in await store.lines_of(conn, order_id)}
-            refunds, _ = await self._refunds(conn, order_id, b.currency)
+            refunds, _ = await self.money.missing_refunds(conn, order_id, b.currency)
             now = self.s.clock.now()
             total_refund = 0
             for i, (line_no, qty) in enumerate(missing.items()):
@@ -271,13 +208,14 @@ class OrderLifecycle:
                 await store.add_payment(conn, order_id, "missing_refund", refund.food.amount, now,
                                         tax=refund.tax.amount, reference=f"line {line_no} x{qty}")
             await store.mark_missing(conn, order_id, missing)
-            event = self._event("order.refunded", row, status, {
-                "amount": {"amount": total_refund, "currency": b.currency}, "reason": "missing_items"})
-            await store.apply_change(
-                conn, order_id, from_status=status.value, to_status=status.value, actor=caller.actor.value,
-                actor_id=caller.account_id, reason="missing_items", at=now,
-                changes={"refunded": row["refunded"] + total_refund}, events=[event], record_history=False,
-            )
+            if total_refund > 0:
+                amount = Money(total_refund, b.currency)
+                if delivered:  # the key is the same when a rolled-back report is retried: one refund
+                    key = f"{order_id}:missing:{len(refunds)}"
+                    await self.money.refund(conn, row, amount, "missing_items", key=key)
+                else:
+                    await self.money.count_refund(conn, row, refund_id=None, intent_id=None, amount=amount,
+                                                  reason="missing_items")
             return total_refund
 
     async def change_tip(self, order_id: str, caller: Caller, tip: int) -> None:
@@ -296,19 +234,21 @@ class OrderLifecycle:
             delta = new.total.amount - b.total.amount
             if delta == 0:
                 return
-            _, payments = await self._refunds(conn, order_id, b.currency)
+            _, payments = await self.money.missing_refunds(conn, order_id, b.currency)
             n = sum(1 for p in payments if p["kind"] in ("tip_hold", "tip_capture")) + 1
             ref = f"{order_id}:tip:{n}"
             if status is Status.DELIVERED:
                 if delta < 0:
                     raise TipNotChangeable("a tip cannot be lowered after delivery")
+                if await self.money.collection_pending(conn, order_id):  # its capture would take the new tip
+                    raise TipNotChangeable("the order's payment is not collected yet; try again later")
                 hold = await self.s.payments.authorize(
                     conn, customer_id=row["customer_id"], payment_method_id=row["payment_method_id"],
                     amount=Money(delta, b.currency), reference=ref, idempotency_key=ref,
                 )
                 await self.s.payments.capture(conn, hold.intent_id, Money(delta, b.currency))
                 zero = Money.zero(b.currency)
-                await self._post_split(conn, ref, row, SplitAmounts(Money(delta, b.currency), zero,
+                await self.money.post_split(conn, ref, row, SplitAmounts(Money(delta, b.currency), zero,
                                                                     Money(delta, b.currency), zero, zero))
                 await store.add_payment(conn, order_id, "tip_capture", delta, now, intent_id=hold.intent_id,
                                         reference=ref)

@@ -3,10 +3,18 @@ ledger, wallets, payouts, fraud screening, reconciliation and signed webhooks.
 
 The public interface for other packages (`orders/`):
 `PaymentsService.authorize / capture / void / refund / post_split`, taking the
-caller's asyncpg connection, and the types they use.
+caller's asyncpg connection, and the types they use; the payloads of the events that
+announce money movements (`PaymentCaptured`, `PaymentRefunded`, docs/EVENTS.md).
 """
 
-from payments.errors import InsufficientBalance, PaymentDeclined, PaymentRequiresAction, ProcessorUnavailable
+from payments.errors import (
+    InsufficientBalance,
+    PaymentDeclined,
+    PaymentRequiresAction,
+    ProcessorError,
+    ProcessorUnavailable,
+)
+from payments.messages import PaymentCaptured, PaymentRefunded
 from payments.model import Split
 from payments.service import WALLET, Authorization, PaymentsService, RiskContext
 
@@ -14,9 +22,12 @@ __all__ = [
     "WALLET",
     "Authorization",
     "InsufficientBalance",
+    "PaymentCaptured",
     "PaymentDeclined",
+    "PaymentRefunded",
     "PaymentRequiresAction",
     "PaymentsService",
+    "ProcessorError",
     "ProcessorUnavailable",
     "RiskContext",
     "Split",

@@ -22,11 +22,17 @@ from kernel.ids import new_id
 from kernel.money import Money
 from kernel.outbox import make_event, write_event
 from payments import ledger, model, store
-from payments.errors import ProcessorUnavailable, ResourceMissing
+from payments.errors import ProcessorError, ProcessorUnavailable, ResourceMissing
 from payments.intents import WALLET, RiskContext, attempt_id, money_fields, processor_key, webhook_intent
 from payments.live import FraudScreen
 from payments.model import Account, credit, debit
-from payments.processor import AuthorizationResult, CardForProcessor, Processor, ProcessorUnavailableError
+from payments.processor import (
+    AuthorizationResult,
+    CardForProcessor,
+    Processor,
+    ProcessorRefusedError,
+    ProcessorUnavailableError,
+)
 from payments.store import FraudDecision, Intent
 from payments.vault import Vault
 from payments.wallets import INSUFFICIENT_WALLET_BALANCE
@@ -140,6 +146,8 @@ class IntentConfirmation:
                                              "authentication_failed", "The customer failed authentication.")
         except ProcessorUnavailableError:
             raise ProcessorUnavailable() from None
+        except ProcessorRefusedError as exc:
+            raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
         return await self._apply(conn, intent, result)
 
     async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult, *,
@@ -205,6 +213,8 @@ class IntentConfirmation:
                 processor_ref = await self.processor.capture(intent.processor_ref or "", amount, f"{intent.id}:capture")
             except ProcessorUnavailableError:
                 raise ProcessorUnavailable() from None
+            except ProcessorRefusedError as exc:  # e.g. a charge the processor does not know
+                raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
             postings = [debit(Account("processor_clearing", cur), amount.amount), credit(clearing, amount.amount)]
         entry = model.entry("capture", cur, postings, actor=actor, reason="capture", intent_id=intent.id,
                             reference=intent.reference, processor_ref=processor_ref,

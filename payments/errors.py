@@ -57,6 +57,22 @@ class ProcessorUnavailable(DomainError):
         super().__init__(message, extra={"type": "api_error"}, headers={"Retry-After": "5"})
 
 
+class ProcessorError(DomainError):
+    """The processor answered and refused the operation (`processor_code`: `resource_missing` when
+    it does not know the charge, e.g. one made before its records began). Retrying the same call
+    will not help; an operator looks at the payment."""
+
+    status = 502
+    code = "processor_error"
+
+    def __init__(self, message: str, *, processor_code: str, payment_intent: str | None = None) -> None:
+        extra: dict[str, Any] = {"type": "api_error", "processor_code": processor_code}
+        if payment_intent:
+            extra["payment_intent"] = payment_intent
+        super().__init__(f"the payment processor refused: {message}", extra=extra)
+        self.processor_code = processor_code
+
+
 class ResourceMissing(NotFound):
     """Stripe's `resource_missing` in every way but the code: every 404 of this API says `not_found`."""
 

@@ -13,10 +13,10 @@ import structlog
 
 from payments import ledger, model, store
 from payments.confirm import IntentConfirmation
-from payments.errors import ProcessorUnavailable
+from payments.errors import ProcessorError, ProcessorUnavailable
 from payments.intents import WALLET, processor_key
 from payments.model import Account, credit, debit
-from payments.processor import ProcessorUnavailableError
+from payments.processor import ProcessorRefusedError, ProcessorUnavailableError
 
 log = structlog.get_logger("payments")
 
@@ -50,6 +50,12 @@ class HoldRelease(IntentConfirmation):
                         await self.processor.void(charge, f"{intent.id}:void")
                 except ProcessorUnavailableError:
                     raise ProcessorUnavailable() from None
+                except ProcessorRefusedError as exc:
+                    if exc.code != "resource_missing":
+                        raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
+                    # A processor that does not know the charge holds nothing on the card for it:
+                    # there is nothing to release, and the intent is canceled as asked.
+                    log.warning("payment.void_of_unknown_charge", payment_intent=intent.id, charge=intent.processor_ref)
             intent = await store.update_intent(
                 conn, intent.id, status=model.CANCELED, amount_capturable=0, cancellation_reason=reason,
                 hold=model.HOLD_RELEASED if intent.hold == model.HOLD_HELD else intent.hold,

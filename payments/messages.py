@@ -303,3 +303,41 @@ class WebhookEndpointView(msgspec.Struct):
     enabled_events: list[str]
     secret: str | None = None  # shown once, at creation
     object: str = "webhook_endpoint"
+
+
+# ------------------------------------------------------------ events (docs/EVENTS.md)
+
+
+class MoneyData(msgspec.Struct):
+    """Money as events carry it."""
+
+    amount: int
+    currency: str
+
+
+class PaymentCaptured(msgspec.Struct, kw_only=True):
+    """`payment.captured`: an intent's hold was captured, `amount` of it (an intent captures once,
+    as at Stripe; the rest of its hold is released). `reference` is what it pays for: the order
+    id, or `<order id>:tip:<n>` for a tip's own intent; null for an intent made through the API."""
+
+    intent_id: str
+    reference: str | None
+    amount: MoneyData
+
+
+class PaymentRefunded(msgspec.Struct, kw_only=True):
+    """`payment.refunded`: one refund of a captured intent, whoever started it (an operator's
+    `POST /v1/refunds`, or orders ending an order). `refund_id` names it once and for all:
+    consumers count a refund by it, so one they started themselves, and already counted in the
+    transaction that made it, is not counted again when its event comes back. `amount_captured`
+    and `amount_refunded` are the intent's totals after this refund (null in events written
+    before they were added)."""
+
+    intent_id: str
+    reference: str | None
+    amount: MoneyData
+    refund_id: str
+    reason: str | None = None
+    destination: str = "card"  # card | wallet
+    amount_captured: int | None = None
+    amount_refunded: int | None = None

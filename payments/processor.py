@@ -1,9 +1,13 @@
 """The card processor boundary: a `Processor` protocol, the built-in test-mode
-processor (Stripe's test cards), and the resilience wrapper every call goes
-through (timeout, retries with backoff for retryable errors only, circuit breaker).
+processor (Stripe's test cards, its state in a `ChargeBook`), and the resilience
+wrapper every call goes through (timeout, retries with backoff for retryable
+errors only, circuit breaker).
 
 Every processor call carries an idempotency key, so a retry after a timeout, or
-the background resolver asking again after an outage, never charges twice.
+the background resolver asking again after an outage, never charges twice. The
+processor answers, remembers and refuses as an external one does: its charges and
+its answers by key outlive our process (`processor_store`), and an operation on a
+charge it does not know is refused (`ProcessorRefusedError`), never a crash.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kernel.ids import new_id
 from kernel.money import Money
+
+if TYPE_CHECKING:
+    from payments.processor_store import BookSession, ChargeBook
 
 T = TypeVar("T")
 
@@ -28,6 +35,18 @@ DECLINED = "declined"
 class ProcessorUnavailableError(Exception):
     """Retryable: network trouble, a timeout, a 5xx, or the circuit is open.
     After a timeout the processor may or may not have acted; ask again with the same key."""
+
+
+class ProcessorRefusedError(Exception):
+    """Not retryable: the processor answered and refused (Stripe's 4xx): it does not know the charge
+    (`resource_missing`: made before its records began, or they were lost), or the charge is in no
+    state for the operation, or the amount is too large. `code` says which. Payments turns it into
+    `errors.ProcessorError` (502 `processor_error`), never a 500."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +110,9 @@ TEST_CARDS: dict[str, tuple[str, str | None, str | None, str]] = {
 
 
 @dataclass
-class _Charge:
+class Charge:
+    """A charge as the processor keeps it on its side."""
+
     id: str
     amount: Money
     status: str  # requires_action | authorized | declined | captured | voided
@@ -100,23 +121,28 @@ class _Charge:
     refunded: int = 0
 
 
+def _memory_book() -> ChargeBook:
+    from payments.processor_store import MemoryChargeBook  # (it imports this module's types)
+
+    return MemoryChargeBook()
+
+
 @dataclass
 class TestModeProcessor:
-    """An in-process processor for test mode. Its state lives in this process (a real
-    processor keeps it on its side); knobs simulate trouble for tests and demos:
-    `outage` fails every call before it acts, `lose_responses` acts and then fails
-    (the response is lost on the way back), `latency` delays each call."""
+    """The processor of test mode: Stripe's test cards, with its state in a `ChargeBook` (in the
+    app, tables of its own: see `processor_store`). A call on a charge it does not know, or that
+    is in no state for it, is refused (`ProcessorRefusedError`), as a real processor answers.
+    Knobs simulate trouble for tests and demos: `outage` fails every call before it acts,
+    `lose_responses` acts and then fails (the response is lost on the way back), `latency`
+    delays each call."""
 
     __test__ = False  # not a pytest test class, despite the name
 
+    book: ChargeBook = field(default_factory=_memory_book)
     today: Callable[[], date] = field(default=lambda: datetime.now(UTC).date())
     outage: bool = False
     lose_responses: bool = False
     latency: float = 0.0
-    charges: dict[str, _Charge] = field(default_factory=dict)
-    by_key: dict[str, str] = field(default_factory=dict)
-    operations: dict[str, str] = field(default_factory=dict)  # idempotency key -> result id
-    settlements: list[SettlementLine] = field(default_factory=list)
     calls: int = 0
 
     async def _enter(self) -> None:
@@ -131,15 +157,40 @@ class TestModeProcessor:
             raise ProcessorUnavailableError("test processor response lost")
         return value
 
-    def authorizations(self) -> int:
+    @staticmethod
+    def _known(charge: Charge | None, charge_id: str) -> Charge:
+        if charge is None:
+            raise ProcessorRefusedError("resource_missing", f"No such charge: '{charge_id}'")
+        return charge
+
+    async def _operation(self, session: BookSession, charge_id: str, key: str) -> tuple[Charge, str | None]:
+        """The charge (locked first, so a twin call waits, then replays) and the answer under `key`."""
+        charge, done = await session.charge_and_answer(charge_id, key)
+        return self._known(charge, charge_id), done
+
+    async def authorizations(self) -> int:
         """Holds actually placed (for tests proving no double charge)."""
-        return sum(1 for c in self.charges.values() if c.status in ("authorized", "captured", "voided"))
+        async with self.book.session() as s:
+            return await s.holds_placed()
+
+    async def charge(self, charge_id: str) -> Charge | None:
+        """The charge as the processor keeps it (for tests, as Stripe's charge retrieval)."""
+        async with self.book.session() as s:
+            return await s.charge(charge_id)
+
+    async def list_charges(self) -> list[Charge]:
+        """Every charge, oldest first (for tests, as Stripe's charge list)."""
+        async with self.book.session() as s:
+            return await s.all_charges()
 
     async def authorize(self, card: CardForProcessor, amount: Money, idempotency_key: str) -> AuthorizationResult:
         await self._enter()
-        known = self.by_key.get(idempotency_key)
-        if known is not None:
-            return self._leave(self.charges[known].result)
+        async with self.book.session() as s:  # a key seen before gets its charge back, not a new one
+            known = await s.add_charge(self._new_charge(card, amount), idempotency_key)
+        return self._leave(known.result)
+
+    @staticmethod
+    def _new_charge(card: CardForProcessor, amount: Money) -> Charge:
         outcome, code, decline_code, message = TEST_CARDS.get(card.number, (AUTHORIZED, None, None, ""))
         charge_id = new_id("ch")
         next_action = None
@@ -148,67 +199,79 @@ class TestModeProcessor:
                                                                          "source": f"src_{charge_id[3:]}"}}
         result = AuthorizationResult(charge_id, outcome, amount, code, decline_code, message or None, next_action)
         status = {AUTHORIZED: "authorized", REQUIRES_ACTION: "requires_action"}.get(outcome, "declined")
-        self.charges[charge_id] = _Charge(charge_id, amount, status, result)
-        self.by_key[idempotency_key] = charge_id
-        return self._leave(result)
+        return Charge(charge_id, amount, status, result)
 
     async def complete_authentication(self, charge_id: str, succeeded: bool) -> AuthorizationResult:
         await self._enter()
-        charge = self.charges[charge_id]
-        if charge.status == "requires_action":
-            if succeeded:
-                charge.status = "authorized"
-                charge.result = replace(charge.result, outcome=AUTHORIZED, next_action=None)
-            else:
-                charge.status = "declined"
-                charge.result = replace(
-                    charge.result, outcome=DECLINED, next_action=None, code="payment_intent_authentication_failure",
-                    decline_code="authentication_failed", message="The customer failed 3-D Secure authentication.",
-                )
+        async with self.book.session() as s:
+            charge = self._known(await s.charge(charge_id), charge_id)
+            if charge.status == "requires_action":
+                if succeeded:
+                    charge.status = "authorized"
+                    charge.result = replace(charge.result, outcome=AUTHORIZED, next_action=None)
+                else:
+                    charge.status = "declined"
+                    charge.result = replace(
+                        charge.result, outcome=DECLINED, next_action=None,
+                        code="payment_intent_authentication_failure", decline_code="authentication_failed",
+                        message="The customer failed 3-D Secure authentication.",
+                    )
+                await s.save(charge)
         return self._leave(charge.result)
 
     async def retrieve(self, idempotency_key: str) -> AuthorizationResult | None:
         await self._enter()
-        known = self.by_key.get(idempotency_key)
-        return self._leave(None if known is None else self.charges[known].result)
+        async with self.book.session() as s:
+            known = await s.charge_by_key(idempotency_key)
+        return self._leave(None if known is None else known.result)
 
     async def capture(self, charge_id: str, amount: Money, idempotency_key: str) -> str:
         await self._enter()
-        if idempotency_key in self.operations:
-            return self._leave(self.operations[idempotency_key])
-        charge = self.charges.get(charge_id)
-        if charge is None or charge.status != "authorized" or amount.amount > charge.amount.amount:
-            raise ValueError(f"test processor cannot capture {charge_id}")
-        charge.status, charge.captured = "captured", amount.amount
-        ref = new_id("py")
-        self.operations[idempotency_key] = ref
-        self.settlements.append(SettlementLine(ref, "capture", amount, self.today()))
-        return self._leave(ref)
+        async with self.book.session() as s:
+            charge, done = await self._operation(s, charge_id, idempotency_key)
+            if done is None:
+                if charge.status != "authorized":
+                    raise ProcessorRefusedError("charge_not_capturable",
+                                                f"charge {charge_id} is {charge.status}, not authorized")
+                if amount.amount > charge.amount.amount or amount.currency != charge.amount.currency:
+                    raise ProcessorRefusedError("amount_too_large", f"cannot capture {amount} on {charge_id}")
+                charge.status, charge.captured = "captured", amount.amount
+                done = new_id("py")
+                await s.save(charge, operation_key=idempotency_key, answer=done,
+                             line=SettlementLine(done, "capture", amount, self.today()))
+        return self._leave(done)
 
     async def void(self, charge_id: str, idempotency_key: str) -> None:
         await self._enter()
-        charge = self.charges.get(charge_id)
-        if charge is not None and charge.status in ("authorized", "requires_action"):
-            charge.status = "voided"
-        self.operations.setdefault(idempotency_key, charge_id)
+        async with self.book.session() as s:
+            charge, done = await self._operation(s, charge_id, idempotency_key)
+            if done is None:
+                if charge.status in ("authorized", "requires_action"):
+                    charge.status = "voided"
+                await s.save(charge, operation_key=idempotency_key, answer=charge_id)
         return self._leave(None)
 
     async def refund(self, charge_id: str, amount: Money, idempotency_key: str) -> str:
         await self._enter()
-        if idempotency_key in self.operations:
-            return self._leave(self.operations[idempotency_key])
-        charge = self.charges.get(charge_id)
-        if charge is None or charge.refunded + amount.amount > charge.captured:
-            raise ValueError(f"test processor cannot refund {amount} on {charge_id}")
-        charge.refunded += amount.amount
-        ref = new_id("pyr")
-        self.operations[idempotency_key] = ref
-        self.settlements.append(SettlementLine(ref, "refund", amount, self.today()))
-        return self._leave(ref)
+        async with self.book.session() as s:
+            charge, done = await self._operation(s, charge_id, idempotency_key)
+            if done is None:
+                if charge.status != "captured":
+                    raise ProcessorRefusedError("charge_not_refundable",
+                                                f"charge {charge_id} is {charge.status}, not captured")
+                if charge.refunded + amount.amount > charge.captured:
+                    raise ProcessorRefusedError("amount_too_large", f"cannot refund {amount} on {charge_id}")
+                charge.refunded += amount.amount
+                done = new_id("pyr")
+                await s.save(charge, operation_key=idempotency_key, answer=done,
+                             line=SettlementLine(done, "refund", amount, self.today()))
+        return self._leave(done)
 
     async def settlement_report(self, day: date) -> list[SettlementLine]:
         await self._enter()
-        return [line for line in self.settlements if line.day == day]
+        async with self.book.session() as s:
+            lines = await s.settlements(day)
+        return self._leave(lines)
 
 
 class CircuitBreaker:
@@ -262,6 +325,9 @@ class ResilientProcessor:
             try:
                 async with asyncio.timeout(self.timeout):
                     result = await fn()
+            except ProcessorRefusedError:
+                self.breaker.success()  # a refusal is an answer: the processor is up
+                raise
             except (ProcessorUnavailableError, TimeoutError, OSError) as exc:
                 self.breaker.failure()
                 last = exc

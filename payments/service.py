@@ -19,6 +19,7 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 
 from kernel.clock import Clock
@@ -33,6 +34,7 @@ from payments.errors import (
     IntentUnexpectedState,
     PaymentDeclined,
     PaymentRequiresAction,
+    ProcessorError,
     ProcessorUnavailable,
     ResourceMissing,
 )
@@ -42,13 +44,13 @@ from payments.intents import WALLET as WALLET
 from payments.intents import Authorization as Authorization
 from payments.intents import RiskContext as RiskContext
 from payments.intents import attempt_id as attempt_id
-from payments.intents import money_fields
 from payments.intents import now_unix as now_unix
 from payments.intents import processor_key as processor_key
 from payments.intents import webhook_intent as webhook_intent
 from payments.live import FraudScreen
+from payments.messages import MoneyData, PaymentRefunded
 from payments.model import Account, Split, credit, debit
-from payments.processor import Processor, ProcessorUnavailableError
+from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
 from payments.store import FraudDecision, Intent
 from payments.vault import Vault
 from payments.wallets import Wallets
@@ -178,7 +180,13 @@ class PaymentsService(HoldRelease):
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
                      destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
         """Refund part or all of what was captured (the total never exceeds it); returns the refund id.
-        `destination="wallet"` credits the customer's wallet instead of the card."""
+        `destination="wallet"` credits the customer's wallet instead of the card. The same
+        `idempotency_key` on the same intent returns the first refund; it also names the processor's
+        refund, so a caller whose transaction rolled back after the processor refunded, and who
+        retries with the same key, gets that refund again, not a second one.
+
+        `payment.refunded` announces it with the refund id (what its consumers dedupe by), the
+        reason and the intent's totals after it: how an order learns of a refund made here."""
         async with conn.transaction():
             intent = await self._locked(conn, intent_id)
             if idempotency_key:
@@ -193,10 +201,13 @@ class PaymentsService(HoldRelease):
             if to_wallet:
                 target = Account("customer_wallet", cur, intent.customer_id)
             else:
+                key = f"refund:{intent.id}:{idempotency_key}" if idempotency_key else refund_id
                 try:
-                    processor_ref = await self.processor.refund(intent.processor_ref or "", amount, refund_id)
+                    processor_ref = await self.processor.refund(intent.processor_ref or "", amount, key)
                 except ProcessorUnavailableError:
                     raise ProcessorUnavailable() from None
+                except ProcessorRefusedError as exc:
+                    raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
                 target = Account("processor_clearing", cur)
             await ledger.post(conn, model.entry(
                 "refund", cur, [debit(Account("platform_refunds", cur), amount.amount), credit(target, amount.amount)],
@@ -208,9 +219,11 @@ class PaymentsService(HoldRelease):
                 idempotency_key=idempotency_key, created_by=actor,
             )
             intent = await store.update_intent(conn, intent.id, amount_refunded=intent.amount_refunded + amount.amount)
-            await write_event(conn, "payment.refunded", {"intent_id": intent.id, "reference": intent.reference,
-                                                         "amount": money_fields(amount), "refund_id": refund_id},
-                              aggregate_id=intent.id)
+            await write_event(conn, "payment.refunded", msgspec.to_builtins(PaymentRefunded(
+                intent_id=intent.id, reference=intent.reference, amount=MoneyData(amount.amount, cur),
+                refund_id=refund_id, reason=reason, destination="wallet" if to_wallet else "card",
+                amount_captured=intent.amount_captured, amount_refunded=intent.amount_refunded)),
+                aggregate_id=intent.id)
             await self._webhook(conn, "charge.refunded", {**webhook_intent(intent), "refund": refund_id})
             return refund_id
 
@@ -282,11 +295,13 @@ class PaymentsService(HoldRelease):
     async def capture_intent(self, intent_id: str, amount: int | None, actor: str) -> Intent:
         async with self.pool.acquire() as conn, conn.transaction():
             intent = await self._locked(conn, intent_id)
+            self._not_an_orders(intent, "captured")
             return await self._capture_locked(
                 conn, intent, Money(amount or intent.amount_capturable, intent.amount.currency), actor)
 
     async def cancel_intent(self, intent_id: str, reason: str | None, actor: str) -> Intent:
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            self._not_an_orders(await self._locked(conn, intent_id), "canceled")
             await self.void(conn, intent_id, reason or "requested_by_customer", actor=actor)
             intent = await store.get_intent(conn, intent_id)
         assert intent is not None
@@ -300,6 +315,19 @@ class PaymentsService(HoldRelease):
         return intent
 
     # ------------------------------------------------------------ internals
+
+    @staticmethod
+    def _not_an_orders(intent: Intent, done: str) -> None:
+        """An intent that pays for an order (it has a reference) is captured at delivery and voided
+        when the order ends, by the order, which alone knows what is due (tips, missing items, a
+        cancellation fee): captured or canceled through the API, the order's money would no longer
+        be what the order says. Operators cancel the order, or refund (`POST /v1/refunds`, which
+        the order follows through `payment.refunded`)."""
+        if intent.reference is not None:
+            raise IntentUnexpectedState(
+                f"this PaymentIntent pays for {intent.reference!r}: it is {done} by the order (delivery "
+                "captures it, a cancel voids it); cancel the order or refund instead",
+                payment_intent=intent.id, status=intent.status, code="payment_intent_managed_by_order")
 
     def outcome(self, intent: Intent) -> Authorization:
         """The result of an authorization attempt, or the error that describes it."""

@@ -194,7 +194,7 @@ async def confirm_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/capture")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CapturePaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[404, 409, 503])
+          errors=[404, 409, 502, 503])
 async def capture_payment_intent(request: web.Request) -> web.Response:
     """Capture up to the authorized amount; the rest of the hold is released."""
     body = await decode_body(request, m.CapturePaymentIntent)
@@ -205,7 +205,7 @@ async def capture_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/cancel")
 @endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, body=m.CancelPaymentIntent, response=m.PaymentIntentView,
-          tags=TAGS, errors=[404, 409, 503])
+          tags=TAGS, errors=[404, 409, 502, 503])
 async def cancel_payment_intent(request: web.Request) -> web.Response:
     """Cancel a PaymentIntent that is not yet captured, releasing its hold."""
     body = await decode_body(request, m.CancelPaymentIntent)
@@ -227,7 +227,7 @@ def refund_view(row: Any) -> m.RefundView:
 
 @routes.post("/v1/refunds")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CreateRefund, response=m.RefundView, tags=TAGS,
-          errors=[404, 409, 503])
+          errors=[404, 409, 502, 503])
 async def create_refund(request: web.Request) -> web.Response:
     """Refund part or all of a captured PaymentIntent (several refunds may follow one another)."""
     body = await decode_body(request, m.CreateRefund)

@@ -39,6 +39,8 @@ from tracking.service import TrackedOrder
 
 log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
+# The collection sweep: delivered orders whose money payments could not collect yet (orders.money).
+COLLECT_EVERY_S = 5.0
 SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
 
 
@@ -110,6 +112,7 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
     tasks = BackgroundTasks()
     tasks.start(_loop("expiry", lifecycle.expire_overdue, SWEEP_EVERY_S), name="orders-expiry")
+    tasks.start(_loop("collections", lifecycle.money.collect_due, COLLECT_EVERY_S), name="orders-collections")
     tasks.start(webhooks.run(), name="orders-webhooks")
     tasks.start(consumer.run(), name="orders-consumer")
     try:

@@ -1,5 +1,6 @@
 """Wires payments: the vault from `settings.vault_key`, the test-mode processor
-behind the resilience wrapper, fraud screening on Redis, and the background
+behind the resilience wrapper (its records in tables of its own, on a small pool of its
+own: see `payments.processor_store`), fraud screening on Redis, and the background
 resolver: every round it settles intents left `processing` by a processor outage,
 expires wallet credits and voids checkout holds that no order claimed (intents a
 checkout left waiting for an order, `awaiting_order`, authorized at least
@@ -12,9 +13,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
+import asyncpg
 import structlog
 from aiohttp import web
 
+from fooddispatch.app import release_connection
 from fooddispatch.keys import CLOCK, DB, REDIS, SETTINGS
 from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
@@ -24,12 +27,17 @@ from payments import web as payments_web
 from payments import web_money as payments_web_money
 from payments.live import FraudScreen
 from payments.processor import CircuitBreaker, ResilientProcessor, TestModeProcessor
+from payments.processor_store import PostgresChargeBook
 from payments.service import PaymentsService
 from payments.vault import Vault
 from payments.webhooks import WebhookSender
 
 log = structlog.get_logger("payments")
 RESOLVE_EVERY_SECONDS = 10.0
+# The test processor's connections: it stands in for a service reached over its own connections,
+# and a payments call holding one of the app's connections while it waits for the processor must
+# never wait for a second one from the same pool.
+PROCESSOR_POOL_SIZE = 4
 
 
 def install(app: web.Application) -> None:
@@ -42,7 +50,11 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     clock = app[CLOCK]
     if not settings.vault_key:
         raise RuntimeError("payments needs FOODDISPATCH_VAULT_KEY (base64 of 32 bytes)")
-    processor = ResilientProcessor(TestModeProcessor(today=lambda: clock.now().date()),
+    processor_pool = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=PROCESSOR_POOL_SIZE, command_timeout=5,
+        server_settings={"application_name": "fooddispatch-test-processor"}, reset=release_connection)
+    processor = ResilientProcessor(TestModeProcessor(PostgresChargeBook(processor_pool),
+                                                     today=lambda: clock.now().date()),
                                    CircuitBreaker(clock.monotonic, threshold=5, cooldown=10.0),
                                    timeout=5.0, retries=2, backoff=0.05)
     service = PaymentsService(
@@ -88,3 +100,4 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
         await tasks.stop()
         await webhook_client.close()
         await service.close()
+        await processor_pool.close()

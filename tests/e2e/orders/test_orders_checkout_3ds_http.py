@@ -79,7 +79,7 @@ async def test_3d_secure_checkout_confirm_then_checkout_with_the_intent_places_t
         intents = await conn.fetch("SELECT id, reference, status FROM payment_intents WHERE customer_id = $1",
                                    customer_id)
     assert [(i["id"], i["reference"], i["status"]) for i in intents] == [(intent_id, order["id"], "requires_capture")]
-    assert client.app[PAYMENTS].processor.inner.authorizations() == 1  # one hold at the processor, not two
+    assert (await client.app[PAYMENTS].processor.inner.authorizations()) == 1  # one hold at the processor, not two
 
     # 4. The hold pays for one order only; another customer's intent is not there for them.
     second = await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust), 201)

@@ -27,9 +27,14 @@ async def _declined(client, customer: dict, add_card, pay, **extra) -> dict:
     return await ok(await client.get(f"/v1/payment_intents/{err['payment_intent']}", headers=customer))
 
 
-def _charges(processor) -> list[tuple[str, str, int]]:
+async def _charges(processor) -> list[tuple[str, str, int]]:
     """Each charge the test-mode processor made: status, currency and amount, in the order made."""
-    return [(c.status, c.amount.currency, c.amount.amount) for c in processor.charges.values()]
+    return [(c.status, c.amount.currency, c.amount.amount) for c in await processor.list_charges()]
+
+
+async def _settled(processor) -> list[tuple[str, int]]:
+    """The processor's settlement lines of today: type and amount."""
+    return [(line.type, line.amount.amount) for line in await processor.settlement_report(processor.today())]
 
 
 async def _ledger_balances(db) -> None:
@@ -56,23 +61,23 @@ async def test_a_declined_intent_confirmed_with_another_card_is_authorized_on_th
     assert (confirmed["status"], confirmed["payment_method"], confirmed["last_payment_error"]) == (
         after_confirm, good, None)
     # The processor tried the new card: one declined charge (the first attempt) and one authorized.
-    assert sorted(c[0] for c in _charges(processor)) == sorted(
+    assert sorted(c[0] for c in (await _charges(processor))) == sorted(
         ["declined", "authorized" if capture_method == "manual" else "captured"])
-    assert len(set(processor.by_key)) == 2  # two attempts, two processor keys
+    assert len(await processor.list_charges()) == 2  # two attempts, two processor keys (a charge each)
 
     # The same confirm request again (its Idempotency-Key): the stored answer, no third processor call.
     calls = processor.calls
     replay = await client.post(f"/v1/payment_intents/{intent['id']}/confirm", headers=confirm,
                                json={"payment_method": good})
     assert replay.headers.get("Idempotent-Replayed") == "true" and await replay.json() == confirmed
-    assert processor.calls == calls and len(processor.charges) == 2
+    assert processor.calls == calls and len(await processor.list_charges()) == 2
 
     if capture_method == "manual":
         captured = await ok(await client.post(f"/v1/payment_intents/{intent['id']}/capture",
                                               headers=key_headers(operator), json={}))
         assert (captured["status"], captured["amount_received"]) == ("succeeded", 2500)
-    assert [c[0] for c in _charges(processor)] == ["declined", "captured"]
-    assert [(line.type, line.amount.amount) for line in processor.settlements] == [("capture", 2500)]
+    assert [c[0] for c in (await _charges(processor))] == ["declined", "captured"]
+    assert await _settled(processor) == [("capture", 2500)]
     await _ledger_balances(db)
 
 
@@ -86,7 +91,7 @@ async def test_a_declined_intent_confirmed_again_with_the_same_card_asks_the_pro
     resp = await client.post(f"/v1/payment_intents/{intent['id']}/confirm", headers=key_headers(customer),
                              json={"payment_method": intent["payment_method"]})
     assert resp.status == 402 and (await resp.json())["error"]["payment_intent"] == intent["id"]
-    assert [c[0] for c in _charges(processor)] == ["declined", "declined"]
+    assert [c[0] for c in (await _charges(processor))] == ["declined", "declined"]
 
 
 async def test_a_declined_intent_confirmed_with_a_3d_secure_card_authenticates_that_card(
@@ -101,7 +106,7 @@ async def test_a_declined_intent_confirmed_with_a_3d_secure_card_authenticates_t
     done = await ok(await client.post(f"/v1/payment_intents/{intent['id']}/confirm",
                                       headers=key_headers(customer), json={"authentication": "succeeded"}))
     assert done["status"] == "requires_capture"
-    assert [c[0] for c in _charges(processor)] == ["declined", "authorized"]
+    assert [c[0] for c in (await _charges(processor))] == ["declined", "authorized"]
 
 
 @pytest.mark.parametrize("trouble", ["lose_responses", "outage"])
@@ -131,16 +136,16 @@ async def test_an_outage_during_the_second_attempt_resolves_to_its_charge_once(
 
     got = await ok(await client.get(f"/v1/payment_intents/{intent['id']}", headers=customer))
     assert (got["status"], got["amount_capturable"], got["last_payment_error"]) == ("requires_capture", 2500, None)
-    assert processor.authorizations() == 1
-    assert [c[0] for c in _charges(processor)] == ["declined", "authorized"]
+    assert (await processor.authorizations()) == 1
+    assert [c[0] for c in (await _charges(processor))] == ["declined", "authorized"]
     async with db.acquire() as conn:
         charge = await conn.fetchval("SELECT processor_ref FROM payment_intents WHERE id = $1", intent["id"])
-    assert processor.charges[charge].status == "authorized"
+    assert (await processor.charge(charge)).status == "authorized"
 
     captured = await ok(await client.post(f"/v1/payment_intents/{intent['id']}/capture",
                                           headers=key_headers(operator), json={}))
     assert captured["amount_received"] == 2500
-    assert processor.charges[charge].status == "captured" and len(processor.settlements) == 1
+    assert (await processor.charge(charge)).status == "captured" and len(await _settled(processor)) == 1
     await _ledger_balances(db)
 
 
@@ -163,7 +168,7 @@ async def test_canceling_a_second_attempt_left_processing_voids_its_charge(
     canceled = await ok(await client.post(f"/v1/payment_intents/{intent['id']}/cancel",
                                           headers=key_headers(customer), json={}))
     assert canceled["status"] == "canceled"
-    assert [c[0] for c in _charges(processor)] == ["declined", "voided"]
+    assert [c[0] for c in (await _charges(processor))] == ["declined", "voided"]
 
 
 # ------------------------------------------------------------ the checkout flavour
@@ -202,7 +207,7 @@ async def test_a_declined_checkout_intent_confirmed_with_a_good_card_pays_for_th
                                            json={"payment_method": good["id"]},
                                            headers={**cust, "Idempotency-Key": "confirm"}))
     assert (confirmed["status"], confirmed["amount_capturable"]) == ("requires_capture", quote["total"]["amount"])
-    assert [c.status for c in processor.charges.values()] == ["declined", "authorized"]
+    assert [c.status for c in await processor.list_charges()] == ["declined", "authorized"]
 
     order = await ok(await client.post("/v1/orders", json={"quote_id": quote["id"], "payment_intent": intent_id},
                                        headers={**cust, "Idempotency-Key": "k2"}), 201)
@@ -211,4 +216,4 @@ async def test_a_declined_checkout_intent_confirmed_with_a_good_card_pays_for_th
                                   intent_id)
         assert await conn.fetchval("SELECT count(*) FROM payment_intents") == 1
     assert (row["reference"], row["awaiting_order"], row["status"]) == (order["id"], False, "requires_capture")
-    assert processor.authorizations() == 1
+    assert (await processor.authorizations()) == 1

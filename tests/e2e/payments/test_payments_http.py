@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 import pytest
 
 from kernel.http import OPERATOR
-from kernel.money import Money
-from payments.processor import SettlementLine
 from payments.web import PAYMENTS
 
 _keys = itertools.count(1)
@@ -109,7 +107,7 @@ async def test_replay_returns_the_identical_response_and_a_concurrent_twin_gets_
     assert sorted([a.status, b.status]) == [200, 409]
     loser = a if a.status == 409 else b
     assert (await loser.json())["error"]["code"] == "idempotency_in_progress"
-    assert app[PAYMENTS].processor.inner.authorizations() == 2
+    assert (await app[PAYMENTS].processor.inner.authorizations()) == 2
 
 
 async def test_outage_leaves_processing_and_recovery_charges_once(manual_resolver, client, app, make_principal,
@@ -130,13 +128,13 @@ async def test_outage_leaves_processing_and_recovery_charges_once(manual_resolve
     assert await service.resolve_processing() == 1
     got = await (await client.get(f"/v1/payment_intents/{intent['id']}", headers=customer)).json()
     assert got["status"] == "requires_capture"
-    assert processor.authorizations() == 1
+    assert (await processor.authorizations()) == 1
     resp = await client.post(f"/v1/payment_intents/{intent['id']}/capture", headers=key_headers(operator), json={})
     assert (await resp.json())["amount_received"] == 2500
-    assert len(processor.settlements) == 1
+    assert len(await processor.settlement_report(processor.today())) == 1
 
 
-async def test_reconciliation_reports_missing_extra_and_amount_differs(client, app, make_principal, add_card,
+async def test_reconciliation_reports_missing_extra_and_amount_differs(client, app, db, make_principal, add_card,
                                                                        pay) -> None:
     _, customer = await make_principal("customer")
     _, operator = await make_principal(OPERATOR)
@@ -150,15 +148,19 @@ async def test_reconciliation_reports_missing_extra_and_amount_differs(client, a
                                                                           "amount": 500})
     processor = app[PAYMENTS].processor.inner
     day = datetime.now(UTC).date()
-    lines = processor.settlements
-    missing = lines.pop(0)  # settled in the ledger, never by the processor
-    lines[0] = SettlementLine(lines[0].ref, lines[0].type, Money(lines[0].amount.amount + 1, "EUR"), day)
-    lines.append(SettlementLine("py_ghost", "capture", Money(777, "EUR"), day))
+    lines = await processor.settlement_report(day)
+    missing = lines[0]  # settled in the ledger, never by the processor
+    # The processor's records (its own tables) are doctored as a faulty processor report would be.
+    async with db.acquire() as conn:
+        await conn.execute("DELETE FROM test_processor_settlements WHERE ref = $1", missing.ref)
+        await conn.execute("UPDATE test_processor_settlements SET amount = amount + 1 WHERE ref = $1", lines[1].ref)
+        await conn.execute("INSERT INTO test_processor_settlements (ref, type, amount, currency, day) "
+                           "VALUES ('py_ghost', 'capture', 777, 'EUR', $1)", day)
     resp = await client.post("/v1/reconciliation/runs", headers=key_headers(operator), json={"day": day.isoformat()})
     report = await resp.json()
     assert resp.status == 200, report
     kinds = {(x["kind"], x["ref"]) for x in report["mismatches"]}
-    assert kinds == {("missing", missing.ref), ("amount_differs", lines[0].ref), ("extra", "py_ghost")}
+    assert kinds == {("missing", missing.ref), ("amount_differs", lines[1].ref), ("extra", "py_ghost")}
     assert report["matched"] == 2  # one capture and the refund
     stored = await client.get(f"/v1/reconciliation/reports/{day.isoformat()}", headers=operator)
     assert (await stored.json())["mismatches"] == report["mismatches"]

@@ -91,7 +91,7 @@ async def test_the_payments_loop_voids_an_hour_old_unused_hold_and_checkout_then
         charge = await conn.fetchval("SELECT processor_ref FROM payment_intents WHERE id = $1", intent_id)
         assert await conn.fetchval("SELECT count(*) FROM payment_webhook_deliveries "
                                    "WHERE event_type = 'payment_intent.canceled'") == 1
-    assert inner.charges[charge].status == "voided"
+    assert (await inner.charge(charge)).status == "voided"
 
     resp = await client.post("/v1/orders", json={"quote_id": quote["id"], "payment_intent": intent_id},
                              headers={**cust, "Idempotency-Key": "second"})
@@ -150,7 +150,7 @@ async def test_the_payments_loop_never_voids_a_manual_capture_intent_created_thr
     assert (kept["status"], kept["amount_capturable"], kept["cancellation_reason"]) == ("requires_capture", 4200, None)
     async with db.acquire() as conn:
         charge = await conn.fetchval("SELECT processor_ref FROM payment_intents WHERE id = $1", api_hold["id"])
-    assert client.app[PAYMENTS].processor.inner.charges[charge].status == "authorized"
+    assert (await client.app[PAYMENTS].processor.inner.charge(charge)).status == "authorized"
 
 
 async def test_a_checkout_reaching_a_hold_the_sweeper_is_voiding_gets_409_and_places_nothing(

@@ -25,7 +25,7 @@ async def test_the_attempt_and_its_processor_key_are_stored_and_the_first_key_is
     intent = await declined(payments, await add_card("cus_1", DECLINE))
     assert (intent.status, intent.authorization_attempt) == ("requires_payment_method", 1)
     assert processor_key(intent) == "auth:cus_1:k1"  # what every first attempt was asked with, before attempts
-    assert list(test_processor.by_key) == ["auth:cus_1:k1"]
+    assert list(test_processor.book.by_key) == ["auth:cus_1:k1"]
 
     again = await payments.confirm_intent(intent.id, payment_method_id=await add_card("cus_1", GOOD),
                                           authentication=None, risk=RiskContext(), actor="cus_1")
@@ -33,8 +33,8 @@ async def test_the_attempt_and_its_processor_key_are_stored_and_the_first_key_is
     async with db.acquire() as conn:
         stored = await store.get_intent(conn, intent.id)
     assert stored is not None and stored.authorization_attempt == 2
-    assert list(test_processor.by_key) == ["auth:cus_1:k1", f"auth-2:{intent.id}"]
-    assert test_processor.charges[test_processor.by_key[f"auth-2:{intent.id}"]].id == again.processor_ref
+    assert list(test_processor.book.by_key) == ["auth:cus_1:k1", f"auth-2:{intent.id}"]
+    assert test_processor.book.charges[test_processor.book.by_key[f"auth-2:{intent.id}"]].id == again.processor_ref
 
 
 async def test_a_risk_review_of_the_second_attempt_authenticates_it_and_not_the_first_attempts_charge(
@@ -52,7 +52,7 @@ async def test_a_risk_review_of_the_second_attempt_authenticates_it_and_not_the_
     done = await payments.confirm_intent(intent.id, payment_method_id=None, authentication="succeeded",
                                          risk=RiskContext(), actor="cus_1")
     assert (done.status, done.amount_capturable) == ("requires_capture", 2500)
-    assert [c.status for c in test_processor.charges.values()] == ["declined", "authorized"]
+    assert [c.status for c in test_processor.book.charges.values()] == ["declined", "authorized"]
 
 
 async def test_one_intent_confirmed_with_card_after_card_counts_every_small_decline_as_card_testing(
@@ -64,12 +64,12 @@ async def test_one_intent_confirmed_with_card_after_card_counts_every_small_decl
         intent = await payments.confirm_intent(intent.id, payment_method_id=await add_card("cus_1", number),
                                                authentication=None, risk=RiskContext(), actor="cus_1")
         assert intent.status == "requires_payment_method"
-    assert [c.status for c in test_processor.charges.values()] == ["declined"] * 3
+    assert [c.status for c in test_processor.book.charges.values()] == ["declined"] * 3
     blocked = await payments.confirm_intent(intent.id, payment_method_id=await add_card("cus_1", GOOD),
                                             authentication=None, risk=RiskContext(), actor="cus_1")
     assert blocked.status == "requires_payment_method" and blocked.last_error is not None
     assert blocked.last_error["decline_code"] == "fraudulent"
-    assert len(test_processor.charges) == 3 and blocked.authorization_attempt == 4
+    assert len(test_processor.book.charges) == 3 and blocked.authorization_attempt == 4
 
 
 async def test_an_intent_created_without_confirming_is_still_on_its_first_attempt_when_confirmed(
@@ -83,4 +83,4 @@ async def test_an_intent_created_without_confirming_is_still_on_its_first_attemp
     confirmed = await payments.confirm_intent(created.id, payment_method_id=await add_card("cus_1", GOOD),
                                               authentication=None, risk=RiskContext(), actor="cus_1")
     assert (confirmed.status, confirmed.authorization_attempt) == ("requires_capture", 1)
-    assert list(test_processor.by_key) == ["auth:cus_1:c1"]
+    assert list(test_processor.book.by_key) == ["auth:cus_1:c1"]

@@ -35,7 +35,7 @@ async def test_authorize_places_one_hold_per_idempotency_key(payments, add_card,
         again = await authorize(payments, conn, "cus_1", pm)
     assert first.status == "requires_capture" and first.amount == Money(2500, EUR)
     assert again == first
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
 
 
 async def test_concurrent_authorizations_with_one_key_make_one_intent(payments, add_card, db, test_processor) -> None:
@@ -48,7 +48,7 @@ async def test_concurrent_authorizations_with_one_key_make_one_intent(payments, 
 
     a, b = await asyncio.gather(one(), one())
     assert a.intent_id == b.intent_id
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
 
 
 async def test_decline_and_3ds_raise_402_errors_with_stripe_codes(payments, add_card, db) -> None:
@@ -107,7 +107,7 @@ async def test_void_releases_the_hold_once(payments, add_card, db, test_processo
         assert intent is not None and (intent.status, intent.hold) == ("canceled", "released")
         with pytest.raises(InvalidTransition):
             await payments.capture(conn, auth.intent_id, Money(100, EUR))
-    charge = test_processor.charges[intent.processor_ref]
+    charge = test_processor.book.charges[intent.processor_ref]
     assert charge.status == "voided"
 
 
@@ -138,7 +138,7 @@ async def test_rolled_back_caller_leaves_no_intent(payments, add_card, db, test_
                 raise RuntimeError("orders failed after the hold")
         # The retry reaches the same processor authorization: no second hold.
         await authorize(payments, conn, "cus_1", pm, key="retry-me")
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
 
 
 async def test_wallet_payment_holds_and_captures_wallet_money(payments, db) -> None:
@@ -211,7 +211,7 @@ async def test_outage_leaves_processing_and_the_resolver_never_charges_twice(
     async with db.acquire() as conn:
         auth = await authorize(payments, conn, "cus_1", pm, key="outage", risk=RiskContext(ip="10.0.0.1"))
     assert auth.status == "processing"
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
     assert await payments.resolve_processing() == 0  # still failing: stays processing
     test_processor.lose_responses = False
     await asyncio.sleep(0.06)  # the breaker's cool-down
@@ -221,7 +221,7 @@ async def test_outage_leaves_processing_and_the_resolver_never_charges_twice(
         again = await authorize(payments, conn, "cus_1", pm, key="outage")
     assert intent is not None and intent.status == "requires_capture"
     assert again.status == "requires_capture"
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
 
 
 async def test_outage_before_the_processor_acts_is_retried_by_the_resolver(
@@ -230,11 +230,11 @@ async def test_outage_before_the_processor_acts_is_retried_by_the_resolver(
     test_processor.outage = True
     async with db.acquire() as conn:
         auth = await authorize(payments, conn, "cus_1", pm, key="down")
-    assert auth.status == "processing" and test_processor.authorizations() == 0
+    assert auth.status == "processing" and (await test_processor.authorizations()) == 0
     test_processor.outage = False
     await asyncio.sleep(0.06)
     assert await payments.resolve_processing() == 1
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
 
 
 async def test_the_database_refuses_an_unbalanced_entry_that_skipped_the_checks(db) -> None:

@@ -100,5 +100,5 @@ async def test_random_operations_keep_the_books_balanced(payments, add_card, db,
                 WHERE kind IN ('capture', 'wallet_release') GROUP BY intent_id HAVING count(*) > 1) x""") == 0
         captured = await conn.fetchval("SELECT coalesce(sum(amount_captured), 0) FROM payment_intents "
                                        "WHERE payment_method_id <> 'wallet'")
-        settled = sum(s.amount.amount for s in test_processor.settlements if s.type == "capture")
+        settled = sum(s.amount.amount for s in test_processor.book.lines if s.type == "capture")
         assert captured == settled  # the processor captured exactly what the ledger recorded

@@ -57,7 +57,7 @@ async def test_a_retry_with_the_same_key_returns_the_held_intent_without_a_secon
         async with conn.transaction():
             again = await authorize(payments, conn, "cus_1", pm, "same")
     assert again == first
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
     await payments.close()
 
 
@@ -72,7 +72,7 @@ async def test_concurrent_twins_in_open_transactions_share_one_intent_and_one_ch
 
     results = await asyncio.gather(*(one() for _ in range(4)))
     assert len({r.intent_id for r in results}) == 1
-    assert test_processor.authorizations() == 1
+    assert (await test_processor.authorizations()) == 1
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM payment_intents") == 1
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE type = 'payment.authorized'") == 1

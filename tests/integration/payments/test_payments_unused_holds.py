@@ -105,7 +105,7 @@ async def test_an_old_unused_hold_is_voided_as_abandoned_with_its_event_and_webh
                                   "WHERE event_type = 'payment_intent.canceled'")
         sent = json.loads(hook["payload"])["data"]["object"]
         assert (sent["id"], sent["status"], sent["cancellation_reason"]) == (intent_id, "canceled", "abandoned")
-    assert test_processor.charges[intent.processor_ref].status == "voided"  # the hold is released at the bank
+    assert test_processor.book.charges[intent.processor_ref].status == "voided"  # the hold is released at the bank
     assert await payments.release_unused_holds(HOUR) == 0  # done once
 
 
@@ -137,7 +137,7 @@ async def test_a_young_hold_an_attached_hold_and_unconfirmed_intents_are_left_al
         marks = {r["id"]: r["awaiting_order"]
                  for r in await conn.fetch("SELECT id, awaiting_order FROM payment_intents")}
     assert marks == {young: True, attached: False, waiting: True, automatic.id: False}
-    assert {c.status for c in test_processor.charges.values()} == {"authorized", "requires_action", "captured"}
+    assert {c.status for c in test_processor.book.charges.values()} == {"authorized", "requires_action", "captured"}
 
 
 async def grant(db, customer: str, amount: int) -> None:
@@ -198,7 +198,7 @@ async def test_manual_capture_holds_created_through_the_api_are_never_voided_how
                     after_3ds: ("requires_capture", "held", None, False),
                     wallet: ("requires_capture", "held", None, False),
                     checkout: ("canceled", "released", "abandoned", True)}
-    statuses = {c.status for ref, c in test_processor.charges.items()}
+    statuses = {c.status for ref, c in test_processor.book.charges.items()}
     assert statuses == {"authorized", "voided"}
     # Still the integrator's to capture.
     captured = await payments.capture_intent(card, None, actor="cus_1")
@@ -227,7 +227,7 @@ async def test_a_checkout_attaching_the_hold_keeps_it_and_one_that_rolls_back_le
                 await payments.attach_authorized(conn, intent_id=intent_id, customer_id="cus_1",
                                                  amount=Money(2500, EUR), reference="ord_2")
     assert refused.value.status == 409 and refused.value.code == "payment_intent_unexpected_state"
-    assert test_processor.charges[intent.processor_ref].status == "voided"
+    assert test_processor.book.charges[intent.processor_ref].status == "voided"
 
 
 async def test_a_checkout_that_reaches_the_hold_while_the_sweeper_voids_it_gets_409(
@@ -287,7 +287,7 @@ async def test_sweeper_and_checkouts_racing_never_leave_an_order_on_a_voided_hol
         rows = {r["id"]: r for r in await conn.fetch("SELECT * FROM payment_intents")}
     for intent_id, order in zip(ids, placed, strict=True):
         row = rows[intent_id]
-        charge = test_processor.charges[row["processor_ref"]].status
+        charge = test_processor.book.charges[row["processor_ref"]].status
         if order is None:  # the sweeper won: a voided hold, and the checkout was refused
             assert (row["status"], row["reference"], row["cancellation_reason"], charge) == (
                 "canceled", None, "abandoned", "voided")

@@ -12,6 +12,7 @@ from kernel.money import Money
 from payments.processor import (
     CardForProcessor,
     CircuitBreaker,
+    ProcessorRefusedError,
     ProcessorUnavailableError,
     ResilientProcessor,
     TestModeProcessor,
@@ -73,7 +74,7 @@ async def test_retries_use_the_same_key_so_a_lost_response_does_not_charge_twice
     wrapped = ResilientProcessor(inner, CircuitBreaker(Ticks()), retries=2, backoff=0.01, sleep=sleep)
     result = await wrapped.authorize(CARD, Money(1000, "EUR"), "pi_1")
     assert result.outcome == "authorized"
-    assert inner.authorizations() == 1 and inner.calls == 3
+    assert (await inner.authorizations()) == 1 and inner.calls == 3
     assert slept[1] > slept[0]  # exponential backoff
 
 
@@ -102,7 +103,7 @@ async def test_timeouts_count_as_failures_and_the_breaker_opens_then_half_opens(
     assert breaker.state == "half_open"
     assert (await wrapped.authorize(CARD, Money(1, "EUR"), "pi_3")).outcome == "authorized"
     assert breaker.state == "closed"
-    assert inner.authorizations() == 1
+    assert (await inner.authorizations()) == 1
 
 
 @pytest.mark.parametrize("number,outcome,code", [
@@ -114,3 +115,13 @@ async def test_timeouts_count_as_failures_and_the_breaker_opens_then_half_opens(
 async def test_test_cards_behave_like_stripes(number: str, outcome: str, code: str | None) -> None:
     result = await TestModeProcessor().authorize(CardForProcessor(number, 1, 2030), Money(500, "EUR"), "k")
     assert (result.outcome, result.decline_code) == (outcome, code)
+
+
+async def test_a_refusal_is_an_answer_not_retried_and_not_a_breaker_failure() -> None:
+    inner = TestModeProcessor()
+    breaker = CircuitBreaker(Ticks(), threshold=1, cooldown=10)
+    wrapped = ResilientProcessor(inner, breaker, retries=3, backoff=0)
+    with pytest.raises(ProcessorRefusedError) as refused:
+        await wrapped.capture("ch_unknown", Money(100, "EUR"), "pi_9:capture")
+    assert refused.value.code == "resource_missing"
+    assert inner.calls == 1 and breaker.state == "closed"

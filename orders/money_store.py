@@ -1,0 +1,86 @@
+"""The Postgres adapter for an order's refunds (counted once, by payments' refund id) and for the
+collections that delivery could not make (retried by the sweep). Every function takes the
+caller's connection: the service owns the transaction (see `orders.money`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+
+async def count_refund(conn: asyncpg.Connection, *, refund_id: str, order_id: str, intent_id: str, amount: int,
+                       reason: str | None, at: datetime) -> int | None:
+    """Count a refund on the order unless it is counted already (by its refund id): the order's
+    `refunded` after it, or None when it was counted before (or the order does not exist)."""
+    refunded: int | None = await conn.fetchval(
+        """WITH r AS (INSERT INTO order_refunds (refund_id, order_id, intent_id, amount, reason, at)
+                      SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM orders WHERE id = $2)
+                      ON CONFLICT (refund_id) DO NOTHING RETURNING amount)
+           UPDATE orders o SET refunded = o.refunded + r.amount FROM r WHERE o.id = $2 RETURNING o.refunded""",
+        refund_id, order_id, intent_id, amount, reason, at,
+    )
+    return refunded
+
+
+async def add_withheld(conn: asyncpg.Connection, order_id: str, amount: int) -> int:
+    """Missing items reported before delivery: the customer gets `amount` back by being charged
+    that much less at delivery. Returns the order's `refunded` after it."""
+    refunded: int = await conn.fetchval(
+        "UPDATE orders SET refunded = refunded + $2 WHERE id = $1 RETURNING refunded", order_id, amount)
+    return refunded
+
+
+async def refunds_of(conn: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT refund_id, intent_id, amount, reason, at FROM order_refunds WHERE order_id = $1 ORDER BY at, refund_id",
+        order_id,
+    )
+
+
+async def defer_collection(conn: asyncpg.Connection, order_id: str, *, error: str, next_attempt_at: datetime,
+                           give_up: bool, now: datetime) -> int:
+    """Record (or update, after another failed try) a collection delivery could not make; returns
+    how many tries failed so far."""
+    attempts: int = await conn.fetchval(
+        """INSERT INTO order_collections (order_id, attempts, last_error, next_attempt_at, failed_at)
+           VALUES ($1, 1, $2, $3, CASE WHEN $4 THEN $5::timestamptz END)
+           ON CONFLICT (order_id) DO UPDATE SET attempts = order_collections.attempts + 1,
+                  last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at,
+                  failed_at = EXCLUDED.failed_at
+           RETURNING attempts""",
+        order_id, error, next_attempt_at, give_up, now,
+    )
+    return attempts
+
+
+async def due_collections(conn: asyncpg.Connection, now: datetime, limit: int) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT order_id FROM order_collections WHERE failed_at IS NULL AND next_attempt_at <= $1 "
+        "ORDER BY next_attempt_at LIMIT $2", now, limit,
+    )
+    return [r["order_id"] for r in rows]
+
+
+async def lock_collection(conn: asyncpg.Connection, order_id: str, now: datetime) -> asyncpg.Record | None:
+    """The collection if it is still due, locked (skipped while another process retries it)."""
+    return await conn.fetchrow(
+        "SELECT order_id, attempts, last_error FROM order_collections WHERE order_id = $1 AND failed_at IS NULL "
+        "AND next_attempt_at <= $2 FOR UPDATE SKIP LOCKED", order_id, now,
+    )
+
+
+async def collection_of(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT order_id, attempts, last_error, next_attempt_at, failed_at FROM order_collections "
+        "WHERE order_id = $1", order_id,
+    )
+
+
+async def finish_collection(conn: asyncpg.Connection, order_id: str) -> None:
+    await conn.execute("DELETE FROM order_collections WHERE order_id = $1", order_id)
+
+
+async def add_captured(conn: asyncpg.Connection, order_id: str, amount: int) -> None:
+    """What a late collection captured, on top of what the order shows."""
+    await conn.execute("UPDATE orders SET captured = captured + $2 WHERE id = $1", order_id, amount)

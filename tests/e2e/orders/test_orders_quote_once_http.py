@@ -36,7 +36,7 @@ async def test_a_quote_ordered_again_with_another_key_is_409_naming_the_order_an
     # The first key still replays its order.
     assert (await ok(await _checkout(client, cust, quote["id"], pm, "k1"), 201))["id"] == first["id"]
     assert await _holds(db, customer_id) == ["requires_capture"]
-    assert client.app[PAYMENTS].processor.inner.authorizations() == 1
+    assert (await client.app[PAYMENTS].processor.inner.authorizations()) == 1
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM orders") == 1
 
@@ -64,7 +64,7 @@ async def test_concurrent_checkouts_of_one_quote_with_two_keys_make_one_order_an
     assert len({o["quote_id"] for o in orders}) == 4
     # One hold per order and not one more: the loser was refused before it authorized anything.
     assert await _holds(db, customer_id) == ["requires_capture"] * 4
-    assert processor.authorizations() == 4
+    assert (await processor.authorizations()) == 4
 
 
 async def test_a_declined_checkout_gives_the_quote_back_for_another_card(

@@ -81,8 +81,11 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
         if not stop.is_set():
+            wind_down = time.monotonic()
             await _wind_down(world, customers, stop)
+            console.wind_down_s = time.monotonic() - wind_down
     finally:
+        console.close()
         world.accepting_orders = False
         for task in [*actors, *customers.tasks, *restaurants.tasks]:
             task.cancel()
@@ -98,10 +101,12 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
 async def _wind_down(world: World, customers: Customers, stop: asyncio.Event) -> None:
     """No new orders; give orders already with a courier (or cooking) a short while to arrive."""
     world.accepting_orders = False
+    open_orders = world.undelivered()["open"]
+    if open_orders:
+        print(f"no new orders; waiting up to {WIND_DOWN_S:.0f} s for the {open_orders} still on their way", flush=True)
     until = time.monotonic() + WIND_DOWN_S
     while time.monotonic() < until and not stop.is_set():
-        open_orders = [t for t in world.orders.values() if t.delivered_sim is None and not t.cancelled]
-        if not open_orders or not customers.tasks:
+        if not world.undelivered()["open"] or not customers.tasks:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)

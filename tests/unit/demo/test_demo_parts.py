@@ -74,7 +74,7 @@ def test_projection_follows_an_order_from_placed_to_delivered() -> None:
     assert p.heat() == []  # no open order waits for a courier: it has one
     p.apply("order.delivered", {"order_id": "o1", "courier_id": "c1", "at": "2026-01-01T18:30:00+00:00"}, 4)
     kpis = p.kpis(now=1767292200.0)
-    assert kpis["click_to_door_min"] == 30.0 and kpis["on_time_pct"] == 100.0
+    assert kpis["click_to_door_min"] == 30.0 and kpis["on_time_pct"] == 100.0 and kpis["late_orders"] == 0
     assert kpis["offer_acceptance_pct"] == 100.0 and p.couriers["c1"].state() == "idle"
     detail = p.order_detail("o1")
     assert detail is not None and detail["timeline"][0]["event"] == "order.placed"

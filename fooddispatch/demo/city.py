@@ -217,8 +217,8 @@ def generate_city(seed: int, restaurants: int = 12, couriers: int = 20, customer
         name = brand if t < len(BRANDS) else f"{brand} {t // len(BRANDS) + 1}"
         count = min(remaining, rng.randint(1, 4))
         stores = []
-        for s in range(count):
-            hood, hlat, hlng = rng.choice(NEIGHBOURHOODS)
+        # Each of a merchant's stores in its own neighbourhood: the name says which one it is.
+        for s, (hood, hlat, hlng) in enumerate(rng.sample(NEIGHBOURHOODS, count)):
             lat, lng = _near(rng, hlat, hlng, 900)
             radius = rng.choice([2500, 3000, 3500])
             stores.append(StoreSpec(

@@ -74,3 +74,10 @@ def test_customers_and_couriers_are_in_the_city_with_a_mix_of_cards_and_vehicles
     assert len({c.email for c in city.customers}) == len(city.customers)
     assert any(s.closed_today for s in city.stores)
     assert all(c.shift_minutes > 0 for c in city.couriers)
+
+
+@pytest.mark.parametrize("seed", range(1, 8))
+@pytest.mark.parametrize("restaurants", [12, 40, 200])
+def test_every_store_has_its_own_name(seed: int, restaurants: int) -> None:
+    names = [store.name for store in generate_city(seed, restaurants, 5, 10).stores]
+    assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)

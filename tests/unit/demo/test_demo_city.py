@@ -78,6 +78,7 @@ def test_customers_and_couriers_are_in_the_city_with_a_mix_of_cards_and_vehicles
 
 @pytest.mark.parametrize("seed", range(1, 8))
 @pytest.mark.parametrize("restaurants", [12, 40, 200])
-def test_every_store_has_its_own_name(seed: int, restaurants: int) -> None:
-    names = [store.name for store in generate_city(seed, restaurants, 5, 10).stores]
-    assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)
+def test_every_store_and_every_courier_has_its_own_name(seed: int, restaurants: int) -> None:
+    city = generate_city(seed, restaurants, restaurants * 2, 10)
+    for names in ([store.name for store in city.stores], [courier.name for courier in city.couriers]):
+        assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)

@@ -76,7 +76,7 @@ def test_console_and_terminal_show_the_same_orders_per_minute_on_time_and_click_
     world = World(SimClock(speed))
     # Promise 40 world minutes; deliveries after 3.5 to 4.4 real minutes (35 to 44 world minutes).
     orders = [(f"o{i}", T0 + 7 * i, T0 + 7 * i + 210 + 6 * (i % 10)) for i in range(60)]
-    for order_id, at, delivered in orders:
+    for order_id, at, _delivered in orders:
         placed(p, order_id, at, 2400)
         world.placed(OrderTrack(order_id, "c1", "s1", at, at + 2400))
     for order_id, _at, delivered in orders[:50]:

@@ -245,7 +245,10 @@ def generate_city(seed: int, restaurants: int = 12, couriers: int = 20, customer
             "Kowalski", "Rossi", "Nguyen", "Tanaka", "Okafor", "Singh"]
     streets = ["Torstraße", "Oranienstraße", "Kastanienallee", "Boxhagener Str.", "Weserstraße", "Kantstraße",
                "Goltzstraße", "Müllerstraße", "Turmstraße", "Sonnenallee", "Danziger Str.", "Bergmannstraße"]
-    store_points = [(s.lat, s.lng) for tenant in tenants for s in tenant.stores]
+    # Customers live near a store that is open today: one whose only store nearby is closed would
+    # find nothing to order and, idle again at once, be picked again and again.
+    open_today = [s for tenant in tenants for s in tenant.stores if not s.closed_today]
+    store_points = [(s.lat, s.lng) for s in open_today or [s for t in tenants for s in t.stores]]
     people = []
     for c in range(customers):
         slat, slng = rng.choice(store_points)

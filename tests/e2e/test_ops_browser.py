@@ -233,8 +233,9 @@ async def test_console_operator_actions_late_alert_names_search_and_sign_in(clie
         await wait("document.querySelector('#rows').textContent.includes('Anna K.')", timeout=WAIT)
         box = await page.locator("#canvas").bounding_box()
         for _ in range(20):  # the map redraws every second: aim at Anna where she is drawn now
-            spot = await page.evaluate(f"window.__ops.hits.find(h => h.id === {anna.account_id!r})")
-            await page.mouse.move(box["x"] + spot["x"], box["y"] + spot["y"])
+            spot = await page.evaluate(f"window.__ops.hits.find(h => h.id === {anna.account_id!r}) || null")
+            if spot is not None:
+                await page.mouse.move(box["x"] + spot["x"], box["y"] + spot["y"])
             if "Anna K." in (await page.locator("#tip").text_content() or ""):
                 break
             await page.mouse.move(0, 0)

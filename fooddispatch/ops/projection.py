@@ -162,7 +162,7 @@ class Projection:
 
     def _on_order(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
         order = self._order(str(data.get("order_id")))
-        order.note({**entry, **{k: v for k, v in data.items() if k in {"reason", "courier_id"}}})
+        order.note({**entry, **{k: v for k, v in data.items() if k in {"reason", "courier_id", "amount"}}})
         if type_ == "order.placed":
             self._placed(order, data, entry["at"])
         status = type_.split(".", 1)[1]
@@ -255,8 +255,8 @@ class Projection:
         # A hold confirmed after 3-D Secure has no reference until checkout attaches it to its order:
         # its events are kept by intent and shown with the order once a later one names it.
         intent = str(data.get("intent_id"))
-        if data.get("reference"):
-            self.intent_order[intent] = str(data["reference"])
+        if data.get("reference"):  # the order, or "<order>:tip:<n>" for a tip's own intent
+            self.intent_order[intent] = str(data["reference"]).split(":", 1)[0]
         self.payments.setdefault(intent, []).append({**entry, "amount": data.get("amount"), "intent_id": intent})
 
     def _on_store(self, type_: str, data: Data, entry: dict[str, Any]) -> None:

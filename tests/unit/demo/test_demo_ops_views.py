@@ -56,6 +56,10 @@ def test_payments_join_the_timeline_in_time_order_even_when_named_late() -> None
     assert [e["at"] for e in timeline] == sorted(e["at"] for e in timeline)
     assert timeline[-1]["amount"] == {"amount": 1250, "currency": "EUR"}
     assert [e["event"] for e in detail["payments"]] == ["payment.authorized", "payment.captured"]
+    # A tip's own intent names the order as "<order>:tip:<n>": it is the order's payment too.
+    p.apply("payment.captured", {"intent_id": "pi_2", "reference": "o1:tip:1",
+                                 "amount": {"amount": 300, "currency": "EUR"}}, T0 + 1900)
+    assert [e["intent_id"] for e in p.order_payments("o1")] == ["pi_1", "pi_1", "pi_2"]
 
 
 def test_an_open_order_is_late_once_its_promise_passed_in_world_time() -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 
 import asyncpg
 
@@ -22,6 +24,9 @@ from fooddispatch.migrate import MigrationError, apply_migrations
 
 class CliError(Exception):
     """An operational failure reported as one line and exit code 1."""
+
+
+INSTANCE_HEADER = "X-Fooddispatch-Instance"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -74,13 +79,21 @@ async def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) 
             loop.remove_signal_handler(sig)
 
 
-async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool = True) -> None:
+async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool = True,
+                    listening: asyncio.Event | None = None, instance: str | None = None) -> None:
+    """Serve until `stop`. `listening` is set once the port is ours; with `instance`, every response
+    carries it in `INSTANCE_HEADER`, so a client (the demo) can tell this server from another one."""
     from aiohttp import web
 
     from fooddispatch.app import create_app
     from fooddispatch.httpserver import BoundedAppRunner
 
     app = create_app(settings)
+    if instance is not None:
+        async def stamp(request: web.Request, response: web.StreamResponse) -> None:
+            response.headers[INSTANCE_HEADER] = instance
+
+        app.on_response_prepare.append(stamp)
     # Slow or idle clients do not hold connections for ever (slowloris): see fooddispatch/httpserver.py.
     runner = BoundedAppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5,
                               header_timeout=settings.http_header_timeout_seconds,
@@ -92,6 +105,8 @@ async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool =
             await site.start()
         except OSError as exc:
             raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+        if listening is not None:
+            listening.set()
         if announce:
             print(f"fooddispatch serving on http://{settings.host}:{settings.port} "
                   f"(docs: /docs, health: /readyz). Ctrl-C stops.", file=sys.stderr, flush=True)
@@ -124,9 +139,10 @@ def cmd_token(args: argparse.Namespace) -> int:
         raise CliError("--role staff needs --tenant ID")
     if args.role != STAFF and args.tenant:
         raise CliError("--tenant goes with --role staff only")
+    data_dir = _data_folder_for_token(os.environ)
     settings = _settings(args)
 
-    async def issue(database_url: str) -> str:
+    async def issue(database_url: str) -> tuple[str, str]:
         from fooddispatch.identity import IdentityService, Tokens
 
         await migrate_database(database_url)
@@ -137,13 +153,36 @@ def cmd_token(args: argparse.Namespace) -> int:
             who = await identity.first_account(args.role, args.tenant)
             if who is None:
                 who = await identity.create_account(args.role, name=f"local {args.role}", tenant_id=args.tenant)
-            return identity.tokens.issue(who, args.ttl)
+            return identity.tokens.issue(who, args.ttl), who.account_id
         finally:
             await pool.close()
 
     with servers_for(settings, need_redis=False) as resolved:
-        print(asyncio.run(issue(resolved.database_url or "")))
+        token, account_id = asyncio.run(issue(resolved.database_url or ""))
+    db = f"the database in {data_dir}" if settings.database_url is None else _redact(settings.database_url)
+    key = "FOODDISPATCH_JWT_SECRET" if os.environ.get("FOODDISPATCH_JWT_SECRET") else f"the secret in {data_dir}"
+    # The token alone on stdout (TOKEN=$(fooddispatch token ...)); which server takes it on stderr.
+    print(token)
+    print(f"fooddispatch: {args.role} token for {account_id} (account in {db}, signed with {key})", file=sys.stderr)
     return 0
+
+
+def _data_folder_for_token(env: Mapping[str, str]) -> Path:
+    """The data folder a running server uses, or CliError when there is none to use. A token is only
+    worth something to the server whose database holds its account and whose secret signed it; a
+    fresh folder would hold neither (and reading the settings would create one), so none is made."""
+    data_dir = Path(env.get("FOODDISPATCH_DATA_DIR") or ".fooddispatch").resolve()
+    missing = []
+    if not env.get("DATABASE_URL") and not (data_dir / "pg").is_dir():
+        missing.append("no database")
+    if not env.get("FOODDISPATCH_JWT_SECRET") and not (data_dir / "secrets" / "jwt_secret").is_file():
+        missing.append("no signing secret")
+    if missing:
+        raise CliError(
+            f"no fooddispatch data folder at {data_dir} ({' and '.join(missing)}): run this where `fooddispatch "
+            "serve` (or `demo`) runs, or point FOODDISPATCH_DATA_DIR at its data folder; `fooddispatch migrate` "
+            "starts a new one")
+    return data_dir
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -87,6 +87,9 @@ class Settings:
     tenant_rate_limit_burst: int = 1000
     dispatch_interval_seconds: float = 5.0
     offer_ttl_seconds: int = 30
+    # Simulated seconds per real second that the ops console reads its KPIs in (the demo runs its
+    # city at --speed while the server keeps the wall clock); 1 in production.
+    ops_time_scale: float = 1.0
     log_level: str = "info"
     log_json: bool | None = None  # None: JSON lines when stderr is not a terminal
     region: str = "demo"
@@ -154,6 +157,7 @@ class Settings:
             tenant_rate_limit_burst=_int(env, "FOODDISPATCH_TENANT_RATE_LIMIT_BURST", 1000, 1, 100_000_000),
             dispatch_interval_seconds=_float(env, "FOODDISPATCH_DISPATCH_INTERVAL", 5.0, 0.1, 300.0),
             offer_ttl_seconds=_int(env, "FOODDISPATCH_OFFER_TTL_SECONDS", 30, 5, 600),
+            ops_time_scale=_float(env, "FOODDISPATCH_OPS_TIME_SCALE", 1.0, 0.1, 600.0),
             log_level=log_level,
             log_json=None if log_json_raw == "" else log_json_raw in {"true", "1"},
             region=env.get("FOODDISPATCH_REGION") or "demo",
@@ -196,6 +200,7 @@ ENV_VARS = (
     "FOODDISPATCH_TENANT_RATE_LIMIT_BURST",
     "FOODDISPATCH_DISPATCH_INTERVAL",
     "FOODDISPATCH_OFFER_TTL_SECONDS",
+    "FOODDISPATCH_OPS_TIME_SCALE",
     "FOODDISPATCH_LOG_LEVEL",
     "FOODDISPATCH_LOG_JSON",
     "FOODDISPATCH_REGION",

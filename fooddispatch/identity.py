@@ -180,6 +180,15 @@ class IdentityService:
             raise NotFound("no such account")
         return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
 
+    async def names(self, account_ids: list[str], role: str) -> dict[str, str]:
+        """The names of those of `account_ids` that are accounts of `role` and have a name."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, name FROM accounts WHERE id = ANY($1::text[]) AND role = $2 AND name IS NOT NULL",
+                account_ids, role,
+            )
+        return {row["id"]: row["name"] for row in rows}
+
     async def first_account(self, role: str, tenant_id: str | None) -> Principal | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(

@@ -15,6 +15,7 @@ from fooddispatch.ops.feed import OpsFeed
 async def _feed(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     feed = OpsFeed(app[REDIS], app[EVENT_STREAM], settings.redis_prefix, settings.region)
+    feed.projection.time_scale = settings.ops_time_scale
     app[ops_web.OPS_FEED] = feed
     feed.start()
     try:

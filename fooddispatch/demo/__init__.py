@@ -3,8 +3,9 @@
 It starts the embedded servers and the app exactly as `fooddispatch serve` does, seeds a city
 through the public API, runs simulated customers, restaurant tablets and couriers against it,
 shows a live table and the ops console URL, and prints a summary when stopped (Ctrl-C) or after
-`--minutes` of wall-clock time. Parts of the city whose API is not there yet are listed in the
-summary as not simulated; nothing is faked.
+`--minutes` of wall-clock time (then up to WIND_DOWN_S more, to deliver the bags already out; it says
+so). The server's own log goes to `demo.log` in the data folder, never over the table. Parts of the
+city whose API is not there yet are listed in the summary as not simulated; nothing is faked.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
-from fooddispatch.cli import CliError, migrate_database, run_until_signalled, servers_for
+from fooddispatch.cli import INSTANCE_HEADER, CliError, migrate_database, run_until_signalled, servers_for
 from fooddispatch.config import Settings
 from fooddispatch.demo import city
 
@@ -34,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="orders per simulated minute (default 3)")
     parser.add_argument("--speed", type=float, default=10.0, help="simulated seconds per real second (default 10)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated city and of the actors")
-    parser.add_argument("--minutes", type=float, default=None, help="stop after this many real minutes")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help=f"stop taking orders after this many real minutes, then wait up to {WIND_DOWN_S:.0f} s "
+                             "for the orders already out to be delivered, and stop")
     parser.add_argument("--headless", action="store_true", help="plain progress lines instead of a live table")
 
 
@@ -46,13 +49,17 @@ def _check(args: argparse.Namespace) -> None:
         raise CliError("--speed must be between 0.1 and 600")
     if not 0 < args.orders_per_minute <= 1000:
         raise CliError("--orders-per-minute must be above 0 and at most 1000")
+    if args.minutes is not None and args.minutes <= 0:
+        raise CliError("--minutes must be above 0")
 
 
-def demo_settings(settings: Settings) -> Settings:
+def demo_settings(settings: Settings, speed: float = 1.0) -> Settings:
     """Every simulated phone connects from 127.0.0.1: anonymous calls (register, login) share one
     per-IP rate limit, so the demo raises the limits to what its own load needs. The city is
-    Berlin, so unless a zone was configured its local hours are Berlin's."""
+    Berlin, so unless a zone was configured its local hours are Berlin's. The ops console reads
+    its KPIs at the city's speed, as the terminal does."""
     return settings.replace(
+        ops_time_scale=speed,
         region_timezone=city.TIMEZONE if settings.region_timezone == "UTC" else settings.region_timezone,
         rate_limit_per_minute=max(settings.rate_limit_per_minute, 100_000),
         rate_limit_burst=max(settings.rate_limit_burst, 10_000),
@@ -69,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         changes["host"] = args.host
     if getattr(args, "port", None) is not None:
         changes["port"] = args.port
-    settings = demo_settings(settings.replace(**changes))
-    log_file = _logging(settings, live=not args.headless and sys.stdout.isatty())
+    settings = demo_settings(settings.replace(**changes), args.speed)
+    log_file = _logging(settings)
     result = [1]
     with servers_for(settings) as resolved:
         asyncio.run(migrate_database(resolved.database_url or ""))
@@ -84,14 +91,12 @@ def run(args: argparse.Namespace) -> int:
     return result[0]
 
 
-def _logging(settings: Settings, live: bool) -> Path | None:
-    """Logs go to stderr, or to a file while the live table owns the terminal."""
+def _logging(settings: Settings) -> Path:
+    """The server's log goes to `demo.log` in the data folder: on the terminal, its request lines
+    (thousands a minute) would bury the table, the progress lines and the ops console's URL."""
     from fooddispatch.logs import configure_logging
 
-    if not live:
-        configure_logging(settings.log_level, settings.log_json)
-        return None
-    path = settings.data_dir / "demo.log"
+    path = settings.data_dir.resolve() / "demo.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     stream = path.open("a", encoding="utf-8")
     real_stderr, sys.stderr = sys.stderr, stream
@@ -102,19 +107,40 @@ def _logging(settings: Settings, live: bool) -> Path | None:
     return path
 
 
-async def wait_ready(base_url: str, server: asyncio.Task[None], within: float = 30.0) -> None:
+async def wait_ready(base_url: str, server: asyncio.Task[None], within: float = 30.0, *,
+                     listening: asyncio.Event | None = None, instance: str | None = None) -> None:
+    """Until the demo's own server answers ready. First its socket must be listening (a port held by
+    another server fails the start here, before anything is sent); then the server that answers at
+    `base_url` must be this one (its responses carry `instance`), never a stranger the seeding would
+    fill with a city."""
     deadline = time.monotonic() + within
+    if listening is not None:
+        bound = asyncio.ensure_future(listening.wait())
+        try:
+            await asyncio.wait({bound, server}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            bound.cancel()
+        if not listening.is_set():
+            _stopped(server)
+            raise CliError(f"the server did not start listening within {within:.0f} s")
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
-            if server.done():
-                server.result()  # raises why the server stopped (a port in use...)
-                raise CliError("the server stopped before it was ready")
+            _stopped(server)
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"{base_url}/readyz") as response:
+                    if instance is not None and response.headers.get(INSTANCE_HEADER) != instance:
+                        raise CliError(f"another server answers at {base_url}, not the one this demo started: "
+                                       "stop it or pick another --port")
                     if response.status == 200:
                         return
             await asyncio.sleep(0.1)
     raise CliError(f"the server at {base_url} was not ready within {within:.0f} s")
+
+
+def _stopped(server: asyncio.Task[None]) -> None:
+    if server.done():
+        server.result()  # raises why the server stopped (a port in use...)
+        raise CliError("the server stopped before it was ready")
 
 
 def rng_for(seed: int, actor: str) -> random.Random:

@@ -217,8 +217,8 @@ def generate_city(seed: int, restaurants: int = 12, couriers: int = 20, customer
         name = brand if t < len(BRANDS) else f"{brand} {t // len(BRANDS) + 1}"
         count = min(remaining, rng.randint(1, 4))
         stores = []
-        for s in range(count):
-            hood, hlat, hlng = rng.choice(NEIGHBOURHOODS)
+        # Each of a merchant's stores in its own neighbourhood: the name says which one it is.
+        for s, (hood, hlat, hlng) in enumerate(rng.sample(NEIGHBOURHOODS, count)):
             lat, lng = _near(rng, hlat, hlng, 900)
             radius = rng.choice([2500, 3000, 3500])
             stores.append(StoreSpec(
@@ -245,7 +245,10 @@ def generate_city(seed: int, restaurants: int = 12, couriers: int = 20, customer
             "Kowalski", "Rossi", "Nguyen", "Tanaka", "Okafor", "Singh"]
     streets = ["Torstraße", "Oranienstraße", "Kastanienallee", "Boxhagener Str.", "Weserstraße", "Kantstraße",
                "Goltzstraße", "Müllerstraße", "Turmstraße", "Sonnenallee", "Danziger Str.", "Bergmannstraße"]
-    store_points = [(s.lat, s.lng) for tenant in tenants for s in tenant.stores]
+    # Customers live near a store that is open today: one whose only store nearby is closed would
+    # find nothing to order and, idle again at once, be picked again and again.
+    open_today = [s for tenant in tenants for s in tenant.stores if not s.closed_today]
+    store_points = [(s.lat, s.lng) for s in open_today or [s for t in tenants for s in t.stores]]
     people = []
     for c in range(customers):
         slat, slng = rng.choice(store_points)
@@ -257,16 +260,31 @@ def generate_city(seed: int, restaurants: int = 12, couriers: int = 20, customer
             tips=rng.random() < 0.4, cancels=0.05,
         ))
     riders = []
+    taken: set[str] = set()
     for k in range(couriers):
         hood, hlat, hlng = rng.choice(NEIGHBOURHOODS)
         lat, lng = _near(rng, hlat, hlng, 1200)
         riders.append(CourierSpec(
-            key=f"k{k}", name=f"{rng.choice(first)} {rng.choice(last)[0]}.",
+            key=f"k{k}", name=_courier_name(rng.choice(first), rng.choice(last), taken),
             email=f"courier{k}.s{seed}@demo.fooddispatch.test", vehicle=_weighted(rng, VEHICLE_MIX),
             lat=lat, lng=lng, shift_start_min=0 if k < max(1, couriers * 3 // 4) else rng.choice([10, 20, 30]),
             shift_minutes=rng.choice([240, 360, 480]), accept_rate=rng.choice([0.85, 0.9, 0.95, 1.0]),
         ))
     return City(seed=seed, name="Berlin", bbox=BBOX, tenants=tenants, customers=people, couriers=riders)
+
+
+def _courier_name(first: str, last: str, taken: set[str]) -> str:
+    """"Mia W.", as courier apps show a courier; the whole last name (then a number) when another
+    courier of the city already goes by it, so an operator can tell them apart."""
+    name = f"{first} {last[0]}."
+    if name in taken:
+        name = f"{first} {last}"
+    base, n = name, 1
+    while name in taken:
+        n += 1
+        name = f"{base} {n}"
+    taken.add(name)
+    return name
 
 
 def inside_bbox(lat: float, lng: float, bbox: tuple[float, float, float, float] = BBOX) -> bool:

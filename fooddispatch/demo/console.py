@@ -9,6 +9,8 @@ import contextlib
 import re
 import sys
 import time
+from collections import Counter
+from pathlib import Path
 from typing import TextIO
 
 import aiohttp
@@ -17,6 +19,7 @@ from fooddispatch.demo.api import Api, ApiError
 from fooddispatch.demo.city import REGION
 from fooddispatch.demo.world import World, percentile
 
+_LEVEL = re.compile(r'"level": "(warning|error|critical)"')
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)$")
 
 
@@ -53,6 +56,9 @@ class Console:
         self._last_points = (0, time.monotonic())
         self.points_per_s = 0.0
         self.live = not headless and out.isatty()
+        self.closed: list[tuple[str, str]] | None = None  # the table as the city closed (for the summary)
+        self.wind_down_s = 0.0
+        self.log_file: Path | None = None
 
     async def scrape(self, session: aiohttp.ClientSession, base_url: str, api: Api | None = None,
                      token: str | None = None) -> None:
@@ -73,19 +79,21 @@ class Console:
             self.world.surge_cells = surge
 
     def rows(self) -> list[tuple[str, str]]:
+        """The live table. Orders/min, on time and click-to-door are `fooddispatch.ops.kpis`'s, as
+        the ops console shows them."""
         w, t = self.world, self.world.tally
         now = time.monotonic()
         points, then = self._last_points
         if now - then >= 1.0:
             self.points_per_s = (t.gps_points - points) / (now - then)
             self._last_points = (t.gps_points, now)
-        minutes = max(w.clock.now() / 60, 1e-9)
         ctd = [v / 60 for v in t.click_to_door]
+        on_time = t.on_time_pct()
         return [
             ("simulated clock", f"{w.clock.label()}  (x{w.clock.speed:g})"),
             ("orders placed / delivered / cancelled", f"{t.placed} / {t.delivered} / {t.cancelled}"),
-            ("orders per minute (simulated)", f"{t.placed / minutes:.1f}"),
-            ("on time", f"{t.on_time_pct():.0f} %" if t.delivered else "-"),
+            ("orders per minute (last 10 simulated min)", f"{w.orders_per_minute(time.time()):.1f}"),
+            ("on time", f"{on_time:.1f} %" if on_time is not None else "-"),
             ("click-to-door mean / p90", f"{sum(ctd) / len(ctd):.1f} / {percentile(ctd, 90):.1f} min" if ctd else "-"),
             ("couriers online / busy", f"{len(w.couriers_online)} / {len(w.couriers_busy)}"),
             ("offers accepted / declined", f"{t.offers_accepted} / {t.offers_declined}"),
@@ -107,15 +115,29 @@ class Console:
             d = dict(rows)
             self.out.write(
                 f"[{d['simulated clock']}] placed {self.world.tally.placed} delivered {self.world.tally.delivered} "
-                f"cancelled {self.world.tally.cancelled} couriers {d['couriers online / busy']} "
+                f"cancelled {self.world.tally.cancelled} on time {d['on time']} couriers {d['couriers online / busy']} "
                 f"gps/s {self.points_per_s:.0f} round {d['dispatch round']}\n")
         self.out.flush()
 
+    def close(self) -> None:
+        """The city closes (the actors stop next): keep the table as it stands, couriers included."""
+        self.closed = self.rows()
+
     def summary(self) -> str:
         w, t = self.world, self.world.tally
-        lines = ["", "== demo summary ==", f"real time {time.monotonic() - self.started:.0f} s, "
-                 f"simulated {w.clock.now() / 60:.0f} min"]
-        lines += [f"{k}: {v}" for k, v in self.rows()[1:]]
+        rows = dict(self.closed or self.rows())
+        real = time.monotonic() - self.started
+        timing = f", of which {self.wind_down_s:.0f} s wind-down" if self.wind_down_s >= 1 else ""
+        lines = ["", "== demo summary ==", f"real time {real:.0f} s{timing}, simulated {w.clock.now() / 60:.0f} min"]
+        for key, value in rows.items():
+            if key == "simulated clock":
+                continue
+            if key == "couriers online / busy":
+                key = "couriers online / busy as the city closed"
+                value = f"{value} (peak {w.peak_online} / {w.peak_busy})"
+            lines.append(f"{key}: {value}")
+            if key.startswith("orders placed"):
+                lines.append(f"orders not delivered: {_undelivered(w)}")
         lines.append(f"quotes {t.quotes}, rejected by restaurants {t.rejected}")
         if t.outcomes:
             lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(t.outcomes.items())))
@@ -127,4 +149,29 @@ class Console:
             lines += [f"  - {part}: {why}" for part, why in w.not_simulated.items()]
         else:
             lines.append("not simulated: nothing, every part of the city ran")
+        if self.log_file is not None:
+            lines.append(f"server log: {self.log_file} ({log_levels(self.log_file)})")
         return "\n".join(lines)
+
+
+def _undelivered(world: World) -> str:
+    counts = world.undelivered()
+    total = sum(counts.values())
+    if not total:
+        return "0"
+    order = ["open", "cancelled", "rejected", "expired"]
+    parts = sorted(counts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9, kv[0]))
+    names = {"open": "still on their way"}
+    return f"{total} (" + ", ".join(f"{names.get(k, k)} {v}" for k, v in parts) + ")"
+
+
+def log_levels(path: Path) -> str:
+    """How many error and warning lines the server wrote to its JSON log."""
+    counts: Counter[str] = Counter()
+    with contextlib.suppress(OSError), path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            match = _LEVEL.search(line)
+            if match:
+                counts[match.group(1)] += 1
+    errors, warnings = counts["error"] + counts["critical"], counts["warning"]
+    return f"{errors} error{'' if errors == 1 else 's'}, {warnings} warning{'' if warnings == 1 else 's'}"

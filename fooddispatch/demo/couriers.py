@@ -128,6 +128,7 @@ class Couriers:
                 await ws.send_json({"type": "hello", "vehicle": spec.vehicle})
                 await ws.send_json({"type": "status", "status": "online", "id": f"a{next(ids)}"})
                 world.couriers_online.add(rider.account_id)
+                world.count_couriers()
                 end = spec.shift_start_min * 60 + spec.shift_minutes * 60
                 while world.clock.now() < end:
                     if reader.done():
@@ -209,6 +210,7 @@ class Couriers:
             return
         world.tally.offers_accepted += 1
         world.couriers_busy.add(rider.account_id)
+        world.count_couriers()
         try:
             for kind, order_id, point in stops_from_offer(offer):
                 point = point or await self._where(kind, order_id, rider)
@@ -221,7 +223,7 @@ class Couriers:
                     waited = 0.0
                     track = world.orders.get(order_id)
                     while (order_id not in world.bags_ready and waited < world.clock.real(45 * 60)
-                           and not (track and track.cancelled)):
+                           and not (track and track.outcome)):
                         await self._ping(ws, rider, 0.0)
                         await asyncio.sleep(1.0)
                         waited += 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -58,8 +59,9 @@ def build_cart(rng: random.Random, menu: dict[str, Any]) -> list[dict[str, Any]]
     return lines
 
 
-def _seconds_between(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+def _timestamp(value: Any) -> float:
+    """An ISO-8601 time from the API as unix seconds (0.0 when absent)."""
+    return datetime.fromisoformat(value).timestamp() if isinstance(value, str) else 0.0
 
 
 class Customers:
@@ -219,14 +221,14 @@ class Customers:
     async def _follow(self, order: dict[str, Any], token: str, rng: random.Random, spec: Any) -> None:
         world = self.world
         order_id = order["id"]
+        placed_at = _timestamp(order["placed_at"])
         window = order.get("promised_window") or {}
-        promise = _seconds_between(order["placed_at"], window["end"]) if window.get("end") else 45 * 60
-        world.orders[order_id] = OrderTrack(order_id, spec.key, order["store_id"], world.clock.now(), promise,
-                                            pickup=order.get("pickup"), dropoff=order.get("dropoff"))
-        world.tally.placed += 1
+        promised_at = _timestamp(window["end"]) if window.get("end") else placed_at + 45 * 60
+        world.placed(OrderTrack(order_id, spec.key, order["store_id"], placed_at, promised_at,
+                                pickup=order.get("pickup"), dropoff=order.get("dropoff")))
         cancel_at = world.clock.now() + rng.uniform(60, 240) if rng.random() < spec.cancels else None
-        status = order.get("status", "placed")
-        while status not in FINAL:
+        current = order
+        while current.get("status", "placed") not in FINAL:
             await asyncio.sleep(1.0)
             if cancel_at is not None and world.clock.now() >= cancel_at and self.api.has("cancel_order"):
                 cancel_at = None
@@ -237,18 +239,21 @@ class Customers:
             if not self.api.has("get_order"):
                 return
             current = await self.api.call("get_order", order_id, token=token)
-            status = current["status"]
-        track = world.orders[order_id]
+        await self._ended(order_id, current, token, rng, spec)
+
+    async def _ended(self, order_id: str, order: dict[str, Any], token: str, rng: random.Random, spec: Any) -> None:
+        world, status = self.world, order["status"]
         if status == "delivered":
-            world.delivered(order_id)
+            world.delivered(order_id, _timestamp(order.get("delivered_at")) or time.time())
             if spec.tips and rng.random() < 0.5 and self.api.has("tip_order"):
                 try:
                     await self.api.call("tip_order", order_id, token=token, json={"tip": rng.choice([200, 300, 500])})
                     world.tally.outcomes["tip raised after delivery"] += 1
                 except ApiError as exc:
                     world.tally.outcomes[f"tip refused: {exc.code}"] += 1
-        elif status == "cancelled":
-            track.cancelled = True
+            return
+        world.orders[order_id].outcome = status
+        if status == "cancelled":
             world.tally.cancelled += 1
         else:
             world.tally.outcomes[f"order {status}"] += 1

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -27,12 +28,12 @@ log = logging.getLogger("fooddispatch.demo")
 
 
 async def run_city(settings: Settings, args: argparse.Namespace, stop: asyncio.Event, log_file: Path | None) -> int:
-    server_stop = asyncio.Event()
-    server = asyncio.create_task(serve_app(settings, server_stop, announce=False), name="demo-server")
-    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
-    base_url = f"http://{host}:{settings.port}"
+    server_stop, listening, instance = asyncio.Event(), asyncio.Event(), uuid.uuid4().hex
+    server = asyncio.create_task(serve_app(settings, server_stop, announce=False, listening=listening,
+                                           instance=instance), name="demo-server")
+    base_url = f"http://{local_host(settings.host)}:{settings.port}"
     try:
-        await wait_ready(base_url, server)
+        await wait_ready(base_url, server, listening=listening, instance=instance)
         # No total timeout: it would also cut the courier websockets; each read is bounded instead.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30)
         connector = aiohttp.TCPConnector(limit=200)
@@ -42,6 +43,16 @@ async def run_city(settings: Settings, args: argparse.Namespace, stop: asyncio.E
         server_stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await server
+
+
+def local_host(host: str) -> str:
+    """Where this machine reaches a server bound to `host` (a wildcard address is reached on loopback
+    of its own family: an IPv6 socket does not take IPv4 connections)."""
+    if host in {"0.0.0.0", ""}:
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 async def _city(session: aiohttp.ClientSession, base_url: str, settings: Settings, args: argparse.Namespace,
@@ -59,8 +70,12 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
     print(f"ops console: {ops_url}", flush=True)
     if log_file is not None:
         print(f"server log: {log_file}", flush=True)
+    if args.minutes:
+        print(f"the city takes orders for {args.minutes:g} min (real time), then waits up to {WIND_DOWN_S:.0f} s "
+              "for the orders already out to be delivered", flush=True)
     world.clock = SimClock(args.speed)  # the city opens now
     console = Console(world, ops_url, headless=args.headless)
+    console.log_file = log_file
     customers = Customers(api, seeded, world, rng_for(args.seed, "customers"), args.orders_per_minute)
     restaurants = Restaurants(api, seeded, world, rng_for(args.seed, "restaurants"))
     couriers = Couriers(api, seeded, world, rng_for(args.seed, "couriers"))
@@ -81,8 +96,11 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
         if not stop.is_set():
+            wind_down = time.monotonic()
             await _wind_down(world, customers, stop)
+            console.wind_down_s = time.monotonic() - wind_down
     finally:
+        console.close()
         world.accepting_orders = False
         for task in [*actors, *customers.tasks, *restaurants.tasks]:
             task.cancel()
@@ -98,10 +116,12 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
 async def _wind_down(world: World, customers: Customers, stop: asyncio.Event) -> None:
     """No new orders; give orders already with a courier (or cooking) a short while to arrive."""
     world.accepting_orders = False
+    open_orders = world.undelivered()["open"]
+    if open_orders:
+        print(f"no new orders; waiting up to {WIND_DOWN_S:.0f} s for the {open_orders} still on their way", flush=True)
     until = time.monotonic() + WIND_DOWN_S
     while time.monotonic() < until and not stop.is_set():
-        open_orders = [t for t in world.orders.values() if t.delivered_sim is None and not t.cancelled]
-        if not open_orders or not customers.tasks:
+        if not world.undelivered()["open"] or not customers.tasks:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)

@@ -3,16 +3,18 @@ handed over the counter) and the tallies the terminal table shows. No I/O.
 
 Time: the server runs on the wall clock; the actors compress theirs by `speed` (a kitchen that
 needs 12 simulated minutes hands the bag over after 12 / speed real minutes; a courier covers
-speed × its vehicle's metres per real second). KPIs are measured in simulated time, as the
-customers experience it, and compared with the server's promise read as simulated minutes.
+speed × its vehicle's metres per real second). The KPIs (orders/min, on time, click-to-door) are
+`fooddispatch.ops.kpis`'s, on the server's own timestamps of each order, at scale `speed`: the
+ops console computes the same ones from the same timestamps (the demo sets its time scale).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+
+from fooddispatch.ops import kpis
 
 
 class SimClock:
@@ -40,21 +42,22 @@ class OrderTrack:
     order_id: str
     customer: str
     store_id: str
-    placed_sim: float
-    promise_s: float  # the server's promised click-to-door, read in simulated seconds
+    placed_at: float  # the server's timestamps (unix seconds): placed, end of the promised window
+    promised_at: float
     pickup: dict[str, float] | None = None  # {"lat", "lng"}: the address on the bag
     dropoff: dict[str, float] | None = None
-    delivered_sim: float | None = None
-    cancelled: bool = False
+    delivered_at: float | None = None
+    outcome: str | None = None  # the final status the customer saw (delivered, cancelled, rejected, expired)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.outcome == "cancelled"
 
 
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+    found = kpis.nearest_rank(values, q)
+    return 0.0 if found is None else found
 
 
 @dataclass
@@ -77,8 +80,8 @@ class Tally:
     click_to_door: list[float] = field(default_factory=list)  # simulated seconds
     on_time: int = 0
 
-    def on_time_pct(self) -> float:
-        return 100.0 * self.on_time / self.delivered if self.delivered else 0.0
+    def on_time_pct(self) -> float | None:
+        return kpis.percent(self.on_time, self.delivered)
 
 
 @dataclass
@@ -93,17 +96,36 @@ class World:
     not_simulated: dict[str, str] = field(default_factory=dict)  # part of the city -> why
     surge_cells: int = 0
     dispatch_round_ms: float | None = None
+    peak_online: int = 0
+    peak_busy: int = 0
 
-    def delivered(self, order_id: str) -> None:
+    def placed(self, track: OrderTrack) -> None:
+        self.orders[track.order_id] = track
+        self.tally.placed += 1
+
+    def delivered(self, order_id: str, delivered_at: float) -> None:
+        """The customer saw the order delivered; `delivered_at` is the server's timestamp."""
         track = self.orders.get(order_id)
-        if track is None or track.delivered_sim is not None:
+        if track is None or track.delivered_at is not None:
             return
-        track.delivered_sim = self.clock.now()
-        ctd = track.delivered_sim - track.placed_sim
+        track.delivered_at, track.outcome = delivered_at, "delivered"
+        scale = self.clock.speed
         self.tally.delivered += 1
-        self.tally.click_to_door.append(ctd)
-        if ctd <= track.promise_s:
+        self.tally.click_to_door.append(kpis.elapsed(track.placed_at, delivered_at, scale))
+        if kpis.on_time(track.placed_at, track.promised_at, delivered_at, scale):
             self.tally.on_time += 1
+
+    def orders_per_minute(self, now: float) -> float:
+        """`kpis.orders_per_minute` of the orders placed so far, at `now` (unix seconds)."""
+        return kpis.orders_per_minute((t.placed_at for t in self.orders.values()), now, self.clock.speed)
+
+    def undelivered(self) -> Counter[str]:
+        """Orders placed and not delivered, by how they ended ("open": still on their way)."""
+        return Counter(t.outcome or "open" for t in self.orders.values() if t.outcome != "delivered")
+
+    def count_couriers(self) -> None:
+        self.peak_online = max(self.peak_online, len(self.couriers_online))
+        self.peak_busy = max(self.peak_busy, len(self.couriers_busy))
 
     def skip(self, part: str, why: str) -> None:
         self.not_simulated.setdefault(part, why)

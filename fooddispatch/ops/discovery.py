@@ -73,6 +73,7 @@ WANTS: dict[str, Want] = {
     "checkout": Want("POST", body="CheckoutRequest"),
     "get_order": Want("GET", response="OrderOut", path_lacks=("stores", "tenants", "restaurant")),
     "cancel_order": Want("POST", body="CancelRequest"),
+    "assign_courier": Want("POST", body="AssignRequest"),
     "tip_order": Want("POST", body="TipRequest"),
     "rate_order": Want("POST", body="RatingRequest"),
     "restaurant_orders": Want("GET", response="OrderPage", path_has=("stores",)),

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from fooddispatch.openapi import build_openapi
+from fooddispatch.ops import people
 from fooddispatch.ops.discovery import find_routes
 from fooddispatch.ops.feed import OpsFeed
 from kernel.errors import NotFound
@@ -16,7 +17,7 @@ OPS_FEED = web.AppKey("ops_feed", OpsFeed)
 PAGE = Path(__file__).with_name("static") / "ops.html"
 # Operator actions and the reads the page makes itself, against the owning packages' routes.
 ACTIONS = ("get_store", "pause_store", "open_store", "refund_payment", "refund_order", "cancel_order",
-           "courier_offline", "get_order", "surge")
+           "courier_offline", "get_order", "surge", "assign_courier")
 routes = web.RouteTableDef()
 
 
@@ -66,3 +67,4 @@ async def action_routes(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
+    people.setup(app)

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 FOODDISPATCH = [sys.executable, "-m", "fooddispatch"]
 
 
-def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 60,
+         cwd: Path | None = None) -> subprocess.CompletedProcess:
+    unset = ("DATABASE_URL", "REDIS_URL", "FOODDISPATCH_DATA_DIR", "FOODDISPATCH_JWT_SECRET")
+    full_env = {k: v for k, v in os.environ.items() if k not in unset}
     full_env.update(env or {})
-    return subprocess.run([*FOODDISPATCH, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    return subprocess.run([*FOODDISPATCH, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=cwd)
 
 
 def _claims(token: str) -> dict:
@@ -70,15 +80,102 @@ def test_port_in_use_is_one_line_and_exit_1(tmp_path: Path, servers) -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_token_creates_an_account_once_and_reuses_it(tmp_path: Path) -> None:
-    env = {"FOODDISPATCH_DATA_DIR": str(tmp_path)}
-    first = _run(["token", "--role", "operator"], env)
+@pytest.fixture
+def data_folder() -> Iterator[Path]:
+    """A data folder outside pytest's tmp tree: a concurrent pytest run prunes old base folders, and
+    the embedded PostgreSQL must not lose its folder under it."""
+    path = Path(tempfile.mkdtemp(prefix="fooddispatch-cli-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_token_creates_an_account_once_reuses_it_and_says_which_data_folder(tmp_path: Path,
+                                                                             data_folder: Path) -> None:
+    env = {"FOODDISPATCH_DATA_DIR": str(data_folder)}
+    assert _run(["migrate"], env).returncode == 0  # the data folder a server would run on
+    first = _run(["token", "--role", "operator"], env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
+    assert first.stdout.count("\n") == 1  # the token alone on stdout; where it is valid on stderr
+    where = data_folder.resolve()
+    assert f"the database in {where}" in first.stderr and f"the secret in {where}" in first.stderr
     second = _run(["token", "--role", "operator"], env)
     assert _claims(first.stdout.strip())["sub"] == _claims(second.stdout.strip())["sub"]
     assert _claims(first.stdout.strip())["role"] == "operator"
     staff = _run(["token", "--role", "staff"], env)
     assert staff.returncode == 1 and "--tenant" in staff.stderr
+
+
+def test_token_run_where_no_data_folder_is_refuses_and_creates_none(tmp_path: Path) -> None:
+    # Run from another folder than the server's: a new data folder would sign tokens with a new
+    # secret and hold a new account, which the running server would reject.
+    out = _run(["token", "--role", "operator"], cwd=tmp_path)
+    assert out.returncode == 1 and out.stdout == ""
+    assert str(tmp_path.resolve() / ".fooddispatch") in out.stderr and "FOODDISPATCH_DATA_DIR" in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Stranger(BaseHTTPRequestHandler):
+    """Another HTTP server on the port: answers everything with 200 and notes what it was asked."""
+
+    seen: ClassVar[list[str]] = []
+
+    def _answer(self) -> None:
+        self.seen.append(f"{self.command} {self.path}")
+        body = b'{"status": "ready", "paths": {}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_demo_on_a_port_another_server_holds_stops_before_sending_it_anything(tmp_path: Path, servers) -> None:
+    stranger = ThreadingHTTPServer(("127.0.0.1", 0), _Stranger)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    port = stranger.server_address[1]
+    try:
+        env = {"FOODDISPATCH_DATA_DIR": str(tmp_path), "DATABASE_URL": servers[0], "REDIS_URL": servers[1]}
+        out = _run(["demo", "--headless", "--minutes", "0.2", "--port", str(port)], env, timeout=90)
+    finally:
+        stranger.shutdown()
+        stranger.server_close()
+    assert out.returncode == 1, out.stdout[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+    assert _Stranger.seen == []
+    assert "seeding" not in out.stdout
+
+
+async def test_demo_waits_only_for_its_own_server(aiohttp_server) -> None:
+    from aiohttp import web
+
+    from fooddispatch.cli import INSTANCE_HEADER, CliError
+    from fooddispatch.demo import wait_ready
+
+    answering = ["theirs"]
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ready"}, headers={INSTANCE_HEADER: answering[0]})
+
+    app = web.Application()
+    app.router.add_get("/readyz", ready)
+    other = await aiohttp_server(app)
+    base_url = str(other.make_url("")).rstrip("/")
+    ours, listening = asyncio.create_task(asyncio.sleep(3600)), asyncio.Event()
+    listening.set()  # our own server listens, elsewhere: this one answers at the address
+    try:
+        with pytest.raises(CliError, match="another server answers"):
+            await wait_ready(base_url, ours, within=10, listening=listening, instance="ours")
+        answering[0] = "ours"
+        await wait_ready(base_url, ours, within=10, listening=listening, instance="ours")
+    finally:
+        ours.cancel()
 
 
 def _postgres_processes(data_dir: Path) -> list[str]:

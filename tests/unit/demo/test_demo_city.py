@@ -74,3 +74,18 @@ def test_customers_and_couriers_are_in_the_city_with_a_mix_of_cards_and_vehicles
     assert len({c.email for c in city.customers}) == len(city.customers)
     assert any(s.closed_today for s in city.stores)
     assert all(c.shift_minutes > 0 for c in city.couriers)
+
+
+@pytest.mark.parametrize("seed", range(1, 8))
+@pytest.mark.parametrize("restaurants", [12, 40, 200])
+def test_every_store_and_every_courier_has_its_own_name(seed: int, restaurants: int) -> None:
+    city = generate_city(seed, restaurants, restaurants * 2, 10)
+    for names in ([store.name for store in city.stores], [courier.name for courier in city.couriers]):
+        assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)
+
+
+@pytest.mark.parametrize("seed", range(1, 8))
+def test_every_customer_lives_in_the_zone_of_a_store_open_today(seed: int) -> None:
+    city = generate_city(seed, 6, 5, 60)
+    zones = [shape(store.zone) for store in city.stores if not store.closed_today]
+    assert all(any(zone.contains(Point(c.lng, c.lat)) for zone in zones) for c in city.customers)

@@ -74,8 +74,16 @@ def test_projection_follows_an_order_from_placed_to_delivered() -> None:
     assert p.heat() == []  # no open order waits for a courier: it has one
     p.apply("order.delivered", {"order_id": "o1", "courier_id": "c1", "at": "2026-01-01T18:30:00+00:00"}, 4)
     kpis = p.kpis(now=1767292200.0)
-    assert kpis["click_to_door_min"] == 30.0 and kpis["on_time_pct"] == 100.0
+    assert kpis["click_to_door_min"] == 30.0 and kpis["on_time_pct"] == 100.0 and kpis["late_orders"] == 0
     assert kpis["offer_acceptance_pct"] == 100.0 and p.couriers["c1"].state() == "idle"
     detail = p.order_detail("o1")
     assert detail is not None and detail["timeline"][0]["event"] == "order.placed"
     assert p.courier_detail("c1")["delivered"] == 1  # type: ignore[index]
+
+
+def test_the_demo_reaches_its_server_on_the_loopback_of_the_family_it_bound() -> None:
+    from fooddispatch.demo.runner import local_host
+
+    assert local_host("0.0.0.0") == local_host("") == "127.0.0.1"
+    assert local_host("::") == "[::1]"  # an IPv6 wildcard socket takes no IPv4 connection
+    assert local_host("fe80::1") == "[fe80::1]" and local_host("localhost") == "localhost"

@@ -82,6 +82,11 @@ class Settings:
     region_timezone: str = "UTC"  # IANA name; the hours of day the dispatcher learns speeds by are local
     tracking_retention_days: int = 30  # location history partitions older than this are dropped
     tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
+    # Events every consumer group has are kept this long (outbox rows, their processed-event records,
+    # stream entries), then pruned; a consumer group silent this long no longer holds events back.
+    event_retention_hours: int = 24
+    # /readyz reports a consumer group that has work and made no progress for this long.
+    consumer_stall_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +135,8 @@ class Settings:
             region_timezone=region_timezone,
             tracking_retention_days=_int(env, "FOODDISPATCH_TRACKING_RETENTION_DAYS", 30, 1, 3650),
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
+            event_retention_hours=_int(env, "FOODDISPATCH_EVENT_RETENTION_HOURS", 24, 1, 24 * 90),
+            consumer_stall_seconds=_int(env, "FOODDISPATCH_CONSUMER_STALL_SECONDS", 30, 1, 3600),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -165,6 +172,8 @@ ENV_VARS = (
     "FOODDISPATCH_REGION_TIMEZONE",
     "FOODDISPATCH_TRACKING_RETENTION_DAYS",
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
+    "FOODDISPATCH_EVENT_RETENTION_HOURS",
+    "FOODDISPATCH_CONSUMER_STALL_SECONDS",
 )
 
 

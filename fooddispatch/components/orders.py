@@ -1,24 +1,20 @@
 """Wires orders: its routes, the service with the real catalog and payments behind the
-orders ports, and four background tasks: the accept-window sweeper, the merchant webhook
+orders ports, and three background tasks: the accept-window sweeper, the merchant webhook
 worker, and the "orders" consumer of the event stream (courier and dispatch events in,
 webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
 dispatch publishes for the pickup's H3 cell (1 where none is published)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-import asyncpg
-import structlog
 from aiohttp import web
 
 from catalog import web as catalog_web
 from catalog.messages import PauseIn
 from dispatch import SurgeReader
-from fooddispatch.app import consumer_name
-from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
-from kernel.eventbus import StreamConsumer
+from fooddispatch.eventing import start_consumer
+from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
 from kernel.http import OPERATOR, Principal
 from kernel.tasks import BackgroundTasks
 from orders import web as orders_web
@@ -29,7 +25,6 @@ from orders.webhooks import Webhooks
 from payments import web as payments_web
 from payments.model import Split
 
-log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
 SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
 
@@ -37,17 +32,6 @@ SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
 def install(app: web.Application) -> None:
     orders_web.setup(app)
     app.cleanup_ctx.append(_orders)
-
-
-async def _loop(name: str, step: Callable[[], Awaitable[object]], every: float) -> None:
-    while True:
-        try:
-            await step()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("orders background step failed", task=name, error=str(exc))
-        except Exception:
-            log.exception("orders background step crashed", task=name)
-        await asyncio.sleep(every)
 
 
 async def _orders(app: web.Application) -> AsyncIterator[None]:
@@ -68,15 +52,12 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     app[orders_web.LIFECYCLE] = lifecycle
     app[orders_web.WEBHOOKS] = webhooks
     app[orders_web.FEED] = orders_web.Feed(app[REDIS], settings.redis_prefix)
-    consumer = StreamConsumer(
-        app[DB], app[REDIS], app[EVENT_STREAM], "orders", consumer_name(),
-        OrderEvents(lifecycle, webhooks, app[REDIS], settings.redis_prefix).handlers(),
-    )
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
-    tasks = BackgroundTasks()
-    tasks.start(_loop("expiry", lifecycle.expire_overdue, SWEEP_EVERY_S), name="orders-expiry")
-    tasks.start(webhooks.run(), name="orders-webhooks")
-    tasks.start(consumer.run(), name="orders-consumer")
+    tasks = BackgroundTasks(app[METRICS])
+    tasks.every("orders-expiry", SWEEP_EVERY_S, lifecycle.expire_overdue)
+    tasks.supervise("orders-webhooks", lambda: webhooks.run(tasks.metrics))
+    await start_consumer(app, tasks, "orders",
+                         OrderEvents(lifecycle, webhooks, app[REDIS], settings.redis_prefix).handlers())
     try:
         yield
     finally:

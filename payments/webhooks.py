@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import asyncpg
 
 from kernel.signing import SIGNATURE_HEADER, sign
+from kernel.tasks import TaskMetrics, every
 from payments import store
 
 MAX_ATTEMPTS = 8
@@ -43,11 +42,7 @@ class WebhookSender:
                 delivered += error is None
         return delivered
 
-    async def run(self, interval: float = 1.0) -> None:
+    async def run(self, metrics: TaskMetrics | None = None, interval: float = 1.0) -> None:
+        """Deliver what is due every `interval` seconds, until cancelled."""
         async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    await self.deliver_due(session)
-                except (OSError, asyncpg.PostgresError):
-                    pass
-                await asyncio.sleep(interval)
+            await every("payments-webhooks", interval, lambda: self.deliver_due(session), metrics=metrics)

@@ -210,7 +210,22 @@ class OutboxRelay:
 
     async def prune(self) -> int:
         """Forget what every group had longer than the retention: the stream's entries first (so no entry
-        outlives the record that dedupes it), then the outbox rows and their processed-event records."""
+        outlives the record that dedupes it), then the outbox rows and their processed-event records; and
+        the consumers of processes long gone. Returns the outbox rows deleted."""
         cutoff_ms = int((time.time() - self.retention.total_seconds()) * 1000)
         await self._redis.xtrim(self._stream, minid=f"{cutoff_ms}-0", approximate=False)
+        await self._forget_idle_consumers()
         return await eventstore.prune(self._pool, self._stream, self.retention)
+
+    async def _forget_idle_consumers(self) -> None:
+        """A consumer name per process start accumulates in each group; drop those with nothing pending
+        that were idle longer than the retention (a live one that reads again is simply re-added)."""
+        try:
+            groups = await self._redis.xinfo_groups(self._stream)
+        except ResponseError:
+            return
+        idle_ms = self.retention.total_seconds() * 1000
+        for group in groups:
+            for consumer in await self._redis.xinfo_consumers(self._stream, group["name"]):
+                if consumer["pending"] == 0 and consumer["idle"] > idle_ms:
+                    await self._redis.xgroup_delconsumer(self._stream, group["name"], consumer["name"])

@@ -247,3 +247,5 @@ async def test_settled_events_are_pruned_after_the_retention_with_their_records(
                              handled) == 0
     assert await db.fetchval("SELECT count(*) FROM processed_events WHERE event_id = $1", parked.id) == 1
     assert await redis.xlen(STREAM) == 0  # the stream is trimmed to the same window first
+    # Consumers idle that long with nothing pending (processes long gone) leave their groups.
+    assert [len(await redis.xinfo_consumers(STREAM, g)) for g in ("orders", "dispatch")] == [0, 0]

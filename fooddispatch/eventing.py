@@ -12,13 +12,14 @@ Metrics (per consumer group of this app's stream, refreshed every 2 s):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from fooddispatch.idempotency import purge_expired
 from fooddispatch.instance import consumer_name
@@ -64,6 +65,8 @@ async def start_consumer(app: web.Application, tasks: BackgroundTasks, group: st
     `options` go to `StreamConsumer` (retry and timing settings)."""
     consumer = StreamConsumer(app[DB], app[REDIS], app[EVENT_STREAM], group, consumer_name(), handlers, **options)
     await consumer.register()
+    with contextlib.suppress(RedisError, OSError):  # Redis down at start: the consumer's loop creates it
+        await consumer.ensure_group()  # before the app serves, so readiness never sees it missing
     app[CONSUMERS].append(consumer)
     tasks.supervise(f"consumer:{group}", lambda: consumer.run(tasks.metrics))
     return consumer

@@ -64,6 +64,7 @@ from geo.live import CourierIndex
 from geo.speeds import SpeedLearning
 from kernel.clock import Clock
 from kernel.ids import new_id
+from kernel.tasks import TaskMetrics, every
 
 log = logging.getLogger(__name__)
 
@@ -159,16 +160,11 @@ class Dispatcher:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                await self.tick()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aioredis.RedisError) as exc:
-                log.warning("dispatch round failed in %s: %s", self.region, exc)
-            except Exception:
-                log.exception("dispatch round crashed in %s", self.region)
-            await asyncio.sleep(max(0.0, self.config.interval_s - (time.monotonic() - started)))
+    async def run(self, metrics: TaskMetrics | None = None) -> None:
+        """A round every `interval_s`; a failed one is logged and the next comes after a back-off."""
+        interval = self.config.interval_s
+        await every(f"dispatch-round-{self.region}", interval, self.tick, metrics=metrics,
+                    backoff=interval, backoff_cap=max(interval, 10.0))
 
     async def tick(self) -> RoundStat | None:
         """Take or renew the lease; if held, expire lapsed offers and run one round."""

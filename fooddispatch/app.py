@@ -8,21 +8,16 @@ embedded ones first when they are not configured).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
-import os
-import socket
 from collections.abc import AsyncIterator
 
-import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from fooddispatch import auth, database, openapi, probes
+from fooddispatch import auth, database, eventing, health, openapi
 from fooddispatch.config import Settings
 from fooddispatch.errors import make_error_middleware, remember_websocket
-from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware, purge_expired
+from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.input_guard import input_guard_middleware, path_id_middleware
 from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
@@ -30,31 +25,10 @@ from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.metrics import Metrics
 from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rate_limit_middleware
 from kernel.clock import Clock, SystemClock
-from kernel.eventbus import OutboxRelay
-from kernel.http import json_response
-from kernel.tasks import BackgroundTasks
-
-OUTBOX_LAG = web.AppKey("outbox_lag", list)
-READY_BUDGET = 1.0  # seconds each readiness probe may take
 
 
 def event_stream_name(settings: Settings) -> str:
     return f"{settings.redis_prefix}events"
-
-
-def consumer_name() -> str:
-    """Unique per process, stable for its life: consumer groups track pending entries by it."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-async def release_connection(conn: asyncpg.Connection) -> None:
-    """What the pool does when a connection comes back. asyncpg's default runs
-    `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release: a
-    round trip each time (four per checkout). No pooled connection here keeps session
-    state (no LISTEN, no session settings or advisory locks: migrations use their own
-    connection), so only an abandoned transaction needs undoing."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
 
 
 async def _pools(app: web.Application) -> AsyncIterator[None]:
@@ -62,7 +36,7 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("create_app needs database_url and redis_url; the CLI starts embedded servers")
     # Every wait on PostgreSQL is bounded (statement, acquire, release): see fooddispatch/database.py.
-    pool = await database.create_pool(settings, reset=release_connection)
+    pool = await database.create_pool(settings, reset=database.release_connection)
     # Blocking pool: under a burst every request waits (up to 5 s) for a free connection
     # instead of failing with "Too many connections" (seen as 500s in the checkout race bench).
     # Connecting is bounded (an unreachable host is not waited for for minutes); reads are
@@ -94,48 +68,6 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
         await redis.aclose()
         await redis_pool.aclose()
         await pool.close()
-
-
-async def _background(app: web.Application) -> AsyncIterator[None]:
-    relay = OutboxRelay(app[DB], app[REDIS], app[EVENT_STREAM])
-    lag = app[OUTBOX_LAG]
-
-    async def watch_lag() -> None:
-        while True:
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
-                lag[0] = await relay.lag()
-                await purge_expired(app[DB])
-            await asyncio.sleep(5)
-
-    tasks = BackgroundTasks()
-    tasks.start(relay.run(), name="outbox-relay")
-    tasks.start(watch_lag(), name="outbox-lag")
-    try:
-        yield
-    finally:
-        await tasks.stop()
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Process liveness: answers while the event loop runs."""
-    return json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Readiness: PostgreSQL and Redis both answer within a second (probed together, so the
-    answer comes within about a second whatever either server does)."""
-    pg, rd = await asyncio.gather(probes.probe_postgres(request.app[DB], READY_BUDGET),
-                                  probes.probe_redis(request.app[REDIS], READY_BUDGET))
-    checks = {"postgres": pg, "redis": rd}
-    ready = all(v == "ok" for v in checks.values())
-    return json_response({"status": "ready" if ready else "unavailable", "checks": checks},
-                         status=200 if ready else 503)
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    """Prometheus metrics."""
-    return web.Response(body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
 
 
 # Young-generation collections every 20,000 net allocations instead of 700, and full ones
@@ -170,8 +102,8 @@ def create_app(
     background: bool = True,
     components: tuple[str, ...] | None = None,
 ) -> web.Application:
-    """Build the application. `background=False` leaves out the relay and other
-    loops, for tests that drive them by hand."""
+    """Build the application. `background=False` leaves out the relay and its jobs,
+    for tests that drive them by hand."""
     from fooddispatch.components import COMPONENTS, install_all
 
     metrics = Metrics()
@@ -188,18 +120,15 @@ def create_app(
         "principal": Limit(settings.rate_limit_per_minute, settings.rate_limit_burst),
         "tenant": Limit(settings.tenant_rate_limit_per_minute, settings.tenant_rate_limit_burst),
     }
-    app[OUTBOX_LAG] = [0]
     app.on_response_prepare.append(remember_websocket)
-    metrics.gauge("outbox_lag_events", "Outbox events not yet published to the stream", lambda: app[OUTBOX_LAG][0])
+    eventing.setup(app)
     app.cleanup_ctx.append(_pools)
-    if background:
-        app.cleanup_ctx.append(_background)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler)
+    health.setup(app)
     openapi.setup(app)
     auth.setup(app)
     install_all(app, COMPONENTS if components is None else components)
+    if background:  # after the components: their consumer groups are registered before the relay settles
+        app.cleanup_ctx.append(eventing.background)
     app.on_startup.append(_tune_gc)  # on_startup runs after every cleanup_ctx has started
     app.on_cleanup.append(_untune_gc)
     return app

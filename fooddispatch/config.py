@@ -112,6 +112,11 @@ class Settings:
     # byte, and a connection with no request in progress is closed after the idle time.
     http_header_timeout_seconds: float = 10.0
     http_idle_timeout_seconds: float = 60.0
+    # Events every consumer group has are kept this long (outbox rows, their processed-event records,
+    # stream entries), then pruned; a consumer group silent this long no longer holds events back.
+    event_retention_hours: int = 24
+    # /readyz reports a consumer group that has work and made no progress for this long.
+    consumer_stall_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -171,6 +176,8 @@ class Settings:
             db_request_deadline_seconds=_float(env, "FOODDISPATCH_DB_REQUEST_DEADLINE", 5.0, 0.1, 3600.0),
             http_header_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_HEADER_TIMEOUT", 10.0, 0.5, 600.0),
             http_idle_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_IDLE_TIMEOUT", 60.0, 1.0, 3600.0),
+            event_retention_hours=_int(env, "FOODDISPATCH_EVENT_RETENTION_HOURS", 24, 1, 24 * 90),
+            consumer_stall_seconds=_int(env, "FOODDISPATCH_CONSUMER_STALL_SECONDS", 30, 1, 3600),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -214,6 +221,8 @@ ENV_VARS = (
     "FOODDISPATCH_DB_REQUEST_DEADLINE",
     "FOODDISPATCH_HTTP_HEADER_TIMEOUT",
     "FOODDISPATCH_HTTP_IDLE_TIMEOUT",
+    "FOODDISPATCH_EVENT_RETENTION_HOURS",
+    "FOODDISPATCH_CONSUMER_STALL_SECONDS",
 )
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from fooddispatch.config import Settings
 from fooddispatch.metrics import Metrics
 from kernel.clock import Clock
+from kernel.eventbus import StreamConsumer
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -18,3 +19,5 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 EVENT_STREAM = web.AppKey("event_stream", str)
 IDENTITY = web.AppKey("identity", object)
+# This process's stream consumers, one per consuming package (health and metrics read them).
+CONSUMERS = web.AppKey("consumers", list[StreamConsumer])

@@ -35,6 +35,7 @@ from kernel.ids import new_id
 from kernel.netguard import TargetPolicy
 from kernel.outbox import Event, make_event
 from kernel.signing import SIGNATURE_HEADER, sign
+from kernel.tasks import TaskMetrics, every
 from kernel.webhook_client import WebhookClient
 from orders import webhook_store as db
 from orders.errors import WebhookEndpointNotFound
@@ -182,15 +183,7 @@ class Webhooks:
                         "reason": reason}, aggregate_id=row["endpoint_id"])
                     await db.write_notice(conn, notice)
 
-    async def run(self, interval: float = 0.5) -> None:
-        while True:
-            try:
-                n = await self.deliver_due()
-            except (OSError, asyncpg.PostgresError) as exc:
-                import logging
-
-                logging.getLogger(__name__).warning("webhook worker failed, retrying: %s", exc)
-                n = 0
-                await asyncio.sleep(1.0)
-            if n < self.policy.batch:
-                await asyncio.sleep(interval)
+    async def run(self, metrics: TaskMetrics | None = None, interval: float = 0.5) -> None:
+        """Deliver what is due every `interval` seconds, at once again after a full batch."""
+        await every("orders-webhooks", interval, self.deliver_due, metrics=metrics,
+                    busy=lambda n: n >= self.policy.batch)

@@ -9,11 +9,10 @@ code or an error from a fixed list. A URL that can never be allowed fails its de
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 
 from kernel.signing import SIGNATURE_HEADER, sign
+from kernel.tasks import TaskMetrics, every
 from kernel.webhook_client import WebhookClient
 from payments import store
 
@@ -43,10 +42,6 @@ class WebhookSender:
                 delivered += error is None
         return delivered
 
-    async def run(self, interval: float = 1.0) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except (OSError, asyncpg.PostgresError):
-                pass
-            await asyncio.sleep(interval)
+    async def run(self, metrics: TaskMetrics | None = None, interval: float = 1.0) -> None:
+        """Deliver what is due every `interval` seconds, until cancelled."""
+        await every("payments-webhooks", interval, self.deliver_due, metrics=metrics)

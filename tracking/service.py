@@ -30,7 +30,7 @@ from kernel.clock import Clock
 from kernel.errors import NotFound
 from kernel.http import Principal
 from kernel.outbox import make_event
-from kernel.tasks import stop_tasks
+from kernel.tasks import BackgroundTasks, TaskMetrics
 from tracking import store
 from tracking.history import encode_points
 from tracking.live import Channels, Hub
@@ -120,7 +120,7 @@ class TrackingService:
         clock: Clock,
         config: TrackingConfig,
         authenticate: Callable[[str], Principal],
-        metrics: Any = None,
+        metrics: TaskMetrics | None = None,
     ) -> None:
         self.pool = pool
         self.redis = redis
@@ -141,7 +141,7 @@ class TrackingService:
         self.metrics = metrics
         self.steps: CourierSteps | None = None  # None: actions are only recorded (no orders here)
         self.orders: OrderSource | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks(metrics)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()  # set when something is pending for the flusher
@@ -164,19 +164,18 @@ class TrackingService:
         await self.hub.subscribe(self.channels.control, self.on_control)
         if self.config.history_writes:
             await self.maintain_partitions()
-        self._tasks = [
-            asyncio.create_task(self.hub.run(), name="tracking-hub"),
-            asyncio.create_task(self._flusher(), name="tracking-flusher"),
-            asyncio.create_task(self._every(self.config.history_interval, self.write_history),
-                                name="tracking-history"),
-            asyncio.create_task(self._every(self.config.sweep_interval, self.sweep), name="tracking-sweeper"),
-            asyncio.create_task(self._every(self.config.heartbeat / 2, self.heartbeat), name="tracking-heartbeat"),
-            asyncio.create_task(self._every(3600.0, self.maintain_partitions), name="tracking-partitions"),
-        ]
+        tasks, config = self._tasks, self.config
+        tasks.supervise("tracking-hub", self.hub.run)
+        # A failed flush (Redis unreachable) is retried soon: the points wait in memory, unacked.
+        tasks.every("tracking-flusher", 0.0, self._flush_when_woken, backoff=config.flush_retry, backoff_cap=1.0)
+        tasks.every("tracking-history", config.history_interval, self.write_history)
+        tasks.every("tracking-sweeper", config.sweep_interval, self.sweep)
+        tasks.every("tracking-heartbeat", config.heartbeat / 2, self.heartbeat)
+        tasks.every("tracking-partitions", 3600.0, self.maintain_partitions)
 
     async def stop(self) -> None:
         """Graceful: stop the loops, then store what is pending (live index, then history)."""
-        await stop_tasks(self._tasks)
+        await self._tasks.stop()
         for task in list(self._side_tasks):
             with contextlib.suppress(Exception):
                 await task
@@ -188,44 +187,22 @@ class TrackingService:
             await self.write_history()
         await self.hub.close()
 
-    async def _every(self, interval: float, job: Callable[[], Any]) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            try:
-                await job()
-            except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("tracking job %s failed: %s", getattr(job, "__name__", job), exc)
-            except Exception:
-                log.exception("tracking job %s crashed", getattr(job, "__name__", job))
-            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
-
-    async def _flusher(self) -> None:
+    async def _flush_when_woken(self) -> None:
         """Flush when something is pending: at once after an idle spell, else at most one flush
         start every `flush_interval`. Under load each flush takes everything read while the previous one
         was in flight, so batches grow with the load and acks are not held for a timer."""
         loop = asyncio.get_running_loop()
-        wake = self._wake
-        config = self.config
-        while True:
-            await wake.wait()
-            wake.clear()
-            started = loop.time()
-            try:
-                await self.flush()
-            except (RedisError, OSError) as exc:
-                log.warning("tracking flush failed, will retry: %s", exc)
-                wake.set()  # the batch was put back
-                await asyncio.sleep(config.flush_retry)
-                continue
-            except Exception:
-                log.exception("tracking flush crashed")
-                wake.set()
-                await asyncio.sleep(config.flush_retry)
-                continue
-            gap = config.flush_interval - (loop.time() - started)
-            if gap > 0:
-                await asyncio.sleep(gap)
+        await self._wake.wait()
+        self._wake.clear()
+        started = loop.time()
+        try:
+            await self.flush()
+        except Exception:
+            self._wake.set()  # the batch was put back: retry it after the back-off
+            raise
+        gap = self.config.flush_interval - (loop.time() - started)
+        if gap > 0:
+            await asyncio.sleep(gap)
 
     def run_side(self, coro: Any) -> None:
         """Fire-and-track a short job (geofence events): awaited on shutdown, errors logged."""

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
-import structlog
 from aiohttp import web
 
 from catalog import web as catalog_web
@@ -14,7 +11,6 @@ from catalog.service import CatalogService
 from fooddispatch.keys import CLOCK, DB, METRICS, SETTINGS
 from kernel.tasks import BackgroundTasks
 
-log = structlog.get_logger("fooddispatch.catalog")
 REOPEN_EVERY_S = 15.0
 
 
@@ -30,16 +26,8 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].gauge("catalog_cached_store_rules", "Stores whose parsed rules are cached",
                        lambda: len(service.rules))
 
-    async def reopen_paused() -> None:
-        while True:
-            await asyncio.sleep(REOPEN_EVERY_S)
-            try:
-                await service.merchant.reopen_expired_pauses()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("reopening paused stores failed", error=str(exc))
-
-    tasks = BackgroundTasks()
-    tasks.start(reopen_paused(), name="catalog-reopen")
+    tasks = BackgroundTasks(app[METRICS])
+    tasks.every("catalog-reopen", REOPEN_EVERY_S, service.merchant.reopen_expired_pauses, first_delay=REOPEN_EVERY_S)
     try:
         yield
     finally:

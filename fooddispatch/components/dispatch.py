@@ -16,10 +16,10 @@ from dispatch import web as dispatch_web
 from dispatch.events import DispatchEvents
 from dispatch.messages import RoundStat
 from dispatch.service import Counters, Dispatcher, DispatcherConfig
-from fooddispatch.app import consumer_name
-from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.eventing import start_consumer
+from fooddispatch.instance import consumer_name
+from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
 from geo.speeds import SpeedLearning
-from kernel.eventbus import StreamConsumer
 from kernel.tasks import BackgroundTasks
 
 DISPATCH_CONFIG = web.AppKey("dispatch_config", DispatcherConfig)
@@ -64,11 +64,9 @@ async def _dispatch(app: web.Application) -> AsyncIterator[None]:
     metrics.gauge("dispatch_leading", "1 while this process holds the region's lease",
                   lambda: 1.0 if dispatcher.leading else 0.0)
     events = DispatchEvents(app[REDIS], settings.redis_prefix, config.region, counters, config.prep_alpha)
-    consumer = StreamConsumer(app[DB], app[REDIS], app[EVENT_STREAM], "dispatch", consumer_name(),
-                              events.handlers())
-    tasks = BackgroundTasks()
-    tasks.start(consumer.run(), name="dispatch-consumer")
-    tasks.start(dispatcher.run(), name=f"dispatch-loop-{config.region}")
+    tasks = BackgroundTasks(metrics)
+    await start_consumer(app, tasks, "dispatch", events.handlers())
+    tasks.supervise(f"dispatch-loop-{config.region}", lambda: dispatcher.run(tasks.metrics))
     try:
         yield
     finally:

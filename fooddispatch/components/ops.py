@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fooddispatch.keys import EVENT_STREAM, REDIS, SETTINGS
+from fooddispatch.keys import EVENT_STREAM, METRICS, REDIS, SETTINGS
 from fooddispatch.ops import web as ops_web
 from fooddispatch.ops.feed import OpsFeed
 
@@ -17,7 +17,7 @@ async def _feed(app: web.Application) -> AsyncIterator[None]:
     feed = OpsFeed(app[REDIS], app[EVENT_STREAM], settings.redis_prefix, settings.region)
     feed.projection.time_scale = settings.ops_time_scale
     app[ops_web.OPS_FEED] = feed
-    feed.start()
+    feed.start(app[METRICS])
     try:
         yield
     finally:

@@ -1,5 +1,5 @@
 """Wires orders: its routes, the service with the real catalog and payments behind the
-orders ports, and four background tasks: the accept-window sweeper, the merchant webhook
+orders ports, and three background tasks: the accept-window sweeper, the merchant webhook
 worker, and the "orders" consumer of the event stream (courier and dispatch events in,
 webhook enqueue and tablet fan-out out). Surge comes from dispatch's `SurgeReader`: the level
 dispatch publishes for the pickup's H3 cell (1 where none is published). Orders also serves
@@ -7,21 +7,18 @@ tracking's two ports (`_serve_tracking`)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import structlog
 from aiohttp import web
 
 from catalog import web as catalog_web
 from catalog.messages import PauseIn
 from dispatch import SurgeReader
-from fooddispatch.app import consumer_name
-from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.eventing import start_consumer
+from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
 from kernel.clientip import parse_networks
-from kernel.eventbus import StreamConsumer
 from kernel.http import OPERATOR, Principal
 from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
@@ -37,7 +34,6 @@ from payments.model import Split
 from tracking import web as tracking_web
 from tracking.service import TrackedOrder
 
-log = structlog.get_logger("fooddispatch.orders")
 SWEEP_EVERY_S = 1.0
 # The collection sweep: delivered orders whose money payments could not collect yet (orders.money).
 COLLECT_EVERY_S = 5.0
@@ -47,17 +43,6 @@ SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
 def install(app: web.Application) -> None:
     orders_web.setup(app)
     app.cleanup_ctx.append(_orders)
-
-
-async def _loop(name: str, step: Callable[[], Awaitable[object]], every: float) -> None:
-    while True:
-        try:
-            await step()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("orders background step failed", task=name, error=str(exc))
-        except Exception:
-            log.exception("orders background step crashed", task=name)
-        await asyncio.sleep(every)
 
 
 def _serve_tracking(app: web.Application, service: OrdersService, lifecycle: OrderLifecycle) -> None:
@@ -105,16 +90,13 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     app[orders_web.LIFECYCLE] = lifecycle
     app[orders_web.WEBHOOKS] = webhooks
     app[orders_web.FEED] = orders_web.Feed(app[REDIS], settings.redis_prefix)
-    consumer = StreamConsumer(
-        app[DB], app[REDIS], app[EVENT_STREAM], "orders", consumer_name(),
-        OrderEvents(lifecycle, webhooks, app[REDIS], settings.redis_prefix).handlers(),
-    )
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
-    tasks = BackgroundTasks()
-    tasks.start(_loop("expiry", lifecycle.expire_overdue, SWEEP_EVERY_S), name="orders-expiry")
-    tasks.start(_loop("collections", lifecycle.money.collect_due, COLLECT_EVERY_S), name="orders-collections")
-    tasks.start(webhooks.run(), name="orders-webhooks")
-    tasks.start(consumer.run(), name="orders-consumer")
+    tasks = BackgroundTasks(app[METRICS])
+    tasks.every("orders-expiry", SWEEP_EVERY_S, lifecycle.expire_overdue)
+    tasks.every("orders-collections", COLLECT_EVERY_S, lifecycle.money.collect_due)
+    tasks.supervise("orders-webhooks", lambda: webhooks.run(tasks.metrics))
+    await start_consumer(app, tasks, "orders",
+                         OrderEvents(lifecycle, webhooks, app[REDIS], settings.redis_prefix).handlers())
     try:
         yield
     finally:

@@ -1,24 +1,23 @@
 """Wires payments: the vault from `settings.vault_key`, the test-mode processor
 behind the resilience wrapper (its records in tables of its own, on a small pool of its
-own: see `payments.processor_store`), fraud screening on Redis, and the background
-resolver: every round it settles intents left `processing` by a processor outage,
-expires wallet credits and voids checkout holds that no order claimed (intents a
+own: see `payments.processor_store`), fraud screening on Redis, the webhook sender, and
+recurring jobs (`kernel.tasks.every`): every 10 s one settles intents left `processing`
+by a processor outage, one expires wallet credits and one voids checkout holds that no
+order claimed (intents a
 checkout left waiting for an order, `awaiting_order`, authorized at least
 `settings.payments_unused_hold_seconds` ago); intents created through the API are
-never voided."""
+never voided; hourly, yesterday's reconciliation."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
-import structlog
 from aiohttp import web
 
-from fooddispatch.app import release_connection
-from fooddispatch.keys import CLOCK, DB, REDIS, SETTINGS
+from fooddispatch.database import release_connection
+from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
 from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
@@ -32,7 +31,6 @@ from payments.service import PaymentsService
 from payments.vault import Vault
 from payments.webhooks import WebhookSender
 
-log = structlog.get_logger("payments")
 RESOLVE_EVERY_SECONDS = 10.0
 # The test processor's connections: it stands in for a service reached over its own connections,
 # and a payments call holding one of the app's connections while it waits for the processor must
@@ -65,35 +63,25 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
     webhook_client = WebhookClient(TargetPolicy.from_setting(settings.webhooks_allow_private), timeout_s=5.0)
     app[payments_web_money.WEBHOOK_CLIENT] = webhook_client
 
+    resolve_every = RESOLVE_EVERY_SECONDS
+    # Three jobs, so that one failing (a processor outage) does not hold up the others.
     steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
-        ("processing intents", lambda: service.resolve_processing(older_than_seconds=RESOLVE_EVERY_SECONDS)),
-        ("wallet credits", service.wallets.expire_credits),
-        ("unused holds", lambda: service.release_unused_holds(settings.payments_unused_hold_seconds)),
+        ("payments-processing-intents", lambda: service.resolve_processing(older_than_seconds=resolve_every)),
+        ("payments-wallet-credits", service.wallets.expire_credits),
+        ("payments-unused-holds", lambda: service.release_unused_holds(settings.payments_unused_hold_seconds)),
     )
 
-    async def resolver() -> None:
-        while True:
-            await asyncio.sleep(RESOLVE_EVERY_SECONDS)
-            for what, step in steps:  # one failing step (a processor outage) does not hold up the others
-                try:
-                    await step()
-                except Exception:
-                    log.exception("payments resolver round failed", step=what)
-
     async def daily_reconciliation() -> None:
-        while True:
-            try:
-                yesterday = clock.now().date() - timedelta(days=1)
-                if await reconcile.report(service.pool, yesterday) is None:
-                    await reconcile.reconcile(service.pool, service.processor, yesterday)
-            except Exception:
-                log.exception("payments reconciliation failed")
-            await asyncio.sleep(3600)
+        yesterday = clock.now().date() - timedelta(days=1)
+        if await reconcile.report(service.pool, yesterday) is None:
+            await reconcile.reconcile(service.pool, service.processor, yesterday)
 
-    tasks = BackgroundTasks()
-    tasks.start(resolver(), name="payments-resolver")
-    tasks.start(daily_reconciliation(), name="payments-reconciliation")
-    tasks.start(WebhookSender(service.pool, webhook_client).run(), name="payments-webhooks")
+    tasks = BackgroundTasks(app[METRICS])
+    for name, step in steps:
+        tasks.every(name, resolve_every, step, first_delay=resolve_every)
+    tasks.every("payments-reconciliation", 3600.0, daily_reconciliation)
+    sender = WebhookSender(service.pool, webhook_client)
+    tasks.supervise("payments-webhooks", lambda: sender.run(tasks.metrics))
     try:
         yield
     finally:

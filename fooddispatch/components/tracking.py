@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from fooddispatch import auth
-from fooddispatch.app import consumer_name
-from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
-from kernel.eventbus import StreamConsumer
+from fooddispatch.eventing import start_consumer
+from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
 from kernel.http import Principal
 from kernel.tasks import BackgroundTasks
 from tracking import web as tracking_web
@@ -45,7 +44,8 @@ async def _tracking(app: web.Application) -> AsyncIterator[None]:
     def authenticate(token: str) -> Principal:
         return identity.tokens.verify(token)
 
-    service = TrackingService(app[DB], app[REDIS], app[SETTINGS].redis_prefix, app[CLOCK], config, authenticate)
+    service = TrackingService(app[DB], app[REDIS], app[SETTINGS].redis_prefix, app[CLOCK], config, authenticate,
+                              metrics=app[METRICS])
     watchers = Watchers(service)
     app[tracking_web.TRACKING] = service
     app[tracking_web.WATCHERS] = watchers
@@ -56,12 +56,9 @@ async def _tracking(app: web.Application) -> AsyncIterator[None]:
     metrics.gauge("tracking_points_rejected", "Location points rejected", lambda: service.stats["points_rejected"])
     metrics.gauge("tracking_teleports", "Points dropped as impossible moves", lambda: service.stats["teleports"])
     metrics.gauge("tracking_history_backlog", "Points waiting for the history table", lambda: len(service.history))
-    consumer = StreamConsumer(
-        app[DB], app[REDIS], app[EVENT_STREAM], "tracking", consumer_name(), Projection(service).handlers()
-    )
     await service.start()
-    tasks = BackgroundTasks()
-    tasks.start(consumer.run(), name="tracking-consumer")
+    tasks = BackgroundTasks(metrics)
+    await start_consumer(app, tasks, "tracking", Projection(service).handlers())
     try:
         yield
     finally:

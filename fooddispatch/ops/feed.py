@@ -12,21 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from fooddispatch.ops.projection import Projection
 from geo.live import CourierIndex
 from kernel.http import encode
 from kernel.outbox import decode_event
-from kernel.tasks import stop_tasks
+from kernel.tasks import BackgroundTasks, TaskMetrics
 
-log = logging.getLogger("fooddispatch.ops")
 QUEUE_MAX = 32
 SNAPSHOT_EVERY_S = 1.0
 
@@ -37,47 +34,41 @@ class OpsFeed:
         self.projection = Projection()
         self.consoles: dict[web.WebSocketResponse, asyncio.Queue[bytes]] = {}
         self.index = CourierIndex(redis, prefix, region)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
+        self._last = "0"  # the last stream entry applied
 
     @property
     def channel(self) -> str:
         return f"{self.prefix}ops"
 
-    def start(self) -> None:
-        for name, job in [("ops-events", self._events), ("ops-channel", self._channel), ("ops-snapshots", self._tick)]:
-            self._tasks.append(asyncio.create_task(self._forever(job), name=name))
+    def start(self, metrics: TaskMetrics | None = None) -> None:
+        self._tasks = BackgroundTasks(metrics)
+        self._tasks.every("ops-events", 0.0, self._read_events, backoff=1.0)
+        self._tasks.supervise("ops-channel", self._channel, backoff=1.0)
+        self._tasks.every("ops-snapshots", SNAPSHOT_EVERY_S, self._send_snapshot, backoff=1.0)
 
     async def stop(self) -> None:
-        await stop_tasks(self._tasks)
+        await self._tasks.stop()
         for ws in list(self.consoles):
             with contextlib.suppress(Exception):
                 await ws.close(code=1001, message=b"server shutting down")
 
-    async def _forever(self, job: Any) -> None:
-        while True:
-            try:
-                await job()
-            except (RedisError, OSError) as exc:
-                log.warning("ops feed: %s failed (%s); retrying", job.__name__, exc)
-                await asyncio.sleep(1.0)
-
-    async def _events(self) -> None:
-        last = "0"
-        while True:
-            response = await self.redis.xread({self.stream: last}, count=500, block=1000)
-            # redis-py types the RESP2 and RESP3 replies at once; our client speaks RESP2 (its default):
-            # [[stream, [(entry id, fields), ...]], ...], or [] when the block times out.
-            for _stream, entries in cast(list[list[Any]], response) or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    raw = fields.get(b"e") or fields.get("e")
-                    if raw is None:
-                        continue
-                    try:
-                        event = decode_event(raw)
-                    except ValueError:
-                        continue
-                    self.projection.apply(event.type, dict(event.data), event.occurred_at.timestamp())
+    async def _read_events(self) -> None:
+        """Apply what the stream has after the last entry applied (waiting up to a second for it)."""
+        response = await self.redis.xread({self.stream: self._last}, count=500, block=1000)
+        # redis-py types the RESP2 and RESP3 replies at once; our client speaks RESP2 (its default):
+        # [[stream, [(entry id, fields), ...]], ...], or [] when the block times out.
+        for _stream, entries in cast(list[list[Any]], response) or []:
+            for entry_id, fields in entries:
+                self._last = entry_id
+                raw = fields.get(b"e") or fields.get("e")
+                if raw is None:
+                    continue
+                try:
+                    event = decode_event(raw)
+                except ValueError:
+                    continue
+                self.projection.apply(event.type, dict(event.data), event.occurred_at.timestamp())
 
     async def _channel(self) -> None:
         pubsub = self.redis.pubsub()
@@ -96,12 +87,10 @@ class OpsFeed:
         finally:
             await pubsub.aclose()
 
-    async def _tick(self) -> None:
-        while True:
-            await self.refresh_positions()
-            if self.consoles:
-                self.broadcast(encode(self.snapshot()))
-            await asyncio.sleep(SNAPSHOT_EVERY_S)
+    async def _send_snapshot(self) -> None:
+        await self.refresh_positions()
+        if self.consoles:
+            self.broadcast(encode(self.snapshot()))
 
     async def refresh_positions(self) -> None:
         ids = list(self.projection.couriers)

@@ -1,4 +1,5 @@
-"""The console's routes: the page, its websocket, drill-down reads and the action route map."""
+"""The console's routes: the page, its websocket, drill-down reads, the action route map, and the
+event dead letters (list, replay)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from fooddispatch.keys import DB
 from fooddispatch.openapi import build_openapi
 from fooddispatch.ops import people
 from fooddispatch.ops.discovery import find_routes
 from fooddispatch.ops.feed import OpsFeed
+from fooddispatch.ops.messages import DeadLetterPage, DeadLetterQuery, ReplayOut
+from kernel import eventstore
 from kernel.errors import NotFound
-from kernel.http import OPERATOR, endpoint, json_response
+from kernel.http import OPERATOR, decode_query, endpoint, json_response
 
 OPS_FEED = web.AppKey("ops_feed", OpsFeed)
 PAGE = Path(__file__).with_name("static") / "ops.html"
@@ -63,6 +67,30 @@ async def courier_detail(request: web.Request) -> web.Response:
 async def action_routes(request: web.Request) -> web.Response:
     found = find_routes(build_openapi(request.app))
     return json_response({name: {"method": r.method, "path": r.path} for name, r in found.items() if name in ACTIONS})
+
+
+@routes.get("/v1/ops/dead_letters")
+@endpoint(roles={OPERATOR}, query=DeadLetterQuery, response=DeadLetterPage, tags=["ops"],
+          summary="Events a consumer group could not handle: parked (given up on, waiting for a replay) or "
+                  "still being retried, oldest first")
+async def list_dead_letters(request: web.Request) -> web.Response:
+    query = decode_query(request, DeadLetterQuery)
+    found = await eventstore.dead_letters(request.app[DB], group=query.group, parked=query.state == "parked",
+                                          after=query.cursor, limit=query.limit + 1)
+    more = len(found) > query.limit
+    items = found[:query.limit]
+    return json_response(DeadLetterPage(items=items, next_cursor=items[-1].id if more else None))
+
+
+@routes.post("/v1/ops/dead_letters/{dead_letter_id}/replay")
+@endpoint(roles={OPERATOR}, idempotent=True, response=ReplayOut, status=202, errors=[404], tags=["ops"],
+          summary="Replay a parked event: it is published again and its group handles it (groups that "
+                  "handled it already skip it); a new failure parks it again after the usual retries")
+async def replay_dead_letter(request: web.Request) -> web.Response:
+    replayed = await eventstore.replay(request.app[DB], request.match_info["dead_letter_id"])
+    if replayed is None:
+        raise NotFound("no parked dead letter with this id", param="dead_letter_id")
+    return json_response(ReplayOut(replayed=replayed), status=202)
 
 
 def setup(app: web.Application) -> None:

@@ -15,7 +15,7 @@ async def test_healthz_and_readyz_answer_when_servers_are_up(client) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"postgres": "ok", "redis": "ok"}
+    assert (await ready.json())["checks"] == {"postgres": "ok", "redis": "ok", "consumers": "ok"}
 
 
 async def test_unknown_route_is_404_not_found(client) -> None:

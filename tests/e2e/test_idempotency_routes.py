@@ -16,7 +16,10 @@ from aiohttp import web
 from idempotency_world import CARD, HOOK_URL, World, unique
 
 from fooddispatch.app import create_app
+from fooddispatch.keys import DB
 from kernel.http import Handler, endpoint_spec
+from kernel.ids import new_id
+from kernel.outbox import encode_event, make_event
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})  # every other method writes
 
@@ -251,6 +254,20 @@ async def _payments_webhook(w: World) -> Call:
 async def _take_offline(w: World) -> Call:
     courier_id = await w.online_courier()
     return Call("POST", f"/v1/couriers/{courier_id}/offline", await w.operator())
+
+
+# ---- ops --------------------------------------------------------------------------------------------------
+
+@route("POST", "/v1/ops/dead_letters/{dead_letter_id}/replay", "ops")
+async def _replay_dead_letter(w: World) -> Call:
+    # A parked dead letter, as a consumer leaves one after its last failed attempt.
+    event = make_event("order.placed", {"order_id": new_id("ord")}, None)
+    async with w.client.app[DB].acquire() as conn:
+        dead_letter_id = await conn.fetchval(
+            "INSERT INTO dead_letters (id, group_name, event_id, event_type, payload, error, attempts, parked_at) "
+            "VALUES ($1, 'orders', $2, $3, $4, 'KeyError: courier_id', 5, now()) RETURNING id",
+            new_id("dlq"), event.id, event.type, encode_event(event).decode())
+    return Call("POST", f"/v1/ops/dead_letters/{dead_letter_id}/replay", await w.operator())
 
 
 # ---- orders ----------------------------------------------------------------------------------------------

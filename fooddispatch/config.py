@@ -99,6 +99,14 @@ class Settings:
     # Load balancers in front of the app (IPs or CIDR networks): only a request from one of them
     # may name its client in X-Forwarded-For (the fraud screen's client IP). Empty: the peer is the client.
     trusted_proxies: tuple[str, ...] = ()
+    # Signs customer tracking links (orders/tracking_link.py); apart from the JWT secret, so neither
+    # kind of token passes for the other. A link expires this long after it was issued.
+    tracking_link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    tracking_link_ttl_seconds: int = 86400
+    # The apps' maps draw streets from this tile server ({z}/{x}/{y}); None: zones, restaurants and
+    # routes on a plain background (works offline). The attribution is shown on every map.
+    map_tile_url: str | None = None
+    map_attribution: str = "© OpenStreetMap contributors"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +160,10 @@ class Settings:
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
             webhooks_allow_private=allow_private_raw in {"true", "1"},
             trusted_proxies=_networks(env, "FOODDISPATCH_TRUSTED_PROXIES"),
+            tracking_link_secret=_tracking_link_secret(env, data_dir),
+            tracking_link_ttl_seconds=_int(env, "FOODDISPATCH_TRACKING_LINK_TTL_SECONDS", 86400, 300, 30 * 86400),
+            map_tile_url=_tile_url(env),
+            map_attribution=env.get("FOODDISPATCH_MAP_ATTRIBUTION") or "© OpenStreetMap contributors",
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -189,7 +201,25 @@ ENV_VARS = (
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
     "FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE",
     "FOODDISPATCH_TRUSTED_PROXIES",
+    "FOODDISPATCH_TRACKING_LINK_SECRET",
+    "FOODDISPATCH_TRACKING_LINK_TTL_SECONDS",
+    "FOODDISPATCH_MAP_TILE_URL",
+    "FOODDISPATCH_MAP_ATTRIBUTION",
 )
+
+
+def _tracking_link_secret(env: Mapping[str, str], data_dir: Path) -> str:
+    secret = env.get("FOODDISPATCH_TRACKING_LINK_SECRET") or _local_secret(data_dir, "tracking_link_secret")
+    if len(secret) < 32:
+        raise ConfigError("FOODDISPATCH_TRACKING_LINK_SECRET must be at least 32 characters")
+    return secret
+
+
+def _tile_url(env: Mapping[str, str]) -> str | None:
+    url = _url(env, "FOODDISPATCH_MAP_TILE_URL", ("http", "https"))
+    if url is not None and not all(part in url for part in ("{z}", "{x}", "{y}")):
+        raise ConfigError("FOODDISPATCH_MAP_TILE_URL must contain {z}, {x} and {y}")
+    return url
 
 
 def _local_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:

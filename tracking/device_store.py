@@ -39,6 +39,7 @@ async def courier_for_key(pool: asyncpg.Pool, key_hash: str, at: datetime) -> as
         return await conn.fetchrow(
             "WITH k AS (SELECT id, courier_id, revoked_at FROM tracking_device_keys WHERE key_hash = $1), "
             "used AS (UPDATE tracking_device_keys t SET last_used_at = $2 FROM k WHERE t.id = k.id "
-            " AND k.revoked_at IS NULL AND (t.last_used_at IS NULL OR t.last_used_at < $2 - interval '1 minute')) "
+            " AND k.revoked_at IS NULL "
+            " AND (t.last_used_at IS NULL OR t.last_used_at < $2::timestamptz - interval '1 minute')) "
             "SELECT id, courier_id, revoked_at FROM k", key_hash, at,
         )

@@ -38,6 +38,11 @@ class DeviceKeyList(msgspec.Struct, frozen=True):
     items: list[DeviceKeyOut]
 
 
+class RejectedFix(msgspec.Struct, frozen=True):
+    index: int  # the fix's place in the request (0: the first)
+    reason: str
+
+
 class OsmAndResult(msgspec.Struct, frozen=True):
     """`accepted`: fixes stored in the live index; `duplicates`: no newer than the last stored fix (sent
     again); `rejected`: fixes that failed validation, with the reason (`teleport`, `clock_ahead`,
@@ -45,7 +50,7 @@ class OsmAndResult(msgspec.Struct, frozen=True):
 
     accepted: int
     duplicates: int
-    rejected: list[dict[str, object]]
+    rejected: list[RejectedFix]
 
 
 class DeviceUnavailable(DomainError):
@@ -84,7 +89,7 @@ async def osmand(request: web.Request) -> web.Response:
     except TimeoutError:
         raise DeviceUnavailable("the live index did not store the fix in time; send it again") from None
     return json_response(OsmAndResult(result.accepted, result.duplicates,
-                                      [{"index": i, "reason": r} for i, r in result.rejected]))
+                                      [RejectedFix(i, r) for i, r in result.rejected]))
 
 
 @routes.post("/v1/couriers/{courier_id}/device_keys")

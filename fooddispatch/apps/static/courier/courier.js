@@ -154,8 +154,10 @@
   function watch(on) {
     if (!navigator.geolocation) { notice('This phone gives no position.', true); return; }
     if (on && watchId === null) {
-      watchId = navigator.geolocation.watchPosition(onPosition, err => notice(`GPS: ${err.message}`, true),
-                                                    { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
+      watchId = navigator.geolocation.watchPosition(onPosition, err => {
+        if (err.code === 1) notice('Allow location for this app: couriers are offered work by where they are.', true);
+        else if (err.code === 2) $('gps').textContent = 'GPS: no position right now; still trying…';
+      }, { enableHighAccuracy: true, maximumAge: 0 });
     } else if (!on && watchId !== null) {
       navigator.geolocation.clearWatch(watchId);
       watchId = null;

@@ -113,7 +113,9 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
         await tablet.click("#signin-button")
         await until(tablet, "window.__tablet.connected")
 
-        # The customer orders through the API and opens the tracking link.
+        # The customer orders through the API (while the tablet's connection is down: it catches up from the
+        # feed's hello when it is back, once) and opens the tracking link.
+        await tablet.evaluate("window.__tablet.dropSocket()")
         order = await place_order(client, world)
         oid = order["id"]
         link = await ok(await client.post(f"/v1/orders/{oid}/tracking_links", headers=world.customer), 201)
@@ -124,18 +126,20 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
 
         # The tablet hears it (a sound, a countdown), accepts it and marks it ready.
         card = f".order[data-order-id='{oid}']"
-        await tablet.wait_for_selector(f"#col-new {card}")
+        await tablet.wait_for_selector(f"#col-new {card}", timeout=WAIT_MS)
+        assert await tablet.evaluate("window.__tablet.hellos") >= 2  # it came with the hello of the reconnect
+        assert await tablet.locator(card).count() == 1
         assert await tablet.evaluate("window.__tablet.beeps") >= 1
         assert "to accept" in await tablet.inner_text(f"{card} .countdown")
         await tablet.select_option(f"{card} select.prep", "300")
         await tablet.click(f"{card} button.accept")
-        await tablet.wait_for_selector(f"#col-kitchen {card}")
+        await tablet.wait_for_selector(f"#col-kitchen {card}", timeout=WAIT_MS)
         await tablet.click(f"{card} button.ready")
-        await tablet.wait_for_selector(f"#col-ready {card}")
+        await tablet.wait_for_selector(f"#col-ready {card}", timeout=WAIT_MS)
         await until(track, "window.__track.status === 'ready'")
 
         # Dispatch offers it to the courier, who accepts; the tracking page starts showing the courier.
-        await courier.wait_for_selector("#offer:not(.hidden)")
+        await courier.wait_for_selector("#offer:not(.hidden)", timeout=WAIT_MS)
         assert "s" in await courier.inner_text("#offer-countdown")
         await courier.click("#accept")
         await until(courier, "window.__courier.job && window.__courier.job.stage === 'pickup'")
@@ -184,7 +188,7 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
         assert await track.evaluate("window.__track.positions") == positions
         assert await track.is_hidden("#courier-card")
         await until(courier, "window.__courier.earnings && window.__courier.earnings.length > 0")
-        await tablet.wait_for_selector(f"{card}", state="detached")
+        await tablet.wait_for_selector(f"{card}", state="detached", timeout=WAIT_MS)
 
         await track.screenshot(path=str(ARTIFACTS / "apps-tracking-delivered.png"))
         await tablet.screenshot(path=str(ARTIFACTS / "apps-tablet.png"))

@@ -115,6 +115,9 @@
     };
   }
 
+  /* Drop the connection as a network loss would (tests use it; the feed reconnects by itself). */
+  state.dropSocket = () => { if (socket) socket.close(); };
+
   function button(label, cls, onClick) {
     const b = document.createElement('button');
     b.textContent = label;

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -114,7 +115,9 @@ class DeviceIngest:
     def __init__(self, service: TrackingService) -> None:
         self.service = service
         self.sessions: OrderedDict[str, DeviceSession] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One request at a time per courier (each numbers its fixes after the last stored seq); a lock lives
+        # while a request holds or waits for it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def _session(self, courier_id: str) -> DeviceSession:
         service = self.service
@@ -133,13 +136,11 @@ class DeviceIngest:
         """Apply the fixes in order and answer once they are stored (or rejected)."""
         if courier_id in self.service.couriers:
             raise CourierSocketOpen("this courier streams its position over the courier app's socket right now")
-        lock = self._locks.setdefault(courier_id, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._ingest(courier_id, fixes)
-        finally:
-            if not lock.locked() and self._locks.get(courier_id) is lock:
-                del self._locks[courier_id]
+        lock = self._locks.get(courier_id)
+        if lock is None:
+            lock = self._locks[courier_id] = asyncio.Lock()
+        async with lock:
+            return await self._ingest(courier_id, fixes)
 
     async def _ingest(self, courier_id: str, fixes: list[DeviceFix]) -> IngestResult:
         service = self.service

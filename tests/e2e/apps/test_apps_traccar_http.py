@@ -4,6 +4,7 @@ validation as the courier socket; revoked and unknown keys are refused."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -63,6 +64,14 @@ async def test_a_traccar_fix_lands_in_the_live_index_and_a_revoked_key_is_refuse
     result = await ok(await client.get("/osmand", params=far))
     assert result["accepted"] == 0 and result["rejected"] == [{"index": 0, "reason": "teleport"}]
     assert (await _stored(redis, settings, courier.account_id)).lat == moved
+
+    # Two requests of one device at once are applied one after the other (never the same seq twice).
+    near = [{**fix, "lat": str(moved + 0.0001 * i), "timestamp": str(now + 2 + i)} for i in (1, 2)]
+    both = await asyncio.gather(*(client.get("/osmand", params=p) for p in near))
+    results = [await ok(r) for r in both]
+    applied = sum(r["accepted"] for r in results)
+    assert applied >= 1 and applied + sum(r["duplicates"] for r in results) == 2
+    assert (await _stored(redis, settings, courier.account_id)).seq == 2 + applied
 
     # History keeps the accepted fixes.
     async def history() -> int:

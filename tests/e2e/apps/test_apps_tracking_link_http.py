@@ -14,6 +14,7 @@ from apps_helpers import build_world, eventually, ok, place_order
 
 from fooddispatch.app import create_app
 from fooddispatch.config import Settings
+from kernel.outbox import write_event
 
 STATIC = Path(__file__).resolve().parents[3] / "fooddispatch" / "apps" / "static"
 
@@ -32,7 +33,7 @@ async def _view(client, order_id: str, token: str, **headers: str):
     return await client.get(f"/v1/orders/{order_id}/tracking", headers={"X-Tracking-Token": token, **headers})
 
 
-async def test_a_link_shows_its_order_and_nothing_else(client, make_principal) -> None:
+async def test_a_link_shows_its_order_and_nothing_else(client, make_principal, db) -> None:
     world = await build_world(client, make_principal)
     order = await place_order(client, world, key="a")
     other = await place_order(client, world, key="b", note=None)
@@ -74,6 +75,15 @@ async def test_a_link_shows_its_order_and_nothing_else(client, make_principal) -
         assert msg.type == aiohttp.WSMsgType.TEXT
         frame = json.loads(msg.data)
         assert frame["type"] == "status" and frame["status"] == "placed" and "courier_id" not in frame
+        # A courier is assigned: the customer's own socket names the courier's account; the link's does not.
+        async with db.acquire() as conn, conn.transaction():
+            await write_event(conn, "dispatch.assigned", {"order_ids": [order["id"]], "courier_id": "cou_secret",
+                                                          "offer_id": "ofr_1"}, aggregate_id="ofr_1")
+        while True:
+            frame = json.loads((await ws.receive(timeout=10)).data)
+            if frame.get("event") == "dispatch.assigned":
+                break
+        assert "cou_secret" not in json.dumps(frame) and frame["version"] >= 2
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await client.ws_connect(f"/v1/orders/{other['id']}/tracking/ws?token={link['token']}")
     assert refused.value.status == 404

@@ -134,6 +134,10 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
         await tablet.select_option(f"{card} select.prep", "300")
         await tablet.click(f"{card} button.accept")
         await tablet.wait_for_selector(f"#col-kitchen {card}", timeout=WAIT_MS)
+        await tablet.select_option(f"{card} .actions select:not(.prep)", "2")  # the fries ran out
+        await tablet.click(f"{card} button.missing")
+        await tablet.wait_for_selector(f"{card} li:has-text('1 missing')", timeout=WAIT_MS)
+        await tablet.screenshot(path=str(ARTIFACTS / "apps-tablet-order.png"))
         await tablet.click(f"{card} button.ready")
         await tablet.wait_for_selector(f"#col-ready {card}", timeout=WAIT_MS)
         await until(track, "window.__track.status === 'ready'")
@@ -148,7 +152,10 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
         await courier.click("#picked-up")
         await until(courier, "window.__courier.job && window.__courier.job.stage === 'dropoff'")
         await until(track, "window.__track.status === 'picked_up'")
-        assert "Ring twice" in await courier.inner_text("#job-text")
+        await track.reload()  # the page comes back from its address alone
+        await until(track, "window.__track.view && window.__track.socketOpen && window.__track.status === 'picked_up'")
+        await until(courier, "document.getElementById('job-text').textContent.includes('Ring twice')")
+        await courier.screenshot(path=str(ARTIFACTS / "apps-courier-job.png"))
 
         # The courier rides toward the customer; the tracking page's marker follows.
         route = path(start, DROPOFF, 8)
@@ -176,8 +183,9 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
         # Delivered: the tracking page says so and shows no courier any more, even when it moves on.
         await courier.click("#delivered")
         await until(courier, "window.__courier.job === null")
-        await until(track, "window.__track.status === 'delivered'")
+        await until(track, "window.__track.view && window.__track.view.status === 'delivered'")
         assert await track.inner_text("#headline") == "Delivered. Enjoy your meal!"
+        assert await track.is_visible("#timeline li.done[data-status=delivered]")
         await until(track, "window.__track.lastPosition === null")
         positions = await track.evaluate("window.__track.positions")
         await move(courier_ctx, courier, *route[6])
@@ -191,6 +199,16 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
         await tablet.wait_for_selector(f"{card}", state="detached", timeout=WAIT_MS)
 
         await track.screenshot(path=str(ARTIFACTS / "apps-tracking-delivered.png"))
+        # The kitchen marks the fries sold out for today and pauses the store for 15 minutes.
+        await tablet.click("#menu-toggle")
+        await tablet.click("#menu-items li[data-item-id=itm_fries] button.sold-out")
+        await tablet.wait_for_selector("#menu-items li[data-item-id=itm_fries]:has-text('sold out')", timeout=WAIT_MS)
+        await tablet.fill("#pause-minutes", "15")
+        await tablet.click("#pause")
+        await tablet.wait_for_selector("#store-status:has-text('paused until')", timeout=WAIT_MS)
+        store = await ok(await client.get(f"/v1/stores/{world.store_id}/menu"))
+        fries = [i for c in store["categories"] for i in c["items"] if i["id"] == "itm_fries"]
+        assert fries[0]["sold_out"] is True
         await tablet.screenshot(path=str(ARTIFACTS / "apps-tablet.png"))
         await courier.screenshot(path=str(ARTIFACTS / "apps-courier.png"))
         await browser.close()

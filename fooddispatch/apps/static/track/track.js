@@ -150,6 +150,7 @@
     if (frame.type === 'status') {
       if (frame.status && ENDED.has(frame.status)) {
         state.status = frame.status;
+        $('headline').textContent = HEADLINES[frame.status] || frame.status;
         showCourier(null);
       }
       refresh();

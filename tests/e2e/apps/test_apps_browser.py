@@ -211,6 +211,13 @@ async def test_one_order_through_the_tracking_page_the_tablet_and_the_courier_ap
         assert fries[0]["sold_out"] is True
         await tablet.screenshot(path=str(ARTIFACTS / "apps-tablet.png"))
         await courier.screenshot(path=str(ARTIFACTS / "apps-courier.png"))
+        # Installed as an app, it starts without a network: its service worker keeps the shell.
+        await until(courier, "navigator.serviceWorker.controller !== null")
+        await courier_ctx.set_offline(True)
+        await courier.reload()
+        await courier.wait_for_selector("#toggle", state="attached", timeout=WAIT_MS)
+        await until(courier, "typeof window.__courier === 'object' && typeof L === 'object'")
+        await courier_ctx.set_offline(False)
         await browser.close()
     assert not errors, errors
 

@@ -190,6 +190,8 @@
 
   window.addEventListener('online', () => { if (socket && socket.readyState > 1) connect(); });
   setInterval(() => { if (state.view) renderEta(state.view.eta, state.status); }, 30000);
+  // The estimate also moves between events (a courier on the way to the restaurant, a kitchen running late).
+  setInterval(() => { if (state.socketOpen && !ENDED.has(state.status)) refresh(); }, 15000);
 
   (async () => {
     if (!orderId) { problem('This tracking link is not valid.'); return; }

@@ -8,6 +8,10 @@ readable (the page calls the API with it); nothing else about the order is in th
 
 A link is valid while its signature checks and it has not expired, unless revoked: the revocation list
 (`link_store`) names one link, or every link of the order issued up to a time. Pure: no I/O, no clock.
+
+Links belong to orders, not tracking: a link is a grant to read one order, and who may see an order (and
+so share it, or stop sharing it) is orders' rule (`lifecycle.can_see`); tracking only serves the live
+feed to whoever the composition root lets in, as it does for a customer's bearer token.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ session) sends positions only to the orders it carries, and the feed checks agai
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import WSMsgType, web
@@ -141,10 +143,13 @@ async def order_socket(request: web.Request, service: TrackingService, watchers:
     return await serve_watcher(request, service, watchers, order_id, order)
 
 
+SenderFactory = Callable[[web.WebSocketResponse, int, asyncio.BaseTransport | None], Sender]
+
+
 async def serve_watcher(request: web.Request, service: TrackingService, watchers: Watchers, order_id: str,
-                        order: store.TrackedOrder, sender: type[Sender] = Sender) -> web.WebSocketResponse:
-    """Serve an authorized watcher of the order until its socket closes; `sender` may reshape what it
-    is sent (a tracking link's watcher sees less, tracking/public_view.py)."""
+                        order: store.TrackedOrder, sender: SenderFactory = Sender) -> web.WebSocketResponse:
+    """Serve an authorized watcher of the order until its socket closes; `sender` builds the socket's
+    sender and may reshape what it is sent (a tracking link's watcher sees less, tracking/public_view.py)."""
     ws = web.WebSocketResponse(heartbeat=service.config.heartbeat, max_msg_size=4096, compress=False,
                                decode_text=False, writer_limit=64 * 1024)
     await ws.prepare(request)

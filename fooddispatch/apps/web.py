@@ -6,7 +6,10 @@ page of ours to reuse (`/assets/vendor/leaflet/leaflet.js`, `/assets/apps/map.js
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import time
 from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +31,11 @@ from tracking import web as tracking_web
 from tracking.public_view import LinkSender, courier_position
 from tracking.watchers import find_order, serve_watcher
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
+LINK_RECHECK_S = 30.0  # an open link socket re-checks its link this often (revoked: closed)
+LINK_RECHECK = web.AppKey("apps_link_recheck_s", float)  # tests shorten it
+LINK_GONE = 4410  # close code: the tracking link was revoked or expired
 TOKEN_HEADER = "X-Tracking-Token"
 POLL_CACHE = "private, max-age=2"  # pollers ask again every few seconds; revalidation is a 304
 SYSTEM_READER = Principal("system:apps", OPERATOR, name="apps")
@@ -41,22 +48,32 @@ class Names:
     polled every few seconds)."""
 
     SIZE = 4096
+    TTL_S = 300.0
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
-        self._stores: OrderedDict[str, str | None] = OrderedDict()
-        self._couriers: OrderedDict[str, str | None] = OrderedDict()
+        self._stores: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+        self._couriers: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
 
     @staticmethod
-    def _keep(cache: OrderedDict[str, str | None], key: str, value: str | None) -> str | None:
-        cache[key] = value
+    def _keep(cache: OrderedDict[str, tuple[str | None, float]], key: str, value: str | None) -> str | None:
+        cache[key] = (value, time.monotonic() + Names.TTL_S)
+        cache.move_to_end(key)
         if len(cache) > Names.SIZE:
             cache.popitem(last=False)
         return value
 
+    @staticmethod
+    def _known(cache: OrderedDict[str, tuple[str | None, float]], key: str) -> tuple[bool, str | None]:
+        found = cache.get(key)
+        if found is None or found[1] < time.monotonic():
+            return False, None
+        return True, found[0]
+
     async def store(self, store_id: str) -> str | None:
-        if store_id in self._stores:
-            return self._stores[store_id]
+        known, name = self._known(self._stores, store_id)
+        if known:
+            return name
         try:
             row = await self.app[catalog_web.CATALOG].merchant.get_store(SYSTEM_READER, store_id)
         except DomainError:
@@ -64,8 +81,9 @@ class Names:
         return self._keep(self._stores, store_id, row.get("name"))
 
     async def courier(self, courier_id: str) -> str | None:
-        if courier_id in self._couriers:
-            return self._couriers[courier_id]
+        known, name = self._known(self._couriers, courier_id)
+        if known:
+            return name
         try:
             who = await self.app[auth.IDENTITY_SERVICE].get_account(courier_id)
         except DomainError:
@@ -192,13 +210,41 @@ async def tracking_json(request: web.Request) -> web.Response:
                   "courier's position inside the tracking window, without account ids")
 async def tracking_socket(request: web.Request) -> web.StreamResponse:
     order_id = request.match_info["order_id"]
-    await request.app[TRACKING_LINKS].check(request.query.get("token", ""), order_id)
+    token = request.query.get("token", "")
+    await request.app[TRACKING_LINKS].check(token, order_id)
     tracking = request.app[tracking_web.TRACKING]
     order = await find_order(tracking, order_id)
     if order is None:
         raise NotFound("no such order", param="order_id")
-    return await serve_watcher(request, tracking, request.app[tracking_web.WATCHERS], order_id, order,
-                               sender=LinkSender)
+    senders: list[LinkSender] = []
+
+    def sender(ws: web.WebSocketResponse, limit: int, transport: asyncio.BaseTransport | None) -> LinkSender:
+        senders.append(LinkSender(ws, limit, transport))
+        return senders[0]
+
+    watchdog = asyncio.create_task(_close_when_gone(request, token, order_id, senders))
+    try:
+        return await serve_watcher(request, tracking, request.app[tracking_web.WATCHERS], order_id, order,
+                                   sender=sender)
+    finally:
+        watchdog.cancel()
+
+
+async def _close_when_gone(request: web.Request, token: str, order_id: str, senders: list[LinkSender]) -> None:
+    """A link revoked (or expired) while its page is open: the page's socket closes with `LINK_GONE`
+    within `LINK_RECHECK` seconds (the page then reads the view and says why)."""
+    links = request.app[TRACKING_LINKS]
+    every = request.app.get(LINK_RECHECK, LINK_RECHECK_S)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await links.check(token, order_id)
+        except DomainError as exc:
+            for s in senders:
+                s.close(LINK_GONE, exc.code)
+            return
+        except Exception:  # a database hiccup: keep the socket, ask again next time
+            log.warning("tracking link re-check failed", exc_info=True)
 
 
 def setup(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 from apps_helpers import build_world, eventually, ok, place_order
 
 from fooddispatch.app import create_app
+from fooddispatch.apps.web import LINK_GONE, LINK_RECHECK
 from fooddispatch.config import Settings
 from kernel.outbox import write_event
 
@@ -21,8 +22,10 @@ STATIC = Path(__file__).resolve().parents[3] / "fooddispatch" / "apps" / "static
 
 @pytest.fixture
 def app(settings: Settings) -> web.Application:
-    return create_app(settings.replace(tracking_link_ttl_seconds=3),
-                      components=("catalog", "payments", "tracking", "orders", "apps"))
+    app = create_app(settings.replace(tracking_link_ttl_seconds=3),
+                     components=("catalog", "payments", "tracking", "orders", "apps"))
+    app[LINK_RECHECK] = 0.2
+    return app
 
 
 async def _link(client, order_id: str, headers: dict) -> dict:
@@ -93,10 +96,15 @@ async def test_a_link_expires_and_can_be_revoked(client, make_principal) -> None
     world = await build_world(client, make_principal)
     order = await place_order(client, world)
     first, second = await _link(client, order["id"], world.customer), await _link(client, order["id"], world.customer)
+    page = await client.ws_connect(f"/v1/orders/{order['id']}/tracking/ws?token={first['token']}")
     await ok(await client.delete(f"/v1/orders/{order['id']}/tracking_links/{first['id']}", headers=world.customer),
              204)
     revoked = await _view(client, order["id"], first["token"])
     assert revoked.status == 410 and (await revoked.json())["error"]["code"] == "tracking_link_revoked"
+    while (msg := await page.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
+        pass  # frames sent before the revocation
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == LINK_GONE  # an open page stops, too
+    await page.close()
     assert (await _view(client, order["id"], second["token"])).status == 200
     await ok(await client.delete(f"/v1/orders/{order['id']}/tracking_links/*", headers=world.customer), 204)
     assert (await _view(client, order["id"], second["token"])).status == 410

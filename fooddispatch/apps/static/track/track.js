@@ -177,8 +177,9 @@
       refresh();
     };
     socket.onmessage = ev => { try { onFrame(JSON.parse(ev.data)); } catch (e) { /* not ours */ } };
-    socket.onclose = () => {
+    socket.onclose = ev => {
       state.socketOpen = false;
+      if (ev.code === 4410) { refresh(); return; }  // the link was revoked or expired: the view says which
       if (state.error) return;
       if (state.status === 'delivered') return;  // nothing more will happen
       $('reconnecting').classList.remove('hidden');

@@ -73,6 +73,11 @@ async def test_a_traccar_fix_lands_in_the_live_index_and_a_revoked_key_is_refuse
     assert applied >= 1 and applied + sum(r["duplicates"] for r in results) == 2
     assert (await _stored(redis, settings, courier.account_id)).seq == 2 + applied
 
+    # Older apps POST the same parameters as a form.
+    form = {**fix, "lat": str(moved + 0.0003), "timestamp": str(now + 6)}
+    assert (await ok(await client.post("/osmand", data=form)))["accepted"] == 1
+    assert (await _stored(redis, settings, courier.account_id)).lat == moved + 0.0003
+
     # History keeps the accepted fixes.
     async def history() -> int:
         async with db.acquire() as conn:

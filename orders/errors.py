@@ -87,9 +87,7 @@ __all__ = [
 
 class TrackingLinkInvalid(NotFound):
     """A tracking link whose signature does not check, or that names another order: the same
-    answer as an unknown one."""
-
-    code = "tracking_link_invalid"
+    answer as an unknown one (`not_found`, `param` "token")."""
 
 
 class TrackingLinkGone(DomainError):

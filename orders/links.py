@@ -10,7 +10,7 @@ from orders import link_store, store
 from orders.errors import OrderNotFound, TrackingLinkGone, TrackingLinkInvalid
 from orders.lifecycle import Caller, can_see
 from orders.service import OrdersService
-from orders.tracking_link import LinkClaims, LinkSigner, new_link_id
+from orders.tracking_link import LINK_ID, LinkClaims, LinkSigner, new_link_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,8 @@ class TrackingLinks:
 
     async def revoke(self, order_id: str, link_id: str, caller: Caller) -> None:
         """Revoke one link by its id, or with `link_store.EVERY_LINK` every link issued so far."""
+        if link_id != link_store.EVERY_LINK and not LINK_ID.match(link_id):
+            raise TrackingLinkInvalid("no such tracking link", param="link_id")  # cannot be one of ours
         await self._visible(order_id, caller)
         async with self.orders.pool.acquire() as conn:
             await link_store.revoke(conn, order_id, link_id, self.orders.clock.now(), caller.account_id)

@@ -20,10 +20,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
+import re
 
 import msgspec
 
+from kernel.ids import new_id
 from orders.errors import TrackingLinkGone, TrackingLinkInvalid
 
 MAX_TOKEN_CHARS = 400  # order ids and link ids are short; anything longer is not ours
@@ -56,8 +57,11 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+LINK_ID = re.compile(r"^tl_[0-9A-HJKMNP-TV-Z]{26}$")  # what `new_link_id` makes (kernel.ids' shape)
+
+
 def new_link_id() -> str:
-    return "tl_" + secrets.token_urlsafe(9)
+    return new_id("tl")
 
 
 class LinkSigner:

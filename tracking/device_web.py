@@ -110,10 +110,10 @@ async def list_device_keys(request: web.Request) -> web.Response:
     return json_response(DeviceKeyList([_key_out(r) for r in rows]))
 
 
-@routes.delete("/v1/device_keys/{key_id}")
+@routes.delete("/v1/device_keys/{id}")
 @endpoint(roles={OPERATOR}, status=204, tags=TAGS, errors=[404], summary="Revoke a device key")
 async def revoke_device_key(request: web.Request) -> web.Response:
-    await request.app[DEVICE_KEYS].revoke(request.match_info["key_id"])
+    await request.app[DEVICE_KEYS].revoke(request.match_info["id"])
     return web.Response(status=204)
 
 

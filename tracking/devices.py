@@ -62,7 +62,7 @@ class DeviceKeys:
 
     async def revoke(self, key_id: str) -> None:
         if not await device_store.revoke_key(self.service.pool, key_id, self.service.clock.now()):
-            raise NotFound("no such device key (or it was revoked already)", param="key_id")
+            raise NotFound("no such device key (or it was revoked already)", param="id")
 
     async def courier_for(self, key: str) -> str:
         if not key.startswith(DEVICE_KEY_PREFIX) or len(key) > 100:
@@ -130,6 +130,7 @@ class DeviceIngest:
         session.bundle = bundle_decoder.decode(raw) if raw else []
         session.geofences.set_orders(session.bundle)
         session.rejects = []
+        session.done_seq = session.track.last_seq  # what is stored; acks of an earlier request count for nothing
         return session
 
     async def ingest(self, courier_id: str, fixes: list[DeviceFix]) -> IngestResult:

@@ -61,7 +61,8 @@ async def test_a_link_shows_its_order_and_nothing_else(client, make_principal, d
 
     # The link opens its own order only; a forged one opens nothing.
     wrong = await _view(client, other["id"], link["token"])
-    assert wrong.status == 404 and (await wrong.json())["error"]["code"] == "tracking_link_invalid"
+    assert wrong.status == 404 and (await wrong.json())["error"] == {
+        "code": "not_found", "message": "no such tracking link", "param": "token"}
     body, sig = link["token"].split(".")
     forged = await _view(client, order["id"], f"{body}.{sig[:-2]}AA")
     assert forged.status == 404
@@ -107,6 +108,8 @@ async def test_a_link_expires_and_can_be_revoked(client, make_principal) -> None
     await page.close()
     assert (await _view(client, order["id"], second["token"])).status == 200
     await ok(await client.delete(f"/v1/orders/{order['id']}/tracking_links/*", headers=world.customer), 204)
+    nope = await client.delete(f"/v1/orders/{order['id']}/tracking_links/nope", headers=world.customer)
+    assert nope.status == 404 and (await nope.json())["error"]["param"] == "link_id"
     assert (await _view(client, order["id"], second["token"])).status == 410
     third = await _link(client, order["id"], world.customer)  # issued after "revoke all": it works
     assert (await _view(client, order["id"], third["token"])).status == 200

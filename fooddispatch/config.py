@@ -62,6 +62,20 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return specs
 
 
+def _tracking_link_secret(env: Mapping[str, str], data_dir: Path) -> str:
+    secret = env.get("FOODDISPATCH_TRACKING_LINK_SECRET") or _local_secret(data_dir, "tracking_link_secret")
+    if len(secret) < 32:
+        raise ConfigError("FOODDISPATCH_TRACKING_LINK_SECRET must be at least 32 characters")
+    return secret
+
+
+def _tile_url(env: Mapping[str, str]) -> str | None:
+    url = _url(env, "FOODDISPATCH_MAP_TILE_URL", ("http", "https"))
+    if url is not None and not all(part in url for part in ("{z}", "{x}", "{y}")):
+        raise ConfigError("FOODDISPATCH_MAP_TILE_URL must contain {z}, {x} and {y}")
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".fooddispatch")
@@ -96,6 +110,14 @@ class Settings:
     region_timezone: str = "UTC"  # IANA name; the hours of day the dispatcher learns speeds by are local
     tracking_retention_days: int = 30  # location history partitions older than this are dropped
     tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
+    # Signs customer tracking links (orders/tracking_link.py); apart from the JWT secret, so neither
+    # kind of token passes for the other. A link expires this long after it was issued.
+    tracking_link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    tracking_link_ttl_seconds: int = 86400
+    # The apps' maps draw streets from this tile server ({z}/{x}/{y}); None: zones, restaurants and
+    # routes on a plain background (works offline). The attribution is shown on every map.
+    map_tile_url: str | None = None
+    map_attribution: str = "© OpenStreetMap contributors"
     # Local development and tests only: webhooks may go over plain http to loopback and private
     # addresses (`kernel.netguard`). Off, only https to public addresses is allowed.
     webhooks_allow_private: bool = False
@@ -169,6 +191,10 @@ class Settings:
             region_timezone=region_timezone,
             tracking_retention_days=_int(env, "FOODDISPATCH_TRACKING_RETENTION_DAYS", 30, 1, 3650),
             tracking_stale_seconds=_int(env, "FOODDISPATCH_TRACKING_STALE_SECONDS", 60, 5, 3600),
+            tracking_link_secret=_tracking_link_secret(env, data_dir),
+            tracking_link_ttl_seconds=_int(env, "FOODDISPATCH_TRACKING_LINK_TTL_SECONDS", 86400, 300, 30 * 86400),
+            map_tile_url=_tile_url(env),
+            map_attribution=env.get("FOODDISPATCH_MAP_ATTRIBUTION") or "© OpenStreetMap contributors",
             webhooks_allow_private=allow_private_raw in {"true", "1"},
             trusted_proxies=_networks(env, "FOODDISPATCH_TRUSTED_PROXIES"),
             db_statement_timeout_seconds=_float(env, "FOODDISPATCH_DB_STATEMENT_TIMEOUT", 3.0, 0.1, 3600.0),
@@ -214,6 +240,10 @@ ENV_VARS = (
     "FOODDISPATCH_REGION_TIMEZONE",
     "FOODDISPATCH_TRACKING_RETENTION_DAYS",
     "FOODDISPATCH_TRACKING_STALE_SECONDS",
+    "FOODDISPATCH_TRACKING_LINK_SECRET",
+    "FOODDISPATCH_TRACKING_LINK_TTL_SECONDS",
+    "FOODDISPATCH_MAP_TILE_URL",
+    "FOODDISPATCH_MAP_ATTRIBUTION",
     "FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE",
     "FOODDISPATCH_TRUSTED_PROXIES",
     "FOODDISPATCH_DB_STATEMENT_TIMEOUT",

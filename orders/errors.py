@@ -83,3 +83,15 @@ __all__ = [
     "TipNotChangeable",
     "WebhookEndpointNotFound",
 ]
+
+
+class TrackingLinkInvalid(NotFound):
+    """A tracking link whose signature does not check, or that names another order: the same
+    answer as an unknown one (`not_found`, `param` "token")."""
+
+
+class TrackingLinkGone(DomainError):
+    """A tracking link that expired or was revoked (`code` says which)."""
+
+    status = 410
+    code = "tracking_link_expired"

@@ -44,6 +44,8 @@ class QuoteRequest(Struct, frozen=True, forbid_unknown_fields=True):
     promo_code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     tip: Minor = 0
     scheduled_for: datetime | None = None
+    # Dropoff instructions for the courier ("ring twice"), shown on the tracking page too.
+    delivery_note: Annotated[str, Meta(max_length=500)] | None = None
 
 
 class QuoteOption(Struct, frozen=True):
@@ -174,6 +176,7 @@ class OrderOut(Struct, frozen=True):
     rating: int | None
     history: list[StatusChange]
     allowed_actions: list[str]
+    delivery_note: str | None = None
 
 
 class OrderSummary(Struct, frozen=True):

@@ -68,6 +68,7 @@ def order_out(row: Any, caller: Caller, service: OrdersService, now: datetime,
                            fee_from=row["accept_by"] if status is Status.PLACED else None),
         tip_changeable_until=tip_change_deadline(row["delivered_at"]), rating=row["rating"], history=history,
         allowed_actions=[a.value for a in allowed_actions(status, caller.actor)],
+        delivery_note=row["delivery_note"],
     )
 
 

@@ -182,7 +182,7 @@ ORDER_COLUMNS = (
     "pricing::text AS pricing, payment_method_id, intent_id, promo_id, pickup_lat, pickup_lng, dropoff_lat, "
     "dropoff_lng, address, prep_time_s, placed_at, accept_by, scheduled_for, promised_from, promised_to, "
     "accepted_at, ready_at, picked_up_at, delivered_at, ended_at, end_reason, courier_id, cancel_fee, refunded, "
-    "captured, proof::text AS proof, rating, rating_comment"
+    "captured, proof::text AS proof, rating, rating_comment, delivery_note"
 )
 
 

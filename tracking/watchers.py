@@ -13,7 +13,9 @@ session) sends positions only to the orders it carries, and the feed checks agai
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import WSMsgType, web
@@ -123,20 +125,35 @@ def may_watch(who: Principal, order: store.TrackedOrder) -> bool:
     return order.customer_id is not None and who.account_id == order.customer_id
 
 
-async def order_socket(request: web.Request, service: TrackingService, watchers: Watchers,
-                       who: Principal) -> web.WebSocketResponse:
-    order_id = request.match_info["order_id"]
+async def find_order(service: TrackingService, order_id: str) -> store.TrackedOrder | None:
     order = await store.tracked_order(service.pool, order_id)
     if order is None or order.customer_id is None:
         # Just placed: the projection learns of the order from its event, a moment after the
         # checkout's 201 (or holds a placeholder a dispatch event made); orders has it committed.
         order = await service.order_at_source(order_id) or order
+    return order
+
+
+async def order_socket(request: web.Request, service: TrackingService, watchers: Watchers,
+                       who: Principal) -> web.WebSocketResponse:
+    order_id = request.match_info["order_id"]
+    order = await find_order(service, order_id)
     if order is None or not may_watch(who, order):
         raise NotFound("no such order", param="order_id")  # the same answer for someone else's order
+    return await serve_watcher(request, service, watchers, order_id, order)
+
+
+SenderFactory = Callable[[web.WebSocketResponse, int, asyncio.BaseTransport | None], Sender]
+
+
+async def serve_watcher(request: web.Request, service: TrackingService, watchers: Watchers, order_id: str,
+                        order: store.TrackedOrder, sender: SenderFactory = Sender) -> web.WebSocketResponse:
+    """Serve an authorized watcher of the order until its socket closes; `sender` builds the socket's
+    sender and may reshape what it is sent (a tracking link's watcher sees less, tracking/public_view.py)."""
     ws = web.WebSocketResponse(heartbeat=service.config.heartbeat, max_msg_size=4096, compress=False,
                                decode_text=False, writer_limit=64 * 1024)
     await ws.prepare(request)
-    watcher = Watcher(ws, Sender(ws, service.config.watcher_queue, request.transport))
+    watcher = Watcher(ws, sender(ws, service.config.watcher_queue, request.transport))
     try:
         await watchers.join(order_id, watcher, order)
         while not watcher.sender.closing:

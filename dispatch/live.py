@@ -48,6 +48,12 @@ if cur then
   return 0
 end
 local tok = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[3])
+if tok <= floor then
+  -- The counter started again (Redis lost it) below the last token PostgreSQL accepted.
+  tok = floor + 1
+  redis.call('SET', KEYS[2], tok)
+end
 redis.call('SET', KEYS[1], tok .. ':' .. ARGV[1], 'PX', ARGV[2])
 return tok
 """
@@ -244,9 +250,12 @@ class RegionLease:
         self._scripts = _Scripts(redis, {"acquire": _ACQUIRE, "release": _RELEASE})
         self.redis = redis
 
-    async def acquire(self) -> Lease | None:
+    async def acquire(self, floor: int = 0) -> Lease | None:
+        """`floor`: the last token PostgreSQL accepted for the region. The counter lives in Redis and
+        starts again at 1 when Redis loses it, but offers are fenced in PostgreSQL: a new token must
+        be above every token ever used there, or no holder could write an offer again."""
         token = int(await self._scripts.run("acquire", [self.keys.lease, self.keys.fence],  # type: ignore[call-overload]
-                                            [self.owner, self.ttl_ms]))
+                                            [self.owner, self.ttl_ms, floor]))
         return Lease(token, lease_value(token, self.owner)) if token > 0 else None
 
     async def release(self, lease: Lease) -> None:

@@ -170,7 +170,7 @@ class Dispatcher:
         """Take or renew the lease; if held, expire lapsed offers and run one round."""
         if self.paused:
             return None
-        lease = await self.lease.acquire()
+        lease = await self.lease.acquire(await self._fence_floor())
         if lease is None:
             self.current = None
             return None
@@ -186,6 +186,14 @@ class Dispatcher:
         if self.config.learn_speeds and time.monotonic() - self._speeds_learned_at >= self.config.speed_sample_s:
             await self.learn_speeds()  # between rounds, not inside one
         return stat
+
+    async def _fence_floor(self) -> int:
+        """What a new lease's token must exceed: ours while we hold it (no query), else the last
+        token PostgreSQL accepted for the region (one indexed read, only while not holding)."""
+        if self.current is not None:
+            return self.current.token
+        async with self.pool.acquire() as conn:
+            return await store.last_fence(conn, self.region)
 
     async def stop(self) -> None:
         if self.current is not None:
@@ -352,6 +360,11 @@ class Dispatcher:
         if dropped:
             await self.offers.clear(dropped)
         if recorded is None:
+            # Fenced out: PostgreSQL took a newer token. Let go of the lease in Redis too (if it is
+            # still ours: after Redis lost the counter, it is), so the next acquisition draws a
+            # token above PostgreSQL's instead of renewing this stale one forever.
+            with contextlib.suppress(OSError, aioredis.RedisError):
+                await self.lease.release(lease)
             self.current = None
             return 0
         await self.frames.send([(o.courier_id, o.frame) for o in kept if o.offer_id in recorded_ids])

@@ -151,6 +151,11 @@ async def reopen(conn: asyncpg.Connection, order_ids: Sequence[str], exclude: st
 # -- offers -----------------------------------------------------------------------------------
 
 
+async def last_fence(conn: asyncpg.Connection, region: str) -> int:
+    """The newest fencing token that wrote offers for the region (0: none yet)."""
+    return await conn.fetchval("SELECT fence FROM dispatch_fences WHERE region = $1", region) or 0
+
+
 async def write_offers(conn: asyncpg.Connection, region: str, fence: int, offers: Sequence[NewOffer],
                        events: Sequence[Event]) -> list[str] | None:
     """Record offers whose orders are all still open, and their `dispatch.offered` events (one per

@@ -209,3 +209,28 @@ async def test_accept_assigns_and_a_courier_going_offline_before_pickup_releases
     [unassigned] = await outbox_events(db, "dispatch.unassigned")
     assert unassigned == {"courier_id": "cou_near", "order_ids": ["ord_1"], "reason": "courier_stale"}
     assert (await order_row(db, "ord_1"))["status"] == "open"
+
+
+async def test_a_redis_that_lost_the_fence_counter_does_not_fence_out_every_later_holder(
+        make_dispatcher, add_order, put_couriers, db, redis) -> None:
+    """After leases changed hands, PostgreSQL remembers a fence above 1; a wiped Redis counts from 1
+    again. The next holder (the old one, or a new process) must still get offers out."""
+    await add_order("ord_1")
+    await put_couriers({"cou_1": NEAR})
+    a = make_dispatcher("proc-a")
+    async with db.acquire() as conn:  # earlier terms went up to 7
+        await conn.execute("INSERT INTO dispatch_fences (region, fence) VALUES ($1, 7)", REGION)
+    first = await a.tick()
+    assert first is not None and first.fence == 8 and first.offers == 1
+    await redis.flushdb()  # every live key, the counter and the lease among them
+    await add_order("ord_2", store_id="sto_2")
+    await put_couriers({"cou_2": NEAR})
+    again = await a.tick()  # the same process, which still believes it holds token 8
+    assert again is not None and again.fence > 8 and again.offers >= 1
+    b = make_dispatcher("proc-b")  # and a newcomer after another wipe, not holding anything
+    await redis.flushdb()
+    a.paused = True
+    await add_order("ord_3", store_id="sto_3")
+    await put_couriers({"cou_3": NEAR})
+    stat = await b.tick()
+    assert stat is not None and stat.fence > again.fence and stat.offers >= 1

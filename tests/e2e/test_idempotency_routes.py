@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from idempotency_world import CARD, HOOK_URL, World, unique
+from idempotency_world import CARD, HOOK_URL, LAT, LNG, World, unique
 
 from fooddispatch.app import create_app
 from fooddispatch.keys import DB
@@ -254,6 +254,44 @@ async def _payments_webhook(w: World) -> Call:
 async def _take_offline(w: World) -> Call:
     courier_id = await w.online_courier()
     return Call("POST", f"/v1/couriers/{courier_id}/offline", await w.operator())
+
+
+# ---- apps: tracking links and tracker devices ------------------------------------------------------------
+
+async def _device_key(w: World) -> dict:
+    courier_id, _ = await w.courier()
+    return await w.post(f"/v1/couriers/{courier_id}/device_keys", await w.operator(), {"name": "phone"}, key=True)
+
+
+@route("POST", "/v1/couriers/{courier_id}/device_keys", "apps")
+async def _issue_device_key(w: World) -> Call:
+    courier_id, _ = await w.courier()
+    return Call("POST", f"/v1/couriers/{courier_id}/device_keys", await w.operator(), {"name": "Ada's phone"})
+
+
+@route("DELETE", "/v1/device_keys/{id}", "apps")
+async def _revoke_device_key(w: World) -> Call:
+    return Call("DELETE", f"/v1/device_keys/{(await _device_key(w))['id']}", await w.operator())
+
+
+@route("POST", "/osmand", "apps")
+async def _osmand_fix(w: World) -> Call:
+    key = (await _device_key(w))["key"]
+    return Call("POST", "/osmand", {}, {"device_id": key, "location": {
+        "timestamp": datetime.now(UTC).isoformat(), "coords": {"latitude": LAT, "longitude": LNG}}})
+
+
+@route("POST", "/v1/orders/{order_id}/tracking_links", "apps")
+async def _issue_tracking_link(w: World) -> Call:
+    order = await w.order("placed")
+    return Call("POST", f"/v1/orders/{order.id}/tracking_links", order.customer)
+
+
+@route("DELETE", "/v1/orders/{order_id}/tracking_links/{link_id}", "apps")
+async def _revoke_tracking_link(w: World) -> Call:
+    order = await w.order("placed")
+    link = await w.post(f"/v1/orders/{order.id}/tracking_links", order.customer, key=True)
+    return Call("DELETE", f"/v1/orders/{order.id}/tracking_links/{link['id']}", order.customer)
 
 
 # ---- ops --------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from fooddispatch.errors import make_error_middleware, remember_websocket
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.input_guard import input_guard_middleware, path_id_middleware
-from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, LIVENESS, METRICS, REDIS, SETTINGS
 from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.metrics import Metrics
 from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rate_limit_middleware
@@ -50,6 +50,7 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     # Held for the process's life, whatever else runs: idempotency claims are alive while it is.
     liveness = ProcessLiveness(settings.database_url)
     await liveness.start()
+    app[LIVENESS] = liveness
     app[METRICS].gauge("liveness_lock_held", "1 while this process holds its liveness lock (idempotency claims)",
                        lambda: float(liveness.held.is_set()))
     app[IDEMPOTENCY_STORE] = IdempotencyStore(pool, liveness, settings.jwt_secret)

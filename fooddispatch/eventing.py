@@ -22,8 +22,9 @@ from aiohttp import web
 from redis.exceptions import RedisError, ResponseError
 
 from fooddispatch.idempotency import purge_expired
-from fooddispatch.instance import consumer_name
-from fooddispatch.keys import CONSUMERS, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.instance import consumer_name, instance_of
+from fooddispatch.keys import CONSUMERS, DB, EVENT_STREAM, LIVENESS, METRICS, REDIS, SETTINGS
+from fooddispatch.liveness import gone_instances
 from kernel import eventstore
 from kernel.eventbus import EventHandler, OutboxRelay, StreamConsumer
 from kernel.tasks import BackgroundTasks
@@ -63,7 +64,15 @@ async def start_consumer(app: web.Application, tasks: BackgroundTasks, group: st
                          handlers: dict[str, EventHandler], **options: Any) -> StreamConsumer:
     """Register `group` for the event types it handles, and run its consumer (supervised) in `tasks`.
     `options` go to `StreamConsumer` (retry and timing settings)."""
-    consumer = StreamConsumer(app[DB], app[REDIS], app[EVENT_STREAM], group, consumer_name(), handlers, **options)
+    pool = app[DB]
+
+    async def gone(names: list[str]) -> set[str]:
+        ids = {name: instance_of(name) for name in names}
+        dead = await gone_instances(pool, [i for i in ids.values() if i is not None])
+        return {name for name, i in ids.items() if i in dead}
+
+    consumer = StreamConsumer(pool, app[REDIS], app[EVENT_STREAM], group, consumer_name(app[LIVENESS].instance_id),
+                              handlers, gone_consumers=gone, **options)
     await consumer.register()
     with contextlib.suppress(RedisError, OSError):  # Redis down at start: the consumer's loop creates it
         await consumer.ensure_group()  # before the app serves, so readiness never sees it missing

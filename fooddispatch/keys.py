@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from fooddispatch.config import Settings
+from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.metrics import Metrics
 from kernel.clock import Clock
 from kernel.eventbus import StreamConsumer
@@ -21,3 +22,5 @@ EVENT_STREAM = web.AppKey("event_stream", str)
 IDENTITY = web.AppKey("identity", object)
 # This process's stream consumers, one per consuming package (health and metrics read them).
 CONSUMERS = web.AppKey("consumers", list[StreamConsumer])
+# This process's liveness lock: idempotency claims and stream consumers are alive while it is held.
+LIVENESS = web.AppKey("liveness", ProcessLiveness)

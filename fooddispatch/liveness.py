@@ -42,6 +42,18 @@ SELECT count(pg_terminate_backend(pid)) FROM pg_locks
 """
 
 
+# Takes (and, at the end of its transaction, lets go of) each id's lock that no session holds.
+_GONE = "SELECT id FROM unnest($1::bigint[]) AS id WHERE pg_try_advisory_xact_lock(id)"
+
+
+async def gone_instances(pool: asyncpg.Pool, instance_ids: list[int]) -> set[int]:
+    """Those of `instance_ids` whose process is gone (no live session holds their lock)."""
+    if not instance_ids:
+        return set()
+    async with pool.acquire() as conn, conn.transaction():
+        return {row["id"] for row in await conn.fetch(_GONE, sorted(set(instance_ids)))}
+
+
 def new_instance_id() -> int:
     """A positive bigint: drawn at random, so two processes' ids collide with odds of 2^-63;
     a collision is still caught, because the second cannot take a lock the first holds."""

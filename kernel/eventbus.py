@@ -103,6 +103,10 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 @dataclass
 class _Retry:
     fields: dict[Any, Any]
@@ -130,6 +134,7 @@ class StreamConsumer:
         retry_backoff: float = 0.5,
         handler_timeout: float = 30.0,
         heartbeat_every: float = 60.0,
+        gone_consumers: Callable[[list[str]], Awaitable[set[str]]] | None = None,
     ) -> None:
         self._pool = pool
         self._redis = redis
@@ -145,6 +150,7 @@ class StreamConsumer:
         self._retry_backoff = retry_backoff
         self._handler_timeout = handler_timeout
         self._heartbeat_every = heartbeat_every
+        self._gone_consumers = gone_consumers
         self._retries: dict[Any, _Retry] = {}
         self._has_group = False
         self._catching_up = False  # after (re)creating the group at 0: skip processed entries in bulk
@@ -249,14 +255,31 @@ class StreamConsumer:
         return await self._handle_all([e for e in own if e[1] and e[0] not in self._retries], redelivered=True)
 
     async def _claim_abandoned(self) -> int:
-        """Entries a dead consumer left pending longer than claim_idle_ms."""
+        """Entries a dead consumer left pending: at once when `gone_consumers` says its process is gone,
+        else once they have been idle for claim_idle_ms."""
+        entries = await self._claim_from_gone()
         claimed = await self._redis.xautoclaim(self.stream, self.group, self._consumer, self._claim_idle_ms,
                                                "0-0", count=self._count)
-        entries = [e for e in claimed[1] if e[0] not in self._retries]
+        entries += [e for e in claimed[1] if e[0] not in self._retries]
         gone = [entry_id for entry_id, fields in entries if not fields]  # deleted from the stream meanwhile
         if gone:
             await self._redis.xack(self.stream, self.group, *gone)
         return await self._handle_all([e for e in entries if e[1]], redelivered=True)
+
+    async def _claim_from_gone(self) -> list[Entry]:
+        if self._gone_consumers is None:
+            return []
+        members = await self._redis.xinfo_consumers(self.stream, self.group)
+        holding = [_text(m["name"]) for m in members if m["pending"] and _text(m["name"]) != self._consumer]
+        gone = await self._gone_consumers(holding) if holding else set()
+        entries: list[Entry] = []
+        for name in sorted(gone):
+            pending = await self._redis.xpending_range(self.stream, self.group, "-", "+", self._count,
+                                                       consumername=name)
+            ids: list[Any] = [p["message_id"] for p in pending]
+            if ids:
+                entries += cast(list[Entry], await self._redis.xclaim(self.stream, self.group, self._consumer, 0, ids))
+        return [e for e in entries if e[0] not in self._retries]
 
     # -- handling ---------------------------------------------------------------------------------------
 

@@ -76,20 +76,41 @@ def candidate_couriers(couriers: Sequence[Courier], now: float, config: Dispatch
 
 def price_match(plan: BundlePlan, courier: Courier, approach_s: float, now: float,
                 config: DispatchConfig) -> float | None:
-    """The cost of `courier` taking `plan`, or None if the rules forbid it: `pair_costs` on one pair.
+    """The cost of `courier` taking `plan`, or None if the rules forbid it: `price_matches` of one."""
+    return price_matches([(plan, courier, approach_s)], now, config)[0]
+
+
+def price_matches(pairs: Sequence[tuple[BundlePlan, Courier, float]], now: float,
+                  config: DispatchConfig) -> list[float | None]:
+    """`pair_costs` of each (plan, courier, approach time): the courier leaves when free (now at the
+    earliest); None where the rules forbid the pair (the courier declined one of the orders, or
+    would pick up after its shift ends).
 
     This is `route_breakdown` on `plan.route(...)` without building the route: pricing runs for
     every courier-bundle pair of a round, the route only for the few kept.
     """
-    if plan.excluded and courier.courier_id in plan.excluded:
-        return None
-    arrive = max(now, courier.free_at) + approach_s
-    shift_end = math.inf if courier.shift_end is None else courier.shift_end
-    one = np.ones(1)
-    pair = _pair_columns([plan], np.zeros(1, dtype=np.intp), one * arrive, one * approach_s, one * shift_end,
-                         one * courier.delivered_count)
-    cost = float(pair_costs(pair, config.weights, config.pickup_service_s)[0])
-    return None if cost == math.inf else cost
+    allowed = [(plan, courier, approach) for plan, courier, approach in pairs if not _declined(plan, courier)]
+    costs: list[float] = []
+    if allowed:
+        n = len(allowed)
+        approach_s = np.fromiter((approach for _, _, approach in allowed), np.float64, n)
+        depart = np.fromiter((max(now, courier.free_at) for _, courier, _ in allowed), np.float64, n)
+        shift_end = np.fromiter((math.inf if c.shift_end is None else c.shift_end for _, c, _ in allowed),
+                                np.float64, n)
+        prior = np.fromiter((c.delivered_count for _, c, _ in allowed), np.float64, n)
+        columns = _pair_columns([plan for plan, _, _ in allowed], np.arange(n), depart + approach_s, approach_s,
+                                shift_end, prior)
+        costs = pair_costs(columns, config.weights, config.pickup_service_s).tolist()
+    priced = iter(costs)
+    result: list[float | None] = []
+    for plan, courier, _ in pairs:
+        cost = None if _declined(plan, courier) else next(priced)
+        result.append(None if cost == math.inf else cost)  # inf: it would pick up after its shift ends
+    return result
+
+
+def _declined(plan: BundlePlan, courier: Courier) -> bool:
+    return bool(plan.excluded) and courier.courier_id in plan.excluded
 
 
 def not_now_cost(plan: BundlePlan, now: float, config: DispatchConfig) -> float:
@@ -226,7 +247,7 @@ def _price_rows(todo: Sequence[tuple[BundlePlan, Iterable[int]]], couriers: Sequ
                           approach_s, shift_end, prior)
     cost = pair_costs(pairs, config.weights, config.pickup_service_s)
     for k, c, ci in zip(pair_plan, cost.tolist(), pair_courier, strict=True):
-        if c != math.inf:  # inf: the courier's shift ends before the pickup
+        if c != math.inf:  # inf: the courier would pick up after its shift ends
             rows[k].append((c, ci))
     return rows
 

@@ -25,6 +25,13 @@ from geo.eta import TravelTime
 PairKey = tuple[int, int]  # (id(host plan), id(guest plan))
 
 
+class PairMerge(NamedTuple):
+    """What merging a pair saves, and what the host's courier carrying both costs."""
+
+    saving: float
+    cost: float
+
+
 class _Pairs(NamedTuple):
     """Ordered (host, guest) pairs: order a is the host's, b the guest's, the courier the host's."""
 
@@ -61,11 +68,11 @@ class _Merged(NamedTuple):
 
 
 def single_pair_savings(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], travel: TravelTime,
-                        now: float, config: DispatchConfig) -> dict[PairKey, float | None]:
+                        now: float, config: DispatchConfig) -> dict[PairKey, PairMerge | None]:
     """For each ordered pair (host, guest) of single-order plans of one restaurant, the host
-    matched: the saving of the host's courier carrying both (None when the pair may not merge:
-    ready times too far apart, a promise broken past the margin, the courier refused or past its
-    shift, or no saving)."""
+    matched: the saving of the host's courier carrying both, and that match's cost (None when the
+    pair may not merge: ready times too far apart, a promise broken past the margin, the courier
+    refused or past its shift, or no saving)."""
     pairs = _gather(groups, match_of, travel, now, config)
     if pairs is None:
         return {}
@@ -73,8 +80,8 @@ def single_pair_savings(groups: Iterable[list[BundlePlan]], match_of: dict[int, 
     cost = pair_costs(_priced_columns(pairs, merged), config.weights, config.pickup_service_s)
     saving = pairs.apart - cost  # -inf past the courier's shift: never a saving
     ok = ~_breaks_promise(merged, now, config) & ~np.asarray(pairs.refused) & (saving > 0)
-    return {key: (s if good else None)
-            for key, s, good in zip(pairs.keys, saving.tolist(), ok.tolist(), strict=True)}
+    return {key: (PairMerge(s, c) if good else None)
+            for key, s, c, good in zip(pairs.keys, saving.tolist(), cost.tolist(), ok.tolist(), strict=True)}
 
 
 def _gather(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], travel: TravelTime,

@@ -13,7 +13,7 @@ check `pair_costs` against).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -148,11 +148,23 @@ class CostBreakdown:
     prior_deliveries: int
 
     def total(self, weights: CostWeights) -> float:
-        one = np.ones(1)
-        return float(weighted_costs(
-            [one * late for late in self.lateness_s], food_wait_s=one * self.food_wait_s,
-            ride_delay_s=one * self.ride_delay_s, courier_wait_s=one * self.courier_wait_s,
-            travel_s=one * self.travel_s, prior_deliveries=one * self.prior_deliveries, weights=weights)[0])
+        return float(total_costs([self], weights)[0])
+
+
+def total_costs(breakdowns: Sequence[CostBreakdown], weights: CostWeights) -> FloatArray:
+    """`CostBreakdown.total` of many routes in one batch (a route with fewer orders is on time at
+    the positions it lacks, which adds nothing)."""
+    n = len(breakdowns)
+
+    def column(values: Iterable[float]) -> FloatArray:
+        return np.fromiter(values, np.float64, n)
+
+    width = max((len(b.lateness_s) for b in breakdowns), default=0)
+    return weighted_costs(
+        [column(b.lateness_s[j] if j < len(b.lateness_s) else 0.0 for b in breakdowns) for j in range(width)],
+        food_wait_s=column(b.food_wait_s for b in breakdowns), ride_delay_s=column(b.ride_delay_s for b in breakdowns),
+        courier_wait_s=column(b.courier_wait_s for b in breakdowns), travel_s=column(b.travel_s for b in breakdowns),
+        prior_deliveries=column(b.prior_deliveries for b in breakdowns), weights=weights)
 
 
 def route_breakdown(

@@ -4,11 +4,11 @@ Every cost term is in seconds of some kind of waiting, multiplied by a weight, s
 read as "one second of X is worth w seconds of a customer's food sitting at the counter".
 
 The cost of a (bundle, courier) pair has one definition, `pair_costs`, in numpy over a batch of
-pairs: the matching prices thousands of pairs a round, the merge step every pair of single orders
-of a restaurant. Pricing one pair (`assign.price_match`, "not now") is the same function on a
-batch of one, and the weights are applied in one place (`weighted_costs`), which also totals the
-term-by-term breakdown of a built route (`route_breakdown`, the readable reference the tests
-check `pair_costs` against).
+pairs: a round prices thousands of pairs in the matching, every candidate merge, and "not now"
+for every bundle, each in one call. Pricing one pair (`assign.price_match`, `not_now_cost`) is the
+same function on a batch of one. The weights are applied in one place (`weighted_costs`), which
+also totals the term-by-term breakdown of a built route (`route_breakdown`: what the greedy
+baseline reports, and the readable reference the tests check `pair_costs` against).
 """
 
 from __future__ import annotations

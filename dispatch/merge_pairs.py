@@ -94,11 +94,10 @@ def _gather(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], trav
         singles = [p for p in group if len(p.orders) == 1]
         if len(singles) > 1:
             singles_of.append(singles)
-    waiting = [p for singles in singles_of for p in singles if id(p) not in match_of]
-    not_now = dict(zip(map(id, waiting), not_now_costs(waiting, now, config).tolist(), strict=True)) if waiting else {}
     keys: list[PairKey] = []
     refused: list[bool] = []
     rows: list[tuple[float, ...]] = []
+    apart: list[tuple[float, BundlePlan]] = []  # the host's match cost, and the guest (its cost added below)
     for singles in singles_of:
         for host in singles:
             host_match = match_of.get(id(host))
@@ -111,7 +110,6 @@ def _gather(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], trav
                 b = guest.orders[0]
                 if guest is host or abs(max(a.ready_at, now) - max(b.ready_at, now)) > config.bundle_ready_window_s:
                     continue
-                guest_match = match_of.get(id(guest))
                 keys.append((id(host), id(guest)))
                 refused.append(courier.courier_id in a.excluded_couriers or courier.courier_id in b.excluded_couriers)
                 rows.append((
@@ -120,11 +118,18 @@ def _gather(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], trav
                     travel.seconds(a.dropoff, b.dropoff, "car"), travel.seconds(b.dropoff, a.dropoff, "car"),
                     depart, host_match.arrive_at - depart,
                     courier.shift_end if courier.shift_end is not None else np.inf, float(courier.delivered_count),
-                    host_match.cost + (guest_match.cost if guest_match else not_now[id(guest)]),
                 ))
+                apart.append((host_match.cost, guest))
     if not keys:
         return None
-    return _Pairs(keys, refused, *np.array(rows, dtype=np.float64).T)
+    waiting = {id(guest): guest for _, guest in apart if id(guest) not in match_of}
+    not_now = dict(zip(waiting, not_now_costs(list(waiting.values()), now, config).tolist(), strict=True)
+                   ) if waiting else {}
+    guest_cost = [match_of[id(g)].cost if id(g) in match_of else not_now[id(g)] for _, g in apart]
+    columns = np.array(rows, dtype=np.float64).T
+    ra, rb, pa, pb, to_a, to_b, a_to_b, b_to_a, depart_s, approach, shift_end, prior = columns
+    return _Pairs(keys, refused, ra, rb, pa, pb, to_a, to_b, a_to_b, b_to_a, depart_s, approach, shift_end, prior,
+                  apart=np.array([host + guest for (host, _), guest in zip(apart, guest_cost, strict=True)]))
 
 
 def _plan(pairs: _Pairs, config: DispatchConfig) -> _Merged:

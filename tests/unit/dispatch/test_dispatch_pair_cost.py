@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from dispatch_factories import TRAVEL
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from dispatch.assign import _price_rows, not_now_cost, not_now_costs, price_match
 from dispatch.bundling import BundlePlan, plan_bundle
-from dispatch.cost import DispatchConfig, route_breakdown
+from dispatch.cost import CostWeights, DispatchConfig, PairColumns, pair_costs, route_breakdown
 from dispatch.model import Courier, OpenOrder
 
 NOW = 36_000.0
@@ -47,7 +48,7 @@ def couriers(draw: st.DrawFn, courier_id: str) -> Courier:
 
 CONFIGS = [DispatchConfig(), replace(DispatchConfig(), pickup_service_s=0.0, dropoff_service_s=0.0),
            replace(DispatchConfig(), pickup_service_s=120.0, hold_horizon_s=600.0)]
-CASES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CASES = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @CASES
@@ -86,3 +87,19 @@ def test_one_pair_costs_what_its_built_route_breaks_down_into(plan, courier, con
     # The route adds offsets to the pickup instant where the pair cost subtracts them from the
     # promise: the same seconds, rounded differently.
     assert cost == pytest.approx(reference, rel=1e-9, abs=1e-6)
+
+
+def test_a_pair_costs_its_weighted_seconds_and_a_pickup_after_the_shift_is_refused() -> None:
+    # Two orders ready at 300 and 400 s; the courier arrives at 100 s after a 60 s drive, so it
+    # waits for the food: pickup at 400 s. The first order's promise needs a pickup by 350 s.
+    pair = PairColumns(
+        arrive=np.array([100.0, 100.0]), approach_s=np.array([60.0, 60.0]), shift_end=np.array([np.inf, 300.0]),
+        prior_deliveries=np.array([2.0, 2.0]), ready_at=np.array([400.0, 400.0]), ready_sum_s=np.array([700.0, 700.0]),
+        n_orders=np.array([2.0, 2.0]), ride_delay_s=np.array([50.0, 50.0]), loaded_travel_s=np.array([500.0, 500.0]),
+        promise_slack_s=(np.array([350.0, 350.0]), np.array([1000.0, 1000.0])),
+    )
+    late = 2.0 * 50 * (1 + 50 / 1800)  # 50 s late, the lateness weight doubling every 30 min
+    expected = late + 1.0 * (2 * 400 - 700) + 1.0 * 50 + 0.25 * (400 - 100 - 120) + 0.25 * (60 + 500) + 10.0 * 2
+    cost = pair_costs(pair, CostWeights(), pickup_service_s=240.0)
+    assert cost[0] == pytest.approx(expected, rel=1e-12)
+    assert cost[1] == np.inf  # the second courier's shift ends before the food is ready

@@ -581,7 +581,8 @@ def baseline_redis_pipe(redis_url: str, updates: int = 200_000) -> dict[str, flo
     import h3
     import redis as sync_redis
 
-    from geo.live import _FLUSH, CourierIndex, CourierUpdate, LiveKeys, LiveState
+    from geo.live import CourierIndex, CourierUpdate, LiveKeys, LiveState
+    from geo.live_scripts import FLUSH
 
     port = redis_url.rsplit(":", 1)[1].split("/")[0]
     cli = str(Path(sys.executable).parent / "redis-cli")
@@ -605,7 +606,7 @@ def baseline_redis_pipe(redis_url: str, updates: int = 200_000) -> dict[str, flo
     out["plain_3_commands_per_update"] = updates / run(b"".join(chunks))
     client.flushdb()
 
-    sha = client.script_load(_FLUSH)
+    sha = client.script_load(FLUSH)
     index = CourierIndex(None, "base:", REGION)  # type: ignore[arg-type]
     calls = []
     per_call = 1000

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 
 from dispatch.bundling import BundlePlan
-from dispatch.cost import CostBreakdown, DispatchConfig
+from dispatch.cost import DispatchConfig, FloatArray, PairColumns, pair_costs
 from dispatch.model import Courier, CourierState, Route
 from geo.eta import TravelTime, seconds_many
 
@@ -56,11 +57,13 @@ class PriceCache:
     rows: dict[int, tuple[BundlePlan, list[tuple[float, int]]]] = field(default_factory=dict)
     holds: dict[int, tuple[BundlePlan, float]] = field(default_factory=dict)
 
-    def hold(self, plan: BundlePlan, now: float, config: DispatchConfig) -> float:
-        kept = self.holds.get(id(plan))
-        if kept is None or kept[0] is not plan:
-            kept = self.holds[id(plan)] = (plan, not_now_cost(plan, now, config))
-        return kept[1]
+    def holds_of(self, plans: Sequence[BundlePlan], now: float, config: DispatchConfig) -> list[float]:
+        """`not_now_cost` of each plan; the ones not kept yet priced in one batch."""
+        todo = [plan for plan in plans if self.holds.get(id(plan), (None,))[0] is not plan]
+        if todo:
+            for plan, hold in zip(todo, not_now_costs(todo, now, config).tolist(), strict=True):
+                self.holds[id(plan)] = (plan, hold)
+        return [self.holds[id(plan)][1] for plan in plans]
 
 
 def candidate_couriers(couriers: Sequence[Courier], now: float, config: DispatchConfig) -> list[Courier]:
@@ -73,44 +76,83 @@ def candidate_couriers(couriers: Sequence[Courier], now: float, config: Dispatch
 
 def price_match(plan: BundlePlan, courier: Courier, approach_s: float, now: float,
                 config: DispatchConfig) -> float | None:
-    """The cost of `courier` taking `plan`, or None if the rules forbid it.
+    """The cost of `courier` taking `plan`, or None if the rules forbid it: `price_matches` of one."""
+    return price_matches([(plan, courier, approach_s)], now, config)[0]
 
-    This is `route_breakdown` on `plan.route(...)` without building the route: it runs for every
-    courier-bundle pair of a round, the route only for the few kept.
+
+def price_matches(pairs: Sequence[tuple[BundlePlan, Courier, float]], now: float,
+                  config: DispatchConfig) -> list[float | None]:
+    """`pair_costs` of each (plan, courier, approach time): the courier leaves when free (now at the
+    earliest); None where the rules forbid the pair (the courier declined one of the orders, or
+    would pick up after its shift ends).
+
+    This is `route_breakdown` on `plan.route(...)` without building the route: pricing runs for
+    every courier-bundle pair of a round, the route only for the few kept.
     """
-    if plan.excluded and courier.courier_id in plan.excluded:
-        return None
-    return _cost_at(plan, max(now, courier.free_at) + approach_s, approach_s, courier, config)
+    allowed = [(plan, courier, approach) for plan, courier, approach in pairs if not _declined(plan, courier)]
+    costs: list[float] = []
+    if allowed:
+        n = len(allowed)
+        approach_s = np.fromiter((approach for _, _, approach in allowed), np.float64, n)
+        depart = np.fromiter((max(now, courier.free_at) for _, courier, _ in allowed), np.float64, n)
+        shift_end = np.fromiter((math.inf if c.shift_end is None else c.shift_end for _, c, _ in allowed),
+                                np.float64, n)
+        prior = np.fromiter((c.delivered_count for _, c, _ in allowed), np.float64, n)
+        columns = _pair_columns([plan for plan, _, _ in allowed], np.arange(n), depart + approach_s, approach_s,
+                                shift_end, prior)
+        costs = pair_costs(columns, config.weights, config.pickup_service_s).tolist()
+    priced = iter(costs)
+    result: list[float | None] = []
+    for plan, courier, _ in pairs:
+        cost = None if _declined(plan, courier) else next(priced)
+        result.append(None if cost == math.inf else cost)  # inf: it would pick up after its shift ends
+    return result
+
+
+def _declined(plan: BundlePlan, courier: Courier) -> bool:
+    return bool(plan.excluded) and courier.courier_id in plan.excluded
 
 
 def not_now_cost(plan: BundlePlan, now: float, config: DispatchConfig) -> float:
-    """Price of "not now": the bundle served `hold_horizon_s` later by a courier already waiting at
-    the counter. It grows with the bundle's lateness like any match does, so an order that has
-    waited long is not put off again for a fresh one; and a match is only refused when it is worse
-    than waiting that long.
+    """`not_now_costs` of one plan."""
+    return float(not_now_costs([plan], now, config)[0])
+
+
+def not_now_costs(plans: Sequence[BundlePlan], now: float, config: DispatchConfig) -> FloatArray:
+    """Price of "not now" for each plan: the bundle served `hold_horizon_s` later by a courier already
+    waiting at the counter. It grows with the bundle's lateness like any match does, so an order
+    that has waited long is not put off again for a fresh one; and a match is only refused when it
+    is worse than waiting that long.
     """
-    ideal = Courier("", plan.bundle.pickup, free_at=now)
-    arrive = max(now, plan.ready_at - config.pickup_service_s / 2) + config.hold_horizon_s
-    cost = _cost_at(plan, arrive, 0.0, ideal, config)
-    assert cost is not None
+    n = len(plans)
+    ready = np.fromiter((p.ready_at for p in plans), np.float64, n)
+    arrive = np.maximum(now, ready - config.pickup_service_s / 2) + config.hold_horizon_s
+    zero = np.zeros(n)
+    cost = pair_costs(_pair_columns(plans, np.arange(n), arrive, zero, np.full(n, math.inf), zero),
+                      config.weights, config.pickup_service_s)
     return cost * config.weights.hold
 
 
-def _cost_at(plan: BundlePlan, arrive: float, approach_s: float, courier: Courier,
-             config: DispatchConfig) -> float | None:
-    pickup_at = max(arrive + config.pickup_service_s / 2, plan.ready_at)
-    if courier.shift_end is not None and pickup_at > courier.shift_end:
-        return None
-    n = len(plan.orders)
-    breakdown = CostBreakdown(
-        lateness_s=tuple(pickup_at - slack for slack in plan.promise_slack_s if pickup_at > slack),
-        food_wait_s=n * pickup_at - plan.ready_sum_s,
-        ride_delay_s=plan.ride_delay_s,
-        courier_wait_s=pickup_at - arrive - config.pickup_service_s / 2,
-        travel_s=approach_s + plan.loaded_travel_s,
-        prior_deliveries=courier.delivered_count,
+def _pair_columns(plans: Sequence[BundlePlan], plan_idx: npt.NDArray[np.intp], arrive: FloatArray,
+                  approach_s: FloatArray, shift_end: FloatArray, prior: FloatArray) -> PairColumns:
+    """The columns `pair_costs` reads for pairs (plans[plan_idx[i]], a courier given by the rest)."""
+    width = max((len(p.promise_slack_s) for p in plans), default=0)
+    slack = np.full((len(plans), width), math.inf)
+    for k, plan in enumerate(plans):
+        slack[k, :len(plan.promise_slack_s)] = plan.promise_slack_s
+
+    def column(values: Iterable[float]) -> FloatArray:
+        return np.fromiter(values, np.float64, len(plans))[plan_idx]
+
+    return PairColumns(
+        arrive, approach_s, shift_end, prior,
+        ready_at=column(p.ready_at for p in plans),
+        ready_sum_s=column(p.ready_sum_s for p in plans),
+        n_orders=column(float(len(p.orders)) for p in plans),
+        ride_delay_s=column(p.ride_delay_s for p in plans),
+        loaded_travel_s=column(p.loaded_travel_s for p in plans),
+        promise_slack_s=tuple(slack[plan_idx, j] for j in range(width)),
     )
-    return breakdown.total(config.weights)
 
 
 def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], travel: TravelTime,
@@ -149,7 +191,7 @@ def match_bundles(plans: Sequence[BundlePlan], couriers: Sequence[Courier], trav
             cache.rows[id(plan)] = (plan, row)
     approach = cache.approach
     priced = [cache.rows[id(plan)][1] for plan in plans]
-    holds = [cache.hold(plan, now, config) for plan in plans]
+    holds = cache.holds_of(plans, now, config)
     arcs = [heapq.nsmallest(config.candidates_per_bundle, row) for row in priced]
     chosen = _solve_flow(arcs, holds, len(couriers))
     # Only a bundle with a priced courier beyond its arcs that beats waiting can gain from more arcs.
@@ -173,9 +215,8 @@ def _price_rows(todo: Sequence[tuple[BundlePlan, Iterable[int]]], couriers: Sequ
     """`price_match` of every (bundle, allowed courier) pair, in numpy: per bundle, its (cost,
     courier index) pairs in the allowed order, the refused ones (excluded, past the shift) left out.
 
-    The same operations in the same order as `_cost_at` and `CostBreakdown.total`, so a cost is the
-    one `price_match` gives for the same approach time. Approach times missing from `approach`
-    (courier index, store) are computed in one `seconds_many` call and kept there.
+    Approach times missing from `approach` (courier index, store) are computed in one
+    `seconds_many` call and kept there.
     """
     pair_plan: list[int] = []
     pair_courier: list[int] = []
@@ -196,41 +237,17 @@ def _price_rows(todo: Sequence[tuple[BundlePlan, Iterable[int]]], couriers: Sequ
         found = seconds_many(travel, [couriers[ci].position for ci, _ in missing], [pickup[s] for _, s in missing],
                              [couriers[ci].vehicle for ci, _ in missing])
         approach.update(zip(missing, found.tolist(), strict=True))
-    weights, half = config.weights, config.pickup_service_s / 2
-    plan_idx = np.asarray(pair_plan, dtype=np.intp)
     courier_idx = np.asarray(pair_courier, dtype=np.intp)
     approach_s = np.asarray([approach[key] for key in keys], dtype=np.float64)
     free = np.asarray([max(now, c.free_at) for c in couriers], dtype=np.float64)[courier_idx]
     shift_end = np.asarray([math.inf if c.shift_end is None else c.shift_end for c in couriers],
                            dtype=np.float64)[courier_idx]
     prior = np.asarray([c.delivered_count for c in couriers], dtype=np.float64)[courier_idx]
-    plans = [plan for plan, _ in todo]
-    width = max(len(p.promise_slack_s) for p in plans)
-    slack = np.full((len(plans), width), math.inf)
-    for k, plan in enumerate(plans):
-        slack[k, :len(plan.promise_slack_s)] = plan.promise_slack_s
-    ready = np.asarray([p.ready_at for p in plans])[plan_idx]
-    ready_sum = np.asarray([p.ready_sum_s for p in plans])[plan_idx]
-    n_orders = np.asarray([float(len(p.orders)) for p in plans])[plan_idx]
-    ride_delay = np.asarray([p.ride_delay_s for p in plans])[plan_idx]
-    loaded = np.asarray([p.loaded_travel_s for p in plans])[plan_idx]
-
-    arrive = free + approach_s
-    pickup_at = np.maximum(arrive + half, ready)
-    allowed_mask = ~(pickup_at > shift_end)
-    lateness = np.zeros(len(pair_plan))
-    for j in range(width):
-        late_by = pickup_at - slack[plan_idx, j]
-        late = np.where(pickup_at > slack[plan_idx, j], late_by, 0.0)
-        lateness = lateness + weights.lateness * late * (1.0 + late / weights.lateness_doubling_s)
-    cost = (lateness
-            + weights.food_wait * (n_orders * pickup_at - ready_sum)
-            + weights.ride_delay * ride_delay
-            + weights.courier_wait * (pickup_at - arrive - half)
-            + weights.travel * (approach_s + loaded)
-            + weights.fairness * prior)
-    for k, c, ci, ok in zip(pair_plan, cost.tolist(), pair_courier, allowed_mask.tolist(), strict=True):
-        if ok:
+    pairs = _pair_columns([plan for plan, _ in todo], np.asarray(pair_plan, dtype=np.intp), free + approach_s,
+                          approach_s, shift_end, prior)
+    cost = pair_costs(pairs, config.weights, config.pickup_service_s)
+    for k, c, ci in zip(pair_plan, cost.tolist(), pair_courier, strict=True):
+        if c != math.inf:  # inf: the courier would pick up after its shift ends
             rows[k].append((c, ci))
     return rows
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dispatch.bundling import plan_bundle
-from dispatch.cost import DispatchConfig, route_breakdown
-from dispatch.model import Assignment, Courier, CourierState, Decision, OpenOrder
+from dispatch.cost import CostBreakdown, DispatchConfig, route_breakdown, total_costs
+from dispatch.model import Assignment, Bundle, Courier, CourierState, Decision, OpenOrder, Route
 from geo.eta import TravelTime
 
 
@@ -20,7 +20,7 @@ def decide_greedy(orders: Sequence[OpenOrder], couriers: Sequence[Courier], trav
     (among its store's `candidates` when given)."""
     idle = {c.courier_id: c for c in couriers
             if c.state is not CourierState.OFFLINE and c.free_at <= now}
-    assignments: list[Assignment] = []
+    chosen: list[tuple[str, Bundle, Route, CostBreakdown]] = []
     held: list[str] = []
     for order in sorted(orders, key=lambda o: (o.placed_at, o.order_id)):
         plan = plan_bundle([order], travel, config)
@@ -42,7 +42,10 @@ def decide_greedy(orders: Sequence[OpenOrder], couriers: Sequence[Courier], trav
         approach, courier = best
         del idle[courier.courier_id]
         route = plan.route(now, approach, config.pickup_service_s, config.dropoff_service_s)
-        cost = route_breakdown(route, {order.order_id: order}, courier, plan.direct_ride_s,
-                               approach + plan.loaded_travel_s, config.pickup_service_s).total(config.weights)
-        assignments.append(Assignment(courier.courier_id, plan.bundle, route, cost))
-    return Decision(tuple(assignments), tuple(held))
+        chosen.append((courier.courier_id, plan.bundle, route,
+                       route_breakdown(route, {order.order_id: order}, courier, plan.direct_ride_s,
+                                       approach + plan.loaded_travel_s, config.pickup_service_s)))
+    costs = total_costs([parts for *_, parts in chosen], config.weights).tolist()  # one batch, not one per order
+    assignments = tuple(Assignment(courier_id, bundle, route, cost)
+                        for (courier_id, bundle, route, _), cost in zip(chosen, costs, strict=True))
+    return Decision(assignments, tuple(held))

@@ -17,6 +17,9 @@ every script below touches one slot):
 Offers are written by one script that first checks the caller's lease value (token and owner)
 is still the lease, then skips any offer whose courier or orders already have a live offer: two
 dispatchers, or a stale holder and its successor, can never offer one order or one courier twice.
+
+Couriers' positions and states are not dispatch's keys: the round reads them through geo's
+published live index API (`geo.live.CourierIndex.nearest_online`, `courier_states`), never by key.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple, cast
+from typing import cast
 
 import h3
 import msgspec
@@ -34,8 +37,6 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT, FieldT
 
 from dispatch.offers import lease_value, parse_lease
-from geo.eta import Point
-from geo.live import LiveKeys, decode_state
 
 _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
@@ -315,89 +316,6 @@ class LiveOffers:
         if not raw:
             return None
         return raw.decode() if isinstance(raw, bytes) else raw
-
-
-# KEYS[1]: the live index's GEO set, KEYS[2]: its state hash. ARGV: k, radius m, then lng, lat per
-# point. Replies one string per point (the ids found, nearest first, joined by spaces), then the
-# distinct ids of all points (joined by spaces) and their states (JSON, one line each, empty if
-# none) read with one HMGET. A courier found by ten points is read and sent once, and the client
-# parses a few bulk strings instead of a nested reply (redis-py's pure-Python parser costs more
-# than the searches); the positions come from the states, so no coordinates are formatted here.
-_NEAREST = """
-local k, radius = ARGV[1], ARGV[2]
-local out, seen, ids = {}, {}, {}
-for i = 3, #ARGV, 2 do
-  local rows = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[i], ARGV[i + 1], 'BYRADIUS', radius, 'm',
-                          'ASC', 'COUNT', k)
-  for _, cid in ipairs(rows) do
-    if not seen[cid] then
-      seen[cid] = true
-      ids[#ids + 1] = cid
-    end
-  end
-  out[#out + 1] = table.concat(rows, ' ')
-end
-local states = {}
-for s = 1, #ids, 5000 do
-  local part = redis.call('HMGET', KEYS[2], unpack(ids, s, math.min(s + 4999, #ids)))
-  for j = 1, #part do states[#states + 1] = part[j] or '' end
-end
-out[#out + 1] = table.concat(ids, ' ')
-out[#out + 1] = table.concat(states, '\\n')
-return out
-"""
-
-
-class Found(NamedTuple):
-    """An online courier near a point, where the live index last placed it."""
-
-    courier_id: str
-    lat: float
-    lng: float
-    vehicle: str | None
-
-
-class CourierSearch:
-    """Nearest online couriers of many points in one round trip, on the live index's GEO set."""
-
-    def __init__(self, redis: aioredis.Redis, keys: LiveKeys) -> None:
-        self.keys = keys
-        self._scripts = _Scripts(redis, {"nearest": _NEAREST})
-
-    async def _search(self, points: Sequence[Point], k: int, radius_m: float) -> list[list[Found]]:
-        args: list[EncodableT] = [k, repr(float(radius_m))]
-        for lat, lng in points:
-            args += [repr(lng), repr(lat)]
-        replies: list[bytes] = await self._scripts.run("nearest", [self.keys.geo, self.keys.state],  # type: ignore[assignment]
-                                                       args)
-        ids, states = replies[-2], replies[-1]
-        online: dict[str, Found] = {}
-        if ids:
-            for cid, raw in zip(ids.decode().split(" "), states.split(b"\n"), strict=True):
-                state = decode_state(raw) if raw else None
-                if state is not None and state.status == "online" and state.lat is not None \
-                        and state.lng is not None:
-                    online[cid] = Found(cid, state.lat, state.lng, state.vehicle)
-        return [[online[cid] for cid in raw.decode().split(" ") if cid in online] if raw else []
-                for raw in replies[:-2]]
-
-    async def nearest(self, points: Sequence[Point], k: int, radius_m: float,
-                      first_radius_m: float = 1500.0) -> list[list[Found]]:
-        """For each point, its online couriers among the `k` nearest available ones, nearest first.
-
-        A tight first pass (Redis' cost grows with the couriers inside the radius), then one more
-        pass at `radius_m` for the points that found fewer than `k`. geo.live's `nearest_available`
-        walks H3 rings with a round trip per ring: right for one point, slow for a thousand.
-        """
-        if not points:
-            return []
-        found = await self._search(points, k, min(first_radius_m, radius_m))
-        short = [i for i, rows in enumerate(found) if len(rows) < k]
-        if short and radius_m > first_radius_m:
-            wider = await self._search([points[i] for i in short], k, radius_m)
-            for i, rows in zip(short, wider, strict=True):
-                found[i] = rows
-        return found
 
 
 class HeatEntry(msgspec.Struct, array_like=True):

@@ -33,7 +33,6 @@ import redis.asyncio as aioredis
 from dispatch import store
 from dispatch.cost import DispatchConfig
 from dispatch.live import (
-    CourierSearch,
     DispatchKeys,
     Frames,
     Lease,
@@ -139,7 +138,6 @@ class Dispatcher:
         self.frames = Frames(redis, prefix)
         self.moves = Repositions(redis, self.keys)
         self.index = CourierIndex(redis, prefix, config.region)
-        self.search = CourierSearch(redis, self.index.keys)
         self.surge = SurgeKeeper(SurgeBoardStore(redis, self.keys), config.surge)
         self.travel = travel or HaversineTravelTime()
         self.speed = SpeedKeeper(pool, config.region, config.speeds, self.travel)
@@ -287,9 +285,9 @@ class Dispatcher:
             per_store[order.store_id] += 1
         stores = list(pickups)
         k = self.config.candidates_k + 2
-        found = await self.search.nearest([pickups[s] for s in stores],
-                                          k + min(per_store.most_common(1)[0][1], 20) + len(pending) // 50,
-                                          self.config.search_radius_m)
+        found = await self.index.nearest_online([pickups[s] for s in stores],
+                                                k + min(per_store.most_common(1)[0][1], 20) + len(pending) // 50,
+                                                self.config.search_radius_m)
         couriers: dict[str, Courier] = {}
         for rows in found:
             for cid, lat, lng, vehicle in rows:

@@ -16,6 +16,11 @@ Keys (all per region, with the region as a hash tag so a region lives on one Red
 `stale_after` seconds. Busy couriers stay available (bundling); `courier_states` tells the
 dispatcher what each one carries.
 
+This module is the index's only door, a published API (named in `geo/__init__.py`): tracking
+writes through `CourierIndex` (`flush`, `sweep`, `set_bundle`), dispatch and the ops feed read
+through it (`nearest_online`, `courier_states`, `available_counts`, `scan_states`). No other module
+names these keys or runs a script over them; every script that does is in `geo.live_scripts`.
+
 Writes: `flush` sends one EVALSHA per region (its couriers packed into one msgpack argument,
 unpacked by the script with Redis's built-in cmsgpack), plus the PUBLISHes of that flush, in one
 pipelined round trip. The script reads each courier's current cell itself, so the counters
@@ -33,82 +38,11 @@ from typing import NamedTuple, cast
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
-from geo.eta import haversine_m
+from geo.eta import Point, haversine_m
 from geo.h3cells import rings
-
-_FLUSH = """
-local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cellp = ARGV[1]
--- ARGV[2]: one msgpack array, 7 values per courier (see CourierIndex.flush_args)
-local rows = cmsgpack.unpack(ARGV[2])
-local g, z, h, gone = {}, {}, {}, {}
-local function leave(cid, prev)
-  if redis.call('SREM', cellp .. prev, cid) == 1 then
-    if redis.call('HINCRBY', counts, prev, -1) <= 0 then redis.call('HDEL', counts, prev) end
-  end
-end
-for i = 1, #rows, 7 do
-  local cid, avail, cell = rows[i], rows[i + 1], rows[i + 2]
-  local prev = redis.call('HGET', cellof, cid)
-  if avail then
-    if cell ~= '' then
-      if prev ~= cell then
-        if prev then leave(cid, prev) end
-        if redis.call('SADD', cellp .. cell, cid) == 1 then redis.call('HINCRBY', counts, cell, 1) end
-        redis.call('HSET', cellof, cid, cell)
-      end
-      g[#g + 1] = rows[i + 3]; g[#g + 1] = rows[i + 4]; g[#g + 1] = cid
-    end
-  else
-    if prev then
-      leave(cid, prev)
-      redis.call('HDEL', cellof, cid)
-    end
-    gone[#gone + 1] = cid
-  end
-  z[#z + 1] = rows[i + 5]; z[#z + 1] = cid
-  h[#h + 1] = cid; h[#h + 1] = rows[i + 6]
-end
-local function bulk(cmd, key, list)
-  for s = 1, #list, 6000 do
-    redis.call(cmd, key, unpack(list, s, math.min(s + 5999, #list)))
-  end
-end
-bulk('GEOADD', geo, g)
-bulk('ZREM', geo, gone)
-bulk('ZADD', seen, z)
-bulk('HSET', state, h)
-return #z / 2
-"""
-
-_SWEEP = """
-local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cellp, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local ids = redis.call('ZRANGEBYSCORE', seen, '-inf', cutoff, 'LIMIT', 0, limit)
-local staled = {}
-for _, cid in ipairs(ids) do
-  local prev = redis.call('HGET', cellof, cid)
-  if prev then
-    if redis.call('SREM', cellp .. prev, cid) == 1 then
-      if redis.call('HINCRBY', counts, prev, -1) <= 0 then redis.call('HDEL', counts, prev) end
-    end
-    redis.call('HDEL', cellof, cid)
-  end
-  redis.call('ZREM', geo, cid)
-  redis.call('ZREM', seen, cid)
-  local raw = redis.call('HGET', state, cid)
-  if raw then
-    local ok, st = pcall(cjson.decode, raw)
-    if ok and type(st) == 'table' and st.status ~= 'offline' and st.status ~= 'stale' then
-      st.status = 'stale'
-      redis.call('HSET', state, cid, cjson.encode(st))
-      staled[#staled + 1] = cid
-    end
-  end
-end
-return staled
-"""
+from geo.live_scripts import FLUSH, NEAREST, SWEEP
 
 
 class LiveState(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -172,6 +106,15 @@ class CourierLive(NamedTuple):
     order_ids: list[str]  # the bundle it carries now
 
 
+class NearbyCourier(NamedTuple):
+    """An online courier near a point, where the index last placed it."""
+
+    courier_id: str
+    lat: float
+    lng: float
+    vehicle: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class LiveKeys:
     prefix: str
@@ -220,8 +163,10 @@ _NO_POSITION = ("", "", "")  # cell, lng, lat of a courier without a fix
 
 
 class CourierIndex:
-    """The live index of one region. Writers: the tracking flusher and sweeper. Readers:
-    dispatch (`nearest_available`, `search_available`, `courier_states`, `available_counts`)."""
+    """The live index of one region, geo's published API over its keys. Writers: tracking's
+    flusher and sweeper. Readers: dispatch's round (`nearest_online`, `courier_states`), its surge
+    and speed learning (`available_counts`, `scan_states`), the ops feed (`courier_states`).
+    `keys` are for this module and its tests."""
 
     def __init__(self, redis: aioredis.Redis, prefix: str, region: str) -> None:
         self.redis = redis
@@ -229,10 +174,12 @@ class CourierIndex:
         self.keys = LiveKeys(prefix, region)
         self._flush_sha: str | None = None
         self._sweep_sha: str | None = None
+        self._nearest_sha: str | None = None
 
     async def load_scripts(self) -> None:
-        self._flush_sha = await self.redis.script_load(_FLUSH)
-        self._sweep_sha = await self.redis.script_load(_SWEEP)
+        self._flush_sha = await self.redis.script_load(FLUSH)
+        self._sweep_sha = await self.redis.script_load(SWEEP)
+        self._nearest_sha = await self.redis.script_load(NEAREST)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -334,6 +281,49 @@ class CourierIndex:
             return {}
         values = await self.redis.hmget(self.keys.avail, list(cells))
         return {c: int(v) if v else 0 for c, v in zip(cells, values, strict=True)}
+
+    async def nearest_online(self, points: Sequence[Point], k: int, radius_m: float,
+                             first_radius_m: float = 1500.0) -> list[list[NearbyCourier]]:
+        """For each point, its online couriers among the `k` nearest available ones, nearest first:
+        a dispatch round's candidates, in one script call (each courier's state read once however
+        many points find it).
+
+        A tight first pass (Redis' cost grows with the couriers inside the radius), then one more
+        call at `radius_m` for the points that found fewer than `k`. `nearest_available` walks H3
+        rings with a round trip per ring: right for one point, slow for a thousand.
+        """
+        if not points:
+            return []
+        found = await self._nearest(points, k, min(first_radius_m, radius_m))
+        short = [i for i, rows in enumerate(found) if len(rows) < k]
+        if short and radius_m > first_radius_m:
+            wider = await self._nearest([points[i] for i in short], k, radius_m)
+            for i, rows in zip(short, wider, strict=True):
+                found[i] = rows
+        return found
+
+    async def _nearest(self, points: Sequence[Point], k: int, radius_m: float) -> list[list[NearbyCourier]]:
+        args: list[EncodableT] = [k, repr(float(radius_m))]
+        for lat, lng in points:
+            args += [repr(lng), repr(lat)]
+        if self._nearest_sha is None:
+            await self.load_scripts()
+        assert self._nearest_sha is not None  # load_scripts set it
+        try:
+            replies = await self.redis.evalsha(self._nearest_sha, 2, self.keys.geo, self.keys.state, *args)
+        except NoScriptError:
+            await self.load_scripts()
+            replies = await self.redis.evalsha(self._nearest_sha, 2, self.keys.geo, self.keys.state, *args)
+        ids, states = replies[-2], replies[-1]
+        online: dict[str, NearbyCourier] = {}
+        if ids:
+            for cid, raw in zip(ids.decode().split(" "), states.split(b"\n"), strict=True):
+                state = decode_state(raw) if raw else None
+                if state is not None and state.status == "online" and state.lat is not None \
+                        and state.lng is not None:
+                    online[cid] = NearbyCourier(cid, state.lat, state.lng, state.vehicle)
+        return [[online[cid] for cid in raw.decode().split(" ") if cid in online] if raw else []
+                for raw in replies[:-2]]
 
     async def nearest_available(
         self, lat: float, lng: float, k: int = 10, max_rings: int = 8

@@ -42,9 +42,11 @@ def test_orders_of_different_restaurants_are_never_merged():
 
 
 def one_pair_saving(host, guest, match_of, travel, now, config):
-    """What merge._best_merge's one-pair path computes for (host, guest); None if not a merge."""
+    """The saving and cost merge._best_merge's one-pair path computes for (host, guest), with the
+    scalar pricing (`price_match`, `not_now_cost`); None if not a merge."""
     from dispatch.assign import not_now_cost, price_match
     from dispatch.bundling import breaks_promise, plan_bundle
+    from dispatch.merge_pairs import PairMerge
 
     host_match = match_of[id(host)]
     courier = host_match.courier
@@ -57,7 +59,7 @@ def one_pair_saving(host, guest, match_of, travel, now, config):
         return None
     guest_match = match_of.get(id(guest))
     saving = host_match.cost + (guest_match.cost if guest_match else not_now_cost(guest, now, config)) - cost
-    return saving if saving > 0 else None
+    return PairMerge(saving, cost) if saving > 0 else None
 
 
 def test_pairs_of_single_orders_priced_all_at_once_choose_the_merges_planning_each_pair_would():
@@ -102,10 +104,10 @@ def test_pairs_of_single_orders_priced_all_at_once_choose_the_merges_planning_ea
         for plan in plans:
             groups[plan.bundle.store_id].append(plan)
         known = single_pair_savings(groups.values(), match_of, travel, now, config)
-        for (host_id, guest_id), saving in known.items():  # each saving, to the last bit
+        for (host_id, guest_id), found in known.items():  # each saving and cost, to the last bit
             host = next(p for p in plans if id(p) == host_id)
             guest = next(p for p in plans if id(p) == guest_id)
-            assert saving == one_pair_saving(host, guest, match_of, travel, now, config)
+            assert found == one_pair_saving(host, guest, match_of, travel, now, config)
         for group in groups.values():
             fast = _best_merge(group, match_of, travel, now, config, known)
             slow = _best_merge(group, match_of, travel, now, config)

@@ -12,6 +12,10 @@ lists the stores whose row changed since the last look (`updated_at`, with a mar
 transactions still open then), and only those whose `version` moved on are re-read. Every store
 change bumps `version`, so another process's change shows up within `poll_s`; checkout re-checks
 the store against the database anyway (`cart_quote`, one statement per quote).
+
+`Customer` is a collaborator of the `CatalogService` facade (see `service`), built with the pool,
+the clock, the parsed store rules (`RulesCache`, shared with checkout) and the travel-time model
+and vehicle its ETAs use.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
@@ -43,11 +47,11 @@ from catalog.messages import (
     StoreCards,
 )
 from catalog.model import fee_for_distance
-from catalog.rules import StoreRules, parse_special_days
+from catalog.published import read_menu
+from catalog.rules import RulesCache, StoreRules, parse_special_days
 from geo.distance import haversine_m
-
-if TYPE_CHECKING:
-    from catalog.service import CatalogService
+from geo.eta import HaversineTravelTime
+from kernel.clock import Clock
 
 POLL_S = 1.0  # how stale another process's store change may be in discovery
 CHANGE_MARGIN = timedelta(seconds=60)  # longer than any catalog write transaction stays open
@@ -60,8 +64,15 @@ class _Ranked:
 
 
 class Customer:
-    def __init__(self, service: CatalogService, *, poll_s: float = POLL_S) -> None:
-        self.s = service
+    """The customer side of the catalog: discovery, a store's menu, search."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, rules: RulesCache, *, travel: HaversineTravelTime,
+                 vehicle: str, poll_s: float = POLL_S) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.rules = rules
+        self.travel = travel
+        self.vehicle = vehicle
         self.index = DiscoveryIndex()
         self.poll_s = poll_s
         self._lock = asyncio.Lock()
@@ -82,21 +93,21 @@ class Customer:
         if scan_all:
             return await self._scan(query, at)
         await self.refresh()
-        return page(rank(self.index, query, at, self.s.travel, self.s.vehicle), query)
+        return page(rank(self.index, query, at, self.travel, self.vehicle), query)
 
     async def refresh(self) -> None:
         """Bring the index up to date (all stores on first use, then only those whose version moved)."""
         must = self._since is None or self._dirty
-        if not must and self.s.clock.monotonic() - self._polled < self.poll_s:
+        if not must and self.clock.monotonic() - self._polled < self.poll_s:
             return
         if not must and self._lock.locked():
             return  # another request is looking; answer from the index as it is
         async with self._lock:
             must = self._since is None or self._dirty
-            if not must and self.s.clock.monotonic() - self._polled < self.poll_s:
+            if not must and self.clock.monotonic() - self._polled < self.poll_s:
                 return
             self._dirty = False  # before the read: a change committed meanwhile marks it again
-            async with self.s.pool.acquire() as conn:
+            async with self.pool.acquire() as conn:
                 if self._since is None:
                     now = await db.database_now(conn)
                     await self._load(conn, now, None)
@@ -106,7 +117,7 @@ class Customer:
                     if stale:
                         await self._load(conn, now, stale)
             self._since = now
-            self._polled = self.s.clock.monotonic()
+            self._polled = self.clock.monotonic()
 
     async def _load(self, conn: asyncpg.Connection, now: datetime, store_ids: list[str] | None) -> None:
         """(Re)load stores into the index: rows and cells from one snapshot, so they agree."""
@@ -124,7 +135,7 @@ class Customer:
             self.index.put(Listing(
                 id=row["id"], version=row["version"], name=row["name"], lat=row["lat"], lng=row["lng"],
                 currency=row["currency"], status=row["status"], paused_until=row["paused_until"],
-                prep_time_default_s=row["prep_time_default_s"], rules=self.s.rules.get(row),
+                prep_time_default_s=row["prep_time_default_s"], rules=self.rules.get(row),
                 special=parse_special_days(row["specials"]),
             ), by_store.get(row["id"], ()))
         for store_id in store_ids or ():
@@ -134,9 +145,9 @@ class Customer:
     async def _scan(self, query: DiscoveryQuery, at: datetime) -> StoreCards:
         after = decode_cursor(query.cursor) if query.cursor else None
         first, last = at.date() - timedelta(days=2), at.date() + timedelta(days=2)
-        async with self.s.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             rows = await db.all_open_stores(conn, first, last)
-            rules = await self.rules(conn, rows)
+            rules = await self.rules_of(conn, rows)
         ranked = self.rank(rows, rules, query, at)
         if after is not None:
             ranked = [r for r in ranked if r.key > after]
@@ -145,19 +156,19 @@ class Customer:
         return StoreCards(items=[r.card for r in chosen],
                           next_cursor=encode_cursor(chosen[-1].key) if more else None)
 
-    async def rules(self, conn: asyncpg.Connection, rows: Sequence[Any]) -> dict[str, StoreRules]:
+    async def rules_of(self, conn: asyncpg.Connection, rows: Sequence[Any]) -> dict[str, StoreRules]:
         """Parsed rules of each candidate: from the cache, else parsed once from a second query."""
         out: dict[str, StoreRules] = {}
         missing = []
         for row in rows:
-            found = self.s.rules.cached(row["id"], row["version"])
+            found = self.rules.cached(row["id"], row["version"])
             if found is None:
                 missing.append(row["id"])
             else:
                 out[row["id"]] = found
         if missing:
             for full in await db.rules_rows(conn, missing):
-                out[full["id"]] = self.s.rules.get(full)
+                out[full["id"]] = self.rules.get(full)
         return out
 
     def rank(self, rows: Sequence[Any], all_rules: dict[str, StoreRules], query: DiscoveryQuery,
@@ -179,7 +190,7 @@ class Customer:
             if not open_now and opens_at is None:
                 continue
             wait = 0.0 if opens_at is None else (opens_at - at).total_seconds()
-            travel = self.s.travel.seconds((row["lat"], row["lng"]), point, self.s.vehicle)
+            travel = self.travel.seconds((row["lat"], row["lng"]), point, self.vehicle)
             eta = round(wait + row["prep_time_default_s"] + travel)
             fee = fee_for_distance(rules.fee_bands, distance, row["currency"])
             card = StoreCard(
@@ -196,12 +207,12 @@ class Customer:
     async def menu(self, store_id: str) -> CustomerMenu:
         """The published menu without hidden items; sold-out items (flag or no stock) are flagged.
         A sold-out whose `sold_out_until` has come reads as in stock (decided now, at every read)."""
-        now = self.s.clock.now()
-        async with self.s.pool.acquire() as conn:
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
             row = await db.get_store(conn, store_id)
             if row is None or row["status"] == "closed":
                 raise StoreNotFound("no such store")
-            menu = await self.s.merchant._load_menu(conn, row)
+            menu = await read_menu(conn, row)
             ids = [i.id for c in menu.categories for i in c.items if i.id]
             stock = await db.stock_counts(conn, ids)
         categories = []
@@ -223,10 +234,10 @@ class Customer:
         """Dishes and stores that deliver to the point, ranked by full-text rank + trigram similarity."""
         await self.refresh()
         where = DiscoveryQuery(lat=query.lat, lng=query.lng, sort="distance", limit=100)
-        cards = {h[1].id: card(h) for h in rank(self.index, where, at, self.s.travel, self.s.vehicle)}
+        cards = {h[1].id: card(h) for h in rank(self.index, where, at, self.travel, self.vehicle)}
         if not cards:
             return []
-        async with self.s.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             hits = await db.search(conn, query.q, list(cards), query.limit)
         return [_hit(h, cards[h["store_id"]]) for h in hits]
 

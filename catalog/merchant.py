@@ -2,14 +2,18 @@
 pause and resume. Each is one transaction that also writes its audit row and its event.
 
 Another tenant's store is reported as not found, never as forbidden, so its existence stays hidden.
+
+`Merchant` is a collaborator of the `CatalogService` facade (see `service`), built with the pool, the
+clock, the region of a store created without one, and `on_change`, called after every committed
+change (discovery's `changed`, so this process's next discovery answer looks for it first).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -27,7 +31,6 @@ from catalog.messages import (
     StoreCreate,
     StorePatch,
     ZonesIn,
-    menu_decoder,
 )
 from catalog.model import (
     FeeBandRule,
@@ -37,29 +40,41 @@ from catalog.model import (
     day_periods,
     zone_info,
 )
+from catalog.published import read_menu
 from geo.zones import cover_zone, parse_zone, union_zones
+from kernel.clock import Clock
 from kernel.errors import ValidationFailed
 from kernel.http import Principal
 from kernel.ids import new_id
 from kernel.outbox import write_event
 
-if TYPE_CHECKING:
-    from catalog.service import CatalogService
+
+def tenant_scope(who: Principal) -> str | None:
+    """The tenant a principal is limited to (None: operators see every tenant)."""
+    if who.is_operator():
+        return None
+    if not who.tenant_id:
+        return "\x00no-tenant"  # matches nothing
+    return who.tenant_id
 
 
 class Merchant:
-    """The merchant side of the catalog, bound to one `CatalogService`."""
+    """The merchant side of the catalog: tenants and their stores, for staff, API keys and operators."""
 
-    def __init__(self, service: CatalogService) -> None:
-        self.s = service
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, *, default_region: str,
+                 on_change: Callable[[], None]) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.default_region = default_region
+        self.on_change = on_change
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[asyncpg.Connection]:
         """One command's transaction; once it has committed, this process's discovery looks for the
         change before its next answer (other processes see it within their poll interval)."""
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             yield conn
-        self.s.customer.changed()
+        self.on_change()
 
     # ---- tenants ----------------------------------------------------------------------------
 
@@ -70,8 +85,8 @@ class Merchant:
         return row
 
     async def get_tenant(self, who: Principal, tenant_id: str) -> asyncpg.Record:
-        scope = self.s.scope(who)
-        async with self.s.pool.acquire() as conn:
+        scope = tenant_scope(who)
+        async with self.pool.acquire() as conn:
             row = await db.get_tenant(conn, tenant_id)
         if row is None or (scope is not None and scope != tenant_id):
             raise TenantNotFound("no such tenant")
@@ -81,7 +96,7 @@ class Merchant:
 
     async def _owned(self, conn: asyncpg.Connection, who: Principal, store_id: str,
                      for_update: bool = False) -> dict[str, Any]:
-        row = await db.get_store(conn, store_id, tenant_id=self.s.scope(who), for_update=for_update)
+        row = await db.get_store(conn, store_id, tenant_id=tenant_scope(who), for_update=for_update)
         if row is None:
             raise StoreNotFound("no such store")
         return row
@@ -93,18 +108,18 @@ class Merchant:
             await self.get_tenant(who, tenant_id)
             row = await db.insert_store(conn, {
                 **msgspec.structs.asdict(body), "id": new_id("sto"), "tenant_id": tenant_id,
-                "region": body.region or self.s.default_region,
+                "region": body.region or self.default_region,
             })
             await db.audit(conn, tenant_id, row["id"], who.account_id, "store.created", msgspec.to_builtins(body))
         return row
 
     async def list_stores(self, who: Principal, tenant_id: str, after: str | None, limit: int) -> list[dict]:
         await self.get_tenant(who, tenant_id)
-        async with self.s.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             return await db.list_stores(conn, tenant_id, after, limit)
 
     async def get_store(self, who: Principal, store_id: str) -> dict[str, Any]:
-        async with self.s.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             return await self._owned(conn, who, store_id)
 
     async def _change(self, who: Principal, store_id: str, action: str, changes: dict[str, Any],
@@ -147,7 +162,7 @@ class Merchant:
     # ---- status -----------------------------------------------------------------------------
 
     async def pause(self, who: Principal, store_id: str, body: PauseIn) -> dict[str, Any]:
-        if body.until is not None and (body.until.tzinfo is None or body.until <= self.s.clock.now()):
+        if body.until is not None and (body.until.tzinfo is None or body.until <= self.clock.now()):
             raise ValidationFailed("until must be a future time with a UTC offset", param="until")
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
@@ -176,7 +191,7 @@ class Merchant:
     async def reopen_expired_pauses(self) -> int:
         """Pauses whose end has passed become online (with their `store.opened` events)."""
         async with self._tx() as conn:
-            rows = await db.reopen_expired_pauses(conn, self.s.clock.now())
+            rows = await db.reopen_expired_pauses(conn, self.clock.now())
             for r in rows:
                 await db.audit(conn, r["tenant_id"], r["id"], "system", "store.online", {"reason": "pause ended"})
                 await write_event(conn, "store.opened", {"store_id": r["id"], "tenant_id": r["tenant_id"]},
@@ -186,7 +201,7 @@ class Merchant:
     # ---- special days -----------------------------------------------------------------------
 
     async def special_days(self, who: Principal, store_id: str) -> list[asyncpg.Record]:
-        async with self.s.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             await self._owned(conn, who, store_id)
             return await db.special_days(conn, [store_id])
 
@@ -219,10 +234,10 @@ class Merchant:
         """Validate the whole menu, then store it as the next version. Nothing changes on failure.
         Sold-out items get their end (`settle_sold_out`); newly sold-out ones emit `item.sold_out`."""
         menu = prepare_menu(body, new_id)
-        now = self.s.clock.now()
+        now = self.clock.now()
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
-            before = menu_at(await self._load_menu(conn, row), now)
+            before = menu_at(await read_menu(conn, row), now)
             menu = settle_sold_out(menu, items_by_id(before), ZoneInfo(row["timezone"]), now)
             version = await self._store_menu(conn, who, row, menu)
             await self._sold_out_events(conn, row, before, menu)
@@ -249,16 +264,12 @@ class Merchant:
 
     async def current_menu(self, who: Principal, store_id: str) -> tuple[dict, MenuIn, datetime | None]:
         """The current menu as it reads now: a sold-out item whose end has come shows as in stock."""
-        now = self.s.clock.now()
-        async with self.s.pool.acquire() as conn:
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
             row = await self._owned(conn, who, store_id)
-            menu = await self._load_menu(conn, row)
+            menu = await read_menu(conn, row)
             at = await db.menu_published_at(conn, store_id, row["menu_version"])
         return row, menu_at(menu, now), at
-
-    async def _load_menu(self, conn: asyncpg.Connection, row: dict) -> MenuIn:
-        document = await db.menu_document(conn, row["id"], row["menu_version"]) if row["menu_version"] else None
-        return menu_decoder.decode(document) if document else MenuIn(categories=[])
 
     async def patch_item(self, who: Principal, store_id: str, item_id: str, body: ItemPatch) -> tuple[int, Any]:
         """Change one item (name, price, availability...) as a new menu version, applied to the menu
@@ -267,10 +278,10 @@ class Merchant:
         changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
         if "availability" in changes:
             changes.setdefault("sold_out_until", None)
-        now = self.s.clock.now()
+        now = self.clock.now()
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
-            before = menu_at(await self._load_menu(conn, row), now)
+            before = menu_at(await read_menu(conn, row), now)
             try:
                 patched, _ = apply_item_patch(before, item_id, changes)
             except KeyError:
@@ -309,14 +320,14 @@ class Merchant:
     # ---- stock ------------------------------------------------------------------------------
 
     async def stock(self, who: Principal, store_id: str) -> list[asyncpg.Record]:
-        async with self.s.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             await self._owned(conn, who, store_id)
             return await db.store_stock(conn, store_id)
 
     async def set_stock(self, who: Principal, store_id: str, item_id: str, count: int | None) -> None:
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
-            menu = await self._load_menu(conn, row)
+            menu = await read_menu(conn, row)
             if not any(i.id == item_id for c in menu.categories for i in c.items):
                 raise ItemNotFound("no such item on this store's menu")
             await db.set_stock(conn, store_id, item_id, count)
@@ -329,6 +340,6 @@ class Merchant:
                                   aggregate_id=store_id)
 
     async def audit_log(self, who: Principal, store_id: str, before: int | None, limit: int) -> list:
-        async with self.s.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             await self._owned(conn, who, store_id)
             return await db.audit_entries(conn, store_id, before, limit)

@@ -2,28 +2,35 @@
 wallet's hold, or the customer's 3-D Secure answer), and the writes that record the state
 the intent reaches with what announces it (`_change`), including the writes that must
 outlive a caller's rolled-back transaction ("apart"). Capture lives here too: an automatic
-capture follows an authorization in the same `_apply`.
+capture follows an authorization in the same `apply`.
 
-`IntentConfirmation` is a base of `PaymentsService` (see `service`), which sets the state
-declared below; it is split out so the facade reads as the interface other packages use.
+`Confirmations` is a collaborator of the `PaymentsService` facade (see `service`), which builds
+it with what it uses: the pool (for the writes apart), the vault, the processor, the fraud screen
+and `FraudDecisions`, the writer of the decisions that must outlive their caller's transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import structlog
 
-from kernel.ids import new_id
 from kernel.money import Money
-from kernel.outbox import make_event, write_event
+from kernel.outbox import make_event
 from payments import ledger, model, store
 from payments.errors import ProcessorError, ProcessorUnavailable, ResourceMissing
-from payments.intents import WALLET, RiskContext, attempt_id, money_fields, processor_key, webhook_intent
+from payments.intents import (
+    WALLET,
+    RiskContext,
+    attempt_id,
+    money_fields,
+    processor_key,
+    webhook_intent,
+    webhook_payload,
+)
 from payments.live import FraudScreen
 from payments.model import Account, credit, debit
 from payments.processor import (
@@ -44,22 +51,56 @@ APART_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a connection to write an int
 _NAMED_BY_A_402 = frozenset({model.REQUIRES_ACTION, model.REQUIRES_PAYMENT_METHOD})
 
 
-class IntentConfirmation:
-    # Set by `PaymentsService.__init__`; declared here for the methods below.
-    pool: asyncpg.Pool
-    vault: Vault
-    processor: Processor
-    fraud: FraudScreen
-    _apart: list[FraudDecision]  # fraud decisions to write apart from their caller's transaction
-    _writer: asyncio.Task[None] | None
+async def locked_intent(conn: asyncpg.Connection, intent_id: str) -> Intent:
+    """The intent, locked for the rest of the caller's transaction (ResourceMissing when unknown)."""
+    intent = await store.get_intent(conn, intent_id, lock=True)
+    if intent is None:
+        raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="payment_intent")
+    return intent
 
-    async def _locked(self, conn: asyncpg.Connection, intent_id: str) -> Intent:
-        intent = await store.get_intent(conn, intent_id, lock=True)
-        if intent is None:
-            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="payment_intent")
-        return intent
 
-    async def _card(self, conn: asyncpg.Connection, intent: Intent) -> CardForProcessor:
+class FraudDecisions:
+    """Fraud decisions written apart from their caller's transaction, by a task of their own, on a
+    connection of their own: a checkout that rolls back keeps the decision that refused it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._queued: list[FraudDecision] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def record(self, decision: FraudDecision) -> None:
+        """Queue a decision for the writer task; decisions that arrive while it writes go in its
+        next statement, so under load many checkouts share one round trip."""
+        self._queued.append(decision)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="payments-fraud-decisions")
+
+    async def _write(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                async with self.pool.acquire() as own:
+                    await store.insert_fraud_decisions(own, batch)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.exception("fraud_decision.not_stored", payment_intents=[d.intent_id for d in batch])
+
+    async def close(self) -> None:
+        """Wait for fraud decisions still being written (call before the pool closes)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+class Confirmations:
+    def __init__(self, pool: asyncpg.Pool, *, vault: Vault, processor: Processor, fraud: FraudScreen,
+                 decisions: FraudDecisions) -> None:
+        self.pool = pool
+        self.vault = vault
+        self.processor = processor
+        self.fraud = fraud
+        self.decisions = decisions
+
+    async def card(self, conn: asyncpg.Connection, intent: Intent) -> CardForProcessor:
+        """The card an intent's payment method charges, opened from the vault."""
         return self._card_of(await store.get_payment_method_for_charge(conn, intent.payment_method_id or ""))
 
     def _card_of(self, pm: asyncpg.Record | None) -> CardForProcessor:
@@ -68,8 +109,8 @@ class IntentConfirmation:
             raise ResourceMissing("No such PaymentMethod", param="payment_method")
         return CardForProcessor(self.vault.open(sealed, pm["id"]), pm["exp_month"], pm["exp_year"])
 
-    async def _confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str, *,
-                       apart: bool = False, pm: asyncpg.Record | None = None, new: bool = False) -> Intent:
+    async def confirm(self, conn: asyncpg.Connection, intent: Intent, risk: RiskContext, actor: str, *,
+                      apart: bool = False, pm: asyncpg.Record | None = None, new: bool = False) -> Intent:
         """Screen, then authorize. The fraud decision is written with the intent's new state, in
         the same statement. `apart`: the caller's transaction may roll back, so what must outlive
         it is written apart from it (see `_change`). `pm`: the payment method with its vault row
@@ -93,7 +134,7 @@ class IntentConfirmation:
         if assessment.level == model.HIGHEST:
             log.info("payment.blocked", payment_intent=intent.id, score=assessment.score,
                      reasons=list(assessment.reasons))
-            return await self._apply(conn, intent, AuthorizationResult(
+            return await self.apply(conn, intent, AuthorizationResult(
                 "", "declined", intent.amount, "card_declined", "fraudulent", "Your card was declined."),
                 fingerprint=pm["fingerprint"], decision=decision, new=new, apart=apart)
         if assessment.level == model.ELEVATED:
@@ -109,37 +150,16 @@ class IntentConfirmation:
             log.warning("payment.processing", payment_intent=intent.id, error=str(exc))
             return await self._change(conn, intent, {"status": model.PROCESSING},
                                       webhook="payment_intent.processing", decision=decision, new=new, apart=apart)
-        return await self._apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision, new=new,
-                                 apart=apart)
+        return await self.apply(conn, intent, result, fingerprint=pm["fingerprint"], decision=decision, new=new,
+                                apart=apart)
 
-    def _record_apart(self, decision: FraudDecision) -> None:
-        """Queue a decision for the writer task; decisions that arrive while it writes go in its
-        next statement, so under load many checkouts share one round trip."""
-        self._apart.append(decision)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_apart(), name="payments-fraud-decisions")
-
-    async def _write_apart(self) -> None:
-        while self._apart:
-            batch, self._apart = self._apart, []
-            try:
-                async with self.pool.acquire() as own:
-                    await store.insert_fraud_decisions(own, batch)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.exception("fraud_decision.not_stored", payment_intents=[d.intent_id for d in batch])
-
-    async def close(self) -> None:
-        """Wait for fraud decisions still being written (call before the pool closes)."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.gather(self._writer, return_exceptions=True)
-
-    async def _authenticate(self, conn: asyncpg.Connection, intent: Intent, succeeded: bool, actor: str) -> Intent:
+    async def authenticate(self, conn: asyncpg.Connection, intent: Intent, succeeded: bool, actor: str) -> Intent:
         """The customer came back from the 3-D Secure challenge."""
         try:
             if intent.processor_ref:  # the issuer asked for it
                 result = await self.processor.complete_authentication(intent.processor_ref, succeeded)
             elif succeeded:  # our risk rules asked for it
-                result = await self.processor.authorize(await self._card(conn, intent), intent.amount,
+                result = await self.processor.authorize(await self.card(conn, intent), intent.amount,
                                                          processor_key(intent))
             else:
                 result = AuthorizationResult("", "declined", intent.amount, "payment_intent_authentication_failure",
@@ -148,11 +168,13 @@ class IntentConfirmation:
             raise ProcessorUnavailable() from None
         except ProcessorRefusedError as exc:
             raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
-        return await self._apply(conn, intent, result)
+        return await self.apply(conn, intent, result)
 
-    async def _apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult, *,
-                     fingerprint: str | None = None, decision: FraudDecision | None = None,
-                     new: bool = False, apart: bool = False) -> Intent:
+    async def apply(self, conn: asyncpg.Connection, intent: Intent, result: AuthorizationResult, *,
+                    fingerprint: str | None = None, decision: FraudDecision | None = None,
+                    new: bool = False, apart: bool = False) -> Intent:
+        """Record what the processor (or the wallet, or the fraud screen) answered; an authorized
+        intent with automatic capture is captured at once."""
         if result.outcome == "authorized":
             intent = await self._change(
                 conn, intent, {"status": model.REQUIRES_CAPTURE, "amount_capturable": intent.amount.amount,
@@ -162,7 +184,7 @@ class IntentConfirmation:
                 webhook="payment_intent.amount_capturable_updated", decision=decision, new=new, apart=apart)
             # (A draft's insert that met a concurrent twin's intent returns that one, already settled.)
             if intent.capture_method == "automatic" and intent.status == model.REQUIRES_CAPTURE:
-                intent = await self._capture_locked(conn, intent, intent.amount, "system")
+                intent = await self.capture_locked(conn, intent, intent.amount, "system")
             return intent
         if result.outcome == "requires_action":
             return await self._change(
@@ -192,13 +214,14 @@ class IntentConfirmation:
              credit(Account("wallet_holds", cur), intent.amount.amount)],
             actor=actor, reason="checkout", intent_id=intent.id, idempotency_key=f"hold:{intent.id}")])
         if outcome[0].accepted or outcome[0].duplicate:
-            return await self._apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount), new=new,
-                                     apart=apart)
-        return await self._apply(conn, intent, AuthorizationResult(
+            return await self.apply(conn, intent, AuthorizationResult(WALLET, "authorized", intent.amount), new=new,
+                                    apart=apart)
+        return await self.apply(conn, intent, AuthorizationResult(
             "", "declined", intent.amount, INSUFFICIENT_WALLET_BALANCE, "insufficient_funds",
             "The wallet balance is too low for this payment; top it up or pay by card."), new=new, apart=apart)
 
-    async def _capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> Intent:
+    async def capture_locked(self, conn: asyncpg.Connection, intent: Intent, amount: Money, actor: str) -> Intent:
+        """Capture `amount` of the hold of an intent the caller has locked; the rest is released."""
         model.check_capture(intent.status, Money(intent.amount_capturable, intent.amount.currency), amount)
         cur = amount.currency
         clearing = Account("customer_card_clearing", cur)
@@ -255,12 +278,12 @@ class IntentConfirmation:
         if outlives_caller:
             intent = changed = replace(changed, reference=None, awaiting_order=True)
         elif apart and decision is not None:
-            self._record_apart(decision)
+            self.decisions.record(decision)
             decision = None
         events = [make_event(event, {"intent_id": intent.id, "reference": intent.reference,
                                      "amount": money_fields(amount or intent.amount)}, aggregate_id=intent.id)
                   ] if event else []
-        hooks = [self._webhook_payload(webhook, webhook_intent(changed))] if webhook else []
+        hooks = [webhook_payload(webhook, webhook_intent(changed))] if webhook else []
         if outlives_caller:
             assert entry is None
             # Bounded: were every pooled connection held by a checkout waiting here, they fail
@@ -274,17 +297,3 @@ class IntentConfirmation:
                                                           decision=decision)
         return await store.update_intent_and_announce(conn, intent.id, changes, events=events, webhooks=hooks,
                                                       decision=decision, entry=entry)
-
-    async def _announce(self, conn: asyncpg.Connection, intent: Intent, event: str, webhook: str,
-                        amount: Money) -> None:
-        await write_event(conn, event, {"intent_id": intent.id, "reference": intent.reference,
-                                        "amount": money_fields(amount)}, aggregate_id=intent.id)
-        await self._webhook(conn, webhook, webhook_intent(intent))
-
-    async def _webhook(self, conn: asyncpg.Connection, event_type: str, obj: dict[str, Any]) -> None:
-        await store.enqueue_webhook(conn, event_type, self._webhook_payload(event_type, obj))
-
-    @staticmethod
-    def _webhook_payload(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"id": new_id("evt"), "object": "event", "type": event_type, "created": int(time.time()),
-                "data": {"object": obj}}

@@ -2,8 +2,9 @@
 no order claimed (`release_unused_holds`), which voids them, and the resolver of intents an
 outage left `processing` (`resolve_processing`).
 
-`HoldRelease` is a base of `PaymentsService` (see `service`); it builds on the confirmation's
-writes (`_locked`, `_apply`, `_announce`), so it derives from `IntentConfirmation`.
+`Holds` is a collaborator of the `PaymentsService` facade (see `service`), built with the pool,
+the processor and the `Confirmations` whose writes it reuses (`apply` records what the processor
+answers the resolver; `card` opens the card it retries with).
 """
 
 from __future__ import annotations
@@ -11,23 +12,31 @@ from __future__ import annotations
 import asyncpg
 import structlog
 
+from kernel.money import Money
+from kernel.outbox import write_event
 from payments import ledger, model, store
-from payments.confirm import IntentConfirmation
+from payments.confirm import Confirmations, locked_intent
 from payments.errors import ProcessorError, ProcessorUnavailable
-from payments.intents import WALLET, processor_key
+from payments.intents import WALLET, money_fields, processor_key, webhook_intent, webhook_payload
 from payments.model import Account, credit, debit
-from payments.processor import ProcessorRefusedError, ProcessorUnavailableError
+from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
+from payments.store import Intent
 
 log = structlog.get_logger("payments")
 
 ABANDONED = "abandoned"  # the cancellation_reason of a checkout hold the sweeper voids (Stripe's value)
 
 
-class HoldRelease(IntentConfirmation):
+class Holds:
+    def __init__(self, pool: asyncpg.Pool, processor: Processor, confirmations: Confirmations) -> None:
+        self.pool = pool
+        self.processor = processor
+        self.confirmations = confirmations
+
     async def void(self, conn: asyncpg.Connection, intent_id: str, reason: str, *, actor: str = "system") -> None:
         """Cancel the intent and release its hold; voiding a canceled intent is a no-op."""
         async with conn.transaction():
-            intent = await self._locked(conn, intent_id)
+            intent = await locked_intent(conn, intent_id)
             if intent.status == model.CANCELED:
                 return
             model.transition(intent.status, model.CANCELED)
@@ -60,7 +69,7 @@ class HoldRelease(IntentConfirmation):
                 conn, intent.id, status=model.CANCELED, amount_capturable=0, cancellation_reason=reason,
                 hold=model.HOLD_RELEASED if intent.hold == model.HOLD_HELD else intent.hold,
             )
-            await self._announce(conn, intent, "payment.voided", "payment_intent.canceled", intent.amount)
+            await _announce(conn, intent, "payment.voided", "payment_intent.canceled", intent.amount)
 
     # ------------------------------------------------------------ the processing resolver
 
@@ -73,17 +82,17 @@ class HoldRelease(IntentConfirmation):
         resolved = 0
         for intent_id in ids:
             async with self.pool.acquire() as conn, conn.transaction():
-                intent = await self._locked(conn, intent_id)
+                intent = await locked_intent(conn, intent_id)
                 if intent.status != model.PROCESSING:
                     continue
                 try:
                     result = await self.processor.retrieve(processor_key(intent))
                     if result is None:
-                        card = await self._card(conn, intent)
+                        card = await self.confirmations.card(conn, intent)
                         result = await self.processor.authorize(card, intent.amount, processor_key(intent))
                 except ProcessorUnavailableError:
                     break  # still down; the next round tries again
-                intent = await self._apply(conn, intent, result)
+                intent = await self.confirmations.apply(conn, intent, result)
                 resolved += intent.status != model.PROCESSING
         return resolved
 
@@ -119,3 +128,9 @@ class HoldRelease(IntentConfirmation):
             released += 1
             log.info("payment.unused_hold_released", payment_intent=intent_id)
         return released
+
+
+async def _announce(conn: asyncpg.Connection, intent: Intent, event: str, webhook: str, amount: Money) -> None:
+    await write_event(conn, event, {"intent_id": intent.id, "reference": intent.reference,
+                                    "amount": money_fields(amount)}, aggregate_id=intent.id)
+    await store.enqueue_webhook(conn, webhook, webhook_payload(webhook, webhook_intent(intent)))

@@ -1,14 +1,16 @@
-"""What a payment intent looks like to its callers, and the keys that name its authorization
-attempts. No I/O, so the facade (`service`), confirmation (`confirm`) and the hold
-release (`holds`) all import it without importing each other.
+"""What a payment intent looks like to its callers, the keys that name its authorization
+attempts, and the shape of the webhooks that announce it. No I/O, so every collaborator of the
+facade (`service`) imports it without importing the others.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kernel.ids import new_id
 from kernel.money import Money
 from payments.store import Intent
 
@@ -43,6 +45,11 @@ def webhook_intent(intent: Intent) -> dict[str, Any]:
         "last_payment_error": intent.last_error, "cancellation_reason": intent.cancellation_reason,
     }
 
+
+def webhook_payload(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A webhook event as it is queued (`store.enqueue_webhook`) and sent: Stripe's event object."""
+    return {"id": new_id("evt"), "object": "event", "type": event_type, "created": int(time.time()),
+            "data": {"object": obj}}
 
 
 def processor_key(intent: Intent) -> str:

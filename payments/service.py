@@ -1,67 +1,51 @@
-"""Payment use cases. The methods `orders/` calls take the caller's connection so
-the hold, capture, refund and split join the orders transaction; the REST flows
-open their own. One command = one transaction (a savepoint inside the caller's).
+"""The payments facade: `PaymentsService` is the one object the app holds (under
+`payments.web.PAYMENTS`) and the interface `orders/` uses. It owns no logic of its own: its
+constructor builds the collaborators that hold the use cases, each given only what it uses,
+and each method hands its call to one of them.
 
-The processor is called inside the transaction, with the intent row locked; its
-idempotency key names the authorization attempt (`processor_key`: the caller's key for
-the first, the intent id and attempt number for a confirmation after a decline) or the
-refund id, so a rolled-back caller that retries reaches the same charge, never a second one.
+- `PaymentMethods` (`methods`): adding a card;
+- `Authorizations` (`authorizations`): `authorize`, `attach_authorized` and `capture` in the
+  caller's transaction, and the REST flows of an intent (create, confirm, capture, cancel, read);
+- `Confirmations` (`confirm`): screening, authorization, capture and the writes that record them,
+  with `FraudDecisions`, the writer of decisions that outlive their caller's transaction;
+- `Holds` (`holds`): `void`, the unused-hold sweeper, the resolver of `processing`;
+- `Refunds` (`settlement`): `refund`; `settlement.post_split` settles an order's charge;
+- `Wallets` (`wallets`): wallets, credits and payouts.
 
-The use cases live in three modules: this one (the facade, `PaymentsService`: payment
-methods, the interface `orders/` uses, the REST flows), `confirm` (screening, authorization
-and the writes that record it) and `holds` (void, the unused-hold sweeper, the resolver of
-`processing`). Names other packages import from here are re-exported below.
+The methods `orders/` calls take the caller's connection so the hold, capture, refund and split
+join the orders transaction; the REST flows open their own. Names other packages import from here
+are re-exported below.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import asyncpg
-import msgspec
-import structlog
 
 from kernel.clock import Clock
-from kernel.ids import new_id
 from kernel.money import Money
-from kernel.outbox import write_event
-from payments import ledger, model, store
-from payments.confirm import APART_ACQUIRE_TIMEOUT as APART_ACQUIRE_TIMEOUT
-from payments.errors import (
-    IdempotencyMismatch,
-    IntentAmountMismatch,
-    IntentUnexpectedState,
-    PaymentDeclined,
-    PaymentRequiresAction,
-    ProcessorError,
-    ProcessorUnavailable,
-    ResourceMissing,
-)
-from payments.holds import ABANDONED as ABANDONED
-from payments.holds import HoldRelease
+from payments import model, settlement
+from payments.authorizations import Authorizations
+from payments.confirm import Confirmations, FraudDecisions
+from payments.holds import Holds
 from payments.intents import WALLET as WALLET
 from payments.intents import Authorization as Authorization
 from payments.intents import RiskContext as RiskContext
 from payments.intents import attempt_id as attempt_id
-from payments.intents import now_unix as now_unix
 from payments.intents import processor_key as processor_key
-from payments.intents import webhook_intent as webhook_intent
 from payments.live import FraudScreen
-from payments.messages import MoneyData, PaymentRefunded
-from payments.model import Account, Split, credit, debit
-from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
-from payments.store import FraudDecision, Intent
+from payments.methods import PaymentMethods
+from payments.model import Split
+from payments.processor import Processor
+from payments.settlement import Refunds
+from payments.store import Intent
 from payments.vault import Vault
 from payments.wallets import Wallets
 
-log = structlog.get_logger("payments")
 
-
-class PaymentsService(HoldRelease):
-    """The facade: every use case is a method here. `void`, `resolve_processing` and
-    `release_unused_holds` come from `HoldRelease` (`holds`), `close` and the confirmation
-    internals from `IntentConfirmation` (`confirm`)."""
+class PaymentsService:
+    """The facade: every use case is a method here, carried out by a collaborator (module docstring)."""
 
     def __init__(self, pool: asyncpg.Pool, *, vault: Vault, processor: Processor, fraud: FraudScreen,
                  clock: Clock) -> None:
@@ -70,275 +54,88 @@ class PaymentsService(HoldRelease):
         self.processor = processor
         self.fraud = fraud
         self.clock = clock
-        self.wallets = Wallets(pool, clock, self._webhook)
-        self._apart: list[FraudDecision] = []  # fraud decisions to write apart from their caller's transaction
-        self._writer: asyncio.Task[None] | None = None
+        self.fraud_decisions = FraudDecisions(pool)
+        self.confirmations = Confirmations(pool, vault=vault, processor=processor, fraud=fraud,
+                                           decisions=self.fraud_decisions)
+        self.holds = Holds(pool, processor, self.confirmations)
+        self.intents = Authorizations(pool, clock, self.confirmations, self.holds)
+        self.refunds = Refunds(processor)
+        self.methods = PaymentMethods(pool, vault, clock)
+        self.wallets = Wallets(pool, clock)
+
+    async def close(self) -> None:
+        """Wait for fraud decisions still being written (call before the pool closes)."""
+        await self.fraud_decisions.close()
 
     # ------------------------------------------------------------ payment methods
 
     async def add_card(self, customer_id: str, card: model.CardInput, holder_name: str | None) -> asyncpg.Record:
-        facts = model.validate_card(card, self.clock.now().date())
-        pm_id = new_id("pm")
-        sealed = self.vault.seal(card.number, pm_id)
-        async with self.pool.acquire() as conn:
-            row = await store.insert_payment_method(
-                conn, id=pm_id, customer_id=customer_id, brand=facts.brand, last4=facts.last4,
-                exp_month=facts.exp_month, exp_year=facts.exp_year, fingerprint=self.vault.fingerprint(card.number),
-                holder_name=holder_name, sealed=sealed,
-            )
-        log.info("payment_method.created", payment_method=pm_id, customer=customer_id, brand=facts.brand,
-                 last4=facts.last4)
-        return row
+        return await self.methods.add_card(customer_id, card, holder_name)
 
     # ------------------------------------------------------------ the interface orders/ uses
 
     async def authorize(self, conn: asyncpg.Connection, *, customer_id: str, payment_method_id: str, amount: Money,
                         reference: str, idempotency_key: str, metadata: dict[str, Any] | None = None,
                         risk: RiskContext | None = None) -> Authorization:
-        """Place a hold. The same idempotency key returns the same intent (never a second
-        hold). Raises PaymentDeclined (402) or PaymentRequiresAction (402, 3-D Secure).
-
-        Two round trips: the payment method (with its vault row, and any intent this key already
-        made), then, once the screen and the processor have answered, the intent in its final
-        state with its event and webhooks, written by one statement (so no savepoint is needed
-        for all-or-nothing). The processor's idempotency key comes from the caller's key, so a
-        concurrent twin or a retry after a rollback reaches the same charge, and the second insert
-        of a key returns the first one's intent."""
-        # Inside the caller's transaction, a rollback (orders refusing the checkout after a
-        # decline) must not take the fraud decision with it, nor the intent its 402 names (one
-        # that waits for 3-D Secure, or the declined one): they are written apart from it (see
-        # `_change`), so a decline costs a round trip on a connection of its own.
-        caller_owns_transaction = conn.is_in_transaction()
-        found = await store.method_and_intent(conn, payment_method_id, customer_id, idempotency_key)
-        if found["existing_intent"] is not None:
-            intent = await store.get_intent(conn, found["existing_intent"])
-            assert intent is not None
-            if intent.amount != amount or intent.payment_method_id != payment_method_id:
-                raise IdempotencyMismatch("this idempotency key was used for a different authorization")
-            if intent.reference is None and intent.status == model.REQUIRES_CAPTURE:
-                # Written apart for 3-D Secure and confirmed since: this retry's reference takes it.
-                return await self.attach_authorized(conn, intent_id=intent.id, customer_id=customer_id,
-                                                    amount=amount, reference=reference, metadata=metadata)
-            return self.outcome(intent)
-        draft = self._draft(customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
-                            capture_method="manual", reference=reference, idempotency_key=idempotency_key,
-                            metadata=metadata)
-        pm = found if found["id"] is not None else None
-        if payment_method_id == WALLET:
-            async with conn.transaction():  # the wallet hold is a ledger entry of its own
-                intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id,
-                                             apart=caller_owns_transaction, new=True)
-        else:
-            intent = await self._confirm(conn, draft, risk or RiskContext(), actor=customer_id, pm=pm,
-                                         apart=caller_owns_transaction, new=True)
-        return self.outcome(intent)
+        """Place a hold (see `Authorizations.authorize`)."""
+        return await self.intents.authorize(
+            conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount, reference=reference,
+            idempotency_key=idempotency_key, metadata=metadata, risk=risk)
 
     async def attach_authorized(self, conn: asyncpg.Connection, *, intent_id: str, customer_id: str, amount: Money,
                                 reference: str, metadata: dict[str, Any] | None = None) -> Authorization:
-        """Let an authorized hold the customer confirmed apart (after 3-D Secure) pay for `reference`,
-        in the caller's transaction: the intent is locked, must be the customer's, `requires_capture`
-        with manual capture, for exactly `amount`, and pay for nothing yet. Its reference (and
-        `metadata`, merged) are set, so a second attach finds it used, and it awaits no order any
-        more (the unused-hold sweeper leaves it; the order captures or voids it). Another customer's
-        intent is reported missing, as the API does."""
-        intent = await store.get_intent(conn, intent_id, lock=True)
-        if intent is None or intent.customer_id != customer_id:
-            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="payment_intent")
-        if intent.reference is not None:
-            raise IntentUnexpectedState("this PaymentIntent already pays for an order", payment_intent=intent.id,
-                                        status=intent.status, code="payment_intent_already_used")
-        if intent.status != model.REQUIRES_CAPTURE or intent.capture_method != "manual":
-            raise IntentUnexpectedState(
-                f"the PaymentIntent is {intent.status}; only an authorized hold (requires_capture, manual "
-                "capture) can pay for an order", payment_intent=intent.id, status=intent.status)
-        if intent.amount != amount:
-            raise IntentAmountMismatch(
-                f"the PaymentIntent holds {intent.amount.amount} {intent.amount.currency}; this order needs "
-                f"{amount.amount} {amount.currency}", payment_intent=intent.id)
-        intent = await store.attach_intent(conn, intent.id, reference, metadata or {})
-        return Authorization(intent.id, intent.status, intent.amount, intent.payment_method_id)
-
-    def _draft(self, *, customer_id: str, payment_method_id: str | None, amount: Money, capture_method: str,
-               reference: str | None, idempotency_key: str | None, metadata: dict[str, Any] | None) -> Intent:
-        """A new intent awaiting confirmation, not written yet (its confirmation writes it)."""
-        return Intent(
-            id=new_id("pi"), customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
-            capture_method=capture_method, status=model.REQUIRES_CONFIRMATION, amount_capturable=0,
-            amount_captured=0, amount_refunded=0, hold=model.HOLD_NONE, reference=reference,
-            idempotency_key=idempotency_key, processor_ref=None, next_action=None, last_error=None,
-            cancellation_reason=None, metadata=metadata or {}, created_at=self.clock.now(),
-        )
+        """Let a hold confirmed apart (after 3-D Secure) pay for `reference` (see `Authorizations`)."""
+        return await self.intents.attach_authorized(conn, intent_id=intent_id, customer_id=customer_id,
+                                                    amount=amount, reference=reference, metadata=metadata)
 
     async def capture(self, conn: asyncpg.Connection, intent_id: str, amount: Money, *, actor: str = "system") -> None:
         """Capture `amount` (≤ authorized); the rest of the hold is released."""
-        async with conn.transaction():
-            intent = await self._locked(conn, intent_id)
-            if intent.status == model.SUCCEEDED and intent.amount_captured == amount.amount:
-                return  # a replay of the same capture
-            await self._capture_locked(conn, intent, amount, actor)
+        await self.intents.capture(conn, intent_id, amount, actor=actor)
+
+    async def void(self, conn: asyncpg.Connection, intent_id: str, reason: str, *, actor: str = "system") -> None:
+        """Cancel the intent and release its hold; voiding a canceled intent is a no-op."""
+        await self.holds.void(conn, intent_id, reason, actor=actor)
 
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
                      destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
-        """Refund part or all of what was captured (the total never exceeds it); returns the refund id.
-        `destination="wallet"` credits the customer's wallet instead of the card. The same
-        `idempotency_key` on the same intent returns the first refund; it also names the processor's
-        refund, so a caller whose transaction rolled back after the processor refunded, and who
-        retries with the same key, gets that refund again, not a second one.
-
-        `payment.refunded` announces it with the refund id (what its consumers dedupe by), the
-        reason and the intent's totals after it: how an order learns of a refund made here."""
-        async with conn.transaction():
-            intent = await self._locked(conn, intent_id)
-            if idempotency_key:
-                found = await store.find_refund_by_key(conn, intent.id, idempotency_key)
-                if found is not None:
-                    return str(found["id"])
-            model.check_refund(intent.status, intent.amount_captured, intent.amount_refunded, amount)
-            refund_id = new_id("re")
-            cur = amount.currency
-            to_wallet = destination == "wallet" or intent.payment_method_id == WALLET
-            processor_ref = None
-            if to_wallet:
-                target = Account("customer_wallet", cur, intent.customer_id)
-            else:
-                key = f"refund:{intent.id}:{idempotency_key}" if idempotency_key else refund_id
-                try:
-                    processor_ref = await self.processor.refund(intent.processor_ref or "", amount, key)
-                except ProcessorUnavailableError:
-                    raise ProcessorUnavailable() from None
-                except ProcessorRefusedError as exc:
-                    raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
-                target = Account("processor_clearing", cur)
-            await ledger.post(conn, model.entry(
-                "refund", cur, [debit(Account("platform_refunds", cur), amount.amount), credit(target, amount.amount)],
-                actor=actor, reason=reason, intent_id=intent.id, refund_id=refund_id, reference=intent.reference,
-                processor_ref=processor_ref, idempotency_key=f"refund:{refund_id}"))
-            await store.insert_refund(
-                conn, id=refund_id, intent_id=intent.id, amount=amount, status="succeeded",
-                destination="wallet" if to_wallet else "card", reason=reason, processor_ref=processor_ref,
-                idempotency_key=idempotency_key, created_by=actor,
-            )
-            intent = await store.update_intent(conn, intent.id, amount_refunded=intent.amount_refunded + amount.amount)
-            await write_event(conn, "payment.refunded", msgspec.to_builtins(PaymentRefunded(
-                intent_id=intent.id, reference=intent.reference, amount=MoneyData(amount.amount, cur),
-                refund_id=refund_id, reason=reason, destination="wallet" if to_wallet else "card",
-                amount_captured=intent.amount_captured, amount_refunded=intent.amount_refunded)),
-                aggregate_id=intent.id)
-            await self._webhook(conn, "charge.refunded", {**webhook_intent(intent), "refund": refund_id})
-            return refund_id
+        """Refund part or all of what was captured; returns the refund id (see `Refunds.refund`)."""
+        return await self.refunds.refund(conn, intent_id, amount, reason, destination=destination,
+                                         idempotency_key=idempotency_key, actor=actor)
 
     async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Split,
                          actor: str = "system") -> str:
-        """Divide a captured charge: restaurant payable, courier earnings, platform revenue,
-        tax. Idempotent by reference; returns the journal entry id."""
-        split.check()
-        outcome = await ledger.post(conn, model.entry(
-            "split", split.currency, model.split_postings(split), actor=actor, reason="order settlement",
-            reference=reference, idempotency_key=f"split:{reference}"))
-        return outcome.entry_id
+        """Divide a captured charge; idempotent by reference; returns the journal entry id."""
+        return await settlement.post_split(conn, reference=reference, split=split, actor=actor)
 
     # ------------------------------------------------------------ REST flows (own transactions)
 
     async def create_intent(self, *, customer_id: str, amount: Money, payment_method_id: str | None, confirm: bool,
                             capture_method: str, metadata: dict[str, Any], idempotency_key: str | None,
                             risk: RiskContext) -> Intent:
-        async with self.pool.acquire() as conn:
-            if not confirm or payment_method_id is None:
-                if confirm:
-                    raise ResourceMissing("confirm needs a payment_method", param="payment_method")
-                status = model.REQUIRES_CONFIRMATION if payment_method_id else model.REQUIRES_PAYMENT_METHOD
-                intent, _ = await store.claim_intent(
-                    conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
-                    status=status, capture_method=capture_method, reference=None, idempotency_key=idempotency_key,
-                    metadata=metadata,
-                )
-                return intent
-            # Create and confirm: read the method, screen, authorize, then write the intent in its
-            # final state in one statement (no transaction needed), as `authorize` does.
-            found = await store.method_and_intent(conn, payment_method_id, customer_id, idempotency_key)
-            if idempotency_key is not None and found["existing_intent"] is not None:
-                existing = await store.get_intent(conn, found["existing_intent"])
-                assert existing is not None
-                return existing
-            draft = self._draft(customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
-                                capture_method=capture_method, reference=None, idempotency_key=idempotency_key,
-                                metadata=metadata)
-            pm = found if found["id"] is not None else None
-            if capture_method == "automatic" or payment_method_id == WALLET:  # more than one write: one transaction
-                async with conn.transaction():
-                    return await self._confirm(conn, draft, risk, actor=customer_id, pm=pm, new=True)
-            return await self._confirm(conn, draft, risk, actor=customer_id, pm=pm, new=True)
+        return await self.intents.create_intent(
+            customer_id=customer_id, amount=amount, payment_method_id=payment_method_id, confirm=confirm,
+            capture_method=capture_method, metadata=metadata, idempotency_key=idempotency_key, risk=risk)
 
     async def confirm_intent(self, intent_id: str, *, payment_method_id: str | None, authentication: str | None,
                              risk: RiskContext, actor: str) -> Intent:
-        async with self.pool.acquire() as conn, conn.transaction():
-            intent = await self._locked(conn, intent_id)
-            if payment_method_id and intent.status in (model.REQUIRES_PAYMENT_METHOD, model.REQUIRES_CONFIRMATION):
-                changes: dict[str, Any] = {"payment_method_id": payment_method_id,
-                                           "status": model.REQUIRES_CONFIRMATION, "last_error": None}
-                if model.starts_new_attempt(intent.status, intent.last_error):
-                    # Confirmed again after a decline (Stripe allows it, with another method or the same):
-                    # a new authorization under a processor key of its own (the last one's would replay its
-                    # decline), stored with the state it reaches, so the resolver of an outage during it
-                    # asks with that key. The failed attempt's charge is not this attempt's.
-                    changes |= {"authorization_attempt": intent.authorization_attempt + 1, "processor_ref": None,
-                                "next_action": None}
-                intent = await store.update_intent(conn, intent.id, **changes)
-            if intent.status == model.REQUIRES_ACTION:
-                intent = await self._authenticate(conn, intent, authentication == "succeeded", actor)
-            elif intent.status == model.REQUIRES_CONFIRMATION:
-                intent = await self._confirm(conn, intent, risk, actor=actor)
-            else:
-                model.transition(intent.status, model.PROCESSING)
-        return intent
+        return await self.intents.confirm_intent(intent_id, payment_method_id=payment_method_id,
+                                                 authentication=authentication, risk=risk, actor=actor)
 
     async def capture_intent(self, intent_id: str, amount: int | None, actor: str) -> Intent:
-        async with self.pool.acquire() as conn, conn.transaction():
-            intent = await self._locked(conn, intent_id)
-            self._not_an_orders(intent, "captured")
-            return await self._capture_locked(
-                conn, intent, Money(amount or intent.amount_capturable, intent.amount.currency), actor)
+        return await self.intents.capture_intent(intent_id, amount, actor)
 
     async def cancel_intent(self, intent_id: str, reason: str | None, actor: str) -> Intent:
-        async with self.pool.acquire() as conn, conn.transaction():
-            self._not_an_orders(await self._locked(conn, intent_id), "canceled")
-            await self.void(conn, intent_id, reason or "requested_by_customer", actor=actor)
-            intent = await store.get_intent(conn, intent_id)
-        assert intent is not None
-        return intent
+        return await self.intents.cancel_intent(intent_id, reason, actor)
 
     async def get_intent(self, intent_id: str) -> Intent:
-        async with self.pool.acquire() as conn:
-            intent = await store.get_intent(conn, intent_id)
-        if intent is None:
-            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="id")
-        return intent
+        return await self.intents.get_intent(intent_id)
 
-    # ------------------------------------------------------------ internals
+    # ------------------------------------------------------------ background rounds
 
-    @staticmethod
-    def _not_an_orders(intent: Intent, done: str) -> None:
-        """An intent that pays for an order (it has a reference) is captured at delivery and voided
-        when the order ends, by the order, which alone knows what is due (tips, missing items, a
-        cancellation fee): captured or canceled through the API, the order's money would no longer
-        be what the order says. Operators cancel the order, or refund (`POST /v1/refunds`, which
-        the order follows through `payment.refunded`)."""
-        if intent.reference is not None:
-            raise IntentUnexpectedState(
-                f"this PaymentIntent pays for {intent.reference!r}: it is {done} by the order (delivery "
-                "captures it, a cancel voids it); cancel the order or refund instead",
-                payment_intent=intent.id, status=intent.status, code="payment_intent_managed_by_order")
+    async def resolve_processing(self, older_than_seconds: float = 0.0) -> int:
+        """Settle intents left `processing` by an outage; returns how many left it (see `Holds`)."""
+        return await self.holds.resolve_processing(older_than_seconds)
 
-    def outcome(self, intent: Intent) -> Authorization:
-        """The result of an authorization attempt, or the error that describes it."""
-        if intent.status in (model.REQUIRES_CAPTURE, model.SUCCEEDED, model.PROCESSING):
-            return Authorization(intent.id, intent.status, intent.amount, intent.payment_method_id)
-        if intent.status == model.REQUIRES_ACTION:
-            raise PaymentRequiresAction(intent.id, intent.next_action)
-        err = intent.last_error or {}
-        if intent.status == model.CANCELED:
-            raise PaymentDeclined("The PaymentIntent was canceled.", decline_code="canceled",
-                                  code="payment_intent_unexpected_state", payment_intent=intent.id)
-        raise PaymentDeclined(err.get("message") or "Your card was declined.",
-                              decline_code=err.get("decline_code") or "generic_decline",
-                              code=err.get("code") or "card_declined", payment_intent=intent.id)
+    async def release_unused_holds(self, older_than_seconds: float, limit: int = 100) -> int:
+        """Void checkout holds no order claimed; returns how many (see `Holds.release_unused_holds`)."""
+        return await self.holds.release_unused_holds(older_than_seconds, limit)

@@ -4,6 +4,9 @@ balances (daily payout batches). Money leaves a balance the moment a payout is
 created, so it cannot be spent twice; a failed payout puts it back.
 
 Payout states: pending -> in_transit -> paid | failed (pending -> failed too).
+
+`Wallets` is a collaborator of the `PaymentsService` facade (see `service`), built with the pool
+and the clock.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from kernel.ids import new_id
 from kernel.money import Money
 from payments import ledger, model, store
 from payments.errors import ResourceMissing
+from payments.intents import webhook_payload
 from payments.model import Account, credit, debit
 
 # A wallet payment the balance cannot cover: its own code (402), not a card's decline, so the app
@@ -42,10 +46,9 @@ def payout_entry(payout_id: str, account: Account, amount: int, fee: int, actor:
 
 
 class Wallets:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, webhook: Any) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         self.pool = pool
         self.clock = clock
-        self._webhook = webhook  # async (conn, event_type, object) -> None
 
     async def grant_credit(self, customer_id: str, amount: Money, expires_at: datetime, actor: str,
                            reason: str) -> asyncpg.Record:
@@ -90,7 +93,7 @@ class Wallets:
             await store.insert_payouts(conn, [(payout_id, None, account.id, courier_id, "courier", amount.amount, fee,
                                                amount.currency, instant, status, actor)])
             row = await store.get_payout(conn, payout_id)
-            await self._webhook(conn, "payout.created", payout_object(row))
+            await _announce(conn, "payout.created", row)
             return row
 
     async def create_batch(self, kind: str, currency: str, actor: str) -> tuple[str, list[asyncpg.Record]]:
@@ -110,7 +113,7 @@ class Wallets:
             await store.insert_payouts(conn, accepted)
             payouts = await store.list_payouts(conn, owner_id=None, batch_id=batch_id, starting_after=None, limit=10**6)
             for row in payouts:
-                await self._webhook(conn, "payout.created", payout_object(row))
+                await _announce(conn, "payout.created", row)
         return batch_id, payouts
 
     async def update_payout(self, payout_id: str, status: str, failure_reason: str | None,
@@ -137,7 +140,7 @@ class Wallets:
                     idempotency_key=f"failed:{payout_id}"))
             row = await store.set_payout_status(conn, payout_id, status, failure_reason)
             if status in ("paid", "failed"):
-                await self._webhook(conn, f"payout.{status}", payout_object(row))
+                await _announce(conn, f"payout.{status}", row)
             return row
 
     async def balances(self, owner_id: str) -> list[asyncpg.Record]:
@@ -147,6 +150,11 @@ class Wallets:
     async def history(self, account: Account, starting_after: str | None, limit: int) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
             return await ledger.history(conn, account.id, starting_after, limit)
+
+
+async def _announce(conn: asyncpg.Connection, event_type: str, payout: asyncpg.Record) -> None:
+    """Queue the webhook that announces a payout's change, in the transaction that made it."""
+    await store.enqueue_webhook(conn, event_type, webhook_payload(event_type, payout_object(payout)))
 
 
 def payout_object(row: asyncpg.Record) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""What happens to captured money: refunds (to the card, through the processor, or to the
+customer's wallet) and the split that settles an order among the restaurant, the courier, the
+platform and the tax authority. Both take the caller's connection, so they join its transaction.
+
+`Refunds` is a collaborator of the `PaymentsService` facade (see `service`), built with the
+processor it refunds cards through.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from kernel.ids import new_id
+from kernel.money import Money
+from kernel.outbox import write_event
+from payments import ledger, model, store
+from payments.confirm import locked_intent
+from payments.errors import ProcessorError, ProcessorUnavailable
+from payments.intents import WALLET, webhook_intent, webhook_payload
+from payments.messages import MoneyData, PaymentRefunded
+from payments.model import Account, Split, credit, debit
+from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
+
+
+class Refunds:
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+
+    async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
+                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
+        """Refund part or all of what was captured (the total never exceeds it); returns the refund id.
+        `destination="wallet"` credits the customer's wallet instead of the card. The same
+        `idempotency_key` on the same intent returns the first refund; it also names the processor's
+        refund, so a caller whose transaction rolled back after the processor refunded, and who
+        retries with the same key, gets that refund again, not a second one.
+
+        `payment.refunded` announces it with the refund id (what its consumers dedupe by), the
+        reason and the intent's totals after it: how an order learns of a refund made here."""
+        async with conn.transaction():
+            intent = await locked_intent(conn, intent_id)
+            if idempotency_key:
+                found = await store.find_refund_by_key(conn, intent.id, idempotency_key)
+                if found is not None:
+                    return str(found["id"])
+            model.check_refund(intent.status, intent.amount_captured, intent.amount_refunded, amount)
+            refund_id = new_id("re")
+            cur = amount.currency
+            to_wallet = destination == "wallet" or intent.payment_method_id == WALLET
+            processor_ref = None
+            if to_wallet:
+                target = Account("customer_wallet", cur, intent.customer_id)
+            else:
+                key = f"refund:{intent.id}:{idempotency_key}" if idempotency_key else refund_id
+                try:
+                    processor_ref = await self.processor.refund(intent.processor_ref or "", amount, key)
+                except ProcessorUnavailableError:
+                    raise ProcessorUnavailable() from None
+                except ProcessorRefusedError as exc:
+                    raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
+                target = Account("processor_clearing", cur)
+            await ledger.post(conn, model.entry(
+                "refund", cur, [debit(Account("platform_refunds", cur), amount.amount), credit(target, amount.amount)],
+                actor=actor, reason=reason, intent_id=intent.id, refund_id=refund_id, reference=intent.reference,
+                processor_ref=processor_ref, idempotency_key=f"refund:{refund_id}"))
+            await store.insert_refund(
+                conn, id=refund_id, intent_id=intent.id, amount=amount, status="succeeded",
+                destination="wallet" if to_wallet else "card", reason=reason, processor_ref=processor_ref,
+                idempotency_key=idempotency_key, created_by=actor,
+            )
+            intent = await store.update_intent(conn, intent.id, amount_refunded=intent.amount_refunded + amount.amount)
+            await write_event(conn, "payment.refunded", msgspec.to_builtins(PaymentRefunded(
+                intent_id=intent.id, reference=intent.reference, amount=MoneyData(amount.amount, cur),
+                refund_id=refund_id, reason=reason, destination="wallet" if to_wallet else "card",
+                amount_captured=intent.amount_captured, amount_refunded=intent.amount_refunded)),
+                aggregate_id=intent.id)
+            hook = {**webhook_intent(intent), "refund": refund_id}
+            await store.enqueue_webhook(conn, "charge.refunded", webhook_payload("charge.refunded", hook))
+            return refund_id
+
+
+async def post_split(conn: asyncpg.Connection, *, reference: str, split: Split, actor: str = "system") -> str:
+    """Divide a captured charge: restaurant payable, courier earnings, platform revenue,
+    tax. Idempotent by reference; returns the journal entry id."""
+    split.check()
+    outcome = await ledger.post(conn, model.entry(
+        "split", split.currency, model.split_postings(split), actor=actor, reason="order settlement",
+        reference=reference, idempotency_key=f"split:{reference}"))
+    return outcome.entry_id

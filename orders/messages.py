@@ -46,13 +46,6 @@ class QuoteRequest(Struct, frozen=True, forbid_unknown_fields=True):
     scheduled_for: datetime | None = None
 
 
-class QuoteOption(Struct, frozen=True):
-    option_id: str
-    name: str
-    quantity: int
-    price: MoneyOut | None = None
-
-
 class QuoteLine(Struct, frozen=True):
     line_no: int
     item_id: str

@@ -99,15 +99,6 @@ _CANCEL_SOURCES: dict[Actor, frozenset[Status]] = {
 }
 
 
-class RejectReason(StrEnum):
-    STORE_CLOSED = "store_closed"
-    ITEM_UNAVAILABLE = "item_unavailable"
-    CAPACITY = "capacity"
-    TOO_BUSY = "too_busy"
-    ADDRESS_PROBLEM = "address_problem"
-    OTHER = "other"
-
-
 def decide(action: Action, current: Status, actor: Actor) -> Status:
     """The state after `actor` does `action` on an order in `current`.
 

@@ -31,13 +31,6 @@ async def add_withheld(conn: asyncpg.Connection, order_id: str, amount: int) -> 
     return refunded
 
 
-async def refunds_of(conn: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT refund_id, intent_id, amount, reason, at FROM order_refunds WHERE order_id = $1 ORDER BY at, refund_id",
-        order_id,
-    )
-
-
 async def defer_collection(conn: asyncpg.Connection, order_id: str, *, error: str, next_attempt_at: datetime,
                            give_up: bool, now: datetime) -> int:
     """Record (or update, after another failed try) a collection delivery could not make; returns

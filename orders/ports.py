@@ -1,7 +1,8 @@
 """What orders needs from catalog, payments and the surge signal: these Protocols and nothing more.
 
 The composition root passes the real `catalog.CatalogService`, `payments.PaymentsService` and
-dispatch's `SurgeReader` (they match structurally). Catalog's and payments' value types (`QuoteContext`,
+dispatch's `SurgeReader` (they match structurally); the unit tests pass in-memory fakes
+(tests/unit/orders/orders_fakes.py). Catalog's and payments' value types (`QuoteContext`,
 `ResolvedLine`, `Authorization`, `RiskContext`...) are used directly: orders may import their
 public interfaces.
 

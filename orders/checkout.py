@@ -162,7 +162,7 @@ class Checkout:
         assert claim.quote_id is not None
         new = new_order(p, order_id=order_id, customer_id=customer_id, key=key, quote_id=claim.quote_id, hold=hold,
                         payment_method_id=body.payment_method_id)
-        return await store.insert_order(conn, new.columns, new.lines, [new.event])
+        return await store.insert_order(conn, new.columns, new.lines, [new.event], pricing=b)
 
     # ---- pricing -----------------------------------------------------------------------------------
 

@@ -8,13 +8,13 @@ payments and surge ports it is given, so the unit tests run it with in-memory fa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from catalog import QuoteContext, ResolvedLine
 from kernel.errors import ValidationFailed
@@ -59,6 +59,11 @@ class NewOrder:
     columns: dict[str, Any]
     lines: list[tuple[int, str, str, int, int, int, str]]
     event: Event
+
+
+def _json(value: object) -> str:
+    """JSON text for a jsonb column (msgspec: several times faster than json.dumps on this path)."""
+    return msgspec.json.encode(value).decode()
 
 
 def check_payment_choice(body: CheckoutRequest) -> None:
@@ -120,7 +125,7 @@ def new_order(p: Priced, *, order_id: str, customer_id: str, key: str, quote_id:
     columns = {
         "id": order_id, "customer_id": customer_id, "idempotency_key": key, "quote_id": quote_id,
         "store_id": ctx.store_id, "tenant_id": ctx.tenant_id, "region": ctx.region, "status": Status.PLACED.value,
-        "currency": b.currency, "total": b.total.amount, "pricing": json.dumps(pricing),
+        "currency": b.currency, "total": b.total.amount, "pricing": _json(pricing),
         "payment_method_id": payment_method_id or hold.payment_method_id, "intent_id": hold.intent_id,
         "promo_id": p.promo.id if p.promo and b.discount.amount else None,
         "pickup_lat": ctx.lat, "pickup_lng": ctx.lng, "dropoff_lat": req.dropoff.lat, "dropoff_lng": req.dropoff.lng,
@@ -130,7 +135,7 @@ def new_order(p: Priced, *, order_id: str, customer_id: str, key: str, quote_id:
     }
     lines = [
         (i, line.item_id, line.name, line.quantity, line.unit_price.amount, line.line_total.amount,
-         json.dumps([option_dict(o) for o in line.options]))
+         _json([option_dict(o) for o in line.options]))
         for i, line in enumerate(p.lines, 1)
     ]
     event = make_event("order.placed", {

@@ -171,6 +171,15 @@ class IdentityService:
             raise Unauthenticated("email or password is wrong", code="invalid_credentials")
         return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
 
+    async def get_account(self, account_id: str) -> Principal:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, role, tenant_id, name FROM accounts WHERE id = $1 AND disabled_at IS NULL", account_id
+            )
+        if row is None:
+            raise NotFound("no such account")
+        return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
+
     async def first_account(self, role: str, tenant_id: str | None) -> Principal | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(

@@ -59,7 +59,8 @@ class OrdersService:
     ) -> None:
         self.config = config or OrdersConfig()
         fees = self.config.policy
-        self._pool = pool
+        self.pool = pool  # the pool and clock the collaborators below share (promo creation uses the pool too)
+        self.clock = clock
         self.stores = StoreAccess(pool, catalog)
         self.checkout = Checkout(pool, clock, CheckoutRules(catalog, payments, surge or NoSurge(), fees), fees)
         self.money = OrderMoney(pool, clock, catalog, payments, split, fees)
@@ -73,7 +74,7 @@ class OrdersService:
         if scope is not None and values.get("store_id") is None:
             raise Forbidden("restaurants create promos for one of their stores; platform-wide promos are operators'")
         try:
-            async with self._pool.acquire() as conn:
+            async with self.pool.acquire() as conn:
                 owner = None
                 if values.get("store_id") is not None:
                     owner = await self.stores.owner_on(conn, values["store_id"], scope)

@@ -34,7 +34,3 @@ class OutOfStock(Conflict):
     """Not enough stock left for an item; `param` is the item id."""
 
     code = "out_of_stock"
-
-
-class StaleVersion(Conflict):
-    code = "stale_version"

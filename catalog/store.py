@@ -157,20 +157,6 @@ async def rules_rows(conn: asyncpg.Connection, store_ids: Sequence[str]) -> list
     return await conn.fetch(f"SELECT {RULES_COLUMNS} FROM catalog_stores WHERE id = ANY($1::text[])", list(store_ids))
 
 
-async def candidate_stores(
-    conn: asyncpg.Connection, cells: Sequence[int], first: date, last: date
-) -> list[asyncpg.Record]:
-    """Stores whose zone cover holds one of `cells` (the point's cell and its parents): no scan.
-    Each comes with its special days between `first` and `last`."""
-    return await conn.fetch(
-        f"""SELECT {_discovery_columns(2)}, bool_or(c.interior) AS interior
-            FROM catalog_zone_cells c JOIN catalog_stores s ON s.id = c.store_id
-            WHERE c.cell = ANY($1::bigint[]) AND s.status <> 'closed'
-            GROUP BY s.id""",
-        list(cells), first, last,
-    )
-
-
 async def all_open_stores(conn: asyncpg.Connection, first: date, last: date) -> list[asyncpg.Record]:
     """Every store that has a zone: the unindexed baseline the benchmark compares against."""
     return await conn.fetch(
@@ -370,10 +356,6 @@ async def reserve_stock(
     rows = await conn.fetch(_RESERVE, order_id, [w[0] for w in wanted], [w[1] for w in wanted], list(event_ids),
                             at, at_text)
     return bool(rows[0]["already"]), [(r["item_id"], r["count"], r["qty"]) for r in rows if r["item_id"] is not None]
-
-
-async def has_reservation(conn: asyncpg.Connection, order_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM catalog_reservations WHERE order_id = $1 LIMIT 1", order_id))
 
 
 # One statement: mark the order's reservation released (once: a concurrent caller waits on the row

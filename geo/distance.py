@@ -18,11 +18,6 @@ def haversine_m(origin: Point, destination: Point) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def haversine_m_int(origin: Point, destination: Point) -> int:
-    """The same distance rounded to whole meters, as the API reports it."""
-    return round(haversine_m(origin, destination))
-
-
 _M_PER_DEG = math.pi / 180.0 * EARTH_RADIUS_M
 _RAD = math.pi / 360.0  # half a degree in radians: cos of the mean latitude
 

@@ -27,7 +27,3 @@ def rings(lat: float, lng: float, max_k: int, resolution: int = LIVE_RESOLUTION)
             yield list(h3.grid_ring(origin, k))
         except h3.H3BaseException:  # a pentagon in the way: take the disk difference instead
             yield list(set(h3.grid_disk(origin, k)) - set(h3.grid_disk(origin, k - 1)))
-
-
-def cell_center(cell: str) -> tuple[float, float]:
-    return h3.cell_to_latlng(cell)

@@ -25,10 +25,10 @@ from kernel.errors import DomainError
 from kernel.eventbus import EventHandler
 from kernel.outbox import Event
 from orders import store
-from orders.lifecycle import SYSTEM, OrderLifecycle
+from orders.lifecycle import OrderLifecycle
 from orders.live import publish_frame
 from orders.messages import FeedFrame, feed_encoder
-from orders.model import Action
+from orders.model import SYSTEM, Action
 from orders.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,12 @@ class OrderEvents:
             return
         try:
             async with conn.transaction():  # a savepoint: a refusal undoes only this handler's work
-                row = await conn.fetchrow("SELECT courier_id, status FROM orders WHERE id = $1", order_id)
-                assigned = row["courier_id"] if row else None
+                assigned, status = await store.courier_and_status(conn, order_id)
                 if assigned != courier_id:
                     log.warning("%s for order %s by courier %s, assigned is %s: ignored",
                                 event.type, order_id, courier_id, assigned)
                     return
-                if row["status"] in _DONE_BY[action]:
+                if status in _DONE_BY[action]:
                     return  # the courier's socket moved the order when it recorded this event
                 await self.lifecycle.act(order_id, SYSTEM, action, proof=event.data.get("proof"),
                                          reason=event.type, conn=conn)

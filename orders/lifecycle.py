@@ -13,29 +13,34 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from kernel.clock import Clock
 from kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from kernel.money import Money
 from kernel.outbox import Event
-from orders import store
+from orders import money_store, store
 from orders.errors import AlreadyRated, OrderNotFound, TipNotChangeable
 from orders.model import (
     BEFORE_PICKUP,
     IN_KITCHEN,
+    SYSTEM,
     Action,
     Actor,
+    Caller,
     Status,
+    can_see,
     decide,
     may_change_tip,
     should_pause_store,
 )
 from orders.money import OrderMoney, order_event
+from orders.ports import Payments
 from orders.pricing import (
+    FeePolicy,
     SplitAmounts,
     breakdown_from_dict,
     breakdown_to_dict,
@@ -43,31 +48,10 @@ from orders.pricing import (
     missing_item_refund,
     with_tip,
 )
-from orders.service import OrdersService
 
 log = logging.getLogger(__name__)
 
 StorePauser = Callable[[str, str], Awaitable[None]]  # (store_id, reason)
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    actor: Actor
-    account_id: str | None
-    tenant_id: str | None = None
-
-
-SYSTEM = Caller(Actor.SYSTEM, None)
-
-
-def can_see(row: Any, caller: Caller) -> bool:
-    if caller.actor in (Actor.OPERATOR, Actor.SYSTEM):
-        return True
-    if caller.actor is Actor.CUSTOMER:
-        return row["customer_id"] == caller.account_id
-    if caller.actor is Actor.RESTAURANT:
-        return row["tenant_id"] == caller.tenant_id
-    return row["courier_id"] is not None and row["courier_id"] == caller.account_id
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -75,17 +59,21 @@ def _iso(at: datetime | None) -> str | None:
 
 
 class OrderLifecycle:
-    def __init__(self, service: OrdersService, *, pause_store: StorePauser | None = None,
-                 money: OrderMoney | None = None) -> None:
-        self.s = service
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, payments: Payments, money: OrderMoney, fees: FeePolicy, *,
+                 pause_after_expired: int = 3, pause_store: StorePauser | None = None) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.payments = payments  # a tip changed after checkout takes a hold (or a charge) of its own
+        self.money = money
+        self.fees = fees
+        self.pause_after_expired = pause_after_expired  # consecutive expired orders that pause a store (0: never)
         self.pause_store = pause_store
-        self.money = money or OrderMoney(service)
 
     # ---- the one transition routine ---------------------------------------------------------------
 
     async def _locked(self, conn: asyncpg.Connection, order_id: str, caller: Caller) -> asyncpg.Record:
         row = await store.lock_order(conn, order_id)
-        if row is None or not can_see(row, caller):
+        if row is None or not can_see(caller, row["customer_id"], row["tenant_id"], row["courier_id"]):
             raise OrderNotFound("no such order", param="order_id")
         return row
 
@@ -99,7 +87,7 @@ class OrderLifecycle:
         """Run one transition; on `conn` when given (inside the caller's transaction)."""
         if conn is not None:
             return await self._act(conn, order_id, caller, action, reason, prep_time_s, proof)
-        async with self.s.pool.acquire() as c, c.transaction():
+        async with self.pool.acquire() as c, c.transaction():
             return await self._act(c, order_id, caller, action, reason, prep_time_s, proof)
 
     async def _act(
@@ -109,7 +97,7 @@ class OrderLifecycle:
         row = await self._locked(conn, order_id, caller)
         current = Status(row["status"])
         target = decide(action, current, caller.actor)
-        now = self.s.clock.now()
+        now = self.clock.now()
         b = breakdown_from_dict(json.loads(row["pricing"]))
         changes: dict[str, Any] = {}
         events: list[Event] = []
@@ -131,7 +119,7 @@ class OrderLifecycle:
             changes["ready_at"] = now
             events.append(self._event("order.ready", row, target, {"ready_at": _iso(now)}))
         elif action in (Action.REJECT, Action.EXPIRE, Action.CANCEL):
-            fee = cancellation_fee(current, caller.actor, b, self.s.policy) if action is Action.CANCEL else None
+            fee = cancellation_fee(current, caller.actor, b, self.fees) if action is Action.CANCEL else None
             captured = await self.money.end(conn, row, fee, reason or action.value)
             changes |= {"ended_at": now, "end_reason": reason or action.value, "captured": captured,
                         "cancel_fee": captured}
@@ -159,7 +147,7 @@ class OrderLifecycle:
     # ---- commands that are not transitions ----------------------------------------------------------
 
     async def set_prep_time(self, order_id: str, caller: Caller, prep_time_s: int) -> None:
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, order_id, caller)
             status = Status(row["status"])
             if caller.actor not in (Actor.RESTAURANT, Actor.OPERATOR):
@@ -171,7 +159,7 @@ class OrderLifecycle:
             event = self._event("order.prep_time_changed", row, status, {"ready_at": _iso(ready_at)})
             await store.apply_change(
                 conn, order_id, from_status=status.value, to_status=status.value, actor=caller.actor.value,
-                actor_id=caller.account_id, reason=None, at=self.s.clock.now(),
+                actor_id=caller.account_id, reason=None, at=self.clock.now(),
                 changes={"prep_time_s": prep_time_s, "ready_at": ready_at}, events=[event], record_history=False,
             )
 
@@ -181,7 +169,7 @@ class OrderLifecycle:
         delivery nothing was charged yet: the capture at delivery is that much smaller. After delivery
         the charge is refunded at once, through payments, and the refund is counted on the order in
         the same transaction (so its `payment.refunded` coming back is not counted again)."""
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, order_id, caller)
             status = Status(row["status"])
             if caller.actor not in (Actor.RESTAURANT, Actor.OPERATOR):
@@ -193,7 +181,7 @@ class OrderLifecycle:
             b = breakdown_from_dict(json.loads(row["pricing"]))
             lines = {r["line_no"]: r for r in await store.lines_of(conn, order_id)}
             refunds, _ = await self.money.missing_refunds(conn, order_id, b.currency)
-            now = self.s.clock.now()
+            now = self.clock.now()
             total_refund = 0
             for i, (line_no, qty) in enumerate(missing.items()):
                 line = lines.get(line_no)
@@ -205,7 +193,7 @@ class OrderLifecycle:
                 refund = missing_item_refund(value, b, refunds)
                 refunds.append(refund)
                 total_refund += refund.total.amount
-                await store.add_payment(conn, order_id, "missing_refund", refund.food.amount, now,
+                await money_store.add_payment(conn, order_id, "missing_refund", refund.food.amount, now,
                                         tax=refund.tax.amount, reference=f"line {line_no} x{qty}")
             await store.mark_missing(conn, order_id, missing)
             if total_refund > 0:
@@ -222,10 +210,10 @@ class OrderLifecycle:
         """Until delivery + 1 h. Before delivery a higher tip takes a top-up hold for what the
         first hold does not cover; after delivery a higher tip is charged at once and goes to
         the courier. A tip is never lowered after delivery: the courier has been told."""
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, order_id, caller)
             status = Status(row["status"])
-            now = self.s.clock.now()
+            now = self.clock.now()
             if caller.actor is not Actor.CUSTOMER or not may_change_tip(status, row["delivered_at"], now):
                 raise TipNotChangeable("the tip can no longer be changed", extra={"status": status.value})
             pricing = json.loads(row["pricing"])
@@ -242,15 +230,15 @@ class OrderLifecycle:
                     raise TipNotChangeable("a tip cannot be lowered after delivery")
                 if await self.money.collection_pending(conn, order_id):  # its capture would take the new tip
                     raise TipNotChangeable("the order's payment is not collected yet; try again later")
-                hold = await self.s.payments.authorize(
+                hold = await self.payments.authorize(
                     conn, customer_id=row["customer_id"], payment_method_id=row["payment_method_id"],
                     amount=Money(delta, b.currency), reference=ref, idempotency_key=ref,
                 )
-                await self.s.payments.capture(conn, hold.intent_id, Money(delta, b.currency))
+                await self.payments.capture(conn, hold.intent_id, Money(delta, b.currency))
                 zero = Money.zero(b.currency)
                 await self.money.post_split(conn, ref, row, SplitAmounts(Money(delta, b.currency), zero,
                                                                     Money(delta, b.currency), zero, zero))
-                await store.add_payment(conn, order_id, "tip_capture", delta, now, intent_id=hold.intent_id,
+                await money_store.add_payment(conn, order_id, "tip_capture", delta, now, intent_id=hold.intent_id,
                                         reference=ref)
                 changes = {"captured": row["captured"] + delta}
             else:
@@ -258,11 +246,11 @@ class OrderLifecycle:
                     p["amount"] for p in payments if p["kind"] == "tip_hold" and not p["settled"])
                 need = new.total.amount - held
                 if need > 0:
-                    hold = await self.s.payments.authorize(
+                    hold = await self.payments.authorize(
                         conn, customer_id=row["customer_id"], payment_method_id=row["payment_method_id"],
                         amount=Money(need, b.currency), reference=ref, idempotency_key=ref,
                     )
-                    await store.add_payment(conn, order_id, "tip_hold", need, now, intent_id=hold.intent_id,
+                    await money_store.add_payment(conn, order_id, "tip_hold", need, now, intent_id=hold.intent_id,
                                             reference=ref)
                 changes = {}
             pricing |= breakdown_to_dict(new)
@@ -273,7 +261,7 @@ class OrderLifecycle:
             )
 
     async def rate(self, order_id: str, caller: Caller, stars: int, comment: str | None) -> None:
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, order_id, caller)
             if caller.actor is not Actor.CUSTOMER:
                 raise OrderNotFound("no such order", param="order_id")
@@ -284,7 +272,7 @@ class OrderLifecycle:
 
     async def assign(self, order_id: str, caller: Caller, courier_id: str) -> None:
         """Operators may assign a courier by hand (dispatch does it through `dispatch.assigned`)."""
-        async with self.s.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, order_id, caller)
             if Status(row["status"]) not in BEFORE_PICKUP:
                 raise InvalidTransition("the order is past pickup", extra={"status": row["status"]})
@@ -295,20 +283,20 @@ class OrderLifecycle:
     async def expire_overdue(self, limit: int = 100) -> int:
         """Expire orders the restaurant did not answer in time; pause a store that let
         `pause_after_expired` orders in a row expire."""
-        now = self.s.clock.now()
-        async with self.s.pool.acquire() as conn:
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
             ids = await store.overdue_orders(conn, now, limit)
         expired = 0
         for order_id in ids:
             pause: str | None = None
             try:
-                async with self.s.pool.acquire() as conn, conn.transaction():
+                async with self.pool.acquire() as conn, conn.transaction():
                     row = await store.lock_order(conn, order_id)
                     if row is None or row["status"] != Status.PLACED.value or row["accept_by"] > now:
                         continue
                     await self._act(conn, order_id, SYSTEM, Action.EXPIRE, "accept_window_passed", None, None)
                     streak = await store.bump_expiry_streak(conn, row["store_id"])
-                    if should_pause_store(streak, self.s.config.pause_after_expired):
+                    if should_pause_store(streak, self.pause_after_expired):
                         pause = row["store_id"]
                         await store.reset_expiry_streak(conn, row["store_id"])
                 expired += 1
@@ -317,7 +305,7 @@ class OrderLifecycle:
                 continue
             if pause is not None and self.pause_store is not None:
                 try:
-                    await self.pause_store(pause, f"{self.s.config.pause_after_expired} orders in a row expired")
+                    await self.pause_store(pause, f"{self.pause_after_expired} orders in a row expired")
                 except DomainError as exc:
                     log.warning("could not pause store %s: %s", pause, exc.message)
         return expired

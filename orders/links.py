@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from orders import link_store, store
+from orders import link_store
 from orders.errors import OrderNotFound, TrackingLinkGone, TrackingLinkInvalid
-from orders.lifecycle import Caller, can_see
+from orders.model import Caller, can_see
 from orders.service import OrdersService
 from orders.tracking_link import LINK_ID, LinkClaims, LinkSigner, new_link_id
 
@@ -28,9 +28,8 @@ class TrackingLinks:
         self.ttl_s = ttl_s
 
     async def _visible(self, order_id: str, caller: Caller) -> None:
-        async with self.orders.pool.acquire() as conn:
-            row = await store.order_parties(conn, order_id)
-        if row is None or not can_see(row, caller):
+        parties = await self.orders.queries.parties(order_id)
+        if parties is None or not can_see(caller, parties.customer_id, parties.tenant_id, parties.courier_id):
             raise OrderNotFound("no such order", param="order_id")
 
     async def issue(self, order_id: str, caller: Caller) -> IssuedLink:

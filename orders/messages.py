@@ -48,13 +48,6 @@ class QuoteRequest(Struct, frozen=True, forbid_unknown_fields=True):
     delivery_note: Annotated[str, Meta(max_length=500)] | None = None
 
 
-class QuoteOption(Struct, frozen=True):
-    option_id: str
-    name: str
-    quantity: int
-    price: MoneyOut | None = None
-
-
 class QuoteLine(Struct, frozen=True):
     line_no: int
     item_id: str

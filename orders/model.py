@@ -1,4 +1,5 @@
-"""The order state machine: which actor may move an order from which state to which.
+"""The order state machine: which actor may move an order from which state to which, and who may
+see an order at all (`Caller`, `can_see`).
 
 Pure: no I/O, no clock reads. The service layer locks the order row, asks
 `decide(...)` whether the transition is allowed, then writes the new state,
@@ -99,15 +100,6 @@ _CANCEL_SOURCES: dict[Actor, frozenset[Status]] = {
 }
 
 
-class RejectReason(StrEnum):
-    STORE_CLOSED = "store_closed"
-    ITEM_UNAVAILABLE = "item_unavailable"
-    CAPACITY = "capacity"
-    TOO_BUSY = "too_busy"
-    ADDRESS_PROBLEM = "address_problem"
-    OTHER = "other"
-
-
 def decide(action: Action, current: Status, actor: Actor) -> Status:
     """The state after `actor` does `action` on an order in `current`.
 
@@ -160,3 +152,27 @@ def may_change_tip(status: Status, delivered_at: datetime | None, now: datetime)
 def should_pause_store(consecutive_expired: int, threshold: int) -> bool:
     """A store that let `threshold` orders in a row expire is paused (0 disables)."""
     return threshold > 0 and consecutive_expired >= threshold
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who acts on or looks at an order: the actor and, for people, their account (and tenant)."""
+
+    actor: Actor
+    account_id: str | None
+    tenant_id: str | None = None
+
+
+SYSTEM = Caller(Actor.SYSTEM, None)
+
+
+def can_see(caller: Caller, customer_id: str, tenant_id: str, courier_id: str | None) -> bool:
+    """Whether `caller` may see (and so act on) the order of these parties. Everyone else gets the
+    same 404 as for an order that does not exist."""
+    if caller.actor in (Actor.OPERATOR, Actor.SYSTEM):
+        return True
+    if caller.actor is Actor.CUSTOMER:
+        return customer_id == caller.account_id
+    if caller.actor is Actor.RESTAURANT:
+        return tenant_id == caller.tenant_id
+    return courier_id is not None and courier_id == caller.account_id

@@ -41,12 +41,15 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from kernel.clock import Clock
 from kernel.errors import DomainError
 from kernel.money import Money
 from kernel.outbox import Event, make_event, write_events
 from orders import money_store, store
 from orders.model import Status
+from orders.ports import Catalog, Payments, SplitFactory
 from orders.pricing import (
+    FeePolicy,
     PriceBreakdown,
     Refund,
     SplitAmounts,
@@ -54,7 +57,6 @@ from orders.pricing import (
     cancellation_split,
     delivery_split,
 )
-from orders.service import OrdersService
 from payments import PaymentRefunded
 
 log = logging.getLogger(__name__)
@@ -85,9 +87,18 @@ def order_of(reference: str | None) -> str | None:
 
 
 class OrderMoney:
-    def __init__(self, service: OrdersService, policy: CollectionPolicy | None = None) -> None:
-        self.s = service
-        self.policy = policy or CollectionPolicy()
+    """An order's money after checkout, on the caller's connection (the lifecycle's transaction),
+    except for the collection sweep, which opens its own."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, catalog: Catalog, payments: Payments, split: SplitFactory,
+                 fees: FeePolicy, collection: CollectionPolicy | None = None) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.catalog = catalog  # an ending gives the order's stock back
+        self.payments = payments
+        self.split = split
+        self.fees = fees
+        self.collection = collection or CollectionPolicy()
 
     # ---- refunds ----------------------------------------------------------------------------------
 
@@ -102,7 +113,7 @@ class OrderMoney:
         else:
             total = await money_store.count_refund(conn, refund_id=refund_id, order_id=row["id"],
                                                    intent_id=intent_id or "", amount=amount.amount, reason=reason,
-                                                   at=self.s.clock.now())
+                                                   at=self.clock.now())
             if total is None:
                 return False
         cur = amount.currency
@@ -129,7 +140,7 @@ class OrderMoney:
     async def refund(self, conn: asyncpg.Connection, row: Any, amount: Money, reason: str, key: str) -> str:
         """Refund `amount` of the order's captured charge now (the order's transaction; `key` makes a
         retry find the same refund) and count it on the order in the same transaction."""
-        refund_id = str(await self.s.payments.refund(conn, row["intent_id"], amount, reason, idempotency_key=key))
+        refund_id = str(await self.payments.refund(conn, row["intent_id"], amount, reason, idempotency_key=key))
         await self.count_refund(conn, row, refund_id=refund_id, intent_id=row["intent_id"], amount=amount,
                                 reason=reason)
         return refund_id
@@ -139,26 +150,27 @@ class OrderMoney:
     async def end(self, conn: asyncpg.Connection, row: Any, fee: Money | None, reason: str) -> int:
         """Reject / expire / cancel before pickup: void the hold, or capture the cancellation fee
         and post its split. Stock and promo redemption are given back. Returns what was captured."""
-        extra = [p for p in await store.payments_of(conn, row["id"]) if p["kind"] == "tip_hold" and not p["settled"]]
+        extra = [p for p in await money_store.payments_of(conn, row["id"])
+                 if p["kind"] == "tip_hold" and not p["settled"]]
         captured = 0
         if fee is not None and fee.amount > 0:
-            await self.s.payments.capture(conn, row["intent_id"], fee)
-            await self.post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, self.s.policy))
+            await self.payments.capture(conn, row["intent_id"], fee)
+            await self.post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, self.fees))
             captured = fee.amount
         else:
-            await self.s.payments.void(conn, row["intent_id"], reason)
+            await self.payments.void(conn, row["intent_id"], reason)
         for p in extra:
-            await self.s.payments.void(conn, p["intent_id"], reason)
-        await store.settle_payments(conn, row["id"], "tip_hold")
-        await self.s.catalog.release(conn, row["id"])
+            await self.payments.void(conn, p["intent_id"], reason)
+        await money_store.settle_payments(conn, row["id"], "tip_hold")
+        await self.catalog.release(conn, row["id"])
         if row["promo_id"] is not None:
-            await store.release_promo(conn, row["id"], self.s.clock.now())
+            await store.release_promo(conn, row["id"], self.clock.now())
         return captured
 
     # ---- delivery ---------------------------------------------------------------------------------
 
     async def missing_refunds(self, conn: asyncpg.Connection, order_id: str, cur: str) -> tuple[list[Refund], list]:
-        payments = await store.payments_of(conn, order_id)
+        payments = await money_store.payments_of(conn, order_id)
         refunds = [Refund(Money(p["amount"], cur), Money(p["tax"], cur))
                    for p in payments if p["kind"] == "missing_refund"]
         return refunds, payments
@@ -178,34 +190,34 @@ class OrderMoney:
         """Capture what is due now (tip changes and missing-item refunds included) from the hold,
         then from tip top-up holds; void what is left; post the split."""
         refunds, payments = await self.missing_refunds(conn, row["id"], b.currency)
-        split = delivery_split(b, refunds, self.s.policy)
+        split = delivery_split(b, refunds, self.fees)
         due = split.customer_charged.amount
         hold = json.loads(row["pricing"]).get("hold", b.total.amount)
         take = min(due, hold)
         if take > 0:
-            await self.s.payments.capture(conn, row["intent_id"], Money(take, b.currency))
+            await self.payments.capture(conn, row["intent_id"], Money(take, b.currency))
         else:
-            await self.s.payments.void(conn, row["intent_id"], "nothing due")
+            await self.payments.void(conn, row["intent_id"], "nothing due")
         left = due - take
         for p in payments:
             if p["kind"] != "tip_hold" or p["settled"]:
                 continue
             part = min(left, p["amount"])
             if part > 0:
-                await self.s.payments.capture(conn, p["intent_id"], Money(part, b.currency))
+                await self.payments.capture(conn, p["intent_id"], Money(part, b.currency))
             else:
-                await self.s.payments.void(conn, p["intent_id"], "tip not needed")
+                await self.payments.void(conn, p["intent_id"], "tip not needed")
             left -= part
-        await store.settle_payments(conn, row["id"], "tip_hold")
+        await money_store.settle_payments(conn, row["id"], "tip_hold")
         await self.post_split(conn, row["id"], row, split)
         return due
 
     async def _defer(self, conn: asyncpg.Connection, order_id: str, exc: DomainError, tries: int) -> None:
         """Record a failed collection: retried with back-off when payments was unavailable (503),
         given up at once when it refused (a retry would be refused the same way)."""
-        now = self.s.clock.now()
-        retry = exc.status == 503 and tries + 1 < self.policy.give_up_after
-        delay = min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** tries)
+        now = self.clock.now()
+        retry = exc.status == 503 and tries + 1 < self.collection.give_up_after
+        delay = min(self.collection.max_delay_s, self.collection.base_delay_s * 2 ** tries)
         await money_store.defer_collection(conn, order_id, error=f"{exc.code}: {exc.message}",
                                            next_attempt_at=now + timedelta(seconds=delay), give_up=not retry, now=now)
         if retry:
@@ -220,12 +232,12 @@ class OrderMoney:
 
     async def collect_due(self, limit: int = 50) -> int:
         """Retry the collections that are due; returns how many succeeded."""
-        now = self.s.clock.now()
-        async with self.s.pool.acquire() as conn:
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
             ids = await money_store.due_collections(conn, now, limit)
         collected = 0
         for order_id in ids:
-            async with self.s.pool.acquire() as conn, conn.transaction():
+            async with self.pool.acquire() as conn, conn.transaction():
                 row = await store.lock_order(conn, order_id)
                 due = None if row is None else await money_store.lock_collection(conn, order_id, now)
                 if row is None or due is None:
@@ -248,7 +260,7 @@ class OrderMoney:
         courier_id = row["courier_id"]
         if courier_id is None and courier:
             platform, courier = platform + courier, 0  # delivered without a known courier (operator)
-        await self.s.payments.post_split(conn, reference=reference, split=self.s.split(
+        await self.payments.post_split(conn, reference=reference, split=self.split(
             currency=s.customer_charged.currency, customer_charged=s.customer_charged.amount,
             restaurant_payable=s.restaurant_payable.amount, restaurant_id=row["tenant_id"],
             courier_earnings=courier, courier_id=courier_id if courier else None,

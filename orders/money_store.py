@@ -1,6 +1,7 @@
-"""The Postgres adapter for an order's refunds (counted once, by payments' refund id) and for the
-collections that delivery could not make (retried by the sweep). Every function takes the
-caller's connection: the service owns the transaction (see `orders.money`)."""
+"""The Postgres adapter for an order's money after checkout: its payment records (missing-item
+refunds, tip holds and charges: `order_payments`), its refunds (counted once, by payments' refund
+id) and the collections that delivery could not make (retried by the sweep). Every function takes
+the caller's connection: the caller owns the transaction (see `orders.money`)."""
 
 from __future__ import annotations
 
@@ -29,13 +30,6 @@ async def add_withheld(conn: asyncpg.Connection, order_id: str, amount: int) -> 
     refunded: int = await conn.fetchval(
         "UPDATE orders SET refunded = refunded + $2 WHERE id = $1 RETURNING refunded", order_id, amount)
     return refunded
-
-
-async def refunds_of(conn: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT refund_id, intent_id, amount, reason, at FROM order_refunds WHERE order_id = $1 ORDER BY at, refund_id",
-        order_id,
-    )
 
 
 async def defer_collection(conn: asyncpg.Connection, order_id: str, *, error: str, next_attempt_at: datetime,
@@ -84,3 +78,28 @@ async def finish_collection(conn: asyncpg.Connection, order_id: str) -> None:
 async def add_captured(conn: asyncpg.Connection, order_id: str, amount: int) -> None:
     """What a late collection captured, on top of what the order shows."""
     await conn.execute("UPDATE orders SET captured = captured + $2 WHERE id = $1", order_id, amount)
+
+
+async def add_payment(
+    conn: asyncpg.Connection, order_id: str, kind: str, amount: int, at: datetime, *,
+    intent_id: str | None = None, tax: int = 0, reference: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO order_payments (order_id, kind, intent_id, amount, tax, reference, at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        order_id, kind, intent_id, amount, tax, reference, at,
+    )
+
+
+async def payments_of(conn: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT kind, intent_id, amount, tax, settled FROM order_payments WHERE order_id = $1 ORDER BY id",
+        order_id,
+    )
+
+
+async def settle_payments(conn: asyncpg.Connection, order_id: str, kind: str) -> None:
+    await conn.execute(
+        "UPDATE order_payments SET settled = true WHERE order_id = $1 AND kind = $2 AND NOT settled",
+        order_id, kind,
+    )

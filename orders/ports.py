@@ -1,11 +1,13 @@
-"""Exactly the calls orders makes into catalog, payments and the surge signal.
+"""What orders needs from catalog, payments and the surge signal: these Protocols and nothing more.
 
-The service depends on these Protocols; the composition root passes the real
-`catalog.CatalogService` and `payments.PaymentsService` (they match structurally).
-Catalog's value types (`QuoteContext`, `CartQuote`, `ResolvedLine`...) are used directly:
-orders may import catalog's public interface.
-Every call takes the caller's connection, so checkout's stock reservation and
-payment hold commit or roll back with the order itself.
+The composition root passes the real `catalog.CatalogService`, `payments.PaymentsService` and
+dispatch's `SurgeReader` (they match structurally); the unit tests pass in-memory fakes
+(tests/unit/orders/orders_fakes.py). Catalog's and payments' value types (`QuoteContext`,
+`ResolvedLine`, `Authorization`, `RiskContext`...) are used directly: orders may import their
+public interfaces.
+
+Every catalog and payments call takes the caller's connection, so checkout's stock reservation
+and payment hold commit or roll back with the order itself.
 """
 
 from __future__ import annotations
@@ -17,39 +19,42 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from catalog import CartLineInput, CartQuote, QuoteContext
+from catalog import CartLineInput, QuoteContext, ResolvedLine
 from kernel.money import Money
+from payments import Authorization, RiskContext
+
+
+class QuotedCart(Protocol):
+    """A cart read against a store's menu and stock (`catalog.CartQuote` matches): the store as a
+    quote sees it, and `lines()`, which resolves and prices the cart or raises catalog's
+    validation errors (so the store's state can be reported before the cart's problems)."""
+
+    @property
+    def context(self) -> QuoteContext: ...
+
+    def lines(self) -> list[ResolvedLine]: ...
 
 
 class Catalog(Protocol):
-    """The calls orders makes into `catalog.CatalogService` (its public types imported directly)."""
+    """The calls orders makes into catalog."""
 
     async def cart_quote(
         self, conn: asyncpg.Connection, store_id: str, lat: float, lng: float, at: datetime,
         lines: Sequence[CartLineInput],
-    ) -> CartQuote: ...
-
-    async def quote_context(
-        self, conn: asyncpg.Connection, store_id: str, lat: float, lng: float, at: datetime
-    ) -> QuoteContext: ...
+    ) -> QuotedCart: ...
 
     async def store_tenant(self, conn: asyncpg.Connection, store_id: str) -> str | None: ...
 
-    async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool: ...
-
-    async def reserve(self, conn: asyncpg.Connection, order_id: str, items: Sequence[tuple[str, int]]) -> None: ...
+    async def reserve(self, conn: asyncpg.Connection, order_id: str, items: Sequence[tuple[str, int]]) -> None:
+        """Take counted stock for an order, all or nothing (`catalog.OutOfStock`)."""
+        ...
 
     async def release(self, conn: asyncpg.Connection, order_id: str) -> bool: ...
 
 
-class AuthorizationLike(Protocol):
-    intent_id: str
-    status: str
-    amount: Money
-    payment_method_id: str | None
-
-
 class Payments(Protocol):
+    """The calls orders makes into payments."""
+
     async def authorize(
         self,
         conn: asyncpg.Connection,
@@ -60,8 +65,10 @@ class Payments(Protocol):
         reference: str,
         idempotency_key: str,
         metadata: dict[str, Any] | None = None,
-        risk: Any = None,
-    ) -> Any: ...
+        risk: RiskContext | None = None,
+    ) -> Authorization:
+        """Place a hold; a decline or a 3-D Secure challenge raises payments' 402 errors."""
+        ...
 
     async def attach_authorized(
         self,
@@ -72,18 +79,20 @@ class Payments(Protocol):
         amount: Money,
         reference: str,
         metadata: dict[str, Any] | None = None,
-    ) -> Any:
+    ) -> Authorization:
         """The customer's authorized hold (confirmed apart, after 3-D Secure) pays for `reference`."""
         ...
 
-    async def capture(self, conn: asyncpg.Connection, intent_id: str, amount: Money) -> Any: ...
+    async def capture(self, conn: asyncpg.Connection, intent_id: str, amount: Money) -> object: ...
 
-    async def void(self, conn: asyncpg.Connection, intent_id: str, reason: str) -> Any: ...
+    async def void(self, conn: asyncpg.Connection, intent_id: str, reason: str) -> object: ...
 
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
-                     idempotency_key: str | None = None) -> Any: ...
+                     idempotency_key: str | None = None) -> str:
+        """Refund part of what was captured; returns the refund id."""
+        ...
 
-    async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Any) -> Any: ...
+    async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Any) -> object: ...
 
 
 class SplitFactory(Protocol):
@@ -104,16 +113,18 @@ class SplitFactory(Protocol):
 
 
 class SurgeSource(Protocol):
-    """The surge multiplier of the H3 cell around a pickup point.
+    """The surge multiplier of the H3 cell around a pickup point: dispatch's `SurgeReader` reads
+    the level dispatch publishes for the cell (1 where none is published).
 
-    Dispatch will publish surge signals; until then `NoSurge` answers 1. A real
-    source must answer fast (the quote path calls it once per quote) and never raise:
-    on doubt it returns 1.
+    A quote calls it once; checkout does not (it keeps the level the quote was priced at). It must
+    answer fast and never raise: on doubt it returns 1.
     """
 
     async def multiplier(self, lat: float, lng: float) -> Fraction: ...
 
 
 class NoSurge:
+    """Surge 1 everywhere: the default when no source is wired (a process without dispatch)."""
+
     async def multiplier(self, lat: float, lng: float) -> Fraction:
         return Fraction(1)

@@ -60,8 +60,9 @@ class Promo:
     budget_used: int = 0
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    store_id: str | None = None  # None: platform-wide
+    store_id: str | None = None  # None: any store (of `tenant_id`, when set)
     active: bool = True
+    tenant_id: str | None = None  # the restaurant tenant the promo belongs to; None: platform-wide
 
 
 @dataclass(frozen=True, slots=True)

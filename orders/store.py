@@ -11,11 +11,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
+from fractions import Fraction
 from typing import Any, TypeAlias
 
 import asyncpg
+import msgspec
 
+from kernel.money import Money
 from kernel.outbox import Event, encode_event
+from orders.model import Status
+from orders.order import Order, OrderHeader, OrderLine, OrderParties, Transition
+from orders.pricing import PriceBreakdown, Promo, PromoKind, PromoUsage, breakdown_from_dict
+from orders.quote import QuoteClaim
 
 Row: TypeAlias = asyncpg.Record
 
@@ -33,7 +40,8 @@ async def insert_quote(
     )
 
 
-async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str, order_id: str) -> Row:
+async def claim_quote(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str,
+                      order_id: str) -> QuoteClaim:
     """The customer's quote (with the surge it was priced at), an order this key already created
     and whether the customer has had an order delivered yet, and the quote claimed for `order_id`
     (the order this checkout is about to write): one round trip. Always one row (the LEFT JOIN
@@ -45,7 +53,7 @@ async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: 
     it back. `used_by` is the quote's order as of this statement's snapshot, which was taken before
     that wait: not claimed and `used_by` NULL means a concurrent checkout took it (`quote_taken`
     says by which order). The caller's rollback (a decline, a price change) gives the claim back."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "WITH prior AS (SELECT o.id FROM orders o WHERE o.customer_id = $2 AND o.idempotency_key = $3), "
         "claim AS (UPDATE order_quotes SET order_id = $4 WHERE id = $1 AND customer_id = $2 AND order_id IS NULL "
         " AND NOT EXISTS (SELECT 1 FROM prior) RETURNING id) "
@@ -56,31 +64,58 @@ async def checkout_lookup(conn: asyncpg.Connection, quote_id: str, customer_id: 
         "FROM (SELECT 1) AS one LEFT JOIN order_quotes q ON q.id = $1 AND q.customer_id = $2",
         quote_id, customer_id, key, order_id,
     )
+    return QuoteClaim(
+        quote_id=row["id"], request=row["request"], total=row["total"], expires_at=row["expires_at"],
+        surge=Fraction(row["surge"]) if row["surge"] else None, claimed=row["claimed"], used_by=row["used_by"],
+        existing_order=row["existing_order"], first_order=row["first_order"],
+    )
 
 
-async def quote_taken(conn: asyncpg.Connection, quote_id: str, customer_id: str, key: str) -> Row:
+async def quote_taken(conn: asyncpg.Connection, quote_id: str, customer_id: str,
+                      key: str) -> tuple[str | None, str | None]:
     """After a claim lost to a concurrent checkout (a fresh snapshot): the order that took the quote,
     and the order this key made, if that checkout was this key's own."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT (SELECT order_id FROM order_quotes WHERE id = $1) AS used_by, "
         "(SELECT id FROM orders WHERE customer_id = $2 AND idempotency_key = $3) AS existing_order",
         quote_id, customer_id, key,
     )
+    return row["used_by"], row["existing_order"]
+
+
+async def order_id_by_key(conn: asyncpg.Connection, customer_id: str, key: str) -> str | None:
+    """The order the customer's idempotency key placed, if any."""
+    order_id: str | None = await conn.fetchval(
+        "SELECT id FROM orders WHERE customer_id = $1 AND idempotency_key = $2", customer_id, key)
+    return order_id
 
 
 # ---- promos ----------------------------------------------------------------------------------------
 
 PROMO_COLUMNS = (
     "id, code, kind, percent_bps, amount, currency, max_discount, min_subtotal, first_order_only, "
-    "per_customer_limit, budget, budget_used, valid_from, valid_until, store_id, active"
+    "per_customer_limit, budget, budget_used, valid_from, valid_until, store_id, active, tenant_id"
 )
 
 
-async def promo_with_usage(conn: asyncpg.Connection, code: str, customer_id: str, *, tenant_id: str) -> Row | None:
+def _promo(row: Row) -> Promo:
+    return Promo(
+        id=row["id"], code=row["code"], kind=PromoKind(row["kind"]), percent_bps=row["percent_bps"],
+        amount=row["amount"], currency=row["currency"], max_discount=row["max_discount"],
+        min_subtotal=row["min_subtotal"], first_order_only=row["first_order_only"],
+        per_customer_limit=row["per_customer_limit"], budget=row["budget"], budget_used=row["budget_used"],
+        valid_from=row["valid_from"], valid_until=row["valid_until"], store_id=row["store_id"], active=row["active"],
+        tenant_id=row["tenant_id"],
+    )
+
+
+async def promo_with_usage(conn: asyncpg.Connection, code: str, customer_id: str, *,
+                           tenant_id: str) -> tuple[Promo, PromoUsage] | None:
     """The promo `code` names at a store of `tenant_id`: the tenant's own, else a platform-wide one
-    (codes are unique per tenant, so another tenant's code of the same spelling is never found)."""
-    return await conn.fetchrow(
-        f"SELECT {PROMO_COLUMNS}, tenant_id, "
+    (codes are unique per tenant, so another tenant's code of the same spelling is never found),
+    with what the customer did before as far as its rules care."""
+    row = await conn.fetchrow(
+        f"SELECT {PROMO_COLUMNS}, "
         "(SELECT count(*) FROM promo_redemptions r WHERE r.promo_id = p.id AND r.customer_id = $2 "
         " AND r.released_at IS NULL) AS redemptions_by_customer, "
         "EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = $2 "
@@ -89,6 +124,9 @@ async def promo_with_usage(conn: asyncpg.Connection, code: str, customer_id: str
         "ORDER BY p.tenant_id IS NULL LIMIT 1",
         code, customer_id, tenant_id,
     )
+    if row is None:
+        return None
+    return _promo(row), PromoUsage(row["redemptions_by_customer"], row["customer_has_orders"])
 
 
 async def redeem_promo(
@@ -123,13 +161,13 @@ async def release_promo(conn: asyncpg.Connection, order_id: str, at: datetime) -
     )
 
 
-async def insert_promo(conn: asyncpg.Connection, values: dict[str, Any]) -> Row:
+async def insert_promo(conn: asyncpg.Connection, values: dict[str, Any]) -> Promo:
     columns = list(values)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    return await conn.fetchrow(
+    return _promo(await conn.fetchrow(
         f"INSERT INTO promos ({', '.join(columns)}) VALUES ({placeholders}) RETURNING {PROMO_COLUMNS}",
         *values.values(),
-    )
+    ))
 
 
 # ---- orders ----------------------------------------------------------------------------------------
@@ -148,13 +186,17 @@ def _outbox_args(events: Sequence[Event]) -> list[list[Any]]:
 
 
 async def insert_order(
-    conn: asyncpg.Connection, order: dict[str, Any], lines: Sequence[tuple], events: Sequence[Event]
-) -> Row:
+    conn: asyncpg.Connection, order: dict[str, Any], lines: Sequence[tuple], events: Sequence[Event], *,
+    pricing: PriceBreakdown | None = None,
+) -> Order:
     """The order, its lines, its first history row and its events, in one round trip; returns the
     order as `order_view` does (built from the inserted rows, so the response needs no read back).
-    `lines`: (line_no, item_id, name, quantity, unit_price, line_total, options_json)."""
+    `lines`: (line_no, item_id, name, quantity, unit_price, line_total, options_json); `pricing`: the
+    breakdown the order's pricing column was written from, when the caller has it (checkout's hot
+    path: spares parsing it back)."""
     line_args = [list(col) for col in zip(*lines, strict=True)] if lines else [[]] * 7
-    return await conn.fetchrow(_insert_order_sql(tuple(order)), *order.values(), *line_args, *_outbox_args(events))
+    return _order(await conn.fetchrow(_insert_order_sql(tuple(order)), *order.values(), *line_args,
+                                      *_outbox_args(events)), pricing)
 
 
 @functools.lru_cache(maxsize=8)
@@ -194,20 +236,82 @@ async def lock_order(conn: asyncpg.Connection, order_id: str) -> Row | None:
     return await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id)
 
 
-async def order_parties(conn: asyncpg.Connection, order_id: str) -> Row | None:
+async def courier_and_status(conn: asyncpg.Connection, order_id: str) -> tuple[str | None, str | None]:
+    """The order's assigned courier and its status ((None, None): no such order)."""
+    row = await conn.fetchrow("SELECT courier_id, status FROM orders WHERE id = $1", order_id)
+    return (None, None) if row is None else (row["courier_id"], row["status"])
+
+
+async def order_parties(conn: asyncpg.Connection, order_id: str) -> OrderParties | None:
     """Who the order belongs to and where it stands (for a live view's access check), with the
     time of its last transition."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT id, customer_id, tenant_id, region, status, courier_id, "
         "coalesce((SELECT max(at) FROM order_status_history h WHERE h.order_id = o.id), placed_at) AS at "
         "FROM orders o WHERE id = $1",
         order_id,
     )
+    return None if row is None else OrderParties(row["id"], row["customer_id"], row["tenant_id"], row["region"],
+                                                 row["status"], row["courier_id"], row["at"])
 
 
-async def order_view(conn: asyncpg.Connection, order_id: str) -> Row | None:
+class _LineRow(msgspec.Struct):
+    """An `order_lines` row as `json_agg` gives it."""
+
+    line_no: int
+    item_id: str
+    name: str
+    quantity: int
+    unit_price: int
+    line_total: int
+    options: list[dict[str, Any]]
+    missing_quantity: int
+
+
+class _HistoryRow(msgspec.Struct):
+    """An `order_status_history` row as `json_agg` gives it."""
+
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+# Typed decoders, built once: they read an order's lines and history several times faster than
+# json.loads plus per-field conversion, which keeps building an `Order` off checkout's CPU budget.
+_lines_decoder = msgspec.json.Decoder(list[_LineRow])
+_history_decoder = msgspec.json.Decoder(list[_HistoryRow])
+
+
+def _order(row: Row, pricing: PriceBreakdown | None = None) -> Order:
+    """The order of a row of `ORDER_COLUMNS` with its `lines` and `history` as JSON arrays (`pricing`:
+    the breakdown its pricing column holds, when known)."""
+    cur = row["currency"]
+    return Order(
+        id=row["id"], status=Status(row["status"]), customer_id=row["customer_id"], store_id=row["store_id"],
+        tenant_id=row["tenant_id"], region=row["region"],
+        pricing=pricing or breakdown_from_dict(msgspec.json.decode(row["pricing"])),
+        total=Money(row["total"], cur), refunded=Money(row["refunded"], cur), captured=Money(row["captured"], cur),
+        cancel_fee=Money(row["cancel_fee"], cur), pickup=(row["pickup_lat"], row["pickup_lng"]),
+        dropoff=(row["dropoff_lat"], row["dropoff_lng"]), address=row["address"], placed_at=row["placed_at"],
+        accept_by=row["accept_by"], accepted_at=row["accepted_at"], prep_time_s=row["prep_time_s"],
+        ready_at=row["ready_at"], picked_up_at=row["picked_up_at"], delivered_at=row["delivered_at"],
+        promised_window=(row["promised_from"], row["promised_to"]), courier_id=row["courier_id"],
+        end_reason=row["end_reason"], rating=row["rating"],
+        lines=tuple(
+            OrderLine(ln.line_no, ln.item_id, ln.name, ln.quantity, Money(ln.unit_price, cur),
+                      Money(ln.line_total, cur), ln.options, ln.missing_quantity)
+            for ln in _lines_decoder.decode(row["lines"])),
+        history=tuple(Transition(h.from_status, h.to_status, h.actor, h.reason, h.at)
+                      for h in _history_decoder.decode(row["history"])),
+        delivery_note=row["delivery_note"],
+    )
+
+
+async def order_view(conn: asyncpg.Connection, order_id: str) -> Order | None:
     """The order with its lines and history, in one round trip."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"SELECT {ORDER_COLUMNS}, "
         f"(SELECT coalesce(json_agg(l ORDER BY l.line_no), '[]') FROM (SELECT {_LINE_COLUMNS} FROM order_lines "
         " WHERE order_id = $1) l)::text AS lines, "
@@ -216,6 +320,7 @@ async def order_view(conn: asyncpg.Connection, order_id: str) -> Row | None:
         "FROM orders WHERE id = $1",
         order_id,
     )
+    return None if row is None else _order(row)
 
 
 # Columns a transition may set; None leaves the current value.
@@ -263,14 +368,16 @@ async def apply_change(
 async def list_orders(
     conn: asyncpg.Connection, *, customer_id: str | None, store_id: str | None, tenant_id: str | None,
     statuses: list[str] | None, cursor: str | None, limit: int,
-) -> list[Row]:
-    return await conn.fetch(
+) -> list[OrderHeader]:
+    rows = await conn.fetch(
         "SELECT id, status, store_id, customer_id, total, currency, placed_at, accept_by, ready_at, courier_id "
         "FROM orders WHERE ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR store_id = $2) "
         "AND ($3::text IS NULL OR tenant_id = $3) AND ($4::text[] IS NULL OR status = ANY($4)) "
         "AND ($5::text IS NULL OR id < $5) ORDER BY id DESC LIMIT $6",
         customer_id, store_id, tenant_id, statuses, cursor, limit,
     )
+    return [OrderHeader(r["id"], r["status"], r["store_id"], r["customer_id"], Money(r["total"], r["currency"]),
+                        r["placed_at"], r["accept_by"], r["ready_at"], r["courier_id"]) for r in rows]
 
 
 async def overdue_orders(conn: asyncpg.Connection, now: datetime, limit: int) -> list[str]:
@@ -305,31 +412,6 @@ async def mark_missing(conn: asyncpg.Connection, order_id: str, missing: dict[in
         "UPDATE order_lines l SET missing_quantity = l.missing_quantity + m.q FROM unnest($2::int[], $3::int[]) "
         "AS m(n, q) WHERE l.order_id = $1 AND l.line_no = m.n",
         order_id, list(missing), list(missing.values()),
-    )
-
-
-async def add_payment(
-    conn: asyncpg.Connection, order_id: str, kind: str, amount: int, at: datetime, *,
-    intent_id: str | None = None, tax: int = 0, reference: str | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO order_payments (order_id, kind, intent_id, amount, tax, reference, at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        order_id, kind, intent_id, amount, tax, reference, at,
-    )
-
-
-async def payments_of(conn: asyncpg.Connection, order_id: str) -> list[Row]:
-    return await conn.fetch(
-        "SELECT kind, intent_id, amount, tax, settled FROM order_payments WHERE order_id = $1 ORDER BY id",
-        order_id,
-    )
-
-
-async def settle_payments(conn: asyncpg.Connection, order_id: str, kind: str) -> None:
-    await conn.execute(
-        "UPDATE order_payments SET settled = true WHERE order_id = $1 AND kind = $2 AND NOT settled",
-        order_id, kind,
     )
 
 

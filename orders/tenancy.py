@@ -20,9 +20,18 @@ def tenant_scope(who: Principal) -> str | None:
     return None if who.is_operator() else (who.tenant_id or "")
 
 
-async def store_owner(conn: asyncpg.Connection, catalog: Catalog, store_id: str, scope: str | None) -> str:
-    """The tenant that owns `store_id`, when a caller limited to `scope` may act for it."""
-    owner = await catalog.store_tenant(conn, store_id)
-    if owner is None or (scope is not None and owner != scope):
-        raise NotFound("no such store", param="store_id")
-    return owner
+class StoreAccess:
+    def __init__(self, pool: asyncpg.Pool, catalog: Catalog) -> None:
+        self.pool = pool
+        self.catalog = catalog
+
+    async def owner(self, store_id: str, scope: str | None) -> str:
+        async with self.pool.acquire() as conn:
+            return await self.owner_on(conn, store_id, scope)
+
+    async def owner_on(self, conn: asyncpg.Connection, store_id: str, scope: str | None) -> str:
+        """The tenant that owns `store_id`, when a caller limited to `scope` may act for it."""
+        owner = await self.catalog.store_tenant(conn, store_id)
+        if owner is None or (scope is not None and owner != scope):
+            raise NotFound("no such store", param="store_id")
+        return owner

@@ -26,8 +26,8 @@ from kernel.http import (
     json_response,
     principal,
 )
-from orders import queries
-from orders.lifecycle import Caller, OrderLifecycle
+from orders.checkout_rules import ClientContext
+from orders.lifecycle import OrderLifecycle
 from orders.live import tenant_feed_channel
 from orders.messages import (
     AcceptRequest,
@@ -57,9 +57,10 @@ from orders.messages import (
     WebhookEndpointOut,
     feed_encoder,
 )
-from orders.model import Action, Actor
-from orders.service import ClientContext, OrdersService
-from orders.tenancy import store_owner, tenant_scope
+from orders.model import Action, Actor, Caller
+from orders.service import OrdersService
+from orders.tenancy import tenant_scope
+from orders.views import promo_out, quote_out
 from orders.webhooks import Webhooks
 
 
@@ -70,7 +71,6 @@ class Feed:
 
 
 ORDERS = web.AppKey("orders", OrdersService)
-LIFECYCLE = web.AppKey("orders_lifecycle", OrderLifecycle)
 WEBHOOKS = web.AppKey("orders_webhooks", Webhooks)
 FEED = web.AppKey("orders_feed", Feed)
 
@@ -87,10 +87,13 @@ def _caller(request: web.Request) -> Caller:
     return caller_of(principal(request))
 
 
-async def _order(request: web.Request, status: int = 200, order_id: str | None = None) -> web.Response:
-    out = await queries.get_order(request.app[ORDERS], order_id or request.match_info["order_id"],
-                                  _caller(request))
-    return json_response(out, status=status)
+def _lifecycle(request: web.Request) -> OrderLifecycle:
+    return request.app[ORDERS].lifecycle
+
+
+async def _order(request: web.Request) -> web.Response:
+    """The path's order as the caller sees it: what every command on an order answers."""
+    return json_response(await request.app[ORDERS].queries.order(request.match_info["order_id"], _caller(request)))
 
 
 # ---- customer: quote and checkout ---------------------------------------------------------------
@@ -114,8 +117,8 @@ def _client(request: web.Request, service: OrdersService) -> ClientContext:
           summary="Price a cart for a drop-off point; the quote is valid for 5 minutes")
 async def create_quote(request: web.Request) -> web.Response:
     body = await decode_body(request, QuoteRequest)
-    quote = await request.app[ORDERS].create_quote(principal(request).account_id, body)
-    return json_response(quote, status=201)
+    quote = await request.app[ORDERS].checkout.quote(principal(request).account_id, body)
+    return json_response(quote_out(quote), status=201)
 
 
 @routes.post("/v1/orders")
@@ -130,12 +133,9 @@ async def checkout(request: web.Request) -> web.Response:
     body = await decode_body(request, CheckoutRequest)
     who = principal(request)
     key = idempotency_key(request) or ""
-    service = request.app[ORDERS]
-    placed = await service.checkout(who.account_id, key, body, _client(request, service))
-    if placed.view is None:  # a retry: read what the first attempt wrote
-        return await _order(request, status=201, order_id=placed.order_id)
-    return json_response(queries.order_out(placed.view, caller_of(who), service, service.clock.now(),
-                                           placed.breakdown), status=201)
+    orders = request.app[ORDERS]
+    order = await orders.checkout.place(who.account_id, key, body, _client(request, orders))
+    return json_response(orders.queries.view(order, caller_of(who)), status=201)
 
 
 @routes.get("/v1/orders")
@@ -143,7 +143,7 @@ async def checkout(request: web.Request) -> web.Response:
           summary="The caller's orders, newest first (cursor pagination)")
 async def list_my_orders(request: web.Request) -> web.Response:
     q = decode_query(request, OrderListQuery)
-    return json_response(await queries.list_orders(request.app[ORDERS], _caller(request), q))
+    return json_response(await request.app[ORDERS].queries.orders(_caller(request), q))
 
 
 @routes.get("/v1/orders/{order_id}")
@@ -158,7 +158,7 @@ async def get_order(request: web.Request) -> web.Response:
           summary="Cancel: free before acceptance, a fee after (see the order's cancel terms), never after pickup")
 async def cancel(request: web.Request) -> web.Response:
     body = await decode_body(request, CancelRequest)
-    await request.app[LIFECYCLE].act(request.match_info["order_id"], _caller(request), Action.CANCEL,
+    await _lifecycle(request).act(request.match_info["order_id"], _caller(request), Action.CANCEL,
                                      reason=body.reason)
     return await _order(request)
 
@@ -168,7 +168,7 @@ async def cancel(request: web.Request) -> web.Response:
           summary="Change the tip (until one hour after delivery; never lower after delivery)")
 async def change_tip(request: web.Request) -> web.Response:
     body = await decode_body(request, TipRequest)
-    await request.app[LIFECYCLE].change_tip(request.match_info["order_id"], _caller(request), body.tip)
+    await _lifecycle(request).change_tip(request.match_info["order_id"], _caller(request), body.tip)
     return await _order(request)
 
 
@@ -177,7 +177,7 @@ async def change_tip(request: web.Request) -> web.Response:
           summary="Rate a delivered order, once")
 async def rate(request: web.Request) -> web.Response:
     body = await decode_body(request, RatingRequest)
-    await request.app[LIFECYCLE].rate(request.match_info["order_id"], _caller(request), body.stars, body.comment)
+    await _lifecycle(request).rate(request.match_info["order_id"], _caller(request), body.stars, body.comment)
     return await _order(request)
 
 
@@ -187,9 +187,7 @@ async def _own_store(request: web.Request) -> str:
     """The path's store, when the caller may act for it: 404 for another tenant's (or none), before
     anything else of the request is read."""
     store_id = request.match_info["store_id"]
-    service = request.app[ORDERS]
-    async with service.pool.acquire() as conn:
-        await store_owner(conn, service.catalog, store_id, tenant_scope(principal(request)))
+    await request.app[ORDERS].stores.owner(store_id, tenant_scope(principal(request)))
     return store_id
 
 
@@ -199,12 +197,12 @@ async def _own_store(request: web.Request) -> str:
 async def store_orders(request: web.Request) -> web.Response:
     store_id = await _own_store(request)
     q = decode_query(request, OrderListQuery)
-    page = await queries.list_orders(request.app[ORDERS], _caller(request), q, store_id)
+    page = await request.app[ORDERS].queries.orders(_caller(request), q, store_id)
     return json_response(page)
 
 
 async def _step(request: web.Request, action: Action, **kw: object) -> web.Response:
-    await request.app[LIFECYCLE].act(request.match_info["order_id"], _caller(request), action, **kw)  # type: ignore[arg-type]
+    await _lifecycle(request).act(request.match_info["order_id"], _caller(request), action, **kw)  # type: ignore[arg-type]
     return await _order(request)
 
 
@@ -241,7 +239,7 @@ async def ready(request: web.Request) -> web.Response:
           summary="Adjust the prep time of an accepted order")
 async def prep_time(request: web.Request) -> web.Response:
     body = await decode_body(request, PrepTimeRequest)
-    await request.app[LIFECYCLE].set_prep_time(request.match_info["order_id"], _caller(request), body.prep_time_s)
+    await _lifecycle(request).set_prep_time(request.match_info["order_id"], _caller(request), body.prep_time_s)
     return await _order(request)
 
 
@@ -253,7 +251,7 @@ async def missing_items(request: web.Request) -> web.Response:
     missing: dict[int, int] = {}
     for line in body.lines:
         missing[line.line_no] = missing.get(line.line_no, 0) + line.quantity
-    await request.app[LIFECYCLE].report_missing(request.match_info["order_id"], _caller(request), missing)
+    await _lifecycle(request).report_missing(request.match_info["order_id"], _caller(request), missing)
     return await _order(request)
 
 
@@ -284,7 +282,7 @@ class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
           summary="Assign a courier by hand (dispatch normally does it)")
 async def assign(request: web.Request) -> web.Response:
     body = await decode_body(request, AssignRequest)
-    await request.app[LIFECYCLE].assign(request.match_info["order_id"], _caller(request), body.courier_id)
+    await _lifecycle(request).assign(request.match_info["order_id"], _caller(request), body.courier_id)
     return await _order(request)
 
 
@@ -295,9 +293,9 @@ async def assign(request: web.Request) -> web.Response:
                   "operators for any store or platform-wide; codes are unique per tenant")
 async def create_promo(request: web.Request) -> web.Response:
     body = await decode_body(request, PromoCreate)
-    row = await request.app[ORDERS].create_promo(tenant_scope(principal(request)), msgspec.to_builtins(body) | {
+    promo = await request.app[ORDERS].create_promo(tenant_scope(principal(request)), msgspec.to_builtins(body) | {
         "valid_from": body.valid_from, "valid_until": body.valid_until})
-    return json_response(msgspec.convert(dict(row), PromoOut), status=201)
+    return json_response(promo_out(promo), status=201)
 
 
 # ---- webhooks -------------------------------------------------------------------------------------
@@ -406,8 +404,8 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     pubsub = feed.redis.pubsub()
     await pubsub.subscribe(tenant_feed_channel(feed.prefix, who.tenant_id))
 
-    page = await queries.list_orders(request.app[ORDERS], caller_of(who), OrderListQuery(status="active", limit=100),
-                                     store_id)
+    page = await request.app[ORDERS].queries.orders(caller_of(who), OrderListQuery(status="active", limit=100),
+                                                    store_id)
     # JSON goes in text frames, as on every other socket of ours (browsers hand binary frames over as Blobs).
     await ws.send_str(feed_encoder.encode(FeedHello(store_id=store_id, active_orders=page.items)).decode())
 

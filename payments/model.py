@@ -106,19 +106,6 @@ def validate_card(card: CardInput, today: date) -> CardFacts:
     return CardFacts(brand=brand, last4=number[-4:], exp_month=card.exp_month, exp_year=card.exp_year)
 
 
-_PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def redact_pans(text: str) -> str:
-    """Mask anything that looks like a card number (12-19 digits passing Luhn)."""
-
-    def mask(m: re.Match[str]) -> str:
-        digits = normalize_number(m.group(0))
-        return f"****{digits[-4:]}" if luhn_valid(digits) else m.group(0)
-
-    return _PAN.sub(mask, text)
-
-
 # ---------------------------------------------------------------- intents
 
 REQUIRES_PAYMENT_METHOD = "requires_payment_method"
@@ -128,8 +115,6 @@ PROCESSING = "processing"
 REQUIRES_CAPTURE = "requires_capture"
 SUCCEEDED = "succeeded"
 CANCELED = "canceled"
-STATUSES = (REQUIRES_PAYMENT_METHOD, REQUIRES_CONFIRMATION, REQUIRES_ACTION, PROCESSING, REQUIRES_CAPTURE,
-            SUCCEEDED, CANCELED)
 
 _CONFIRM_OUTCOMES = {REQUIRES_ACTION, PROCESSING, REQUIRES_CAPTURE, SUCCEEDED, REQUIRES_PAYMENT_METHOD, CANCELED}
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -141,8 +126,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     SUCCEEDED: frozenset(),
     CANCELED: frozenset(),
 }
-CANCELABLE = frozenset({REQUIRES_PAYMENT_METHOD, REQUIRES_CONFIRMATION, REQUIRES_ACTION, PROCESSING,
-                        REQUIRES_CAPTURE})
 
 # Where the hold on the customer's funds stands; every hold ends exactly once.
 HOLD_NONE = "none"
@@ -317,13 +300,6 @@ def entry(kind: str, currency: str, postings: Iterable[Posting], **kw: object) -
     made = JournalEntry(id=new_id("je"), kind=kind, currency=currency, postings=kept, **kw)  # type: ignore[arg-type]
     check_entry(made)
     return made
-
-
-def reversal(original: JournalEntry, actor: str, reason: str) -> JournalEntry:
-    """A correction: the same postings with the signs flipped, linked to the original."""
-    return entry(original.kind + "_reversal", original.currency,
-                 [Posting(p.account, -p.amount) for p in original.postings], actor=actor, reason=reason,
-                 reference=original.reference, intent_id=original.intent_id, reverses=original.id)
 
 
 def apply_to_balances(balances: dict[str, int], entry_: JournalEntry) -> str | None:

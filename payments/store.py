@@ -130,11 +130,6 @@ def sealed_of(row: asyncpg.Record) -> Sealed | None:
     return None if row["key_id"] is None else Sealed(row["key_id"], bytes(row["nonce"]), bytes(row["ciphertext"]))
 
 
-async def load_sealed(conn: asyncpg.Connection, pm_id: str) -> Sealed | None:
-    row = await conn.fetchrow("SELECT key_id, nonce, ciphertext FROM card_vault WHERE payment_method_id = $1", pm_id)
-    return None if row is None else Sealed(row["key_id"], bytes(row["nonce"]), bytes(row["ciphertext"]))
-
-
 async def detach_payment_method(conn: asyncpg.Connection, pm_id: str, customer_id: str) -> asyncpg.Record | None:
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -401,16 +396,6 @@ async def get_refund(conn: asyncpg.Connection, refund_id: str) -> asyncpg.Record
 # ------------------------------------------------------------ fraud decisions
 
 
-async def insert_fraud_decision(conn: asyncpg.Connection, d: FraudDecision) -> str:
-    decision_id = new_id("frd")
-    await conn.execute(
-        "INSERT INTO fraud_decisions (id, intent_id, customer_id, score, level, action, reasons) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
-        decision_id, d.intent_id, d.customer_id, d.score, d.level, d.action, _dumps(d.reasons),
-    )
-    return decision_id
-
-
 async def insert_fraud_decisions(conn: asyncpg.Connection, decisions: Sequence[FraudDecision]) -> None:
     """Several decisions in one statement (those written apart from their intent's transaction)."""
     ds = list(decisions)
@@ -479,13 +464,6 @@ async def finish_delivery(conn: asyncpg.Connection, delivery_id: str, *, deliver
                   next_attempt_at = now() + make_interval(secs => coalesce($4::float8, 0))
             WHERE id = $1""",
         delivery_id, error, delivered, retry_in_seconds,
-    )
-
-
-async def list_deliveries(conn: asyncpg.Connection, endpoint_id: str, limit: int = 100) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, event_id, event_type, status, attempts, last_error, delivered_at FROM payment_webhook_deliveries "
-        "WHERE endpoint_id = $1 ORDER BY id DESC LIMIT $2", endpoint_id, limit,
     )
 
 

@@ -148,10 +148,6 @@ async def courier_bundle(conn: asyncpg.Connection, courier_id: str) -> list[Bund
     ]
 
 
-async def order_region(conn: asyncpg.Connection, order_id: str) -> str | None:
-    return await conn.fetchval("SELECT region FROM tracking_orders WHERE order_id = $1", order_id)
-
-
 async def record_action(
     pool: asyncpg.Pool, courier_id: str, action_id: str | None, event_type: str, data: dict[str, Any],
     aggregate_id: str | None, also: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,

@@ -23,10 +23,9 @@ from fooddispatch.apps.view import TrackingView, first_name, tracking_view
 from fooddispatch.keys import SETTINGS
 from kernel.errors import DomainError, NotFound, Unauthenticated
 from kernel.http import OPERATOR, Principal, encode, endpoint, json_response, optional_principal
-from orders import queries
 from orders import web as orders_web
-from orders.lifecycle import SYSTEM
 from orders.link_web import TRACKING_LINKS
+from orders.model import SYSTEM
 from tracking import web as tracking_web
 from tracking.public_view import LinkSender, courier_position
 from tracking.watchers import find_order, serve_watcher
@@ -179,7 +178,7 @@ async def _view(request: web.Request, order_id: str) -> TrackingView:
             raise Unauthenticated(f"send a bearer token, or a tracking link's token in {TOKEN_HEADER}",
                                   headers={"WWW-Authenticate": "Bearer"})
         caller = orders_web.caller_of(who)
-    order = await queries.get_order(app[orders_web.ORDERS], order_id, caller)
+    order = await app[orders_web.ORDERS].queries.order(order_id, caller)
     tracking = app.get(tracking_web.TRACKING)
     position = await courier_position(tracking, order_id) if tracking is not None else None
     if position is not None and position.courier_id != order.courier_id:

@@ -25,8 +25,7 @@ from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
 from orders import web as orders_web
 from orders.events import OrderEvents
-from orders.lifecycle import Caller, OrderLifecycle
-from orders.model import Action, Actor
+from orders.model import Action, Actor, Caller
 from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
 from payments import web as payments_web
@@ -45,7 +44,7 @@ def install(app: web.Application) -> None:
     app.cleanup_ctx.append(_orders)
 
 
-def _serve_tracking(app: web.Application, service: OrdersService, lifecycle: OrderLifecycle) -> None:
+def _serve_tracking(app: web.Application, service: OrdersService) -> None:
     """Tracking's two ports into orders (it starts first; the two never import each other): a
     courier's pick-up or delivery from its socket moves the order in the transaction that records
     it (an impossible step is refused, not acked), and a watcher of an order the projection has not
@@ -57,11 +56,11 @@ def _serve_tracking(app: web.Application, service: OrdersService, lifecycle: Ord
 
     async def courier_step(conn: asyncpg.Connection, *, courier_id: str, order_id: str, step: str,
                            proof: dict[str, Any] | None) -> None:
-        await lifecycle.act(order_id, Caller(Actor.COURIER, courier_id), actions[step], proof=proof,
-                            reason=f"courier.{step}", conn=conn)
+        await service.lifecycle.act(order_id, Caller(Actor.COURIER, courier_id), actions[step], proof=proof,
+                                    reason=f"courier.{step}", conn=conn)
 
     async def placed_order(order_id: str) -> TrackedOrder | None:
-        o = await service.order_parties(order_id)
+        o = await service.queries.parties(order_id)
         return None if o is None else TrackedOrder(o.order_id, o.customer_id, o.tenant_id, o.region, o.status,
                                                    o.courier_id, 0, o.at)
 
@@ -76,18 +75,18 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     # the surge rather than price a busy area at 1 whenever the loop is briefly late (checkout reuses the
     # quoted level and does not read it).
     surge = SurgeReader(app[REDIS], settings.redis_prefix, settings.region, timeout_s=0.2)
-    service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge,
-                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies)))
 
     async def pause_store(store_id: str, reason: str) -> None:
         await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))
 
-    lifecycle = OrderLifecycle(service, pause_store=pause_store)
-    _serve_tracking(app, service, lifecycle)
+    service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge,
+                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies)),
+                            pause_store=pause_store)
+    lifecycle = service.lifecycle
+    _serve_tracking(app, service)
     webhooks = Webhooks(app[DB], app[CLOCK],
                         client=WebhookClient(TargetPolicy.from_setting(settings.webhooks_allow_private)))
     app[orders_web.ORDERS] = service
-    app[orders_web.LIFECYCLE] = lifecycle
     app[orders_web.WEBHOOKS] = webhooks
     app[orders_web.FEED] = orders_web.Feed(app[REDIS], settings.redis_prefix)
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)

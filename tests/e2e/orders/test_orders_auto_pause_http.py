@@ -9,7 +9,7 @@ from orders_helpers import eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
-from orders.web import LIFECYCLE
+from orders.web import ORDERS
 
 
 async def test_expiries_before_a_manual_reopen_do_not_count_towards_the_next_pause(
@@ -26,7 +26,7 @@ async def test_expiries_before_a_manual_reopen_do_not_count_towards_the_next_pau
         clock.advance(61)
 
         async def all_expired() -> bool:
-            await app[LIFECYCLE].expire_overdue()  # the sweeper does it too; whichever comes first
+            await app[ORDERS].lifecycle.expire_overdue()  # the sweeper does it too; whichever comes first
             views = [await ok(await client.get(f"/v1/orders/{o['id']}", headers=cust)) for o in orders]
             return all(v["status"] == "expired" for v in views)
 

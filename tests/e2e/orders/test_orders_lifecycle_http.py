@@ -16,7 +16,7 @@ from dispatch.live import DispatchKeys, SurgeBoardStore
 from dispatch.surge import cell_of
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
-from orders.web import LIFECYCLE, WEBHOOKS
+from orders.web import ORDERS, WEBHOOKS
 from orders.webhooks import WebhookPolicy
 
 # The conftest cart: 2 x (burger 1000 + cheese 150) + fries 400 = 2700 food, 299 delivery, 270 service,
@@ -216,12 +216,12 @@ async def test_store_is_paused_after_three_orders_in_a_row_expire(
     for i in range(2):
         await place(client, cust, pm, shop.store_id, key=f"exp{i}")
     clock.advance(61)
-    assert await app[LIFECYCLE].expire_overdue() == 2
+    assert await app[ORDERS].lifecycle.expire_overdue() == 2
     store = await ok(await client.get(f"/v1/merchant/stores/{shop.store_id}", headers=shop.staff))
     assert store["status"] == "online"  # two in a row: not yet
     await place(client, cust, pm, shop.store_id, key="exp2")
     clock.advance(61)
-    assert await app[LIFECYCLE].expire_overdue() == 1
+    assert await app[ORDERS].lifecycle.expire_overdue() == 1
     store = await ok(await client.get(f"/v1/merchant/stores/{shop.store_id}", headers=shop.staff))
     assert store["status"] == "paused"
     closed = await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust)

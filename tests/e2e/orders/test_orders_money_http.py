@@ -8,7 +8,7 @@ from orders_helpers import eventually, ok, place
 from orders_money_world import deliver, intents_of, keyed, ledger_refunds, refunds_stored, start_receiver
 
 from kernel.outbox import decode_event
-from orders.web import LIFECYCLE
+from orders.web import ORDERS
 
 TOTAL = 2700 + 299 + 270 + 189 + 200  # the conftest cart (see test_orders_lifecycle_http)
 
@@ -81,7 +81,7 @@ async def test_missing_items_after_delivery_refund_the_card_once_though_the_even
     event = decode_event(raw)
     for _ in range(2):
         async with db.acquire() as conn, conn.transaction():
-            await app[LIFECYCLE].money.on_payment_refunded(conn, event.data)
+            await app[ORDERS].lifecycle.money.on_payment_refunded(conn, event.data)
     got = await ok(await client.get(f"/v1/orders/{oid}", headers=cust))
     assert got["refunded"]["amount"] == 428
     async with db.acquire() as conn:

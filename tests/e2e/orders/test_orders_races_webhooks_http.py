@@ -13,7 +13,7 @@ from orders_helpers import cart, eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
-from orders.web import LIFECYCLE, WEBHOOKS
+from orders.web import ORDERS, WEBHOOKS
 
 
 async def test_two_tablets_accepting_at_once_one_wins_the_other_gets_409(
@@ -61,9 +61,9 @@ async def test_unanswered_order_expires_after_the_accept_window_and_voids_the_ho
     shop = await make_shop(client, make_principal, accept_window_s=60)
     _, cust, pm = await make_customer(client, make_principal)
     order = await place(client, cust, pm, shop.store_id)
-    assert await app[LIFECYCLE].expire_overdue() == 0
+    assert await app[ORDERS].lifecycle.expire_overdue() == 0
     clock.advance(61)
-    await app[LIFECYCLE].expire_overdue()
+    await app[ORDERS].lifecycle.expire_overdue()
     got = await ok(await client.get(f"/v1/orders/{order['id']}", headers=cust))
     assert got["status"] == "expired"
     assert got["history"][-1]["actor"] == "system"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
 from kernel.http import OPERATOR
-from orders.web import LIFECYCLE
+from orders.web import ORDERS
 from payments import ledger
 from payments.web import PAYMENTS
 from tests.e2e.orders.orders_helpers import eventually, make_customer, make_shop, ok, place
@@ -139,7 +139,7 @@ async def test_a_delivery_stands_when_the_processor_refuses_and_is_left_for_an_o
         splits = await conn.fetchval("SELECT count(*) FROM journal_entries WHERE reference = $1", order["id"])
     assert kept["last_error"].startswith("processor_error") and kept["failed_at"] is not None  # not retried
     assert (intent["status"], intent["amount_captured"], splits) == ("requires_capture", 0, 0)
-    assert await client.app[LIFECYCLE].money.collect_due() == 0
+    assert await client.app[ORDERS].lifecycle.money.collect_due() == 0
     # A tip raised now would be taken twice (on its own intent, and by the collection's capture): refused.
     raised = await client.post(f"/v1/orders/{order['id']}/tip", json={"tip": 900}, headers=cust)
     assert raised.status == 409 and (await raised.json())["error"]["code"] == "tip_not_changeable"
@@ -172,7 +172,7 @@ async def test_a_delivery_during_a_processor_outage_is_collected_by_the_sweep_af
     clock.advance(31)  # the first retry is due 30 s later; the component's sweep or this one collects it
 
     async def collected() -> dict | None:
-        await app[LIFECYCLE].money.collect_due()
+        await app[ORDERS].lifecycle.money.collect_due()
         got = await ok(await client.get(f"/v1/orders/{order['id']}", headers=cust))
         return got if got["captured"]["amount"] else None
 

@@ -46,14 +46,6 @@ def test_validate_card_checks_expiry_and_cvc_length_without_echoing_the_number()
     assert "4242424242424242" not in repr(CardInput("4242424242424242", 1, 2030, "123"))
 
 
-def test_redact_masks_luhn_valid_numbers_only() -> None:
-    text = "card 4242 4242 4242 4242 and order 1234567890123 and 4000000000000002"
-    out = model.redact_pans(text)
-    assert "4242 4242 4242 4242" not in out and "****4242" in out
-    assert "1234567890123" in out  # not Luhn-valid: an order number, not a card
-    assert "****0002" in out
-
-
 def test_intent_state_machine_follows_stripe() -> None:
     assert model.transition("requires_confirmation", "requires_capture") == "requires_capture"
     assert model.transition("requires_capture", "canceled") == "canceled"
@@ -87,17 +79,6 @@ def test_entries_must_balance_in_one_currency() -> None:
         model.entry("x", "EUR", [debit(cash, 100), credit(usd, 100)], actor="t")
     with pytest.raises(model.UnbalancedEntry):
         model.entry("x", "EUR", [debit(cash, 100)], actor="t")
-
-
-def test_reversal_undoes_an_entry() -> None:
-    wallet = Account("customer_wallet", "EUR", "cus_1")
-    original = model.entry("grant", "EUR", [debit(Account("platform_promotions", "EUR"), 500), credit(wallet, 500)],
-                           actor="t")
-    balances: dict[str, int] = {}
-    assert model.apply_to_balances(balances, original) is None
-    assert balances[wallet.id] == 500
-    assert model.apply_to_balances(balances, model.reversal(original, "t", "mistake")) is None
-    assert balances[wallet.id] == 0
 
 
 def test_a_wallet_cannot_go_below_zero_and_a_rejected_entry_changes_nothing() -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
+from kernel.clock import Clock
 from orders import link_store
 from orders.errors import OrderNotFound, TrackingLinkGone, TrackingLinkInvalid
 from orders.model import Caller, can_see
-from orders.service import OrdersService
+from orders.queries import OrderQueries
 from orders.tracking_link import LINK_ID, LinkClaims, LinkSigner, new_link_id
 
 
@@ -22,20 +25,23 @@ class IssuedLink:
 
 
 class TrackingLinks:
-    def __init__(self, orders: OrdersService, signer: LinkSigner, ttl_s: int) -> None:
-        self.orders = orders
+    def __init__(self, queries: OrderQueries, pool: asyncpg.Pool, clock: Clock, signer: LinkSigner,
+                 ttl_s: int) -> None:
+        self.queries = queries
+        self.pool = pool
+        self.clock = clock
         self.signer = signer
         self.ttl_s = ttl_s
 
     async def _visible(self, order_id: str, caller: Caller) -> None:
-        parties = await self.orders.queries.parties(order_id)
+        parties = await self.queries.parties(order_id)
         if parties is None or not can_see(caller, parties.customer_id, parties.tenant_id, parties.courier_id):
             raise OrderNotFound("no such order", param="order_id")
 
     async def issue(self, order_id: str, caller: Caller) -> IssuedLink:
         """A new link to the order (the caller must see it). Nothing is written: the link is the token."""
         await self._visible(order_id, caller)
-        now = self.orders.clock.now()
+        now = self.clock.now()
         expires = now + timedelta(seconds=self.ttl_s)
         claims = LinkClaims(o=order_id, l=new_link_id(), i=int(now.timestamp() * 1000), e=int(expires.timestamp()))
         return IssuedLink(claims.l, order_id, self.signer.sign(claims), datetime.fromtimestamp(claims.e, UTC))
@@ -45,16 +51,16 @@ class TrackingLinks:
         if link_id != link_store.EVERY_LINK and not LINK_ID.match(link_id):
             raise TrackingLinkInvalid("no such tracking link", param="link_id")  # cannot be one of ours
         await self._visible(order_id, caller)
-        async with self.orders.pool.acquire() as conn:
-            await link_store.revoke(conn, order_id, link_id, self.orders.clock.now(), caller.account_id)
+        async with self.pool.acquire() as conn:
+            await link_store.revoke(conn, order_id, link_id, self.clock.now(), caller.account_id)
 
     async def check(self, token: str, order_id: str | None = None) -> LinkClaims:
         """The claims of a valid link (for `order_id`, when given: a link opens its own order only)."""
-        claims = self.signer.read(token, self.orders.clock.now().timestamp())
+        claims = self.signer.read(token, self.clock.now().timestamp())
         if order_id is not None and claims.order_id != order_id:
             raise TrackingLinkInvalid("no such tracking link", param="token")
         issued = datetime.fromtimestamp(claims.i / 1000, UTC)
-        async with self.orders.pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             revoked = await link_store.is_revoked(conn, claims.order_id, claims.link_id, issued)
         if revoked:
             raise TrackingLinkGone("this tracking link was revoked", param="token", code="tracking_link_revoked")

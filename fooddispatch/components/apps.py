@@ -24,7 +24,8 @@ async def _apps(app: web.Application) -> AsyncIterator[None]:
     app[apps_web.NAMES] = apps_web.Names(app)
     orders = app.get(orders_web.ORDERS)
     if orders is not None:
-        app[link_web.TRACKING_LINKS] = TrackingLinks(orders, LinkSigner(settings.tracking_link_secret),
+        app[link_web.TRACKING_LINKS] = TrackingLinks(orders.queries, orders.pool, orders.clock,
+                                                     LinkSigner(settings.tracking_link_secret),
                                                      settings.tracking_link_ttl_seconds)
     tracking = app.get(tracking_web.TRACKING)
     if tracking is not None:

@@ -61,7 +61,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: if we are killed, the kernel stops Redis too."""
     try:
         import ctypes
@@ -100,7 +100,8 @@ def start_redis(folder: Path, *, extra_args: list[str] | None = None) -> Embedde
         ]
         process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+            start_new_session=True,  # not stopped by a Ctrl-C before the app's last writes (the parent stops it)
         )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from geo.live import CourierIndex, CourierUpdate
 from kernel.clock import Clock
 from kernel.errors import NotFound
+from kernel.fanout import Publisher
 from kernel.http import Principal
 from kernel.outbox import make_event
 from kernel.tasks import BackgroundTasks, TaskMetrics
@@ -128,6 +129,7 @@ class TrackingService:
         self.config = config
         self.authenticate = authenticate
         self.channels = Channels(prefix)
+        self.publisher = Publisher(redis)  # PUBLISH, or SPUBLISH on a cluster (kernel.fanout)
         self.hub = Hub(redis)
         self.indexes: dict[str, CourierIndex] = {}
         self.index(config.region)
@@ -225,7 +227,7 @@ class TrackingService:
         old = self.couriers.get(cid)
         self.couriers[cid] = session
         await self.hub.subscribe(self.channels.courier(cid), session.listener)
-        await self.redis.publish(self.channels.control, encoder.encode(Connected(cid, session.conn_id)))
+        await self.publisher.publish(self.channels.control, encoder.encode(Connected(cid, session.conn_id)))
         if old is not None:
             old.replaced()
             session.take_over(old)
@@ -286,7 +288,7 @@ class TrackingService:
             stored.status, stored.seen = "offline", self.now()
             await index.flush([CourierUpdate(courier_id, False, stored)])
             # A socket on another process keeps the status in memory: tell it (it flushes it again).
-            await self.redis.publish(self.channels.control, encoder.encode(StatusForced(courier_id, "offline")))
+            await self.publisher.publish(self.channels.control, encoder.encode(StatusForced(courier_id, "offline")))
         return CourierStatusOut(courier_id, "offline", changed=True, connected=session is not None)
 
     # -- points -------------------------------------------------------------------------
@@ -441,7 +443,7 @@ class TrackingService:
 
     async def notify_order(self, order_id: str, event_type: str) -> None:
         note = OrderStatus(order_id, self.clock.now(), event=event_type)
-        await self.redis.publish(self.channels.order(order_id), encoder.encode(note))
+        await self.publisher.publish(self.channels.order(order_id), encoder.encode(note))
 
 
 # The app's tracking service (web.py re-exports it; the courier socket's handler reads it from here).

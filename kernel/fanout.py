@@ -28,9 +28,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 log = logging.getLogger(__name__)
+
+# What a failed call to the live store raises: a server or shard that is down, unreachable or not
+# serving the slot (the cluster client's slot-map errors are not RedisErrors).
+LIVE_STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, RedisClusterException)
 
 Deliver = Callable[[bytes, bytes], None]
 _DATA = {"message", "smessage"}
@@ -111,7 +115,7 @@ class Subscriber:
             for node, group in by_node.items():
                 link = self._links.get(node)
                 if link is not None:
-                    with contextlib.suppress(RedisError, OSError):
+                    with contextlib.suppress(*LIVE_STORE_ERRORS):
                         await link.leave(group)
 
     async def run(self) -> None:
@@ -175,7 +179,7 @@ class Subscriber:
         """Refresh the slot map; subscribe the channels of `node` whose slot moved on their new owner."""
         if self._cluster is None or self._closed:
             return
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*LIVE_STORE_ERRORS):
             await self._cluster.nodes_manager.initialize()
         async with self._lock:
             moved: dict[str, list[bytes]] = {}
@@ -191,13 +195,13 @@ class Subscriber:
             for owner, group in moved.items():
                 try:
                     await self._link(owner).join(group)
-                except (RedisError, OSError):
+                except LIVE_STORE_ERRORS:
                     continue
                 for channel in group:
                     self._channels[channel] = owner
                 old = self._links.get(node)
                 if old is not None:
-                    with contextlib.suppress(RedisError, OSError):
+                    with contextlib.suppress(*LIVE_STORE_ERRORS):
                         await old.leave(group)
         if moved:
             log.info("pub/sub: %d channels followed their slots from %s", sum(map(len, moved.values())), node)
@@ -238,7 +242,7 @@ class _Link:
         while True:
             try:
                 message = await self.pubsub.get_message(timeout=None)  # smessage too
-            except (RedisError, OSError) as exc:
+            except LIVE_STORE_ERRORS as exc:
                 if not self.owner._lost(self, exc):
                     return
                 failures += 1
@@ -261,9 +265,9 @@ class _Link:
             self.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.reader
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*LIVE_STORE_ERRORS):
             await self.pubsub.aclose()
         if self.sharded:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*LIVE_STORE_ERRORS):
                 await self.client.aclose()
                 await self.client.connection_pool.aclose()

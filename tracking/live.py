@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from kernel.fanout import Subscriber
+from kernel.fanout import LIVE_STORE_ERRORS, Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ class Hub:
         leaving, self._leaving, self._leave_task = self._leaving, set(), None
         channels = [key for key in leaving if key not in self._listeners]
         if channels:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*LIVE_STORE_ERRORS):
                 await self._subscriber.unsubscribe(*channels)
 
     @property

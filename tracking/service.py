@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from geo.live import CourierIndex, CourierUpdate
 from kernel.clock import Clock
 from kernel.errors import NotFound
-from kernel.fanout import Publisher
+from kernel.fanout import LIVE_STORE_ERRORS, Publisher
 from kernel.http import Principal
 from kernel.outbox import make_event
 from kernel.tasks import BackgroundTasks, TaskMetrics
@@ -181,7 +180,7 @@ class TrackingService:
         for task in list(self._side_tasks):
             with contextlib.suppress(Exception):
                 await task
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*LIVE_STORE_ERRORS):
             await self.flush()
         for _ in range(3):
             if not self.history:
@@ -332,7 +331,7 @@ class TrackingService:
                                                  self._positions(sessions))
                         for region, sessions in shown.items()
                     ))
-                except (RedisError, OSError):
+                except LIVE_STORE_ERRORS:
                     self.stats["flush_failures"] += 1
                     self.coalescer.restore(batch)
                     for cid, session in announce.items():

@@ -32,14 +32,13 @@ from redis.exceptions import NoScriptError
 
 from kernel.coalesce import Coalescer
 from kernel.errors import RateLimited
-from kernel.fanout import LIVE_STORE_ERRORS, is_cluster
+from kernel.fanout import LIVE_STORE_ERRORS_OR_TIMEOUT, is_cluster
 from kernel.http import PRINCIPAL_KEY, Handler
 
 log = structlog.get_logger("fooddispatch.ratelimit")
 
 REDIS_TIMEOUT_S = 0.5  # a batch not answered by then is decided locally
 REDIS_RETRY_S = 1.0  # after a failure, decide locally this long before trying Redis again
-_DECIDE_LOCALLY: tuple[type[BaseException], ...] = (*LIVE_STORE_ERRORS, TimeoutError)
 LOCAL_KEYS_MAX = 100_000  # the local limiter forgets keys whose window has passed beyond this
 
 # Checks a batch of requests in one call. Per request i: KEYS[2i-1] is the principal's key,
@@ -163,7 +162,7 @@ class RateLimiter:
             return self.local.check(check)
         try:
             decision = await self._batches.submit(check)
-        except _DECIDE_LOCALLY as exc:
+        except LIVE_STORE_ERRORS_OR_TIMEOUT as exc:
             if self._redis_down_until is None:
                 log.warning("rate_limit.local", reason=f"{type(exc).__name__}: {exc}"[:200],
                             detail="Redis unreachable: limits are counted in this process until it answers")

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # What a failed call to the live store raises: a server or shard that is down, unreachable or not
 # serving the slot (the cluster client's slot-map errors are not RedisErrors).
 LIVE_STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, RedisClusterException)
+# The same, or a caller's own bound on the call ran out (callers on the request path fail open then).
+LIVE_STORE_ERRORS_OR_TIMEOUT: tuple[type[BaseException], ...] = (*LIVE_STORE_ERRORS, TimeoutError)
 
 Deliver = Callable[[bytes, bytes], None]
 _DATA = {"message", "smessage"}

@@ -8,6 +8,7 @@ embedded ones first when they are not configured).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 
@@ -19,12 +20,14 @@ from fooddispatch.errors import make_error_middleware, remember_websocket
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.input_guard import input_guard_middleware, path_id_middleware
-from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, METRICS, REDIS, SETTINGS
+from fooddispatch.instance import consumer_name
+from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, JOB_LEASES, METRICS, REDIS, SETTINGS
 from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.livestore import close_redis, open_redis
 from fooddispatch.metrics import Metrics
 from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rate_limit_middleware
 from kernel.clock import Clock, SystemClock
+from kernel.leases import JobLeases
 
 
 def event_stream_name(settings: Settings) -> str:
@@ -40,6 +43,7 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     # One server or a cluster (FOODDISPATCH_REDIS_CLUSTER): see fooddispatch/livestore.py.
     redis = open_redis(settings)
     app[DB] = pool
+    leases = app[JOB_LEASES] = JobLeases(pool, f"{consumer_name()}-{id(app):x}")  # two apps in a test: two holders
     # Held for the process's life, whatever else runs: idempotency claims are alive while it is.
     liveness = ProcessLiveness(settings.database_url)
     await liveness.start()
@@ -56,6 +60,8 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        with contextlib.suppress(Exception):  # a database already gone: the leases expire by themselves
+            await leases.release_all()
         await app[IDEMPOTENCY_STORE].close()
         await liveness.stop()
         await close_redis(redis)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -87,6 +87,8 @@ class TrackingConfig:
     rules: Rules = field(default_factory=Rules)
 
 
+Step = Callable[[], Awaitable[object]]
+Singular = Callable[[str, float, Step], Step]  # (job, interval, step) -> the step, run where the job's lease is
 HistoryRow = store.HistoryRow
 TrackedOrder = store.TrackedOrder
 
@@ -121,6 +123,7 @@ class TrackingService:
         config: TrackingConfig,
         authenticate: Callable[[str], Principal],
         metrics: TaskMetrics | None = None,
+        singular: Singular | None = None,
     ) -> None:
         self.pool = pool
         self.redis = redis
@@ -143,6 +146,9 @@ class TrackingService:
         self.steps: CourierSteps | None = None  # None: actions are only recorded (no orders here)
         self.orders: OrderSource | None = None
         self._tasks = BackgroundTasks(metrics)
+        # The sweeper and the partitions' upkeep run in one process at a time (the composition root's
+        # job leases); without them, here (one process).
+        self._singular: Singular = singular or (lambda _job, _interval, step: step)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()  # set when something is pending for the flusher
@@ -170,9 +176,11 @@ class TrackingService:
         # A failed flush (Redis unreachable) is retried soon: the points wait in memory, unacked.
         tasks.every("tracking-flusher", 0.0, self._flush_when_woken, backoff=config.flush_retry, backoff_cap=1.0)
         tasks.every("tracking-history", config.history_interval, self.write_history)
-        tasks.every("tracking-sweeper", config.sweep_interval, self.sweep)
+        once = self._singular
+        sweep_every = config.sweep_interval
+        tasks.every("tracking-sweeper", sweep_every, once("tracking-sweeper", sweep_every, self.sweep))
         tasks.every("tracking-heartbeat", config.heartbeat / 2, self.heartbeat)
-        tasks.every("tracking-partitions", 3600.0, self.maintain_partitions)
+        tasks.every("tracking-partitions", 3600.0, once("tracking-partitions", 3600.0, self.maintain_partitions))
 
     async def stop(self) -> None:
         """Graceful: stop the loops, then store what is pending (live index, then history)."""

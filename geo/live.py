@@ -36,6 +36,7 @@ from redis.exceptions import NoScriptError
 
 from geo.eta import haversine_m
 from geo.h3cells import rings
+from kernel.fanout import Publisher
 
 _FLUSH = """
 local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -227,6 +228,7 @@ class CourierIndex:
         self.redis = redis
         self.region = region
         self.keys = LiveKeys(prefix, region)
+        self._publisher = Publisher(redis)
         self._flush_sha: str | None = None
         self._sweep_sha: str | None = None
 
@@ -267,7 +269,7 @@ class CourierIndex:
             if args is not None:
                 pipe.evalsha(self._flush_sha, 5, *self.keys.script_keys(), *args)
             for channel, message in publish:
-                pipe.publish(channel, message)
+                self._publisher.add(pipe, channel, message)  # SPUBLISH on a cluster (kernel.fanout)
             try:
                 await pipe.execute()
                 return

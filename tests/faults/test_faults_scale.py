@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import psutil
 import pytest
 from faults_actors import now, until
 from faults_checks import judge
@@ -39,7 +40,6 @@ from fooddispatch.config import Settings
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.livestore import close_redis, open_redis
 from fooddispatch.valkey_cluster import SLOTS, EmbeddedCluster
-from fooddispatch.workers import RESTART_FIRST
 from geo.live import LiveKeys, decode_state
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
@@ -414,11 +414,22 @@ async def test_two_workers_on_a_valkey_cluster_serve_one_city_through_a_worker_k
             problems.append("GPS ingest did not resume after the cluster node restart")
         if stored < acked:
             problems.append(f"the live index holds seq {stored}, older than the acked {acked}")
-        assert RESTART_FIRST < 5  # the dead worker comes back within the scenario
-        record_verdict(verdict)
         if problems:
             for i, line in enumerate(await city.diagnose()):
                 verdict.figures[f"app log {i + 1}"] = line
+        else:  # SIGTERM to the parent stops every worker gracefully, then the parent exits 0
+            workers = [int(instance.split(".", 1)[1]) for instance in sessions]
+            await close_all(sessions)
+            sessions = {}
+            city.app.terminate()
+            stopped = await until(lambda: city.app.exit_code() is not None, 40.0)
+            left = [pid for pid in workers if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+            figures["SIGTERM: parent's exit code / workers left"] = f"{city.app.exit_code()} / {len(left)}"
+            verdict.figures.update(figures)
+            if not stopped or city.app.exit_code() != 0 or left:
+                problems.append(f"SIGTERM did not stop the workers and the parent cleanly: exit "
+                                f"{city.app.exit_code()}, workers left {left}")
+        record_verdict(verdict)
         assert not problems, verdict.render()
     finally:
         await close_all(sessions)

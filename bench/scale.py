@@ -95,7 +95,8 @@ class Served:
     async def ready(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
         seen: set[str] = set()
-        async with aiohttp.ClientSession() as session:
+        # A new connection per probe: the kernel spreads connections, not requests, over the workers.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
             while len(seen) < self.workers:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.log.flush()

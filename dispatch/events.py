@@ -28,6 +28,7 @@ from dispatch.messages import ErrorFrame, OfferCancelled, encoder
 from dispatch.offers import ERROR_MESSAGES, OfferStatus, OfferView, Verdict, judge_response
 from dispatch.service import Counters
 from kernel.eventbus import EventHandler
+from kernel.fanout import Publisher
 from kernel.outbox import Event, write_event
 
 GONE = {"offline", "stale"}
@@ -68,7 +69,7 @@ class DispatchEvents:
         return LiveOffers(self.redis, DispatchKeys(self.prefix, region))
 
     async def _send(self, courier_id: str, frame: ErrorFrame | OfferCancelled) -> None:
-        await self.redis.publish(courier_channel(self.prefix, courier_id), encoder.encode(frame))
+        await Publisher(self.redis).publish(courier_channel(self.prefix, courier_id), encoder.encode(frame))
 
     # -- orders ------------------------------------------------------------------------------
 

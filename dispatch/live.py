@@ -37,6 +37,7 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT, FieldT
 
 from dispatch.offers import lease_value, parse_lease
+from kernel.fanout import Publisher
 
 _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
@@ -177,18 +178,20 @@ return #ARGV / 2
 """
 
 
-# KEYS[1]: the region's lease. ARGV: lease value, key prefix, cool-down ms, then per move: courier id,
-# channel, frame. A move goes out only under our lease, to a courier with no live offer, and at most
-# once per cool-down (SET NX PX); returns the couriers it went to, or -1 if the lease is not ours.
+# KEYS[1]: the region's lease. ARGV: lease value, key prefix, cool-down ms, publish here (1/0), then per
+# move: courier id, channel, frame. A move goes out only under our lease, to a courier with no live offer,
+# and at most once per cool-down (SET NX PX); returns the couriers it went to, or -1 if the lease is not
+# ours. On a Redis Cluster a script cannot SPUBLISH outside its slot: the caller publishes the frames of
+# the couriers returned (publish here = 0).
 _REPOSITION = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local p, cooldown = ARGV[2], ARGV[3]
+local p, cooldown, here = ARGV[2], ARGV[3], ARGV[4] == '1'
 local sent = {}
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local cid = ARGV[i]
   if redis.call('EXISTS', p .. 'courier:' .. cid) == 0
       and redis.call('SET', p .. 'reposition:' .. cid, '1', 'NX', 'PX', cooldown) then
-    redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+    if here then redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2]) end
     sent[#sent + 1] = cid
   end
 end
@@ -202,19 +205,26 @@ class Repositions:
     def __init__(self, redis: aioredis.Redis, keys: DispatchKeys) -> None:
         self.keys = keys
         self._scripts = _Scripts(redis, {"reposition": _REPOSITION})
+        self._publisher = Publisher(redis)
 
     async def send(self, lease: Lease, frames: Sequence[tuple[str, bytes]], cooldown_ms: int) -> list[str] | None:
         """Publish each (courier id, frame) unless that courier holds a live offer or was sent one
         within `cooldown_ms`; returns the couriers reached, None if `lease` is no longer ours."""
         if not frames:
             return []
-        args: list[EncodableT] = [lease.value, self.keys.base, cooldown_ms]
+        here = not self._publisher.sharded
+        args: list[EncodableT] = [lease.value, self.keys.base, cooldown_ms, "1" if here else "0"]
         for courier_id, frame in frames:
             args += (courier_id, courier_channel(self.keys.prefix, courier_id), frame)
         result = await self._scripts.run("reposition", [self.keys.lease], args)
         if result == -1:
             return None
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in cast(list[bytes | str], result)]
+        sent = [r.decode() if isinstance(r, bytes) else str(r) for r in cast(list[bytes | str], result)]
+        if not here:
+            chosen = set(sent)
+            await self._publisher.publish_many((courier_channel(self.keys.prefix, courier_id), frame)
+                                               for courier_id, frame in frames if courier_id in chosen)
+        return sent
 
 
 class Frames:
@@ -224,9 +234,14 @@ class Frames:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self.prefix = prefix
         self._scripts = _Scripts(redis, {"publish": _PUBLISH})
+        self._publisher = Publisher(redis)
 
     async def send(self, frames: Sequence[tuple[str, bytes]]) -> None:
-        """Publish each (courier id, encoded frame) on the courier's channel."""
+        """Publish each (courier id, encoded frame) on the courier's channel. On a Redis Cluster: a
+        pipeline of SPUBLISHes (each channel on its own shard; a script cannot reach them)."""
+        if self._publisher.sharded:
+            await self._publisher.publish_many((courier_channel(self.prefix, cid), frame) for cid, frame in frames)
+            return
         args: list[EncodableT] = []
         for courier_id, frame in frames:
             args += (courier_channel(self.prefix, courier_id), frame)

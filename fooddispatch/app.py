@@ -8,10 +8,10 @@ embedded ones first when they are not configured).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from fooddispatch import auth, database, eventing, health, openapi
@@ -20,11 +20,14 @@ from fooddispatch.errors import make_error_middleware, remember_websocket
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware
 from fooddispatch.identity import IdentityService, Tokens
 from fooddispatch.input_guard import input_guard_middleware, path_id_middleware
-from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, LIVENESS, METRICS, REDIS, SETTINGS
+from fooddispatch.instance import consumer_name
+from fooddispatch.keys import CLOCK, DB, EVENT_STREAM, JOB_LEASES, LIVENESS, METRICS, REDIS, SETTINGS
 from fooddispatch.liveness import ProcessLiveness
+from fooddispatch.livestore import close_redis, open_redis
 from fooddispatch.metrics import Metrics
 from fooddispatch.ratelimit import LIMITS, RATE_LIMITER, Limit, RateLimiter, rate_limit_middleware
 from kernel.clock import Clock, SystemClock
+from kernel.leases import JobLeases
 
 
 def event_stream_name(settings: Settings) -> str:
@@ -37,16 +40,10 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("create_app needs database_url and redis_url; the CLI starts embedded servers")
     # Every wait on PostgreSQL is bounded (statement, acquire, release): see fooddispatch/database.py.
     pool = await database.create_pool(settings, reset=database.release_connection)
-    # Blocking pool: under a burst every request waits (up to 5 s) for a free connection
-    # instead of failing with "Too many connections" (seen as 500s in the checkout race bench).
-    # Connecting is bounded (an unreachable host is not waited for for minutes); reads are
-    # not, since blocking reads (XREADGROUP BLOCK, pub/sub) idle on purpose: callers on the
-    # request path bound their own calls (rate limiter, surge reader, fraud screen).
-    redis_pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=256, timeout=5, health_check_interval=30, socket_connect_timeout=2,
-    )
-    redis = aioredis.Redis(connection_pool=redis_pool)
+    # One server or a cluster (FOODDISPATCH_REDIS_CLUSTER): see fooddispatch/livestore.py.
+    redis = open_redis(settings)
     app[DB] = pool
+    leases = app[JOB_LEASES] = JobLeases(pool, f"{consumer_name()}-{id(app):x}")  # two apps in a test: two holders
     # Held for the process's life, whatever else runs: idempotency claims are alive while it is.
     liveness = ProcessLiveness(settings.database_url)
     await liveness.start()
@@ -64,10 +61,11 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        with contextlib.suppress(Exception):  # a database already gone: the leases expire by themselves
+            await leases.release_all()
         await app[IDEMPOTENCY_STORE].close()
         await liveness.stop()
-        await redis.aclose()
-        await redis_pool.aclose()
+        await close_redis(redis)
         await pool.close()
 
 

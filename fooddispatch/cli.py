@@ -40,12 +40,24 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 @contextlib.contextmanager
-def servers_for(settings: Settings, *, need_redis: bool = True) -> Iterator[Settings]:
-    """Start embedded PostgreSQL/Redis for whatever is not configured; yield resolved settings."""
+def servers_for(settings: Settings, *, need_redis: bool = True, live_cluster: int = 0) -> Iterator[Settings]:
+    """Start embedded PostgreSQL/Redis for whatever is not configured; yield resolved settings. With
+    `live_cluster`, the live store is a local Valkey Cluster of that many primaries instead."""
+    if live_cluster and settings.redis_url:
+        raise CliError("--live-cluster starts a local Valkey Cluster: unset REDIS_URL (or drop --live-cluster)")
     with embedded_servers(
-        settings.data_dir, postgres=settings.database_url is None, redis=need_redis and settings.redis_url is None
+        settings.data_dir, postgres=settings.database_url is None,
+        redis=need_redis and settings.redis_url is None and not live_cluster,
     ) as (pg_url, redis_url):
-        yield settings.replace(database_url=settings.database_url or pg_url, redis_url=settings.redis_url or redis_url)
+        resolved = settings.replace(database_url=settings.database_url or pg_url,
+                                    redis_url=settings.redis_url or redis_url)
+        if not live_cluster:
+            yield resolved
+            return
+        from fooddispatch.valkey_cluster import local_cluster
+
+        with local_cluster(settings.data_dir.resolve() / "valkey-cluster", live_cluster) as cluster:
+            yield resolved.replace(redis_url=cluster.url, redis_cluster=True)
 
 
 async def migrate_database(database_url: str) -> list[str]:
@@ -59,12 +71,39 @@ async def migrate_database(database_url: str) -> list[str]:
         await conn.close()
 
 
+async def check_connection_budget(database_url: str, settings: Settings, processes: int) -> None:
+    """CliError when `processes` servers, each with its PostgreSQL connection budget, would not fit in
+    the server's max_connections (less the superuser reserve)."""
+    from fooddispatch.database import connections_per_process
+
+    per_process = connections_per_process(settings)
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        allowed = int(await conn.fetchval("SHOW max_connections"))
+        reserved = int(await conn.fetchval("SHOW superuser_reserved_connections"))
+    finally:
+        await conn.close()
+    if processes * per_process > allowed - reserved:
+        raise CliError(
+            f"{processes} worker(s) × {per_process} PostgreSQL connections each (FOODDISPATCH_DB_POOL_MAX="
+            f"{settings.db_pool_max} + the payments processor's and the liveness lock's) = "
+            f"{processes * per_process}, more than the {allowed - reserved} the server allows "
+            f"(max_connections {allowed}, {reserved} reserved): lower FOODDISPATCH_DB_POOL_MAX or --workers")
+
+
+def _check_live_store(settings: Settings) -> str:
+    from fooddispatch.livestore import LiveStoreError, check_live_store
+
+    try:
+        return asyncio.run(check_live_store(settings))
+    except LiveStoreError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
-    return url
+    from fooddispatch.livestore import redact
+
+    return redact(url)
 
 
 async def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -80,9 +119,11 @@ async def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) 
 
 
 async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool = True,
-                    listening: asyncio.Event | None = None, instance: str | None = None) -> None:
+                    listening: asyncio.Event | None = None, instance: str | None = None,
+                    reuse_port: bool = False) -> None:
     """Serve until `stop`. `listening` is set once the port is ours; with `instance`, every response
-    carries it in `INSTANCE_HEADER`, so a client (the demo) can tell this server from another one."""
+    carries it in `INSTANCE_HEADER`, so a client (the demo) can tell this server from another one.
+    `reuse_port`: bind with SO_REUSEPORT, beside the other workers of `serve --workers N`."""
     from aiohttp import web
 
     from fooddispatch.app import create_app
@@ -100,7 +141,7 @@ async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool =
                               idle_timeout=settings.http_idle_timeout_seconds)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, reuse_port=reuse_port or None)
         try:
             await site.start()
         except OSError as exc:
@@ -118,10 +159,42 @@ async def serve_app(settings: Settings, stop: asyncio.Event, *, announce: bool =
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _logging(settings)
-    with servers_for(settings) as resolved:
+    workers = getattr(args, "workers", None) or 1
+    with servers_for(settings, live_cluster=getattr(args, "live_cluster", None) or 0) as resolved:
+        store = _check_live_store(resolved)
         asyncio.run(migrate_database(resolved.database_url or ""))
-        asyncio.run(run_until_signalled(lambda stop: serve_app(resolved, stop)))
+        asyncio.run(check_connection_budget(resolved.database_url or "", resolved, workers))
+        if workers == 1:
+            asyncio.run(run_until_signalled(lambda stop: serve_app(resolved, stop)))
+        else:
+            return serve_workers(resolved, workers, store)
     return 0
+
+
+def serve_workers(settings: Settings, count: int, store: str) -> int:
+    """`serve --workers N` (N >= 2): the parent of N worker processes (fooddispatch/workers.py)."""
+    from fooddispatch.workers import WorkerPool, WorkerStartError, reserve_port
+
+    try:
+        held = reserve_port(settings.host, settings.port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+    port = held.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": settings.database_url or "", "REDIS_URL": settings.redis_url or "",
+           "FOODDISPATCH_REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
+           "FOODDISPATCH_HOST": settings.host, "FOODDISPATCH_PORT": str(port),
+           "FOODDISPATCH_DATA_DIR": str(settings.data_dir)}
+
+    def ready() -> None:
+        print(f"fooddispatch serving on http://{settings.host}:{port} with {count} workers, live store: {store} "
+              f"(docs: /docs, health: /readyz). Ctrl-C stops.", file=sys.stderr, flush=True)
+
+    try:
+        return WorkerPool(count, env, on_ready=ready).run()
+    except WorkerStartError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        held.close()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -217,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP and websocket server")
     serve.add_argument("--host", help="interface to bind (FOODDISPATCH_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (FOODDISPATCH_PORT, default 8080)")
+    serve.add_argument("--workers", type=_positive(64), default=1, metavar="N",
+                       help="server processes sharing the port (SO_REUSEPORT), restarted when they die (default 1)")
+    serve.add_argument("--live-cluster", type=_positive(16), metavar="K",
+                       help="run the live store as a local Valkey Cluster of K primaries (instead of one server)")
     serve.set_defaults(run=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
@@ -238,6 +315,19 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, help="token lifetime in seconds")
     token.set_defaults(run=cmd_token)
     return parser
+
+
+def _positive(most: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"{value} is out of range [1, {most}]")
+        return value
+
+    return parse
 
 
 def _add_demo_arguments(parser: argparse.ArgumentParser) -> None:

@@ -81,6 +81,8 @@ class Settings:
     data_dir: Path = Path(".fooddispatch")
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
     redis_url: str | None = None  # None: start the embedded Redis in data_dir
+    # REDIS_URL names a seed node of a Redis/Valkey Cluster (fooddispatch/livestore.py).
+    redis_cluster: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
@@ -156,6 +158,9 @@ class Settings:
         allow_private_raw = (env.get("FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE") or "false").lower()
         if allow_private_raw not in {"true", "false", "1", "0"}:
             raise ConfigError("FOODDISPATCH_WEBHOOKS_ALLOW_PRIVATE must be true or false")
+        cluster_raw = (env.get("FOODDISPATCH_REDIS_CLUSTER") or "false").lower()
+        if cluster_raw not in {"true", "false", "1", "0"}:
+            raise ConfigError("FOODDISPATCH_REDIS_CLUSTER must be true or false")
         region_timezone = env.get("FOODDISPATCH_REGION_TIMEZONE") or "UTC"
         try:
             ZoneInfo(region_timezone)
@@ -165,6 +170,7 @@ class Settings:
             data_dir=data_dir,
             database_url=_url(env, "DATABASE_URL", ("postgres", "postgresql")),
             redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_cluster=cluster_raw in {"true", "1"},
             host=env.get("FOODDISPATCH_HOST") or "127.0.0.1",
             port=_int(env, "FOODDISPATCH_PORT", 8080, 0, 65535),
             jwt_secret=jwt_secret,
@@ -216,6 +222,7 @@ ENV_VARS = (
     "FOODDISPATCH_DATA_DIR",
     "DATABASE_URL",
     "REDIS_URL",
+    "FOODDISPATCH_REDIS_CLUSTER",
     "FOODDISPATCH_HOST",
     "FOODDISPATCH_PORT",
     "FOODDISPATCH_JWT_SECRET",

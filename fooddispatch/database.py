@@ -152,3 +152,14 @@ async def release_connection(conn: asyncpg.Connection) -> None:
     connection), so only an abandoned transaction needs undoing."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
+
+
+LIVENESS_CONNECTIONS = 1  # fooddispatch.liveness holds one connection of its own for the process's life
+
+
+def connections_per_process(settings: Settings) -> int:
+    """PostgreSQL connections one server process may open at most: its pool, the payments test
+    processor's own small pool and the liveness lock's connection (README: the connection budget)."""
+    from fooddispatch.components.payments import PROCESSOR_POOL_SIZE
+
+    return settings.db_pool_max + PROCESSOR_POOL_SIZE + LIVENESS_CONNECTIONS

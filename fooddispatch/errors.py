@@ -59,7 +59,11 @@ _PG_UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.exceptions.Insuffici
                    asyncpg.exceptions.OperatorInterventionError)
 _REDIS_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError,
                       redis_errors.ReadOnlyError, redis_errors.MasterDownError, redis_errors.TryAgainError,
-                      redis_errors.ClusterDownError, redis_errors.OutOfMemoryError)
+                      redis_errors.ClusterDownError, redis_errors.OutOfMemoryError,
+                      # A cluster whose shard for the slot is down or unknown (livestore.py); the last
+                      # two are not RedisErrors.
+                      redis_errors.ClusterError, redis_errors.SlotNotCoveredError,
+                      redis_errors.RedisClusterUnreachableError)
 
 
 def unavailable_dependency(exc: BaseException) -> str | None:

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from fooddispatch.idempotency import purge_expired
 from fooddispatch.instance import consumer_name, instance_of
-from fooddispatch.keys import CONSUMERS, DB, EVENT_STREAM, LIVENESS, METRICS, REDIS, SETTINGS
+from fooddispatch.keys import CONSUMERS, DB, EVENT_STREAM, JOB_LEASES, LIVENESS, METRICS, REDIS, SETTINGS
 from fooddispatch.liveness import gone_instances
 from kernel import eventstore
 from kernel.eventbus import EventHandler, OutboxRelay, StreamConsumer
@@ -107,11 +107,15 @@ async def background(app: web.Application) -> AsyncIterator[None]:
                         retention=timedelta(hours=settings.event_retention_hours))
     tasks = BackgroundTasks(app[METRICS])
     tasks.supervise("outbox-relay", lambda: relay.run(tasks.metrics))
-    tasks.every("outbox-settle", 1.0, relay.settle, first_delay=1.0)
-    tasks.every("outbox-overdue", 10.0, relay.redeliver_overdue, first_delay=10.0)
-    tasks.every("outbox-prune", 60.0, relay.prune, first_delay=30.0)
+    # The relay runs in every process (the outbox is partitioned among relays by row locks); the
+    # jobs over the whole outbox run in one process at a time (kernel/leases.py). The stats are each
+    # process's own metrics.
+    once = app[JOB_LEASES].singular
+    tasks.every("outbox-settle", 1.0, once("outbox-settle", 1.0, relay.settle), first_delay=1.0)
+    tasks.every("outbox-overdue", 10.0, once("outbox-overdue", 10.0, relay.redeliver_overdue), first_delay=10.0)
+    tasks.every("outbox-prune", 60.0, once("outbox-prune", 60.0, relay.prune), first_delay=30.0)
     tasks.every("event-stats", STATS_EVERY_S, lambda: refresh_stats(app, relay))
-    tasks.every("idempotency-purge", 5.0, lambda: purge_expired(app[DB]))
+    tasks.every("idempotency-purge", 5.0, once("idempotency-purge", 5.0, lambda: purge_expired(app[DB])))
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ from fooddispatch.liveness import ProcessLiveness
 from fooddispatch.metrics import Metrics
 from kernel.clock import Clock
 from kernel.eventbus import StreamConsumer
+from kernel.leases import JobLeases
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -20,6 +21,8 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 EVENT_STREAM = web.AppKey("event_stream", str)
 IDENTITY = web.AppKey("identity", object)
+# The leases of this app's singular recurring jobs (kernel/leases.py).
+JOB_LEASES = web.AppKey("job_leases", JobLeases)
 # This process's stream consumers, one per consuming package (health and metrics read them).
 CONSUMERS = web.AppKey("consumers", list[StreamConsumer])
 # This process's liveness lock: idempotency claims and stream consumers are alive while it is held.

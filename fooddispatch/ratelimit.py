@@ -10,6 +10,11 @@ checkout, a menu read: PostgreSQL is the truth) is not refused because the count
 is out, yet one client still cannot flood a process. The cost is that each process counts
 alone for the outage (N processes let N times the limit through). Redis is tried again
 `REDIS_RETRY_S` after a failure.
+
+Keys are hash-tagged by tenant (a staff member's key beside its tenant's, `rl:{t:<tenant>}:p:<account>`)
+or by principal (`rl:{p:<account>}`, `rl:{ip:<address>}`), so one request's keys share a slot. On a
+Redis Cluster a batch becomes one script call per tag, pipelined (one round trip per shard); on one
+server it stays one call.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError
 
 from kernel.coalesce import Coalescer
 from kernel.errors import RateLimited
+from kernel.fanout import LIVE_STORE_ERRORS_OR_TIMEOUT, is_cluster
 from kernel.http import PRINCIPAL_KEY, Handler
 
 log = structlog.get_logger("fooddispatch.ratelimit")
@@ -137,6 +143,8 @@ class RateLimiter:
 
     def __init__(self, redis: aioredis.Redis, prefix: str, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._prefix = prefix
+        self._redis = redis
+        self._sharded = is_cluster(redis)
         self._script = redis.register_script(_GCRA)
         self._batches: Coalescer[Check, Decision] = Coalescer(self._check_batch, max_batch=128, max_in_flight=2)
         self._monotonic = monotonic
@@ -154,7 +162,7 @@ class RateLimiter:
             return self.local.check(check)
         try:
             decision = await self._batches.submit(check)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except LIVE_STORE_ERRORS_OR_TIMEOUT as exc:
             if self._redis_down_until is None:
                 log.warning("rate_limit.local", reason=f"{type(exc).__name__}: {exc}"[:200],
                             detail="Redis unreachable: limits are counted in this process until it answers")
@@ -166,16 +174,23 @@ class RateLimiter:
             log.info("rate_limit.redis", detail="Redis answers again: limits are shared across processes")
         return decision
 
+    def keys(self, check: Check) -> tuple[str, str]:
+        """The principal's key and the tenant's (the principal's again without a tenant), one hash tag."""
+        if check.tenant is None:
+            own = f"{self._prefix}rl:{{{check.subject}}}"
+            return own, own
+        tenant = f"{self._prefix}rl:{{{check.tenant}}}"
+        return f"{tenant}:{check.subject}", tenant
+
+    @staticmethod
+    def _args(check: Check) -> list[float | str]:
+        tenant_limit = check.tenant_limit or check.limit
+        return [check.limit.interval_ms, check.limit.tolerance_ms, tenant_limit.interval_ms,
+                tenant_limit.tolerance_ms, "1" if check.tenant else "0"]
+
     async def _check_batch(self, checks: list[Check]) -> list[Decision]:
-        keys: list[str] = []
-        args: list[float | str] = []
-        for check in checks:
-            tenant_limit = check.tenant_limit or check.limit
-            keys += [f"{self._prefix}rl:{check.subject}", f"{self._prefix}rl:{check.tenant or check.subject}"]
-            args += [check.limit.interval_ms, check.limit.tolerance_ms, tenant_limit.interval_ms,
-                     tenant_limit.tolerance_ms, "1" if check.tenant else "0"]
         async with asyncio.timeout(REDIS_TIMEOUT_S):
-            flat = await self._script(keys=keys, args=args)
+            flat = await (self._per_slot(checks) if self._sharded else self._one_call(checks))
         decisions = []
         for i, check in enumerate(checks):
             allowed, retry_ms, used_ms = flat[3 * i: 3 * i + 3]
@@ -184,6 +199,41 @@ class RateLimiter:
                 limit = check.tenant_limit  # the script reports the tenant's numbers when the tenant refused
             decisions.append(_decision(bool(allowed), float(retry_ms), float(used_ms), limit))
         return decisions
+
+    async def _one_call(self, checks: list[Check]) -> list[int]:
+        keys: list[str] = []
+        args: list[float | str] = []
+        for check in checks:
+            keys += self.keys(check)
+            args += self._args(check)
+        return list(await self._script(keys=keys, args=args))
+
+    async def _per_slot(self, checks: list[Check]) -> list[int]:
+        """A cluster: one script call per hash tag (a script touches one slot), pipelined, in order."""
+        groups: dict[str, list[int]] = {}
+        for i, check in enumerate(checks):
+            groups.setdefault(check.tenant or check.subject, []).append(i)
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for members in groups.values():
+                keys: list[str] = []
+                args: list[float | str] = []
+                for i in members:
+                    keys += self.keys(checks[i])
+                    args += self._args(checks[i])
+                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
+                await self._redis.script_load(_GCRA)  # a shard restarted: load it on every primary
+                continue
+            flat = [0] * (3 * len(checks))
+            for members, reply in zip(groups.values(), replies, strict=True):
+                if isinstance(reply, Exception):
+                    raise reply
+                for n, i in enumerate(members):
+                    flat[3 * i: 3 * i + 3] = reply[3 * n: 3 * n + 3]
+            return flat
+        raise AssertionError("unreachable")
 
 
 def _decision(allowed: bool, retry_ms: float, used_ms: float, limit: Limit) -> Decision:

@@ -43,6 +43,7 @@ from redis.typing import EncodableT
 from geo.eta import Point, haversine_m
 from geo.h3cells import rings
 from geo.live_scripts import FLUSH, NEAREST, SWEEP
+from kernel.fanout import Publisher
 
 
 class LiveState(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -172,6 +173,7 @@ class CourierIndex:
         self.redis = redis
         self.region = region
         self.keys = LiveKeys(prefix, region)
+        self._publisher = Publisher(redis)
         self._flush_sha: str | None = None
         self._sweep_sha: str | None = None
         self._nearest_sha: str | None = None
@@ -214,7 +216,7 @@ class CourierIndex:
             if args is not None:
                 pipe.evalsha(self._flush_sha, 5, *self.keys.script_keys(), *args)
             for channel, message in publish:
-                pipe.publish(channel, message)
+                self._publisher.add(pipe, channel, message)  # SPUBLISH on a cluster (kernel.fanout)
             try:
                 await pipe.execute()
                 return

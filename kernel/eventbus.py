@@ -19,11 +19,12 @@ per batch and marked published in the same transaction: two relays never publish
 and a crash between XADD and COMMIT publishes it again (at-least-once). Every second one process marks
 settled (`settled_at`) the published rows every group has. Only unsettled rows, in steady state the last
 second or so of events, can ever need publishing again. The relay publishes again:
-1. after a loss: a key `{stream}:epoch` lives beside the stream (SETNX, with an EXISTS of the stream, in
-   one round trip every 0.5 s). FLUSHALL and a Redis restart that kept nothing remove it, and so does a
-   consumer that finds its group gone (a deleted stream or group); a deleted stream is also seen
-   missing. The relay that puts the epoch back publishes every unsettled row again, oldest first,
-   waiting for rows another relay holds (that batch may have gone into the stream that was lost);
+1. after a loss: a key `{<stream>}:epoch` lives beside the stream, in its slot on a cluster (SETNX, with
+   an EXISTS of the stream, in one round trip every 0.5 s). FLUSHALL and a Redis restart that kept
+   nothing remove it, and so does a consumer that finds its group gone (a deleted stream or group); a
+   deleted stream is also seen missing. The relay that puts the epoch back publishes every unsettled row
+   again, oldest first, waiting for rows another relay holds (that batch may have gone into the stream
+   that was lost);
 2. when overdue, for losses the epoch cannot see (a restart from an older snapshot, MAXLEN trimming past
    a lagging group): a row still unsettled 60 s after its publication, once a group missing it has read
    past it (was delivered a younger entry, or everything). A group that merely lags is left to catch up.
@@ -86,7 +87,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.TransactionRollbackError, redis_errors.ConnectionError, redis_errors.TimeoutError,
-    redis_errors.ReadOnlyError,
+    redis_errors.ReadOnlyError, redis_errors.ClusterError, redis_errors.ClusterDownError,
+    redis_errors.TryAgainError, redis_errors.SlotNotCoveredError,
 )
 
 

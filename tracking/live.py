@@ -1,19 +1,18 @@
-"""The Redis adapter of tracking: channel and key names, and the process's one pub/sub
-connection (`Hub`) that feeds courier sockets (offers), order watchers and the control
-channel between tracking processes."""
+"""The Redis adapter of tracking: channel and key names, and the process's subscriptions
+(`Hub`) that feed courier sockets (offers), order watchers and the control channel between
+tracking processes. Every publish goes through `kernel.fanout.Publisher` (sharded pub/sub on a
+cluster). A channel is its own slot (no hash tag: orders and couriers spread over the shards)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-log = logging.getLogger(__name__)
+from kernel.fanout import LIVE_STORE_ERRORS, Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +41,9 @@ Listener = Callable[[bytes], None]
 
 
 class Hub:
-    """One pub/sub connection per process. Each channel has one listener (a plain function
-    that must not block: it hands the message to queues). Subscribing costs one write on
+    """The process's subscriptions (`kernel.fanout.Subscriber`: one connection on a single server,
+    one per shard on a cluster, sharded pub/sub there). Each channel has one listener (a plain
+    function that must not block: it hands the message to queues). Subscribing costs one write on
     the shared connection, never a connection per socket.
 
     Unsubscribes are gathered for `leave_delay` and sent as one UNSUBSCRIBE: when the
@@ -52,9 +52,8 @@ class Hub:
     it meanwhile; a channel subscribed again before the batch goes out stays subscribed."""
 
     def __init__(self, redis: aioredis.Redis, yield_every: int = 16, leave_delay: float = 0.01) -> None:
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._subscriber = Subscriber(redis, self._deliver, yield_every=yield_every)
         self._listeners: dict[bytes, Listener] = {}
-        self._yield_every = yield_every
         self._leave_delay = leave_delay
         self._leaving: set[bytes] = set()
         self._leave_task: asyncio.Task[None] | None = None
@@ -65,7 +64,7 @@ class Hub:
         fresh = key not in self._listeners
         self._listeners[key] = listener
         if fresh:
-            await self._pubsub.subscribe(channel)
+            await self._subscriber.subscribe(key)
 
     async def unsubscribe(self, channel: str, listener: Listener | None = None) -> None:
         """Stop listening; with `listener`, only if that listener is still the current one."""
@@ -83,38 +82,24 @@ class Hub:
         leaving, self._leaving, self._leave_task = self._leaving, set(), None
         channels = [key for key in leaving if key not in self._listeners]
         if channels:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(*channels)
+            with contextlib.suppress(*LIVE_STORE_ERRORS):
+                await self._subscriber.unsubscribe(*channels)
 
     @property
     def channel_count(self) -> int:
         return len(self._listeners)
 
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        listener = self._listeners.get(channel)
+        if listener is not None:
+            self.received += 1
+            listener(data)
+
     async def run(self) -> None:
-        handled = 0
-        while True:
-            try:
-                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            except (RedisError, OSError) as exc:
-                log.warning("tracking pub/sub connection failed, reconnecting: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            if message is None or message.get("type") != "message":
-                continue
-            listener = self._listeners.get(message["channel"])
-            if listener is not None:
-                self.received += 1
-                try:
-                    listener(message["data"])
-                except Exception:  # one bad message must not stop every socket's feed
-                    log.exception("tracking listener failed on %r", message["channel"])
-            handled += 1
-            if handled % self._yield_every == 0:
-                # Let the socket senders drain their queues between messages of a burst.
-                await asyncio.sleep(0)
+        """Until cancelled: the subscriber's readers deliver; a lost connection is reconnected."""
+        await self._subscriber.run()
 
     async def close(self) -> None:
         if self._leave_task is not None:
             self._leave_task.cancel()
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()
+        await self._subscriber.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from geo.live import CourierIndex, CourierUpdate
 from kernel.clock import Clock
 from kernel.errors import NotFound
+from kernel.fanout import LIVE_STORE_ERRORS, Publisher
 from kernel.http import Principal
 from kernel.outbox import make_event
 from kernel.tasks import BackgroundTasks, TaskMetrics
@@ -87,6 +87,8 @@ class TrackingConfig:
     rules: Rules = field(default_factory=Rules)
 
 
+Step = Callable[[], Awaitable[object]]
+Singular = Callable[[str, float, Step], Step]  # (job, interval, step) -> the step, run where the job's lease is
 HistoryRow = store.HistoryRow
 TrackedOrder = store.TrackedOrder
 
@@ -121,6 +123,7 @@ class TrackingService:
         config: TrackingConfig,
         authenticate: Callable[[str], Principal],
         metrics: TaskMetrics | None = None,
+        singular: Singular | None = None,
     ) -> None:
         self.pool = pool
         self.redis = redis
@@ -128,6 +131,7 @@ class TrackingService:
         self.config = config
         self.authenticate = authenticate
         self.channels = Channels(prefix)
+        self.publisher = Publisher(redis)  # PUBLISH, or SPUBLISH on a cluster (kernel.fanout)
         self.hub = Hub(redis)
         self.indexes: dict[str, CourierIndex] = {}
         self.index(config.region)
@@ -142,6 +146,9 @@ class TrackingService:
         self.steps: CourierSteps | None = None  # None: actions are only recorded (no orders here)
         self.orders: OrderSource | None = None
         self._tasks = BackgroundTasks(metrics)
+        # The sweeper and the partitions' upkeep run in one process at a time (the composition root's
+        # job leases); without them, here (one process).
+        self._singular: Singular = singular or (lambda _job, _interval, step: step)
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()  # set when something is pending for the flusher
@@ -169,9 +176,11 @@ class TrackingService:
         # A failed flush (Redis unreachable) is retried soon: the points wait in memory, unacked.
         tasks.every("tracking-flusher", 0.0, self._flush_when_woken, backoff=config.flush_retry, backoff_cap=1.0)
         tasks.every("tracking-history", config.history_interval, self.write_history)
-        tasks.every("tracking-sweeper", config.sweep_interval, self.sweep)
+        once = self._singular
+        sweep_every = config.sweep_interval
+        tasks.every("tracking-sweeper", sweep_every, once("tracking-sweeper", sweep_every, self.sweep))
         tasks.every("tracking-heartbeat", config.heartbeat / 2, self.heartbeat)
-        tasks.every("tracking-partitions", 3600.0, self.maintain_partitions)
+        tasks.every("tracking-partitions", 3600.0, once("tracking-partitions", 3600.0, self.maintain_partitions))
 
     async def stop(self) -> None:
         """Graceful: stop the loops, then store what is pending (live index, then history)."""
@@ -179,7 +188,7 @@ class TrackingService:
         for task in list(self._side_tasks):
             with contextlib.suppress(Exception):
                 await task
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*LIVE_STORE_ERRORS):
             await self.flush()
         for _ in range(3):
             if not self.history:
@@ -225,7 +234,7 @@ class TrackingService:
         old = self.couriers.get(cid)
         self.couriers[cid] = session
         await self.hub.subscribe(self.channels.courier(cid), session.listener)
-        await self.redis.publish(self.channels.control, encoder.encode(Connected(cid, session.conn_id)))
+        await self.publisher.publish(self.channels.control, encoder.encode(Connected(cid, session.conn_id)))
         if old is not None:
             old.replaced()
             session.take_over(old)
@@ -286,7 +295,7 @@ class TrackingService:
             stored.status, stored.seen = "offline", self.now()
             await index.flush([CourierUpdate(courier_id, False, stored)])
             # A socket on another process keeps the status in memory: tell it (it flushes it again).
-            await self.redis.publish(self.channels.control, encoder.encode(StatusForced(courier_id, "offline")))
+            await self.publisher.publish(self.channels.control, encoder.encode(StatusForced(courier_id, "offline")))
         return CourierStatusOut(courier_id, "offline", changed=True, connected=session is not None)
 
     # -- points -------------------------------------------------------------------------
@@ -330,7 +339,7 @@ class TrackingService:
                                                  self._positions(sessions))
                         for region, sessions in shown.items()
                     ))
-                except (RedisError, OSError):
+                except LIVE_STORE_ERRORS:
                     self.stats["flush_failures"] += 1
                     self.coalescer.restore(batch)
                     for cid, session in announce.items():
@@ -441,7 +450,7 @@ class TrackingService:
 
     async def notify_order(self, order_id: str, event_type: str) -> None:
         note = OrderStatus(order_id, self.clock.now(), event=event_type)
-        await self.redis.publish(self.channels.order(order_id), encoder.encode(note))
+        await self.publisher.publish(self.channels.order(order_id), encoder.encode(note))
 
 
 # The app's tracking service (web.py re-exports it; the courier socket's handler reads it from here).

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from catalog import web as catalog_web
 from catalog.service import CatalogService
-from fooddispatch.keys import CLOCK, DB, METRICS, SETTINGS
+from fooddispatch.keys import CLOCK, DB, JOB_LEASES, METRICS, SETTINGS
 from kernel.tasks import BackgroundTasks
 
 REOPEN_EVERY_S = 15.0
@@ -27,7 +27,8 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
                        lambda: len(service.rules))
 
     tasks = BackgroundTasks(app[METRICS])
-    tasks.every("catalog-reopen", REOPEN_EVERY_S, service.merchant.reopen_expired_pauses, first_delay=REOPEN_EVERY_S)
+    reopen = app[JOB_LEASES].singular("catalog-reopen", REOPEN_EVERY_S, service.merchant.reopen_expired_pauses)
+    tasks.every("catalog-reopen", REOPEN_EVERY_S, reopen, first_delay=REOPEN_EVERY_S)
     try:
         yield
     finally:

@@ -17,7 +17,7 @@ from catalog import web as catalog_web
 from catalog.messages import PauseIn
 from dispatch import SurgeReader
 from fooddispatch.eventing import start_consumer
-from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
+from fooddispatch.keys import CLOCK, DB, JOB_LEASES, METRICS, REDIS, SETTINGS
 from kernel.clientip import parse_networks
 from kernel.http import OPERATOR, Principal
 from kernel.netguard import TargetPolicy
@@ -91,7 +91,10 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     app[orders_web.FEED] = orders_web.Feed(app[REDIS], settings.redis_prefix)
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
     tasks = BackgroundTasks(app[METRICS])
-    tasks.every("orders-expiry", SWEEP_EVERY_S, lifecycle.expire_overdue)
+    # The sweep runs in one process at a time; collections and webhook deliveries are partitioned among
+    # processes by their rows' locks (FOR UPDATE SKIP LOCKED), so they run everywhere.
+    tasks.every("orders-expiry", SWEEP_EVERY_S,
+                app[JOB_LEASES].singular("orders-expiry", SWEEP_EVERY_S, lifecycle.expire_overdue))
     tasks.every("orders-collections", COLLECT_EVERY_S, lifecycle.money.collect_due)
     tasks.supervise("orders-webhooks", lambda: webhooks.run(tasks.metrics))
     await start_consumer(app, tasks, "orders",

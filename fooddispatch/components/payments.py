@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from fooddispatch.database import release_connection
-from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
+from fooddispatch.keys import CLOCK, DB, JOB_LEASES, METRICS, REDIS, SETTINGS
 from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
@@ -77,9 +77,10 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
             await reconcile.reconcile(service.pool, service.processor, yesterday)
 
     tasks = BackgroundTasks(app[METRICS])
+    once = app[JOB_LEASES].singular  # one process at a time (kernel/leases.py); webhooks: row locks
     for name, step in steps:
-        tasks.every(name, resolve_every, step, first_delay=resolve_every)
-    tasks.every("payments-reconciliation", 3600.0, daily_reconciliation)
+        tasks.every(name, resolve_every, once(name, resolve_every, step), first_delay=resolve_every)
+    tasks.every("payments-reconciliation", 3600.0, once("payments-reconciliation", 3600.0, daily_reconciliation))
     sender = WebhookSender(service.pool, webhook_client)
     tasks.supervise("payments-webhooks", lambda: sender.run(tasks.metrics))
     try:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from fooddispatch import auth
 from fooddispatch.eventing import start_consumer
-from fooddispatch.keys import CLOCK, DB, METRICS, REDIS, SETTINGS
+from fooddispatch.keys import CLOCK, DB, JOB_LEASES, METRICS, REDIS, SETTINGS
 from kernel.http import Principal
 from kernel.tasks import BackgroundTasks
 from tracking import web as tracking_web
@@ -45,7 +45,7 @@ async def _tracking(app: web.Application) -> AsyncIterator[None]:
         return identity.tokens.verify(token)
 
     service = TrackingService(app[DB], app[REDIS], app[SETTINGS].redis_prefix, app[CLOCK], config, authenticate,
-                              metrics=app[METRICS])
+                              metrics=app[METRICS], singular=app[JOB_LEASES].singular)
     watchers = Watchers(service)
     app[tracking_web.TRACKING] = service
     app[tracking_web.WATCHERS] = watchers

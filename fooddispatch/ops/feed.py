@@ -20,6 +20,7 @@ from aiohttp import web
 
 from fooddispatch.ops.projection import Projection
 from geo.live import CourierIndex
+from kernel.fanout import Subscriber
 from kernel.http import encode
 from kernel.outbox import decode_event
 from kernel.tasks import BackgroundTasks, TaskMetrics
@@ -71,21 +72,19 @@ class OpsFeed:
                 self.projection.apply(event.type, dict(event.data), event.occurred_at.timestamp())
 
     async def _channel(self) -> None:
-        pubsub = self.redis.pubsub()
-        await pubsub.subscribe(self.channel)
+        subscriber = Subscriber(self.redis, self._live)  # sharded on a cluster (kernel.fanout)
         try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                data = message["data"]
-                with contextlib.suppress(ValueError, TypeError):
-                    parsed = json.loads(data)
-                    if parsed.get("type") == "courier_position" and parsed.get("courier_id"):
-                        self.projection.position(parsed["courier_id"], float(parsed["lat"]), float(parsed["lng"]))
-                self.broadcast(b'{"type":"live","message":' + (data if isinstance(data, bytes) else data.encode())
-                               + b"}")
+            await subscriber.subscribe(self.channel)
+            await subscriber.run()
         finally:
-            await pubsub.aclose()
+            await subscriber.close()
+
+    def _live(self, _channel: bytes, data: bytes) -> None:
+        with contextlib.suppress(ValueError, TypeError):
+            parsed = json.loads(data)
+            if parsed.get("type") == "courier_position" and parsed.get("courier_id"):
+                self.projection.position(parsed["courier_id"], float(parsed["lat"]), float(parsed["lng"]))
+        self.broadcast(b'{"type":"live","message":' + data + b"}")
 
     async def _send_snapshot(self) -> None:
         await self.refresh_positions()

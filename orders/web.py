@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -27,6 +28,7 @@ from kernel.http import (
     principal,
 )
 from orders.checkout_rules import ClientContext
+from orders.errors import OrderNotFound
 from orders.lifecycle import OrderLifecycle
 from orders.live import FeedOverflow, TenantFeed
 from orders.messages import (
@@ -57,11 +59,13 @@ from orders.messages import (
     WebhookEndpointOut,
     feed_encoder,
 )
-from orders.model import Action, Actor, Caller
+from orders.model import Action, Actor, Caller, can_see
 from orders.service import OrdersService
 from orders.tenancy import tenant_scope
 from orders.views import promo_out, quote_out
 from orders.webhooks import Webhooks
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,16 @@ def _caller(request: web.Request) -> Caller:
 
 def _lifecycle(request: web.Request) -> OrderLifecycle:
     return request.app[ORDERS].lifecycle
+
+
+async def _order_body(request: web.Request, model: type[T]) -> T:
+    """The body of a command on the path's order, read only once the caller may see that order: an
+    order of another customer or tenant is the same 404 as one that does not exist, whatever the body
+    says (a 422 first would tell the caller the order exists)."""
+    parties = await request.app[ORDERS].queries.parties(request.match_info["order_id"])
+    if parties is None or not can_see(_caller(request), parties.customer_id, parties.tenant_id, parties.courier_id):
+        raise OrderNotFound("no such order", param="order_id")
+    return await decode_body(request, model)
 
 
 async def _order(request: web.Request) -> web.Response:
@@ -157,7 +171,7 @@ async def get_order(request: web.Request) -> web.Response:
 @endpoint(roles={CUSTOMER, STAFF, OPERATOR}, body=CancelRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="Cancel: free before acceptance, a fee after (see the order's cancel terms), never after pickup")
 async def cancel(request: web.Request) -> web.Response:
-    body = await decode_body(request, CancelRequest)
+    body = await _order_body(request, CancelRequest)
     await _lifecycle(request).act(request.match_info["order_id"], _caller(request), Action.CANCEL,
                                      reason=body.reason)
     return await _order(request)
@@ -167,7 +181,7 @@ async def cancel(request: web.Request) -> web.Response:
 @endpoint(roles={CUSTOMER}, body=TipRequest, response=OrderOut, tags=TAGS, errors=[402, 404, 409],
           summary="Change the tip (until one hour after delivery; never lower after delivery)")
 async def change_tip(request: web.Request) -> web.Response:
-    body = await decode_body(request, TipRequest)
+    body = await _order_body(request, TipRequest)
     await _lifecycle(request).change_tip(request.match_info["order_id"], _caller(request), body.tip)
     return await _order(request)
 
@@ -176,7 +190,7 @@ async def change_tip(request: web.Request) -> web.Response:
 @endpoint(roles={CUSTOMER}, body=RatingRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="Rate a delivered order, once")
 async def rate(request: web.Request) -> web.Response:
-    body = await decode_body(request, RatingRequest)
+    body = await _order_body(request, RatingRequest)
     await _lifecycle(request).rate(request.match_info["order_id"], _caller(request), body.stars, body.comment)
     return await _order(request)
 
@@ -210,7 +224,7 @@ async def _step(request: web.Request, action: Action, **kw: object) -> web.Respo
 @endpoint(roles={STAFF, OPERATOR}, body=AcceptRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="Accept a placed order with a prep time (another tablet was first: 409)")
 async def accept(request: web.Request) -> web.Response:
-    body = await decode_body(request, AcceptRequest)
+    body = await _order_body(request, AcceptRequest)
     return await _step(request, Action.ACCEPT, prep_time_s=body.prep_time_s)
 
 
@@ -218,7 +232,7 @@ async def accept(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, body=RejectRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="Reject a placed order with a reason code; the hold is voided")
 async def reject(request: web.Request) -> web.Response:
-    body = await decode_body(request, RejectRequest)
+    body = await _order_body(request, RejectRequest)
     return await _step(request, Action.REJECT, reason=body.reason)
 
 
@@ -238,7 +252,7 @@ async def ready(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, body=PrepTimeRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="Adjust the prep time of an accepted order")
 async def prep_time(request: web.Request) -> web.Response:
-    body = await decode_body(request, PrepTimeRequest)
+    body = await _order_body(request, PrepTimeRequest)
     await _lifecycle(request).set_prep_time(request.match_info["order_id"], _caller(request), body.prep_time_s)
     return await _order(request)
 
@@ -247,7 +261,7 @@ async def prep_time(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, body=MissingItemsRequest, response=OrderOut, tags=TAGS, errors=[404, 409, 422],
           summary="Report items that cannot be sent after acceptance: a partial refund")
 async def missing_items(request: web.Request) -> web.Response:
-    body = await decode_body(request, MissingItemsRequest)
+    body = await _order_body(request, MissingItemsRequest)
     missing: dict[int, int] = {}
     for line in body.lines:
         missing[line.line_no] = missing.get(line.line_no, 0) + line.quantity
@@ -261,7 +275,7 @@ async def missing_items(request: web.Request) -> web.Response:
 @endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="The assigned courier picked the order up")
 async def pickup(request: web.Request) -> web.Response:
-    body = await decode_body(request, CourierStepRequest)
+    body = await _order_body(request, CourierStepRequest)
     return await _step(request, Action.PICK_UP, proof=msgspec.to_builtins(body.proof) if body.proof else None)
 
 
@@ -269,7 +283,7 @@ async def pickup(request: web.Request) -> web.Response:
 @endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="The assigned courier delivered the order (proof: photo URL or code)")
 async def deliver(request: web.Request) -> web.Response:
-    body = await decode_body(request, CourierStepRequest)
+    body = await _order_body(request, CourierStepRequest)
     return await _step(request, Action.DELIVER, proof=msgspec.to_builtins(body.proof) if body.proof else None)
 
 
@@ -281,7 +295,7 @@ class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 @endpoint(roles={OPERATOR}, body=AssignRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
           summary="Assign a courier by hand (dispatch normally does it)")
 async def assign(request: web.Request) -> web.Response:
-    body = await decode_body(request, AssignRequest)
+    body = await _order_body(request, AssignRequest)
     await _lifecycle(request).assign(request.match_info["order_id"], _caller(request), body.courier_id)
     return await _order(request)
 

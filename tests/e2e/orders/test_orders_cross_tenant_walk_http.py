@@ -34,15 +34,13 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
     ("GET", "/v1/payment_intents/{id}"): (HIDDEN, None, False),
     ("GET", "/v1/orders/{order_id}/track"): (HIDDEN, None, False),
     ("GET", "/v1/orders/{order_id}"): (HIDDEN, None, False),
-    # Order routes read their body before the order, so a bad body is 422 for any order id, A's or
-    # none: it tells nothing about A's order. A good body is 404.
-    ("POST", "/v1/orders/{order_id}/cancel"): (HIDDEN, {}, False),
-    ("POST", "/v1/orders/{order_id}/accept"): (HIDDEN, {"prep_time_s": 900}, False),
-    ("POST", "/v1/orders/{order_id}/reject"): (HIDDEN, {"reason": "too_busy"}, False),
+    ("POST", "/v1/orders/{order_id}/cancel"): (HIDDEN, {}, True),
+    ("POST", "/v1/orders/{order_id}/accept"): (HIDDEN, {"prep_time_s": 900}, True),
+    ("POST", "/v1/orders/{order_id}/reject"): (HIDDEN, {"reason": "too_busy"}, True),
     ("POST", "/v1/orders/{order_id}/preparing"): (HIDDEN, None, False),
     ("POST", "/v1/orders/{order_id}/ready"): (HIDDEN, None, False),
-    ("POST", "/v1/orders/{order_id}/prep_time"): (HIDDEN, {"prep_time_s": 900}, False),
-    ("POST", "/v1/orders/{order_id}/missing_items"): (HIDDEN, {"lines": [{"line_no": 1, "quantity": 1}]}, False),
+    ("POST", "/v1/orders/{order_id}/prep_time"): (HIDDEN, {"prep_time_s": 900}, True),
+    ("POST", "/v1/orders/{order_id}/missing_items"): (HIDDEN, {"lines": [{"line_no": 1, "quantity": 1}]}, True),
     ("GET", "/v1/stores/{store_id}/orders"): (HIDDEN, None, True),
     ("GET", "/v1/stores/{store_id}/orders/feed"): (HIDDEN, None, False),
     # The store is named in the body: a good body naming A's store is 404.

@@ -2,7 +2,7 @@
 
 Public interface for other packages (`orders/`): `CatalogService` (found in the app under
 `catalog.web.CATALOG`) with `cart_quote` (store, special days, menu and stock for a quote in one read),
-`quote_context`, `store_tenant`, `is_open_at`, `resolve_cart`, `reserve` and `release`,
+`quote_context`, `store_tenant`, `resolve_cart`, `reserve` and `release`,
 each taking the caller's asyncpg connection, and the types below.
 """
 

@@ -85,14 +85,6 @@ class Checkout:
         row = await db.get_store(conn, store_id)
         return None if row is None else str(row["tenant_id"])
 
-    async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool:
-        """Whether the store takes orders at `at` (status, pause end, hours and special days)."""
-        row = await db.get_store(conn, store_id)
-        if row is None:
-            raise StoreNotFound("no such store")
-        special = await _special_days_around(conn, store_id, at)
-        return self.rules.get(row).open_at(row["status"], row["paused_until"], special, at)
-
     async def resolve_cart(
         self, conn: asyncpg.Connection, store_id: str, lines: Sequence[CartLineInput], at: datetime | None = None
     ) -> list[ResolvedLine]:
@@ -124,12 +116,6 @@ class Checkout:
     async def release(self, conn: asyncpg.Connection, order_id: str) -> bool:
         """Give an order's reserved stock back, exactly once. False when already released or none."""
         return bool(await db.release_reservation(conn, order_id))
-
-
-async def _special_days_around(conn: asyncpg.Connection, store_id: str, at: datetime) -> dict:
-    day = at.date()
-    rows = await db.special_days(conn, [store_id], day - timedelta(days=2), day + timedelta(days=2))
-    return parse_special_days([dict(r) for r in rows])
 
 
 def _iso(at: datetime) -> str:

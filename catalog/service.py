@@ -7,7 +7,7 @@ each given only what it uses, and shares between them the one cache of parsed st
 - `customer` (`Customer`, discovery.py): discovery from the in-memory index, a store's menu, search;
 - `checkout` (`Checkout`, checkout.py): what `orders/` calls, each on the caller's connection so it
   runs inside the orders transaction: `cart_quote` (store, special days, menu and stock for a quote
-  in one read), `quote_context`, `store_tenant`, `is_open_at`, `resolve_cart`, `reserve`, `release`.
+  in one read), `quote_context`, `store_tenant`, `resolve_cart`, `reserve`, `release`.
   The facade's methods of those names hand the call on, so `orders/` sees one object.
 """
 
@@ -65,10 +65,6 @@ class CatalogService:
     async def store_tenant(self, conn: asyncpg.Connection, store_id: str) -> str | None:
         """The tenant that owns `store_id` (None: no such store), for tenant checks in other packages."""
         return await self.checkout.store_tenant(conn, store_id)
-
-    async def is_open_at(self, conn: asyncpg.Connection, store_id: str, at: datetime) -> bool:
-        """Whether the store takes orders at `at` (status, pause end, hours and special days)."""
-        return await self.checkout.is_open_at(conn, store_id, at)
 
     async def resolve_cart(
         self, conn: asyncpg.Connection, store_id: str, lines: Sequence[CartLineInput], at: datetime | None = None

@@ -320,18 +320,6 @@ class LiveOffers:
         if offers:
             await self._scripts.run("clear", [self.keys.lease], [self.keys.base, *_offer_args(offers)])
 
-    async def courier_offer(self, courier_id: str) -> str | None:
-        raw = await self.redis.get(self.keys.courier(courier_id))
-        if not raw:
-            return None
-        return raw.decode() if isinstance(raw, bytes) else raw
-
-    async def order_offer(self, order_id: str) -> str | None:
-        raw = await self.redis.get(self.keys.order(order_id))
-        if not raw:
-            return None
-        return raw.decode() if isinstance(raw, bytes) else raw
-
 
 class HeatEntry(msgspec.Struct, array_like=True):
     open_orders: int

@@ -152,8 +152,4 @@ class RoundStats(msgspec.Struct):
     rounds: list[RoundStat]
 
 
-class RegionPath(msgspec.Struct):
-    region: str
-
-
 encoder = msgspec.json.Encoder()

@@ -86,7 +86,6 @@ WANTS: dict[str, Want] = {
     "courier_offline": Want("POST", path_has=("couriers", "offline")),
     "surge": Want("GET", response="SurgeMap"),
 }
-PATCH_FALLBACK = {"put_hours", "put_zones", "put_menu", "add_special_day", "tip_order"}
 
 
 def _ref_name(schema: Any) -> str | None:

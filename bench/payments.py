@@ -101,6 +101,20 @@ def serve(port: int, pool_max: int) -> None:
 
     asyncpg.create_pool = create_pool  # type: ignore[assignment]
 
+    # The app's own pool is a BoundedPool built directly (fooddispatch.database): count its statements too.
+    from fooddispatch import database
+
+    real_pool_init = database.BoundedPool.__init__
+
+    def pool_init(self: Any, *args: Any, **kw: Any) -> None:
+        processor = (kw.get("server_settings") or {}).get("application_name") == "fooddispatch-test-processor"
+
+        async def init(conn: asyncpg.Connection) -> None:
+            conn.add_query_logger(lambda record: on_query(record, conn, processor))
+        real_pool_init(self, *args, init=init, **kw)
+
+    database.BoundedPool.__init__ = pool_init  # type: ignore[method-assign]
+
     @web.middleware
     async def tag(request: web.Request, handler: Any) -> web.StreamResponse:
         route = request.match_info.route.resource

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -10,18 +11,23 @@ PRODUCT = ("kernel", "fooddispatch", "geo", "catalog", "orders", "payments", "tr
 LIMIT = 70
 
 
-def long_functions(limit: int = LIMIT) -> list[str]:
-    """`path:line name (n lines)` of every function or method longer than `limit`, decorators included."""
+@functools.cache
+def function_lengths() -> tuple[tuple[str, int], ...]:
+    """`(path:line name, n lines)` of every function or method in product code, decorators included."""
     found = []
     for package in PRODUCT:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                     first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                    lines = (node.end_lineno or node.lineno) - first + 1
-                    if lines > limit:
-                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
-    return found
+                    found.append((f"{path.relative_to(ROOT)}:{node.lineno} {node.name}",
+                                  (node.end_lineno or node.lineno) - first + 1))
+    return tuple(found)
+
+
+def long_functions(limit: int = LIMIT) -> list[str]:
+    """`path:line name (n lines)` of every function or method longer than `limit`."""
+    return [f"{where} ({lines} lines)" for where, lines in function_lengths() if lines > limit]
 
 
 def test_no_function_in_product_code_is_longer_than_70_lines() -> None:

@@ -21,6 +21,7 @@ import msgspec
 
 from catalog import store as db
 from catalog.errors import ItemNotFound, StoreNotFound, TenantNotFound
+from catalog.event_types import ItemSoldOut, MenuPublished, StoreOpened, StorePaused
 from catalog.menu import apply_item_patch, items_by_id, menu_at, prepare_menu, settle_sold_out
 from catalog.messages import (
     HoursIn,
@@ -46,7 +47,7 @@ from kernel.clock import Clock
 from kernel.errors import ValidationFailed
 from kernel.http import Principal
 from kernel.ids import new_id
-from kernel.outbox import write_event
+from kernel.outbox import announce
 
 
 def tenant_scope(who: Principal) -> str | None:
@@ -171,10 +172,8 @@ class Merchant:
             updated = await db.update_store(conn, store_id, {"status": "paused", "paused_until": body.until})
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, "store.paused",
                            msgspec.to_builtins(body))
-            await write_event(conn, "store.paused", {
-                "store_id": store_id, "tenant_id": row["tenant_id"],
-                "until": body.until.isoformat() if body.until else None, "reason": body.reason,
-            }, aggregate_id=store_id)
+            await announce(conn, StorePaused(store_id=store_id, tenant_id=row["tenant_id"], until=body.until,
+                                             reason=body.reason), store_id)
         return updated
 
     async def set_status(self, who: Principal, store_id: str, status: str) -> dict[str, Any]:
@@ -184,8 +183,7 @@ class Merchant:
             updated = await db.update_store(conn, store_id, {"status": status, "paused_until": None})
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, f"store.{status}", {})
             if status == "online" and row["status"] != "online":
-                await write_event(conn, "store.opened", {"store_id": store_id, "tenant_id": row["tenant_id"]},
-                                  aggregate_id=store_id)
+                await announce(conn, StoreOpened(store_id=store_id, tenant_id=row["tenant_id"]), store_id)
         return updated
 
     async def reopen_expired_pauses(self) -> int:
@@ -194,8 +192,7 @@ class Merchant:
             rows = await db.reopen_expired_pauses(conn, self.clock.now())
             for r in rows:
                 await db.audit(conn, r["tenant_id"], r["id"], "system", "store.online", {"reason": "pause ended"})
-                await write_event(conn, "store.opened", {"store_id": r["id"], "tenant_id": r["tenant_id"]},
-                                  aggregate_id=r["id"])
+                await announce(conn, StoreOpened(store_id=r["id"], tenant_id=r["tenant_id"]), r["id"])
         return len(rows)
 
     # ---- special days -----------------------------------------------------------------------
@@ -258,8 +255,7 @@ class Merchant:
                                                param=f"categories[{ci}].items[{ii}].id")
         version = row["menu_version"] + 1
         await db.insert_menu(conn, row["id"], version, msgspec.json.encode(menu), who.account_id, items)
-        await write_event(conn, "menu.published", {"store_id": row["id"], "tenant_id": row["tenant_id"],
-                                                   "version": version}, aggregate_id=row["id"])
+        await announce(conn, MenuPublished(store_id=row["id"], tenant_id=row["tenant_id"], version=version), row["id"])
         return version
 
     async def current_menu(self, who: Principal, store_id: str) -> tuple[dict, MenuIn, datetime | None]:
@@ -312,10 +308,10 @@ class Merchant:
             if old is not None and old.availability == "sold_out" and old.sold_out_until == item.sold_out_until:
                 continue
             until = item.sold_out_until
-            await write_event(conn, "item.sold_out", {
-                "store_id": row["id"], "tenant_id": row["tenant_id"], "item_id": item_id, "reason": "merchant",
-                "sold_out_until": until.astimezone(UTC).isoformat() if until is not None else None,
-            }, aggregate_id=row["id"])
+            await announce(conn, ItemSoldOut(
+                store_id=row["id"], tenant_id=row["tenant_id"], item_id=item_id, reason="merchant",
+                sold_out_until=until.astimezone(UTC) if until is not None else None,
+            ), row["id"])
 
     # ---- stock ------------------------------------------------------------------------------
 
@@ -334,10 +330,8 @@ class Merchant:
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, "stock.set",
                            {"item_id": item_id, "count": count})
             if count == 0:
-                await write_event(conn, "item.sold_out", {"store_id": store_id, "tenant_id": row["tenant_id"],
-                                                          "item_id": item_id, "reason": "stock",
-                                                          "sold_out_until": None},
-                                  aggregate_id=store_id)
+                await announce(conn, ItemSoldOut(store_id=store_id, tenant_id=row["tenant_id"], item_id=item_id,
+                                                 reason="stock", sold_out_until=None), store_id)
 
     async def audit_log(self, who: Principal, store_id: str, before: int | None, limit: int) -> list:
         async with self.pool.acquire() as conn:

@@ -17,28 +17,34 @@ event back to do it again.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 
 from dispatch import store
+from dispatch.event_types import DispatchAssigned, DispatchUnassigned
 from dispatch.live import DispatchKeys, LiveOffers, OfferKeys, courier_channel
 from dispatch.messages import ErrorFrame, OfferCancelled, encoder
 from dispatch.offers import ERROR_MESSAGES, OfferStatus, OfferView, Verdict, judge_response
 from dispatch.service import Counters
 from kernel.eventbus import EventHandler
 from kernel.fanout import Publisher
-from kernel.outbox import Event, write_event
+from kernel.outbox import Event, announce, on
+from orders.event_types import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderDelivered,
+    OrderEnded,
+    OrderExpired,
+    OrderPickedUp,
+    OrderPlaced,
+    OrderPrepTimeChanged,
+    OrderReady,
+    OrderRejected,
+)
+from tracking.event_types import CourierOfferResponse, CourierStatusChanged
 
 GONE = {"offline", "stale"}
-ENDED = {"order.cancelled": "ended", "order.rejected": "ended", "order.expired": "ended"}
-
-
-def _ts(value: Any, default: datetime) -> datetime:
-    if value is None:
-        return default
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 class DispatchEvents:
@@ -51,19 +57,19 @@ class DispatchEvents:
         self.prep_alpha = prep_alpha
 
     def handlers(self) -> dict[str, EventHandler]:
-        out: dict[str, EventHandler] = {
-            "order.placed": self.placed,
-            "order.accepted": self.accepted,
-            "order.prep_time_changed": self.prep_time_changed,
-            "order.ready": self.ready,
-            "order.picked_up": self.picked_up,
-            "order.delivered": self.delivered,
-            "courier.offer_response": self.offer_response,
-            "courier.status_changed": self.status_changed,
-        }
-        for type_ in ENDED:
-            out[type_] = self.ended
-        return out
+        return dict([
+            on(OrderPlaced, self.placed),
+            on(OrderAccepted, self.accepted),
+            on(OrderPrepTimeChanged, self.prep_time_changed),
+            on(OrderReady, self.ready),
+            on(OrderPickedUp, self.picked_up),
+            on(OrderDelivered, self.delivered),
+            on(OrderCancelled, self.ended),
+            on(OrderRejected, self.ended),
+            on(OrderExpired, self.ended),
+            on(CourierOfferResponse, self.offer_response),
+            on(CourierStatusChanged, self.status_changed),
+        ])
 
     def _live(self, region: str) -> LiveOffers:
         return LiveOffers(self.redis, DispatchKeys(self.prefix, region))
@@ -73,29 +79,28 @@ class DispatchEvents:
 
     # -- orders ------------------------------------------------------------------------------
 
-    async def placed(self, conn: asyncpg.Connection, event: Event) -> None:
-        await store.record_placed(conn, event.data, self.region)
+    async def placed(self, conn: asyncpg.Connection, event: Event, placed: OrderPlaced) -> None:
+        await store.record_placed(conn, placed, self.region)
 
-    async def accepted(self, conn: asyncpg.Connection, event: Event) -> None:
-        await store.record_accepted(conn, event.data, self.region, event.occurred_at)
+    async def accepted(self, conn: asyncpg.Connection, event: Event, accepted: OrderAccepted) -> None:
+        await store.record_accepted(conn, accepted, self.region, event.occurred_at)
 
-    async def prep_time_changed(self, conn: asyncpg.Connection, event: Event) -> None:
-        await store.restate_ready(conn, event.data["order_id"], _ts(event.data.get("ready_at"), event.occurred_at))
+    async def prep_time_changed(self, conn: asyncpg.Connection, event: Event, changed: OrderPrepTimeChanged) -> None:
+        await store.restate_ready(conn, changed.order_id, changed.ready_at)
 
-    async def ready(self, conn: asyncpg.Connection, event: Event) -> None:
-        await store.mark_ready(conn, event.data["order_id"], _ts(event.data.get("ready_at"), event.occurred_at),
-                               self.prep_alpha)
+    async def ready(self, conn: asyncpg.Connection, event: Event, ready: OrderReady) -> None:
+        await store.mark_ready(conn, ready.order_id, ready.ready_at, self.prep_alpha)
 
-    async def picked_up(self, conn: asyncpg.Connection, event: Event) -> None:
-        await store.set_order_status(conn, event.data["order_id"], "picked_up")
+    async def picked_up(self, conn: asyncpg.Connection, event: Event, picked_up: OrderPickedUp) -> None:
+        await store.set_order_status(conn, picked_up.order_id, "picked_up")
 
-    async def delivered(self, conn: asyncpg.Connection, event: Event) -> None:
-        before = await store.set_order_status(conn, event.data["order_id"], "delivered")
+    async def delivered(self, conn: asyncpg.Connection, event: Event, delivered: OrderDelivered) -> None:
+        before = await store.set_order_status(conn, delivered.order_id, "delivered")
         if before is not None and before["offer_id"]:
             await self._complete_if_done(conn, before["offer_id"], event.occurred_at)
 
-    async def ended(self, conn: asyncpg.Connection, event: Event) -> None:
-        before = await store.set_order_status(conn, event.data["order_id"], ENDED[event.type])
+    async def ended(self, conn: asyncpg.Connection, event: Event, ended: OrderEnded) -> None:
+        before = await store.set_order_status(conn, ended.order_id, "ended")
         if before is None or not before["offer_id"]:
             return
         offer = await store.offer_for_update(conn, before["offer_id"])
@@ -116,14 +121,12 @@ class DispatchEvents:
 
     # -- couriers ----------------------------------------------------------------------------
 
-    async def offer_response(self, conn: asyncpg.Connection, event: Event) -> None:
-        data = event.data
-        courier_id, offer_id = data["courier_id"], data["offer_id"]
-        at = _ts(data.get("at"), event.occurred_at)
+    async def offer_response(self, conn: asyncpg.Connection, event: Event, response: CourierOfferResponse) -> None:
+        courier_id, offer_id, at = response.courier_id, response.offer_id, response.at
         offer = await store.offer_for_update(conn, offer_id)
         view = None if offer is None else OfferView(offer.offer_id, offer.courier_id, OfferStatus(offer.status),
                                                      offer.expires_at.timestamp())
-        verdict = judge_response(view, courier_id, bool(data.get("accepted")), at.timestamp())
+        verdict = judge_response(view, courier_id, response.accepted, at.timestamp())
         if verdict in ERROR_MESSAGES:
             await self._send(courier_id, ErrorFrame(verdict.value, ERROR_MESSAGES[verdict], offer_id))
             return
@@ -132,10 +135,8 @@ class DispatchEvents:
         if verdict is Verdict.ACCEPT:
             await store.set_offer_status(conn, offer_id, OfferStatus.ACCEPTED, at, only_from="pending")
             await store.assign_orders(conn, offer)
-            await write_event(conn, "dispatch.assigned", {
-                "offer_id": offer_id, "courier_id": courier_id, "order_ids": list(offer.order_ids),
-                "at": at.isoformat(),
-            }, aggregate_id=offer_id)
+            await announce(conn, DispatchAssigned(offer_id=offer_id, courier_id=courier_id,
+                                                  order_ids=tuple(offer.order_ids), at=at), offer_id)
             self.counters.offers_accepted += 1
         else:
             await store.set_offer_status(conn, offer_id, OfferStatus.DECLINED, at, only_from="pending")
@@ -143,9 +144,9 @@ class DispatchEvents:
             self.counters.offers_declined += 1
         await self._live(offer.region).clear(keys)
 
-    async def status_changed(self, conn: asyncpg.Connection, event: Event) -> None:
-        courier_id, status = event.data.get("courier_id"), event.data.get("status")
-        if not courier_id or status not in GONE:
+    async def status_changed(self, conn: asyncpg.Connection, event: Event, changed: CourierStatusChanged) -> None:
+        courier_id, status = changed.courier_id, changed.status
+        if status not in GONE:
             return
         for offer in await store.courier_offers(conn, courier_id):
             keys = [OfferKeys(offer.offer_id, offer.courier_id, offer.order_ids)]
@@ -164,6 +165,5 @@ class DispatchEvents:
             if len(back) == len(rows):
                 await store.set_offer_status(conn, offer.offer_id, OfferStatus.UNASSIGNED, event.occurred_at,
                                              only_from="accepted")
-            await write_event(conn, "dispatch.unassigned", {
-                "courier_id": courier_id, "order_ids": back, "reason": f"courier_{status}",
-            }, aggregate_id=offer.offer_id)
+            await announce(conn, DispatchUnassigned(courier_id=courier_id, order_ids=tuple(back),
+                                                    reason=f"courier_{status}"), offer.offer_id)

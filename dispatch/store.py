@@ -14,11 +14,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from kernel.outbox import Event, make_event, write_events
+from dispatch.event_types import DispatchOffered
+from kernel.outbox import Event, MoneyData, write_events
+from orders.event_types import OrderAccepted, OrderPlaced
 
 LIVE_ORDER = ("open", "offered", "assigned")
 
@@ -38,36 +39,22 @@ class NewOffer:
     frame: bytes  # the encoded offer frame
 
 
-def _point(data: dict[str, Any], name: str) -> tuple[float, float]:
-    p = data[name]
-    return float(p["lat"]), float(p["lng"])
-
-
-def _ts(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 # -- the pool: order.* events -----------------------------------------------------------------
 
 
-async def record_placed(conn: asyncpg.Connection, data: dict[str, Any], region: str) -> None:
+async def record_placed(conn: asyncpg.Connection, placed: OrderPlaced, region: str) -> None:
     """A placed order is known but not dispatchable until the restaurant accepts it."""
-    plat, plng = _point(data, "pickup")
-    dlat, dlng = _point(data, "dropoff")
-    currency = (data.get("total") or {}).get("currency") or "EUR"
     await conn.execute(
         """INSERT INTO dispatch_orders (order_id, region, store_id, pickup_lat, pickup_lng, dropoff_lat,
                dropoff_lng, currency, placed_at, promised_at, status)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'placed') ON CONFLICT (order_id) DO NOTHING""",
-        data["order_id"], data.get("region") or region, data["store_id"], plat, plng, dlat, dlng, currency,
-        _ts(data["placed_at"]), _ts(data["promised_at"]),
+        placed.order_id, placed.region or region, placed.store_id, placed.pickup.lat, placed.pickup.lng,
+        placed.dropoff.lat, placed.dropoff.lng, placed.total.currency, placed.placed_at, placed.promised_at,
     )
 
 
-async def record_accepted(conn: asyncpg.Connection, data: dict[str, Any], region: str, at: datetime) -> None:
+async def record_accepted(conn: asyncpg.Connection, accepted: OrderAccepted, region: str, at: datetime) -> None:
     """The restaurant accepted: the order enters the pool (once; a late `order.placed` is ignored)."""
-    plat, plng = _point(data, "pickup")
-    dlat, dlng = _point(data, "dropoff")
     await conn.execute(
         """INSERT INTO dispatch_orders AS d (order_id, region, store_id, pickup_lat, pickup_lng, dropoff_lat,
                dropoff_lng, placed_at, accepted_at, stated_ready_at, promised_at, status)
@@ -76,8 +63,8 @@ async def record_accepted(conn: asyncpg.Connection, data: dict[str, Any], region
                stated_ready_at = EXCLUDED.stated_ready_at, promised_at = EXCLUDED.promised_at,
                region = EXCLUDED.region, updated_at = now()
            WHERE d.status = 'placed'""",
-        data["order_id"], data.get("region") or region, data["store_id"], plat, plng, dlat, dlng,
-        _ts(data["placed_at"]), at, _ts(data["ready_at"]), _ts(data["promised_at"]),
+        accepted.order_id, accepted.region or region, accepted.store_id, accepted.pickup.lat, accepted.pickup.lng,
+        accepted.dropoff.lat, accepted.dropoff.lng, accepted.placed_at, at, accepted.ready_at, accepted.promised_at,
     )
 
 
@@ -299,11 +286,10 @@ async def pool_orders(conn: asyncpg.Connection, region: str) -> list[asyncpg.Rec
 
 
 def offered_event(offer: NewOffer) -> Event:
-    return make_event("dispatch.offered", {
-        "offer_id": offer.offer_id, "courier_id": offer.courier_id, "order_ids": list(offer.order_ids),
-        "expires_at": offer.expires_at.isoformat(),
-        "payout": {"amount": offer.payout_amount, "currency": offer.currency},
-    }, aggregate_id=offer.offer_id)
+    return DispatchOffered(
+        offer_id=offer.offer_id, courier_id=offer.courier_id, order_ids=offer.order_ids, expires_at=offer.expires_at,
+        payout=MoneyData(offer.payout_amount, offer.currency),
+    ).event(offer.offer_id)
 
 
 # -- learned travel speeds (geo.speeds) -------------------------------------------------------

@@ -133,18 +133,20 @@ def error_response(status: int, code: str, message: str, param: str | None = Non
     return web.Response(body=encode(body), status=status, content_type="application/json", headers=headers)
 
 
-def make_error_middleware(metrics: Metrics, db_deadline: float | None = None):
-    """The outermost middleware. `db_deadline`: seconds a request may wait for database connections
-    in all (not for websockets, which live for as long as they are open)."""
-    outages = metrics.counter("dependency_unavailable", "Requests failed because a dependency was down or stalled",
-                              ("dependency",))
-    bursts = _BurstLog()
+class _Failures:
+    """What an unexpected exception becomes: a 503 (or a websocket closed with 1013) when a dependency is
+    down, counted and logged once per burst; else a 500 with the request id, the traceback in the log."""
 
-    async def failed(request: web.Request, exc: Exception, route: str, request_id: str) -> web.StreamResponse:
+    def __init__(self, metrics: Metrics) -> None:
+        self.outages = metrics.counter("dependency_unavailable",
+                                       "Requests failed because a dependency was down or stalled", ("dependency",))
+        self.bursts = _BurstLog()
+
+    async def answer(self, request: web.Request, exc: Exception, route: str, request_id: str) -> web.StreamResponse:
         dependency = unavailable_dependency(exc)
         if dependency is not None:
-            outages.labels(dependency).inc()
-            bursts.failed(dependency, exc, route)
+            self.outages.labels(dependency).inc()
+            self.bursts.failed(dependency, exc, route)
         else:
             log.exception("unhandled error", path=request.path, method=request.method)
         ws = request.get(_WEBSOCKET)
@@ -159,6 +161,34 @@ def make_error_middleware(metrics: Metrics, db_deadline: float | None = None):
             500, "internal_error", "an unexpected error occurred; quote the request id to support",
             request_id=request_id,
         )
+
+
+def _http_error_response(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (no route, wrong method, body too large) with stable codes."""
+    code = _HTTP_CODES.get(exc.status, "http_error")
+    message = exc.reason if exc.status != 413 else "request body is larger than the limit"
+    response = error_response(exc.status, code, message)
+    if exc.status == 405:
+        allowed = exc.headers.get("Allow")
+        if allowed:
+            response.headers["Allow"] = allowed
+    return response
+
+
+def _log_request(metrics: Metrics, request: web.Request, route: str, status: int, elapsed: float) -> None:
+    metrics.requests.labels(route, request.method, str(status)).inc()
+    metrics.latency.labels(route, request.method).observe(elapsed)
+    principal = request.get(PRINCIPAL_KEY)
+    log.info(
+        "request", method=request.method, route=route, status=status,
+        ms=round(elapsed * 1000, 2), principal=principal.account_id if principal else None,
+    )
+
+
+def make_error_middleware(metrics: Metrics, db_deadline: float | None = None):
+    """The outermost middleware. `db_deadline`: seconds a request may wait for database connections
+    in all (not for websockets, which live for as long as they are open)."""
+    failures = _Failures(metrics)
 
     @web.middleware
     async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -181,28 +211,15 @@ def make_error_middleware(metrics: Metrics, db_deadline: float | None = None):
             except web.HTTPException as exc:
                 if exc.status < 400:
                     raise
-                code = _HTTP_CODES.get(exc.status, "http_error")
-                message = exc.reason if exc.status != 413 else "request body is larger than the limit"
-                response = error_response(exc.status, code, message)
-                if exc.status == 405:
-                    allowed = exc.headers.get("Allow")
-                    if allowed:
-                        response.headers["Allow"] = allowed
+                response = _http_error_response(exc)
             except Exception as exc:
-                response = await failed(request, exc, route, request_id)
+                response = await failures.answer(request, exc, route, request_id)
             status = response.status
             if not response.prepared:
                 response.headers["X-Request-Id"] = request_id
             return response
         finally:
-            elapsed = time.perf_counter() - started
-            metrics.requests.labels(route, request.method, str(status)).inc()
-            metrics.latency.labels(route, request.method).observe(elapsed)
-            principal = request.get(PRINCIPAL_KEY)
-            log.info(
-                "request", method=request.method, route=route, status=status,
-                ms=round(elapsed * 1000, 2), principal=principal.account_id if principal else None,
-            )
+            _log_request(metrics, request, route, status, time.perf_counter() - started)
             structlog.contextvars.clear_contextvars()
 
     return error_middleware

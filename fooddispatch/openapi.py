@@ -50,74 +50,10 @@ def _operations(app: web.Application) -> list[tuple[str, str, EndpointSpec | Non
 
 def build_openapi(app: web.Application, title: str = "fooddispatch", version: str = "0.1.0") -> dict[str, Any]:
     ops = _operations(app)
-    types: list[Any] = []
-    for _path, _method, spec, _h in ops:
-        if spec is None:
-            continue
-        for t in (spec.body, spec.response, spec.query):
-            if t is not None and t not in types:
-                types.append(t)
-    schemas_for, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
-    ref = dict(zip(types, schemas_for, strict=True))
-    components["Error"] = _ERROR_SCHEMA
+    ref, components = _schemas(ops)
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec, handler in ops:
-        op: dict[str, Any] = {"operationId": f"{method}_{handler.__name__}", "responses": {}}
-        doc = (handler.__doc__ or "").strip()
-        params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(path)
-        ]
-        writes = method.upper() not in READS and not (spec is not None and spec.websocket)
-        if writes:
-            params.append(_idempotency_header(required=spec is not None and spec.idempotent))
-        if spec is None:
-            op["summary"] = doc.splitlines()[0] if doc else handler.__name__
-            op["responses"]["200"] = {"description": "OK"}
-        else:
-            op["summary"] = spec.summary or (doc.splitlines()[0] if doc else handler.__name__)
-            if spec.tags:
-                op["tags"] = list(spec.tags)
-            if spec.roles:
-                op["security"] = [{"bearer": []}, {"apiKey": []}]
-                op["x-roles"] = sorted(spec.roles)
-            if spec.idempotent:
-                op["x-idempotent"] = True
-            if spec.query is not None:
-                qschema = _resolve(ref[spec.query], components)
-                required = set(qschema.get("required", []))
-                for name, prop in qschema.get("properties", {}).items():
-                    params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
-            if spec.body is not None:
-                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref[spec.body]}}}
-            if spec.websocket:
-                op["description"] = (doc + "\n\nWebSocket endpoint (upgrade).").strip()
-                op["responses"]["101"] = {"description": "Switching Protocols (websocket)"}
-            elif spec.response is not None:
-                op["responses"][str(spec.status)] = {
-                    "description": "OK", "content": {"application/json": {"schema": ref[spec.response]}}
-                }
-            else:
-                op["responses"][str(spec.status)] = {"description": "OK"}
-            statuses = set(spec.errors) | {400, 429}
-            if writes:
-                statuses.add(409)  # idempotency_in_progress
-            if spec.body is not None:
-                statuses |= {413, 422}
-            if spec.roles:
-                statuses |= {401, 403}
-            if spec.query is not None or params:  # the edge refuses bad queries, NUL in any parameter: 422
-                statuses |= {422}
-            if any(p["in"] == "path" for p in params):  # a path id that names nothing: 404
-                statuses |= {404}
-            for status in sorted(statuses):
-                op["responses"][str(status)] = {
-                    "description": _STATUS_TEXT.get(status, "Error"),
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                }
-        if params:
-            op["parameters"] = params
-        paths.setdefault(path, {})[method] = op
+        paths.setdefault(path, {})[method] = _operation(path, method, spec, handler, ref, components)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
@@ -131,6 +67,92 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
             },
         },
     }
+
+
+def _schemas(ops: list[tuple[str, str, EndpointSpec | None, Any]]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    """Each declared body, response and query type's schema (a `$ref`), and the components they refer to."""
+    types: list[Any] = []
+    for _path, _method, spec, _h in ops:
+        if spec is None:
+            continue
+        for t in (spec.body, spec.response, spec.query):
+            if t is not None and t not in types:
+                types.append(t)
+    schemas_for, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    components["Error"] = _ERROR_SCHEMA
+    return dict(zip(types, schemas_for, strict=True)), components
+
+
+def _operation(path: str, method: str, spec: EndpointSpec | None, handler: Any, ref: dict[Any, Any],
+               components: dict[str, Any]) -> dict[str, Any]:
+    """One operation: from the handler's `endpoint(...)` declaration, or its docstring alone."""
+    op: dict[str, Any] = {"operationId": f"{method}_{handler.__name__}", "responses": {}}
+    doc = (handler.__doc__ or "").strip()
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PARAM.findall(path)
+    ]
+    writes = method.upper() not in READS and not (spec is not None and spec.websocket)
+    if writes:
+        params.append(_idempotency_header(required=spec is not None and spec.idempotent))
+    if spec is None:
+        op["summary"] = doc.splitlines()[0] if doc else handler.__name__
+        op["responses"]["200"] = {"description": "OK"}
+    else:
+        _declared(op, spec, doc or "", handler.__name__, params, ref, components)
+        for status in sorted(_error_statuses(spec, writes, params)):
+            op["responses"][str(status)] = {
+                "description": _STATUS_TEXT.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _declared(op: dict[str, Any], spec: EndpointSpec, doc: str, name: str, params: list[dict[str, Any]],
+              ref: dict[Any, Any], components: dict[str, Any]) -> None:
+    """What `endpoint(...)` declared: summary, tags, roles, the query's parameters, body and answer."""
+    op["summary"] = spec.summary or (doc.splitlines()[0] if doc else name)
+    if spec.tags:
+        op["tags"] = list(spec.tags)
+    if spec.roles:
+        op["security"] = [{"bearer": []}, {"apiKey": []}]
+        op["x-roles"] = sorted(spec.roles)
+    if spec.idempotent:
+        op["x-idempotent"] = True
+    if spec.query is not None:
+        qschema = _resolve(ref[spec.query], components)
+        required = set(qschema.get("required", []))
+        for field, prop in qschema.get("properties", {}).items():
+            params.append({"name": field, "in": "query", "required": field in required, "schema": prop})
+    if spec.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref[spec.body]}}}
+    if spec.websocket:
+        op["description"] = (doc + "\n\nWebSocket endpoint (upgrade).").strip()
+        op["responses"]["101"] = {"description": "Switching Protocols (websocket)"}
+    elif spec.response is not None:
+        op["responses"][str(spec.status)] = {
+            "description": "OK", "content": {"application/json": {"schema": ref[spec.response]}}
+        }
+    else:
+        op["responses"][str(spec.status)] = {"description": "OK"}
+
+
+def _error_statuses(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]]) -> set[int]:
+    """The error answers an operation can give, besides the ones it declared."""
+    statuses = set(spec.errors) | {400, 429}
+    if writes:
+        statuses.add(409)  # idempotency_in_progress
+    if spec.body is not None:
+        statuses |= {413, 422}
+    if spec.roles:
+        statuses |= {401, 403}
+    if spec.query is not None or params:  # the edge refuses bad queries, NUL in any parameter: 422
+        statuses |= {422}
+    if any(p["in"] == "path" for p in params):  # a path id that names nothing: 404
+        statuses |= {404}
+    return statuses
 
 
 def _idempotency_header(*, required: bool) -> dict[str, Any]:

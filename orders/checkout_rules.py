@@ -19,8 +19,9 @@ import msgspec
 from catalog import QuoteContext, ResolvedLine
 from kernel.errors import ValidationFailed
 from kernel.money import Money
-from kernel.outbox import Event, make_event
+from kernel.outbox import Event, MoneyData, PointData
 from orders.errors import NotDeliverable, PromoRejected, StoreUnavailable
+from orders.event_types import OrderLineData, OrderPlaced
 from orders.messages import CheckoutRequest, QuoteRequest
 from orders.model import Status
 from orders.ports import Catalog, Payments, SurgeSource
@@ -139,15 +140,13 @@ def new_order(p: Priced, *, order_id: str, customer_id: str, key: str, quote_id:
          _json([option_dict(o) for o in line.options]))
         for i, line in enumerate(p.lines, 1)
     ]
-    event = make_event("order.placed", {
-        "order_id": order_id, "customer_id": customer_id, "store_id": ctx.store_id,
-        "tenant_id": ctx.tenant_id, "region": ctx.region, "status": Status.PLACED.value,
-        "pickup": {"lat": ctx.lat, "lng": ctx.lng}, "dropoff": {"lat": req.dropoff.lat, "lng": req.dropoff.lng},
-        "total": {"amount": b.total.amount, "currency": b.currency},
-        "placed_at": p.at.isoformat(), "accept_by": accept_by.isoformat(), "promised_at": p.window[1].isoformat(),
-        "scheduled_for": req.scheduled_for.isoformat() if req.scheduled_for else None,
-        "lines": [{"name": line.name, "quantity": line.quantity} for line in p.lines],
-    }, aggregate_id=order_id)
+    event = OrderPlaced(
+        order_id=order_id, customer_id=customer_id, store_id=ctx.store_id, tenant_id=ctx.tenant_id,
+        region=ctx.region, status=Status.PLACED.value, pickup=PointData(ctx.lat, ctx.lng),
+        dropoff=PointData(req.dropoff.lat, req.dropoff.lng), total=MoneyData(b.total.amount, b.currency),
+        placed_at=p.at, accept_by=accept_by, promised_at=p.window[1], scheduled_for=req.scheduled_for,
+        lines=[OrderLineData(line.name, line.quantity) for line in p.lines],
+    ).event(order_id)
     return NewOrder(columns, lines, event)
 
 

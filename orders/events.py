@@ -16,27 +16,31 @@ so a redelivery is skipped); domain refusals are logged, never retried forever.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from typing import get_args
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 
+from catalog.event_types import StoreOpened
+from dispatch.event_types import DispatchAssigned, DispatchUnassigned
 from kernel.errors import DomainError
 from kernel.eventbus import EventHandler
-from kernel.outbox import Event
+from kernel.outbox import Event, on
 from orders import store
+from orders.event_types import OrderEvent
 from orders.lifecycle import OrderLifecycle
 from orders.live import publish_frame
 from orders.messages import FeedFrame, feed_encoder
 from orders.model import SYSTEM, Action
 from orders.webhooks import Webhooks
+from payments.event_types import PaymentRefunded
+from tracking.event_types import CourierDelivered, CourierPickedUp, CourierStep
 
 log = logging.getLogger(__name__)
 
-ORDER_EVENTS = (
-    "order.placed", "order.accepted", "order.prep_time_changed", "order.ready", "order.rejected", "order.expired",
-    "order.cancelled", "order.picked_up", "order.delivered", "order.refunded",
-)
+# Our own events about an order: each becomes merchant webhooks and a frame to the tablets.
+ORDER_EVENTS: tuple[type[OrderEvent], ...] = get_args(OrderEvent)
 
 
 # The states an order is in once a courier step was applied (the socket applies it as it records it).
@@ -51,32 +55,30 @@ class OrderEvents:
         self.prefix = prefix
 
     def handlers(self) -> dict[str, EventHandler]:
-        out: dict[str, EventHandler] = {
-            "dispatch.assigned": self.on_assigned,
-            "dispatch.unassigned": self.on_unassigned,
-            "courier.picked_up": self.on_picked_up,
-            "courier.delivered": self.on_delivered,
-            "store.opened": self.on_store_opened,
-        }
-        for type_ in ORDER_EVENTS:
-            out[type_] = self.on_order_event
-        out["payment.refunded"] = self.on_payment_refunded
-        return out
+        return dict([
+            on(DispatchAssigned, self.on_assigned),
+            on(DispatchUnassigned, self.on_unassigned),
+            on(CourierPickedUp, self.on_picked_up),
+            on(CourierDelivered, self.on_delivered),
+            on(StoreOpened, self.on_store_opened),
+            *(on(kind, self.on_order_event) for kind in ORDER_EVENTS),
+            on(PaymentRefunded, self.on_payment_refunded),
+        ])
 
-    async def on_assigned(self, conn: asyncpg.Connection, event: Event) -> None:
-        await store.assign_courier(conn, list(event.data.get("order_ids", [])), event.data["courier_id"])
+    async def on_assigned(self, conn: asyncpg.Connection, event: Event, assigned: DispatchAssigned) -> None:
+        await store.assign_courier(conn, list(assigned.order_ids), assigned.courier_id)
 
-    async def on_unassigned(self, conn: asyncpg.Connection, event: Event) -> None:
-        await store.unassign_courier(conn, list(event.data.get("order_ids", [])), event.data["courier_id"])
+    async def on_unassigned(self, conn: asyncpg.Connection, event: Event, unassigned: DispatchUnassigned) -> None:
+        await store.unassign_courier(conn, list(unassigned.order_ids), unassigned.courier_id)
 
-    async def on_picked_up(self, conn: asyncpg.Connection, event: Event) -> None:
-        await self._courier_step(conn, event, Action.PICK_UP)
+    async def on_picked_up(self, conn: asyncpg.Connection, event: Event, step: CourierPickedUp) -> None:
+        await self._courier_step(conn, event, step, Action.PICK_UP)
 
-    async def on_delivered(self, conn: asyncpg.Connection, event: Event) -> None:
-        await self._courier_step(conn, event, Action.DELIVER)
+    async def on_delivered(self, conn: asyncpg.Connection, event: Event, step: CourierDelivered) -> None:
+        await self._courier_step(conn, event, step, Action.DELIVER)
 
-    async def _courier_step(self, conn: asyncpg.Connection, event: Event, action: Action) -> None:
-        order_id, courier_id = event.data.get("order_id"), event.data.get("courier_id")
+    async def _courier_step(self, conn: asyncpg.Connection, event: Event, step: CourierStep, action: Action) -> None:
+        order_id, courier_id = step.order_id, step.courier_id
         if not order_id or not courier_id:
             log.warning("%s without order or courier: %s", event.type, event.id)
             return
@@ -89,31 +91,28 @@ class OrderEvents:
                     return
                 if status in _DONE_BY[action]:
                     return  # the courier's socket moved the order when it recorded this event
-                await self.lifecycle.act(order_id, SYSTEM, action, proof=event.data.get("proof"),
-                                         reason=event.type, conn=conn)
+                proof = msgspec.to_builtins(step.proof) if step.proof is not None else None
+                await self.lifecycle.act(order_id, SYSTEM, action, proof=proof, reason=event.type, conn=conn)
         except DomainError as exc:
             log.info("%s for order %s ignored: %s", event.type, order_id, exc.message)
 
-    async def on_store_opened(self, conn: asyncpg.Connection, event: Event) -> None:
-        if event.data.get("store_id"):
-            await store.reset_expiry_streak(conn, event.data["store_id"])
+    async def on_store_opened(self, conn: asyncpg.Connection, event: Event, opened: StoreOpened) -> None:
+        if opened.store_id:
+            await store.reset_expiry_streak(conn, opened.store_id)
 
-    async def on_order_event(self, conn: asyncpg.Connection, event: Event) -> None:
-        tenant_id = event.data.get("tenant_id")
-        if not tenant_id:
+    async def on_order_event(self, conn: asyncpg.Connection, event: Event, order: OrderEvent) -> None:
+        """Merchant webhooks and the tablets' frame carry the event's data as it was written."""
+        if not order.tenant_id:
             return
-        await self.webhooks.enqueue(conn, tenant_id, event)
-        frame = FeedFrame(
-            event_id=event.id, event_type=event.type, order_id=event.data.get("order_id", ""),
-            status=event.data.get("status", ""), at=event.occurred_at if isinstance(event.occurred_at, datetime)
-            else datetime.fromisoformat(str(event.occurred_at)), data=event.data,
-        )
+        await self.webhooks.enqueue(conn, order.tenant_id, event)
+        frame = FeedFrame(event_id=event.id, event_type=event.type, order_id=order.order_id, status=order.status,
+                          at=event.occurred_at, data=event.data)
         try:
-            await publish_frame(self.redis, self.prefix, tenant_id, feed_encoder.encode(frame))
+            await publish_frame(self.redis, self.prefix, order.tenant_id, feed_encoder.encode(frame))
         except (OSError, aioredis.RedisError) as exc:  # live fan-out is best effort
             log.warning("tablet feed publish failed: %s", exc)
 
-    async def on_payment_refunded(self, conn: asyncpg.Connection, event: Event) -> None:
+    async def on_payment_refunded(self, conn: asyncpg.Connection, event: Event, refund: PaymentRefunded) -> None:
         """A refund of one of an order's intents (an operator's `POST /v1/refunds`, or one orders made
         and counted already): counted on the order once, by its refund id (see `orders.money`)."""
-        await self.lifecycle.money.on_payment_refunded(conn, event.data)
+        await self.lifecycle.money.on_payment_refunded(conn, refund)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -21,9 +21,19 @@ import asyncpg
 from kernel.clock import Clock
 from kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from kernel.money import Money
-from kernel.outbox import Event
+from kernel.outbox import Event, PointData
 from orders import money_store, store
 from orders.errors import AlreadyRated, OrderNotFound, TipNotChangeable
+from orders.event_types import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderDelivered,
+    OrderExpired,
+    OrderPickedUp,
+    OrderPrepTimeChanged,
+    OrderReady,
+    OrderRejected,
+)
 from orders.model import (
     BEFORE_PICKUP,
     IN_KITCHEN,
@@ -37,7 +47,7 @@ from orders.model import (
     may_change_tip,
     should_pause_store,
 )
-from orders.money import OrderMoney, order_event
+from orders.money import OrderMoney, order_facts
 from orders.ports import Payments
 from orders.pricing import (
     FeePolicy,
@@ -52,10 +62,6 @@ from orders.pricing import (
 log = logging.getLogger(__name__)
 
 StorePauser = Callable[[str, str], Awaitable[None]]  # (store_id, reason)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
 
 
 class OrderLifecycle:
@@ -76,9 +82,6 @@ class OrderLifecycle:
         if row is None or not can_see(caller, row["customer_id"], row["tenant_id"], row["courier_id"]):
             raise OrderNotFound("no such order", param="order_id")
         return row
-
-    def _event(self, type_: str, row: Any, status: Status, data: dict[str, Any]) -> Event:
-        return order_event(type_, row, status, data)
 
     async def act(
         self, order_id: str, caller: Caller, action: Action, *, reason: str | None = None,
@@ -101,43 +104,42 @@ class OrderLifecycle:
         b = breakdown_from_dict(json.loads(row["pricing"]))
         changes: dict[str, Any] = {}
         events: list[Event] = []
-        pickup = {"lat": row["pickup_lat"], "lng": row["pickup_lng"]}
-        dropoff = {"lat": row["dropoff_lat"], "lng": row["dropoff_lng"]}
+        facts = order_facts(row, target)
         if action is Action.ACCEPT:
             prep = prep_time_s or row["prep_time_s"]
             start = max(now, row["scheduled_for"] or now)
             ready_at = start + timedelta(seconds=prep)
             changes |= {"accepted_at": now, "prep_time_s": prep, "ready_at": ready_at}
             await store.reset_expiry_streak(conn, row["store_id"])
-            events.append(self._event("order.accepted", row, target, {
-                "region": row["region"], "pickup": pickup, "dropoff": dropoff, "placed_at": _iso(row["placed_at"]),
-                "ready_at": _iso(ready_at), "promised_at": _iso(row["promised_to"]), "courier_id": row["courier_id"],
-            }))
+            events.append(OrderAccepted(
+                **facts, region=row["region"], pickup=PointData(row["pickup_lat"], row["pickup_lng"]),
+                dropoff=PointData(row["dropoff_lat"], row["dropoff_lng"]), placed_at=row["placed_at"],
+                ready_at=ready_at, promised_at=row["promised_to"], courier_id=row["courier_id"],
+            ).event(order_id))
         elif action is Action.START_PREPARING:
             pass  # recorded in the history; no event in the contract
         elif action is Action.MARK_READY:
             changes["ready_at"] = now
-            events.append(self._event("order.ready", row, target, {"ready_at": _iso(now)}))
+            events.append(OrderReady(**facts, ready_at=now).event(order_id))
         elif action in (Action.REJECT, Action.EXPIRE, Action.CANCEL):
             fee = cancellation_fee(current, caller.actor, b, self.fees) if action is Action.CANCEL else None
             captured = await self.money.end(conn, row, fee, reason or action.value)
             changes |= {"ended_at": now, "end_reason": reason or action.value, "captured": captured,
                         "cancel_fee": captured}
-            events.append(self._event(f"order.{target.value}", row, target,
-                                      {"reason": reason or action.value, "courier_id": row["courier_id"]}))
+            ended = {Status.REJECTED: OrderRejected, Status.EXPIRED: OrderExpired, Status.CANCELLED: OrderCancelled}
+            events.append(ended[target](**facts, reason=reason or action.value, courier_id=row["courier_id"])
+                          .event(order_id))
         elif action is Action.PICK_UP:
             changes["picked_up_at"] = now
             if proof is not None:
                 changes["proof"] = json.dumps({"pickup": proof})
-            events.append(self._event("order.picked_up", row, target,
-                                      {"courier_id": row["courier_id"], "at": _iso(now)}))
+            events.append(OrderPickedUp(**facts, courier_id=row["courier_id"], at=now).event(order_id))
         elif action is Action.DELIVER:
             captured = await self.money.deliver(conn, row, b)
             changes |= {"delivered_at": now, "captured": captured}
             if proof is not None:
                 changes["proof"] = json.dumps({"dropoff": proof})
-            events.append(self._event("order.delivered", row, target,
-                                      {"courier_id": row["courier_id"], "at": _iso(now), "proof": proof}))
+            events.append(OrderDelivered(**facts, courier_id=row["courier_id"], at=now, proof=proof).event(order_id))
         await store.apply_change(
             conn, order_id, from_status=current.value, to_status=target.value, actor=caller.actor.value,
             actor_id=caller.account_id, reason=reason, at=now, changes=changes, events=events, record_history=True,
@@ -156,7 +158,7 @@ class OrderLifecycle:
                 raise InvalidTransition(f"cannot change the prep time of an order that is {status.value}",
                                         extra={"status": status.value})
             ready_at = row["accepted_at"] + timedelta(seconds=prep_time_s)
-            event = self._event("order.prep_time_changed", row, status, {"ready_at": _iso(ready_at)})
+            event = OrderPrepTimeChanged(**order_facts(row, status), ready_at=ready_at).event(order_id)
             await store.apply_change(
                 conn, order_id, from_status=status.value, to_status=status.value, actor=caller.actor.value,
                 actor_id=caller.account_id, reason=None, at=self.clock.now(),

@@ -39,13 +39,13 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import msgspec
 
 from kernel.clock import Clock
 from kernel.errors import DomainError
 from kernel.money import Money
-from kernel.outbox import Event, make_event, write_events
+from kernel.outbox import MoneyData, write_events
 from orders import money_store, store
+from orders.event_types import OrderRefunded
 from orders.model import Status
 from orders.ports import Catalog, Payments, SplitFactory
 from orders.pricing import (
@@ -57,7 +57,7 @@ from orders.pricing import (
     cancellation_split,
     delivery_split,
 )
-from payments import PaymentRefunded
+from payments.event_types import PaymentRefunded
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,11 @@ class CollectionPolicy:
     give_up_after: int = 30  # tries (about a day at the longest delay)
 
 
-def order_event(type_: str, row: Any, status: Status, data: dict[str, Any]) -> Event:
-    """An order event with what every order event carries (docs/EVENTS.md)."""
-    base = {"order_id": row["id"], "store_id": row["store_id"], "tenant_id": row["tenant_id"],
+def order_facts(row: Any, status: Status) -> dict[str, Any]:
+    """What every order event after `order.placed` starts with (`orders.event_types.OrderFacts`),
+    from the order's row and its status after the change: `OrderReady(**order_facts(row, s), ...)`."""
+    return {"order_id": row["id"], "store_id": row["store_id"], "tenant_id": row["tenant_id"],
             "customer_id": row["customer_id"], "status": status.value}
-    return make_event(type_, base | data, aggregate_id=row["id"])
 
 
 def order_of(reference: str | None) -> str | None:
@@ -117,16 +117,15 @@ class OrderMoney:
             if total is None:
                 return False
         cur = amount.currency
-        await write_events(conn, [order_event("order.refunded", row, Status(row["status"]), {
-            "amount": {"amount": amount.amount, "currency": cur}, "reason": reason, "refund_id": refund_id,
-            "payment_intent": intent_id, "refunded": {"amount": total, "currency": cur},
-        })])
+        await write_events(conn, [OrderRefunded(
+            **order_facts(row, Status(row["status"])), amount=MoneyData(amount.amount, cur), reason=reason,
+            refund_id=refund_id, payment_intent=intent_id, refunded=MoneyData(total, cur),
+        ).event(row["id"])])
         return True
 
-    async def on_payment_refunded(self, conn: asyncpg.Connection, data: dict[str, Any]) -> None:
+    async def on_payment_refunded(self, conn: asyncpg.Connection, refund: PaymentRefunded) -> None:
         """The orders consumer of `payment.refunded`: a refund of one of an order's intents
         (an operator's `POST /v1/refunds`, or one orders made and has counted already)."""
-        refund = msgspec.convert(data, PaymentRefunded)
         order_id = order_of(refund.reference)
         if order_id is None:
             return

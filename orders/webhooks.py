@@ -33,12 +33,13 @@ import msgspec
 from kernel.clock import Clock
 from kernel.ids import new_id
 from kernel.netguard import TargetPolicy
-from kernel.outbox import Event, make_event
+from kernel.outbox import Event
 from kernel.signing import SIGNATURE_HEADER, sign
 from kernel.tasks import TaskMetrics, every
 from kernel.webhook_client import WebhookClient
 from orders import webhook_store as db
 from orders.errors import WebhookEndpointNotFound
+from orders.event_types import WebhookEndpointDisabled
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +179,9 @@ class Webhooks:
                 reason = (f"the URL is not allowed ({sent.refused})" if sent.refused_url
                           else f"{failures} consecutive failed deliveries")
                 if await db.disable(conn, row["endpoint_id"], reason):
-                    notice = make_event("webhook_endpoint.disabled", {
-                        "endpoint_id": row["endpoint_id"], "tenant_id": row["tenant_id"], "url": row["url"],
-                        "reason": reason}, aggregate_id=row["endpoint_id"])
+                    notice = WebhookEndpointDisabled(
+                        endpoint_id=row["endpoint_id"], tenant_id=row["tenant_id"], url=row["url"], reason=reason,
+                    ).event(row["endpoint_id"])
                     await db.write_notice(conn, notice)
 
     async def run(self, metrics: TaskMetrics | None = None, interval: float = 0.5) -> None:

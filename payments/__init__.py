@@ -4,7 +4,8 @@ ledger, wallets, payouts, fraud screening, reconciliation and signed webhooks.
 The public interface for other packages (`orders/`):
 `PaymentsService.authorize / capture / void / refund / post_split`, taking the
 caller's asyncpg connection, and the types they use; the payloads of the events that
-announce money movements (`PaymentCaptured`, `PaymentRefunded`, docs/EVENTS.md).
+announce money movements (`PaymentCaptured`, `PaymentRefunded`; every event type is in
+`payments.event_types`, docs/EVENTS.md).
 """
 
 from payments.errors import (
@@ -14,7 +15,7 @@ from payments.errors import (
     ProcessorError,
     ProcessorUnavailable,
 )
-from payments.messages import PaymentCaptured, PaymentRefunded
+from payments.event_types import PaymentCaptured, PaymentRefunded
 from payments.model import Split
 from payments.service import WALLET, Authorization, PaymentsService, RiskContext
 

@@ -19,14 +19,14 @@ import asyncpg
 import structlog
 
 from kernel.money import Money
-from kernel.outbox import make_event
+from kernel.outbox import MoneyData
 from payments import ledger, model, store
 from payments.errors import ProcessorError, ProcessorUnavailable, ResourceMissing
+from payments.event_types import IntentMoved, PaymentAuthorized, PaymentCaptured
 from payments.intents import (
     WALLET,
     RiskContext,
     attempt_id,
-    money_fields,
     processor_key,
     webhook_intent,
     webhook_payload,
@@ -180,7 +180,7 @@ class Confirmations:
                 conn, intent, {"status": model.REQUIRES_CAPTURE, "amount_capturable": intent.amount.amount,
                                "hold": model.HOLD_HELD, "processor_ref": result.charge_id, "next_action": None,
                                "last_error": None},
-                event="payment.authorized", amount=intent.amount,
+                event=PaymentAuthorized, amount=intent.amount,
                 webhook="payment_intent.amount_capturable_updated", decision=decision, new=new, apart=apart)
             # (A draft's insert that met a concurrent twin's intent returns that one, already settled.)
             if intent.capture_method == "automatic" and intent.status == model.REQUIRES_CAPTURE:
@@ -247,16 +247,16 @@ class Confirmations:
         if ledger.fits_one_statement(entry):
             # A card capture: the intent, its event and webhooks and the ledger entry in one statement,
             # last before the commit (posting locks the shared clearing accounts until then).
-            return await self._change(conn, intent, changes, event="payment.captured", amount=amount,
+            return await self._change(conn, intent, changes, event=PaymentCaptured, amount=amount,
                                       webhook="payment_intent.succeeded", entry=entry)
         # A wallet capture takes the hold down: the ledger checks that balance before writing.
-        captured = await self._change(conn, intent, changes, event="payment.captured", amount=amount,
+        captured = await self._change(conn, intent, changes, event=PaymentCaptured, amount=amount,
                                       webhook="payment_intent.succeeded")
         await ledger.post(conn, entry)
         return captured
 
     async def _change(self, conn: asyncpg.Connection, intent: Intent, changes: dict[str, Any], *,
-                      event: str | None = None, amount: Money | None = None, webhook: str | None = None,
+                      event: type[IntentMoved] | None = None, amount: Money | None = None, webhook: str | None = None,
                       decision: FraudDecision | None = None, entry: model.JournalEntry | None = None,
                       new: bool = False, apart: bool = False) -> Intent:
         """Update the intent (insert it, when `new`: a draft in its first state) and write what
@@ -280,9 +280,9 @@ class Confirmations:
         elif apart and decision is not None:
             self.decisions.record(decision)
             decision = None
-        events = [make_event(event, {"intent_id": intent.id, "reference": intent.reference,
-                                     "amount": money_fields(amount or intent.amount)}, aggregate_id=intent.id)
-                  ] if event else []
+        moved = amount or intent.amount
+        events = [event(intent_id=intent.id, reference=intent.reference,
+                        amount=MoneyData(moved.amount, moved.currency)).event(intent.id)] if event else []
         hooks = [webhook_payload(webhook, webhook_intent(changed))] if webhook else []
         if outlives_caller:
             assert entry is None

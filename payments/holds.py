@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncpg
 import structlog
 
-from kernel.money import Money
-from kernel.outbox import write_event
+from kernel.outbox import MoneyData, announce
 from payments import ledger, model, store
 from payments.confirm import Confirmations, locked_intent
 from payments.errors import ProcessorError, ProcessorUnavailable
-from payments.intents import WALLET, money_fields, processor_key, webhook_intent, webhook_payload
+from payments.event_types import PaymentVoided
+from payments.intents import WALLET, processor_key, webhook_intent, webhook_payload
 from payments.model import Account, credit, debit
 from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
 from payments.store import Intent
@@ -69,7 +69,7 @@ class Holds:
                 conn, intent.id, status=model.CANCELED, amount_capturable=0, cancellation_reason=reason,
                 hold=model.HOLD_RELEASED if intent.hold == model.HOLD_HELD else intent.hold,
             )
-            await _announce(conn, intent, "payment.voided", "payment_intent.canceled", intent.amount)
+            await _announce_voided(conn, intent)
 
     # ------------------------------------------------------------ the processing resolver
 
@@ -130,7 +130,8 @@ class Holds:
         return released
 
 
-async def _announce(conn: asyncpg.Connection, intent: Intent, event: str, webhook: str, amount: Money) -> None:
-    await write_event(conn, event, {"intent_id": intent.id, "reference": intent.reference,
-                                    "amount": money_fields(amount)}, aggregate_id=intent.id)
+async def _announce_voided(conn: asyncpg.Connection, intent: Intent) -> None:
+    await announce(conn, PaymentVoided(intent_id=intent.id, reference=intent.reference,
+                                       amount=MoneyData(intent.amount.amount, intent.amount.currency)), intent.id)
+    webhook = "payment_intent.canceled"
     await store.enqueue_webhook(conn, webhook, webhook_payload(webhook, webhook_intent(intent)))

@@ -76,10 +76,5 @@ def attempt_id(intent: Intent) -> str:
     return intent.id
 
 
-def money_fields(amount: Money) -> dict[str, Any]:
-    """Money as events and webhooks carry it."""
-    return {"amount": amount.amount, "currency": amount.currency}
-
-
 def now_unix(value: datetime) -> int:
     return int(value.timestamp())

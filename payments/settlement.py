@@ -9,16 +9,15 @@ processor it refunds cards through.
 from __future__ import annotations
 
 import asyncpg
-import msgspec
 
 from kernel.ids import new_id
 from kernel.money import Money
-from kernel.outbox import write_event
+from kernel.outbox import MoneyData, announce
 from payments import ledger, model, store
 from payments.confirm import locked_intent
 from payments.errors import ProcessorError, ProcessorUnavailable
+from payments.event_types import PaymentRefunded
 from payments.intents import WALLET, webhook_intent, webhook_payload
-from payments.messages import MoneyData, PaymentRefunded
 from payments.model import Account, Split, credit, debit
 from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
 
@@ -69,11 +68,10 @@ class Refunds:
                 idempotency_key=idempotency_key, created_by=actor,
             )
             intent = await store.update_intent(conn, intent.id, amount_refunded=intent.amount_refunded + amount.amount)
-            await write_event(conn, "payment.refunded", msgspec.to_builtins(PaymentRefunded(
+            await announce(conn, PaymentRefunded(
                 intent_id=intent.id, reference=intent.reference, amount=MoneyData(amount.amount, cur),
                 refund_id=refund_id, reason=reason, destination="wallet" if to_wallet else "card",
-                amount_captured=intent.amount_captured, amount_refunded=intent.amount_refunded)),
-                aggregate_id=intent.id)
+                amount_captured=intent.amount_captured, amount_refunded=intent.amount_refunded), intent.id)
             hook = {**webhook_intent(intent), "refund": refund_id}
             await store.enqueue_webhook(conn, "charge.refunded", webhook_payload("charge.refunded", hook))
             return refund_id

@@ -10,8 +10,20 @@ from __future__ import annotations
 
 import asyncpg
 
+from dispatch.event_types import DispatchAssigned, DispatchUnassigned
 from kernel.eventbus import EventHandler
-from kernel.outbox import Event
+from kernel.outbox import Event, TypedHandler, on
+from orders.event_types import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderDelivered,
+    OrderExpired,
+    OrderFacts,
+    OrderPickedUp,
+    OrderPlaced,
+    OrderReady,
+    OrderRejected,
+)
 from tracking import store
 from tracking.messages import BundleChanged, OrderStatus, encoder
 from tracking.service import TrackingService
@@ -22,30 +34,28 @@ class Projection:
         self.service = service
 
     def handlers(self) -> dict[str, EventHandler]:
-        status_events = {
-            "order.ready": "ready", "order.picked_up": "picked_up", "order.delivered": "delivered",
-            "order.cancelled": "cancelled", "order.rejected": "rejected", "order.expired": "expired",
-        }
-        handlers: dict[str, EventHandler] = {
-            "order.placed": self.placed,
-            "order.accepted": self.accepted,
-            "dispatch.assigned": self.assigned,
-            "dispatch.unassigned": self.unassigned,
-        }
-        for event_type, status in status_events.items():
-            handlers[event_type] = self._status_handler(status)
-        return handlers
+        return dict([
+            on(OrderPlaced, self.placed),
+            on(OrderAccepted, self.accepted),
+            on(DispatchAssigned, self.assigned),
+            on(DispatchUnassigned, self.unassigned),
+            on(OrderReady, self._status_handler("ready")),
+            on(OrderPickedUp, self._status_handler("picked_up")),
+            on(OrderDelivered, self._status_handler("delivered")),
+            on(OrderCancelled, self._status_handler("cancelled")),
+            on(OrderRejected, self._status_handler("rejected")),
+            on(OrderExpired, self._status_handler("expired")),
+        ])
 
-    async def placed(self, conn: asyncpg.Connection, event: Event) -> None:
-        await self._publish(event, await store.record_order(conn, event.data, "placed"))
+    async def placed(self, conn: asyncpg.Connection, event: Event, placed: OrderPlaced) -> None:
+        await self._publish(event, await store.record_order(conn, placed, "placed"))
 
-    async def accepted(self, conn: asyncpg.Connection, event: Event) -> None:
-        await self._publish(event, await store.record_order(conn, event.data, "accepted"))
+    async def accepted(self, conn: asyncpg.Connection, event: Event, accepted: OrderAccepted) -> None:
+        await self._publish(event, await store.record_order(conn, accepted, "accepted"))
 
-    def _status_handler(self, status: str) -> EventHandler:
-        async def handle(conn: asyncpg.Connection, event: Event) -> None:
-            order_id = event.data["order_id"]
-            row = await store.set_status(conn, order_id, status)
+    def _status_handler(self, status: str) -> TypedHandler[OrderFacts]:
+        async def handle(conn: asyncpg.Connection, event: Event, order: OrderFacts) -> None:
+            row = await store.set_status(conn, order.order_id, status)
             await self._publish(event, row)
             if row is not None and row.courier_id:
                 # Picked up changes the next stop (ETA, geofence); the end of an order ends the bundle.
@@ -53,10 +63,10 @@ class Projection:
 
         return handle
 
-    async def assigned(self, conn: asyncpg.Connection, event: Event) -> None:
-        courier_id = event.data["courier_id"]
+    async def assigned(self, conn: asyncpg.Connection, event: Event, assigned: DispatchAssigned) -> None:
+        courier_id = assigned.courier_id
         touched: dict[str, str | None] = {}
-        for order_id in event.data.get("order_ids", []):
+        for order_id in assigned.order_ids:
             row, previous = await store.set_courier(conn, order_id, courier_id)
             await self._publish(event, row)
             if row is not None:
@@ -66,11 +76,11 @@ class Projection:
         for cid, region in touched.items():
             await self._bundle_changed(conn, cid, region)
 
-    async def unassigned(self, conn: asyncpg.Connection, event: Event) -> None:
-        courier_id = event.data["courier_id"]
+    async def unassigned(self, conn: asyncpg.Connection, event: Event, unassigned: DispatchUnassigned) -> None:
+        courier_id = unassigned.courier_id
         region: str | None = None
         changed = False
-        for order_id in event.data.get("order_ids", []):
+        for order_id in unassigned.order_ids:
             row, _previous = await store.set_courier(conn, order_id, None, only_if=courier_id)
             await self._publish(event, row)
             if row is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -23,6 +22,16 @@ from geo.live import LiveState
 from kernel.errors import DomainError
 from kernel.http import COURIER, Principal, optional_principal, unstorable_path
 from kernel.ids import new_id
+from tracking.event_types import (
+    CourierArrivedDropoff,
+    CourierArrivedPickup,
+    CourierDelivered,
+    CourierEvent,
+    CourierOfferResponse,
+    CourierPickedUp,
+    CourierStatusChanged,
+    DeliveryProof,
+)
 from tracking.lane import INTERNAL_ERROR, LaneSocket
 from tracking.messages import (
     Ack,
@@ -266,30 +275,30 @@ class CourierSession:
     async def _action(self, frame: Status | OfferResponse | Arrived | PickedUp | Delivered) -> None:
         service = self.service
         cid = self.courier_id
-        at = service.iso_now()
+        at = service.clock.now()
         aggregate: str | None
-        data: dict[str, Any]
+        action: CourierEvent
         step: str | None = None  # the order moves with it: refused (error frame, no ack) when it cannot
         if isinstance(frame, Status):
-            event_type, data, aggregate = "courier.status_changed", {"courier_id": cid, "status": frame.status}, cid
+            action, aggregate = CourierStatusChanged(courier_id=cid, status=frame.status), cid
         elif isinstance(frame, OfferResponse):
-            event_type, aggregate = "courier.offer_response", frame.offer_id
-            data = {"courier_id": cid, "offer_id": frame.offer_id, "accepted": frame.accepted, "at": at}
+            action = CourierOfferResponse(courier_id=cid, offer_id=frame.offer_id, accepted=frame.accepted, at=at)
+            aggregate = frame.offer_id
         elif isinstance(frame, Arrived):
-            event_type, aggregate = f"courier.arrived_{frame.where}", frame.order_id
-            data = {"courier_id": cid, "order_id": frame.order_id, "at": at}
+            arrived = CourierArrivedPickup if frame.where == "pickup" else CourierArrivedDropoff
+            action, aggregate = arrived(courier_id=cid, order_id=frame.order_id, at=at), frame.order_id
             if not self.geofences.mark_arrived(frame.order_id, frame.where) and frame.id is None:
                 self.sender.send(encoder.encode(Ack(id=frame.id)))  # the geofence already reported it
                 return
         elif isinstance(frame, PickedUp):
-            event_type, aggregate, step = "courier.picked_up", frame.order_id, "picked_up"
-            data = {"courier_id": cid, "order_id": frame.order_id, "at": at, "proof": None}
+            action = CourierPickedUp(courier_id=cid, order_id=frame.order_id, at=at, proof=None)
+            aggregate, step = frame.order_id, "picked_up"
         else:
-            event_type, aggregate, step = "courier.delivered", frame.order_id, "delivered"
-            proof = msgspec.to_builtins(frame.proof) if frame.proof is not None else None
-            data = {"courier_id": cid, "order_id": frame.order_id, "at": at, "proof": proof}
+            proof = DeliveryProof(frame.proof.photo_url, frame.proof.code) if frame.proof is not None else None
+            action = CourierDelivered(courier_id=cid, order_id=frame.order_id, at=at, proof=proof)
+            aggregate, step = frame.order_id, "delivered"
         try:
-            await service.record_action(cid, frame.id, event_type, data, aggregate, step)
+            await service.record_action(cid, frame.id, action, aggregate, step)
         except DomainError as exc:
             state = exc.extra.get("status")  # the order's state, when the step cannot happen in it
             self.error(exc.code, exc.message, action_id=frame.id, state=state if isinstance(state, str) else None)
@@ -303,7 +312,7 @@ class CourierSession:
             self.track.seen = service.now()
             service.pending(self, 0)
         if isinstance(frame, Arrived):
-            await service.notify_order(frame.order_id, event_type)
+            await service.notify_order(frame.order_id, action.event_type)
         self.sender.send(encoder.encode(Ack(id=frame.id)))
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -29,9 +30,15 @@ from kernel.clock import Clock
 from kernel.errors import NotFound
 from kernel.fanout import LIVE_STORE_ERRORS, Publisher
 from kernel.http import Principal
-from kernel.outbox import make_event
 from kernel.tasks import BackgroundTasks, TaskMetrics
 from tracking import store
+from tracking.event_types import (
+    CourierArrivedDropoff,
+    CourierArrivedPickup,
+    CourierEvent,
+    CourierStatusChanged,
+    CourierStep,
+)
 from tracking.history import encode_points
 from tracking.live import Channels, Hub
 from tracking.messages import (
@@ -284,9 +291,8 @@ class TrackingService:
         status = session.track.status if session is not None else stored.status  # type: ignore[union-attr]
         if status == "offline":
             return CourierStatusOut(courier_id, "offline", changed=False, connected=session is not None)
-        await store.record_events(self.pool, [make_event(
-            "courier.status_changed", {"courier_id": courier_id, "status": "offline"}, courier_id,
-        )])
+        await store.record_events(self.pool, [CourierStatusChanged(courier_id=courier_id, status="offline")
+                                              .event(courier_id)])
         if session is not None:
             session.force_status("offline")
             await self.flush()  # the index says offline when the operator gets the answer
@@ -414,39 +420,36 @@ class TrackingService:
             stale = await index.sweep(cutoff)
             if stale:
                 await store.record_events(self.pool, [
-                    make_event("courier.status_changed", {"courier_id": cid, "status": "stale"}, cid)
-                    for cid in stale
+                    CourierStatusChanged(courier_id=cid, status="stale").event(cid) for cid in stale
                 ])
 
     # -- actions and arrivals -----------------------------------------------------------
 
-    def iso_now(self) -> str:
-        return self.clock.now().isoformat()
-
-    async def record_action(self, courier_id: str, action_id: str | None, event_type: str,
-                            data: dict[str, Any], aggregate_id: str | None, step: str | None = None) -> bool:
+    async def record_action(self, courier_id: str, action_id: str | None, action: CourierEvent,
+                            aggregate_id: str | None, step: str | None = None) -> bool:
         """Record the courier's action as its event, once per action id. `step` (`picked_up`,
         `delivered`): the order moves too, in the same transaction; an impossible step raises
         the orders' `DomainError` and nothing is recorded."""
         steps = self.steps
         if step is None or steps is None:
-            return await store.record_action(self.pool, courier_id, action_id, event_type, data, aggregate_id)
+            return await store.record_action(self.pool, courier_id, action_id, action, aggregate_id)
+        assert isinstance(action, CourierStep), "only a step moves the order"
+        order_id, proof = action.order_id, msgspec.to_builtins(action.proof) if action.proof is not None else None
 
         async def move_order(conn: asyncpg.Connection) -> None:
-            await steps(conn, courier_id=courier_id, order_id=data["order_id"], step=step, proof=data.get("proof"))
+            await steps(conn, courier_id=courier_id, order_id=order_id, step=step, proof=proof)
 
-        return await store.record_action(self.pool, courier_id, action_id, event_type, data, aggregate_id,
-                                         move_order)
+        return await store.record_action(self.pool, courier_id, action_id, action, aggregate_id, move_order)
 
     async def order_at_source(self, order_id: str) -> TrackedOrder | None:
         """The committed order from the orders package (None where orders is not wired)."""
         return None if self.orders is None else await self.orders(order_id)
 
     async def record_arrival(self, courier_id: str, arrival: Arrival) -> None:
-        event_type = f"courier.arrived_{arrival.where}"
-        data = {"courier_id": courier_id, "order_id": arrival.order_id, "at": self.iso_now()}
-        await store.record_events(self.pool, [make_event(event_type, data, arrival.order_id)])
-        await self.notify_order(arrival.order_id, event_type)
+        kind = CourierArrivedPickup if arrival.where == "pickup" else CourierArrivedDropoff
+        await store.record_events(self.pool, [kind(courier_id=courier_id, order_id=arrival.order_id,
+                                                   at=self.clock.now()).event(arrival.order_id)])
+        await self.notify_order(arrival.order_id, kind.event_type)
 
     async def notify_order(self, order_id: str, event_type: str) -> None:
         note = OrderStatus(order_id, self.clock.now(), event=event_type)

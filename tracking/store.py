@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import asyncpg
 
-from kernel.outbox import Event, write_event, write_events
+from kernel.outbox import Event, announce, write_events
+from orders.event_types import OrderAccepted, OrderPlaced
 from tracking import history
+from tracking.event_types import CourierEvent
 from tracking.messages import BundleOrder, LatLng
 from tracking.model import next_status
 
@@ -49,13 +51,6 @@ async def tracked_order(pool: asyncpg.Pool, order_id: str, *, settled: bool = Fa
         ))
 
 
-def _point(data: dict[str, Any], name: str) -> tuple[float | None, float | None]:
-    value = data.get(name)
-    if isinstance(value, dict) and "lat" in value and "lng" in value:
-        return float(value["lat"]), float(value["lng"])
-    return None, None
-
-
 async def _locked(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {_ORDER_COLUMNS}, picked_up FROM tracking_orders WHERE order_id = $1 FOR UPDATE", order_id
@@ -71,11 +66,10 @@ async def _locked_or_new(conn: asyncpg.Connection, order_id: str) -> asyncpg.Rec
     return await _locked(conn, order_id)
 
 
-async def record_order(conn: asyncpg.Connection, data: dict[str, Any], status: str) -> TrackedOrder | None:
+async def record_order(conn: asyncpg.Connection, order: OrderPlaced | OrderAccepted, status: str
+                       ) -> TrackedOrder | None:
     """order.placed / order.accepted: create or complete the row; returns it if it changed."""
-    order_id = data["order_id"]
-    plat, plng = _point(data, "pickup")
-    dlat, dlng = _point(data, "dropoff")
+    order_id = order.order_id
     row = await conn.fetchrow(
         f"""INSERT INTO tracking_orders AS t (order_id, customer_id, tenant_id, store_id, region,
                 pickup_lat, pickup_lng, dropoff_lat, dropoff_lng, status)
@@ -90,8 +84,8 @@ async def record_order(conn: asyncpg.Connection, data: dict[str, Any], status: s
                 dropoff_lat = coalesce(excluded.dropoff_lat, t.dropoff_lat),
                 dropoff_lng = coalesce(excluded.dropoff_lng, t.dropoff_lng)
             RETURNING {_ORDER_COLUMNS}, (xmax = 0) AS inserted""",
-        order_id, data.get("customer_id"), data.get("tenant_id"), data.get("store_id"), data.get("region"),
-        plat, plng, dlat, dlng, status,
+        order_id, order.customer_id, order.tenant_id, order.store_id, order.region,
+        order.pickup.lat, order.pickup.lng, order.dropoff.lat, order.dropoff.lng, status,
     )
     if row["inserted"]:
         return _order(row)
@@ -149,7 +143,7 @@ async def courier_bundle(conn: asyncpg.Connection, courier_id: str) -> list[Bund
 
 
 async def record_action(
-    pool: asyncpg.Pool, courier_id: str, action_id: str | None, event_type: str, data: dict[str, Any],
+    pool: asyncpg.Pool, courier_id: str, action_id: str | None, action: CourierEvent,
     aggregate_id: str | None, also: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> bool:
     """Write the courier's action as an outbox event, once per action id. Returns False
@@ -159,13 +153,13 @@ async def record_action(
         if action_id is not None:
             fresh = await conn.fetchval(
                 "INSERT INTO tracking_courier_actions (courier_id, action_id, type) VALUES ($1, $2, $3) "
-                "ON CONFLICT DO NOTHING RETURNING true", courier_id, action_id, event_type,
+                "ON CONFLICT DO NOTHING RETURNING true", courier_id, action_id, action.event_type,
             )
             if not fresh:
                 return False
         if also is not None:
             await also(conn)
-        await write_event(conn, event_type, data, aggregate_id=aggregate_id)
+        await announce(conn, action, aggregate_id)
     return True
 
 

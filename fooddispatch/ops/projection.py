@@ -12,100 +12,57 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import h3
+import msgspec
 
+from catalog.event_types import ItemSoldOut, MenuPublished, StoreFacts, StoreOpened, StorePaused
+from dispatch.event_types import DispatchAssigned, DispatchOffered, DispatchUnassigned
 from fooddispatch.ops import kpis
+from fooddispatch.ops.views import FINAL, OPEN, CourierView, OrderView
+from kernel.outbox import EventData, MoneyData
+from orders.event_types import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderDelivered,
+    OrderEnded,
+    OrderExpired,
+    OrderPickedUp,
+    OrderPlaced,
+    OrderPrepTimeChanged,
+    OrderReady,
+    OrderRefunded,
+    OrderRejected,
+)
+from payments.event_types import IntentMoved, PaymentAuthorized, PaymentCaptured, PaymentRefunded, PaymentVoided
+from tracking.event_types import (
+    CourierArrivedDropoff,
+    CourierArrivedPickup,
+    CourierAtOrder,
+    CourierDelivered,
+    CourierOfferResponse,
+    CourierPickedUp,
+    CourierStatusChanged,
+)
 
 HEAT_RESOLUTION = 7  # ~5 km² cells, the dispatcher's surge resolution
-OPEN = {"placed", "accepted", "preparing", "ready", "picked_up"}
-FINAL = {"delivered", "cancelled", "rejected", "expired"}
-# A courier reports each of these once per order; tracking may record one twice (the geofence and
-# the app's own "arrived" frame both announce an arrival), the timeline shows the first.
-ONCE_PER_COURIER = {"courier.arrived_pickup", "courier.arrived_dropoff", "courier.picked_up", "courier.delivered",
-                    "dispatch.assigned"}
-TIMELINE_MAX = 60
-TRACK_MAX = 400
 
 Data = dict[str, Any]
+Entry = dict[str, Any]  # a line of an order's timeline or a courier's day
 
 
-def _ts(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            return None
-    return None
+D = TypeVar("D", bound=EventData)
+Route = tuple[type[EventData], Callable[[Any, Entry], None]]
 
 
-def _pt(value: Any) -> list[float] | None:
-    if isinstance(value, dict) and "lat" in value and "lng" in value:
-        return [float(value["lat"]), float(value["lng"])]
-    return None
+def _route(kind: type[D], handler: Callable[[D, Entry], None]) -> Route:
+    """One event type's handler, which gets the event's payload decoded into `kind`."""
+    return kind, handler
 
 
-@dataclass
-class OrderView:
-    id: str
-    status: str = "placed"
-    store_id: str | None = None
-    customer_id: str | None = None
-    pickup: list[float] | None = None
-    dropoff: list[float] | None = None
-    placed_at: float | None = None
-    promised_at: float | None = None
-    delivered_at: float | None = None
-    courier_id: str | None = None
-    total: dict[str, Any] | None = None
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-
-    def late(self, now: float, scale: float) -> bool:
-        return (self.status in OPEN and self.placed_at is not None and self.promised_at is not None
-                and kpis.late(self.placed_at, self.promised_at, now, scale))
-
-    def brief(self, now: float | None, scale: float) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "store_id": self.store_id, "pickup": self.pickup,
-                "dropoff": self.dropoff, "courier_id": self.courier_id, "placed_at": self.placed_at,
-                "promised_at": self.promised_at, "delivered_at": self.delivered_at, "total": self.total,
-                "late": None if now is None else self.late(now, scale)}
-
-    def note(self, entry: dict[str, Any]) -> None:
-        """Add a timeline entry, once for a courier's one-time step."""
-        if entry["event"] in ONCE_PER_COURIER and any(
-                e["event"] == entry["event"] and e.get("courier_id") == entry.get("courier_id") for e in self.timeline):
-            return
-        self.timeline.append(entry)
-        del self.timeline[:-TIMELINE_MAX]
-
-
-@dataclass
-class CourierView:
-    id: str
-    status: str = "offline"
-    lat: float | None = None
-    lng: float | None = None
-    vehicle: str | None = None
-    order_ids: list[str] = field(default_factory=list)
-    offers: int = 0
-    accepted: int = 0
-    declined: int = 0
-    delivered: int = 0
-    day: list[dict[str, Any]] = field(default_factory=list)
-    track: deque[list[float]] = field(default_factory=lambda: deque(maxlen=TRACK_MAX))
-
-    def state(self) -> str:
-        if self.status in {"offline", "stale", "break"}:
-            return self.status
-        return "busy" if self.order_ids else "idle"
-
-    def note(self, entry: dict[str, Any]) -> None:
-        self.day.append(entry)
-        del self.day[:-TIMELINE_MAX * 4]
+def _money(money: MoneyData) -> dict[str, Any]:
+    return {"amount": money.amount, "currency": money.currency}
 
 
 @dataclass
@@ -124,6 +81,9 @@ class Projection:
     events_seen: int = 0
     time_scale: float = 1.0  # simulated seconds per real second (the demo's --speed)
 
+    def __post_init__(self) -> None:
+        self._routes = {kind.event_type: (kind, handler) for kind, handler in self._handlers()}
+
     def _order(self, order_id: str) -> OrderView:
         view = self.orders.get(order_id)
         if view is None:
@@ -137,60 +97,97 @@ class Projection:
         return view
 
     def apply(self, type_: str, data: Data, at: float) -> None:
-        """One durable event (type, data, occurred_at as unix seconds)."""
+        """One durable event (type, data, occurred_at as unix seconds): its data is decoded into the
+        type's payload (docs/EVENTS.md) for the type's handler. An event of a type the console does not
+        show, or whose data does not fit its type, changes nothing but the count."""
         self.events_seen += 1
-        handler = self._handlers().get(type_)
-        if handler is None:
-            family = type_.split(".", 1)[0]
-            handler = {"order": self._on_order, "courier": self._on_courier_step, "payment": self._on_payment,
-                       "store": self._on_store}.get(family)
-        if handler is not None:
-            handler(type_, data, {"at": at, "event": type_})
+        route = self._routes.get(type_)
+        if route is None:
+            return
+        kind, handler = route
+        try:
+            payload = kind.from_data(data)
+        except msgspec.ValidationError:
+            return
+        handler(payload, {"at": at, "event": type_})
 
-    def _handlers(self) -> dict[str, Callable[[str, Data, dict[str, Any]], None]]:
-        return {
-            "dispatch.offered": self._on_offered,
-            "courier.offer_response": self._on_offer_response,
-            "dispatch.assigned": self._on_assigned,
-            "dispatch.unassigned": self._on_unassigned,
-            "courier.status_changed": self._on_courier_status,
-            "menu.published": self._on_store,
-            "item.sold_out": self._on_store,
-        }
+    def _handlers(self) -> list[Route]:
+        return [
+            _route(OrderPlaced, self._on_placed), _route(OrderAccepted, self._on_accepted),
+            _route(OrderPrepTimeChanged, self._on_prep_time_changed), _route(OrderReady, self._on_ready),
+            _route(OrderRejected, self._on_ended), _route(OrderExpired, self._on_ended),
+            _route(OrderCancelled, self._on_ended), _route(OrderPickedUp, self._on_picked_up),
+            _route(OrderDelivered, self._on_delivered), _route(OrderRefunded, self._on_refunded),
+            _route(DispatchOffered, self._on_offered), _route(DispatchAssigned, self._on_assigned),
+            _route(DispatchUnassigned, self._on_unassigned),
+            _route(CourierStatusChanged, self._on_courier_status),
+            _route(CourierOfferResponse, self._on_offer_response),
+            _route(CourierArrivedPickup, self._on_courier_step), _route(CourierArrivedDropoff, self._on_courier_step),
+            _route(CourierPickedUp, self._on_courier_step), _route(CourierDelivered, self._on_courier_step),
+            _route(PaymentAuthorized, self._on_payment), _route(PaymentCaptured, self._on_payment),
+            _route(PaymentVoided, self._on_payment), _route(PaymentRefunded, self._on_payment),
+            _route(StorePaused, self._on_store), _route(StoreOpened, self._on_store),
+            _route(MenuPublished, self._on_store), _route(ItemSoldOut, self._on_store),
+        ]
 
     # ---- orders ----------------------------------------------------------------------------------
 
-    def _on_order(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
-        order = self._order(str(data.get("order_id")))
-        order.note({**entry, **{k: v for k, v in data.items() if k in {"reason", "courier_id", "amount"}}})
-        if type_ == "order.placed":
-            self._placed(order, data, entry["at"])
-        status = type_.split(".", 1)[1]
-        if status in OPEN | FINAL and (order.status not in FINAL or status in FINAL):
+    def _on_placed(self, e: OrderPlaced, entry: Entry) -> None:
+        self._placed(self._order_changed(e.order_id, entry, {}, "placed", None), e, entry["at"])
+
+    def _on_accepted(self, e: OrderAccepted, entry: Entry) -> None:
+        self._order_changed(e.order_id, entry, {"courier_id": e.courier_id}, "accepted", e.courier_id)
+
+    def _on_prep_time_changed(self, e: OrderPrepTimeChanged, entry: Entry) -> None:
+        self._order_changed(e.order_id, entry, {}, None, None)
+
+    def _on_ready(self, e: OrderReady, entry: Entry) -> None:
+        self._order_changed(e.order_id, entry, {}, "ready", None)
+
+    def _on_ended(self, e: OrderEnded, entry: Entry) -> None:
+        status = e.event_type.removeprefix("order.")  # rejected, expired, cancelled
+        self._order_changed(e.order_id, entry, {"reason": e.reason, "courier_id": e.courier_id}, status, e.courier_id)
+
+    def _on_picked_up(self, e: OrderPickedUp, entry: Entry) -> None:
+        self._order_changed(e.order_id, entry, {"courier_id": e.courier_id}, "picked_up", e.courier_id)
+
+    def _on_delivered(self, e: OrderDelivered, entry: Entry) -> None:
+        order = self._order_changed(e.order_id, entry, {"courier_id": e.courier_id}, "delivered", e.courier_id)
+        self._delivered(order, e.at.timestamp())
+
+    def _on_refunded(self, e: OrderRefunded, entry: Entry) -> None:
+        self._order_changed(e.order_id, entry, {"amount": _money(e.amount), "reason": e.reason}, None, None)
+
+    def _order_changed(self, order_id: str, entry: Entry, noted: Entry, status: str | None,
+                       courier_id: str | None) -> OrderView:
+        """An order event: a timeline entry (with `noted`), the order's status (never back out of a
+        final one), its courier, and a line in that courier's day."""
+        order = self._order(order_id)
+        order.note({**entry, **noted})
+        if status is not None and (order.status not in FINAL or status in FINAL):
             order.status = status
-        if data.get("courier_id"):
-            order.courier_id = data["courier_id"]
-        if type_ == "order.delivered":
-            self._delivered(order, data, entry["at"])
+        if courier_id:
+            order.courier_id = courier_id
         if status in FINAL and order.courier_id:
             courier = self._courier(order.courier_id)
             if order.id in courier.order_ids:
                 courier.order_ids.remove(order.id)
         if order.courier_id:
             self._courier(order.courier_id).note({**entry, "order_id": order.id})
+        return order
 
-    def _placed(self, order: OrderView, data: Data, at: float) -> None:
-        order.store_id, order.customer_id = data.get("store_id"), data.get("customer_id")
-        order.pickup, order.dropoff = _pt(data.get("pickup")), _pt(data.get("dropoff"))
-        order.placed_at = _ts(data.get("placed_at")) or at
-        order.promised_at = _ts(data.get("promised_at"))
-        order.total = data.get("total")
+    def _placed(self, order: OrderView, e: OrderPlaced, at: float) -> None:
+        order.store_id, order.customer_id = e.store_id, e.customer_id
+        order.pickup, order.dropoff = [e.pickup.lat, e.pickup.lng], [e.dropoff.lat, e.dropoff.lng]
+        order.placed_at = e.placed_at.timestamp() or at
+        order.promised_at = e.promised_at.timestamp()
+        order.total = _money(e.total)
         self.placed_times.append(order.placed_at)
         if order.store_id:
-            self.stores.setdefault(order.store_id, {"status": "online", "tenant_id": data.get("tenant_id")})
+            self.stores.setdefault(order.store_id, {"status": "online", "tenant_id": e.tenant_id})
 
-    def _delivered(self, order: OrderView, data: Data, at: float) -> None:
-        order.delivered_at = _ts(data.get("at")) or at
+    def _delivered(self, order: OrderView, delivered_at: float) -> None:
+        order.delivered_at = delivered_at
         if order.placed_at is not None:
             self.click_to_door.append(kpis.elapsed(order.placed_at, order.delivered_at, self.time_scale))
             if order.promised_at is not None:
@@ -201,70 +198,69 @@ class Projection:
 
     # ---- dispatch and couriers -------------------------------------------------------------------
 
-    def _on_offered(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
+    def _on_offered(self, e: DispatchOffered, entry: Entry) -> None:
         self.offers += 1
-        courier = self._courier(str(data.get("courier_id")))
+        courier = self._courier(e.courier_id)
         courier.offers += 1
-        courier.note({**entry, "order_ids": data.get("order_ids", [])})
+        courier.note({**entry, "order_ids": list(e.order_ids)})
 
-    def _on_offer_response(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
-        courier = self._courier(str(data.get("courier_id")))
-        if data.get("accepted"):
+    def _on_offer_response(self, e: CourierOfferResponse, entry: Entry) -> None:
+        courier = self._courier(e.courier_id)
+        if e.accepted:
             self.offers_accepted += 1
             courier.accepted += 1
         else:
             self.offers_declined += 1
             courier.declined += 1
-        courier.note({**entry, "accepted": bool(data.get("accepted"))})
+        courier.note({**entry, "accepted": e.accepted})
 
-    def _on_assigned(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
-        courier = self._courier(str(data.get("courier_id")))
-        for order_id in data.get("order_ids", []):
+    def _on_assigned(self, e: DispatchAssigned, entry: Entry) -> None:
+        courier = self._courier(e.courier_id)
+        for order_id in e.order_ids:
             order = self._order(order_id)
             order.courier_id = courier.id
             order.note({**entry, "courier_id": courier.id})
             if order_id not in courier.order_ids:
                 courier.order_ids.append(order_id)
-        courier.note({**entry, "order_ids": data.get("order_ids", [])})
+        courier.note({**entry, "order_ids": list(e.order_ids)})
 
-    def _on_unassigned(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
-        courier = self._courier(str(data.get("courier_id")))
-        gone = set(data.get("order_ids", []))
+    def _on_unassigned(self, e: DispatchUnassigned, entry: Entry) -> None:
+        courier = self._courier(e.courier_id)
+        gone = set(e.order_ids)
         courier.order_ids = [o for o in courier.order_ids if o not in gone]
         for order_id in gone:
             order = self._order(order_id)
             if order.courier_id == courier.id:
                 order.courier_id = None
-            order.note({**entry, "courier_id": courier.id, "reason": data.get("reason")})
-        courier.note({**entry, "reason": data.get("reason")})
+            order.note({**entry, "courier_id": courier.id, "reason": e.reason})
+        courier.note({**entry, "reason": e.reason})
 
-    def _on_courier_status(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
-        courier = self._courier(str(data.get("courier_id")))
-        courier.status = str(data.get("status"))
+    def _on_courier_status(self, e: CourierStatusChanged, entry: Entry) -> None:
+        courier = self._courier(e.courier_id)
+        courier.status = e.status
         courier.note({**entry, "status": courier.status})
 
-    def _on_courier_step(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
-        courier = self._courier(str(data.get("courier_id")))
-        courier.note({**entry, "order_id": data.get("order_id")})
-        if data.get("order_id"):
-            self._order(str(data["order_id"])).note({**entry, "courier_id": courier.id})
+    def _on_courier_step(self, e: CourierAtOrder, entry: Entry) -> None:
+        courier = self._courier(e.courier_id)
+        courier.note({**entry, "order_id": e.order_id})
+        if e.order_id:
+            self._order(e.order_id).note({**entry, "courier_id": courier.id})
 
     # ---- payments and stores ---------------------------------------------------------------------
 
-    def _on_payment(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
+    def _on_payment(self, e: IntentMoved, entry: Entry) -> None:
         # A hold confirmed after 3-D Secure has no reference until checkout attaches it to its order:
         # its events are kept by intent and shown with the order once a later one names it.
-        intent = str(data.get("intent_id"))
-        if data.get("reference"):  # the order, or "<order>:tip:<n>" for a tip's own intent
-            self.intent_order[intent] = str(data["reference"]).split(":", 1)[0]
-        self.payments.setdefault(intent, []).append({**entry, "amount": data.get("amount"), "intent_id": intent})
+        if e.reference:  # the order, or "<order>:tip:<n>" for a tip's own intent
+            self.intent_order[e.intent_id] = e.reference.split(":", 1)[0]
+        self.payments.setdefault(e.intent_id, []).append({**entry, "amount": _money(e.amount),
+                                                          "intent_id": e.intent_id})
 
-    def _on_store(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
-        store_id = str(data.get("store_id"))
-        store = self.stores.setdefault(store_id, {"status": "online", "tenant_id": data.get("tenant_id")})
-        if type_ == "store.paused":
+    def _on_store(self, e: StoreFacts, entry: Entry) -> None:
+        store = self.stores.setdefault(e.store_id, {"status": "online", "tenant_id": e.tenant_id})
+        if isinstance(e, StorePaused):
             store["status"] = "paused"
-        elif type_ == "store.opened":
+        elif isinstance(e, StoreOpened):
             store["status"] = "online"
 
     # ---- live positions --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ their own assets and a strict content policy."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -12,10 +13,11 @@ import pytest
 from aiohttp import web
 from apps_helpers import build_world, eventually, ok, place_order
 
+from dispatch.event_types import DispatchAssigned
 from fooddispatch.app import create_app
 from fooddispatch.apps.web import LINK_GONE, LINK_RECHECK
 from fooddispatch.config import Settings
-from kernel.outbox import write_event
+from kernel.outbox import announce
 
 STATIC = Path(__file__).resolve().parents[3] / "fooddispatch" / "apps" / "static"
 
@@ -81,8 +83,8 @@ async def test_a_link_shows_its_order_and_nothing_else(client, make_principal, d
         assert frame["type"] == "status" and frame["status"] == "placed" and "courier_id" not in frame
         # A courier is assigned: the customer's own socket names the courier's account; the link's does not.
         async with db.acquire() as conn, conn.transaction():
-            await write_event(conn, "dispatch.assigned", {"order_ids": [order["id"]], "courier_id": "cou_secret",
-                                                          "offer_id": "ofr_1"}, aggregate_id="ofr_1")
+            await announce(conn, DispatchAssigned(offer_id="ofr_1", courier_id="cou_secret",
+                                                  order_ids=(order["id"],), at=datetime.now(UTC)), "ofr_1")
         while True:
             frame = json.loads((await ws.receive(timeout=10)).data)
             if frame.get("event") == "dispatch.assigned":

@@ -18,7 +18,8 @@ from fooddispatch.app import create_app
 from fooddispatch.components.dispatch import DISPATCH_CONFIG
 from fooddispatch.components.tracking import TRACKING_CONFIG
 from fooddispatch.config import Settings
-from kernel.outbox import write_event
+from kernel.outbox import PointData, announce
+from orders.event_types import OrderAccepted
 from tracking.service import TrackingConfig
 
 STORE = (52.5200, 13.4050)
@@ -62,13 +63,12 @@ async def test_an_accepted_order_reaches_a_courier_socket_as_an_offer_and_accept
                             "seq": 1, "accuracy": 8.0, "speed": 3.0, "heading": 0.0})
         now = datetime.now(UTC)
         async with db.acquire() as conn, conn.transaction():
-            await write_event(conn, "order.accepted", {
-                "order_id": "ord_e2e_1", "store_id": "sto_e2e", "customer_id": "cus_1", "region": settings.region,
-                "status": "accepted", "pickup": {"lat": STORE[0], "lng": STORE[1]},
-                "dropoff": {"lat": STORE[0] + 0.01, "lng": STORE[1] + 0.01}, "placed_at": now.isoformat(),
-                "ready_at": now.isoformat(), "promised_at": (now + timedelta(minutes=30)).isoformat(),
-                "courier_id": None,
-            }, aggregate_id="ord_e2e_1")
+            await announce(conn, OrderAccepted(
+                order_id="ord_e2e_1", store_id="sto_e2e", tenant_id="ten_e2e", customer_id="cus_1",
+                status="accepted", region=settings.region, pickup=PointData(*STORE),
+                dropoff=PointData(STORE[0] + 0.01, STORE[1] + 0.01), placed_at=now, ready_at=now,
+                promised_at=now + timedelta(minutes=30), courier_id=None,
+            ), "ord_e2e_1")
         offer = await frame_of_type(ws, "offer")
         assert offer["order_ids"] == ["ord_e2e_1"]
         assert offer["pickup"]["store_id"] == "sto_e2e"

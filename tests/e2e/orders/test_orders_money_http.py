@@ -9,6 +9,7 @@ from orders_money_world import deliver, intents_of, keyed, ledger_refunds, refun
 
 from kernel.outbox import decode_event
 from orders.web import ORDERS
+from payments import PaymentRefunded
 
 TOTAL = 2700 + 299 + 270 + 189 + 200  # the conftest cart (see test_orders_lifecycle_http)
 
@@ -81,7 +82,7 @@ async def test_missing_items_after_delivery_refund_the_card_once_though_the_even
     event = decode_event(raw)
     for _ in range(2):
         async with db.acquire() as conn, conn.transaction():
-            await app[ORDERS].lifecycle.money.on_payment_refunded(conn, event.data)
+            await app[ORDERS].lifecycle.money.on_payment_refunded(conn, PaymentRefunded.from_data(event.data))
     got = await ok(await client.get(f"/v1/orders/{oid}", headers=cust))
     assert got["refunded"]["amount"] == 428
     async with db.acquire() as conn:

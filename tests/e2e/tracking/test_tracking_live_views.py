@@ -6,23 +6,29 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 
 import aiohttp
 import pytest
 from tracking_helpers import (
+    AT,
     BERLIN,
     Collector,
     closed_with,
+    courier_assigned,
     emit,
     open_track,
-    order_data,
+    order_accepted,
+    order_placed,
     point,
     tracking_app,
     wait_acked,
 )
 
+from dispatch.event_types import DispatchUnassigned
 from fooddispatch.keys import SETTINGS
 from kernel.ids import new_id
+from orders.event_types import OrderDelivered
 
 
 def is_status(status: str | None = None, event: str | None = None):
@@ -45,7 +51,7 @@ async def test_customer_sees_positions_only_between_assignment_and_delivery(
     customer, customer_headers = await make_principal("customer")
     courier_id, courier_headers = await make_courier("Ada Lovelace")
     order_id = new_id("ord")
-    await emit(db, "order.placed", order_data(order_id, customer.account_id), order_id)
+    await emit(db, order_placed(order_id, customer.account_id), order_id)
     watcher = Collector(await open_track(client, order_id, customer_headers))
     await watcher.wait_for(is_status("placed"))
     async with client.ws_connect("/v1/courier/ws?vehicle=bicycle", headers=courier_headers) as courier:
@@ -53,8 +59,7 @@ async def test_customer_sees_positions_only_between_assignment_and_delivery(
         await asyncio.sleep(0.3)
         assert watcher.positions() == []  # before assignment: nothing
 
-        await emit(db, "dispatch.assigned", {"offer_id": "off_1", "courier_id": courier_id,
-                                             "order_ids": [order_id], "at": "2026-01-01T12:05:00Z"})
+        await emit(db, courier_assigned("off_1", courier_id, order_id))
         await watcher.wait_for(lambda f: f["type"] == "status" and f.get("courier_id") == courier_id)
         await stream(courier, [3, 4])
         position = await watcher.wait_for(lambda f: f["type"] == "courier_position")
@@ -63,8 +68,9 @@ async def test_customer_sees_positions_only_between_assignment_and_delivery(
         assert position["eta_to"] == "pickup" and position["eta_seconds"] > 0
         assert abs(position["lat"] - BERLIN[0]) < 0.001
 
-        await emit(db, "order.delivered", {"order_id": order_id, "courier_id": courier_id,
-                                           "at": "2026-01-01T12:30:00+00:00"})
+        await emit(db, OrderDelivered(order_id=order_id, store_id="sto_1", tenant_id="ten_1",
+                                      customer_id=customer.account_id, status="delivered", courier_id=courier_id,
+                                      at=AT + timedelta(minutes=30), proof=None))
         await watcher.wait_for(is_status("delivered"))
         seen = len(watcher.positions())
         await stream(courier, [5, 6])
@@ -87,7 +93,7 @@ async def test_only_the_orders_customer_and_its_restaurant_may_watch(client, db,
     _staff, staff_headers = await make_principal("staff", tenant_id="ten_1")
     _rival, rival_headers = await make_principal("staff", tenant_id="ten_2")
     order_id = new_id("ord")
-    await emit(db, "order.placed", order_data(order_id, customer.account_id, tenant_id="ten_1"), order_id)
+    await emit(db, order_placed(order_id, customer.account_id, tenant_id="ten_1"), order_id)
     mine = await open_track(client, order_id, customer_headers)
     await mine.close()
     restaurant = await open_track(client, order_id, staff_headers)
@@ -108,18 +114,16 @@ async def test_after_reassignment_the_previous_courier_never_reaches_the_order(
     first_id, first_headers = await make_courier("First Courier")
     second_id, second_headers = await make_courier("Second Courier")
     order_id = new_id("ord")
-    await emit(db, "order.accepted", order_data(order_id, customer.account_id), order_id)
-    await emit(db, "dispatch.assigned", {"offer_id": "o1", "courier_id": first_id, "order_ids": [order_id],
-                                         "at": "2026-01-01T12:05:00+00:00"})
+    await emit(db, order_accepted(order_id, customer.account_id), order_id)
+    await emit(db, courier_assigned("o1", first_id, order_id))
     watcher = Collector(await open_track(client, order_id, customer_headers))
     async with client.ws_connect("/v1/courier/ws", headers=first_headers) as first, \
             client.ws_connect("/v1/courier/ws", headers=second_headers) as second:
         await watcher.wait_for(lambda f: f["type"] == "status" and f.get("courier_id") == first_id)
         await stream(first, [1])
         await watcher.wait_for(lambda f: f["type"] == "courier_position" and f["courier_id"] == first_id)
-        await emit(db, "dispatch.unassigned", {"courier_id": first_id, "order_ids": [order_id], "reason": "x"})
-        await emit(db, "dispatch.assigned", {"offer_id": "o2", "courier_id": second_id, "order_ids": [order_id],
-                                             "at": "2026-01-01T12:05:00+00:00"})
+        await emit(db, DispatchUnassigned(courier_id=first_id, order_ids=(order_id,), reason="x"))
+        await emit(db, courier_assigned("o2", second_id, order_id))
         await watcher.wait_for(lambda f: f["type"] == "status" and f.get("courier_id") == second_id)
         mark = len(watcher.frames)
         await stream(first, [2, 3, 4])
@@ -137,9 +141,8 @@ async def test_arrival_at_the_restaurant_raises_an_event_and_tells_the_customer(
     courier_id, courier_headers = await make_courier()
     order_id = new_id("ord")
     pickup = (BERLIN[0] + 0.001, BERLIN[1])
-    await emit(db, "order.accepted", order_data(order_id, customer.account_id, pickup=pickup), order_id)
-    await emit(db, "dispatch.assigned", {"offer_id": "o1", "courier_id": courier_id, "order_ids": [order_id],
-                                         "at": "2026-01-01T12:05:00+00:00"})
+    await emit(db, order_accepted(order_id, customer.account_id, pickup=pickup), order_id)
+    await emit(db, courier_assigned("o1", courier_id, order_id))
     watcher = Collector(await open_track(client, order_id, customer_headers))
     await watcher.wait_for(lambda f: f["type"] == "status" and f.get("courier_id") == courier_id)
     async with client.ws_connect("/v1/courier/ws", headers=courier_headers) as courier:
@@ -162,7 +165,7 @@ async def test_a_courier_waiting_at_the_restaurant_when_assigned_arrives_and_is_
     courier_id, courier_headers = await make_courier()
     order_id = new_id("ord")
     pickup = (BERLIN[0] + 0.001, BERLIN[1])
-    await emit(db, "order.accepted", order_data(order_id, customer.account_id, pickup=pickup), order_id)
+    await emit(db, order_accepted(order_id, customer.account_id, pickup=pickup), order_id)
     watcher = Collector(await open_track(client, order_id, customer_headers))
     async with client.ws_connect("/v1/courier/ws", headers=courier_headers) as courier:
         now = time.time()
@@ -170,8 +173,7 @@ async def test_a_courier_waiting_at_the_restaurant_when_assigned_arrives_and_is_
             point(1, pickup[0], pickup[1], ts=now - 1), point(2, pickup[0] + 0.0001, pickup[1], ts=now)]})
         await wait_acked(courier, 2)
         # Assigned after its last points: no further point is needed to be seen or to arrive.
-        await emit(db, "dispatch.assigned", {"offer_id": "o1", "courier_id": courier_id, "order_ids": [order_id],
-                                             "at": "2026-01-01T12:05:00+00:00"})
+        await emit(db, courier_assigned("o1", courier_id, order_id))
         position = await watcher.wait_for(lambda f: f["type"] == "courier_position", within=10)
         assert position["courier_id"] == courier_id
         await watcher.wait_for(is_status(event="courier.arrived_pickup"), within=10)
@@ -185,9 +187,8 @@ async def test_two_app_instances_share_positions_offers_and_the_one_connection_r
     customer, customer_headers = await make_principal("customer")
     courier_id, courier_headers = await make_courier()
     order_id = new_id("ord")
-    await emit(db, "order.accepted", order_data(order_id, customer.account_id), order_id)
-    await emit(db, "dispatch.assigned", {"offer_id": "o1", "courier_id": courier_id, "order_ids": [order_id],
-                                         "at": "2026-01-01T12:05:00+00:00"})
+    await emit(db, order_accepted(order_id, customer.account_id), order_id)
+    await emit(db, courier_assigned("o1", courier_id, order_id))
     watcher = Collector(await open_track(other, order_id, customer_headers))  # customer on B
     await watcher.wait_for(lambda f: f["type"] == "status" and f.get("courier_id") == courier_id)
     async with client.ws_connect("/v1/courier/ws", headers=courier_headers) as on_a:  # courier on A
@@ -210,9 +211,8 @@ async def test_a_slow_watcher_is_dropped_without_delaying_a_fast_one(client, db,
     customer, customer_headers = await make_principal("customer")
     order_id = new_id("ord")
     courier_id = "cou_fake"
-    await emit(db, "order.accepted", order_data(order_id, customer.account_id), order_id)
-    await emit(db, "dispatch.assigned", {"offer_id": "o1", "courier_id": courier_id, "order_ids": [order_id],
-                                         "at": "2026-01-01T12:05:00+00:00"})
+    await emit(db, order_accepted(order_id, customer.account_id), order_id)
+    await emit(db, courier_assigned("o1", courier_id, order_id))
     fast = Collector(await open_track(client, order_id, customer_headers))
     await fast.wait_for(lambda f: f["type"] == "status" and f.get("courier_id") == courier_id)
     slow = await open_track(client, order_id, customer_headers)  # never reads

@@ -8,14 +8,18 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from dispatch.event_types import DispatchAssigned
 from fooddispatch.app import create_app
 from fooddispatch.components.tracking import TRACKING_CONFIG
 from fooddispatch.config import Settings
+from kernel.outbox import EventData, MoneyData, PointData, announce
+from orders.event_types import OrderAccepted, OrderPlaced
 from tracking.service import TrackingConfig
 
 BERLIN = (52.5200, 13.4050)
@@ -71,24 +75,40 @@ async def closed_with(ws: aiohttp.ClientWebSocketResponse, within: float = 5.0) 
                 return ws.close_code
 
 
-async def emit(db: Any, type_: str, data: dict[str, Any], aggregate_id: str | None = None) -> None:
+async def emit(db: Any, payload: EventData, aggregate_id: str | None = None) -> None:
     """Write an event through the real outbox; the relay and the tracking consumer do the rest."""
-    from kernel.outbox import write_event
-
     async with db.acquire() as conn, conn.transaction():
-        await write_event(conn, type_, data, aggregate_id)
+        await announce(conn, payload, aggregate_id)
 
 
-def order_data(order_id: str, customer_id: str, tenant_id: str = "ten_1", region: str = "demo",
-               pickup: tuple[float, float] = (52.5300, 13.4050),
-               dropoff: tuple[float, float] = (52.5100, 13.4050)) -> dict[str, Any]:
-    return {
-        "order_id": order_id, "customer_id": customer_id, "store_id": "sto_1", "tenant_id": tenant_id,
-        "region": region, "pickup": {"lat": pickup[0], "lng": pickup[1]},
-        "dropoff": {"lat": dropoff[0], "lng": dropoff[1]}, "total": {"amount": 1500, "currency": "EUR"},
-        "placed_at": "2026-01-01T12:00:00+00:00", "ready_at": "2026-01-01T12:15:00+00:00",
-        "promised_at": "2026-01-01T12:40:00+00:00",
-    }
+AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _order(order_id: str, customer_id: str, tenant_id: str, region: str, pickup: tuple[float, float],
+           dropoff: tuple[float, float]) -> dict[str, Any]:
+    return {"order_id": order_id, "customer_id": customer_id, "store_id": "sto_1", "tenant_id": tenant_id,
+            "region": region, "pickup": PointData(*pickup), "dropoff": PointData(*dropoff)}
+
+
+def order_placed(order_id: str, customer_id: str, tenant_id: str = "ten_1", region: str = "demo",
+                 pickup: tuple[float, float] = (52.5300, 13.4050),
+                 dropoff: tuple[float, float] = (52.5100, 13.4050)) -> OrderPlaced:
+    return OrderPlaced(**_order(order_id, customer_id, tenant_id, region, pickup, dropoff), status="placed",
+                       total=MoneyData(1500, "EUR"), placed_at=AT, accept_by=AT + timedelta(minutes=5),
+                       promised_at=AT + timedelta(minutes=40), scheduled_for=None, lines=[])
+
+
+def order_accepted(order_id: str, customer_id: str, tenant_id: str = "ten_1", region: str = "demo",
+                   pickup: tuple[float, float] = (52.5300, 13.4050),
+                   dropoff: tuple[float, float] = (52.5100, 13.4050)) -> OrderAccepted:
+    return OrderAccepted(**_order(order_id, customer_id, tenant_id, region, pickup, dropoff), status="accepted",
+                         placed_at=AT, ready_at=AT + timedelta(minutes=15), promised_at=AT + timedelta(minutes=40),
+                         courier_id=None)
+
+
+def courier_assigned(offer_id: str, courier_id: str, order_id: str) -> DispatchAssigned:
+    return DispatchAssigned(offer_id=offer_id, courier_id=courier_id, order_ids=(order_id,),
+                            at=AT + timedelta(minutes=5))
 
 
 async def open_track(client: Any, order_id: str, headers: dict[str, str],

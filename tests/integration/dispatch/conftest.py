@@ -17,7 +17,8 @@ from fooddispatch.config import Settings
 from geo.h3cells import cell_of
 from geo.live import CourierIndex, CourierUpdate, LiveState
 from kernel.clock import ManualClock
-from kernel.outbox import Event, make_event
+from kernel.outbox import Event, PointData, make_event
+from orders.event_types import OrderAccepted
 
 REGION = "test-region"
 STORE = (52.5200, 13.4050)
@@ -65,13 +66,13 @@ def add_order(deliver: Callable[..., Any], clock: ManualClock) -> Callable[..., 
     async def add(order_id: str, *, store_id: str = "sto_1", pickup: tuple[float, float] = STORE,
                   ready_in: float = 0.0, promise_in: float = 1800.0) -> None:
         now = clock.now()
-        await deliver("order.accepted", {
-            "order_id": order_id, "store_id": store_id, "region": REGION, "customer_id": "cus_1",
-            "tenant_id": "ten_1", "pickup": {"lat": pickup[0], "lng": pickup[1]},
-            "dropoff": {"lat": pickup[0] + 0.01, "lng": pickup[1] + 0.01},
-            "placed_at": now.isoformat(), "ready_at": (now + timedelta(seconds=ready_in)).isoformat(),
-            "promised_at": (now + timedelta(seconds=promise_in)).isoformat(),
-        }, occurred_at=now)
+        accepted = OrderAccepted(
+            order_id=order_id, store_id=store_id, tenant_id="ten_1", customer_id="cus_1", status="accepted",
+            region=REGION, pickup=PointData(*pickup), dropoff=PointData(pickup[0] + 0.01, pickup[1] + 0.01),
+            placed_at=now, ready_at=now + timedelta(seconds=ready_in), promised_at=now + timedelta(seconds=promise_in),
+            courier_id=None,
+        )
+        await deliver(accepted.event_type, accepted.to_data(), occurred_at=now)
 
     return add
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
+from dispatch.event_types import DispatchAssigned, DispatchOffered
 from fooddispatch.demo.console import dispatch_figures, parse_metrics
 from fooddispatch.demo.customers import build_cart
 from fooddispatch.demo.world import percentile
 from fooddispatch.ops.discovery import Route, find_routes
 from fooddispatch.ops.projection import Projection
+from kernel.outbox import MoneyData, PointData
+from orders.event_types import OrderDelivered, OrderPlaced
+from tracking.event_types import CourierOfferResponse
 
 SPEC = {"paths": {
     "/v1/tenants/{tenant_id}/stores": {"post": {
@@ -63,16 +68,23 @@ def test_percentile_is_nearest_rank() -> None:
 
 def test_projection_follows_an_order_from_placed_to_delivered() -> None:
     p = Projection()
-    point = {"lat": 52.52, "lng": 13.40}
-    p.apply("order.placed", {"order_id": "o1", "store_id": "s1", "pickup": point, "dropoff": point,
-                             "placed_at": "2026-01-01T18:00:00+00:00", "promised_at": "2026-01-01T18:40:00+00:00"}, 0)
-    p.apply("dispatch.offered", {"courier_id": "c1", "order_ids": ["o1"]}, 1)
-    p.apply("courier.offer_response", {"courier_id": "c1", "accepted": True}, 2)
-    p.apply("dispatch.assigned", {"courier_id": "c1", "order_ids": ["o1"]}, 3)
+    point, eur = PointData(52.52, 13.40), MoneyData(1250, "EUR")
+    t = datetime(2026, 1, 1, 18, 0, tzinfo=UTC)
+    order = {"order_id": "o1", "store_id": "s1", "tenant_id": "ten_1", "customer_id": "cus_1"}
+    for payload in (
+        OrderPlaced(**order, region="r", status="placed", pickup=point, dropoff=point, total=eur, placed_at=t,
+                    accept_by=t + timedelta(minutes=5), promised_at=t + timedelta(minutes=40), scheduled_for=None,
+                    lines=[]),
+        DispatchOffered(offer_id="off_1", courier_id="c1", order_ids=("o1",), expires_at=t, payout=eur),
+        CourierOfferResponse(courier_id="c1", offer_id="off_1", accepted=True, at=t),
+        DispatchAssigned(offer_id="off_1", courier_id="c1", order_ids=("o1",), at=t),
+    ):
+        p.apply(payload.event_type, payload.to_data(), 0)
     p.position("c1", 52.5, 13.4, "online")
     assert p.couriers["c1"].state() == "busy"
     assert p.heat() == []  # no open order waits for a courier: it has one
-    p.apply("order.delivered", {"order_id": "o1", "courier_id": "c1", "at": "2026-01-01T18:30:00+00:00"}, 4)
+    done = OrderDelivered(**order, status="delivered", courier_id="c1", at=t + timedelta(minutes=30), proof=None)
+    p.apply(done.event_type, done.to_data(), 4)
     kpis = p.kpis(now=1767292200.0)
     assert kpis["click_to_door_min"] == 30.0 and kpis["on_time_pct"] == 100.0 and kpis["late_orders"] == 0
     assert kpis["offer_acceptance_pct"] == 100.0 and p.couriers["c1"].state() == "idle"

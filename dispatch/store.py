@@ -21,8 +21,6 @@ from dispatch.event_types import DispatchOffered
 from kernel.outbox import Event, MoneyData, write_events
 from orders.event_types import OrderAccepted, OrderPlaced
 
-LIVE_ORDER = ("open", "offered", "assigned")
-
 
 @dataclass(frozen=True, slots=True)
 class NewOffer:

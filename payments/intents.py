@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from kernel.ids import new_id
@@ -74,7 +73,3 @@ def attempt_id(intent: Intent) -> str:
     if intent.authorization_attempt > 1:
         return f"{intent.id}:{intent.authorization_attempt}"
     return intent.id
-
-
-def now_unix(value: datetime) -> int:
-    return int(value.timestamp())

@@ -5,8 +5,8 @@ are the real ones, the MDRP travel rule is exact, every courier accepts) and lea
 seeded `World` it sees only what a live dispatcher would, when it would:
 - a courier's answer: an acceptance at once, a decline when the offer lapses (the acceptance book,
   `dispatch.acceptance`, as the live dispatcher's);
-- a kitchen's real ready time when a courier reaches the counter (the store's lateness and its
-  spread, `dispatch.readiness`: the live estimator plus a margin for the spread);
+- a kitchen's real ready time when a courier reaches the counter (the pooled spread of lateness and
+  each store's own steady lateness, `dispatch.readiness`);
 - a leg's real duration when the courier arrives (per H3 cell and hour, `geo.speeds`, as the live
   loop learns from GPS hops; the instance's planar meters are laid on a tangent plane for H3).
 """

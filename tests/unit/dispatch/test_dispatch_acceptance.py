@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 from dispatch_factories import TRAVEL, courier, order
 
@@ -92,21 +91,37 @@ def test_after_a_decline_the_order_goes_to_someone_else_not_the_same_courier() -
 def test_the_planned_ready_time_aims_at_the_cost_weights_quantile_of_what_kitchens_did() -> None:
     q = ready_quantile(CONFIG.weights)
     assert q == pytest.approx(0.25 / 1.25)  # a courier's wait costs a quarter of the food's
-    ready = ReadyTimes(ReadyLearning(alpha=0.2, quantile=q))
+    ready = ReadyTimes(ReadyLearning(quantile=q, store_weight=20.0))
     assert ready.planned_prep_s("r1", 600.0) == 600.0  # nothing seen: the stated prep time
     late_by = [60.0 * k for k in range(1, 11)]  # one to ten minutes late, at one store after another
     for i, late in enumerate(late_by):
         ready.observe(f"r{i}", 600.0, 600.0 + late)
-    # An unseen store: the stated time, moved to the 20th percentile of the misses (stated + 2.8 min).
+    # An unseen store: the stated time, moved to the 20th percentile of the pool (stated + 2.8 min).
     assert ready.planned_prep_s("new", 600.0) == pytest.approx(600.0 + 60.0 * 2.8)
-    # One store, late by 1 to 10 minutes in turn: the plan sits below the learned expectation (food
-    # later than planned costs a courier's wait, earlier costs the food's), above the stated time.
-    one = ReadyTimes(ReadyLearning(alpha=0.2, quantile=q))
-    for late in late_by * 3:
-        one.observe("r1", 600.0, 600.0 + late)
-    assert 600.0 < one.planned_prep_s("r1", 600.0) < one.expected_prep_s("r1", 600.0)
-    assert one.planned_prep_s("r1", 600.0) == pytest.approx(
-        one.expected_prep_s("r1", 600.0) + float(np.quantile(list(one.misses), q)))
+    # r9 was ten minutes late once, 4.5 beyond the pool's mean: one order moves it by 1/21 of that.
+    assert ready.planned_prep_s("r9", 600.0) == pytest.approx(600.0 + 60.0 * 2.8 + 60.0 * 4.5 / 21)
+
+
+def test_a_store_that_is_always_late_is_planned_late_and_one_unlucky_order_barely_moves_a_punctual_one() -> None:
+    ready = ReadyTimes(ReadyLearning(quantile=0.2, store_weight=20.0))
+    noise = [0.0, 60.0, 120.0, 180.0, 240.0]  # every kitchen: 0-4 min late, order by order
+    for k in range(200):
+        ready.observe(f"s{k % 40}", 600.0, 600.0 + noise[k % 5])
+    base = ready.planned_prep_s("s0", 600.0)
+    for _ in range(60):
+        ready.observe("slow", 600.0, 600.0 + 600.0)  # ten minutes late, every order
+    ready.observe("s1", 600.0, 600.0 + 900.0)  # one order a quarter of an hour late
+    slow, s1 = ready.planned_prep_s("slow", 600.0), ready.planned_prep_s("s1", 600.0)
+    unseen = ready.planned_prep_s("new", 600.0)
+    pool_mean = (200 * 120.0 + 60 * 600.0 + 900.0) / 261  # slow's orders are in the pool too
+    # Slow's steady lateness beyond the pool, shrunk by 20 pseudo-orders against its 60: over 4 min later ...
+    assert slow == pytest.approx(unseen + 60 * (600.0 - pool_mean) / 80)
+    assert slow - unseen > 240.0
+    # ... while s1's one bad order among five (0-4 min late) moves its plan by well under a minute.
+    assert abs(s1 - unseen) < 60.0
+    assert base >= 600.0
+    with pytest.raises(ValueError):
+        ReadyLearning(quantile=1.0)
 
 
 def test_legs_slower_than_the_rule_teach_their_cells_a_factor() -> None:

@@ -4,6 +4,12 @@
     python bench/mdrp.py --all --jobs 2   # every instance, both policies, averages per family
     python bench/mdrp.py --couriers 0.6   # the nine with 60% of their couriers: a shortage
     python bench/mdrp.py --instance 5o100t100s2p100 --policy optimizer   # one day, one policy
+    python bench/mdrp.py --world --jobs 2 # the nine in issue 22's misbehaving world, and perfect beside it
+    python bench/mdrp.py --world --declines 0.1 --world-seed 7   # ... with other world settings
+
+`--world` is 20 % declines, kitchens late by 5 min on average, travel sigma 0.25, world seed 1
+(dispatch/mdrp/world.py); each option can be changed on its own. The world's lower bound (a courier
+waiting at every counter, actual ready times, realised rides) is printed beside the instance's.
 
 Data comes from $MDRP_DIR or ../shared/mdrp next to the repo; it is never copied in.
 """
@@ -28,10 +34,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dispatch.cost import DispatchConfig  # noqa: E402
-from dispatch.mdrp import check_solution, load_instance, replay, round_time_stats, solution_metrics  # noqa: E402
+from dispatch.mdrp import (  # noqa: E402
+    World,
+    check_solution,
+    load_instance,
+    replay,
+    round_time_stats,
+    solution_metrics,
+)
 from dispatch.model import Policy  # noqa: E402
 
 NINE = [f"{seed}o100t100s2p100" for seed in range(9)]
+ISSUE_WORLD = World(declines=0.2, kitchen_delay_s=300.0, travel_sigma=0.25, seed=1)
+PERFECT = World()
 
 
 def mdrp_dir() -> Path:
@@ -48,16 +63,19 @@ def keep_courier(courier_id: str, fraction: float) -> bool:
     return (zlib.crc32(courier_id.encode()) % 10_000) / 10_000 < fraction
 
 
-def run_one(job: tuple[str, str, str, float, float]) -> dict[str, Any]:
-    """Replay one instance with one policy; a plain dict so it crosses process boundaries."""
-    root, name, policy, step, couriers = job
+def run_one(job: tuple[str, str, str, float, float, World]) -> dict[str, Any]:
+    """Replay one instance with one policy in one world; a plain dict so it crosses process boundaries."""
+    root, name, policy, step, couriers, world = job
     instance = load_instance(Path(root) / name)
     if couriers < 1.0:
         instance = instance.restricted(lambda o: True, lambda c: keep_courier(c.courier_id, couriers))
-    result = replay(instance, replace(DispatchConfig(), policy=Policy(policy), step_s=step))
-    metrics = solution_metrics(instance, result.solution)
+    result = replay(instance, replace(DispatchConfig(), policy=Policy(policy), step_s=step), world=world)
+    metrics = solution_metrics(instance, result.solution, world)
     return {
-        "instance": name, "policy": policy, "feasible": not check_solution(instance, result.solution),
+        "instance": name, "policy": policy, "world": "perfect" if world.perfect else "world",
+        "feasible": not check_solution(instance, result.solution, world),
+        "world_lb": statistics.mean(world.lower_bound_min(instance, o) for o in instance.orders.values()),
+        "offers": result.offers, "declined": result.declined,
         "delivered_pct": metrics["delivered_pct"],
         "c2d_mean": metrics["click_to_door_min"]["mean"], "c2d_p90": metrics["click_to_door_min"]["p90"],
         "r2p_mean": metrics["ready_to_pickup_min"]["mean"],
@@ -85,6 +103,43 @@ def print_table(results: list[dict[str, Any]], bounds: dict[str, float]) -> None
                  f"{r['bundle_mean']:.2f}", _ms(r["rounds"]["p50"]), _ms(r["rounds"]["p95"]),
                  _ms(r["rounds"]["max"]), "yes" if r["feasible"] else "NO")
         print("| " + " | ".join(cells) + " |")
+
+
+def print_world_table(results: list[dict[str, Any]], bounds: dict[str, float]) -> None:
+    """Each day in the misbehaving world and the perfect one, both policies, against both lower bounds,
+    then issue 22's targets per day (in the misbehaving world)."""
+    header = ("instance", "world", "policy", "deliv%", "c2d mean", "c2d p90", "LB", "x LB", "world LB", "x world LB",
+              "vs greedy", "pay/order", "declined%", "p50 ms", "p95 ms", "max ms", "ok")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    by = {(r["instance"], r["world"], r["policy"]): r for r in results}
+    for r in results:
+        lb = bounds.get(r["instance"])
+        greedy = by.get((r["instance"], r["world"], Policy.GREEDY.value))
+        versus = f"{100 * (r['c2d_mean'] / greedy['c2d_mean'] - 1):+.1f}%" if greedy and greedy is not r else "-"
+        declined = f"{100 * r['declined'] / r['offers']:.1f}" if r["offers"] else "-"
+        cells = (r["instance"], r["world"], r["policy"], f"{r['delivered_pct']:.2f}", f"{r['c2d_mean']:.1f}",
+                 f"{r['c2d_p90']:.1f}", f"{lb:.1f}" if lb else "-", f"{r['c2d_mean'] / lb:.3f}" if lb else "-",
+                 f"{r['world_lb']:.1f}", f"{r['c2d_mean'] / r['world_lb']:.3f}", versus, f"{r['pay_per_order']:.2f}",
+                 declined, _ms(r["rounds"]["p50"]), _ms(r["rounds"]["p95"]), _ms(r["rounds"]["max"]),
+                 "yes" if r["feasible"] else "NO")
+        print("| " + " | ".join(cells) + " |")
+    print("\n| instance (misbehaving world, optimizer) | deliv >= 99.5 % | c2d <= 1.15 x LB | c2d <= 1.15 x world LB "
+          "| c2d <= 0.85 x greedy | round p95 < 1 s |")
+    print("|---|---|---|---|---|---|")
+    for name in dict.fromkeys(r["instance"] for r in results):
+        r, greedy = by.get((name, "world", "optimizer")), by.get((name, "world", "greedy"))
+        if r is None:
+            continue
+        lb = bounds.get(name)
+
+        def mark(ok: bool | None) -> str:
+            return "-" if ok is None else ("yes" if ok else "**no**")
+
+        print(f"| {name} | {mark(r['delivered_pct'] >= 99.5)} | "
+              f"{mark(r['c2d_mean'] <= 1.15 * lb if lb else None)} | {mark(r['c2d_mean'] <= 1.15 * r['world_lb'])} | "
+              f"{mark(r['c2d_mean'] <= 0.85 * greedy['c2d_mean'] if greedy else None)} | "
+              f"{mark((r['rounds']['p95'] or 0) < 1.0)} |")
 
 
 def summarize(results: list[dict[str, Any]], bounds: dict[str, float], key: str) -> None:
@@ -122,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="replay with only this share of each day's couriers (a shortage test)")
     parser.add_argument("--policy", action="append", choices=[p.value for p in Policy],
                         help="policy to run (repeatable; default both)")
+    parser.add_argument("--world", action="store_true",
+                        help="issue 22's misbehaving world (and the perfect one beside it), see the doc above")
+    parser.add_argument("--declines", type=float,
+                        help=f"with --world: decline share (default {ISSUE_WORLD.declines:g})")
+    parser.add_argument("--kitchen-delay", type=float, metavar="SECONDS",
+                        help=f"with --world: mean kitchen delay (default {ISSUE_WORLD.kitchen_delay_s:g})")
+    parser.add_argument("--travel-sigma", type=float,
+                        help=f"with --world: travel noise (default {ISSUE_WORLD.travel_sigma:g})")
+    parser.add_argument("--world-seed", type=int, help=f"with --world: the seed (default {ISSUE_WORLD.seed})")
+    parser.add_argument("--no-perfect", action="store_true", help="with --world: skip the perfect-world replays")
     args = parser.parse_args(argv)
     root = mdrp_dir()
     if not (root / "INDEX.tsv").is_file():
@@ -136,19 +201,33 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         names = args.instance
     policies = args.policy or [Policy.OPTIMIZER.value, Policy.GREEDY.value]
-    jobs = [(str(root), name, policy, args.step, args.couriers) for name in names for policy in policies]
+    worlds = [PERFECT]
+    if args.world:
+        world = replace(ISSUE_WORLD, **{k: v for k, v in (
+            ("declines", args.declines), ("kitchen_delay_s", args.kitchen_delay),
+            ("travel_sigma", args.travel_sigma), ("seed", args.world_seed)) if v is not None})
+        worlds = [world] if args.no_perfect else [world, PERFECT]
+        print(f"world: {world}", file=sys.stderr)
+    jobs = [(str(root), name, policy, args.step, args.couriers, world)
+            for name in names for world in worlds for policy in policies]
     workers = args.jobs if not args.all or args.jobs != 1 else 2
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}; {len(jobs)} replays, step {args.step:g} s, {workers} worker(s), "
-          f"couriers x{args.couriers:g}",
+          f"couriers x{args.couriers:g}; load average {os.getloadavg()[0]:.2f}",
           file=sys.stderr)
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for r in pool.map(run_one, jobs):
-            print(f"  {r['instance']} {r['policy']}: c2d {r['c2d_mean']:.1f} in {r['wall_s']:.1f} s", file=sys.stderr)
+            print(f"  {r['instance']} {r['world']} {r['policy']}: c2d {r['c2d_mean']:.1f} in {r['wall_s']:.1f} s",
+                  file=sys.stderr)
             results.append(r)
     elapsed = time.perf_counter() - started
+    if args.world:
+        print_world_table(results, bounds)
+        print(f"\nsweep wall time: {elapsed:.0f} s for {len(jobs)} replays; load average at the end "
+              f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())} (1 / 5 / 15 min)")
+        return 0
     if not args.all:
         print_table(results, bounds)
     if args.all:

@@ -18,7 +18,15 @@ import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 
 from dispatch.bundling import BundlePlan
-from dispatch.cost import DispatchConfig, FloatArray, PairColumns, pair_costs
+from dispatch.cost import (
+    DispatchConfig,
+    FloatArray,
+    IntArray,
+    PairColumns,
+    acceptance_table,
+    decline_chances,
+    pair_costs,
+)
 from dispatch.model import Courier, CourierState, Route
 from geo.eta import TravelTime, seconds_many
 
@@ -98,9 +106,10 @@ def price_matches(pairs: Sequence[tuple[BundlePlan, Courier, float]], now: float
         shift_end = np.fromiter((math.inf if c.shift_end is None else c.shift_end for _, c, _ in allowed),
                                 np.float64, n)
         prior = np.fromiter((c.delivered_count for _, c, _ in allowed), np.float64, n)
+        table = acceptance_table([c.acceptance for _, c, _ in allowed])
         columns = _pair_columns([plan for plan, _, _ in allowed], np.arange(n), depart + approach_s, approach_s,
-                                shift_end, prior)
-        costs = pair_costs(columns, config.weights, config.pickup_service_s).tolist()
+                                shift_end, prior, table, np.arange(n))
+        costs = pair_costs(columns, config.weights, config.pickup_service_s, config.decline_delay_s).tolist()
     priced = iter(costs)
     result: list[float | None] = []
     for plan, courier, _ in pairs:
@@ -129,13 +138,15 @@ def not_now_costs(plans: Sequence[BundlePlan], now: float, config: DispatchConfi
     arrive = np.maximum(now, ready - config.pickup_service_s / 2) + config.hold_horizon_s
     zero = np.zeros(n)
     cost = pair_costs(_pair_columns(plans, np.arange(n), arrive, zero, np.full(n, math.inf), zero),
-                      config.weights, config.pickup_service_s)
+                      config.weights, config.pickup_service_s, config.decline_delay_s)
     return cost * config.weights.hold
 
 
 def _pair_columns(plans: Sequence[BundlePlan], plan_idx: npt.NDArray[np.intp], arrive: FloatArray,
-                  approach_s: FloatArray, shift_end: FloatArray, prior: FloatArray) -> PairColumns:
-    """The columns `pair_costs` reads for pairs (plans[plan_idx[i]], a courier given by the rest)."""
+                  approach_s: FloatArray, shift_end: FloatArray, prior: FloatArray,
+                  acceptance: FloatArray | None = None, courier_idx: IntArray | None = None) -> PairColumns:
+    """The columns `pair_costs` reads for pairs (plans[plan_idx[i]], a courier given by the rest:
+    its acceptance is row `courier_idx[i]` of `acceptance`, an `acceptance_table`; None: accepts)."""
     width = max((len(p.promise_slack_s) for p in plans), default=0)
     slack = np.full((len(plans), width), math.inf)
     for k, plan in enumerate(plans):
@@ -144,14 +155,17 @@ def _pair_columns(plans: Sequence[BundlePlan], plan_idx: npt.NDArray[np.intp], a
     def column(values: Iterable[float]) -> FloatArray:
         return np.fromiter(values, np.float64, len(plans))[plan_idx]
 
+    loaded = column(p.loaded_travel_s for p in plans)
     return PairColumns(
         arrive, approach_s, shift_end, prior,
         ready_at=column(p.ready_at for p in plans),
         ready_sum_s=column(p.ready_sum_s for p in plans),
         n_orders=column(float(len(p.orders)) for p in plans),
         ride_delay_s=column(p.ride_delay_s for p in plans),
-        loaded_travel_s=column(p.loaded_travel_s for p in plans),
+        loaded_travel_s=loaded,
         promise_slack_s=tuple(slack[plan_idx, j] for j in range(width)),
+        decline_p=decline_chances(acceptance, courier_idx if courier_idx is not None else plan_idx,
+                                  approach_s + loaded),
     )
 
 
@@ -244,8 +258,9 @@ def _price_rows(todo: Sequence[tuple[BundlePlan, Iterable[int]]], couriers: Sequ
                            dtype=np.float64)[courier_idx]
     prior = np.asarray([c.delivered_count for c in couriers], dtype=np.float64)[courier_idx]
     pairs = _pair_columns([plan for plan, _ in todo], np.asarray(pair_plan, dtype=np.intp), free + approach_s,
-                          approach_s, shift_end, prior)
-    cost = pair_costs(pairs, config.weights, config.pickup_service_s)
+                          approach_s, shift_end, prior, acceptance_table([c.acceptance for c in couriers]),
+                          courier_idx)
+    cost = pair_costs(pairs, config.weights, config.pickup_service_s, config.decline_delay_s)
     for k, c, ci in zip(pair_plan, cost.tolist(), pair_courier, strict=True):
         if c != math.inf:  # inf: the courier would pick up after its shift ends
             rows[k].append((c, ci))

@@ -44,7 +44,8 @@ def decide_greedy(orders: Sequence[OpenOrder], couriers: Sequence[Courier], trav
         route = plan.route(now, approach, config.pickup_service_s, config.dropoff_service_s)
         chosen.append((courier.courier_id, plan.bundle, route,
                        route_breakdown(route, {order.order_id: order}, courier, plan.direct_ride_s,
-                                       approach + plan.loaded_travel_s, config.pickup_service_s)))
+                                       approach + plan.loaded_travel_s, config.pickup_service_s,
+                                       config.decline_delay_s)))
     costs = total_costs([parts for *_, parts in chosen], config.weights).tolist()  # one batch, not one per order
     assignments = tuple(Assignment(courier_id, bundle, route, cost)
                         for (courier_id, bundle, route, _), cost in zip(chosen, costs, strict=True))

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from dispatch.assign import Match, not_now_costs
 from dispatch.bundling import BundlePlan
-from dispatch.cost import DispatchConfig, FloatArray, PairColumns, pair_costs
+from dispatch.cost import DispatchConfig, FloatArray, PairColumns, acceptance_table, decline_chances, pair_costs
 from geo.eta import TravelTime
 
 PairKey = tuple[int, int]  # (id(host plan), id(guest plan))
@@ -37,6 +37,7 @@ class _Pairs(NamedTuple):
 
     keys: list[PairKey]
     refused: list[bool]  # the host's courier declined a or b
+    acceptance: list[tuple[float, ...]]  # the host's courier's, per offer band
     ready_a: FloatArray
     ready_b: FloatArray
     promised_a: FloatArray
@@ -77,7 +78,7 @@ def single_pair_savings(groups: Iterable[list[BundlePlan]], match_of: dict[int, 
     if pairs is None:
         return {}
     merged = _plan(pairs, config)
-    cost = pair_costs(_priced_columns(pairs, merged), config.weights, config.pickup_service_s)
+    cost = pair_costs(_priced_columns(pairs, merged), config.weights, config.pickup_service_s, config.decline_delay_s)
     saving = pairs.apart - cost  # -inf past the courier's shift: never a saving
     ok = ~_breaks_promise(merged, now, config) & ~np.asarray(pairs.refused) & (saving > 0)
     return {key: (PairMerge(s, c) if good else None)
@@ -96,6 +97,7 @@ def _gather(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], trav
             singles_of.append(singles)
     keys: list[PairKey] = []
     refused: list[bool] = []
+    acceptance: list[tuple[float, ...]] = []
     rows: list[tuple[float, ...]] = []
     apart: list[tuple[float, BundlePlan]] = []  # the host's match cost, and the guest (its cost added below)
     for singles in singles_of:
@@ -112,6 +114,7 @@ def _gather(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], trav
                     continue
                 keys.append((id(host), id(guest)))
                 refused.append(courier.courier_id in a.excluded_couriers or courier.courier_id in b.excluded_couriers)
+                acceptance.append(courier.acceptance)
                 rows.append((
                     a.ready_at, b.ready_at, a.promised_at, b.promised_at,
                     travel.seconds(a.pickup, a.dropoff, "car"), travel.seconds(a.pickup, b.dropoff, "car"),
@@ -128,8 +131,8 @@ def _gather(groups: Iterable[list[BundlePlan]], match_of: dict[int, Match], trav
     guest_cost = [match_of[id(g)].cost if id(g) in match_of else not_now[id(g)] for _, g in apart]
     columns = np.array(rows, dtype=np.float64).T
     ra, rb, pa, pb, to_a, to_b, a_to_b, b_to_a, depart_s, approach, shift_end, prior = columns
-    return _Pairs(keys, refused, ra, rb, pa, pb, to_a, to_b, a_to_b, b_to_a, depart_s, approach, shift_end, prior,
-                  apart=np.array([host + guest for (host, _), guest in zip(apart, guest_cost, strict=True)]))
+    return _Pairs(keys, refused, acceptance, ra, rb, pa, pb, to_a, to_b, a_to_b, b_to_a, depart_s, approach, shift_end,
+                  prior, apart=np.array([host + guest for (host, _), guest in zip(apart, guest_cost, strict=True)]))
 
 
 def _plan(pairs: _Pairs, config: DispatchConfig) -> _Merged:
@@ -161,6 +164,7 @@ def _plan(pairs: _Pairs, config: DispatchConfig) -> _Merged:
 def _priced_columns(pairs: _Pairs, merged: _Merged) -> PairColumns:
     """What `cost.pair_costs` reads for the host's courier carrying each merged pair."""
     zero = np.zeros(len(pairs.keys))
+    n = len(pairs.keys)
     return PairColumns(
         arrive=pairs.depart + pairs.approach, approach_s=pairs.approach, shift_end=pairs.shift_end,
         prior_deliveries=pairs.prior, ready_at=merged.ready_at,
@@ -169,6 +173,7 @@ def _priced_columns(pairs: _Pairs, merged: _Merged) -> PairColumns:
                       + np.maximum(zero, merged.offset_second - merged.direct_second)),
         loaded_travel_s=merged.driven,
         promise_slack_s=(merged.promised_first - merged.offset_first, merged.promised_second - merged.offset_second),
+        decline_p=decline_chances(acceptance_table(pairs.acceptance), np.arange(n), pairs.approach + merged.driven),
     )
 
 

@@ -54,6 +54,7 @@ class Courier:
     vehicle: str = "car"
     current_bundle: tuple[str, ...] = ()
     delivered_count: int = 0  # orders delivered this shift, for fairness
+    acceptance: tuple[float, ...] = ()  # learned chance it accepts an offer, per band (cost.OFFER_BANDS_S)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ waiting at a counter, GPS jitter): the factor is about moving, waiting is priced
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
@@ -171,17 +171,29 @@ class SpeedTable:
         return {cell: self.factor(cell, hour, at) for cell, h in self.cells if h == ALL_DAY}
 
 
+def leg_hops(start_cell: str, end_cell: str, hour: int, observed_s: float, nominal_s: float, at: float
+             ) -> tuple[Hop, Hop]:
+    """A whole leg learned as two hops, half in the cell it starts in and half in the cell it ends in:
+    `LearnedTravelTime` prices a leg with the mean of those two cells' factors, so this is the
+    evidence that model can use (a replay learns from legs, the live loop from GPS hops)."""
+    return (Hop(start_cell, hour, observed_s / 2, nominal_s / 2, at), Hop(end_cell, hour, observed_s / 2,
+                                                                          nominal_s / 2, at))
+
+
 class LearnedTravelTime:
     """`base` travel time x the learned multiplier of the cells the leg starts and ends in (their
     mean: a leg across town pays for both ends). Cells with nothing learned count as 1. Build one
-    per round from `SpeedTable.factors_at`; it remembers the cell of every point it has seen."""
+    per round from `SpeedTable.factors_at`; it remembers the cell of every point it has seen.
+    Points are (lat, lng) unless `cell_of` says which cell a point is in (planar replay points)."""
 
-    __slots__ = ("_factor_of_point", "base", "factors", "resolution")
+    __slots__ = ("_factor_of_point", "base", "cell_of", "factors", "resolution")
 
-    def __init__(self, base: TravelTime, factors: Mapping[str, float], resolution: int = SPEED_RESOLUTION) -> None:
+    def __init__(self, base: TravelTime, factors: Mapping[str, float], resolution: int = SPEED_RESOLUTION,
+                 cell_of: Callable[[Point], str] | None = None) -> None:
         self.base = base
         self.factors = factors
         self.resolution = resolution
+        self.cell_of = cell_of
         self._factor_of_point: dict[Point, float] = {}
 
     def factor_at(self, point: Point) -> float:
@@ -190,7 +202,9 @@ class LearnedTravelTime:
             found = 1.0
             if self.factors:
                 try:
-                    found = self.factors.get(h3.latlng_to_cell(point[0], point[1], self.resolution), 1.0)
+                    cell = (self.cell_of(point) if self.cell_of is not None
+                            else h3.latlng_to_cell(point[0], point[1], self.resolution))
+                    found = self.factors.get(cell, 1.0)
                 except (ValueError, h3.H3BaseException):
                     found = 1.0
             self._factor_of_point[point] = found

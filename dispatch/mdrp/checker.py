@@ -3,6 +3,8 @@
 It re-derives every courier's timeline from the courier moves with the instance's travel rule,
 so a solution that only *claims* good times (pickup before ready, a courier in two places,
 a bundle from two restaurants, a diversion) is rejected with a message saying where.
+Given the replay's `World`, it checks against the realised world instead: each leg's realised
+time, each order's actual ready time, and no courier carrying an order the world says it declines.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections import defaultdict
 
 from dispatch.mdrp.instance import Instance
 from dispatch.mdrp.solution import AssignmentRow, MoveRow, OrderRow, Solution
+from dispatch.mdrp.world import World
 
 EPS = 1e-6
 
@@ -23,8 +26,10 @@ class InfeasibleSolutionError(ValueError):
         self.violations = violations
 
 
-def check_solution(instance: Instance, solution: Solution) -> list[str]:
-    """Every rule violation found in `solution` (empty if it is feasible)."""
+def check_solution(instance: Instance, solution: Solution, world: World | None = None) -> list[str]:
+    """Every rule violation found in `solution` (empty if it is feasible), in `world` if given
+    (the replay's seeded world), else in the instance's own perfect one."""
+    world = world if world is not None else World()
     violations: list[str] = []
     rows = {row.order_id: row for row in solution.orders}
     if len(rows) != len(solution.orders):
@@ -32,7 +37,7 @@ def check_solution(instance: Instance, solution: Solution) -> list[str]:
     owner: dict[str, AssignmentRow] = {}
     by_courier: dict[str, list[AssignmentRow]] = defaultdict(list)
     for a in solution.assignments:
-        violations += _check_assignment(instance, a, owner)
+        violations += _check_assignment(instance, world, a, owner)
         if a.courier_id in instance.couriers:
             by_courier[a.courier_id].append(a)
     for oid, row in rows.items():
@@ -58,17 +63,18 @@ def check_solution(instance: Instance, solution: Solution) -> list[str]:
             violations.append(f"unknown courier {cid}")
             continue
         bundles = sorted(by_courier.get(cid, []), key=lambda a: a.assignment_time)
-        violations += _check_route(instance, cid, moves_by_courier.get(cid, []), bundles, rows)
+        violations += _check_route(instance, world, cid, moves_by_courier.get(cid, []), bundles, rows)
     return violations
 
 
-def assert_feasible(instance: Instance, solution: Solution) -> None:
-    violations = check_solution(instance, solution)
+def assert_feasible(instance: Instance, solution: Solution, world: World | None = None) -> None:
+    violations = check_solution(instance, solution, world)
     if violations:
         raise InfeasibleSolutionError(violations)
 
 
-def _check_assignment(instance: Instance, a: AssignmentRow, owner: dict[str, AssignmentRow]) -> list[str]:
+def _check_assignment(instance: Instance, world: World, a: AssignmentRow, owner: dict[str, AssignmentRow]
+                      ) -> list[str]:
     out: list[str] = []
     where = f"assignment of {a.courier_id} at {a.assignment_time:g}"
     shift = instance.couriers.get(a.courier_id)
@@ -85,9 +91,12 @@ def _check_assignment(instance: Instance, a: AssignmentRow, owner: dict[str, Ass
     for o in orders:
         if a.assignment_time < o.placement_time - EPS:
             out.append(f"{where}: order {o.order_id} assigned before it was placed")
-        if a.pickup_time < o.ready_time - EPS:
+        ready = world.actual_ready_min(o)
+        if a.pickup_time < ready - EPS:
             out.append(f"{where}: order {o.order_id} picked up at {a.pickup_time:g} before ready at "
-                       f"{o.ready_time:g}")
+                       f"{ready:g}")
+        if world.declines_order(a.courier_id, o.order_id):
+            out.append(f"{where}: carries order {o.order_id}, which this courier declines")
         if o.order_id in owner:
             out.append(f"order {o.order_id} is in more than one assignment")
         owner[o.order_id] = a
@@ -98,7 +107,7 @@ def _check_assignment(instance: Instance, a: AssignmentRow, owner: dict[str, Ass
     return out
 
 
-def _check_route(instance: Instance, cid: str, moves: list[MoveRow], bundles: list[AssignmentRow],
+def _check_route(instance: Instance, world: World, cid: str, moves: list[MoveRow], bundles: list[AssignmentRow],
                  rows: dict[str, OrderRow]) -> list[str]:
     """Walk one courier's moves; each bundle must be one restaurant visit then its drop-offs."""
     params = instance.parameters
@@ -125,10 +134,10 @@ def _check_route(instance: Instance, cid: str, moves: list[MoveRow], bundles: li
             out.append(f"courier {cid}: goes to {move.destination} instead of {stop} (diversion)")
             return out
         try:
-            origin = instance.location(move.origin, cid)
+            leg = world.leg_min(instance, cid, move.origin, stop)
         except KeyError:
             return [*out, f"courier {cid}: unknown place {move.origin}"]
-        arrive = move.departure_time + instance.travel_min(origin, instance.location(stop, cid))
+        arrive = move.departure_time + leg
         if stop in instance.restaurants:
             if move.departure_time < a.assignment_time - EPS:
                 out.append(f"courier {cid}: heads to {stop} at {move.departure_time:g} before being assigned")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from dispatch.mdrp.instance import Instance
 from dispatch.mdrp.solution import Solution
+from dispatch.mdrp.world import World
 
 
 def describe(values: Sequence[float]) -> dict[str, float | None]:
@@ -34,8 +35,10 @@ def percentile(ordered: Sequence[float], pct: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def solution_metrics(instance: Instance, solution: Solution) -> dict[str, Any]:
-    """The summary of one solution: orders, couriers, pay and bundles."""
+def solution_metrics(instance: Instance, solution: Solution, world: World | None = None) -> dict[str, Any]:
+    """The summary of one solution: orders, couriers, pay and bundles. In a replay's `world`, ready
+    times are the actual ones and driving is the realised one."""
+    world = world if world is not None else World()
     params = instance.parameters
     delivered = {row.order_id: row for row in solution.orders}
     click_to_door, overage, ready_to_door, ready_to_pickup = [], [], [], []
@@ -44,16 +47,15 @@ def solution_metrics(instance: Instance, solution: Solution) -> dict[str, Any]:
         c2d = row.dropoff_time - order.placement_time
         click_to_door.append(c2d)
         overage.append(max(0.0, c2d - params.target_click_to_door_min))
-        ready_to_door.append(row.dropoff_time - order.ready_time)
-        ready_to_pickup.append(row.pickup_time - order.ready_time)
+        ready = world.actual_ready_min(order)
+        ready_to_door.append(row.dropoff_time - ready)
+        ready_to_pickup.append(row.pickup_time - ready)
 
     orders_by_courier = Counter(row.courier_id for row in solution.orders)
     bundles_by_courier = Counter(a.courier_id for a in solution.assignments)
-    driving: Counter[str] = Counter()
+    driving: dict[str, float] = defaultdict(float)
     for move in solution.moves:
-        origin = instance.location(move.origin, move.courier_id)
-        destination = instance.location(move.destination, move.courier_id)
-        driving[move.courier_id] += instance.travel_min(origin, destination)
+        driving[move.courier_id] += world.leg_min(instance, move.courier_id, move.origin, move.destination)
 
     orders_per_hour, bundles_per_hour, utilization, pay = [], [], [], []
     guaranteed_count = 0

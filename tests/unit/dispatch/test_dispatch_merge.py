@@ -94,7 +94,8 @@ def test_pairs_of_single_orders_priced_all_at_once_choose_the_merges_planning_ea
                                     frozenset({f"c{rng.randrange(8)}"}) if rng.random() < 0.3 else frozenset()))
         couriers = [Courier(f"c{j}", point(5000), now + rng.choice((0.0, 0.0, 300.0)),
                             shift_end=now + rng.uniform(300, 7200) if rng.random() < 0.3 else None,
-                            delivered_count=rng.randrange(4)) for j in range(rng.randrange(2, 8))]
+                            delivered_count=rng.randrange(4), acceptance=rng.choice(((), (0.8,), (1.0, 0.6, 0.3))))
+                    for j in range(rng.randrange(2, 8))]
         config = replace(CONFIG, pickup_service_s=rng.choice((120.0, 240.0)), max_bundle_size=rng.choice((2, 3)))
         pool = candidate_couriers(couriers, now, config)
         plans = build_bundles(orders, rng.choice((1, 1, 2)), travel, now, config)

@@ -43,11 +43,14 @@ def plans(draw: st.DrawFn, prefix: str) -> BundlePlan:
 def couriers(draw: st.DrawFn, courier_id: str) -> Courier:
     free = NOW + draw(st.sampled_from([0.0, -600.0, 300.0, 1234.5]))
     shift_end = draw(st.none() | st.floats(NOW - 600.0, NOW + 7200.0))
-    return Courier(courier_id, draw(SPOTS), free, shift_end=shift_end, delivered_count=draw(st.integers(0, 30)))
+    # Learned acceptance per trip band: none (accepts all), one rate, or one per band (long trips shunned).
+    acceptance = draw(st.sampled_from([(), (0.9,), (1.0, 0.5, 0.2), (0.7, 0.8, 0.6)]))
+    return Courier(courier_id, draw(SPOTS), free, shift_end=shift_end, delivered_count=draw(st.integers(0, 30)),
+                   acceptance=acceptance)
 
 
 CONFIGS = [DispatchConfig(), replace(DispatchConfig(), pickup_service_s=0.0, dropoff_service_s=0.0),
-           replace(DispatchConfig(), pickup_service_s=120.0, hold_horizon_s=600.0)]
+           replace(DispatchConfig(), pickup_service_s=120.0, hold_horizon_s=600.0, step_s=5.0, offer_timeout_s=30.0)]
 CASES = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -83,7 +86,7 @@ def test_one_pair_costs_what_its_built_route_breaks_down_into(plan, courier, con
         return
     orders = {o.order_id: o for o in plan.orders}
     reference = route_breakdown(route, orders, courier, plan.direct_ride_s, approach + plan.loaded_travel_s,
-                                config.pickup_service_s).total(config.weights)
+                                config.pickup_service_s, config.decline_delay_s).total(config.weights)
     # The route adds offsets to the pickup instant where the pair cost subtracts them from the
     # promise: the same seconds, rounded differently.
     assert cost == pytest.approx(reference, rel=1e-9, abs=1e-6)
@@ -97,9 +100,12 @@ def test_a_pair_costs_its_weighted_seconds_and_a_pickup_after_the_shift_is_refus
         prior_deliveries=np.array([2.0, 2.0]), ready_at=np.array([400.0, 400.0]), ready_sum_s=np.array([700.0, 700.0]),
         n_orders=np.array([2.0, 2.0]), ride_delay_s=np.array([50.0, 50.0]), loaded_travel_s=np.array([500.0, 500.0]),
         promise_slack_s=(np.array([350.0, 350.0]), np.array([1000.0, 1000.0])),
+        decline_p=np.array([0.25, 0.25]),
     )
     late = 2.0 * 50 * (1 + 50 / 1800)  # 50 s late, the lateness weight doubling every 30 min
-    expected = late + 1.0 * (2 * 400 - 700) + 1.0 * 50 + 0.25 * (400 - 100 - 120) + 0.25 * (60 + 500) + 10.0 * 2
-    cost = pair_costs(pair, CostWeights(), pickup_service_s=240.0)
+    decline = 2.0 * 0.25 * 2 * 60  # one time in four both orders wait a minute for the next offer
+    expected = (late + 1.0 * (2 * 400 - 700) + 1.0 * 50 + 0.25 * (400 - 100 - 120) + 0.25 * (60 + 500) + 10.0 * 2
+                + decline)
+    cost = pair_costs(pair, CostWeights(), pickup_service_s=240.0, decline_delay_s=60.0)
     assert cost[0] == pytest.approx(expected, rel=1e-12)
     assert cost[1] == np.inf  # the second courier's shift ends before the food is ready

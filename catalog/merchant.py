@@ -45,7 +45,7 @@ from catalog.published import read_menu
 from geo.zones import cover_zone, parse_zone, union_zones
 from kernel.clock import Clock
 from kernel.errors import ValidationFailed
-from kernel.http import Principal
+from kernel.http import Principal, refuse_store_scoped
 from kernel.ids import new_id
 from kernel.outbox import announce
 
@@ -98,11 +98,12 @@ class Merchant:
     async def _owned(self, conn: asyncpg.Connection, who: Principal, store_id: str,
                      for_update: bool = False) -> dict[str, Any]:
         row = await db.get_store(conn, store_id, tenant_id=tenant_scope(who), for_update=for_update)
-        if row is None:
+        if row is None or not who.may_act_for_store(store_id):  # a store's key and another store: no store
             raise StoreNotFound("no such store")
         return row
 
     async def create_store(self, who: Principal, tenant_id: str, body: StoreCreate) -> dict[str, Any]:
+        refuse_store_scoped(who, "stores")
         zone_info(body.timezone)
         check_currency(body.currency)
         async with self._tx() as conn:
@@ -117,7 +118,7 @@ class Merchant:
     async def list_stores(self, who: Principal, tenant_id: str, after: str | None, limit: int) -> list[dict]:
         await self.get_tenant(who, tenant_id)
         async with self.pool.acquire() as conn:
-            return await db.list_stores(conn, tenant_id, after, limit)
+            return await db.list_stores(conn, tenant_id, after, limit, who.store_ids)
 
     async def get_store(self, who: Principal, store_id: str) -> dict[str, Any]:
         async with self.pool.acquire() as conn:

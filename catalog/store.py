@@ -68,11 +68,13 @@ async def get_store(
     return _store(row)
 
 
-async def list_stores(conn: asyncpg.Connection, tenant_id: str, after: str | None, limit: int) -> list[dict]:
+async def list_stores(conn: asyncpg.Connection, tenant_id: str, after: str | None, limit: int,
+                      store_ids: frozenset[str] | None = None) -> list[dict]:
+    """A page of the tenant's stores; `store_ids`: only those (a store-scoped key's), None: all."""
     rows = await conn.fetch(
         f"SELECT {STORE_COLUMNS} FROM catalog_stores WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2) "
-        "ORDER BY id LIMIT $3",
-        tenant_id, after, limit,
+        "AND ($4::text[] IS NULL OR id = ANY($4::text[])) ORDER BY id LIMIT $3",
+        tenant_id, after, limit, None if store_ids is None else sorted(store_ids),
     )
     return [_store(r) for r in rows]  # type: ignore[misc]
 

@@ -47,7 +47,17 @@ from catalog.messages import (
 )
 from catalog.service import CatalogService
 from kernel.errors import ValidationFailed
-from kernel.http import OPERATOR, STAFF, Handler, decode_body, decode_query, endpoint, json_response, principal
+from kernel.http import (
+    OPERATOR,
+    STAFF,
+    Handler,
+    decode_body,
+    decode_query,
+    endpoint,
+    json_response,
+    principal,
+    refuse_store_scoped,
+)
 
 CATALOG = web.AppKey("catalog", CatalogService)
 MERCHANT = frozenset({STAFF, OPERATOR})
@@ -110,10 +120,11 @@ async def get_tenant(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/tenants/{tenant_id}/stores")
-@endpoint(roles=MERCHANT, body=StoreCreate, response=StoreOut, status=201, summary="Create a store",
-          tags=MERCHANT_TAGS, errors=[404, 422])
+@endpoint(roles=MERCHANT, body=StoreCreate, response=StoreOut, status=201,
+          summary="Create a store (not with a store-scoped key: 403)", tags=MERCHANT_TAGS, errors=[403, 404, 422])
 @owner_first
 async def create_store(request: web.Request) -> web.Response:
+    refuse_store_scoped(principal(request), "stores")  # before the body: its 422 would not be the answer
     body = await decode_body(request, StoreCreate)
     row = await _service(request).merchant.create_store(principal(request), request.match_info["tenant_id"], body)
     return json_response(_store_out(row), status=201)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from catalog.web import CATALOG
 from fooddispatch.identity import API_KEY_PREFIX, IdentityService
+from fooddispatch.keys import DB
 from kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from kernel.http import (
     OPERATOR,
@@ -23,6 +25,7 @@ from kernel.http import (
     endpoint_spec,
     json_response,
     principal,
+    refuse_store_scoped,
 )
 
 IDENTITY_SERVICE = web.AppKey("identity_service", IdentityService)
@@ -99,12 +102,16 @@ class AccountResponse(msgspec.Struct):
 
 class CreateApiKey(msgspec.Struct, forbid_unknown_fields=True):
     name: str
+    # A restaurant tablet's key: it acts for this store of the tenant only (its orders, its feed,
+    # its catalog routes) and manages nothing of the tenant's. Omitted: every store of the tenant.
+    store_id: str | None = None
 
 
 class ApiKeyCreated(msgspec.Struct):
     id: str
     tenant_id: str
     key: str  # shown once
+    store_id: str | None = None
 
 
 def _check_email(email: str) -> None:
@@ -156,16 +163,28 @@ async def create_account(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/tenants/{tenant_id}/api_keys")
-@endpoint(roles={STAFF, OPERATOR}, body=CreateApiKey, response=ApiKeyCreated, status=201,
-          summary="Create a restaurant API key (shown once)", tags=["auth"])
+@endpoint(roles={STAFF, OPERATOR}, body=CreateApiKey, response=ApiKeyCreated, status=201, errors=[403, 404, 422],
+          summary="Create a restaurant API key (shown once); with a store_id, a key for that store only "
+                  "(a tablet's); a store-scoped key may not create keys (403)", tags=["auth"])
 async def create_api_key(request: web.Request) -> web.Response:
     tenant_id = request.match_info["tenant_id"]
     who = principal(request)
     if who.role != OPERATOR and who.tenant_id != tenant_id:  # another tenant: 404 before the body is read
         raise NotFound("no such tenant", param="tenant_id")
+    refuse_store_scoped(who, "API keys")
     body = await decode_body(request, CreateApiKey)
-    key_id, secret = await request.app[IDENTITY_SERVICE].create_api_key(tenant_id, body.name, who)
-    return json_response(ApiKeyCreated(key_id, tenant_id, secret), status=201)
+    if body.store_id is not None:
+        await _check_store_of(request, tenant_id, body.store_id)
+    key_id, secret = await request.app[IDENTITY_SERVICE].create_api_key(tenant_id, body.name, who, body.store_id)
+    return json_response(ApiKeyCreated(key_id, tenant_id, secret, body.store_id), status=201)
+
+
+async def _check_store_of(request: web.Request, tenant_id: str, store_id: str) -> None:
+    """A key's store is one of its tenant's: another tenant's store is the same 404 as none."""
+    async with request.app[DB].acquire() as conn:
+        owner = await request.app[CATALOG].store_tenant(conn, store_id)
+    if owner != tenant_id:
+        raise NotFound("no such store", param="store_id")
 
 
 @routes.delete("/v1/api_keys/{key_id}")

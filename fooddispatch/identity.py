@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from kernel.errors import Conflict, DomainError, NotFound, Unauthenticated, ValidationFailed
-from kernel.http import CUSTOMER, OPERATOR, ROLES, STAFF, Principal
+from kernel.http import CUSTOMER, OPERATOR, ROLES, STAFF, Principal, refuse_store_scoped
 from kernel.ids import new_id
 
 API_KEY_PREFIX = "fdk_"
@@ -200,22 +200,26 @@ class IdentityService:
             return None
         return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
 
-    async def create_api_key(self, tenant_id: str, name: str, created_by: Principal) -> tuple[str, str]:
-        """Returns (key id, the full secret). The secret is never retrievable again."""
+    async def create_api_key(self, tenant_id: str, name: str, created_by: Principal,
+                             store_id: str | None = None) -> tuple[str, str]:
+        """Returns (key id, the full secret). The secret is never retrievable again. `store_id`
+        limits the key to that store (the caller has checked that it is the tenant's)."""
         if created_by.role != OPERATOR and created_by.tenant_id != tenant_id:
             raise NotFound("no such tenant")
+        refuse_store_scoped(created_by, "API keys")
         key_id = new_id("key")
         prefix = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         async with self._pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO api_keys (id, tenant_id, prefix, secret_hash, name, created_by) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
-                key_id, tenant_id, prefix, _secret_hash(secret), name, created_by.account_id,
+                "INSERT INTO api_keys (id, tenant_id, prefix, secret_hash, name, created_by, store_id) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                key_id, tenant_id, prefix, _secret_hash(secret), name, created_by.account_id, store_id,
             )
         return key_id, f"{API_KEY_PREFIX}{prefix}_{secret}"
 
     async def revoke_api_key(self, key_id: str, by: Principal) -> None:
+        refuse_store_scoped(by, "API keys")
         async with self._pool.acquire() as conn:
             done = await conn.fetchval(
                 "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL "
@@ -232,13 +236,15 @@ class IdentityService:
             raise InvalidToken("malformed API key") from None
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id, tenant_id, secret_hash, revoked_at FROM api_keys WHERE prefix = $1", prefix
+                "SELECT id, tenant_id, store_id, secret_hash, revoked_at FROM api_keys WHERE prefix = $1", prefix
             )
         if row is None or not hmac.compare_digest(row["secret_hash"], _secret_hash(secret)):
             raise InvalidToken("unknown API key")
         if row["revoked_at"] is not None:
             raise Unauthenticated("API key has been revoked", code="api_key_revoked")
-        return Principal(account_id=row["id"], role=STAFF, tenant_id=row["tenant_id"], via="api_key")
+        stores = None if row["store_id"] is None else frozenset({row["store_id"]})
+        return Principal(account_id=row["id"], role=STAFF, tenant_id=row["tenant_id"], via="api_key",
+                         store_ids=stores)
 
 
 async def _hash_off_loop(password: str) -> str:

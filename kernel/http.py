@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from kernel.errors import InvalidJson, Unauthenticated, ValidationFailed
+from kernel.errors import Forbidden, InvalidJson, Unauthenticated, ValidationFailed
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -37,16 +37,31 @@ ENDPOINT_ATTR = "__fooddispatch_endpoint__"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an account with one role; staff and API keys belong to one tenant."""
+    """Who is calling: an account with one role; staff and API keys belong to one tenant. A
+    store-scoped API key (a restaurant tablet's) acts for `store_ids` only; None: every store of
+    the tenant (staff accounts, tenant-wide keys, operators)."""
 
     account_id: str
     role: str
     tenant_id: str | None = None
     via: str = "token"  # "token" | "api_key"
     name: str | None = None
+    store_ids: frozenset[str] | None = None
 
     def is_operator(self) -> bool:
         return self.role == OPERATOR
+
+    def may_act_for_store(self, store_id: str) -> bool:
+        """Whether the store scope allows `store_id` (the tenant check is the caller's, as before)."""
+        return self.store_ids is None or store_id in self.store_ids
+
+
+def refuse_store_scoped(who: Principal, what: str) -> None:
+    """A store-scoped key runs one store's tablet; the tenant's own settings (its keys, webhook
+    endpoints, stores) are not its to change. 403, not 404: the tenant is the caller's own, so a
+    404 would hide nothing, and a role that may not call a route is 403 everywhere else."""
+    if who.store_ids is not None:
+        raise Forbidden(f"a store-scoped API key may not manage {what}")
 
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

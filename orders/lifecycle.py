@@ -79,7 +79,7 @@ class OrderLifecycle:
 
     async def _locked(self, conn: asyncpg.Connection, order_id: str, caller: Caller) -> asyncpg.Record:
         row = await store.lock_order(conn, order_id)
-        if row is None or not can_see(caller, row["customer_id"], row["tenant_id"], row["courier_id"]):
+        if row is None or not can_see(caller, row["customer_id"], row["tenant_id"], row["store_id"], row["courier_id"]):
             raise OrderNotFound("no such order", param="order_id")
         return row
 

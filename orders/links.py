@@ -35,7 +35,8 @@ class TrackingLinks:
 
     async def _visible(self, order_id: str, caller: Caller) -> None:
         parties = await self.queries.parties(order_id)
-        if parties is None or not can_see(caller, parties.customer_id, parties.tenant_id, parties.courier_id):
+        if parties is None or not can_see(caller, parties.customer_id, parties.tenant_id, parties.store_id,
+                                          parties.courier_id):
             raise OrderNotFound("no such order", param="order_id")
 
     async def issue(self, order_id: str, caller: Caller) -> IssuedLink:

@@ -156,23 +156,25 @@ def should_pause_store(consecutive_expired: int, threshold: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who acts on or looks at an order: the actor and, for people, their account (and tenant)."""
+    """Who acts on or looks at an order: the actor and, for people, their account (and tenant; for
+    a store-scoped key, its stores: None is every store of the tenant)."""
 
     actor: Actor
     account_id: str | None
     tenant_id: str | None = None
+    store_ids: frozenset[str] | None = None
 
 
 SYSTEM = Caller(Actor.SYSTEM, None)
 
 
-def can_see(caller: Caller, customer_id: str, tenant_id: str, courier_id: str | None) -> bool:
-    """Whether `caller` may see (and so act on) the order of these parties. Everyone else gets the
-    same 404 as for an order that does not exist."""
+def can_see(caller: Caller, customer_id: str, tenant_id: str, store_id: str, courier_id: str | None) -> bool:
+    """Whether `caller` may see (and so act on) the order of these parties. Everyone else (another
+    store's key included) gets the same 404 as for an order that does not exist."""
     if caller.actor in (Actor.OPERATOR, Actor.SYSTEM):
         return True
     if caller.actor is Actor.CUSTOMER:
         return customer_id == caller.account_id
     if caller.actor is Actor.RESTAURANT:
-        return tenant_id == caller.tenant_id
+        return tenant_id == caller.tenant_id and (caller.store_ids is None or store_id in caller.store_ids)
     return courier_id is not None and courier_id == caller.account_id

@@ -101,3 +101,4 @@ class OrderParties:
     status: str
     courier_id: str | None
     at: datetime  # of the last transition
+    store_id: str

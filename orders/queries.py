@@ -43,7 +43,7 @@ class OrderQueries:
     async def order(self, order_id: str, caller: Caller) -> OrderOut:
         async with self.pool.acquire() as conn:
             order = await store.order_view(conn, order_id)
-        if order is None or not can_see(caller, order.customer_id, order.tenant_id, order.courier_id):
+        if order is None or not can_see(caller, order.customer_id, order.tenant_id, order.store_id, order.courier_id):
             raise OrderNotFound("no such order", param="order_id")
         return self.view(order, caller)
 

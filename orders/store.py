@@ -246,13 +246,13 @@ async def order_parties(conn: asyncpg.Connection, order_id: str) -> OrderParties
     """Who the order belongs to and where it stands (for a live view's access check), with the
     time of its last transition."""
     row = await conn.fetchrow(
-        "SELECT id, customer_id, tenant_id, region, status, courier_id, "
+        "SELECT id, customer_id, tenant_id, region, status, courier_id, store_id, "
         "coalesce((SELECT max(at) FROM order_status_history h WHERE h.order_id = o.id), placed_at) AS at "
         "FROM orders o WHERE id = $1",
         order_id,
     )
     return None if row is None else OrderParties(row["id"], row["customer_id"], row["tenant_id"], row["region"],
-                                                 row["status"], row["courier_id"], row["at"])
+                                                 row["status"], row["courier_id"], row["at"], row["store_id"])
 
 
 class _LineRow(msgspec.Struct):

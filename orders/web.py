@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from kernel.clientip import client_ip
-from kernel.errors import Forbidden, Unauthenticated, ValidationFailed
+from kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from kernel.http import (
     COURIER,
     CUSTOMER,
@@ -26,6 +26,7 @@ from kernel.http import (
     idempotency_key,
     json_response,
     principal,
+    refuse_store_scoped,
 )
 from orders.checkout_rules import ClientContext
 from orders.errors import OrderNotFound
@@ -84,7 +85,7 @@ _ACTORS = {CUSTOMER: Actor.CUSTOMER, STAFF: Actor.RESTAURANT, COURIER: Actor.COU
 
 
 def caller_of(who: Principal) -> Caller:
-    return Caller(_ACTORS[who.role], who.account_id, who.tenant_id)
+    return Caller(_ACTORS[who.role], who.account_id, who.tenant_id, who.store_ids)
 
 
 def _caller(request: web.Request) -> Caller:
@@ -100,7 +101,8 @@ async def _order_body(request: web.Request, model: type[T]) -> T:
     order of another customer or tenant is the same 404 as one that does not exist, whatever the body
     says (a 422 first would tell the caller the order exists)."""
     parties = await request.app[ORDERS].queries.parties(request.match_info["order_id"])
-    if parties is None or not can_see(_caller(request), parties.customer_id, parties.tenant_id, parties.courier_id):
+    if parties is None or not can_see(_caller(request), parties.customer_id, parties.tenant_id, parties.store_id,
+                                      parties.courier_id):
         raise OrderNotFound("no such order", param="order_id")
     return await decode_body(request, model)
 
@@ -200,8 +202,10 @@ async def rate(request: web.Request) -> web.Response:
 async def _own_store(request: web.Request) -> str:
     """The path's store, when the caller may act for it: 404 for another tenant's (or none), before
     anything else of the request is read."""
-    store_id = request.match_info["store_id"]
-    await request.app[ORDERS].stores.owner(store_id, tenant_scope(principal(request)))
+    store_id, who = request.match_info["store_id"], principal(request)
+    if not who.may_act_for_store(store_id):  # another store of the tenant, for a store's key: the same 404
+        raise NotFound("no such store", param="store_id")
+    await request.app[ORDERS].stores.owner(store_id, tenant_scope(who))
     return store_id
 
 
@@ -307,6 +311,8 @@ async def assign(request: web.Request) -> web.Response:
                   "operators for any store or platform-wide; codes are unique per tenant")
 async def create_promo(request: web.Request) -> web.Response:
     body = await decode_body(request, PromoCreate)
+    if body.store_id is not None and not principal(request).may_act_for_store(body.store_id):
+        raise NotFound("no such store", param="store_id")  # a store's key naming another store
     promo = await request.app[ORDERS].create_promo(tenant_scope(principal(request)), msgspec.to_builtins(body) | {
         "valid_from": body.valid_from, "valid_until": body.valid_until})
     return json_response(promo_out(promo), status=201)
@@ -319,6 +325,7 @@ def _tenant_scope(who: Principal) -> str | None:
         return None
     if not who.tenant_id:
         raise Forbidden("webhook endpoints belong to a restaurant tenant")
+    refuse_store_scoped(who, "webhook endpoints")
     return who.tenant_id
 
 

@@ -67,13 +67,15 @@ def intent_view(intent: Intent) -> m.PaymentIntentView:
     )
 
 
-def _visible(request: web.Request, customer_id: str, what: str, ident: str, tenant_id: str | None = None) -> None:
+def _visible(request: web.Request, customer_id: str, what: str, ident: str, tenant_id: str | None = None,
+             store_id: str | None = None) -> None:
     """Customers see only their own objects, restaurant staff only the payments of their tenant's
-    orders (`tenant_id`: the checkout writes it into the intent's metadata); others' are reported
-    missing, not forbidden."""
+    orders (`tenant_id`, `store_id`: the checkout writes them into the intent's metadata), a store's
+    key only its store's; others' are reported missing, not forbidden."""
     who = principal(request)
     if ((who.role == CUSTOMER and who.account_id != customer_id)
-            or (who.role == STAFF and (not who.tenant_id or who.tenant_id != tenant_id))):
+            or (who.role == STAFF and (not who.tenant_id or who.tenant_id != tenant_id
+                                       or not who.may_act_for_store(store_id or "")))):
         raise ResourceMissing(f"No such {what}: '{ident}'", param="id")
 
 
@@ -172,7 +174,8 @@ async def list_payment_intents(request: web.Request) -> web.Response:
 async def get_payment_intent(request: web.Request) -> web.Response:
     """One PaymentIntent."""
     intent = await _service(request).get_intent(request.match_info["id"])
-    _visible(request, intent.customer_id, "payment_intent", intent.id, intent.metadata.get("tenant_id"))
+    _visible(request, intent.customer_id, "payment_intent", intent.id, intent.metadata.get("tenant_id"),
+             intent.metadata.get("store_id"))
     return json_response(intent_view(intent))
 
 

@@ -30,9 +30,10 @@ class TrackedOrder(NamedTuple):
     courier_id: str | None
     version: int
     updated_at: datetime
+    store_id: str | None = None
 
 
-_ORDER_COLUMNS = "order_id, customer_id, tenant_id, region, status, courier_id, version, updated_at"
+_ORDER_COLUMNS = "order_id, customer_id, tenant_id, region, status, courier_id, version, updated_at, store_id"
 
 
 def _order(row: asyncpg.Record | None) -> TrackedOrder | None:

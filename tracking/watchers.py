@@ -121,7 +121,9 @@ def may_watch(who: Principal, order: store.TrackedOrder) -> bool:
     if who.role == OPERATOR:
         return True
     if who.role == STAFF:
-        return order.tenant_id is not None and who.tenant_id == order.tenant_id
+        # A store-scoped key (a tablet's) watches its own store's orders only.
+        return (order.tenant_id is not None and who.tenant_id == order.tenant_id
+                and who.may_act_for_store(order.store_id or ""))
     return order.customer_id is not None and who.account_id == order.customer_id
 
 

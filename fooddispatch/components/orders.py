@@ -62,7 +62,7 @@ def _serve_tracking(app: web.Application, service: OrdersService) -> None:
     async def placed_order(order_id: str) -> TrackedOrder | None:
         o = await service.queries.parties(order_id)
         return None if o is None else TrackedOrder(o.order_id, o.customer_id, o.tenant_id, o.region, o.status,
-                                                   o.courier_id, 0, o.at)
+                                                   o.courier_id, 0, o.at, o.store_id)
 
     tracking.steps = courier_step
     tracking.orders = placed_order

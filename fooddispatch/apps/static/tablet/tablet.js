@@ -1,7 +1,11 @@
 /* The restaurant tablet (/tablet): a store's incoming orders, live from the store's feed socket
  * (/v1/stores/{id}/orders/feed), and the kitchen's actions through the public API. The feed starts with a
  * hello listing the store's active orders; orders are kept by id, so a reconnect catches up (the hello
- * again, plus a read of any order it no longer lists) without missing or duplicating one. */
+ * again, plus a read of any order it no longer lists) without missing or duplicating one.
+ *
+ * Opened as /tablet#key=fdk_… (a store-scoped API key, see the README) it signs in with that key: the
+ * fragment never leaves the browser (it is not part of any request), the key is kept for this tab only
+ * (sessionStorage) and wiped from the address bar at once, so it is neither bookmarked nor shown. */
 (function () {
   'use strict';
   const $ = id => document.getElementById(id);
@@ -10,13 +14,24 @@
   const COLUMN = { placed: 'col-new', accepted: 'col-kitchen', preparing: 'col-kitchen', ready: 'col-ready', picked_up: 'col-out' };
   const REASONS = [['item_unavailable', 'Item unavailable'], ['too_busy', 'Too busy'], ['capacity', 'No capacity'],
                    ['store_closed', 'Closing'], ['address_problem', 'Address problem'], ['other', 'Other']];
+  const API_KEY = 'fdk_';
+  keyFromFragment();
   const state = { token: sessionStorage.getItem('tablet.token'), storeId: localStorage.getItem('tablet.store'),
                   orders: new Map(), details: new Map(), connected: false, hellos: 0, beeps: 0, frames: 0 };
   window.__tablet = state;
   let audio = null, socket = null, retry = 1000, map = null, drops = null;
 
+  /* #key=<secret> in the address: keep it for the tab, then take it out of the address bar (and history). */
+  function keyFromFragment() {
+    const key = new URLSearchParams(location.hash.slice(1)).get('key');
+    if (!key) return;
+    history.replaceState(null, '', location.pathname + location.search);
+    if (key.startsWith(API_KEY)) sessionStorage.setItem('tablet.token', key);
+  }
   function headers(extra) {
-    return Object.assign({ 'Authorization': `Bearer ${state.token}` }, extra || {});
+    const auth = state.token.startsWith(API_KEY) ? { 'X-Api-Key': state.token }
+                                                 : { 'Authorization': `Bearer ${state.token}` };
+    return Object.assign(auth, extra || {});
   }
   async function api(method, path, body) {
     const init = { method, headers: headers(body !== undefined ? { 'Content-Type': 'application/json' } : {}) };
@@ -91,6 +106,8 @@
 
   function connect() {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    // A browser sets no headers on a websocket: the token or key goes as ?access_token=, the one place the
+    // server reads it from a query (the server logs paths only, never query strings).
     socket = new WebSocket(`${scheme}://${location.host}/v1/stores/${state.storeId}/orders/feed?access_token=${encodeURIComponent(state.token)}`);
     socket.onopen = () => { retry = 1000; };
     socket.onmessage = ev => {

@@ -41,7 +41,7 @@ from tracking.messages import (
     json_frame_decoder,
     msgpack_frame_decoder,
 )
-from tracking.model import REJECT_TELEPORT, CourierTrack, Geofences, TokenBucket
+from tracking.model import REJECT_TELEPORT, Arrival, CourierTrack, Geofences, TokenBucket
 from tracking.sender import PING, Sender, pong_frame, text_frame
 from tracking.service import TRACKING, TrackingService
 
@@ -276,11 +276,7 @@ class CourierSession:
             event_type, aggregate = "courier.offer_response", frame.offer_id
             data = {"courier_id": cid, "offer_id": frame.offer_id, "accepted": frame.accepted, "at": at}
         elif isinstance(frame, Arrived):
-            event_type, aggregate = f"courier.arrived_{frame.where}", frame.order_id
-            data = {"courier_id": cid, "order_id": frame.order_id, "at": at}
-            if not self.geofences.mark_arrived(frame.order_id, frame.where) and frame.id is None:
-                self.sender.send(encoder.encode(Ack(id=frame.id)))  # the geofence already reported it
-                return
+            return await self._arrived(frame)
         elif isinstance(frame, PickedUp):
             event_type, aggregate, step = "courier.picked_up", frame.order_id, "picked_up"
             data = {"courier_id": cid, "order_id": frame.order_id, "at": at, "proof": None}
@@ -302,8 +298,19 @@ class CourierSession:
             self.track.status = frame.status
             self.track.seen = service.now()
             service.pending(self, 0)
-        if isinstance(frame, Arrived):
-            await service.notify_order(frame.order_id, event_type)
+        self.sender.send(encoder.encode(Ack(id=frame.id)))
+
+    async def _arrived(self, frame: Arrived) -> None:
+        """The app says the courier is at the restaurant or the door. Recorded once per order and courier,
+        whoever reports it first: this frame, a resend of it, or the geofence (which also saw it, here or
+        on the process that held the socket before a reconnect); the others are acked and write nothing."""
+        self.geofences.mark_arrived(frame.order_id, frame.where)  # this socket's geofence need not report it
+        try:
+            await self.service.record_arrival(self.courier_id, Arrival(frame.order_id, frame.where))
+        except Exception:
+            log.exception("courier arrival failed")
+            self.error("unavailable", "could not record the action; resend it", action_id=frame.id)
+            return
         self.sender.send(encoder.encode(Ack(id=frame.id)))
 
 

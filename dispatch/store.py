@@ -148,6 +148,42 @@ async def reopen(conn: asyncpg.Connection, order_ids: Sequence[str], exclude: st
     return [r["order_id"] for r in rows]
 
 
+async def hand_over(conn: asyncpg.Connection, data: dict[str, Any], region: str) -> asyncpg.Record | None:
+    """An operator gave the order to a courier by hand (`order.courier_assigned`): it leaves the pool for good,
+    `assigned` to that courier with no offer (or still in the accepted offer that courier holds it by). An
+    order not heard of yet is recorded from the event. Returns the row as it was (`status, offer_id,
+    courier_id`); None for an order past pickup or ended (the event is older than that: nothing changes)."""
+    order_id, courier_id = data["order_id"], data["courier_id"]
+    plat, plng = _point(data, "pickup")
+    dlat, dlng = _point(data, "dropoff")
+    await conn.execute(
+        """INSERT INTO dispatch_orders (order_id, region, store_id, pickup_lat, pickup_lng, dropoff_lat,
+               dropoff_lng, placed_at, promised_at, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed') ON CONFLICT (order_id) DO NOTHING""",
+        order_id, data.get("region") or region, data["store_id"], plat, plng, dlat, dlng,
+        _ts(data["placed_at"]), _ts(data["promised_at"]),
+    )
+    before = await conn.fetchrow(
+        "SELECT status, offer_id, courier_id FROM dispatch_orders WHERE order_id = $1 FOR UPDATE", order_id)
+    if before is None or before["status"] not in ("placed", *LIVE_ORDER):
+        return None
+    await conn.execute(
+        """UPDATE dispatch_orders SET status = 'assigned', courier_id = $2, updated_at = now(),
+               offer_id = CASE WHEN status = 'assigned' AND courier_id = $2 THEN offer_id END
+           WHERE order_id = $1""", order_id, courier_id,
+    )
+    return before
+
+
+async def held_by_hand(conn: asyncpg.Connection, courier_id: str) -> list[str]:
+    """The orders an operator gave the courier by hand (assigned, by no offer) it has not picked up yet."""
+    rows = await conn.fetch(
+        "SELECT order_id FROM dispatch_orders WHERE courier_id = $1 AND status = 'assigned' AND offer_id IS NULL "
+        "ORDER BY order_id FOR UPDATE", courier_id,
+    )
+    return [r["order_id"] for r in rows]
+
+
 # -- offers -----------------------------------------------------------------------------------
 
 

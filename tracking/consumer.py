@@ -1,6 +1,7 @@
 """The "tracking" consumer group: keeps the order projection (`tracking_orders`) from
 order.* and dispatch.* events, tells the watchers of an order what changed, and tells the
-process holding a courier's socket which orders it carries now.
+process holding a courier's socket which orders it carries now (and the courier's app, when an
+operator gave an order to it or took one from it: `order.courier_assigned`).
 
 Each handler runs in the consumer's transaction (deduplicated by event id). Redis writes
 and publishes happen inside it, before the commit: if the commit fails the event comes
@@ -13,7 +14,7 @@ import asyncpg
 from kernel.eventbus import EventHandler
 from kernel.outbox import Event
 from tracking import store
-from tracking.messages import BundleChanged, OrderStatus, encoder
+from tracking.messages import Assigned, BundleChanged, LatLng, OrderStatus, Unassigned, encoder
 from tracking.service import TrackingService
 
 
@@ -31,6 +32,7 @@ class Projection:
             "order.accepted": self.accepted,
             "dispatch.assigned": self.assigned,
             "dispatch.unassigned": self.unassigned,
+            "order.courier_assigned": self.courier_assigned,
         }
         for event_type, status in status_events.items():
             handlers[event_type] = self._status_handler(status)
@@ -63,6 +65,8 @@ class Projection:
                 touched[courier_id] = row.region
                 if previous and previous != courier_id:
                     touched[previous] = row.region  # reassigned: the old courier stops publishing here
+            elif previous and previous != courier_id:  # an operator gave it to another courier first
+                await self._tell(courier_id, Unassigned(order_id))
         for cid, region in touched.items():
             await self._bundle_changed(conn, cid, region)
 
@@ -77,6 +81,28 @@ class Projection:
                 changed, region = True, row.region
         if changed:
             await self._bundle_changed(conn, courier_id, region)
+
+    async def courier_assigned(self, conn: asyncpg.Connection, event: Event) -> None:
+        """An operator gave the order to a courier by hand: tracking's view follows (dispatch's assignments of
+        it leave it so from now on), the order's watchers see the new courier (and no position of the old
+        one), both couriers' sockets carry their new bundles, and both apps are told."""
+        order_id, courier_id = event.data["order_id"], event.data["courier_id"]
+        row, previous = await store.hand_to(conn, order_id, courier_id)
+        if row is None:
+            return
+        await self._publish(event, row)
+        await self._bundle_changed(conn, courier_id, row.region)
+        pickup, dropoff = event.data.get("pickup"), event.data.get("dropoff")
+        await self._tell(courier_id, Assigned(order_id, LatLng(**pickup) if pickup else None,
+                                              LatLng(**dropoff) if dropoff else None))
+        if previous and previous != courier_id:
+            await self._bundle_changed(conn, previous, row.region)
+            await self._tell(previous, Unassigned(order_id))
+
+    async def _tell(self, courier_id: str, frame: Assigned | Unassigned) -> None:
+        """A frame for the courier's app, on its channel (the process holding its socket forwards it)."""
+        service = self.service
+        await service.redis.publish(service.channels.courier(courier_id), encoder.encode(frame))
 
     async def _publish(self, event: Event, row: store.TrackedOrder | None) -> None:
         if row is None:

@@ -153,6 +153,7 @@ class Projection:
             "courier.offer_response": self._on_offer_response,
             "dispatch.assigned": self._on_assigned,
             "dispatch.unassigned": self._on_unassigned,
+            "order.courier_assigned": self._on_courier_assigned,
             "courier.status_changed": self._on_courier_status,
             "menu.published": self._on_store,
             "item.sold_out": self._on_store,
@@ -237,6 +238,19 @@ class Projection:
                 order.courier_id = None
             order.note({**entry, "courier_id": courier.id, "reason": data.get("reason")})
         courier.note({**entry, "reason": data.get("reason")})
+
+    def _on_courier_assigned(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
+        """An operator gave the order to a courier by hand: it leaves the courier that had it."""
+        order = self._order(str(data.get("order_id")))
+        courier = self._courier(str(data.get("courier_id")))
+        if order.courier_id and order.courier_id != courier.id:
+            previous = self._courier(order.courier_id)
+            previous.order_ids = [o for o in previous.order_ids if o != order.id]
+        order.courier_id = courier.id
+        order.note({**entry, "courier_id": courier.id})
+        if order.id not in courier.order_ids:
+            courier.order_ids.append(order.id)
+        courier.note({**entry, "order_id": order.id})
 
     def _on_courier_status(self, type_: str, data: Data, entry: dict[str, Any]) -> None:
         courier = self._courier(str(data.get("courier_id")))

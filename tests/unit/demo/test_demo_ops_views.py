@@ -39,6 +39,18 @@ def test_a_courier_arrival_recorded_twice_shows_once_in_the_timeline() -> None:
     assert events.count("courier.arrived_pickup") == 2
 
 
+
+def test_an_operator_s_assignment_moves_the_order_between_couriers_like_dispatch_s() -> None:
+    p = Projection()
+    placed(p, "o1", T0, 2400)
+    p.apply("dispatch.assigned", {"courier_id": "c1", "order_ids": ["o1"]}, T0 + 60)
+    p.apply("order.courier_assigned", {"order_id": "o1", "courier_id": "c2", "previous_courier_id": "c1"}, T0 + 90)
+    detail = p.order_detail("o1")
+    assert detail is not None and detail["courier_id"] == "c2"
+    assert [e["event"] for e in detail["timeline"]][-1] == "order.courier_assigned"
+    assert p.courier_detail("c1")["order_ids"] == []  # type: ignore[index]
+    assert p.courier_detail("c2")["order_ids"] == ["o1"]  # type: ignore[index]
+
 def test_payments_join_the_timeline_in_time_order_even_when_named_late() -> None:
     p = Projection()
     # A 3-D Secure hold is authorized before its order exists and without a reference.

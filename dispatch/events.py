@@ -10,8 +10,10 @@ event back to do it again.
   pool with that courier excluded. An answer for an unknown or lapsed offer, or from another
   courier, gets an `error` frame on the sender's channel and changes nothing.
 - `courier.status_changed` to offline/stale: a pending offer is withdrawn; orders of an accepted
-  bundle not picked up yet go back to the pool with `dispatch.unassigned`.
+  bundle, or given to the courier by hand, not picked up yet go back to the pool with `dispatch.unassigned`.
 - `order.cancelled` / `rejected` / `expired` withdraw a pending offer holding the order.
+- `order.courier_assigned` (an operator's assignment by hand): the order leaves the pool for good; a
+  pending offer holding it is withdrawn, an accepted one of another courier lets go of it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from kernel.outbox import Event, announce, on
 from orders.event_types import (
     OrderAccepted,
     OrderCancelled,
+    OrderCourierAssigned,
     OrderDelivered,
     OrderEnded,
     OrderExpired,
@@ -69,6 +72,7 @@ class DispatchEvents:
             on(OrderExpired, self.ended),
             on(CourierOfferResponse, self.offer_response),
             on(CourierStatusChanged, self.status_changed),
+            on(OrderCourierAssigned, self.courier_assigned),
         ])
 
     def _live(self, region: str) -> LiveOffers:
@@ -113,6 +117,28 @@ class DispatchEvents:
             await self._send(offer.courier_id, OfferCancelled(offer.offer_id, "order_cancelled"))
         else:
             await self._complete_if_done(conn, offer.offer_id, event.occurred_at)
+
+    async def courier_assigned(self, conn: asyncpg.Connection, event: Event, assigned: OrderCourierAssigned) -> None:
+        """An operator gave the order to a courier by hand: it leaves the pool and is never offered again. A
+        pending offer holding it is withdrawn (its courier is told; the offer's other orders go back to the
+        pool); an accepted offer of another courier no longer holds it (empty, it frees that courier). The
+        apps hear of the assignment itself from tracking."""
+        order_id = assigned.order_id
+        before = await store.hand_over(conn, assigned, self.region)
+        if before is None or not before["offer_id"]:
+            return
+        offer = await store.offer_for_update(conn, before["offer_id"])
+        if offer is None:
+            return
+        if before["status"] == "offered" and await store.set_offer_status(
+                conn, offer.offer_id, OfferStatus.CANCELLED, event.occurred_at, only_from="pending"):
+            await store.reopen(conn, [o for o in offer.order_ids if o != order_id], exclude=None)
+            await self._live(offer.region).clear([OfferKeys(offer.offer_id, offer.courier_id, offer.order_ids)])
+            await self._send(offer.courier_id, OfferCancelled(offer.offer_id, "order_reassigned"))
+        elif before["status"] == "assigned" and offer.courier_id != assigned.courier_id and \
+                not await store.offer_orders(conn, offer.offer_id):
+            await store.set_offer_status(conn, offer.offer_id, OfferStatus.UNASSIGNED, event.occurred_at,
+                                         only_from="accepted")
 
     async def _complete_if_done(self, conn: asyncpg.Connection, offer_id: str, at: datetime) -> None:
         rows = await store.offer_orders(conn, offer_id)
@@ -167,3 +193,8 @@ class DispatchEvents:
                                              only_from="accepted")
             await announce(conn, DispatchUnassigned(courier_id=courier_id, order_ids=tuple(back),
                                                     reason=f"courier_{status}"), offer.offer_id)
+        # Orders an operator gave the courier by hand go back to the pool the same way.
+        back = await store.reopen(conn, await store.held_by_hand(conn, courier_id), exclude=courier_id)
+        if back:
+            await announce(conn, DispatchUnassigned(courier_id=courier_id, order_ids=tuple(back),
+                                                    reason=f"courier_{status}"), courier_id)

@@ -19,7 +19,7 @@ import asyncpg
 
 from dispatch.event_types import DispatchOffered
 from kernel.outbox import Event, MoneyData, write_events
-from orders.event_types import OrderAccepted, OrderPlaced
+from orders.event_types import OrderAccepted, OrderCourierAssigned, OrderPlaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +129,40 @@ async def reopen(conn: asyncpg.Connection, order_ids: Sequence[str], exclude: st
                                ELSE array_append(excluded, $2) END
            WHERE order_id = ANY($1) AND status IN ('offered', 'assigned') RETURNING order_id""",
         list(order_ids), exclude,
+    )
+    return [r["order_id"] for r in rows]
+
+
+async def hand_over(conn: asyncpg.Connection, assigned: OrderCourierAssigned, region: str) -> asyncpg.Record | None:
+    """An operator gave the order to a courier by hand (`order.courier_assigned`): it leaves the pool for good,
+    `assigned` to that courier with no offer (or still in the accepted offer that courier holds it by). An
+    order not heard of yet is recorded from the event. Returns the row as it was (`status, offer_id,
+    courier_id`); None for an order past pickup or ended (the event is older than that: nothing changes)."""
+    order_id, courier_id = assigned.order_id, assigned.courier_id
+    await conn.execute(
+        """INSERT INTO dispatch_orders (order_id, region, store_id, pickup_lat, pickup_lng, dropoff_lat,
+               dropoff_lng, placed_at, promised_at, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'placed') ON CONFLICT (order_id) DO NOTHING""",
+        order_id, assigned.region or region, assigned.store_id, assigned.pickup.lat, assigned.pickup.lng,
+        assigned.dropoff.lat, assigned.dropoff.lng, assigned.placed_at, assigned.promised_at,
+    )
+    before = await conn.fetchrow(
+        "SELECT status, offer_id, courier_id FROM dispatch_orders WHERE order_id = $1 FOR UPDATE", order_id)
+    if before is None or before["status"] not in ("placed", "open", "offered", "assigned"):
+        return None
+    await conn.execute(
+        """UPDATE dispatch_orders SET status = 'assigned', courier_id = $2, updated_at = now(),
+               offer_id = CASE WHEN status = 'assigned' AND courier_id = $2 THEN offer_id END
+           WHERE order_id = $1""", order_id, courier_id,
+    )
+    return before
+
+
+async def held_by_hand(conn: asyncpg.Connection, courier_id: str) -> list[str]:
+    """The orders an operator gave the courier by hand (assigned, by no offer) it has not picked up yet."""
+    rows = await conn.fetch(
+        "SELECT order_id FROM dispatch_orders WHERE courier_id = $1 AND status = 'assigned' AND offer_id IS NULL "
+        "ORDER BY order_id FOR UPDATE", courier_id,
     )
     return [r["order_id"] for r in rows]
 

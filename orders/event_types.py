@@ -130,6 +130,23 @@ class OrderDelivered(OrderFacts, frozen=True, kw_only=True):
     proof: dict[str, Any] | None
 
 
+class OrderCourierAssigned(OrderFacts, frozen=True, kw_only=True):
+    """An operator gave the order to `courier_id` by hand, before pickup (`POST /v1/orders/{id}/courier`,
+    below); `previous_courier_id` had it, if anyone. It carries where the courier goes (for its app) and
+    what dispatch needs to know of an order it has not seen yet. Not a merchant webhook event type."""
+
+    event_type = "order.courier_assigned"
+    courier_id: str
+    previous_courier_id: str | None
+    operator_id: str | None
+    region: str
+    pickup: PointData
+    dropoff: PointData
+    placed_at: datetime
+    promised_at: datetime
+    at: datetime
+
+
 class OrderRefunded(OrderFacts, frozen=True, kw_only=True):
     """The order's `refunded` grew by `amount` (see "Money events" below): `reason` is `missing_items`
     or the refund's reason; `refund_id` and `payment_intent` name payments' refund and the refunded
@@ -157,9 +174,10 @@ class WebhookEndpointDisabled(EventData, frozen=True, kw_only=True):
 
 OrderEvent = (OrderPlaced | OrderAccepted | OrderPrepTimeChanged | OrderReady | OrderRejected | OrderExpired
               | OrderCancelled | OrderPickedUp | OrderDelivered | OrderRefunded)
-"""Orders' events about an order, tagged by the envelope's `type`."""
+"""Orders' events about an order, tagged by the envelope's `type`: each becomes merchant webhooks and a
+frame to the tablets (`order.courier_assigned`, like dispatch's assignments, is neither)."""
 
 EVENTS: tuple[type[EventData], ...] = (
     OrderPlaced, OrderAccepted, OrderPrepTimeChanged, OrderReady, OrderRejected, OrderExpired, OrderCancelled,
-    OrderPickedUp, OrderDelivered, OrderRefunded, WebhookEndpointDisabled,
+    OrderPickedUp, OrderDelivered, OrderCourierAssigned, OrderRefunded, WebhookEndpointDisabled,
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,6 +27,7 @@ from orders.errors import AlreadyRated, OrderNotFound, TipNotChangeable
 from orders.event_types import (
     OrderAccepted,
     OrderCancelled,
+    OrderCourierAssigned,
     OrderDelivered,
     OrderExpired,
     OrderPickedUp,
@@ -62,6 +63,16 @@ from orders.pricing import (
 log = logging.getLogger(__name__)
 
 StorePauser = Callable[[str, str], Awaitable[None]]  # (store_id, reason)
+
+
+def courier_assigned_event(row: Any, status: Status, courier_id: str, operator_id: str | None, at: datetime) -> Event:
+    """`order.courier_assigned`: an operator gave the order to `courier_id` by hand (docs/EVENTS.md)."""
+    return OrderCourierAssigned(
+        **order_facts(row, status), courier_id=courier_id, previous_courier_id=row["courier_id"],
+        operator_id=operator_id, region=row["region"], pickup=PointData(row["pickup_lat"], row["pickup_lng"]),
+        dropoff=PointData(row["dropoff_lat"], row["dropoff_lng"]), placed_at=row["placed_at"],
+        promised_at=row["promised_to"], at=at,
+    ).event(row["id"])
 
 
 class OrderLifecycle:
@@ -272,13 +283,28 @@ class OrderLifecycle:
             if not await store.set_rating(conn, order_id, stars, comment):
                 raise AlreadyRated("this order has been rated already")
 
-    async def assign(self, order_id: str, caller: Caller, courier_id: str) -> None:
-        """Operators may assign a courier by hand (dispatch does it through `dispatch.assigned`)."""
+    async def assign(self, order_id: str, caller: Caller, courier_id: str) -> bool:
+        """An operator gives the order to a courier by hand, before pickup (dispatch does it through
+        `dispatch.assigned`). From then on dispatch's assignments of the order are stale; the change is
+        announced as `order.courier_assigned` in the same transaction, so dispatch withdraws the order from
+        its pool and offers, tracking moves it to the courier's bundle and tells both couriers' apps, and the
+        order's watchers see the new courier. Returns False when the courier holds it by hand already."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, order_id, caller)
-            if Status(row["status"]) not in BEFORE_PICKUP:
+            if caller.actor is not Actor.OPERATOR:
+                raise OrderNotFound("no such order", param="order_id")
+            status = Status(row["status"])
+            if status not in BEFORE_PICKUP:
                 raise InvalidTransition("the order is past pickup", extra={"status": row["status"]})
-            await store.assign_courier(conn, [order_id], courier_id)
+            if row["courier_id"] == courier_id and row["courier_by_operator"]:
+                return False
+            event = courier_assigned_event(row, status, courier_id, caller.account_id, self.clock.now())
+            await store.apply_change(
+                conn, order_id, from_status=status.value, to_status=status.value, actor=caller.actor.value,
+                actor_id=caller.account_id, reason="courier_assigned", at=self.clock.now(),
+                changes={"courier_id": courier_id, "courier_by_operator": True}, events=[event], record_history=False,
+            )
+            return True
 
     # ---- system: accept-window expiry -------------------------------------------------------------
 

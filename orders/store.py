@@ -224,7 +224,7 @@ ORDER_COLUMNS = (
     "pricing::text AS pricing, payment_method_id, intent_id, promo_id, pickup_lat, pickup_lng, dropoff_lat, "
     "dropoff_lng, address, prep_time_s, placed_at, accept_by, scheduled_for, promised_from, promised_to, "
     "accepted_at, ready_at, picked_up_at, delivered_at, ended_at, end_reason, courier_id, cancel_fee, refunded, "
-    "captured, proof::text AS proof, rating, rating_comment, delivery_note"
+    "captured, proof::text AS proof, rating, rating_comment, delivery_note, courier_by_operator"
 )
 
 
@@ -326,7 +326,7 @@ async def order_view(conn: asyncpg.Connection, order_id: str) -> Order | None:
 # Columns a transition may set; None leaves the current value.
 TRANSITION_FIELDS = (
     "accepted_at", "ready_at", "prep_time_s", "picked_up_at", "delivered_at", "ended_at", "end_reason",
-    "courier_id", "cancel_fee", "captured", "refunded", "total", "proof", "pricing",
+    "courier_id", "courier_by_operator", "cancel_fee", "captured", "refunded", "total", "proof", "pricing",
 )
 
 
@@ -416,16 +416,19 @@ async def mark_missing(conn: asyncpg.Connection, order_id: str, missing: dict[in
 
 
 async def assign_courier(conn: asyncpg.Connection, order_ids: list[str], courier_id: str) -> None:
+    """Dispatch's assignment (`dispatch.assigned`): not of an order an operator gave a courier by hand
+    (dispatch's decision about it is older than the hand-over, see migrations/0006)."""
     await conn.execute(
         "UPDATE orders SET courier_id = $2 WHERE id = ANY($1) "
-        "AND status IN ('placed', 'accepted', 'preparing', 'ready')",
+        "AND status IN ('placed', 'accepted', 'preparing', 'ready') AND NOT courier_by_operator",
         order_ids, courier_id,
     )
 
 
 async def unassign_courier(conn: asyncpg.Connection, order_ids: list[str], courier_id: str) -> None:
+    """The courier let go of the orders (`dispatch.unassigned`): back to dispatch, whoever assigned them."""
     await conn.execute(
-        "UPDATE orders SET courier_id = NULL WHERE id = ANY($1) AND courier_id = $2 "
+        "UPDATE orders SET courier_id = NULL, courier_by_operator = false WHERE id = ANY($1) AND courier_id = $2 "
         "AND status IN ('placed', 'accepted', 'preparing', 'ready')",
         order_ids, courier_id,
     )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -292,12 +292,14 @@ async def deliver(request: web.Request) -> web.Response:
 
 
 class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    courier_id: str
+    courier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 @routes.post("/v1/orders/{order_id}/courier")
-@endpoint(roles={OPERATOR}, body=AssignRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
-          summary="Assign a courier by hand (dispatch normally does it)")
+@endpoint(roles={OPERATOR}, body=AssignRequest, response=OrderOut, tags=TAGS, errors=[404, 409, 422],
+          summary="Assign or reassign a courier by hand, before pickup (dispatch normally does it). Announced as "
+                  "`order.courier_assigned`: dispatch stops offering the order, both couriers' apps are told, "
+                  "the customer's tracking shows the new courier")
 async def assign(request: web.Request) -> web.Response:
     body = await _order_body(request, AssignRequest)
     await _lifecycle(request).assign(request.match_info["order_id"], _caller(request), body.courier_id)

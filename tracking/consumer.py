@@ -1,6 +1,7 @@
 """The "tracking" consumer group: keeps the order projection (`tracking_orders`) from
 order.* and dispatch.* events, tells the watchers of an order what changed, and tells the
-process holding a courier's socket which orders it carries now.
+process holding a courier's socket which orders it carries now (and the courier's app, when an
+operator gave an order to it or took one from it: `order.courier_assigned`).
 
 Each handler runs in the consumer's transaction (deduplicated by event id). Redis writes
 and publishes happen inside it, before the commit: if the commit fails the event comes
@@ -16,6 +17,7 @@ from kernel.outbox import Event, TypedHandler, on
 from orders.event_types import (
     OrderAccepted,
     OrderCancelled,
+    OrderCourierAssigned,
     OrderDelivered,
     OrderExpired,
     OrderFacts,
@@ -25,7 +27,7 @@ from orders.event_types import (
     OrderRejected,
 )
 from tracking import store
-from tracking.messages import BundleChanged, OrderStatus, encoder
+from tracking.messages import Assigned, BundleChanged, LatLng, OrderStatus, Unassigned, encoder
 from tracking.service import TrackingService
 
 
@@ -39,6 +41,7 @@ class Projection:
             on(OrderAccepted, self.accepted),
             on(DispatchAssigned, self.assigned),
             on(DispatchUnassigned, self.unassigned),
+            on(OrderCourierAssigned, self.courier_assigned),
             on(OrderReady, self._status_handler("ready")),
             on(OrderPickedUp, self._status_handler("picked_up")),
             on(OrderDelivered, self._status_handler("delivered")),
@@ -73,6 +76,8 @@ class Projection:
                 touched[courier_id] = row.region
                 if previous and previous != courier_id:
                     touched[previous] = row.region  # reassigned: the old courier stops publishing here
+            elif previous and previous != courier_id:  # an operator gave it to another courier first
+                await self._tell(courier_id, Unassigned(order_id))
         for cid, region in touched.items():
             await self._bundle_changed(conn, cid, region)
 
@@ -87,6 +92,28 @@ class Projection:
                 changed, region = True, row.region
         if changed:
             await self._bundle_changed(conn, courier_id, region)
+
+    async def courier_assigned(self, conn: asyncpg.Connection, event: Event, assigned: OrderCourierAssigned) -> None:
+        """An operator gave the order to a courier by hand: tracking's view follows (dispatch's assignments of
+        it leave it so from now on), the order's watchers see the new courier (and no position of the old
+        one), both couriers' sockets carry their new bundles, and both apps are told."""
+        order_id, courier_id = assigned.order_id, assigned.courier_id
+        row, previous = await store.hand_to(conn, order_id, courier_id)
+        if row is None:
+            return
+        await self._publish(event, row)
+        await self._bundle_changed(conn, courier_id, row.region)
+        pickup, dropoff = assigned.pickup, assigned.dropoff
+        await self._tell(courier_id, Assigned(order_id, LatLng(pickup.lat, pickup.lng),
+                                              LatLng(dropoff.lat, dropoff.lng)))
+        if previous and previous != courier_id:
+            await self._bundle_changed(conn, previous, row.region)
+            await self._tell(previous, Unassigned(order_id))
+
+    async def _tell(self, courier_id: str, frame: Assigned | Unassigned) -> None:
+        """A frame for the courier's app, on its channel (the process holding its socket forwards it)."""
+        service = self.service
+        await service.publisher.publish(service.channels.courier(courier_id), encoder.encode(frame))
 
     async def _publish(self, event: Event, row: store.TrackedOrder | None) -> None:
         if row is None:

@@ -23,8 +23,6 @@ from kernel.errors import DomainError
 from kernel.http import COURIER, Principal, optional_principal, unstorable_path
 from kernel.ids import new_id
 from tracking.event_types import (
-    CourierArrivedDropoff,
-    CourierArrivedPickup,
     CourierDelivered,
     CourierEvent,
     CourierOfferResponse,
@@ -50,7 +48,7 @@ from tracking.messages import (
     json_frame_decoder,
     msgpack_frame_decoder,
 )
-from tracking.model import REJECT_TELEPORT, CourierTrack, Geofences, TokenBucket
+from tracking.model import REJECT_TELEPORT, Arrival, CourierTrack, Geofences, TokenBucket
 from tracking.sender import PING, Sender, pong_frame, text_frame
 from tracking.service import TRACKING, TrackingService
 
@@ -285,11 +283,7 @@ class CourierSession:
             action = CourierOfferResponse(courier_id=cid, offer_id=frame.offer_id, accepted=frame.accepted, at=at)
             aggregate = frame.offer_id
         elif isinstance(frame, Arrived):
-            arrived = CourierArrivedPickup if frame.where == "pickup" else CourierArrivedDropoff
-            action, aggregate = arrived(courier_id=cid, order_id=frame.order_id, at=at), frame.order_id
-            if not self.geofences.mark_arrived(frame.order_id, frame.where) and frame.id is None:
-                self.sender.send(encoder.encode(Ack(id=frame.id)))  # the geofence already reported it
-                return
+            return await self._arrived(frame)
         elif isinstance(frame, PickedUp):
             action = CourierPickedUp(courier_id=cid, order_id=frame.order_id, at=at, proof=None)
             aggregate, step = frame.order_id, "picked_up"
@@ -311,8 +305,19 @@ class CourierSession:
             self.track.status = frame.status
             self.track.seen = service.now()
             service.pending(self, 0)
-        if isinstance(frame, Arrived):
-            await service.notify_order(frame.order_id, action.event_type)
+        self.sender.send(encoder.encode(Ack(id=frame.id)))
+
+    async def _arrived(self, frame: Arrived) -> None:
+        """The app says the courier is at the restaurant or the door. Recorded once per order and courier,
+        whoever reports it first: this frame, a resend of it, or the geofence (which also saw it, here or
+        on the process that held the socket before a reconnect); the others are acked and write nothing."""
+        self.geofences.mark_arrived(frame.order_id, frame.where)  # this socket's geofence need not report it
+        try:
+            await self.service.record_arrival(self.courier_id, Arrival(frame.order_id, frame.where))
+        except Exception:
+            log.exception("courier arrival failed")
+            self.error("unavailable", "could not record the action; resend it", action_id=frame.id)
+            return
         self.sender.send(encoder.encode(Ack(id=frame.id)))
 
 

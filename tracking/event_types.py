@@ -51,15 +51,15 @@ class CourierAtOrder(EventData, frozen=True, kw_only=True):
 
 
 class CourierArrivedPickup(CourierAtOrder, frozen=True, kw_only=True):
-    """The courier reached the restaurant (the geofence, or the app's own "arrived"; either may
-    report it, so a consumer may see it twice)."""
+    """The courier reached the restaurant: recorded once per order and courier, whoever reports it
+    first (the geofence, or the app's own "arrived"; events written before that rule may come twice)."""
 
     event_type = "courier.arrived_pickup"
 
 
 class CourierArrivedDropoff(CourierAtOrder, frozen=True, kw_only=True):
-    """The courier reached the customer (the geofence, or the app's own "arrived"; either may
-    report it, so a consumer may see it twice)."""
+    """The courier reached the customer: recorded once per order and courier, whoever reports it
+    first (the geofence, or the app's own "arrived"; events written before that rule may come twice)."""
 
     event_type = "courier.arrived_dropoff"
 

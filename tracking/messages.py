@@ -145,6 +145,24 @@ class StatusSet(msgspec.Struct, tag="status", tag_field="type"):
     by: Literal["operator"] = "operator"
 
 
+class Assigned(msgspec.Struct, tag="assigned", tag_field="type"):
+    """Server -> courier: an operator gave this order to the courier by hand (there is no offer to answer):
+    pick it up at `pickup`, take it to `dropoff`."""
+
+    order_id: str
+    pickup: LatLng | None
+    dropoff: LatLng | None
+    by: Literal["operator"] = "operator"
+
+
+class Unassigned(msgspec.Struct, tag="unassigned", tag_field="type"):
+    """Server -> courier: the order is no longer the courier's (an operator gave it to another courier);
+    the app drops it from the job."""
+
+    order_id: str
+    reason: Literal["reassigned"] = "reassigned"
+
+
 # -- operator routes -------------------------------------------------------------------------
 
 

@@ -445,11 +445,17 @@ class TrackingService:
         """The committed order from the orders package (None where orders is not wired)."""
         return None if self.orders is None else await self.orders(order_id)
 
-    async def record_arrival(self, courier_id: str, arrival: Arrival) -> None:
+    async def record_arrival(self, courier_id: str, arrival: Arrival) -> bool:
+        """Record the courier's arrival at the order's pickup or dropoff, once per order and courier: the
+        geofence and the app's own `arrived` frame both report it, and a reconnect forgets what the geofence
+        saw. The first report is kept (its time); later ones write nothing. Returns whether this one was."""
         kind = CourierArrivedPickup if arrival.where == "pickup" else CourierArrivedDropoff
-        await store.record_events(self.pool, [kind(courier_id=courier_id, order_id=arrival.order_id,
-                                                   at=self.clock.now()).event(arrival.order_id)])
-        await self.notify_order(arrival.order_id, kind.event_type)
+        action = kind(courier_id=courier_id, order_id=arrival.order_id, at=self.clock.now())
+        key = f"{kind.event_type}:{arrival.order_id}"  # the arrival's own action id, beside the app's (per courier)
+        fresh = await store.record_action(self.pool, courier_id, key, action, arrival.order_id)
+        if fresh:
+            await self.notify_order(arrival.order_id, kind.event_type)
+        return fresh
 
     async def notify_order(self, order_id: str, event_type: str) -> None:
         note = OrderStatus(order_id, self.clock.now(), event=event_type)

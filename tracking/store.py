@@ -54,7 +54,8 @@ async def tracked_order(pool: asyncpg.Pool, order_id: str, *, settled: bool = Fa
 
 async def _locked(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {_ORDER_COLUMNS}, picked_up FROM tracking_orders WHERE order_id = $1 FOR UPDATE", order_id
+        f"SELECT {_ORDER_COLUMNS}, picked_up, courier_by_operator FROM tracking_orders WHERE order_id = $1 "
+        "FOR UPDATE", order_id
     )
 
 
@@ -109,20 +110,39 @@ async def set_status(conn: asyncpg.Connection, order_id: str, status: str) -> Tr
 async def set_courier(
     conn: asyncpg.Connection, order_id: str, courier_id: str | None, only_if: str | None = None
 ) -> tuple[TrackedOrder | None, str | None]:
-    """Assign (or with None, unassign) the order's courier. `only_if`: unassign only if this
-    courier still holds it. Returns (the changed row or None, the previous courier)."""
+    """Dispatch's assignment (or with None, unassignment) of the order's courier. `only_if`: unassign
+    only if this courier still holds it. An order an operator gave a courier by hand keeps that courier
+    (dispatch decided before it heard of the hand-over); the courier letting go of it ends the hold.
+    Returns (the changed row or None, the previous courier)."""
     row = await _locked_or_new(conn, order_id)
     previous = row["courier_id"]
     if only_if is not None and previous != only_if:
         return None, previous
-    if previous == courier_id or (courier_id is not None and row["status"] in ("delivered", "cancelled",
-                                                                             "rejected", "expired")):
+    if previous == courier_id or (courier_id is not None and (row["courier_by_operator"] or row["status"] in (
+            "delivered", "cancelled", "rejected", "expired"))):
         return None, previous
     changed = _order(await conn.fetchrow(
-        f"""UPDATE tracking_orders SET courier_id = $2, version = version + 1, updated_at = now()
+        f"""UPDATE tracking_orders SET courier_id = $2, version = version + 1, updated_at = now(),
+               courier_by_operator = courier_by_operator AND $2::text IS NOT NULL
             WHERE order_id = $1 RETURNING {_ORDER_COLUMNS}""", order_id, courier_id,
     ))
     return changed, previous
+
+
+async def hand_to(conn: asyncpg.Connection, order_id: str, courier_id: str) -> tuple[TrackedOrder | None, str | None]:
+    """An operator gave the order to `courier_id` by hand: the courier carries it, and dispatch's later
+    assignments of it leave it so (see `set_courier`). Returns (the row if the courier changed, the previous
+    courier); an ended order changes nothing."""
+    row = await _locked_or_new(conn, order_id)
+    previous = row["courier_id"]
+    if row["status"] in ("delivered", "cancelled", "rejected", "expired"):
+        return None, previous
+    changed = _order(await conn.fetchrow(
+        f"""UPDATE tracking_orders SET courier_id = $2, courier_by_operator = true, updated_at = now(),
+               version = version + (courier_id IS DISTINCT FROM $2)::int
+            WHERE order_id = $1 RETURNING {_ORDER_COLUMNS}""", order_id, courier_id,
+    ))
+    return (changed if previous != courier_id else None), previous
 
 
 async def courier_bundle(conn: asyncpg.Connection, courier_id: str) -> list[BundleOrder]:

@@ -25,6 +25,7 @@ from kernel.outbox import EventData, MoneyData
 from orders.event_types import (
     OrderAccepted,
     OrderCancelled,
+    OrderCourierAssigned,
     OrderDelivered,
     OrderEnded,
     OrderExpired,
@@ -119,7 +120,7 @@ class Projection:
             _route(OrderCancelled, self._on_ended), _route(OrderPickedUp, self._on_picked_up),
             _route(OrderDelivered, self._on_delivered), _route(OrderRefunded, self._on_refunded),
             _route(DispatchOffered, self._on_offered), _route(DispatchAssigned, self._on_assigned),
-            _route(DispatchUnassigned, self._on_unassigned),
+            _route(DispatchUnassigned, self._on_unassigned), _route(OrderCourierAssigned, self._on_courier_assigned),
             _route(CourierStatusChanged, self._on_courier_status),
             _route(CourierOfferResponse, self._on_offer_response),
             _route(CourierArrivedPickup, self._on_courier_step), _route(CourierArrivedDropoff, self._on_courier_step),
@@ -234,6 +235,19 @@ class Projection:
                 order.courier_id = None
             order.note({**entry, "courier_id": courier.id, "reason": e.reason})
         courier.note({**entry, "reason": e.reason})
+
+    def _on_courier_assigned(self, e: OrderCourierAssigned, entry: Entry) -> None:
+        """An operator gave the order to a courier by hand: it leaves the courier that had it."""
+        order = self._order(e.order_id)
+        courier = self._courier(e.courier_id)
+        if order.courier_id and order.courier_id != courier.id:
+            previous = self._courier(order.courier_id)
+            previous.order_ids = [o for o in previous.order_ids if o != order.id]
+        order.courier_id = courier.id
+        order.note({**entry, "courier_id": courier.id})
+        if order.id not in courier.order_ids:
+            courier.order_ids.append(order.id)
+        courier.note({**entry, "order_id": order.id})
 
     def _on_courier_status(self, e: CourierStatusChanged, entry: Entry) -> None:
         courier = self._courier(e.courier_id)

@@ -3,7 +3,8 @@ the customer places it through the API and opens its tracking link; the restaura
 it, accepts it and marks it ready; the courier app signs in, goes online with a scripted GPS path, takes
 the offer, picks up (through a dropped connection whose fixes are resent in order) and delivers; the
 tracking page shows the courier moving, then "delivered" and no position after. Screenshots of each page
-go to .ci/artifacts/. Skipped, saying why, where Playwright or Chromium is missing."""
+go to .ci/artifacts/. A second test: an order an operator gives the courier by hand shows in the courier app
+(and leaves it when given to another courier). Skipped, saying why, where Playwright or Chromium is missing."""
 
 from __future__ import annotations
 
@@ -274,3 +275,48 @@ async def _history_seqs(db, courier_id: str, min_rows: int) -> list[int] | None:
                                 courier_id)
     seqs = [r["seq"] for r in rows]
     return seqs if len(seqs) >= min_rows else None
+
+
+async def test_an_order_an_operator_gives_the_courier_by_hand_shows_in_the_app_and_leaves_it_when_given_away(
+        client, make_principal, db) -> None:
+    """No offer to answer: the `assigned` frame makes the job, `unassigned` takes it away; the courier then picks
+    up an order dispatch never offered (it left the pool when the operator gave it)."""
+    from playwright.async_api import async_playwright
+
+    executable = chromium()
+    world = await build_world(client, make_principal)
+    other, _ = await make_principal("courier", name="Ben L.")
+    _, staff = await make_principal("staff", tenant_id=world.tenant_id)
+    errors: list[str] = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, args=ARGS)
+        ctx = await browser.new_context(viewport=PHONE, permissions=["geolocation"], geolocation={
+            "latitude": STORE[0] + 0.0009, "longitude": STORE[1], "accuracy": 8})
+        page = await ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        apps = Apps(client, db, world, str(client.make_url("/")).rstrip("/"), ctx, page, None, None)
+        await apps.courier_goes_online()
+        order_id = (await place_order(client, world))["id"]
+
+        async def give(courier_id: str) -> None:
+            await ok(await client.post(f"/v1/orders/{order_id}/courier", json={"courier_id": courier_id},
+                                       headers=world.operator))
+
+        job = f"window.__courier.job && window.__courier.job.order_ids.includes({order_id!r})"
+        await give(world.courier_id)
+        await until(page, f"{job} && window.__courier.job.stage === 'pickup'")
+        assert (await page.get_attribute("#navigate", "href")).startswith(f"geo:{STORE[0]},{STORE[1]}")
+        await give(other.account_id)
+        await until(page, "window.__courier.job === null")
+        await give(world.courier_id)
+        await until(page, job)
+        for step in ("accept", "ready"):
+            await ok(await client.post(f"/v1/orders/{order_id}/{step}", json={}, headers=staff))
+        await page.wait_for_timeout(1000)  # several dispatch rounds (every 0.3 s), with the courier idle nearby
+        assert await page.is_hidden("#offer")
+        await page.click("#picked-up")
+        await until(page, "window.__courier.job && window.__courier.job.stage === 'dropoff'")
+        order = await ok(await client.get(f"/v1/orders/{order_id}", headers=world.operator))
+        assert order["status"] == "picked_up" and order["courier_id"] == world.courier_id
+        await browser.close()
+    assert not errors, errors

@@ -10,7 +10,7 @@ from fooddispatch.demo.world import OrderTrack, SimClock, World
 from fooddispatch.ops import kpis
 from fooddispatch.ops.projection import Projection
 from kernel.outbox import EventData, MoneyData, PointData
-from orders.event_types import OrderDelivered, OrderPlaced
+from orders.event_types import OrderCourierAssigned, OrderDelivered, OrderPlaced
 from payments.event_types import PaymentAuthorized, PaymentCaptured
 from tracking.event_types import CourierArrivedDropoff, CourierArrivedPickup, CourierPickedUp
 
@@ -59,6 +59,21 @@ def test_a_courier_arrival_recorded_twice_shows_once_in_the_timeline() -> None:
     apply(p, CourierArrivedPickup(courier_id="c2", order_id="o1", at=at(T0 + 140)), T0 + 140)
     events = [e["event"] for e in p.order_detail("o1")["timeline"]]  # type: ignore[index]
     assert events.count("courier.arrived_pickup") == 2
+
+
+def test_an_operator_s_assignment_moves_the_order_between_couriers_like_dispatch_s() -> None:
+    p = Projection()
+    placed(p, "o1", T0, 2400)
+    assigned(p, "c1", "o1", T0 + 60)
+    apply(p, OrderCourierAssigned(order_id="o1", store_id="s1", tenant_id="ten_1", customer_id="cus_1",
+                                  status="placed", courier_id="c2", previous_courier_id="c1", operator_id="op_1",
+                                  region="r", pickup=POINT, dropoff=POINT, placed_at=at(T0),
+                                  promised_at=at(T0 + 2400), at=at(T0 + 90)), T0 + 90)
+    detail = p.order_detail("o1")
+    assert detail is not None and detail["courier_id"] == "c2"
+    assert [e["event"] for e in detail["timeline"]][-1] == "order.courier_assigned"
+    assert p.courier_detail("c1")["order_ids"] == []  # type: ignore[index]
+    assert p.courier_detail("c2")["order_ids"] == ["o1"]  # type: ignore[index]
 
 
 def test_payments_join_the_timeline_in_time_order_even_when_named_late() -> None:

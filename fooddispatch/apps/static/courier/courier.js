@@ -117,6 +117,8 @@
       else if (frame.type === 'offer_cancelled') { if (state.offer && state.offer.offer_id === frame.offer_id) hideOffer('The offer was withdrawn.'); }
       else if (frame.type === 'status' && frame.status === 'offline') { setStatus('offline'); notice('An operator took you offline.'); }
       else if (frame.type === 'reposition') notice('Orders are waiting near the marked spot.');
+      else if (frame.type === 'assigned') onAssigned(frame);
+      else if (frame.type === 'unassigned') onUnassigned(frame);
     };
     socket.onclose = () => {
       if (state.socket !== socket) return;
@@ -210,6 +212,28 @@
                              dropoffs: offer.dropoffs, stage: 'pickup', delivered: [], details: {} });
     } catch (e) { notice(`Could not answer: ${e.message}`, true); }
   }
+  /* An operator gave us an order by hand (no offer to answer): a job of its own, or one more pickup of the job
+     while we are still on the way to the restaurant. */
+  function onAssigned(frame) {
+    const job = state.job;
+    if (job && job.order_ids.includes(frame.order_id)) return;
+    const dropoff = { order_id: frame.order_id, lat: frame.dropoff.lat, lng: frame.dropoff.lng };
+    if (!job) setJob({ offer_id: null, order_ids: [frame.order_id], pickup: frame.pickup, dropoffs: [dropoff],
+                       stage: 'pickup', delivered: [], details: {} });
+    else if (job.stage === 'pickup') { job.order_ids.push(frame.order_id); job.dropoffs.push(dropoff); setJob(job); }
+    else { job.later = [...(job.later || []), frame]; setJob(job); notice('An operator gave you an order: next, after this delivery.'); return; }
+    notice('An operator gave you an order.');
+  }
+  /* An operator gave one of our orders to another courier. */
+  function onUnassigned(frame) {
+    const job = state.job;
+    if (job && job.later) job.later = job.later.filter(f => f.order_id !== frame.order_id);
+    if (!job || !job.order_ids.includes(frame.order_id)) return;
+    job.order_ids = job.order_ids.filter(id => id !== frame.order_id);
+    job.dropoffs = job.dropoffs.filter(d => d.order_id !== frame.order_id);
+    setJob(job.order_ids.length ? job : null);
+    notice('An operator gave one of your orders to another courier.');
+  }
   function setJob(job) {
     state.job = job;
     if (job) localStorage.setItem(jobKey(), JSON.stringify(job)); else localStorage.removeItem(jobKey());
@@ -282,7 +306,7 @@
         if (kind === 'delivered') job.delivered.push(orderId);
       }
       if (kind === 'picked_up') job.stage = 'dropoff';
-      if (job.delivered.length === job.order_ids.length) { setJob(null); notice('Delivered. Thank you!'); loadEarnings(); }
+      if (job.delivered.length === job.order_ids.length) { setJob(null); notice('Delivered. Thank you!'); loadEarnings(); (job.later || []).forEach(onAssigned); }
       else setJob(job);
     } catch (e) {
       notice(`Could not confirm: ${e.message}`, true);

@@ -95,3 +95,8 @@ class TrackingLinkGone(DomainError):
 
     status = 410
     code = "tracking_link_expired"
+
+
+class EventNotFound(NotFound):
+    """Unknown event, one past its retention, or another tenant's."""
+

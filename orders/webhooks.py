@@ -8,6 +8,9 @@ a rotation overlaps), logs every attempt, and retries failures with exponential 
 and full jitter for 24 h. An endpoint failing `disable_after` times in a row is disabled
 and a `webhook_endpoint.disabled` event is written as the notice.
 
+Each event is also kept for the events API (`orders.merchant_events`) with the body its deliveries
+send; the body's `id` and the `Fooddispatch-Event-Id` header name it (`GET /v1/events/{id}`).
+
 Receivers must deduplicate by the event `id` (at-least-once) and must not assume order:
 events carry their creation time (`created`), and a retry can overtake a later event.
 
@@ -141,7 +144,9 @@ class Webhooks:
     # ---- enqueue (from the event consumer, in its transaction) --------------------------------
 
     async def enqueue(self, conn: asyncpg.Connection, tenant_id: str, event: Event) -> int:
-        return await db.enqueue(conn, tenant_id, event.id, event.type, payload_for(event), self.clock.now())
+        """Keep the event for the events API and enqueue its deliveries, with one body for both."""
+        body = await db.record_event(conn, event.id, tenant_id, event.type, event.occurred_at, payload_for(event))
+        return await db.enqueue(conn, tenant_id, event.id, event.type, body, self.clock.now())
 
     # ---- the worker ---------------------------------------------------------------------------
 

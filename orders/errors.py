@@ -100,3 +100,8 @@ class TrackingLinkGone(DomainError):
 class EventNotFound(NotFound):
     """Unknown event, one past its retention, or another tenant's."""
 
+
+class EndpointDisabled(Conflict):
+    """A manual redelivery to an endpoint that is disabled: enable it first."""
+
+    code = "webhook_endpoint_disabled"

@@ -1,4 +1,5 @@
-"""Routes of the events API (`GET /v1/events`, `GET /v1/events/{event_id}`). See orders.merchant_events."""
+"""Routes of the events API (`GET /v1/events`, `GET /v1/events/{event_id}`) and of a manual webhook
+redelivery (`POST /v1/merchant/webhook_endpoints/{endpoint_id}/deliveries`). See orders.merchant_events."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from kernel.http import (
     OPERATOR,
     STAFF,
     Principal,
+    decode_body,
     decode_query,
     endpoint,
     json_response,
@@ -17,7 +19,8 @@ from kernel.http import (
     refuse_store_scoped,
 )
 from orders.merchant_events import EventFilter, MerchantEvents
-from orders.messages import EventListQuery, EventOut, EventPage, EventPageRaw
+from orders.messages import EventListQuery, EventOut, EventPage, EventPageRaw, RedeliveryRequest, WebhookDeliveryOut
+from orders.web import WEBHOOKS
 
 EVENTS = web.AppKey("orders_merchant_events", MerchantEvents)
 routes = web.RouteTableDef()
@@ -62,6 +65,25 @@ async def list_events(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].get(request.match_info["event_id"], _scope(principal(request)))
     return web.Response(body=event.payload, content_type="application/json")
+
+
+@routes.post("/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries")
+@endpoint(roles={STAFF, OPERATOR}, body=RedeliveryRequest, response=WebhookDeliveryOut, status=201,
+          tags=["webhooks"], errors=[404, 409, 422],
+          summary="Redeliver one event of the tenant to this endpoint now (whether or not the endpoint "
+                  "subscribes to its type or had it already): a new delivery in the endpoint's log, signed "
+                  "and retried like any other, with the same body and event id. A disabled endpoint is 409 "
+                  "`webhook_endpoint_disabled`; another tenant's endpoint or event is 404. Send an "
+                  "`Idempotency-Key` to make a retry return the first delivery instead of adding another")
+async def redeliver(request: web.Request) -> web.Response:
+    endpoint_id = request.match_info["endpoint_id"]
+    tenant = _scope(principal(request))
+    await request.app[WEBHOOKS].get_endpoint(endpoint_id, tenant)  # 404 before the body is read
+    body = await decode_body(request, RedeliveryRequest)
+    row = await request.app[WEBHOOKS].redeliver(endpoint_id, tenant, body.event_id)
+    return json_response(WebhookDeliveryOut(
+        id=row["id"], event_id=row["event_id"], event_type=row["event_type"], status=row["status"], attempts=[],
+        next_attempt_at=row["next_attempt_at"], created_at=row["created_at"]), status=201)
 
 
 def setup(app: web.Application) -> None:

@@ -379,6 +379,9 @@ class EventPageRaw(Struct, frozen=True):
     next_cursor: str | None = None
 
 
+class RedeliveryRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    event_id: Annotated[str, Meta(pattern=id_pattern("evt"), description="an event of the endpoint's tenant")]
+
 
 # ---- tablet feed ---------------------------------------------------------------------------------
 

@@ -74,7 +74,8 @@ async def enqueue(conn: asyncpg.Connection, tenant_id: str, event_id: str, event
         return 0
     await conn.executemany(
         "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, next_attempt_at, "
-        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint_id, event_id) WHERE NOT manual "
+        "DO NOTHING",
         [(new_id("whd"), r["id"], event_id, event_type, payload, at) for r in rows],
     )
     return len(rows)
@@ -144,7 +145,7 @@ async def deliveries(conn: asyncpg.Connection, endpoint_id: str, cursor: str | N
     )
 
 
-# ---- the events a merchant may see (GET /v1/events) -------------------------------------------------
+# ---- the events a merchant may see (GET /v1/events) and manual redelivery -------------------------
 
 async def record_event(conn: asyncpg.Connection, event_id: str, tenant_id: str, event_type: str, at: datetime,
                        payload: bytes) -> bytes:
@@ -188,3 +189,13 @@ async def delete_events_before(conn: asyncpg.Connection, before: datetime, limit
     )
     return len(deleted)
 
+
+async def insert_manual_delivery(conn: asyncpg.Connection, endpoint_id: str, event_id: str, event_type: str,
+                                 payload: bytes, at: datetime) -> asyncpg.Record:
+    """One more delivery of the event to the endpoint, due now (whatever was delivered before)."""
+    return await conn.fetchrow(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, next_attempt_at, "
+        "created_at, manual) VALUES ($1, $2, $3, $4, $5, $6, $6, true) "
+        "RETURNING id, event_id, event_type, status, created_at, next_attempt_at, '[]' AS attempts",
+        new_id("whd"), endpoint_id, event_id, event_type, payload, at,
+    )

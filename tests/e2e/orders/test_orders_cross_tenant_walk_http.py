@@ -52,6 +52,7 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
     ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/enable"): (HIDDEN, None, False),
     ("DELETE", "/v1/merchant/webhook_endpoints/{endpoint_id}"): (HIDDEN, None, False),
     ("GET", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (HIDDEN, None, True),
+    ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (HIDDEN, {"event_id": "{event_id}"}, True),
     ("GET", "/v1/events"): (OWN, None, False),
     ("GET", "/v1/events/{event_id}"): (HIDDEN, None, False),
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None, False),
@@ -151,3 +152,4 @@ async def test_another_tenants_staff_finds_none_of_a_tenants_resources(world, db
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM promos") == 0
         assert await conn.fetchval("SELECT count(*) FROM api_keys") == 1
+        assert await conn.fetchval("SELECT count(*) FROM webhook_deliveries WHERE manual") == 0

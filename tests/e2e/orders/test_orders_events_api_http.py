@@ -1,6 +1,7 @@
-"""The events API (GET /v1/events, GET /v1/events/{id}), over HTTP with a
+"""The events API (GET /v1/events, GET /v1/events/{id}) and manual webhook redelivery, over HTTP with a
 local webhook receiver: what a webhook delivered is fetchable by its event id with the same bytes,
-lists page and filter, another tenant's events are 404, and events older than 30 days are deleted."""
+lists page and filter, another tenant's events are 404, a redelivery reaches the receiver again
+(once per Idempotency-Key), and events older than 30 days are deleted."""
 
 from __future__ import annotations
 
@@ -169,6 +170,64 @@ async def test_another_tenants_event_is_not_found_and_not_listed(client, make_pr
                                      json={"name": "tablet", "store_id": a.store_id}), 201)
     refused = await client.get("/v1/events", headers={"X-Api-Key": key["key"]})
     assert refused.status == 403
+
+
+async def test_redelivery_sends_the_event_again_once_per_idempotency_key(
+        client, make_principal, receiver) -> None:
+    shop = await make_shop(client, make_principal)
+    endpoint = await ok(await client.post("/v1/merchant/webhook_endpoints", headers=shop.staff, json={
+        "url": receiver.url, "event_types": ["order.placed"]}), 201)
+    _, cust, pm = await make_customer(client, make_principal)
+    await place(client, cust, pm, shop.store_id)
+    await ok(await client.post(f"/v1/orders/{(await place(client, cust, pm, shop.store_id, key='2'))['id']}/accept",
+                               json={}, headers=shop.staff))
+    await eventually(lambda: _true(len(receiver.got) >= 2), within=SOON)
+    event_id = json.loads(receiver.got[0][0])["id"]
+    url = f"/v1/merchant/webhook_endpoints/{endpoint['id']}/deliveries"
+    headers = {**shop.staff, "Idempotency-Key": "redeliver-1"}
+    first = await client.post(url, json={"event_id": event_id}, headers=headers)
+    assert first.status == 201
+    delivery = await first.json()
+    assert (delivery["event_id"], delivery["event_type"], delivery["status"]) == (event_id, "order.placed", "pending")
+    await eventually(lambda: _true(len(receiver.bodies_of(event_id)) == 2), within=SOON)
+    again = await client.post(url, json={"event_id": event_id}, headers=headers)
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert await again.json() == delivery
+    a, b = receiver.bodies_of(event_id)
+    assert a == b == await (await client.get(f"/v1/events/{event_id}", headers=shop.staff)).read()
+    log = await ok(await client.get(url, headers=shop.staff))
+    assert [d["event_id"] for d in log["items"]].count(event_id) == 2  # the first delivery and one redelivery
+    assert next(d for d in log["items"] if d["id"] == delivery["id"])["status"] == "succeeded"
+    # An event the endpoint does not subscribe to may be redelivered too (the merchant asks for it).
+    accepted = (await events_of(client, shop.staff, 1, type="order.accepted"))[0]
+    await ok(await client.post(url, json={"event_id": accepted["id"]}, headers=shop.staff), 201)
+    await eventually(lambda: _true(len(receiver.bodies_of(accepted["id"])) == 1), within=SOON)
+    # Another tenant's event, or another tenant's endpoint: 404; a disabled endpoint: 409.
+    other = await other_shop(client, make_principal)
+    await place(client, cust, pm, other.store_id, key="other", lines=B_LINES)
+    (theirs,) = await events_of(client, other.staff, 1)
+    for path, who, body in ((url, shop.staff, {"event_id": theirs["id"]}),
+                            (url, other.staff, {"event_id": theirs["id"]}),
+                            (url, other.staff, {"event_id": 7})):
+        resp = await client.post(path, json=body, headers=who)
+        assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found", (who, body)
+    await ok(await client.delete(f"/v1/merchant/webhook_endpoints/{endpoint['id']}", headers=shop.staff), 204)
+    gone = await client.post(url, json={"event_id": event_id}, headers=shop.staff)
+    assert gone.status == 404
+
+
+async def test_redelivery_to_a_disabled_endpoint_is_409(client, db, make_principal, receiver) -> None:
+    shop = await make_shop(client, make_principal)
+    endpoint = await ok(await client.post("/v1/merchant/webhook_endpoints", headers=shop.staff, json={
+        "url": receiver.url, "event_types": ["order.placed"]}), 201)
+    _, cust, pm = await make_customer(client, make_principal)
+    await place(client, cust, pm, shop.store_id)
+    (event,) = await events_of(client, shop.staff, 1)
+    async with db.acquire() as conn:  # as the worker leaves it after too many failures
+        await conn.execute("UPDATE webhook_endpoints SET enabled = false WHERE id = $1", endpoint["id"])
+    resp = await client.post(f"/v1/merchant/webhook_endpoints/{endpoint['id']}/deliveries",
+                             json={"event_id": event["id"]}, headers=shop.staff)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "webhook_endpoint_disabled"
 
 
 async def test_events_are_kept_30_days_by_a_job_under_a_lease(aiohttp_client, settings, db, make_principal) -> None:

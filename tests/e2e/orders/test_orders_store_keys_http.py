@@ -63,6 +63,7 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/enable"): (FORBIDDEN, None),
     ("DELETE", "/v1/merchant/webhook_endpoints/{endpoint_id}"): (FORBIDDEN, None),
     ("GET", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (FORBIDDEN, None),
+    ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (FORBIDDEN, {"event_id": "{event_id}"}),
     ("GET", "/v1/events"): (FORBIDDEN, None),  # the tenant's events, every store's: not a tablet's
     ("GET", "/v1/events/{event_id}"): (FORBIDDEN, None),
     ("GET", "/v1/stores/{store_id}/orders/feed"): (HIDDEN, None),

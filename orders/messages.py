@@ -21,6 +21,7 @@ RejectReason = Literal["store_closed", "item_unavailable", "capacity", "too_busy
 EventType = Literal[
     "order.placed", "order.accepted", "order.prep_time_changed", "order.ready", "order.rejected",
     "order.expired", "order.cancelled", "order.picked_up", "order.delivered", "order.refunded",
+    "store.paused", "store.opened", "menu.published", "item.sold_out",
 ]
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
-from orders_helpers import LAT, LNG, SQUARE, Shop, eventually, make_customer, make_shop, ok, place
+from orders_helpers import LAT, LNG, MENU, SQUARE, Shop, eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
@@ -65,9 +65,11 @@ async def other_shop(client, make_principal) -> Shop:
 
 
 async def events_of(client, headers: dict, count: int, **params) -> list[dict]:
-    """The caller's events, once there are `count` of them (the consumer records them shortly after)."""
+    """The caller's order events (unless `type` says otherwise), once there are `count` of them (the
+    consumer records them shortly after)."""
     async def listed() -> list[dict] | None:
-        page = await ok(await client.get("/v1/events", headers=headers, params={"limit": "100", **params}))
+        page = await ok(await client.get("/v1/events", headers=headers,
+                                         params={"limit": "100", "type": "order.*", **params}))
         return page["items"] if len(page["items"]) >= count else None
     return await eventually(listed, within=SOON)
 
@@ -115,23 +117,24 @@ async def test_events_list_newest_first_filters_and_pages(client, make_principal
                                      params={"type": "order.accepted,order.placed"}))
     family = await ok(await client.get("/v1/events", headers=shop.staff, params={"type": "order.*"}))
     assert [e["id"] for e in both["items"]] == [e["id"] for e in family["items"]] == [e["id"] for e in every]
-    none = await ok(await client.get("/v1/events", headers=shop.staff, params={"type": "store.*"}))
-    assert none["items"] == []
+    none = await ok(await client.get("/v1/events", headers=shop.staff, params={"type": "payment.*"}))
+    assert none["items"] == []  # payments' events are not a merchant's
     # time range, inclusive, on `created`
     created = every[0]["created"]
     assert [e["id"] for e in (await ok(await client.get("/v1/events", headers=shop.staff, params={
-        "created[gte]": str(created + 1)})))["items"]] == []
+        "created[gte]": str(created + 1), "type": "order.*"})))["items"]] == []
     in_range = await ok(await client.get("/v1/events", headers=shop.staff, params={
-        "created[gte]": str(every[-1]["created"]), "created[lte]": str(created)}))
+        "created[gte]": str(every[-1]["created"]), "created[lte]": str(created), "type": "order.*"}))
     assert len(in_range["items"]) == 3
     before = await ok(await client.get("/v1/events", headers=shop.staff, params={
-        "created[lte]": str(every[-1]["created"] - 1)}))
+        "created[lte]": str(every[-1]["created"] - 1), "type": "order.*"}))
     assert before["items"] == []
     # pages of one, by cursor, give the same events in the same order
     seen, cursor = [], None
     while True:
+        more = {"cursor": cursor} if cursor else {}
         page = await ok(await client.get("/v1/events", headers=shop.staff,
-                                         params={"limit": "1", **({"cursor": cursor} if cursor else {})}))
+                                         params={"limit": "1", "type": "order.*", **more}))
         seen += [e["id"] for e in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -162,7 +165,8 @@ async def test_another_tenants_event_is_not_found_and_not_listed(client, make_pr
     # Operators see every tenant's, or one tenant's.
     both = await events_of(client, a.operator, 2)
     assert {e["id"] for e in both} == {event_a["id"], event_b["id"]}
-    only_a = await ok(await client.get("/v1/events", headers=a.operator, params={"tenant_id": a.tenant_id}))
+    only_a = await ok(await client.get("/v1/events", headers=a.operator, params={"tenant_id": a.tenant_id,
+                                                                                       "type": "order.*"}))
     assert [e["id"] for e in only_a["items"]] == [event_a["id"]]
     assert (await ok(await client.get(f"/v1/events/{event_b['id']}", headers=a.operator)))["id"] == event_b["id"]
     # A store-scoped key (a tablet's) does not read the tenant's events.
@@ -247,7 +251,38 @@ async def test_events_are_kept_30_days_by_a_job_under_a_lease(aiohttp_client, se
     assert await app[EVENTS].purge_expired() == 0
     await ok(await client.get(f"/v1/events/{event['id']}", headers=shop.staff))
     clock.advance(2 * 86400)
-    assert await app[EVENTS].purge_expired() == 1
+    assert await app[EVENTS].purge_expired() >= 1  # the order's event and the store's (menu.published)
     resp = await client.get(f"/v1/events/{event['id']}", headers=shop.staff)
     assert resp.status == 404
     assert (await ok(await client.get("/v1/events", headers=shop.staff)))["items"] == []
+
+
+async def test_a_stores_pause_reopen_menu_and_sold_out_item_reach_its_merchant_only(
+        client, make_principal, receiver) -> None:
+    shop = await make_shop(client, make_principal)
+    other = await other_shop(client, make_principal)
+    await ok(await client.post("/v1/merchant/webhook_endpoints", headers=shop.staff, json={
+        "url": receiver.url, "event_types": ["store.paused", "store.opened", "menu.published", "item.sold_out"]}),
+        201)
+    store = f"/v1/merchant/stores/{shop.store_id}"
+    await ok(await client.post(f"{store}/pause", headers=shop.staff,
+                               json={"until": "2099-01-01T00:00:00Z", "reason": "kitchen flooded"}))
+    await ok(await client.post(f"{store}/open", headers=shop.staff))
+    await ok(await client.patch(f"{store}/items/itm_fries", headers=shop.staff, json={"availability": "sold_out"}))
+    await ok(await client.put(f"{store}/menu", headers=shop.staff, json=MENU))
+    await eventually(lambda: _true(len(receiver.got) >= 4), within=SOON)
+    by_type = {json.loads(body)["type"]: body for body, _ in receiver.got}
+    assert set(by_type) == {"store.paused", "store.opened", "item.sold_out", "menu.published"}
+    paused = json.loads(by_type["store.paused"])["data"]["object"]
+    assert (paused["store_id"], paused["tenant_id"], paused["reason"]) == (
+        shop.store_id, shop.tenant_id, "kitchen flooded")
+    assert json.loads(by_type["item.sold_out"])["data"]["object"]["item_id"] == "itm_fries"
+    for body in by_type.values():
+        event_id = json.loads(body)["id"]
+        assert await (await client.get(f"/v1/events/{event_id}", headers=shop.staff)).read() == body
+        hidden = await client.get(f"/v1/events/{event_id}", headers=other.staff)
+        assert hidden.status == 404
+    stores = await events_of(client, shop.staff, 2, type="store.*")
+    assert [e["type"] for e in stores] == ["store.opened", "store.paused"]
+    assert (await ok(await client.get("/v1/events", headers=other.staff, params={"type": "store.*,item.*"})))[
+        "items"] == []

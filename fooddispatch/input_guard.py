@@ -29,7 +29,7 @@ _MESSAGE = "text must not contain NUL characters or unpaired UTF-16 surrogates"
 # items are named by the merchant), `owner` (wallets of restaurants), `region`, `day`.
 PATH_ID_PREFIXES: dict[str, str | None] = {
     "order_id": "ord", "store_id": "sto", "tenant_id": "ten", "endpoint_id": "whe", "key_id": "key",
-    "courier_id": "cou", "dead_letter_id": "dlq", "id": None,
+    "courier_id": "cou", "dead_letter_id": "dlq", "event_id": "evt", "id": None,
 }
 _PATH_IDS = {name: re.compile(id_pattern(prefix)) for name, prefix in PATH_ID_PREFIXES.items()}
 

@@ -95,3 +95,13 @@ class TrackingLinkGone(DomainError):
 
     status = 410
     code = "tracking_link_expired"
+
+
+class EventNotFound(NotFound):
+    """Unknown event, one past its retention, or another tenant's."""
+
+
+class EndpointDisabled(Conflict):
+    """A manual redelivery to an endpoint that is disabled: enable it first."""
+
+    code = "webhook_endpoint_disabled"

@@ -8,6 +8,8 @@
 - our own `order.*` events: enqueue merchant webhooks and push a frame to the tablets.
 - `store.opened` (from catalog: opened by hand, or a pause ended): the automatic pause counts
   expiries from there again, so expiries from before the reopen never pause the store anew.
+- catalog's store events a merchant may see (`store.paused` by hand or automatically, `store.opened`,
+  `menu.published`, `item.sold_out`): merchant webhooks and the events API, like order events.
 
 Each handler runs inside the consumer's transaction (which also records the event id,
 so a redelivery is skipped); domain refusals are logged, never retried forever.
@@ -22,7 +24,7 @@ import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 
-from catalog.event_types import StoreOpened
+from catalog.event_types import ItemSoldOut, MenuPublished, StoreFacts, StoreOpened, StorePaused
 from dispatch.event_types import DispatchAssigned, DispatchUnassigned
 from kernel.errors import DomainError
 from kernel.eventbus import EventHandler
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # Our own events about an order: each becomes merchant webhooks and a frame to the tablets.
 ORDER_EVENTS: tuple[type[OrderEvent], ...] = get_args(OrderEvent)
+# Catalog's events about a store that its merchant sees too (webhooks and the events API); store.opened
+# has a handler of its own, which does this as well.
+STORE_EVENTS: tuple[type[StoreFacts], ...] = (StorePaused, MenuPublished, ItemSoldOut)
 
 
 # The states an order is in once a courier step was applied (the socket applies it as it records it).
@@ -61,6 +66,7 @@ class OrderEvents:
             on(CourierPickedUp, self.on_picked_up),
             on(CourierDelivered, self.on_delivered),
             on(StoreOpened, self.on_store_opened),
+            *(on(kind, self.on_store_event) for kind in STORE_EVENTS),
             *(on(kind, self.on_order_event) for kind in ORDER_EVENTS),
             on(PaymentRefunded, self.on_payment_refunded),
         ])
@@ -99,6 +105,12 @@ class OrderEvents:
     async def on_store_opened(self, conn: asyncpg.Connection, event: Event, opened: StoreOpened) -> None:
         if opened.store_id:
             await store.reset_expiry_streak(conn, opened.store_id)
+        await self.on_store_event(conn, event, opened)
+
+    async def on_store_event(self, conn: asyncpg.Connection, event: Event, facts: StoreFacts) -> None:
+        """The store's merchant hears of it: webhooks and the events API carry the data as written."""
+        if facts.tenant_id:
+            await self.webhooks.enqueue(conn, facts.tenant_id, event)
 
     async def on_order_event(self, conn: asyncpg.Connection, event: Event, order: OrderEvent) -> None:
         """Merchant webhooks and the tablets' frame carry the event's data as it was written."""

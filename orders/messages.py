@@ -1,5 +1,5 @@
 """Wire formats of orders (msgspec Structs): quotes, checkout, orders, restaurant actions,
-promos, webhook endpoints and the tablet feed frames. Money is `{"amount", "currency"}`."""
+promos, webhook endpoints, the events API and the tablet feed frames. Money is `{"amount", "currency"}`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ RejectReason = Literal["store_closed", "item_unavailable", "capacity", "too_busy
 EventType = Literal[
     "order.placed", "order.accepted", "order.prep_time_changed", "order.ready", "order.rejected",
     "order.expired", "order.cancelled", "order.picked_up", "order.delivered", "order.refunded",
+    "store.paused", "store.opened", "menu.published", "item.sold_out",
 ]
 
 
@@ -330,6 +331,57 @@ class WebhookDeliveryPage(Struct, frozen=True):
 class PageQuery(Struct, frozen=True, forbid_unknown_fields=True):
     cursor: Annotated[str, Meta(pattern=id_pattern("whd"))] | None = None  # a webhook delivery id
     limit: Limit = 20
+
+
+# ---- the events API (GET /v1/events) -----------------------------------------------------------------
+
+# One type or a family (`order.*`); several comma-separated.
+EventTypeFilter = Annotated[str, Meta(pattern=r"^[a-z_]+(\.[a-z_]+)*(\.\*)?(,[a-z_]+(\.[a-z_]+)*(\.\*)?)*$",
+                                     max_length=500, examples=["order.placed,order.refunded", "order.*"],
+                                     description="event types, comma-separated; `order.*` for a family")]
+UnixTime = Annotated[int, Meta(ge=0, le=32503680000, description="seconds since the epoch (UTC)")]
+
+
+class EventListQuery(Struct, frozen=True, forbid_unknown_fields=True):
+    type: EventTypeFilter | None = None
+    created_gte: UnixTime | None = msgspec.field(default=None, name="created[gte]")
+    created_lte: UnixTime | None = msgspec.field(default=None, name="created[lte]")
+    tenant_id: Annotated[str, Meta(pattern=id_pattern("ten"),
+                                   description="operators: one tenant's events; staff: their own only")] | None = None
+    cursor: Annotated[str, Meta(pattern=id_pattern("evt"),
+                                description="the `next_cursor` of the page before")] | None = None
+    limit: Limit = 20
+
+
+class EventObject(Struct, frozen=True):
+    object: dict[str, Any]  # the payload of the event type (docs/EVENTS.md)
+
+
+class EventOut(Struct, frozen=True):
+    """An event as its webhook deliveries carry it, byte for byte (Stripe-shaped)."""
+
+    id: str
+    object: Literal["event"]
+    type: str
+    created: int
+    created_at: datetime
+    data: EventObject
+
+
+class EventPage(Struct, frozen=True):
+    items: list[EventOut]
+    next_cursor: str | None = None
+
+
+class EventPageRaw(Struct, frozen=True):
+    """What `EventPage` documents, with each event's stored body embedded as it is (same bytes)."""
+
+    items: list[msgspec.Raw]
+    next_cursor: str | None = None
+
+
+class RedeliveryRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    event_id: Annotated[str, Meta(pattern=id_pattern("evt"), description="an event of the endpoint's tenant")]
 
 
 # ---- tablet feed ---------------------------------------------------------------------------------

@@ -74,7 +74,8 @@ async def enqueue(conn: asyncpg.Connection, tenant_id: str, event_id: str, event
         return 0
     await conn.executemany(
         "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, next_attempt_at, "
-        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (endpoint_id, event_id) WHERE NOT manual "
+        "DO NOTHING",
         [(new_id("whd"), r["id"], event_id, event_type, payload, at) for r in rows],
     )
     return len(rows)
@@ -141,4 +142,60 @@ async def deliveries(conn: asyncpg.Connection, endpoint_id: str, cursor: str | N
         "FROM webhook_deliveries d WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.id < $2) "
         "ORDER BY d.id DESC LIMIT $3",
         endpoint_id, cursor, limit,
+    )
+
+
+# ---- the events a merchant may see (GET /v1/events) and manual redelivery -------------------------
+
+async def record_event(conn: asyncpg.Connection, event_id: str, tenant_id: str, event_type: str, at: datetime,
+                       payload: bytes) -> bytes:
+    """Keep the event as its webhooks carry it; returns the body kept (the first one, on a repeat)."""
+    kept = await conn.fetchval(
+        "INSERT INTO merchant_events (id, tenant_id, type, created_at, payload) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (id) DO NOTHING RETURNING payload",
+        event_id, tenant_id, event_type, at, payload,
+    )
+    if kept is None:
+        kept = await conn.fetchval("SELECT payload FROM merchant_events WHERE id = $1", event_id)
+    return bytes(kept)
+
+
+async def get_event(conn: asyncpg.Connection, event_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, tenant_id, type, created_at, payload FROM merchant_events WHERE id = $1", event_id)
+
+
+async def list_events(conn: asyncpg.Connection, tenant_id: str | None, *, types: list[str], prefixes: list[str],
+                      since: datetime | None, before: datetime | None, cursor: str | None,
+                      limit: int) -> list[asyncpg.Record]:
+    """Newest first (ids are time-ordered); `types` exact, `prefixes` for `order.*`; either empty: any."""
+    return await conn.fetch(
+        "SELECT id, tenant_id, type, created_at, payload FROM merchant_events "
+        "WHERE ($1::text IS NULL OR tenant_id = $1) "
+        "AND (cardinality($2::text[]) + cardinality($3::text[]) = 0 OR type = ANY($2::text[]) "
+        "     OR type LIKE ANY($3::text[])) "
+        "AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5) "
+        "AND ($6::text IS NULL OR id < $6) ORDER BY id DESC LIMIT $7",
+        tenant_id, types, [p + "%" for p in prefixes], since, before, cursor, limit,
+    )
+
+
+async def delete_events_before(conn: asyncpg.Connection, before: datetime, limit: int) -> int:
+    """Delete up to `limit` events older than `before` (in batches, so one run never holds long locks)."""
+    deleted = await conn.fetch(
+        "DELETE FROM merchant_events WHERE id IN (SELECT id FROM merchant_events WHERE created_at < $1 "
+        "LIMIT $2) RETURNING id",
+        before, limit,
+    )
+    return len(deleted)
+
+
+async def insert_manual_delivery(conn: asyncpg.Connection, endpoint_id: str, event_id: str, event_type: str,
+                                 payload: bytes, at: datetime) -> asyncpg.Record:
+    """One more delivery of the event to the endpoint, due now (whatever was delivered before)."""
+    return await conn.fetchrow(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, next_attempt_at, "
+        "created_at, manual) VALUES ($1, $2, $3, $4, $5, $6, $6, true) "
+        "RETURNING id, event_id, event_type, status, created_at, next_attempt_at, '[]' AS attempts",
+        new_id("whd"), endpoint_id, event_id, event_type, payload, at,
     )

@@ -8,6 +8,10 @@ a rotation overlaps), logs every attempt, and retries failures with exponential 
 and full jitter for 24 h. An endpoint failing `disable_after` times in a row is disabled
 and a `webhook_endpoint.disabled` event is written as the notice.
 
+Each event is also kept for the events API (`orders.merchant_events`) with the body its deliveries
+send; the body's `id` and the `Fooddispatch-Event-Id` header name it (`GET /v1/events/{id}`). A manual
+redelivery (`POST /v1/merchant/webhook_endpoints/{id}/deliveries`) sends that body again.
+
 Receivers must deduplicate by the event `id` (at-least-once) and must not assume order:
 events carry their creation time (`created`), and a retry can overtake a later event.
 
@@ -38,7 +42,7 @@ from kernel.signing import SIGNATURE_HEADER, sign
 from kernel.tasks import TaskMetrics, every
 from kernel.webhook_client import WebhookClient
 from orders import webhook_store as db
-from orders.errors import WebhookEndpointNotFound
+from orders.errors import EndpointDisabled, EventNotFound, WebhookEndpointNotFound
 from orders.event_types import WebhookEndpointDisabled
 
 
@@ -141,7 +145,22 @@ class Webhooks:
     # ---- enqueue (from the event consumer, in its transaction) --------------------------------
 
     async def enqueue(self, conn: asyncpg.Connection, tenant_id: str, event: Event) -> int:
-        return await db.enqueue(conn, tenant_id, event.id, event.type, payload_for(event), self.clock.now())
+        """Keep the event for the events API and enqueue its deliveries, with one body for both."""
+        body = await db.record_event(conn, event.id, tenant_id, event.type, event.occurred_at, payload_for(event))
+        return await db.enqueue(conn, tenant_id, event.id, event.type, body, self.clock.now())
+
+    async def redeliver(self, endpoint_id: str, tenant_id: str | None, event_id: str) -> Any:
+        """One more delivery of a kept event of the endpoint's tenant to the endpoint, due now,
+        whether or not the endpoint subscribes to its type or had it already (the merchant asks)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            endpoint = await self._owned(conn, endpoint_id, tenant_id)
+            event = await db.get_event(conn, event_id)
+            if event is None or event["tenant_id"] != endpoint["tenant_id"]:
+                raise EventNotFound("no such event", param="event_id")
+            if not endpoint["enabled"]:
+                raise EndpointDisabled("the endpoint is disabled; enable it to redeliver", param="endpoint_id")
+            return await db.insert_manual_delivery(conn, endpoint_id, event_id, event["type"],
+                                                   bytes(event["payload"]), self.clock.now())
 
     # ---- the worker ---------------------------------------------------------------------------
 

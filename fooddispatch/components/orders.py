@@ -23,8 +23,10 @@ from kernel.http import OPERATOR, Principal
 from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
+from orders import events_web
 from orders import web as orders_web
 from orders.events import OrderEvents
+from orders.merchant_events import MerchantEvents
 from orders.model import Action, Actor, Caller
 from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
@@ -36,11 +38,14 @@ from tracking.service import TrackedOrder
 SWEEP_EVERY_S = 1.0
 # The collection sweep: delivered orders whose money payments could not collect yet (orders.money).
 COLLECT_EVERY_S = 5.0
+# The events API keeps 30 days (orders.merchant_events): older events are deleted about hourly.
+EVENT_RETENTION_EVERY_S = 3600.0
 SYSTEM_OPERATOR = Principal("system:orders", OPERATOR, name="orders auto-pause")
 
 
 def install(app: web.Application) -> None:
     orders_web.setup(app)
+    events_web.setup(app)
     app.cleanup_ctx.append(_orders)
 
 
@@ -89,6 +94,7 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     app[orders_web.ORDERS] = service
     app[orders_web.WEBHOOKS] = webhooks
     app[orders_web.FEED] = orders_web.Feed(app[REDIS], settings.redis_prefix)
+    merchant_events = app[events_web.EVENTS] = MerchantEvents(app[DB], app[CLOCK])
     app[METRICS].gauge("orders_components_up", "1 while the orders component runs", lambda: 1.0)
     tasks = BackgroundTasks(app[METRICS])
     # The sweep runs in one process at a time; collections and webhook deliveries are partitioned among
@@ -96,6 +102,8 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
     tasks.every("orders-expiry", SWEEP_EVERY_S,
                 app[JOB_LEASES].singular("orders-expiry", SWEEP_EVERY_S, lifecycle.expire_overdue))
     tasks.every("orders-collections", COLLECT_EVERY_S, lifecycle.money.collect_due)
+    tasks.every("orders-event-retention", EVENT_RETENTION_EVERY_S, app[JOB_LEASES].singular(
+        "orders-event-retention", EVENT_RETENTION_EVERY_S, merchant_events.purge_expired))
     tasks.supervise("orders-webhooks", lambda: webhooks.run(tasks.metrics))
     await start_consumer(app, tasks, "orders",
                          OrderEvents(lifecycle, webhooks, app[REDIS], settings.redis_prefix).handlers())

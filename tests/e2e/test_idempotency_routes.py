@@ -5,6 +5,7 @@ route the table below does not know fails the walk: a new route must come with i
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from idempotency_world import CARD, HOOK_URL, LAT, LNG, World, unique
+from idempotency_world import CARD, HOOK_URL, LAT, LNG, World, ok, unique
 
 from fooddispatch.app import create_app
 from fooddispatch.keys import DB
@@ -432,6 +433,17 @@ async def _enable_endpoint(w: World) -> Call:
 async def _delete_endpoint(w: World) -> Call:
     url, staff = await _merchant_endpoint(w)
     return Call("DELETE", url, staff)
+
+
+@route("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries", "orders")
+async def _redeliver(w: World) -> Call:
+    url, staff = await _merchant_endpoint(w)
+    await w.order("placed")
+    deadline = asyncio.get_running_loop().time() + 30
+    while not (events := (await ok(await w.client.get("/v1/events", headers=staff)))["items"]):
+        assert asyncio.get_running_loop().time() < deadline, "the order's event was not recorded"
+        await asyncio.sleep(0.05)
+    return Call("POST", f"{url}/deliveries", staff, {"event_id": events[0]["id"]})
 
 
 # ---- the walk --------------------------------------------------------------------------------------------

@@ -57,3 +57,10 @@ async def test_expiries_before_a_manual_reopen_do_not_count_towards_the_next_pau
         return await status() == "paused"
 
     await eventually(paused)  # three since the reopen
+
+    async def auto_paused() -> list[dict]:  # the merchant hears of it: the events API (and webhooks)
+        page = await ok(await client.get("/v1/events", headers=shop.staff, params={"type": "store.paused"}))
+        return [e for e in page["items"] if "expired" in (e["data"]["object"]["reason"] or "")]
+
+    (event,) = await eventually(auto_paused)
+    assert event["data"]["object"]["store_id"] == shop.store_id

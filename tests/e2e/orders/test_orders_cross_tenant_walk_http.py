@@ -6,7 +6,7 @@ Each row says what B gets:
 - HIDDEN: 404, the same answer as for a resource that does not exist; where the path names a
   store, tenant or webhook endpoint, also for a body or query that would fail validation (the
   owner is checked before anything else is read).
-- OWN: the route acts on B's own things only (B's account, B's tenant's webhook endpoints): no
+- OWN: the route acts on B's own things only (B's account, B's tenant's webhook endpoints and events): no
   path or body names another tenant's resource.
 - SHARED: visible to every tenant by design: a region's surge level is the same market signal
   for all restaurants in it, not a tenant's data.
@@ -18,7 +18,7 @@ import re
 
 import pytest
 from aiohttp import WSServerHandshakeError
-from orders_helpers import make_customer, make_shop, ok, place
+from orders_helpers import eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
 from kernel.http import STAFF, endpoint_spec
@@ -52,6 +52,9 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
     ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/enable"): (HIDDEN, None, False),
     ("DELETE", "/v1/merchant/webhook_endpoints/{endpoint_id}"): (HIDDEN, None, False),
     ("GET", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (HIDDEN, None, True),
+    ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (HIDDEN, {"event_id": "{event_id}"}, True),
+    ("GET", "/v1/events"): (OWN, None, False),
+    ("GET", "/v1/events/{event_id}"): (HIDDEN, None, False),
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None, False),
 }
 # The 404 codes before the one-code unification of the same issue (helper "edge"): then only not_found.
@@ -85,6 +88,11 @@ def fill(value: object, values: dict[str, str]) -> object:
     return value
 
 
+async def _first_event(client, headers: dict) -> dict | None:
+    items = (await ok(await client.get("/v1/events", headers=headers)))["items"]
+    return items[0] if items else None
+
+
 @pytest.fixture
 async def world(aiohttp_client, settings, db, make_principal):
     app = create_app(settings)  # every component: the walk covers every package's staff routes
@@ -100,8 +108,9 @@ async def world(aiohttp_client, settings, db, make_principal):
     _, staff_b = await make_principal("staff", tenant_id=b["id"])
     async with db.acquire() as conn:
         intent = await conn.fetchval("SELECT intent_id FROM orders WHERE id = $1", order["id"])
+    event = await eventually(lambda: _first_event(client, a.staff), within=30)
     values = {"tenant_id": a.tenant_id, "store_id": a.store_id, "order_id": order["id"], "endpoint_id": endpoint["id"],
-              "key_id": key["id"], "id": intent, "region": "demo"}
+              "key_id": key["id"], "id": intent, "region": "demo", "event_id": event["id"]}
     return app, client, a, cust, order, endpoint, key, staff_b, values
 
 
@@ -131,6 +140,7 @@ async def test_another_tenants_staff_finds_none_of_a_tenants_resources(world, db
     # OWN: B's list of endpoints does not show A's
     listed = await ok(await client.get("/v1/merchant/webhook_endpoints", headers=staff_b))
     assert listed["items"] == []
+    assert (await ok(await client.get("/v1/events", headers=staff_b)))["items"] == []  # nor A's events
     # and nothing of A's changed
     after = await ok(await client.get(f"/v1/orders/{order['id']}", headers=cust))
     assert (after["status"], after["history"], after["prep_time_s"], after["refunded"]) == (
@@ -142,3 +152,4 @@ async def test_another_tenants_staff_finds_none_of_a_tenants_resources(world, db
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM promos") == 0
         assert await conn.fetchval("SELECT count(*) FROM api_keys") == 1
+        assert await conn.fetchval("SELECT count(*) FROM webhook_deliveries WHERE manual") == 0

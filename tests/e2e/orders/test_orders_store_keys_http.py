@@ -12,7 +12,7 @@ import re
 
 import pytest
 from aiohttp import WSServerHandshakeError
-from orders_helpers import LAT, LNG, SQUARE, make_customer, make_shop, ok, place
+from orders_helpers import LAT, LNG, SQUARE, eventually, make_customer, make_shop, ok, place
 
 from fooddispatch.app import create_app
 from kernel.http import STAFF, endpoint_spec
@@ -63,6 +63,9 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/enable"): (FORBIDDEN, None),
     ("DELETE", "/v1/merchant/webhook_endpoints/{endpoint_id}"): (FORBIDDEN, None),
     ("GET", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (FORBIDDEN, None),
+    ("POST", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (FORBIDDEN, {"event_id": "{event_id}"}),
+    ("GET", "/v1/events"): (FORBIDDEN, None),  # the tenant's events, every store's: not a tablet's
+    ("GET", "/v1/events/{event_id}"): (FORBIDDEN, None),
     ("GET", "/v1/stores/{store_id}/orders/feed"): (HIDDEN, None),
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None),
 }
@@ -84,6 +87,11 @@ def fill(value: object, values: dict[str, str]) -> object:
     if isinstance(value, dict):
         return {k: fill(v, values) for k, v in value.items()}
     return value
+
+
+async def _first_event(client, headers: dict) -> dict | None:
+    items = (await ok(await client.get("/v1/events", headers=headers)))["items"]
+    return items[0] if items else None
 
 
 async def second_store(client, shop) -> str:
@@ -152,7 +160,9 @@ async def test_a_store_key_finds_nothing_of_another_store_of_its_tenant(tenant, 
         "url": "https://hooks.a.example/orders", "event_types": ["order.refunded"]}), 201)
     async with db.acquire() as conn:
         intent = await conn.fetchval("SELECT intent_id FROM orders WHERE id = $1", order_b["id"])
+    event = await eventually(lambda: _first_event(client, shop.staff), within=30)
     values = {"tenant_id": shop.tenant_id, "store_id": store_b, "order_id": order_b["id"], "id": intent,
+              "event_id": event["id"],
               "endpoint_id": endpoint["id"], "key_id": tenant_key["id"], "item_id": "itm_b_wrap",
               "day": "2030-01-01", "region": "demo"}
     tablet = {"X-Api-Key": key_a["key"]}

@@ -251,3 +251,21 @@ async def processor_entries(conn: asyncpg.Connection, start: datetime, end: date
             WHERE e.processor_ref IS NOT NULL AND e.created_at >= $1 AND e.created_at < $2""",
         start, end,
     )
+
+
+async def restaurant_balances(conn: asyncpg.Connection, owner_id: str, pending_since: datetime,
+                              window_since: datetime) -> list[asyncpg.Record]:
+    """The restaurant's payable accounts, one row per currency: the balance, and what split entries
+    credited to it since `pending_since` and since `window_since` (the earlier of the two)."""
+    return await conn.fetch(
+        """SELECT a.currency, a.balance, s.pending_credits, s.window_credits
+             FROM ledger_accounts a
+             CROSS JOIN LATERAL (
+                  SELECT coalesce(-sum(p.amount) FILTER (WHERE e.created_at >= $2), 0)::bigint AS pending_credits,
+                         coalesce(-sum(p.amount) FILTER (WHERE e.created_at >= $3), 0)::bigint AS window_credits
+                    FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+                   WHERE p.account_id = a.id AND e.kind = 'split' AND e.created_at >= least($2, $3)) s
+            WHERE a.kind = 'restaurant_payable' AND a.owner_id = $1
+            ORDER BY a.currency""",
+        owner_id, pending_since, window_since,
+    )

@@ -156,6 +156,25 @@ class Balance(msgspec.Struct):
     available: int
 
 
+class MerchantBalanceAmounts(msgspec.Struct):
+    currency: Annotated[str, msgspec.Meta(description="ISO 4217 code", examples=["EUR"])]
+    available: Annotated[int, msgspec.Meta(description="may be paid out now (minor units)", examples=[5000])]
+    pending: Annotated[int, msgspec.Meta(
+        description="credited by orders delivered within the pending period, not payable yet", examples=[2295])]
+    reserved_for_refunds: Annotated[int, msgspec.Meta(
+        description="held back for refunds the restaurant bears: a share of what the refund window's orders "
+                    "credited", examples=[115])]
+    total: Annotated[int, msgspec.Meta(
+        description="the ledger balance of the restaurant's payable account: available + pending + reserved",
+        examples=[7410])]
+
+
+class MerchantBalance(msgspec.Struct):
+    tenant_id: Annotated[str, msgspec.Meta(description="the restaurant tenant", examples=["ten_01hx"])]
+    balances: Annotated[list[MerchantBalanceAmounts], msgspec.Meta(description="one entry per currency")]
+    object: str = "merchant_balance"
+
+
 class WalletView(msgspec.Struct):
     owner: str
     balances: list[Balance]

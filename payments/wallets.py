@@ -23,6 +23,7 @@ from kernel.money import Money
 from payments import ledger, model, store
 from payments.errors import ResourceMissing
 from payments.intents import webhook_payload
+from payments.merchant import BalanceParts, MerchantMoneyPolicy, balance_parts
 from payments.model import Account, credit, debit
 
 # A wallet payment the balance cannot cover: its own code (402), not a card's decline, so the app
@@ -146,6 +147,15 @@ class Wallets:
     async def balances(self, owner_id: str) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
             return await ledger.balances_of_owner(conn, owner_id)
+
+    async def merchant_balance(self, tenant_id: str, policy: MerchantMoneyPolicy) -> list[BalanceParts]:
+        """The tenant's restaurant balance per currency, divided as `payments.merchant` says."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            rows = await ledger.restaurant_balances(conn, tenant_id, policy.pending_since(now),
+                                                    policy.window_since(now))
+        return [balance_parts(r["currency"], r["balance"], r["pending_credits"], r["window_credits"], policy)
+                for r in rows]
 
     async def history(self, account: Account, starting_after: str | None, limit: int) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:

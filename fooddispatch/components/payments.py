@@ -23,8 +23,10 @@ from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
 from payments import reconcile
 from payments import web as payments_web
+from payments import web_merchant as payments_web_merchant
 from payments import web_money as payments_web_money
 from payments.live import FraudScreen
+from payments.merchant import MerchantMoneyPolicy
 from payments.processor import CircuitBreaker, ResilientProcessor, TestModeProcessor
 from payments.processor_store import PostgresChargeBook
 from payments.service import PaymentsService
@@ -60,6 +62,9 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
         fraud=FraudScreen(app[REDIS], settings.redis_prefix, clock), clock=clock,
     )
     app[payments_web.PAYMENTS] = service
+    app[payments_web_merchant.MERCHANT_POLICY] = MerchantMoneyPolicy(
+        pending_hours=settings.merchant_pending_hours, refund_reserve_bps=settings.merchant_refund_reserve_bps,
+        refund_window_days=settings.merchant_refund_max_age_days)
     webhook_client = WebhookClient(TargetPolicy.from_setting(settings.webhooks_allow_private), timeout_s=5.0)
     app[payments_web_money.WEBHOOK_CLIENT] = webhook_client
 

@@ -148,6 +148,10 @@ class Settings:
     merchant_pending_hours: int = 24
     merchant_refund_reserve_bps: int = 500
     merchant_refund_max_age_days: int = 7
+    # The platform's commission on a restaurant's food sales (basis points), and per-tenant contract
+    # rates that replace it: ((tenant id, bps), ...), from "ten_a=1200,ten_b=1000".
+    merchant_commission_bps: int = 1500
+    merchant_commission_overrides: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -271,6 +275,8 @@ ENV_VARS = (
     "FOODDISPATCH_MERCHANT_PENDING_HOURS",
     "FOODDISPATCH_MERCHANT_REFUND_RESERVE_BPS",
     "FOODDISPATCH_MERCHANT_REFUND_MAX_AGE_DAYS",
+    "FOODDISPATCH_MERCHANT_COMMISSION_BPS",
+    "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES",
 )
 
 
@@ -280,7 +286,21 @@ def _merchant_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "merchant_pending_hours": _int(env, "FOODDISPATCH_MERCHANT_PENDING_HOURS", 24, 0, 24 * 90),
         "merchant_refund_reserve_bps": _int(env, "FOODDISPATCH_MERCHANT_REFUND_RESERVE_BPS", 500, 0, 10_000),
         "merchant_refund_max_age_days": _int(env, "FOODDISPATCH_MERCHANT_REFUND_MAX_AGE_DAYS", 7, 1, 365),
+        "merchant_commission_bps": _int(env, "FOODDISPATCH_MERCHANT_COMMISSION_BPS", 1500, 0, 10_000),
+        "merchant_commission_overrides": _commission_overrides(env, "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES"),
     }
+
+
+def _commission_overrides(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    out = []
+    for part in (p.strip() for p in (env.get(name) or "").split(",")):
+        if not part:
+            continue
+        tenant, _, bps = part.partition("=")
+        if not tenant.strip() or not bps.strip().isdigit() or int(bps) > 10_000:
+            raise ConfigError(f"{name}: {part!r} is not <tenant id>=<basis points 0..10000>")
+        out.append((tenant.strip(), int(bps)))
+    return tuple(out)
 
 
 def _local_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:

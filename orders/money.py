@@ -154,7 +154,8 @@ class OrderMoney:
         captured = 0
         if fee is not None and fee.amount > 0:
             await self.payments.capture(conn, row["intent_id"], fee)
-            await self.post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, self.fees))
+            fees = self.fees.for_tenant(row["tenant_id"])
+            await self.post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, fees))
             captured = fee.amount
         else:
             await self.payments.void(conn, row["intent_id"], reason)
@@ -189,7 +190,7 @@ class OrderMoney:
         """Capture what is due now (tip changes and missing-item refunds included) from the hold,
         then from tip top-up holds; void what is left; post the split."""
         refunds, payments = await self.missing_refunds(conn, row["id"], b.currency)
-        split = delivery_split(b, refunds, self.fees)
+        split = delivery_split(b, refunds, self.fees.for_tenant(row["tenant_id"]))
         due = split.customer_charged.amount
         hold = json.loads(row["pricing"]).get("hold", b.total.amount)
         take = min(due, hold)
@@ -265,3 +266,8 @@ class OrderMoney:
             courier_earnings=courier, courier_id=courier_id if courier else None,
             platform_revenue=platform, tax_payable=s.tax_payable.amount,
         ))
+        cur = s.customer_charged.currency
+        await money_store.record_settlement(
+            conn, reference=reference, order_id=row["id"], tenant_id=row["tenant_id"], currency=cur,
+            commission=(s.commission or Money.zero(cur)).amount, commission_bps=s.commission_bps,
+            tip=(s.tip or Money.zero(cur)).amount, at=self.clock.now())

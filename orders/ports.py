@@ -21,7 +21,7 @@ import asyncpg
 
 from catalog import CartLineInput, QuoteContext, ResolvedLine
 from kernel.money import Money
-from payments import Authorization, RiskContext
+from payments import Authorization, RiskContext, StatementMovement
 
 
 class QuotedCart(Protocol):
@@ -93,6 +93,11 @@ class Payments(Protocol):
         ...
 
     async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Any) -> object: ...
+
+    async def restaurant_statement(self, conn: asyncpg.Connection, tenant_id: str, start: datetime,
+                                   end: datetime) -> list[StatementMovement]:
+        """Per order of the tenant, what the ledger moved for it in [start, end)."""
+        ...
 
 
 class SplitFactory(Protocol):

@@ -34,6 +34,7 @@ from orders.money import OrderMoney
 from orders.ports import Catalog, NoSurge, Payments, SplitFactory, SurgeSource
 from orders.pricing import FeePolicy, Promo
 from orders.queries import OrderQueries
+from orders.statements import Statements
 from orders.tenancy import StoreAccess
 
 
@@ -67,6 +68,7 @@ class OrdersService:
         self.lifecycle = OrderLifecycle(pool, clock, payments, self.money, fees,
                                         pause_after_expired=self.config.pause_after_expired, pause_store=pause_store)
         self.queries = OrderQueries(pool, fees)
+        self.statements = Statements(pool, payments)
 
     async def create_promo(self, scope: str | None, values: dict[str, Any]) -> Promo:
         """A store's promo belongs to the store's tenant (its code unique within that tenant); a

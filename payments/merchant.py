@@ -49,3 +49,19 @@ def balance_parts(currency: str, total: int, pending_credits: int, window_credit
     reserve = round_half_even(Fraction(max(window_credits, 0) * policy.refund_reserve_bps, 10_000))
     reserved = min(total - pending, reserve)
     return BalanceParts(currency, total, total - pending - reserved, pending, reserved)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementMovement:
+    """What one order's ledger entries moved in a period, as a merchant's statement reads it
+    (positive minor units; `restaurant` is its share from splits, before refunds)."""
+
+    order_id: str
+    currency: str
+    first_at: datetime
+    gross: int  # what the customer was charged
+    tax: int
+    restaurant: int
+    refunded_by_platform: int
+    refunded_by_restaurant: int
+    splits: tuple[str, ...]  # the ledger references of the order's splits in the period

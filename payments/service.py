@@ -19,6 +19,7 @@ are re-exported below.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -35,6 +36,7 @@ from payments.intents import RiskContext as RiskContext
 from payments.intents import attempt_id as attempt_id
 from payments.intents import processor_key as processor_key
 from payments.live import FraudScreen
+from payments.merchant import StatementMovement
 from payments.methods import PaymentMethods
 from payments.model import Split
 from payments.processor import Processor
@@ -106,6 +108,11 @@ class PaymentsService:
                          actor: str = "system") -> str:
         """Divide a captured charge; idempotent by reference; returns the journal entry id."""
         return await settlement.post_split(conn, reference=reference, split=split, actor=actor)
+
+    async def restaurant_statement(self, conn: asyncpg.Connection, tenant_id: str, start: datetime,
+                                   end: datetime) -> list[StatementMovement]:
+        """Per order of the restaurant tenant, what the ledger moved for it in [start, end) (see `Wallets`)."""
+        return await self.wallets.restaurant_statement(conn, tenant_id, start, end)
 
     # ------------------------------------------------------------ REST flows (own transactions)
 

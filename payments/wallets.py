@@ -23,7 +23,7 @@ from kernel.money import Money
 from payments import ledger, model, store
 from payments.errors import ResourceMissing
 from payments.intents import webhook_payload
-from payments.merchant import BalanceParts, MerchantMoneyPolicy, balance_parts
+from payments.merchant import BalanceParts, MerchantMoneyPolicy, StatementMovement, balance_parts
 from payments.model import Account, credit, debit
 
 # A wallet payment the balance cannot cover: its own code (402), not a card's decline, so the app
@@ -155,6 +155,16 @@ class Wallets:
             rows = await ledger.restaurant_balances(conn, tenant_id, policy.pending_since(now),
                                                     policy.window_since(now))
         return [balance_parts(r["currency"], r["balance"], r["pending_credits"], r["window_credits"], policy)
+                for r in rows]
+
+    async def restaurant_statement(self, conn: asyncpg.Connection, tenant_id: str, start: datetime,
+                                   end: datetime) -> list[StatementMovement]:
+        """Per order of the tenant, what its split and refund entries in [start, end) moved."""
+        rows = await ledger.restaurant_statement(conn, tenant_id, start, end)
+        return [StatementMovement(order_id=r["order_id"], currency=r["currency"], first_at=r["first_at"],
+                                  gross=r["gross"], tax=r["tax"], restaurant=r["restaurant"],
+                                  refunded_by_platform=r["refunded_by_platform"],
+                                  refunded_by_restaurant=r["refunded_by_restaurant"], splits=tuple(r["splits"]))
                 for r in rows]
 
     async def history(self, account: Account, starting_after: str | None, limit: int) -> list[asyncpg.Record]:

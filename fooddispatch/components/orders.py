@@ -26,6 +26,7 @@ from kernel.webhook_client import WebhookClient
 from orders import web as orders_web
 from orders.events import OrderEvents
 from orders.model import Action, Actor, Caller
+from orders.pricing import FeePolicy
 from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
 from payments import web as payments_web
@@ -80,7 +81,10 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
         await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))
 
     service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge,
-                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies)),
+                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies),
+                                                policy=FeePolicy(
+                                                    commission_bps=settings.merchant_commission_bps,
+                                                    commission_overrides=settings.merchant_commission_overrides)),
                             pause_store=pause_store)
     lifecycle = service.lifecycle
     _serve_tracking(app, service)

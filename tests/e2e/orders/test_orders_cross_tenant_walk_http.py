@@ -54,6 +54,7 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
     ("GET", "/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries"): (HIDDEN, None, True),
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None, False),
     ("GET", "/v1/merchant/balance"): (OWN, None, False),
+    ("GET", "/v1/merchant/statements"): (OWN, None, False),
 }
 # The 404 codes before the one-code unification of the same issue (helper "edge"): then only not_found.
 NOT_FOUND = {"not_found"}

@@ -66,6 +66,7 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/v1/stores/{store_id}/orders/feed"): (HIDDEN, None),
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None),
     ("GET", "/v1/merchant/balance"): (FORBIDDEN, None),
+    ("GET", "/v1/merchant/statements"): (FORBIDDEN, None),
 }
 WEBSOCKETS = {"/v1/orders/{order_id}/track", "/v1/stores/{store_id}/orders/feed"}
 

@@ -148,6 +148,7 @@ class Settings:
     merchant_pending_hours: int = 24
     merchant_refund_reserve_bps: int = 500
     merchant_refund_max_age_days: int = 7
+    merchant_refund_max_share_bps: int = 10_000  # refunds of an order in all, of its charge
     # The platform's commission on a restaurant's food sales (basis points), and per-tenant contract
     # rates that replace it: ((tenant id, bps), ...), from "ten_a=1200,ten_b=1000".
     merchant_commission_bps: int = 1500
@@ -277,6 +278,7 @@ ENV_VARS = (
     "FOODDISPATCH_MERCHANT_REFUND_MAX_AGE_DAYS",
     "FOODDISPATCH_MERCHANT_COMMISSION_BPS",
     "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES",
+    "FOODDISPATCH_MERCHANT_REFUND_MAX_SHARE_BPS",
 )
 
 
@@ -286,6 +288,7 @@ def _merchant_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "merchant_pending_hours": _int(env, "FOODDISPATCH_MERCHANT_PENDING_HOURS", 24, 0, 24 * 90),
         "merchant_refund_reserve_bps": _int(env, "FOODDISPATCH_MERCHANT_REFUND_RESERVE_BPS", 500, 0, 10_000),
         "merchant_refund_max_age_days": _int(env, "FOODDISPATCH_MERCHANT_REFUND_MAX_AGE_DAYS", 7, 1, 365),
+        "merchant_refund_max_share_bps": _int(env, "FOODDISPATCH_MERCHANT_REFUND_MAX_SHARE_BPS", 10_000, 0, 10_000),
         "merchant_commission_bps": _int(env, "FOODDISPATCH_MERCHANT_COMMISSION_BPS", 1500, 0, 10_000),
         "merchant_commission_overrides": _commission_overrides(env, "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES"),
     }

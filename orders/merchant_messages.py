@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from kernel.ids import id_pattern
+from orders.messages import MissingLine
 
 Units = Annotated[int, Meta(description="integer minor units of the line's currency", examples=[2295])]
 
@@ -67,3 +68,30 @@ class StatementOut(msgspec.Struct):
     has_more: bool
     next_cursor: Annotated[str | None, Meta(description="pass as starting_after for the next page")] = None
     object: str = "merchant_statement"
+
+
+# The reason codes a merchant refund takes (a fixed list, so reports can group by them).
+RefundReason = Literal["missing_items", "wrong_items", "quality", "late_delivery", "customer_request", "goodwill"]
+
+
+class MerchantRefundRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Annotated[RefundReason, Meta(description="why the restaurant refunds", examples=["quality"])]
+    amount: Annotated[int, Meta(
+        ge=1, le=100_000_000, examples=[500],
+        description="a partial refund of this many minor units; neither `amount` nor `lines`: all that is left",
+    )] | None = None
+    lines: Annotated[list[MissingLine], Meta(min_length=1, max_length=100, description="refund these lines' "
+                                             "value (and the tax on it where added on top) instead of an amount",
+                                             examples=[[{"line_no": 1, "quantity": 1}]])] | None = None
+
+
+class MerchantRefundOut(msgspec.Struct):
+    order_id: Annotated[str, Meta(examples=["ord_01hx"])]
+    amount: Annotated[int, Meta(description="refunded now (minor units)", examples=[500])]
+    currency: Annotated[str, Meta(examples=["EUR"])]
+    reason: Annotated[str, Meta(examples=["quality"])]
+    refunds: Annotated[list[str], Meta(description="the payments refund ids (one per charge of the order it drew "
+                                       "on)", examples=[["re_01hx"]])]
+    order_refunded: Annotated[int, Meta(description="the order's `refunded` after it", examples=[500])]
+    borne_by: Annotated[str, Meta(description="who pays the refund: the restaurant's balance")] = "restaurant"
+    object: str = "merchant_refund"

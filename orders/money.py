@@ -136,12 +136,15 @@ class OrderMoney:
         await self.count_refund(conn, row, refund_id=refund.refund_id, intent_id=refund.intent_id,
                                 amount=Money(refund.amount.amount, refund.amount.currency), reason=refund.reason)
 
-    async def refund(self, conn: asyncpg.Connection, row: Any, amount: Money, reason: str, key: str) -> str:
+    async def refund(self, conn: asyncpg.Connection, row: Any, amount: Money, reason: str, key: str, *,
+                     intent_id: str | None = None, actor: str = "system", borne_by: str | None = None) -> str:
         """Refund `amount` of the order's captured charge now (the order's transaction; `key` makes a
-        retry find the same refund) and count it on the order in the same transaction."""
-        refund_id = str(await self.payments.refund(conn, row["intent_id"], amount, reason, idempotency_key=key))
-        await self.count_refund(conn, row, refund_id=refund_id, intent_id=row["intent_id"], amount=amount,
-                                reason=reason)
+        retry find the same refund) and count it on the order in the same transaction. `intent_id`:
+        one of the order's intents (default its hold's); `borne_by`: the restaurant tenant paying it."""
+        intent = intent_id or row["intent_id"]
+        refund_id = str(await self.payments.refund(conn, intent, amount, reason, idempotency_key=key, actor=actor,
+                                                   borne_by=borne_by))
+        await self.count_refund(conn, row, refund_id=refund_id, intent_id=intent, amount=amount, reason=reason)
         return refund_id
 
     # ---- ending before pickup ---------------------------------------------------------------------

@@ -16,13 +16,14 @@ from payments.errors import (
     ProcessorUnavailable,
 )
 from payments.event_types import PaymentCaptured, PaymentRefunded
-from payments.merchant import StatementMovement
+from payments.merchant import Charge, StatementMovement
 from payments.model import Split
 from payments.service import WALLET, Authorization, PaymentsService, RiskContext
 
 __all__ = [
     "WALLET",
     "Authorization",
+    "Charge",
     "InsufficientBalance",
     "PaymentCaptured",
     "PaymentDeclined",

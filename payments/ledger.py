@@ -200,6 +200,12 @@ async def balance(conn: asyncpg.Connection, account: Account) -> int:
     return int(value or 0)
 
 
+async def locked_balance(conn: asyncpg.Connection, account: Account) -> int:
+    """The account's natural balance, its row locked for the caller's transaction (0 if it has none)."""
+    value = await conn.fetchval("SELECT balance FROM ledger_accounts WHERE id = $1 FOR UPDATE", account.id)
+    return int(value or 0)
+
+
 async def balances_of_owner(conn: asyncpg.Connection, owner_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, kind, currency, balance FROM ledger_accounts WHERE owner_id = $1 ORDER BY id", owner_id

@@ -65,3 +65,17 @@ class StatementMovement:
     refunded_by_platform: int
     refunded_by_restaurant: int
     splits: tuple[str, ...]  # the ledger references of the order's splits in the period
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What an intent captured and what of it was refunded: what a refund of it may still take."""
+
+    intent_id: str
+    currency: str
+    captured: int
+    refunded: int
+
+    @property
+    def refundable(self) -> int:
+        return self.captured - self.refunded

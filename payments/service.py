@@ -36,7 +36,7 @@ from payments.intents import RiskContext as RiskContext
 from payments.intents import attempt_id as attempt_id
 from payments.intents import processor_key as processor_key
 from payments.live import FraudScreen
-from payments.merchant import StatementMovement
+from payments.merchant import Charge, StatementMovement
 from payments.methods import PaymentMethods
 from payments.model import Split
 from payments.processor import Processor
@@ -99,15 +99,21 @@ class PaymentsService:
         await self.holds.void(conn, intent_id, reason, actor=actor)
 
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
-                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
-        """Refund part or all of what was captured; returns the refund id (see `Refunds.refund`)."""
+                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system",
+                     borne_by: str | None = None) -> str:
+        """Refund part or all of what was captured; returns the refund id (see `Refunds.refund`;
+        `borne_by`: the restaurant tenant that pays it, else the platform)."""
         return await self.refunds.refund(conn, intent_id, amount, reason, destination=destination,
-                                         idempotency_key=idempotency_key, actor=actor)
+                                         idempotency_key=idempotency_key, actor=actor, borne_by=borne_by)
 
     async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Split,
                          actor: str = "system") -> str:
         """Divide a captured charge; idempotent by reference; returns the journal entry id."""
         return await settlement.post_split(conn, reference=reference, split=split, actor=actor)
+
+    async def charges(self, conn: asyncpg.Connection, intent_ids: list[str]) -> list[Charge]:
+        """What each of these intents captured and refunded (see `Refunds.charges`)."""
+        return await self.refunds.charges(conn, intent_ids)
 
     async def restaurant_statement(self, conn: asyncpg.Connection, tenant_id: str, start: datetime,
                                    end: datetime) -> list[StatementMovement]:

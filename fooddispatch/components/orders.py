@@ -25,6 +25,7 @@ from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
 from orders import web as orders_web
 from orders.events import OrderEvents
+from orders.merchant_refunds import RefundLimits
 from orders.model import Action, Actor, Caller
 from orders.pricing import FeePolicy
 from orders.service import OrdersConfig, OrdersService
@@ -84,7 +85,10 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
                             config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies),
                                                 policy=FeePolicy(
                                                     commission_bps=settings.merchant_commission_bps,
-                                                    commission_overrides=settings.merchant_commission_overrides)),
+                                                    commission_overrides=settings.merchant_commission_overrides),
+                                                refund_limits=RefundLimits(
+                                                    max_share_bps=settings.merchant_refund_max_share_bps,
+                                                    max_age_days=settings.merchant_refund_max_age_days)),
                             pause_store=pause_store)
     lifecycle = service.lifecycle
     _serve_tracking(app, service)

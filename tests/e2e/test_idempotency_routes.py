@@ -376,6 +376,13 @@ async def _missing_items(w: World) -> Call:
     return await _staff_step(w, "accepted", "missing_items", {"lines": [{"line_no": 1, "quantity": 1}]})
 
 
+@route("POST", "/v1/merchant/orders/{order_id}/refunds", "orders")
+async def _merchant_refund(w: World) -> Call:
+    order = await w.order("delivered")
+    return Call("POST", f"/v1/merchant/orders/{order.id}/refunds", (await w.tenant())[1],
+                {"amount": 100, "reason": "quality"})
+
+
 @route("POST", "/v1/orders/{order_id}/pickup", "orders")
 async def _pickup(w: World) -> Call:
     order = await w.order("assigned")

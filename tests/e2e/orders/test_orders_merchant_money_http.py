@@ -1,7 +1,8 @@
 """The money a restaurant sees and acts on (issue 20): its balance, derived from the ledger's
 `restaurant_payable` account of its tenant, and its statements (a line per order, reconciling with the
 ledger), read by its staff and tenant-wide API keys, refused to a store-scoped key (403) and never
-showing another tenant's money."""
+showing another tenant's money; and its refunds, paid from that balance through the one refund path,
+within its limits."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from orders_helpers import make_customer, make_shop, ok, place
-from orders_money_world import deliver
+from orders_helpers import eventually, make_customer, make_shop, ok, place
+from orders_money_world import deliver, intents_of, ledger_refunds, refunds_stored, start_receiver
 
 from fooddispatch.app import create_app
 
@@ -154,3 +155,107 @@ async def test_a_statement_has_a_line_per_order_that_reconciles_with_the_ledger(
     other = await ok(await client.post("/v1/tenants", json={"name": "B"}, headers=shop.operator), 201)
     _, staff_b = await make_principal("staff", tenant_id=other["id"])
     assert (await ok(await client.get(url, params=_days(-1, 1), headers=staff_b)))["items"] == []
+
+
+async def _refund(client, headers: dict, order_id: str, key: str, **body):
+    return await client.post(f"/v1/merchant/orders/{order_id}/refunds", json={"reason": "quality", **body},
+                             headers={**headers, "Idempotency-Key": key})
+
+
+async def _error(resp) -> tuple[int, str]:
+    return resp.status, (await resp.json())["error"]["code"]
+
+
+async def test_a_merchant_refund_is_paid_by_the_restaurant_and_reaches_order_payment_and_ledger(
+        client, db, aiohttp_server, shop_factory, make_principal) -> None:
+    shop = await shop_factory()
+    receiver = await start_receiver(aiohttp_server, client, shop, ["order.refunded"])
+    customer = await make_customer(client, make_principal)
+    first = await _delivered(client, make_principal, shop, key="a", customer=customer)
+    second = await _delivered(client, make_principal, shop, key="b", customer=customer)
+    oid, total = first["id"], first["captured"]["amount"]
+    balance = await _payable(db, shop.tenant_id)
+    [intent] = await intents_of(db, oid)
+
+    part = await _refund(client, shop.staff, oid, "m1", amount=500)
+    assert part.status == 201, await part.text()
+    body = await part.json()
+    again = await _refund(client, shop.staff, oid, "m1", amount=500)  # the same key: the first answer
+    assert again.status == 201 and await again.json() == body
+    assert (body["amount"], body["reason"], body["order_refunded"], body["borne_by"]) == (
+        500, "quality", 500, "restaurant")
+    lines = await ok(await _refund(client, shop.staff, oid, "m2", lines=[{"line_no": 2, "quantity": 1}]), 201)
+    assert lines["amount"] == 428  # the fries and their 7 % tax, as for missing items
+    rest = await ok(await _refund(client, shop.staff, oid, "m3"), 201)  # no amount, no lines: all that is left
+    assert rest["amount"] == total - 928 and rest["order_refunded"] == total
+
+    got = await ok(await client.get(f"/v1/orders/{oid}", headers=shop.staff))
+    assert got["refunded"]["amount"] == total
+    pi = await ok(await client.get(f"/v1/payment_intents/{intent['id']}", headers=shop.operator))
+    assert pi["amount_refunded"] == total
+    assert await ledger_refunds(db, [intent["id"]]) == total
+    assert await _payable(db, shop.tenant_id) == balance - total  # the restaurant paid, not the platform
+    async with db.acquire() as conn:
+        borne = await conn.fetchval(
+            "SELECT sum(p.amount) FROM postings p JOIN journal_entries e ON e.id = p.entry_id "
+            "WHERE e.kind = 'refund' AND e.intent_id = $1 AND p.account_id = $2", intent["id"],
+            f"restaurant_payable:{shop.tenant_id}:EUR")
+    assert borne == total
+    hooks = await eventually(lambda: _at_least(receiver.refunds_of(oid), 3))
+    assert sorted(h["amount"]["amount"] for h in hooks) == sorted([500, 428, total - 928])
+    assert sorted(h["refund_id"] for h in hooks) == sorted(await refunds_stored(db, [intent["id"]]))
+
+    nothing_left = await _refund(client, shop.staff, oid, "m4", amount=1)
+    assert await _error(nothing_left) == (422, "amount_too_large")
+    statement = await ok(await client.get("/v1/merchant/statements", params=_days(-1, 1), headers=shop.staff))
+    line = next(x for x in statement["items"] if x["order_id"] == oid)
+    assert (line["refunds_borne_by_restaurant"], line["refunds_borne_by_platform"]) == (total, 0)
+    assert sum(x["net"] for x in statement["items"]) == await _payable(db, shop.tenant_id)
+
+    # The restaurant's balance cannot cover a second full refund: refused before the card is touched.
+    broke = await _refund(client, shop.staff, second["id"], "m5")
+    assert await _error(broke) == (402, "balance_insufficient")
+    [second_intent] = await intents_of(db, second["id"])
+    assert second_intent["amount_refunded"] == 0
+
+
+async def _at_least(items: list, n: int):
+    return items if len(items) >= n else None
+
+
+async def test_merchant_refunds_keep_to_their_tenant_limits_and_reasons(
+        aiohttp_client, settings, db, make_principal) -> None:
+    client = await aiohttp_client(create_app(settings.replace(merchant_refund_max_share_bps=2000,
+                                                              merchant_refund_max_age_days=3), components=COMPONENTS))
+    shop = await make_shop(client, make_principal)
+    customer = await make_customer(client, make_principal)
+    order = await _delivered(client, make_principal, shop, key="a", customer=customer)
+    oid, total = order["id"], order["captured"]["amount"]
+    cap = round(total * 0.2)
+    await ok(await _refund(client, shop.staff, oid, "l1", amount=cap - 100), 201)
+    over = await _refund(client, shop.staff, oid, "l2", amount=101)
+    assert await _error(over) == (422, "refund_limit_exceeded")
+    await ok(await _refund(client, shop.staff, oid, "l3", amount=100), 201)  # up to the share exactly
+
+    bad_reason = await _refund(client, shop.staff, oid, "l4", amount=1, reason="because")
+    assert bad_reason.status == 422
+    both = await _refund(client, shop.staff, oid, "l5", amount=1, lines=[{"line_no": 1, "quantity": 1}])
+    assert await _error(both) == (422, "validation_error")
+
+    older = await _delivered(client, make_principal, shop, key="b", customer=customer)
+    async with db.acquire() as conn:  # delivered four days ago: past the three-day window
+        await conn.execute("UPDATE orders SET delivered_at = delivered_at - interval '4 days' WHERE id = $1",
+                           older["id"])
+    assert await _error(await _refund(client, shop.staff, older["id"], "l6", amount=100)) == (
+        409, "refund_window_closed")
+
+    _, cust, pm = customer
+    placed = await place(client, cust, pm, shop.store_id, key="c")
+    assert await _error(await _refund(client, shop.staff, placed["id"], "l7", amount=100)) == (
+        409, "order_not_refundable")
+    other = await ok(await client.post("/v1/tenants", json={"name": "B"}, headers=shop.operator), 201)
+    _, staff_b = await make_principal("staff", tenant_id=other["id"])
+    assert await _error(await _refund(client, staff_b, oid, "l8", amount=100)) == (404, "not_found")
+    assert await _error(await _refund(client, staff_b, "ord_nonexistent", "l9", amount=100)) == (404, "not_found")
+    got = await ok(await client.get(f"/v1/orders/{oid}", headers=shop.staff))
+    assert got["refunded"]["amount"] == cap

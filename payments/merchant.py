@@ -12,7 +12,7 @@ tenant, per currency, divided into what may be paid out now and what is held bac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
 
 from kernel.money import round_half_even
@@ -79,3 +79,11 @@ class Charge:
     @property
     def refundable(self) -> int:
         return self.captured - self.refunded
+
+
+def next_payout_run(every: str, weekday: int | None, after: datetime) -> datetime:
+    """The first midnight UTC after `after` (daily), or the first one on `weekday` (0 = Monday)."""
+    day = datetime.combine(after.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+    if every == "weekly" and weekday is not None:
+        day += timedelta(days=(weekday - day.weekday()) % 7)
+    return day

@@ -10,7 +10,8 @@ and each method hands its call to one of them.
   with `FraudDecisions`, the writer of decisions that outlive their caller's transaction;
 - `Holds` (`holds`): `void`, the unused-hold sweeper, the resolver of `processing`;
 - `Refunds` (`settlement`): `refund`; `settlement.post_split` settles an order's charge;
-- `Wallets` (`wallets`): wallets, credits and payouts.
+- `Wallets` (`wallets`): wallets, credits and payouts;
+- `MerchantPayouts` (`merchant_payouts`): restaurants' payout schedules and the payouts they make.
 
 The methods `orders/` calls take the caller's connection so the hold, capture, refund and split
 join the orders transaction; the REST flows open their own. Names other packages import from here
@@ -37,6 +38,7 @@ from payments.intents import attempt_id as attempt_id
 from payments.intents import processor_key as processor_key
 from payments.live import FraudScreen
 from payments.merchant import Charge, StatementMovement
+from payments.merchant_payouts import MerchantPayouts
 from payments.methods import PaymentMethods
 from payments.model import Split
 from payments.processor import Processor
@@ -64,6 +66,7 @@ class PaymentsService:
         self.refunds = Refunds(processor)
         self.methods = PaymentMethods(pool, vault, clock)
         self.wallets = Wallets(pool, clock)
+        self.merchant_payouts = MerchantPayouts(pool, clock)
 
     async def close(self) -> None:
         """Wait for fraud decisions still being written (call before the pool closes)."""

@@ -383,6 +383,12 @@ async def _merchant_refund(w: World) -> Call:
                 {"amount": 100, "reason": "quality"})
 
 
+@route("PUT", "/v1/merchant/payout_schedule", "payments")
+async def _payout_schedule(w: World) -> Call:
+    return Call("PUT", "/v1/merchant/payout_schedule", (await w.tenant())[1],
+                {"every": "weekly", "weekday": 4, "currency": "EUR", "minimum_amount": 5000})
+
+
 @route("POST", "/v1/orders/{order_id}/pickup", "orders")
 async def _pickup(w: World) -> Call:
     order = await w.order("assigned")

@@ -57,6 +57,9 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
     ("GET", "/v1/merchant/balance"): (OWN, None, False),
     ("GET", "/v1/merchant/statements"): (OWN, None, False),
     ("POST", "/v1/merchant/orders/{order_id}/refunds"): (HIDDEN, {"amount": 100, "reason": "quality"}, True),
+    ("GET", "/v1/merchant/payout_schedule"): (OWN, None, False),
+    ("PUT", "/v1/merchant/payout_schedule"): (OWN, None, False),
+    ("GET", "/v1/merchant/payouts"): (OWN, None, False),
 }
 # Routes that require an Idempotency-Key (a money move): the walk sends a fresh one.
 KEYED = {("POST", "/v1/merchant/orders/{order_id}/refunds")}

@@ -14,6 +14,8 @@ from orders_helpers import eventually, make_customer, make_shop, ok, place
 from orders_money_world import deliver, intents_of, ledger_refunds, refunds_stored, start_receiver
 
 from fooddispatch.app import create_app
+from payments.web import PAYMENTS
+from payments.web_merchant import MERCHANT_POLICY
 
 COMPONENTS = ("catalog", "payments", "orders")
 
@@ -259,3 +261,61 @@ async def test_merchant_refunds_keep_to_their_tenant_limits_and_reasons(
     assert await _error(await _refund(client, staff_b, "ord_nonexistent", "l9", amount=100)) == (404, "not_found")
     got = await ok(await client.get(f"/v1/orders/{oid}", headers=shop.staff))
     assert got["refunded"]["amount"] == cap
+
+
+async def _due_now(db, tenant_id: str) -> None:
+    async with db.acquire() as conn:
+        await conn.execute("UPDATE merchant_payout_schedules SET next_run_at = now() - interval '1 second' "
+                           "WHERE tenant_id = $1", tenant_id)
+
+
+async def test_scheduled_payouts_pay_what_is_available_and_list_the_lines_they_settle(
+        aiohttp_client, settings, db, make_principal) -> None:
+    app = create_app(settings.replace(merchant_pending_hours=0, merchant_refund_reserve_bps=1000),
+                     components=COMPONENTS)
+    client = await aiohttp_client(app)
+    shop = await make_shop(client, make_principal)
+    customer = await make_customer(client, make_principal)
+    orders = [await _delivered(client, make_principal, shop, key=k, customer=customer) for k in ("a", "b")]
+    total = await _payable(db, shop.tenant_id)
+    reserve = round(total / 10)
+    url = "/v1/merchant/payout_schedule"
+    assert (await client.get(url, headers=shop.staff)).status == 404
+    no_day = await client.put(url, headers=shop.staff, json={"every": "weekly", "currency": "EUR"})
+    assert no_day.status == 422
+    schedule = await ok(await client.put(url, headers=shop.staff, json={
+        "every": "daily", "currency": "EUR", "minimum_amount": total}))  # more than is available: no payout
+    assert schedule["next_run_at"] > datetime.now(UTC).isoformat()[:19]
+    assert await ok(await client.get(url, headers=shop.staff)) == schedule
+    run = app[PAYMENTS].merchant_payouts.run_due
+    await _due_now(db, shop.tenant_id)
+    await run(app[MERCHANT_POLICY])
+    assert (await ok(await client.get("/v1/merchant/payouts", headers=shop.staff)))["data"] == []
+
+    await ok(await client.put(url, headers=shop.staff, json={"every": "daily", "currency": "EUR",
+                                                             "minimum_amount": 100}))
+    await _due_now(db, shop.tenant_id)
+    await run(app[MERCHANT_POLICY])
+    [payout] = (await ok(await client.get("/v1/merchant/payouts", headers=shop.staff)))["data"]
+    assert (payout["amount"], payout["status"], payout["held_back"]) == (total - reserve, "pending", reserve)
+    statement = await ok(await client.get("/v1/merchant/statements", params=_days(-1, 1), headers=shop.staff))
+    nets = {x["order_id"]: x["net"] for x in statement["items"]}
+    assert {s["order_id"]: s["net"] for s in payout["settles"]} == nets and set(nets) == {o["id"] for o in orders}
+    assert sum(nets.values()) == payout["amount"] + payout["held_back"]
+    [balance] = (await ok(await client.get("/v1/merchant/balance", headers=shop.staff)))["balances"]
+    assert balance["total"] == reserve == total - payout["amount"]
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT next_run_at > now() FROM merchant_payout_schedules WHERE tenant_id = $1",
+                                   shop.tenant_id)
+
+    # The bank refuses it: the merchant sees why, the money is back, and the next run pays it again.
+    await ok(await client.post(f"/v1/payouts/{payout['id']}", headers={**shop.operator, "Idempotency-Key": "f1"},
+                               json={"status": "failed", "failure_reason": "account_closed"}))
+    await _due_now(db, shop.tenant_id)
+    await run(app[MERCHANT_POLICY])
+    retry, failed = (await ok(await client.get("/v1/merchant/payouts", headers=shop.staff)))["data"]
+    assert (failed["id"], failed["status"], failed["failure_reason"]) == (payout["id"], "failed", "account_closed")
+    assert (retry["amount"], retry["status"]) == (total - reserve, "pending")
+    assert {s["order_id"] for s in retry["settles"]} == set(nets)  # the failed one settled nothing
+    # Every figure against the ledger: what the lines netted = paid out (not failed) + the balance left.
+    assert sum(nets.values()) == retry["amount"] + await _payable(db, shop.tenant_id)

@@ -68,6 +68,9 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/v1/merchant/balance"): (FORBIDDEN, None),
     ("GET", "/v1/merchant/statements"): (FORBIDDEN, None),
     ("POST", "/v1/merchant/orders/{order_id}/refunds"): (HIDDEN, {"amount": 100, "reason": "quality"}),
+    ("GET", "/v1/merchant/payout_schedule"): (FORBIDDEN, None),
+    ("PUT", "/v1/merchant/payout_schedule"): (FORBIDDEN, {"every": "daily", "currency": "EUR"}),
+    ("GET", "/v1/merchant/payouts"): (FORBIDDEN, None),
 }
 WEBSOCKETS = {"/v1/orders/{order_id}/track", "/v1/stores/{store_id}/orders/feed"}
 KEYED = {("POST", "/v1/merchant/orders/{order_id}/refunds")}  # require an Idempotency-Key (a money move)

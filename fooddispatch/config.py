@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kernel.clientip import parse_networks
@@ -141,6 +142,17 @@ class Settings:
     event_retention_hours: int = 24
     # /readyz reports a consumer group that has work and made no progress for this long.
     consumer_stall_seconds: int = 30
+    # A restaurant's balance (`GET /v1/merchant/balance`, payments/merchant.py): what orders delivered
+    # this recently credited is pending; this share of what the refund window's orders credited is
+    # reserved for refunds the restaurant bears; a merchant refunds an order at most this old.
+    merchant_pending_hours: int = 24
+    merchant_refund_reserve_bps: int = 500
+    merchant_refund_max_age_days: int = 7
+    merchant_refund_max_share_bps: int = 10_000  # refunds of an order in all, of its charge
+    # The platform's commission on a restaurant's food sales (basis points), and per-tenant contract
+    # rates that replace it: ((tenant id, bps), ...), from "ten_a=1200,ten_b=1000".
+    merchant_commission_bps: int = 1500
+    merchant_commission_overrides: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -210,6 +222,7 @@ class Settings:
             http_idle_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_IDLE_TIMEOUT", 60.0, 1.0, 3600.0),
             event_retention_hours=_int(env, "FOODDISPATCH_EVENT_RETENTION_HOURS", 24, 1, 24 * 90),
             consumer_stall_seconds=_int(env, "FOODDISPATCH_CONSUMER_STALL_SECONDS", 30, 1, 3600),
+            **_merchant_settings(env),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -260,7 +273,37 @@ ENV_VARS = (
     "FOODDISPATCH_HTTP_IDLE_TIMEOUT",
     "FOODDISPATCH_EVENT_RETENTION_HOURS",
     "FOODDISPATCH_CONSUMER_STALL_SECONDS",
+    "FOODDISPATCH_MERCHANT_PENDING_HOURS",
+    "FOODDISPATCH_MERCHANT_REFUND_RESERVE_BPS",
+    "FOODDISPATCH_MERCHANT_REFUND_MAX_AGE_DAYS",
+    "FOODDISPATCH_MERCHANT_COMMISSION_BPS",
+    "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES",
+    "FOODDISPATCH_MERCHANT_REFUND_MAX_SHARE_BPS",
 )
+
+
+def _merchant_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The merchant money settings (balance, statements, merchant refunds)."""
+    return {
+        "merchant_pending_hours": _int(env, "FOODDISPATCH_MERCHANT_PENDING_HOURS", 24, 0, 24 * 90),
+        "merchant_refund_reserve_bps": _int(env, "FOODDISPATCH_MERCHANT_REFUND_RESERVE_BPS", 500, 0, 10_000),
+        "merchant_refund_max_age_days": _int(env, "FOODDISPATCH_MERCHANT_REFUND_MAX_AGE_DAYS", 7, 1, 365),
+        "merchant_refund_max_share_bps": _int(env, "FOODDISPATCH_MERCHANT_REFUND_MAX_SHARE_BPS", 10_000, 0, 10_000),
+        "merchant_commission_bps": _int(env, "FOODDISPATCH_MERCHANT_COMMISSION_BPS", 1500, 0, 10_000),
+        "merchant_commission_overrides": _commission_overrides(env, "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES"),
+    }
+
+
+def _commission_overrides(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    out = []
+    for part in (p.strip() for p in (env.get(name) or "").split(",")):
+        if not part:
+            continue
+        tenant, _, bps = part.partition("=")
+        if not tenant.strip() or not bps.strip().isdigit() or int(bps) > 10_000:
+            raise ConfigError(f"{name}: {part!r} is not <tenant id>=<basis points 0..10000>")
+        out.append((tenant.strip(), int(bps)))
+    return tuple(out)
 
 
 def _local_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:

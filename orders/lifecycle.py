@@ -249,8 +249,9 @@ class OrderLifecycle:
                 )
                 await self.payments.capture(conn, hold.intent_id, Money(delta, b.currency))
                 zero = Money.zero(b.currency)
-                await self.money.post_split(conn, ref, row, SplitAmounts(Money(delta, b.currency), zero,
-                                                                    Money(delta, b.currency), zero, zero))
+                raised = Money(delta, b.currency)
+                await self.money.post_split(conn, ref, row, SplitAmounts(raised, zero, raised, zero, zero,
+                                                                         tip=raised))
                 await money_store.add_payment(conn, order_id, "tip_capture", delta, now, intent_id=hold.intent_id,
                                         reference=ref)
                 changes = {"captured": row["captured"] + delta}

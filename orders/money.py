@@ -136,12 +136,15 @@ class OrderMoney:
         await self.count_refund(conn, row, refund_id=refund.refund_id, intent_id=refund.intent_id,
                                 amount=Money(refund.amount.amount, refund.amount.currency), reason=refund.reason)
 
-    async def refund(self, conn: asyncpg.Connection, row: Any, amount: Money, reason: str, key: str) -> str:
+    async def refund(self, conn: asyncpg.Connection, row: Any, amount: Money, reason: str, key: str, *,
+                     intent_id: str | None = None, actor: str = "system", borne_by: str | None = None) -> str:
         """Refund `amount` of the order's captured charge now (the order's transaction; `key` makes a
-        retry find the same refund) and count it on the order in the same transaction."""
-        refund_id = str(await self.payments.refund(conn, row["intent_id"], amount, reason, idempotency_key=key))
-        await self.count_refund(conn, row, refund_id=refund_id, intent_id=row["intent_id"], amount=amount,
-                                reason=reason)
+        retry find the same refund) and count it on the order in the same transaction. `intent_id`:
+        one of the order's intents (default its hold's); `borne_by`: the restaurant tenant paying it."""
+        intent = intent_id or row["intent_id"]
+        refund_id = str(await self.payments.refund(conn, intent, amount, reason, idempotency_key=key, actor=actor,
+                                                   borne_by=borne_by))
+        await self.count_refund(conn, row, refund_id=refund_id, intent_id=intent, amount=amount, reason=reason)
         return refund_id
 
     # ---- ending before pickup ---------------------------------------------------------------------
@@ -154,7 +157,8 @@ class OrderMoney:
         captured = 0
         if fee is not None and fee.amount > 0:
             await self.payments.capture(conn, row["intent_id"], fee)
-            await self.post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, self.fees))
+            fees = self.fees.for_tenant(row["tenant_id"])
+            await self.post_split(conn, f"{row['id']}:cancel", row, cancellation_split(fee, fees))
             captured = fee.amount
         else:
             await self.payments.void(conn, row["intent_id"], reason)
@@ -189,7 +193,7 @@ class OrderMoney:
         """Capture what is due now (tip changes and missing-item refunds included) from the hold,
         then from tip top-up holds; void what is left; post the split."""
         refunds, payments = await self.missing_refunds(conn, row["id"], b.currency)
-        split = delivery_split(b, refunds, self.fees)
+        split = delivery_split(b, refunds, self.fees.for_tenant(row["tenant_id"]))
         due = split.customer_charged.amount
         hold = json.loads(row["pricing"]).get("hold", b.total.amount)
         take = min(due, hold)
@@ -265,3 +269,8 @@ class OrderMoney:
             courier_earnings=courier, courier_id=courier_id if courier else None,
             platform_revenue=platform, tax_payable=s.tax_payable.amount,
         ))
+        cur = s.customer_charged.currency
+        await money_store.record_settlement(
+            conn, reference=reference, order_id=row["id"], tenant_id=row["tenant_id"], currency=cur,
+            commission=(s.commission or Money.zero(cur)).amount, commission_bps=s.commission_bps,
+            tip=(s.tip or Money.zero(cur)).amount, at=self.clock.now())

@@ -103,3 +103,22 @@ async def settle_payments(conn: asyncpg.Connection, order_id: str, kind: str) ->
         "UPDATE order_payments SET settled = true WHERE order_id = $1 AND kind = $2 AND NOT settled",
         order_id, kind,
     )
+
+
+async def record_settlement(conn: asyncpg.Connection, *, reference: str, order_id: str, tenant_id: str,
+                            currency: str, commission: int, commission_bps: int, tip: int, at: datetime) -> None:
+    """What a split of the order (by its ledger reference) took as commission and passed through as
+    tip, for the merchant's statement; a split posted before (a retried collection) is kept as it was."""
+    await conn.execute(
+        """INSERT INTO order_settlements (reference, order_id, tenant_id, currency, commission, commission_bps, tip, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reference) DO NOTHING""",
+        reference, order_id, tenant_id, currency, commission, commission_bps, tip, at,
+    )
+
+
+async def settlements(conn: asyncpg.Connection, references: list[str]) -> list[asyncpg.Record]:
+    """The recorded commission and tip of these split references."""
+    return await conn.fetch(
+        "SELECT reference, order_id, commission, commission_bps, tip FROM order_settlements "
+        "WHERE reference = ANY($1::text[])", references,
+    )

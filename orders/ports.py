@@ -21,7 +21,7 @@ import asyncpg
 
 from catalog import CartLineInput, QuoteContext, ResolvedLine
 from kernel.money import Money
-from payments import Authorization, RiskContext
+from payments import Authorization, Charge, RiskContext, StatementMovement
 
 
 class QuotedCart(Protocol):
@@ -88,11 +88,21 @@ class Payments(Protocol):
     async def void(self, conn: asyncpg.Connection, intent_id: str, reason: str) -> object: ...
 
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
-                     idempotency_key: str | None = None) -> str:
-        """Refund part of what was captured; returns the refund id."""
+                     idempotency_key: str | None = None, actor: str = "system", borne_by: str | None = None) -> str:
+        """Refund part of what was captured; returns the refund id. `borne_by`: the restaurant tenant
+        whose balance pays it (a merchant refund), else the platform."""
         ...
 
     async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Any) -> object: ...
+
+    async def charges(self, conn: asyncpg.Connection, intent_ids: list[str]) -> list[Charge]:
+        """What each of these intents captured and refunded."""
+        ...
+
+    async def restaurant_statement(self, conn: asyncpg.Connection, tenant_id: str, start: datetime,
+                                   end: datetime) -> list[StatementMovement]:
+        """Per order of the tenant, what the ledger moved for it in [start, end)."""
+        ...
 
 
 class SplitFactory(Protocol):

@@ -9,7 +9,7 @@ Fee amounts in `FeePolicy` are minor units of the store's currency.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
@@ -37,6 +37,13 @@ class FeePolicy:
     courier_speed_mps: float = 5.0
     window_before_seconds: int = 300
     window_after_seconds: int = 600
+    # Restaurant tenants whose contract sets another commission than `commission_bps`: (tenant id, bps).
+    commission_overrides: tuple[tuple[str, int], ...] = field(default=())
+
+    def for_tenant(self, tenant_id: str) -> FeePolicy:
+        """This policy with the tenant's commission (its override, else `commission_bps`)."""
+        bps = dict(self.commission_overrides).get(tenant_id, self.commission_bps)
+        return self if bps == self.commission_bps else replace(self, commission_bps=bps)
 
 
 class PromoKind(StrEnum):
@@ -239,6 +246,11 @@ class SplitAmounts:
     courier_earnings: Money
     platform_revenue: Money
     tax_payable: Money
+    # What a merchant's statement shows of it (not postings): the commission the platform took from
+    # the restaurant's food sales at `commission_bps`, and the tip passed through to the courier.
+    commission: Money | None = None
+    commission_bps: int = 0
+    tip: Money | None = None
 
 
 def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) -> SplitAmounts:
@@ -257,21 +269,23 @@ def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) 
     else:
         tax = b.tax - refunded_tax
         food_net = food
-    restaurant = food_net - food_net.percent(policy.commission_bps)
+    commission = food_net.percent(policy.commission_bps)
+    restaurant = food_net - commission
     courier = b.delivery_fee + b.busy_area_fee + b.tip
     platform = charged - restaurant - courier - tax
     if platform.amount < 0:
         # A discount larger than the platform's take is funded by the restaurant (the ledger
         # has no negative legs). charged >= courier + tax always, so this never goes below zero.
         restaurant, platform = restaurant + platform, Money.zero(cur)
-    return SplitAmounts(charged, restaurant, courier, platform, tax)
+    return SplitAmounts(charged, restaurant, courier, platform, tax, commission, policy.commission_bps, b.tip)
 
 
 def cancellation_split(fee: Money, policy: FeePolicy) -> SplitAmounts:
     """A cancellation fee compensates the restaurant, minus commission."""
     zero = Money.zero(fee.currency)
-    restaurant = fee - fee.percent(policy.commission_bps)
-    return SplitAmounts(fee, restaurant, zero, fee - restaurant, zero)
+    commission = fee.percent(policy.commission_bps)
+    restaurant = fee - commission
+    return SplitAmounts(fee, restaurant, zero, commission, zero, commission, policy.commission_bps, zero)
 
 
 def promised_window(

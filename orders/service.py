@@ -30,10 +30,12 @@ from orders.checkout import Checkout
 from orders.checkout_rules import CheckoutRules
 from orders.errors import PromoCodeTaken
 from orders.lifecycle import OrderLifecycle, StorePauser
+from orders.merchant_refunds import MerchantRefunds, RefundLimits
 from orders.money import OrderMoney
 from orders.ports import Catalog, NoSurge, Payments, SplitFactory, SurgeSource
 from orders.pricing import FeePolicy, Promo
 from orders.queries import OrderQueries
+from orders.statements import Statements
 from orders.tenancy import StoreAccess
 
 
@@ -42,6 +44,7 @@ class OrdersConfig:
     policy: FeePolicy = field(default_factory=FeePolicy)
     pause_after_expired: int = 3  # consecutive expired orders that pause a store (0: never)
     trusted_proxies: tuple[Network, ...] = ()  # may name the client in X-Forwarded-For (kernel.clientip)
+    refund_limits: RefundLimits = field(default_factory=RefundLimits)  # of merchant refunds
 
 
 class OrdersService:
@@ -67,6 +70,8 @@ class OrdersService:
         self.lifecycle = OrderLifecycle(pool, clock, payments, self.money, fees,
                                         pause_after_expired=self.config.pause_after_expired, pause_store=pause_store)
         self.queries = OrderQueries(pool, fees)
+        self.statements = Statements(pool, payments)
+        self.merchant_refunds = MerchantRefunds(pool, clock, payments, self.money, self.config.refund_limits)
 
     async def create_promo(self, scope: str | None, values: dict[str, Any]) -> Promo:
         """A store's promo belongs to the store's tenant (its code unique within that tenant); a

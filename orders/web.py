@@ -463,4 +463,7 @@ async def tablet_feed(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    from orders import merchant_web
+
     app.add_routes(routes)
+    app.add_routes(merchant_web.routes)

@@ -200,6 +200,12 @@ async def balance(conn: asyncpg.Connection, account: Account) -> int:
     return int(value or 0)
 
 
+async def locked_balance(conn: asyncpg.Connection, account: Account) -> int:
+    """The account's natural balance, its row locked for the caller's transaction (0 if it has none)."""
+    value = await conn.fetchval("SELECT balance FROM ledger_accounts WHERE id = $1 FOR UPDATE", account.id)
+    return int(value or 0)
+
+
 async def balances_of_owner(conn: asyncpg.Connection, owner_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, kind, currency, balance FROM ledger_accounts WHERE owner_id = $1 ORDER BY id", owner_id
@@ -251,3 +257,58 @@ async def processor_entries(conn: asyncpg.Connection, start: datetime, end: date
             WHERE e.processor_ref IS NOT NULL AND e.created_at >= $1 AND e.created_at < $2""",
         start, end,
     )
+
+
+async def restaurant_balances(conn: asyncpg.Connection, owner_id: str, pending_since: datetime,
+                              window_since: datetime) -> list[asyncpg.Record]:
+    """The restaurant's payable accounts, one row per currency: the balance, and what split entries
+    credited to it since `pending_since` and since `window_since` (the earlier of the two)."""
+    return await conn.fetch(
+        """SELECT a.currency, a.balance, s.pending_credits, s.window_credits
+             FROM ledger_accounts a
+             CROSS JOIN LATERAL (
+                  SELECT coalesce(-sum(p.amount) FILTER (WHERE e.created_at >= $2), 0)::bigint AS pending_credits,
+                         coalesce(-sum(p.amount) FILTER (WHERE e.created_at >= $3), 0)::bigint AS window_credits
+                    FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+                   WHERE p.account_id = a.id AND e.kind = 'split' AND e.created_at >= least($2, $3)) s
+            WHERE a.kind = 'restaurant_payable' AND a.owner_id = $1
+            ORDER BY a.currency""",
+        owner_id, pending_since, window_since,
+    )
+
+
+# The tenant's orders are those whose split credited its restaurant account (orders posts the split with the
+# tenant as the restaurant); their split and refund entries of the period, summed per order and currency. An
+# entry's reference is the order id, `<order>:cancel` or `<order>:tip:<n>`: its first part is the order.
+_STATEMENT = """
+WITH mine AS (SELECT DISTINCT split_part(e.reference, ':', 1) AS order_id
+                FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+               WHERE p.account_id IN (SELECT id FROM ledger_accounts
+                                       WHERE kind = 'restaurant_payable' AND owner_id = $1)
+                 AND e.kind = 'split' AND e.reference IS NOT NULL)
+SELECT split_part(e.reference, ':', 1) AS order_id, e.currency, min(e.created_at) AS first_at,
+       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'split' AND a.kind = 'customer_card_clearing'), 0)::bigint
+           AS gross,
+       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'split' AND a.kind = 'tax_payable'), 0)::bigint AS tax,
+       coalesce(-sum(p.amount) FILTER (WHERE e.kind = 'split' AND a.kind = 'restaurant_payable'), 0)::bigint
+           AS restaurant,
+       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'refund' AND a.kind = 'platform_refunds'), 0)::bigint
+           AS refunded_by_platform,
+       coalesce(sum(p.amount) FILTER (WHERE e.kind = 'refund' AND a.kind = 'restaurant_payable'), 0)::bigint
+           AS refunded_by_restaurant,
+       coalesce(array_agg(DISTINCT e.reference) FILTER (WHERE e.kind = 'split'), '{}') AS splits
+  FROM journal_entries e
+  JOIN postings p ON p.entry_id = e.id
+  JOIN ledger_accounts a ON a.id = p.account_id
+ WHERE e.created_at >= $2 AND e.created_at < $3 AND e.kind IN ('split', 'refund')
+   AND split_part(e.reference, ':', 1) IN (SELECT order_id FROM mine)
+ GROUP BY 1, 2
+ ORDER BY 1, 2"""
+
+
+async def restaurant_statement(conn: asyncpg.Connection, owner_id: str, start: datetime,
+                               end: datetime) -> list[asyncpg.Record]:
+    """Per order of the restaurant (and currency), what its split and refund entries in [start, end)
+    moved: the customer's charge, tax, the restaurant's share, refunds borne by the platform and by
+    the restaurant, and the references of its splits; ordered by order id."""
+    return await conn.fetch(_STATEMENT, owner_id, start, end)

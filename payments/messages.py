@@ -156,6 +156,70 @@ class Balance(msgspec.Struct):
     available: int
 
 
+class MerchantBalanceAmounts(msgspec.Struct):
+    currency: Annotated[str, msgspec.Meta(description="ISO 4217 code", examples=["EUR"])]
+    available: Annotated[int, msgspec.Meta(description="may be paid out now (minor units)", examples=[5000])]
+    pending: Annotated[int, msgspec.Meta(
+        description="credited by orders delivered within the pending period, not payable yet", examples=[2295])]
+    reserved_for_refunds: Annotated[int, msgspec.Meta(
+        description="held back for refunds the restaurant bears: a share of what the refund window's orders "
+                    "credited", examples=[115])]
+    total: Annotated[int, msgspec.Meta(
+        description="the ledger balance of the restaurant's payable account: available + pending + reserved",
+        examples=[7410])]
+
+
+class MerchantBalance(msgspec.Struct):
+    tenant_id: Annotated[str, msgspec.Meta(description="the restaurant tenant", examples=["ten_01hx"])]
+    balances: Annotated[list[MerchantBalanceAmounts], msgspec.Meta(description="one entry per currency")]
+    object: str = "merchant_balance"
+
+
+class PayoutScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
+    every: Annotated[Literal["daily", "weekly"], msgspec.Meta(description="how often", examples=["weekly"])]
+    currency: Annotated[Currency, msgspec.Meta(description="the balance paid out", examples=["EUR"])]
+    minimum_amount: Annotated[int, msgspec.Meta(ge=0, le=10**12, description="pay only when at least this much "
+                                                "(minor units) is available", examples=[5000])] = 0
+    weekday: Annotated[int, msgspec.Meta(ge=0, le=6, description="weekly: the day, 0 = Monday (UTC)",
+                                         examples=[0])] | None = None
+
+
+class PayoutSchedule(msgspec.Struct):
+    every: Annotated[str, msgspec.Meta(examples=["weekly"])]
+    currency: Annotated[str, msgspec.Meta(examples=["EUR"])]
+    minimum_amount: Annotated[int, msgspec.Meta(examples=[5000])]
+    weekday: Annotated[int | None, msgspec.Meta(examples=[0])]
+    next_run_at: Annotated[datetime, msgspec.Meta(description="when the next payout is made (midnight UTC)")]
+    object: str = "payout_schedule"
+
+
+class PayoutSettles(msgspec.Struct):
+    order_id: Annotated[str, msgspec.Meta(examples=["ord_01hx"])]
+    net: Annotated[int, msgspec.Meta(description="the order's net in the payout's period (minor units), as on "
+                                     "the statement", examples=[2295])]
+
+
+class MerchantPayoutView(msgspec.Struct):
+    id: Annotated[str, msgspec.Meta(examples=["po_01hx"])]
+    amount: Annotated[int, msgspec.Meta(description="minor units", examples=[4360])]
+    currency: Annotated[str, msgspec.Meta(examples=["EUR"])]
+    status: Annotated[str, msgspec.Meta(description="pending, in_transit, paid or failed", examples=["paid"])]
+    failure_reason: Annotated[str | None, msgspec.Meta(description="why it failed (its money is back in the "
+                                                       "balance and the next run pays it again)")]
+    created: Annotated[int, msgspec.Meta(description="unix seconds")]
+    settles: Annotated[list[PayoutSettles], msgspec.Meta(description="the statement lines it settles: orders "
+                                                         "whose money moved in its period")]
+    held_back: Annotated[int, msgspec.Meta(description="the settled lines' nets less the amount: what the "
+                                           "pending period and the refund reserve kept in the balance",
+                                           examples=[230])]
+    object: str = "merchant_payout"
+
+
+class MerchantPayoutList(msgspec.Struct):
+    data: list[MerchantPayoutView]
+    has_more: bool
+
+
 class WalletView(msgspec.Struct):
     owner: str
     balances: list[Balance]

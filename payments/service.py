@@ -10,7 +10,8 @@ and each method hands its call to one of them.
   with `FraudDecisions`, the writer of decisions that outlive their caller's transaction;
 - `Holds` (`holds`): `void`, the unused-hold sweeper, the resolver of `processing`;
 - `Refunds` (`settlement`): `refund`; `settlement.post_split` settles an order's charge;
-- `Wallets` (`wallets`): wallets, credits and payouts.
+- `Wallets` (`wallets`): wallets, credits and payouts;
+- `MerchantPayouts` (`merchant_payouts`): restaurants' payout schedules and the payouts they make.
 
 The methods `orders/` calls take the caller's connection so the hold, capture, refund and split
 join the orders transaction; the REST flows open their own. Names other packages import from here
@@ -19,6 +20,7 @@ are re-exported below.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -35,6 +37,8 @@ from payments.intents import RiskContext as RiskContext
 from payments.intents import attempt_id as attempt_id
 from payments.intents import processor_key as processor_key
 from payments.live import FraudScreen
+from payments.merchant import Charge, StatementMovement
+from payments.merchant_payouts import MerchantPayouts
 from payments.methods import PaymentMethods
 from payments.model import Split
 from payments.processor import Processor
@@ -62,6 +66,7 @@ class PaymentsService:
         self.refunds = Refunds(processor)
         self.methods = PaymentMethods(pool, vault, clock)
         self.wallets = Wallets(pool, clock)
+        self.merchant_payouts = MerchantPayouts(pool, clock)
 
     async def close(self) -> None:
         """Wait for fraud decisions still being written (call before the pool closes)."""
@@ -97,15 +102,26 @@ class PaymentsService:
         await self.holds.void(conn, intent_id, reason, actor=actor)
 
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
-                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
-        """Refund part or all of what was captured; returns the refund id (see `Refunds.refund`)."""
+                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system",
+                     borne_by: str | None = None) -> str:
+        """Refund part or all of what was captured; returns the refund id (see `Refunds.refund`;
+        `borne_by`: the restaurant tenant that pays it, else the platform)."""
         return await self.refunds.refund(conn, intent_id, amount, reason, destination=destination,
-                                         idempotency_key=idempotency_key, actor=actor)
+                                         idempotency_key=idempotency_key, actor=actor, borne_by=borne_by)
 
     async def post_split(self, conn: asyncpg.Connection, *, reference: str, split: Split,
                          actor: str = "system") -> str:
         """Divide a captured charge; idempotent by reference; returns the journal entry id."""
         return await settlement.post_split(conn, reference=reference, split=split, actor=actor)
+
+    async def charges(self, conn: asyncpg.Connection, intent_ids: list[str]) -> list[Charge]:
+        """What each of these intents captured and refunded (see `Refunds.charges`)."""
+        return await self.refunds.charges(conn, intent_ids)
+
+    async def restaurant_statement(self, conn: asyncpg.Connection, tenant_id: str, start: datetime,
+                                   end: datetime) -> list[StatementMovement]:
+        """Per order of the restaurant tenant, what the ledger moved for it in [start, end) (see `Wallets`)."""
+        return await self.wallets.restaurant_statement(conn, tenant_id, start, end)
 
     # ------------------------------------------------------------ REST flows (own transactions)
 

@@ -15,9 +15,10 @@ from kernel.money import Money
 from kernel.outbox import MoneyData, announce
 from payments import ledger, model, store
 from payments.confirm import locked_intent
-from payments.errors import ProcessorError, ProcessorUnavailable
+from payments.errors import InsufficientBalance, ProcessorError, ProcessorUnavailable
 from payments.event_types import PaymentRefunded
 from payments.intents import WALLET, webhook_intent, webhook_payload
+from payments.merchant import Charge
 from payments.model import Account, Split, credit, debit
 from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
 
@@ -26,8 +27,14 @@ class Refunds:
     def __init__(self, processor: Processor) -> None:
         self.processor = processor
 
+    async def charges(self, conn: asyncpg.Connection, intent_ids: list[str]) -> list[Charge]:
+        """What each of these intents captured and refunded (unknown ids are left out), in their order."""
+        found = [await store.get_intent(conn, i) for i in dict.fromkeys(intent_ids)]
+        return [Charge(i.id, i.amount.currency, i.amount_captured, i.amount_refunded) for i in found if i is not None]
+
     async def refund(self, conn: asyncpg.Connection, intent_id: str, amount: Money, reason: str, *,
-                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system") -> str:
+                     destination: str = "card", idempotency_key: str | None = None, actor: str = "system",
+                     borne_by: str | None = None) -> str:
         """Refund part or all of what was captured (the total never exceeds it); returns the refund id.
         `destination="wallet"` credits the customer's wallet instead of the card. The same
         `idempotency_key` on the same intent returns the first refund; it also names the processor's
@@ -35,7 +42,11 @@ class Refunds:
         retries with the same key, gets that refund again, not a second one.
 
         `payment.refunded` announces it with the refund id (what its consumers dedupe by), the
-        reason and the intent's totals after it: how an order learns of a refund made here."""
+        reason and the intent's totals after it: how an order learns of a refund made here.
+
+        The platform bears a refund (`platform_refunds`) unless `borne_by` names the restaurant tenant
+        that made it (a merchant refund): then its `restaurant_payable` account pays, and a balance too
+        low for it is refused (402 `balance_insufficient`) before the processor is asked."""
         async with conn.transaction():
             intent = await locked_intent(conn, intent_id)
             if idempotency_key:
@@ -45,6 +56,10 @@ class Refunds:
             model.check_refund(intent.status, intent.amount_captured, intent.amount_refunded, amount)
             refund_id = new_id("re")
             cur = amount.currency
+            bearer = Account("restaurant_payable", cur, borne_by) if borne_by else Account("platform_refunds", cur)
+            if borne_by and await ledger.locked_balance(conn, bearer) < amount.amount:
+                raise InsufficientBalance(f"the restaurant's balance cannot cover a refund of {amount}",
+                                          account=bearer.id)
             to_wallet = destination == "wallet" or intent.payment_method_id == WALLET
             processor_ref = None
             if to_wallet:
@@ -59,7 +74,7 @@ class Refunds:
                     raise ProcessorError(exc.message, processor_code=exc.code, payment_intent=intent.id) from None
                 target = Account("processor_clearing", cur)
             await ledger.post(conn, model.entry(
-                "refund", cur, [debit(Account("platform_refunds", cur), amount.amount), credit(target, amount.amount)],
+                "refund", cur, [debit(bearer, amount.amount), credit(target, amount.amount)],
                 actor=actor, reason=reason, intent_id=intent.id, refund_id=refund_id, reference=intent.reference,
                 processor_ref=processor_ref, idempotency_key=f"refund:{refund_id}"))
             await store.insert_refund(

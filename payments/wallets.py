@@ -23,6 +23,7 @@ from kernel.money import Money
 from payments import ledger, model, store
 from payments.errors import ResourceMissing
 from payments.intents import webhook_payload
+from payments.merchant import BalanceParts, MerchantMoneyPolicy, StatementMovement, balance_parts
 from payments.model import Account, credit, debit
 
 # A wallet payment the balance cannot cover: its own code (402), not a card's decline, so the app
@@ -147,9 +148,39 @@ class Wallets:
         async with self.pool.acquire() as conn:
             return await ledger.balances_of_owner(conn, owner_id)
 
+    async def merchant_balance(self, tenant_id: str, policy: MerchantMoneyPolicy) -> list[BalanceParts]:
+        """The tenant's restaurant balance per currency, divided as `payments.merchant` says."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            rows = await ledger.restaurant_balances(conn, tenant_id, policy.pending_since(now),
+                                                    policy.window_since(now))
+        return [balance_parts(r["currency"], r["balance"], r["pending_credits"], r["window_credits"], policy)
+                for r in rows]
+
+    async def restaurant_statement(self, conn: asyncpg.Connection, tenant_id: str, start: datetime,
+                                   end: datetime) -> list[StatementMovement]:
+        """Per order of the tenant, what its split and refund entries in [start, end) moved."""
+        return await restaurant_statement(conn, tenant_id, start, end)
+
     async def history(self, account: Account, starting_after: str | None, limit: int) -> list[asyncpg.Record]:
         async with self.pool.acquire() as conn:
             return await ledger.history(conn, account.id, starting_after, limit)
+
+
+async def restaurant_statement(conn: asyncpg.Connection, tenant_id: str, start: datetime,
+                               end: datetime) -> list[StatementMovement]:
+    """Per order of the tenant, what its split and refund entries in [start, end) moved."""
+    rows = await ledger.restaurant_statement(conn, tenant_id, start, end)
+    return [StatementMovement(order_id=r["order_id"], currency=r["currency"], first_at=r["first_at"],
+                              gross=r["gross"], tax=r["tax"], restaurant=r["restaurant"],
+                              refunded_by_platform=r["refunded_by_platform"],
+                              refunded_by_restaurant=r["refunded_by_restaurant"], splits=tuple(r["splits"]))
+            for r in rows]
+
+
+async def announce_payout(conn: asyncpg.Connection, event_type: str, payout: asyncpg.Record) -> None:
+    """Queue the webhook that announces a payout's change, in the transaction that made it."""
+    await _announce(conn, event_type, payout)
 
 
 async def _announce(conn: asyncpg.Connection, event_type: str, payout: asyncpg.Record) -> None:

@@ -258,7 +258,8 @@ async def get_refund(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from payments import web_money
+    from payments import web_merchant, web_money
 
     app.router.add_routes(routes)
     app.router.add_routes(web_money.routes)
+    app.router.add_routes(web_merchant.routes)

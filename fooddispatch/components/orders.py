@@ -27,7 +27,9 @@ from orders import events_web
 from orders import web as orders_web
 from orders.events import OrderEvents
 from orders.merchant_events import MerchantEvents
+from orders.merchant_refunds import RefundLimits
 from orders.model import Action, Actor, Caller
+from orders.pricing import FeePolicy
 from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
 from payments import web as payments_web
@@ -85,7 +87,13 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
         await catalog.merchant.pause(SYSTEM_OPERATOR, store_id, PauseIn(reason=reason))
 
     service = OrdersService(app[DB], app[CLOCK], catalog, app[payments_web.PAYMENTS], Split, surge=surge,
-                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies)),
+                            config=OrdersConfig(trusted_proxies=parse_networks(settings.trusted_proxies),
+                                                policy=FeePolicy(
+                                                    commission_bps=settings.merchant_commission_bps,
+                                                    commission_overrides=settings.merchant_commission_overrides),
+                                                refund_limits=RefundLimits(
+                                                    max_share_bps=settings.merchant_refund_max_share_bps,
+                                                    max_age_days=settings.merchant_refund_max_age_days)),
                             pause_store=pause_store)
     lifecycle = service.lifecycle
     _serve_tracking(app, service)

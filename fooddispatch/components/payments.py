@@ -23,8 +23,10 @@ from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
 from payments import reconcile
 from payments import web as payments_web
+from payments import web_merchant as payments_web_merchant
 from payments import web_money as payments_web_money
 from payments.live import FraudScreen
+from payments.merchant import MerchantMoneyPolicy
 from payments.processor import CircuitBreaker, ResilientProcessor, TestModeProcessor
 from payments.processor_store import PostgresChargeBook
 from payments.service import PaymentsService
@@ -60,15 +62,20 @@ async def _payments(app: web.Application) -> AsyncIterator[None]:
         fraud=FraudScreen(app[REDIS], settings.redis_prefix, clock), clock=clock,
     )
     app[payments_web.PAYMENTS] = service
+    merchant_policy = MerchantMoneyPolicy(
+        pending_hours=settings.merchant_pending_hours, refund_reserve_bps=settings.merchant_refund_reserve_bps,
+        refund_window_days=settings.merchant_refund_max_age_days)
+    app[payments_web_merchant.MERCHANT_POLICY] = merchant_policy
     webhook_client = WebhookClient(TargetPolicy.from_setting(settings.webhooks_allow_private), timeout_s=5.0)
     app[payments_web_money.WEBHOOK_CLIENT] = webhook_client
 
     resolve_every = RESOLVE_EVERY_SECONDS
-    # Three jobs, so that one failing (a processor outage) does not hold up the others.
+    # Four jobs, so that one failing (a processor outage) does not hold up the others.
     steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
         ("payments-processing-intents", lambda: service.resolve_processing(older_than_seconds=resolve_every)),
         ("payments-wallet-credits", service.wallets.expire_credits),
         ("payments-unused-holds", lambda: service.release_unused_holds(settings.payments_unused_hold_seconds)),
+        ("payments-merchant-payouts", lambda: service.merchant_payouts.run_due(merchant_policy)),
     )
 
     async def daily_reconciliation() -> None:

@@ -377,6 +377,19 @@ async def _missing_items(w: World) -> Call:
     return await _staff_step(w, "accepted", "missing_items", {"lines": [{"line_no": 1, "quantity": 1}]})
 
 
+@route("POST", "/v1/merchant/orders/{order_id}/refunds", "orders")
+async def _merchant_refund(w: World) -> Call:
+    order = await w.order("delivered")
+    return Call("POST", f"/v1/merchant/orders/{order.id}/refunds", (await w.tenant())[1],
+                {"amount": 100, "reason": "quality"})
+
+
+@route("PUT", "/v1/merchant/payout_schedule", "payments")
+async def _payout_schedule(w: World) -> Call:
+    return Call("PUT", "/v1/merchant/payout_schedule", (await w.tenant())[1],
+                {"every": "weekly", "weekday": 4, "currency": "EUR", "minimum_amount": 5000})
+
+
 @route("POST", "/v1/orders/{order_id}/pickup", "orders")
 async def _pickup(w: World) -> Call:
     order = await w.order("assigned")

@@ -75,10 +75,10 @@ async def refunds_stored(db, intent_ids: list[str]) -> dict[str, int]:
 
 
 async def ledger_refunds(db, intent_ids: list[str]) -> int:
-    """What the ledger's refund entries of these intents moved (their platform_refunds debits)."""
+    """What the ledger's refund entries of these intents moved (their debits of whoever bore them: the
+    platform's `platform_refunds`, or a restaurant's `restaurant_payable` for a merchant refund)."""
     async with db.acquire() as conn:
         total = await conn.fetchval(
             "SELECT coalesce(sum(p.amount), 0) FROM journal_entries e JOIN postings p ON p.entry_id = e.id "
-            "WHERE e.kind = 'refund' AND e.intent_id = ANY($1) AND p.account_id LIKE 'platform_refunds:%'",
-            intent_ids)
+            "WHERE e.kind = 'refund' AND e.intent_id = ANY($1) AND p.amount > 0", intent_ids)
     return int(total)

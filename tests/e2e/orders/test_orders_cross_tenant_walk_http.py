@@ -14,6 +14,7 @@ After the walk, A's order, webhook endpoint, API key and promos are as they were
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -56,7 +57,16 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
     ("GET", "/v1/events"): (OWN, None, False),
     ("GET", "/v1/events/{event_id}"): (HIDDEN, None, False),
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None, False),
+    ("GET", "/v1/merchant/balance"): (OWN, None, False),
+    ("GET", "/v1/merchant/statements"): (OWN, None, False),
+    ("POST", "/v1/merchant/orders/{order_id}/refunds"): (HIDDEN, {"amount": 100, "reason": "quality"}, True),
+    ("GET", "/v1/merchant/payout_schedule"): (OWN, None, False),
+    ("PUT", "/v1/merchant/payout_schedule"): (OWN, None, False),
+    ("GET", "/v1/merchant/payouts"): (OWN, None, False),
 }
+# Routes that require an Idempotency-Key (a money move): the walk sends a fresh one.
+KEYED = {("POST", "/v1/merchant/orders/{order_id}/refunds")}
+KEYS = itertools.count(1)
 # The 404 codes before the one-code unification of the same issue (helper "edge"): then only not_found.
 NOT_FOUND = {"not_found"}
 WEBSOCKETS = {"/v1/orders/{order_id}/track", "/v1/stores/{store_id}/orders/feed"}
@@ -129,7 +139,8 @@ async def test_another_tenants_staff_finds_none_of_a_tenants_resources(world, db
         if walk_bad:
             requests += BAD_REQUESTS
         for request in requests:
-            resp = await client.request(method, path, **{**request, "headers": {**staff_b,
+            keyed = {"Idempotency-Key": f"walk-{next(KEYS)}"} if (method, template) in KEYED else {}
+            resp = await client.request(method, path, **{**request, "headers": {**staff_b, **keyed,
                                                                                 **request.get("headers", {})}})
             text = await resp.text()
             if kind == HIDDEN:

@@ -68,8 +68,15 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/v1/events/{event_id}"): (FORBIDDEN, None),
     ("GET", "/v1/stores/{store_id}/orders/feed"): (HIDDEN, None),
     ("GET", "/v1/dispatch/regions/{region}/surge"): (SHARED, None),
+    ("GET", "/v1/merchant/balance"): (FORBIDDEN, None),
+    ("GET", "/v1/merchant/statements"): (FORBIDDEN, None),
+    ("POST", "/v1/merchant/orders/{order_id}/refunds"): (HIDDEN, {"amount": 100, "reason": "quality"}),
+    ("GET", "/v1/merchant/payout_schedule"): (FORBIDDEN, None),
+    ("PUT", "/v1/merchant/payout_schedule"): (FORBIDDEN, {"every": "daily", "currency": "EUR"}),
+    ("GET", "/v1/merchant/payouts"): (FORBIDDEN, None),
 }
 WEBSOCKETS = {"/v1/orders/{order_id}/track", "/v1/stores/{store_id}/orders/feed"}
+KEYED = {("POST", "/v1/merchant/orders/{order_id}/refunds")}  # require an Idempotency-Key (a money move)
 
 
 def staff_routes(app) -> set[tuple[str, str]]:
@@ -177,7 +184,8 @@ async def test_a_store_key_finds_nothing_of_another_store_of_its_tenant(tenant, 
                 if refused.status != 404:
                     wrong.append((method, template, refused.status))
             continue
-        resp = await client.request(method, path, headers=tablet,
+        keyed = {"Idempotency-Key": f"walk-{template}"} if (method, template) in KEYED else {}
+        resp = await client.request(method, path, headers={**tablet, **keyed},
                                     **({"json": fill(body, values)} if body is not None else {}))
         answer = await resp.json() if resp.status != 204 else {}
         expected = {HIDDEN: (404, "not_found"), FORBIDDEN: (403, "forbidden")}.get(kind, (200, None))

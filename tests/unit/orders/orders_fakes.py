@@ -139,7 +139,7 @@ class FakePayments:
         self.calls.append(("void", {"intent_id": intent_id, "reason": reason}))
 
     async def refund(self, conn: object, intent_id: str, amount: Money, reason: str, *,
-                     idempotency_key: str | None = None) -> str:
+                     idempotency_key: str | None = None, actor: str = "system", borne_by: str | None = None) -> str:
         self.calls.append(("refund", {"intent_id": intent_id, "amount": amount, "reason": reason}))
         return f"re_{len(self.calls)}"
 

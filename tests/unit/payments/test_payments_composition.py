@@ -25,7 +25,8 @@ def collaborators(service: PaymentsService) -> dict[str, Any]:
 def test_payments_facade_owns_one_collaborator_per_concern() -> None:
     parts = collaborators(facade())
     assert {type(p).__name__ for p in parts.values()} == {
-        "Authorizations", "Confirmations", "FraudDecisions", "Holds", "PaymentMethods", "Refunds", "Wallets"}
+        "Authorizations", "Confirmations", "FraudDecisions", "Holds", "MerchantPayouts", "PaymentMethods", "Refunds",
+        "Wallets"}
     assert [c.__name__ for c in PaymentsService.__mro__] == ["PaymentsService", "object"]  # no mixin chain
 
 

@@ -20,6 +20,7 @@ import redis.exceptions as redis_errors
 import structlog
 from aiohttp import web
 
+from fooddispatch import i18n
 from fooddispatch.database import request_deadline
 from fooddispatch.metrics import Metrics
 from kernel.errors import DomainError
@@ -175,6 +176,19 @@ def _http_error_response(exc: web.HTTPException) -> web.Response:
     return response
 
 
+def _speak(request: web.Request, response: web.StreamResponse) -> None:
+    """An error's message in the language the client asked for (`fooddispatch.i18n`); the code stays."""
+    language = i18n.negotiate(request.headers.get("Accept-Language"))
+    if isinstance(response, web.Response) and isinstance(response.body, bytes) \
+            and response.content_type == "application/json":
+        translated = i18n.translate_error_body(response.body, response.status, language)
+        if translated is not None:
+            response.body = translated
+            response.headers["Content-Language"] = language
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
+
+
 def _log_request(metrics: Metrics, request: web.Request, route: str, status: int, elapsed: float) -> None:
     metrics.requests.labels(route, request.method, str(status)).inc()
     metrics.latency.labels(route, request.method).observe(elapsed)
@@ -217,6 +231,8 @@ def make_error_middleware(metrics: Metrics, db_deadline: float | None = None):
             status = response.status
             if not response.prepared:
                 response.headers["X-Request-Id"] = request_id
+                if status >= 400:
+                    _speak(request, response)
             return response
         finally:
             _log_request(metrics, request, route, status, time.perf_counter() - started)

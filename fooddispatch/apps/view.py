@@ -25,6 +25,7 @@ class Place(msgspec.Struct, frozen=True):
     lat: float
     lng: float
     name: str | None = None
+    time_zone: str | None = None  # the restaurant's IANA zone: the page shows its times in it
 
 
 class TimelineStep(msgspec.Struct, frozen=True):
@@ -89,7 +90,7 @@ def estimate_eta(order: OrderOut, position: CourierPosition | None) -> tuple[dat
 
 
 def tracking_view(order: OrderOut, restaurant_name: str | None, position: CourierPosition | None,
-                  courier_first_name: str | None) -> TrackingView:
+                  courier_first_name: str | None, restaurant_zone: str | None = None) -> TrackingView:
     """The view of `order`; `position` is shown only inside the window (the caller read it from tracking,
     which applies the window; a terminal order shows none whatever it is given)."""
     if order.status in ENDED or order.status == "delivered":
@@ -105,7 +106,7 @@ def tracking_view(order: OrderOut, restaurant_name: str | None, position: Courie
         )
     return TrackingView(
         order_id=order.id, status=order.status,
-        restaurant=Place(order.pickup.lat, order.pickup.lng, restaurant_name),
+        restaurant=Place(order.pickup.lat, order.pickup.lng, restaurant_name, restaurant_zone),
         dropoff=Place(order.dropoff.lat, order.dropoff.lng), delivery_note=order.delivery_note,
         items=[ItemLine(line.name, line.quantity) for line in order.lines],
         timeline=[TimelineStep(h.to_status, h.at) for h in order.history], placed_at=order.placed_at,

@@ -18,7 +18,7 @@ import msgspec
 from aiohttp import web
 
 from catalog import web as catalog_web
-from fooddispatch import auth
+from fooddispatch import auth, i18n
 from fooddispatch.apps.view import TrackingView, first_name, tracking_view
 from fooddispatch.keys import SETTINGS
 from kernel.errors import DomainError, NotFound, Unauthenticated
@@ -53,6 +53,7 @@ class Names:
         self.app = app
         self._stores: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
         self._couriers: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+        self._zones: OrderedDict[str, tuple[str | None, float]] = OrderedDict()  # the stores' time zones
 
     @staticmethod
     def _keep(cache: OrderedDict[str, tuple[str | None, float]], key: str, value: str | None) -> str | None:
@@ -77,7 +78,16 @@ class Names:
             row = await self.app[catalog_web.CATALOG].merchant.get_store(SYSTEM_READER, store_id)
         except DomainError:
             return None
+        self._keep(self._zones, store_id, row.get("timezone"))
         return self._keep(self._stores, store_id, row.get("name"))
+
+    async def store_zone(self, store_id: str) -> str | None:
+        """The store's IANA time zone: the pages show its times in it."""
+        known, zone = self._known(self._zones, store_id)
+        if not known:
+            await self.store(store_id)
+            zone = self._known(self._zones, store_id)[1]
+        return zone
 
     async def courier(self, courier_id: str) -> str | None:
         known, name = self._known(self._couriers, courier_id)
@@ -108,15 +118,19 @@ def _tile_origin(url: str | None) -> str:
     return f" {parts.scheme}://{host}"
 
 
-def _page(request: web.Request, path: Path) -> web.FileResponse:
+def _page(request: web.Request, path: Path) -> web.Response:
+    """A page in the language the browser asks for: `<html lang>` tells the page's scripts
+    (`/assets/apps/i18n.js`) which words to use."""
     tiles = _tile_origin(request.app[SETTINGS].map_tile_url)
     csp = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
            f"img-src 'self' data: blob:{tiles}; connect-src 'self' ws: wss:; worker-src 'self'; "
            "manifest-src 'self'; base-uri 'none'; frame-ancestors 'none'")
-    return web.FileResponse(path, headers={
+    language = i18n.negotiate(request.headers.get("Accept-Language"))
+    html = path.read_bytes().replace(b'<html lang="en">', f'<html lang="{language}">'.encode(), 1)
+    return web.Response(body=html, content_type="text/html", charset="utf-8", headers={
         "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Content-Security-Policy": csp,
         # A tracking link's token is in the page's address: never send it to the tile server.
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "no-referrer", "Content-Language": language, "Vary": "Accept-Language",
     })
 
 
@@ -185,7 +199,8 @@ async def _view(request: web.Request, order_id: str) -> TrackingView:
         position = None  # orders and tracking disagree for a moment after a reassignment: show no one
     names = app[NAMES]
     courier_name = await names.courier(position.courier_id) if position is not None else None
-    return tracking_view(order, await names.store(order.store_id), position, courier_name)
+    return tracking_view(order, await names.store(order.store_id), position, courier_name,
+                         await names.store_zone(order.store_id))
 
 
 @routes.get("/v1/orders/{order_id}/tracking")

@@ -6,6 +6,7 @@
  * again, in order. Actions carry an id, so a resend is recorded once. */
 (function () {
   'use strict';
+  const t = FDi18n.t;
   const $ = id => document.getElementById(id);
   const MAX_QUEUE = 2000;
   const state = {
@@ -26,7 +27,7 @@
   }
   async function api(path) {
     const resp = await fetch(path, { headers: { 'Authorization': `Bearer ${state.token}` } });
-    if (resp.status === 401) { signOut('Your session ended; sign in again.'); throw new Error('unauthenticated'); }
+    if (resp.status === 401) { signOut(t('courier.session_ended')); throw new Error('unauthenticated'); }
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     return resp.json();
   }
@@ -92,7 +93,7 @@
     if (frame.offer_id && state.offer && frame.offer_id === state.offer.offer_id) hideOffer();
     if (frame.offer_id && state.job && frame.offer_id === state.job.offer_id) {
       setJob(null);
-      notice('That offer was no longer open.', true);
+      notice(t('courier.offer_gone'), true);
       return;
     }
     notice(frame.message || frame.code, true);
@@ -105,7 +106,7 @@
       state.connected = true;
       state.resumed = false;
       retry = 1000;
-      $('link').textContent = 'connected';
+      $('link').textContent = t('courier.connected');
       $('link').className = 'pill live';
       send({ type: 'status', status: state.status === 'online' ? 'online' : 'offline', id: `s${Date.now()}` });
     };
@@ -114,16 +115,16 @@
       if (frame.type === 'ack') onAck(frame);
       else if (frame.type === 'error') onError(frame);
       else if (frame.type === 'offer') showOffer(frame);
-      else if (frame.type === 'offer_cancelled') { if (state.offer && state.offer.offer_id === frame.offer_id) hideOffer('The offer was withdrawn.'); }
-      else if (frame.type === 'status' && frame.status === 'offline') { setStatus('offline'); notice('An operator took you offline.'); }
-      else if (frame.type === 'reposition') notice('Orders are waiting near the marked spot.');
+      else if (frame.type === 'offer_cancelled') { if (state.offer && state.offer.offer_id === frame.offer_id) hideOffer(t('courier.offer_withdrawn')); }
+      else if (frame.type === 'status' && frame.status === 'offline') { setStatus('offline'); notice(t('courier.taken_offline')); }
+      else if (frame.type === 'reposition') notice(t('courier.reposition'));
       else if (frame.type === 'assigned') onAssigned(frame);
       else if (frame.type === 'unassigned') onUnassigned(frame);
     };
     socket.onclose = () => {
       if (state.socket !== socket) return;
       state.connected = false;
-      $('link').textContent = 'reconnecting';
+      $('link').textContent = t('courier.reconnecting');
       $('link').className = 'pill off';
       for (const [, p] of pending) p.reject(Object.assign(new Error('connection lost'), { code: 'offline' }));
       pending.clear();
@@ -150,15 +151,15 @@
     if (state.queue.length > MAX_QUEUE) state.queue.splice(0, state.queue.length - MAX_QUEUE);
     if (state.connected && state.resumed) { state.sent += 1; sendFixes([fix]); }
     $('gps').textContent = `GPS: ${fix.lat.toFixed(5)}, ${fix.lng.toFixed(5)}` + (fix.accuracy ? ` (±${Math.round(fix.accuracy)} m)` : '') +
-      (state.queue.length > 1 ? ` · ${state.queue.length} waiting to send` : '');
+      (state.queue.length > 1 ? t('courier.waiting_to_send', { count: state.queue.length }) : '');
     if (map) { me.place(fix.lat, fix.lng); if (!state.job && !state.offer) map.panTo([fix.lat, fix.lng]); }
   }
   function watch(on) {
-    if (!navigator.geolocation) { notice('This phone gives no position.', true); return; }
+    if (!navigator.geolocation) { notice(t('courier.no_geolocation'), true); return; }
     if (on && watchId === null) {
       watchId = navigator.geolocation.watchPosition(onPosition, err => {
-        if (err.code === 1) notice('Allow location for this app: couriers are offered work by where they are.', true);
-        else if (err.code === 2) $('gps').textContent = 'GPS: no position right now; still trying…';
+        if (err.code === 1) notice(t('courier.allow_location'), true);
+        else if (err.code === 2) $('gps').textContent = t('courier.gps_none');
       }, { enableHighAccuracy: true, maximumAge: 0 });
     } else if (!on && watchId !== null) {
       navigator.geolocation.clearWatch(watchId);
@@ -168,28 +169,24 @@
   function setStatus(status) {
     state.status = status;
     localStorage.setItem('courier.status', status);
-    $('toggle').textContent = status === 'online' ? 'Go offline' : 'Go online';
+    $('toggle').textContent = t(status === 'online' ? 'courier.go_offline' : 'courier.go_online');
     $('toggle').className = status === 'online' ? '' : 'primary';
     document.body.dataset.status = status;
     watch(status === 'online');
   }
 
   // ---- offers and the job --------------------------------------------------------------------------
-  function money(m) {
-    try { const f = new Intl.NumberFormat(undefined, { style: 'currency', currency: m.currency });
-          return f.format(m.amount / 10 ** f.resolvedOptions().maximumFractionDigits); }
-    catch (e) { return `${m.amount} ${m.currency}`; }
-  }
+  const money = FDi18n.money;
   function showOffer(offer) {
     state.offer = offer;
     const stops = offer.dropoffs.length;
-    $('offer-text').textContent = `${money(offer.payout)} · pick up at the restaurant, ${stops} drop-off${stops > 1 ? 's' : ''}`;
+    $('offer-text').textContent = t(stops > 1 ? 'courier.offer_text_other' : 'courier.offer_text_one', { payout: money(offer.payout), stops });
     $('offer').classList.remove('hidden');
     clearInterval(offerTimer);
     const tick = () => {
       const left = Math.max(0, Math.round((new Date(offer.expires_at) - Date.now()) / 1000));
       $('offer-countdown').textContent = `${left} s`;
-      if (left <= 0) hideOffer('The offer expired.');
+      if (left <= 0) hideOffer(t('courier.offer_expired'));
     };
     tick();
     offerTimer = setInterval(tick, 1000);
@@ -210,7 +207,7 @@
       hideOffer();
       if (accepted) setJob({ offer_id: offer.offer_id, order_ids: offer.order_ids, pickup: offer.pickup,
                              dropoffs: offer.dropoffs, stage: 'pickup', delivered: [], details: {} });
-    } catch (e) { notice(`Could not answer: ${e.message}`, true); }
+    } catch (e) { notice(t('courier.could_not_answer', { error: e.message }), true); }
   }
   /* An operator gave us an order by hand (no offer to answer): a job of its own, or one more pickup of the job
      while we are still on the way to the restaurant. */
@@ -221,8 +218,8 @@
     if (!job) setJob({ offer_id: null, order_ids: [frame.order_id], pickup: frame.pickup, dropoffs: [dropoff],
                        stage: 'pickup', delivered: [], details: {} });
     else if (job.stage === 'pickup') { job.order_ids.push(frame.order_id); job.dropoffs.push(dropoff); setJob(job); }
-    else { job.later = [...(job.later || []), frame]; setJob(job); notice('An operator gave you an order: next, after this delivery.'); return; }
-    notice('An operator gave you an order.');
+    else { job.later = [...(job.later || []), frame]; setJob(job); notice(t('courier.assigned_later')); return; }
+    notice(t('courier.assigned'));
   }
   /* An operator gave one of our orders to another courier. */
   function onUnassigned(frame) {
@@ -232,7 +229,7 @@
     job.order_ids = job.order_ids.filter(id => id !== frame.order_id);
     job.dropoffs = job.dropoffs.filter(d => d.order_id !== frame.order_id);
     setJob(job.order_ids.length ? job : null);
-    notice('An operator gave one of your orders to another courier.');
+    notice(t('courier.unassigned'));
   }
   function setJob(job) {
     state.job = job;
@@ -242,9 +239,9 @@
   }
   function geoLink(lat, lng, label) { return `geo:${lat},${lng}?q=${lat},${lng}(${encodeURIComponent(label)})`; }
   function nextStop(job) {
-    if (job.stage === 'pickup') return { lat: job.pickup.lat, lng: job.pickup.lng, label: 'Restaurant' };
+    if (job.stage === 'pickup') return { lat: job.pickup.lat, lng: job.pickup.lng, label: t('courier.restaurant') };
     const d = job.dropoffs.find(x => !job.delivered.includes(x.order_id));
-    return d ? { lat: d.lat, lng: d.lng, label: 'Drop-off', order_id: d.order_id } : null;
+    return d ? { lat: d.lat, lng: d.lng, label: t('courier.dropoff'), order_id: d.order_id } : null;
   }
   async function loadDetails(job) {
     for (const id of job.order_ids) {
@@ -258,21 +255,21 @@
     $('job').classList.toggle('hidden', !job);
     if (!job) return;
     const stop = nextStop(job);
-    $('job-title').textContent = job.stage === 'pickup' ? 'Go to the restaurant' : 'Deliver';
+    $('job-title').textContent = t(job.stage === 'pickup' ? 'courier.go_to_restaurant' : 'courier.deliver');
     const actions = $('job-actions');
     actions.textContent = '';
     let text = '';
     if (job.stage === 'pickup') {
-      text = `Pick up ${job.order_ids.length} order${job.order_ids.length > 1 ? 's' : ''}.`;
+      text = t(job.order_ids.length > 1 ? 'courier.pick_up_other' : 'courier.pick_up_one', { count: job.order_ids.length });
       const b = document.createElement('button');
-      b.className = 'ok'; b.id = 'picked-up'; b.textContent = 'Picked up';
+      b.className = 'ok'; b.id = 'picked-up'; b.textContent = t('courier.picked_up');
       b.onclick = () => step('picked_up', job.order_ids, b);
       actions.appendChild(b);
     } else if (stop) {
       const d = job.details[stop.order_id] || {};
       text = (d.address ? `${d.address}. ` : '') + (d.note ? `Note: ${d.note}` : '');
       const b = document.createElement('button');
-      b.className = 'ok'; b.id = 'delivered'; b.textContent = 'Delivered';
+      b.className = 'ok'; b.id = 'delivered'; b.textContent = t('courier.delivered');
       b.onclick = () => step('delivered', [stop.order_id], b);
       actions.appendChild(b);
     }
@@ -306,10 +303,10 @@
         if (kind === 'delivered') job.delivered.push(orderId);
       }
       if (kind === 'picked_up') job.stage = 'dropoff';
-      if (job.delivered.length === job.order_ids.length) { setJob(null); notice('Delivered. Thank you!'); loadEarnings(); (job.later || []).forEach(onAssigned); }
+      if (job.delivered.length === job.order_ids.length) { setJob(null); notice(t('courier.thanks')); loadEarnings(); (job.later || []).forEach(onAssigned); }
       else setJob(job);
     } catch (e) {
-      notice(`Could not confirm: ${e.message}`, true);
+      notice(t('courier.could_not_confirm', { error: e.message }), true);
     } finally {
       buttonEl.disabled = false;
     }
@@ -320,8 +317,8 @@
     jobLayer = L.layerGroup().addTo(map);
     if (!plan) return;
     const points = [[plan.pickup.lat, plan.pickup.lng], ...plan.dropoffs.map(d => [d.lat, d.lng])];
-    jobLayer.addLayer(L.circleMarker(points[0], { radius: 9, color: '#fff', weight: 2, fillColor: FDMap.COLORS.restaurant, fillOpacity: 1 }).bindTooltip('Restaurant'));
-    for (const p of points.slice(1)) jobLayer.addLayer(L.circleMarker(p, { radius: 8, color: '#fff', weight: 2, fillColor: FDMap.COLORS.dropoff, fillOpacity: 1 }).bindTooltip('Drop-off'));
+    jobLayer.addLayer(L.circleMarker(points[0], { radius: 9, color: '#fff', weight: 2, fillColor: FDMap.COLORS.restaurant, fillOpacity: 1 }).bindTooltip(t('courier.restaurant')));
+    for (const p of points.slice(1)) jobLayer.addLayer(L.circleMarker(p, { radius: 8, color: '#fff', weight: 2, fillColor: FDMap.COLORS.dropoff, fillOpacity: 1 }).bindTooltip(t('courier.dropoff')));
     const here = me && me.latlng ? [[me.latlng.lat, me.latlng.lng]] : [];
     jobLayer.addLayer(L.polyline([...here, ...points], { color: FDMap.COLORS.route, weight: 3, dashArray: '6 6' }));
     FDMap.fit(map, [...here, ...points]);
@@ -336,12 +333,14 @@
       let deliveries = 0;
       for (const b of wallet.balances.filter(x => x.kind === 'courier_earnings')) {
         const tx = await api(`/v1/wallets/me/transactions?kind=courier_earnings&currency=${b.currency}&limit=100`);
-        const todays = tx.data.filter(t => new Date(t.created).toDateString() === today && t.amount > 0);
+        const todays = tx.data.filter(x => new Date(x.created).toDateString() === today && x.amount > 0);
         deliveries += todays.length;
-        parts.push(money({ amount: todays.reduce((s, t) => s + t.amount, 0), currency: b.currency }));
+        parts.push(money({ amount: todays.reduce((s, x) => s + x.amount, 0), currency: b.currency }));
       }
       state.earnings = parts;
-      $('earnings').textContent = parts.length ? `${parts.join(' + ')} · ${deliveries} payment${deliveries === 1 ? '' : 's'}` : 'Nothing yet today';
+      $('earnings').textContent = parts.length
+        ? t(deliveries === 1 ? 'courier.earnings_one' : 'courier.earnings_other', { amount: parts.join(' + '), count: deliveries })
+        : t('courier.nothing_yet');
     } catch (e) { /* shown next time */ }
   }
 
@@ -350,12 +349,12 @@
     $('signin').classList.add('hidden');
     $('app').classList.remove('hidden');
     state.me = await api('/v1/me');
-    if (state.me.role !== 'courier') { signOut('Sign in with a courier account.'); return; }
-    $('who').textContent = state.me.name || 'Courier';
+    if (state.me.role !== 'courier') { signOut(t('courier.couriers_only')); return; }
+    $('who').textContent = state.me.name || t('courier.title');
     state.seq = Number(localStorage.getItem(seqKey()) || 0);
     const saved = localStorage.getItem(jobKey());
     map = await FDMap.create($('map'), { zoom: 15 });
-    me = FDMap.courier(map, 'You');
+    me = FDMap.courier(map, t('courier.you'));
     state.job = saved ? JSON.parse(saved) : null;
     setJob(state.job);
     setStatus(localStorage.getItem('courier.status') === 'online' ? 'online' : 'offline');
@@ -378,7 +377,7 @@
       body: JSON.stringify({ email: $('email').value, password: $('password').value }) });
     const data = await resp.json().catch(() => ({}));
     if (!resp.ok || data.role !== 'courier') {
-      $('signin-error').textContent = resp.ok ? 'Sign in with a courier account.' : ((data.error && data.error.message) || 'Sign-in failed');
+      $('signin-error').textContent = resp.ok ? t('courier.couriers_only') : ((data.error && data.error.message) || t('courier.signin_failed'));
       $('signin-error').classList.remove('hidden');
       return;
     }
@@ -390,7 +389,7 @@
     const next = state.status === 'online' ? 'offline' : 'online';
     setStatus(next);
     try { await action({ type: 'status', status: next }); }
-    catch (e) { notice(e.code === 'offline' ? `You are ${next}; the server hears it when the connection is back.` : e.message, e.code !== 'offline'); }
+    catch (e) { notice(e.code === 'offline' ? t(`courier.queued_${next}`) : e.message, e.code !== 'offline'); }
   });
   $('accept').addEventListener('click', () => answer(true));
   $('decline').addEventListener('click', () => answer(false));

@@ -1,11 +1,11 @@
 /* The courier app's service worker: keeps the app's shell (page, scripts, styles, the map library) so the
  * app starts without a network; the page itself is always fetched fresh when the network is there.
  * API calls and sockets (/v1/...) are never cached. */
-const SHELL = 'courier-shell-v1';
+const SHELL = 'courier-shell-v2';
 const FILES = [
   '/courier', '/courier/manifest.webmanifest',
   '/assets/courier/courier.js', '/assets/courier/courier.css', '/assets/courier/icon-192.png',
-  '/assets/apps/apps.css', '/assets/apps/map.js',
+  '/assets/apps/apps.css', '/assets/apps/map.js', '/assets/apps/i18n.js',
   '/assets/vendor/leaflet/leaflet.js', '/assets/vendor/leaflet/leaflet.css',
 ];
 

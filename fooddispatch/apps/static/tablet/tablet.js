@@ -12,8 +12,9 @@
   const ENDED = new Set(['delivered', 'cancelled', 'rejected', 'expired']);
   const RANK = { placed: 0, accepted: 1, preparing: 2, ready: 3, picked_up: 4, delivered: 9, cancelled: 9, rejected: 9, expired: 9 };
   const COLUMN = { placed: 'col-new', accepted: 'col-kitchen', preparing: 'col-kitchen', ready: 'col-ready', picked_up: 'col-out' };
-  const REASONS = [['item_unavailable', 'Item unavailable'], ['too_busy', 'Too busy'], ['capacity', 'No capacity'],
-                   ['store_closed', 'Closing'], ['address_problem', 'Address problem'], ['other', 'Other']];
+  const t = FDi18n.t;
+  const REASONS = ['item_unavailable', 'too_busy', 'capacity', 'store_closed', 'address_problem', 'other']
+    .map(code => [code, t(`tablet.reason.${code}`)]);
   const API_KEY = 'fdk_';
   keyFromFragment();
   const state = { token: sessionStorage.getItem('tablet.token'), storeId: localStorage.getItem('tablet.store'),
@@ -38,7 +39,7 @@
     if (method !== 'GET') init.headers['Idempotency-Key'] = `${method}-${path}-${Date.now()}-${Math.random()}`;
     if (body !== undefined) init.body = JSON.stringify(body);
     const resp = await fetch(path, init);
-    if (resp.status === 401) { signOut('Your session ended; sign in again.'); throw new Error('unauthenticated'); }
+    if (resp.status === 401) { signOut(t('tablet.session_ended')); throw new Error('unauthenticated'); }
     const data = resp.status === 204 ? {} : await resp.json().catch(() => ({}));
     if (!resp.ok) {
       const message = (data.error && data.error.message) || `HTTP ${resp.status}`;
@@ -115,7 +116,7 @@
       state.frames += 1;
       if (frame.type === 'hello') {
         state.connected = true;
-        $('feed-status').textContent = 'live';
+        $('feed-status').textContent = t('tablet.live');
         $('feed-status').className = 'pill live';
         onHello(frame);
       } else if (frame.type === 'order') {
@@ -124,7 +125,7 @@
     };
     socket.onclose = () => {
       state.connected = false;
-      $('feed-status').textContent = 'reconnecting';
+      $('feed-status').textContent = t('tablet.reconnecting');
       $('feed-status').className = 'pill off';
       if (!state.token) return;
       setTimeout(connect, retry);
@@ -183,14 +184,14 @@
       const ul = document.createElement('ul');
       for (const line of detail.lines) {
         const li = document.createElement('li');
-        li.textContent = `${line.quantity - line.missing_quantity} × ${line.name}` + (line.missing_quantity ? ` (${line.missing_quantity} missing)` : '');
+        li.textContent = `${line.quantity - line.missing_quantity} × ${line.name}` + (line.missing_quantity ? t('tablet.missing_suffix', { count: line.missing_quantity }) : '');
         ul.appendChild(li);
       }
       el.appendChild(ul);
       if (detail.delivery_note) {
         const note = document.createElement('div');
         note.className = 'muted';
-        note.textContent = `Note: ${detail.delivery_note}`;
+        note.textContent = t('tablet.note', { note: detail.delivery_note });
         el.appendChild(note);
       }
     }
@@ -199,17 +200,17 @@
     if (o.status === 'placed') {
       const prep = select([['300', '5 min'], ['600', '10 min'], ['900', '15 min'], ['1200', '20 min'], ['1800', '30 min']], '900');
       prep.className = 'prep';
-      actions.append(prep, button('Accept', 'ok accept', () => act(o.id, 'accept', { prep_time_s: Number(prep.value) })));
+      actions.append(prep, button(t('tablet.accept'), 'ok accept', () => act(o.id, 'accept', { prep_time_s: Number(prep.value) })));
       const reason = select(REASONS);
-      actions.append(reason, button('Reject', 'danger reject', () => act(o.id, 'reject', { reason: reason.value })));
+      actions.append(reason, button(t('tablet.reject'), 'danger reject', () => act(o.id, 'reject', { reason: reason.value })));
     } else if (o.status === 'accepted' || o.status === 'preparing') {
-      actions.append(button('Mark ready', 'ok ready', () => act(o.id, 'ready')));
+      actions.append(button(t('tablet.mark_ready'), 'ok ready', () => act(o.id, 'ready')));
     }
     if (detail && ['accepted', 'preparing', 'ready'].includes(o.status)) {
       const lines = select(detail.lines.filter(l => l.quantity > l.missing_quantity).map(l => [String(l.line_no), l.name]));
       const qty = document.createElement('input');
       qty.type = 'number'; qty.min = '1'; qty.value = '1'; qty.size = 2;
-      actions.append(lines, qty, button('Report missing', 'missing', () => act(o.id, 'missing_items',
+      actions.append(lines, qty, button(t('tablet.report_missing'), 'missing', () => act(o.id, 'missing_items',
         { lines: [{ line_no: Number(lines.value), quantity: Number(qty.value) }] })));
     }
     el.appendChild(actions);
@@ -243,7 +244,7 @@
   function tick() {
     for (const el of document.querySelectorAll('.countdown')) {
       const left = Math.max(0, Math.round((new Date(el.dataset.deadline) - Date.now()) / 1000));
-      el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')} to accept`;
+      el.textContent = t('tablet.to_accept', { clock: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}` });
     }
   }
   setInterval(tick, 1000);
@@ -253,8 +254,8 @@
     $('store-name').textContent = store.name;
     const paused = store.status !== 'online';
     $('store-status').textContent = store.status === 'paused' && store.paused_until
-      ? `paused until ${new Date(store.paused_until).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`
-      : store.status;
+      ? t('tablet.paused_until', { time: FDi18n.time(store.paused_until, store.timezone) })
+      : t(`tablet.status.${store.status}`);
     $('store-status').className = paused ? 'pill off' : 'pill live';
     $('open').classList.toggle('hidden', !paused);
   }
@@ -267,12 +268,12 @@
         const li = document.createElement('li');
         li.dataset.itemId = item.id;
         const name = document.createElement('span');
-        name.textContent = `${item.name}` + (item.availability === 'sold_out' ? ' (sold out)' : '');
+        name.textContent = `${item.name}` + (item.availability === 'sold_out' ? t('tablet.sold_out_suffix') : '');
         const soldOut = item.availability === 'sold_out';
-        li.append(name, button(soldOut ? 'Back in stock' : 'Sold out today', soldOut ? '' : 'danger sold-out', async () => {
+        li.append(name, button(t(soldOut ? 'tablet.back_in_stock' : 'tablet.sold_out_today'), soldOut ? '' : 'danger sold-out', async () => {
           await api('PATCH', `/v1/merchant/stores/${state.storeId}/items/${item.id}`,
                     { availability: soldOut ? 'in_stock' : 'sold_out' });
-          notice(soldOut ? `${item.name} is back in stock` : `${item.name} is sold out for today`);
+          notice(t(soldOut ? 'tablet.item_back' : 'tablet.item_sold_out', { item: item.name }));
           await loadMenu();
         }));
         list.appendChild(li);
@@ -284,9 +285,9 @@
     $('signin').classList.add('hidden');
     $('app').classList.remove('hidden');
     const me = await api('GET', '/v1/me');
-    if (!me.tenant_id) { signOut('This account is not a restaurant account.'); return; }
+    if (!me.tenant_id) { signOut(t('tablet.not_restaurant')); return; }
     const stores = await api('GET', `/v1/tenants/${me.tenant_id}/stores?limit=100`);
-    if (!stores.items.length) { notice('This restaurant has no store yet.', true); return; }
+    if (!stores.items.length) { notice(t('tablet.no_store'), true); return; }
     if (!stores.items.some(s => s.id === state.storeId)) state.storeId = stores.items[0].id;
     localStorage.setItem('tablet.store', state.storeId);
     const pick = $('store-select');
@@ -328,11 +329,11 @@
         body: JSON.stringify({ email: $('email').value, password: $('password').value }) });
       const data = await resp.json().catch(() => ({}));
       if (!resp.ok) {
-        $('signin-error').textContent = (data.error && data.error.message) || 'Sign-in failed';
+        $('signin-error').textContent = (data.error && data.error.message) || t('tablet.signin_failed');
         $('signin-error').classList.remove('hidden');
         return;
       }
-      if (data.role !== 'staff') { signOut('Sign in with a restaurant staff account.'); return; }
+      if (data.role !== 'staff') { signOut(t('tablet.staff_only')); return; }
       state.token = data.token;
     }
     sessionStorage.setItem('tablet.token', state.token);
@@ -343,7 +344,7 @@
     const minutes = Math.max(1, Number($('pause-minutes').value) || 20);
     const until = new Date(Date.now() + minutes * 60000).toISOString();
     showStore(await api('POST', `/v1/merchant/stores/${state.storeId}/pause`, { until, reason: 'paused on the tablet' }));
-    notice(`Paused for ${minutes} minutes`);
+    notice(t('tablet.paused_for', { minutes }));
   });
   $('open').addEventListener('click', async () => {
     showStore(await api('POST', `/v1/merchant/stores/${state.storeId}/open`));

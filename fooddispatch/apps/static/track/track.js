@@ -5,17 +5,8 @@
  * network loss; a reload starts again from the token in the address. */
 (function () {
   'use strict';
-  const STEPS = [
-    ['placed', 'Order placed'], ['accepted', 'Restaurant accepted'], ['preparing', 'Being prepared'],
-    ['ready', 'Ready for pickup'], ['picked_up', 'On the way'], ['delivered', 'Delivered'],
-  ];
-  const HEADLINES = {
-    placed: 'Waiting for the restaurant', accepted: 'The restaurant is preparing your order',
-    preparing: 'The restaurant is preparing your order', ready: 'Your order is ready for pickup',
-    picked_up: 'Your order is on the way', delivered: 'Delivered. Enjoy your meal!',
-    cancelled: 'This order was cancelled', rejected: 'The restaurant could not take this order',
-    expired: 'The restaurant did not answer in time; the order was cancelled',
-  };
+  const t = FDi18n.t;
+  const STEPS = ['placed', 'accepted', 'preparing', 'ready', 'picked_up', 'delivered'];
   const ENDED = new Set(['delivered', 'cancelled', 'rejected', 'expired']);
   const $ = id => document.getElementById(id);
   const state = { status: null, view: null, positions: 0, lastPosition: null, socketOpen: false, frames: 0,
@@ -30,7 +21,9 @@
   } catch (e) { orderId = null; }
 
   let map = null, courierMarker = null, placed = false, routeLine = null;
-  const clock = t => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  // In the restaurant's time zone: "arrives around 19:40" means the same for everyone on the order.
+  let timeZone = null;
+  const clock = at => FDi18n.time(at, timeZone);
 
   function problem(text) {
     state.error = text;
@@ -39,33 +32,34 @@
   }
 
   function renderEta(eta, status) {
-    if (status === 'delivered') { $('eta').textContent = eta ? `Arrived at ${clock(eta)}` : ''; return; }
+    if (status === 'delivered') { $('eta').textContent = eta ? t('track.arrived_at', { time: clock(eta) }) : ''; return; }
     if (!eta || ENDED.has(status)) { $('eta').textContent = ''; return; }
     const mins = Math.max(1, Math.round((new Date(eta) - Date.now()) / 60000));
-    $('eta').textContent = `Arrives around ${clock(eta)} · in ${mins} min`;
+    $('eta').textContent = t('track.arrives_around', { time: clock(eta), minutes: mins });
   }
 
   function renderTimeline(view) {
     const reached = new Map(view.timeline.map(s => [s.status, s.at]));
     const list = $('timeline');
     list.textContent = '';
-    for (const [status, label] of STEPS) {
+    for (const status of STEPS) {
+      const label = t(`step.${status}`);
       if (status === 'preparing' && !reached.has('preparing')) continue;
       const li = document.createElement('li');
       li.dataset.status = status;
       li.textContent = label;
       if (reached.has(status)) {
         li.className = 'done';
-        const t = document.createElement('time');
-        t.textContent = clock(reached.get(status));
-        li.appendChild(t);
+        const stamp = document.createElement('time');
+        stamp.textContent = clock(reached.get(status));
+        li.appendChild(stamp);
       }
       list.appendChild(li);
     }
     if (ENDED.has(view.status) && view.status !== 'delivered') {
       const li = document.createElement('li');
       li.className = 'done ended';
-      li.textContent = HEADLINES[view.status];
+      li.textContent = t(`headline.${view.status}`);
       list.appendChild(li);
     }
   }
@@ -80,9 +74,9 @@
     }
     courierMarker.place(c.lat, c.lng);
     const who = c.courier || c;
-    const name = who.first_name || 'Your courier';
+    const name = who.first_name || t('track.your_courier');
     const vehicle = who.vehicle ? ` · ${who.vehicle}` : '';
-    $('courier').textContent = `${name}${vehicle}` + (c.eta_to === 'pickup' ? ' · heading to the restaurant' : '');
+    $('courier').textContent = `${name}${vehicle}` + (c.eta_to === 'pickup' ? t('track.heading_to_restaurant') : '');
     $('courier-card').hidden = false;
     courierMarker.label(name);
   }
@@ -92,8 +86,9 @@
     state.status = view.status;
     state.views += 1;
     document.body.dataset.status = view.status;
-    $('restaurant').textContent = view.restaurant.name || 'Your restaurant';
-    $('headline').textContent = HEADLINES[view.status] || view.status;
+    timeZone = view.restaurant.time_zone || null;
+    $('restaurant').textContent = view.restaurant.name || t('track.your_restaurant');
+    $('headline').textContent = t(`headline.${view.status}`);
     renderEta(view.eta, view.status);
     renderTimeline(view);
     $('items').textContent = '';
@@ -106,11 +101,11 @@
     $('note').textContent = view.delivery_note || '';
     if (!map) {
       map = await FDMap.create($('map'), { center: [view.restaurant.lat, view.restaurant.lng] });
-      courierMarker = FDMap.courier(map, 'Courier');
+      courierMarker = FDMap.courier(map, t('track.courier'));
     }
     if (!placed) {
       FDMap.restaurant(map, view.restaurant.lat, view.restaurant.lng, view.restaurant.name);
-      FDMap.dropoff(map, view.dropoff.lat, view.dropoff.lng, 'You');
+      FDMap.dropoff(map, view.dropoff.lat, view.dropoff.lng, t('track.you'));
       routeLine = FDMap.route(map, [[view.restaurant.lat, view.restaurant.lng], [view.dropoff.lat, view.dropoff.lng]]);
       FDMap.fit(map, [[view.restaurant.lat, view.restaurant.lng], [view.dropoff.lat, view.dropoff.lng]]);
       placed = true;
@@ -126,11 +121,11 @@
       try {
         const resp = await fetch(`/v1/orders/${encodeURIComponent(orderId)}/tracking`,
                                  { headers: { 'X-Tracking-Token': token }, cache: 'no-store' });
-        if (resp.status === 404) { problem('This tracking link is not valid.'); return false; }
+        if (resp.status === 404) { problem(t('track.link_invalid')); return false; }
         if (resp.status === 410) {
           const body = await resp.json().catch(() => ({}));
           const code = body.error && body.error.code;
-          problem(code === 'tracking_link_revoked' ? 'This tracking link was turned off.' : 'This tracking link has expired.');
+          problem(t(code === 'tracking_link_revoked' ? 'track.link_revoked' : 'track.link_expired'));
           return false;
         }
         if (!resp.ok) return true;
@@ -150,7 +145,7 @@
     if (frame.type === 'status') {
       if (frame.status && ENDED.has(frame.status)) {
         state.status = frame.status;
-        $('headline').textContent = HEADLINES[frame.status] || frame.status;
+        $('headline').textContent = t(`headline.${frame.status}`);
         showCourier(null);
       }
       refresh();
@@ -195,7 +190,7 @@
   setInterval(() => { if (state.socketOpen && !ENDED.has(state.status)) refresh(); }, 15000);
 
   (async () => {
-    if (!orderId) { problem('This tracking link is not valid.'); return; }
+    if (!orderId) { problem(t('track.link_invalid')); return; }
     if (await refresh()) connect();
   })();
 })();

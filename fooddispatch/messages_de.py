@@ -1,0 +1,110 @@
+"""German error messages, one per error code (tests/unit/test_i18n.py fails for a code raised anywhere in
+the packages that is missing here), and one per HTTP status for a code added before its translation."""
+
+from __future__ import annotations
+
+ERRORS_DE: dict[str, str] = {
+    # requests and input
+    "bad_request": "Die Anfrage ist ungültig.",
+    "invalid_json": "Der Inhalt der Anfrage ist kein gültiges JSON.",
+    "validation_error": "Ein Feld der Anfrage hat einen ungültigen Wert; `param` nennt es.",
+    "method_not_allowed": "Diese Methode ist für diese Adresse nicht erlaubt.",
+    "request_timeout": "Die Anfrage hat zu lange gedauert.",
+    "payload_too_large": "Der Inhalt der Anfrage ist größer als erlaubt.",
+    "unsupported_media_type": "Dieses Inhaltsformat wird nicht unterstützt; bitte JSON senden.",
+    "http_error": "Die Anfrage konnte nicht bearbeitet werden.",
+    "not_found": "Nicht gefunden.",
+    "resource_missing": "Nicht gefunden.",
+    "conflict": "Die Anfrage steht im Widerspruch zum aktuellen Zustand.",
+    "invalid_transition": "Dieser Schritt ist im aktuellen Zustand der Bestellung nicht möglich.",
+    "rate_limited": "Zu viele Anfragen; bitte später erneut versuchen.",
+    "invalid_period": "Der Zeitraum ist ungültig.",
+    "invalid_selection": "Die Auswahl der Optionen ist ungültig.",
+    "cursor_invalid": "Der Blätter-Cursor ist ungültig.",
+    # who is asking
+    "unauthenticated": "Anmeldung erforderlich.",
+    "authentication_required": "Anmeldung erforderlich.",
+    "forbidden": "Dafür fehlt die Berechtigung.",
+    "invalid_credentials": "E-Mail-Adresse oder Passwort ist falsch.",
+    "invalid_token": "Das Zugangstoken ist ungültig.",
+    "token_expired": "Das Zugangstoken ist abgelaufen; bitte erneut anmelden.",
+    "api_key_revoked": "Dieser API-Schlüssel wurde widerrufen.",
+    "invalid_device_key": "Der Geräteschlüssel ist ungültig.",
+    "device_key_revoked": "Dieser Geräteschlüssel wurde widerrufen.",
+    "email_taken": "Diese E-Mail-Adresse wird bereits verwendet.",
+    # idempotency
+    "idempotency_error": "Der Idempotency-Key konnte nicht verarbeitet werden.",
+    "idempotency_in_progress": (
+        "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet; bitte gleich erneut senden."),
+    "idempotency_key_missing": "Diese Anfrage braucht einen Idempotency-Key.",
+    "idempotency_key_reused": "Dieser Idempotency-Key wurde schon für eine andere Anfrage verwendet.",
+    "idempotency_response_unavailable": "Die gespeicherte Antwort zu diesem Idempotency-Key ist nicht mehr verfügbar.",
+    "idempotency_unavailable": "Idempotency-Keys können gerade nicht geprüft werden; bitte später erneut senden.",
+    # catalogue and checkout
+    "store_unavailable": "Das Restaurant nimmt gerade keine Bestellungen an.",
+    "item_unavailable": "Ein Artikel ist nicht verfügbar.",
+    "out_of_stock": "Ein Artikel ist ausverkauft.",
+    "not_deliverable": "An diese Adresse wird nicht geliefert.",
+    "price_changed": "Ein Preis hat sich geändert; bitte ein neues Angebot einholen.",
+    "quote_expired": "Das Angebot ist abgelaufen; bitte ein neues einholen.",
+    "quote_already_used": "Aus diesem Angebot wurde schon eine Bestellung aufgegeben.",
+    "promo_unknown": "Diesen Gutscheincode gibt es nicht.",
+    "promo_rejected": "Der Gutscheincode gilt für diese Bestellung nicht.",
+    "promo_wrong_store": "Der Gutscheincode gilt nicht für dieses Restaurant.",
+    "promo_budget_exhausted": "Das Budget dieses Gutscheins ist aufgebraucht.",
+    "promo_code_taken": "Diesen Gutscheincode gibt es bereits.",
+    "tip_not_changeable": "Das Trinkgeld kann jetzt nicht mehr geändert werden.",
+    "already_rated": "Diese Bestellung wurde bereits bewertet.",
+    # money
+    "card_declined": "Die Karte wurde abgelehnt.",
+    "incorrect_number": "Die Kartennummer ist falsch.",
+    "invalid_cvc": "Die Prüfnummer der Karte ist ungültig.",
+    "invalid_expiry_month": "Der Ablaufmonat der Karte ist ungültig.",
+    "invalid_expiry_year": "Das Ablaufjahr der Karte ist ungültig.",
+    "invalid_currency": "Diese Währung wird hier nicht unterstützt.",
+    "currency_mismatch": "Die Währungen passen nicht zusammen.",
+    "amount_too_large": "Der Betrag ist zu hoch.",
+    "balance_insufficient": "Das Guthaben reicht nicht aus.",
+    "split_unbalanced": "Die Aufteilung ergibt nicht den Gesamtbetrag.",
+    "processor_error": "Der Zahlungsdienst hat die Zahlung abgelehnt.",
+    "processor_unavailable": "Der Zahlungsdienst ist gerade nicht erreichbar; bitte später erneut versuchen.",
+    "charge_not_refundable": "Diese Zahlung kann nicht erstattet werden.",
+    "order_not_refundable": "Diese Bestellung kann nicht erstattet werden.",
+    "refund_limit_exceeded": "Die Erstattung überschreitet das erlaubte Limit.",
+    "refund_window_closed": "Die Frist für eine Erstattung ist abgelaufen.",
+    "payment_intent_already_used": "Diese Zahlung wurde schon verwendet.",
+    "payment_intent_amount_mismatch": "Der Betrag passt nicht zur Zahlung.",
+    "payment_intent_authentication_failure": "Die Bestätigung der Zahlung (3-D Secure) ist fehlgeschlagen.",
+    "payment_intent_managed_by_order": "Diese Zahlung wird über ihre Bestellung verwaltet.",
+    "payment_intent_unexpected_state": "Die Zahlung ist nicht im erwarteten Zustand.",
+    # delivery and tracking
+    "courier_socket_open": "Dieser Kurier ist schon auf einem anderen Gerät verbunden.",
+    "invalid_fix": "Die Standortangabe ist ungültig.",
+    "lease_lost": "Die Aufgabe wurde inzwischen von einem anderen Prozess übernommen.",
+    "tracking_link_expired": "Dieser Sendungslink ist abgelaufen.",
+    "tracking_link_revoked": "Dieser Sendungslink wurde widerrufen.",
+    "tracking_unavailable": "Die Sendungsverfolgung ist gerade nicht verfügbar.",
+    # webhooks
+    "invalid_webhook_url": "Die Webhook-Adresse ist ungültig.",
+    "webhook_url_forbidden": "Diese Webhook-Adresse ist nicht erlaubt (interne Adressen sind gesperrt).",
+    "webhook_endpoint_disabled": "Dieser Webhook-Endpunkt ist deaktiviert.",
+    "dns_unavailable": "Der Name der Webhook-Adresse kann gerade nicht aufgelöst werden.",
+    # the platform itself
+    "database_unavailable": (
+        "Die Datenbank ist gerade nicht erreichbar; bitte nach der Zeit in Retry-After erneut versuchen."),
+    "redis_unavailable": (
+        "Der Live-Speicher ist gerade nicht erreichbar; bitte nach der Zeit in Retry-After erneut versuchen."),
+    "internal_error": "Ein unerwarteter Fehler ist aufgetreten; bitte die Anfrage-ID dem Support nennen.",
+}
+
+STATUS_DE: dict[int, str] = {
+    400: "Die Anfrage ist ungültig.",
+    401: "Anmeldung erforderlich.",
+    403: "Dafür fehlt die Berechtigung.",
+    404: "Nicht gefunden.",
+    409: "Die Anfrage steht im Widerspruch zum aktuellen Zustand.",
+    422: "Ein Feld der Anfrage hat einen ungültigen Wert.",
+    429: "Zu viele Anfragen; bitte später erneut versuchen.",
+    500: "Ein unerwarteter Fehler ist aufgetreten.",
+    503: "Ein Dienst ist gerade nicht erreichbar; bitte später erneut versuchen.",
+}

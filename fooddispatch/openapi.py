@@ -185,7 +185,10 @@ h1{font-size:1.4rem} .op{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;
 code{background:#f4f4f4;padding:0 .3rem} pre{background:#f8f8f8;padding:.5rem;overflow:auto;font-size:12px}
 summary{cursor:pointer}
 </style></head><body><h1>fooddispatch API</h1>
-<p>Generated from <a href="/openapi.json">/openapi.json</a>. Works offline.</p><div id="ops"></div>
+<p>Generated from <a href="/openapi.json">/openapi.json</a>. Works offline.
+The websockets (frames, close codes): <a href="/asyncapi.json">/asyncapi.json</a> (AsyncAPI 3.0), below the routes.</p>
+<div id="ops"></div>
+<h2>Websockets</h2><div id="sockets"></div>
 <script>
 fetch('/openapi.json').then(r=>r.json()).then(spec=>{
   const root=document.getElementById('ops');
@@ -198,6 +201,22 @@ fetch('/openapi.json').then(r=>r.json()).then(spec=>{
       d.appendChild(s);const pre=document.createElement('pre');
       pre.textContent=JSON.stringify(op,null,2);d.appendChild(pre);root.appendChild(d);
     }
+  }
+});
+fetch('/asyncapi.json').then(r=>r.json()).then(doc=>{
+  const root=document.getElementById('sockets');
+  for(const [name,ch] of Object.entries(doc.channels)){
+    const d=document.createElement('details');d.className='op';
+    const s=document.createElement('summary');
+    s.innerHTML='<span class="m get">ws</span><code></code> <span></span>';
+    s.querySelector('code').textContent=ch.address;s.querySelector('span:last-child').textContent=name;
+    d.appendChild(s);const pre=document.createElement('pre');
+    const ops=Object.values(doc.operations).filter(o=>o.channel.$ref==='#/channels/'+name);
+    const frames=ops.map(o=>({action:o.action,messages:o.messages.map(m=>{
+      const id=m.$ref.split('/').pop();const msg=doc.components.messages[id];
+      return {type:msg.name,summary:msg.summary,schema:doc.components.schemas[id]};})}));
+    pre.textContent=JSON.stringify({description:ch.description,close_codes:ch['x-close-codes'],frames},null,2);
+    d.appendChild(pre);root.appendChild(d);
   }
 });
 </script></body></html>"""

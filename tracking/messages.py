@@ -124,18 +124,9 @@ class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
     state: str | None = None
 
 
-class Offer(msgspec.Struct, tag="offer", tag_field="type"):
-    """Published by dispatch on the courier channel and forwarded verbatim (documented here;
-    dispatch owns the fields)."""
-
-    offer_id: str
-    order_ids: list[str]
-    expires_at: datetime
-    payout: dict[str, object] | None = None
-
-
-class OfferCancelled(msgspec.Struct, tag="offer_cancelled", tag_field="type"):
-    offer_id: str
+# The offer frames (`offer`, `offer_cancelled`, `reposition`, and `error` for an offer answer) are published
+# by dispatch on the courier channel and forwarded verbatim: dispatch.messages declares them, and the
+# AsyncAPI document (fooddispatch/asyncapi.py) lists them for this socket.
 
 
 class StatusSet(msgspec.Struct, tag="status", tag_field="type"):

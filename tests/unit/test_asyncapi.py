@@ -1,0 +1,62 @@
+"""The AsyncAPI document is self-consistent: every reference resolves, every message is tagged by the `type`
+its frames carry, and the frames the e2e day does not produce (a reposition nudge, a forwarded ops message)
+validate too when built from their types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+import msgspec
+
+from dispatch.messages import RepositionFrame
+from fooddispatch.asyncapi import SOCKETS, build_asyncapi
+from fooddispatch.ops.messages import ConsoleLive
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "$ref"] + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def _resolve(doc: dict[str, Any], ref: str) -> Any:
+    node: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def test_every_reference_of_the_document_resolves() -> None:
+    doc = build_asyncapi()
+    refs = _refs(doc)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/") and _resolve(doc, ref) is not None, ref
+
+
+def test_each_message_is_named_by_its_frame_type_and_each_socket_lists_its_close_codes() -> None:
+    doc = build_asyncapi()
+    for name, message in doc["components"]["messages"].items():
+        schema = doc["components"]["schemas"][name]
+        assert schema["properties"]["type"] == {"enum": [message["name"]]}, name
+    assert {s.address for s in SOCKETS} == {c["address"] for c in doc["channels"].values()}
+    courier = next(c for c in doc["channels"].values() if c["address"] == "/v1/courier/ws")
+    assert {4401, 4403, 4409, 1008, 1009, 1011, 1013, 1001} <= {c["code"] for c in courier["x-close-codes"]}
+
+
+def test_frames_built_from_their_types_validate_against_the_document() -> None:
+    doc = build_asyncapi()
+    frames = {
+        "RepositionFrame": RepositionFrame(52.5, 13.4, "881f1d4a9bfffff", "orders_waiting",
+                                           datetime(2026, 1, 1, tzinfo=UTC), "berlin"),
+        "ConsoleLive": ConsoleLive({"type": "courier_position", "courier_id": "cou_1", "lat": 52.5, "lng": 13.4}),
+    }
+    for name, frame in frames.items():
+        schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+        jsonschema.validate(msgspec.json.decode(msgspec.json.encode(frame)), schema)
+        wrong = {**msgspec.to_builtins(frame), "type": "nope"}
+        assert not jsonschema.Draft202012Validator(schema).is_valid(wrong)

@@ -5,13 +5,14 @@ tests/e2e/test_asyncapi_frames.py checks the frames real sockets exchange agains
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from dispatch import messages as dispatch_frames
+from dispatch.offers import Verdict
 from fooddispatch.apps.web import LINK_GONE
 from fooddispatch.errors import INTERNAL_ERROR, TRY_AGAIN_LATER
 from fooddispatch.ops.messages import ConsoleLive, ConsoleSnapshot
@@ -39,6 +40,7 @@ class Socket:
     sends: tuple[type, ...]
     receives: tuple[type, ...]
     closes: dict[int, str]
+    errors: dict[str, str] = field(default_factory=dict)  # the `code`s of its `error` frames
 
 
 SOCKETS = (
@@ -59,7 +61,10 @@ SOCKETS = (
             courier_socket.POLICY_VIOLATION: "too many malformed frames",
             MESSAGE_TOO_BIG: "a frame over the size limit",
             TRY_AGAIN_LATER: "too slow: the outgoing queue is full (the app is not reading what is sent)",
-            GOING_AWAY: "server shutting down, or no answer to pings"}),
+            GOING_AWAY: "server shutting down, or no answer to pings"},
+           {**tracking_frames.FRAME_ERRORS,
+            **{v.value: f"dispatch refused the offer response ({v.name.lower().replace('_', ' ')}); `offer_id` "
+                        "names the offer" for v in Verdict if v.value.startswith("offer_")}}),
     Socket("order_tracking", "/v1/orders/{order_id}/track",
            "Live view of one order for its customer, the restaurant's staff and operators: the order's status "
            "first, then status changes and, between assignment and delivery, the assigned courier's position. "
@@ -140,6 +145,10 @@ def _channel(socket: Socket, name_of: dict[type, str]) -> dict[str, Any]:
         "x-roles": list(socket.roles),
         "x-close-codes": [{"code": code, "reason": reason} for code, reason in sorted(closes.items())],
     }
+    if socket.errors:
+        channel["description"] += (" Error frame codes for a refused frame: "
+                                   + "; ".join(f"{code}: {why}" for code, why in socket.errors.items()) + ".")
+        channel["x-error-codes"] = [{"code": code, "meaning": why} for code, why in socket.errors.items()]
     if params:
         channel["parameters"] = {p: {"description": f"the {p.replace('_', ' ')}"} for p in params}
     return channel

@@ -124,6 +124,20 @@ class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
     state: str | None = None
 
 
+# The `code` of an `error` frame that refuses a frame (documented in /asyncapi.json). A refused action
+# (`status`, `arrived`, `picked_up`, `delivered`) carries the API's error code instead, e.g.
+# `invalid_transition` with the order's `state`.
+FRAME_ERRORS = {
+    "malformed_frame": "not JSON (text frame) or msgpack (binary frame)",
+    "invalid_frame": "an unknown `type`, a field missing or of the wrong type, text with NUL, or a location "
+                     "frame without a complete point",
+    "rate_limited": "too many frames or points: slow down, resend the unacked points later",
+    "too_many_points": "more points in one location frame than allowed",
+    "point_rejected": "the point `seq` was refused (the message says why, e.g. a teleport); it is not stored",
+    "unavailable": "the action could not be recorded: resend it",
+}
+
+
 # The offer frames (`offer`, `offer_cancelled`, `reposition`, and `error` for an offer answer) are published
 # by dispatch on the courier channel and forwarded verbatim: dispatch.messages declares them, and the
 # AsyncAPI document (fooddispatch/asyncapi.py) lists them for this socket.

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from dispatch.service import DispatcherConfig
 from fooddispatch.app import create_app
+from fooddispatch.apps.web import LINK_RECHECK
 from fooddispatch.components.dispatch import DISPATCH_CONFIG
 from fooddispatch.components.tracking import TRACKING_CONFIG
 from fooddispatch.config import Settings
@@ -43,6 +44,7 @@ def app(settings: Settings) -> web.Application:
                                             lease_ttl_ms=2000)
     app[TRACKING_CONFIG] = TrackingConfig(region=settings.region, auth_timeout=0.5, sweep_interval=0.2,
                                           history_interval=0.2)
+    app[LINK_RECHECK] = 0.2
     return app
 
 
@@ -121,6 +123,9 @@ def frame_checker(doc: dict[str, Any]) -> Callable[[str, str, dict[str, Any]], N
         ids = [m["$ref"].rsplit("/", 1)[-1] for m in operation["messages"]]
         candidates = [i for i in ids if messages[i]["name"] == frame.get("type")]
         assert candidates, f"{channel}: a {action} frame of type {frame.get('type')!r} is not in /asyncapi.json"
+        if frame["type"] == "error" and ("id" not in frame or "offer_id" in frame):  # a frame refused, not an action
+            documented = {c["code"] for c in doc["channels"][channel].get("x-error-codes", [])}
+            assert frame["code"] in documented, f"{channel}: error code {frame['code']!r} is not in /asyncapi.json"
         errors = []
         for message_id in candidates:
             schema = {"$ref": messages[message_id]["payload"]["$ref"], "components": doc["components"]}
@@ -207,3 +212,54 @@ async def _offered(order_id: str, *riders: Courier) -> Courier | None:
 
 async def _has(seen: Seen, channel: str, kind: str) -> bool:
     return any(c == channel and a == "send" and f.get("type") == kind for c, a, f in seen)
+
+
+async def _closed(ws: aiohttp.ClientWebSocketResponse, seen: list[dict[str, Any]]) -> tuple[int, str]:
+    """Read until the server closes the socket: its close code and reason; the frames before are kept."""
+    while (msg := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.TEXT:
+        seen.append(json.loads(msg.data))
+    assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+    return int(msg.data), str(msg.extra or "")
+
+
+async def test_the_sockets_refuse_frames_and_close_only_as_the_asyncapi_document_says(client, make_principal) -> None:
+    doc = await ok(await client.get("/asyncapi.json"))
+    check = frame_checker(doc)
+    documented = {ch["address"]: {c["code"] for c in ch["x-close-codes"]} for ch in doc["channels"].values()}
+    closes: list[tuple[str, int, str]] = []
+    frames: list[dict[str, Any]] = []
+    _, courier = await make_principal("courier", name="Dana D.")
+    _, customer = await make_principal("customer")
+    ws = await client.ws_connect("/v1/courier/ws")  # no credentials: the first frame must be a hello with a token
+    await ws.send_json({"type": "status", "status": "online"})
+    closes.append(("/v1/courier/ws", *await _closed(ws, frames)))
+    ws = await client.ws_connect("/v1/courier/ws")  # a customer's token in the hello: not a courier
+    await ws.send_json({"type": "hello", "token": customer["Authorization"].removeprefix("Bearer ")})
+    closes.append(("/v1/courier/ws", *await _closed(ws, frames)))
+    first = await client.ws_connect("/v1/courier/ws", headers=courier)
+    await first.send_json({"type": "status", "status": "online", "id": "on"})
+    assert (await first.receive_json(timeout=10))["type"] == "ack"
+    second = await client.ws_connect("/v1/courier/ws", headers=courier)  # replaces the first
+    closes.append(("/v1/courier/ws", *await _closed(first, frames)))
+    for garbage in ("not json", '{"type": "teleport"}', '{"type": "location", "lat": 52.5}',
+                    '{"type": "status", "status": "asleep"}', "[1, 2"):  # malformed frames in a row: closed
+        await second.send_str(garbage)
+    closes.append(("/v1/courier/ws", *await _closed(second, frames)))
+    third = await client.ws_connect("/v1/courier/ws", headers=courier)
+    await third.send_str("x" * 70_000)  # over the frame size limit
+    closes.append(("/v1/courier/ws", *await _closed(third, frames)))
+    city = await _city(client, make_principal)
+    order_id = await _accepted_order(client, city, "gone")
+    link = await ok(await client.post(f"/v1/orders/{order_id}/tracking_links", headers=city["buyer"]), 201)
+    page = await client.ws_connect(f"/v1/orders/{order_id}/tracking/ws?token={link['token']}")
+    revoked = await client.delete(f"/v1/orders/{order_id}/tracking_links/{link['id']}", headers=city["buyer"])
+    assert revoked.status == 204
+    closes.append(("/v1/orders/{order_id}/tracking/ws", *await _closed(page, [])))
+    assert [code for _a, code, _r in closes] == [4401, 4403, 4409, 1008, 1009, 4410], closes
+    for address, code, reason in closes:
+        assert code in documented[address], (address, code, reason)
+        assert reason or code == 1009, (address, code)  # aiohttp's own size close carries no reason
+    refused = [f for f in frames if f["type"] == "error"]
+    assert {f["code"] for f in refused} == {"malformed_frame", "invalid_frame"}, frames
+    for frame in frames:
+        check("courier", "send", frame)

@@ -4,7 +4,9 @@ validate too when built from their types."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -13,6 +15,10 @@ import msgspec
 from dispatch.messages import RepositionFrame
 from fooddispatch.asyncapi import SOCKETS, build_asyncapi
 from fooddispatch.ops.messages import ConsoleLive
+from tracking import courier
+
+# How tracking/courier.py refuses a frame: `self.error("code", ...)` or `self._garbage("code", ...)`.
+REFUSAL = re.compile(r"(?:self\.error|self\._garbage|return self\._garbage)\(\s*\"([a-z_]+)\"")
 
 
 def _refs(node: Any) -> list[str]:
@@ -60,3 +66,10 @@ def test_frames_built_from_their_types_validate_against_the_document() -> None:
         jsonschema.validate(msgspec.json.decode(msgspec.json.encode(frame)), schema)
         wrong = {**msgspec.to_builtins(frame), "type": "nope"}
         assert not jsonschema.Draft202012Validator(schema).is_valid(wrong)
+
+
+def test_every_error_code_the_courier_socket_refuses_a_frame_with_is_documented() -> None:
+    used = set(REFUSAL.findall(Path(courier.__file__).read_text()))
+    assert {"malformed_frame", "invalid_frame", "rate_limited", "point_rejected"} <= used  # the scan finds them
+    channel = build_asyncapi()["channels"]["courier"]
+    assert used <= {c["code"] for c in channel["x-error-codes"]}

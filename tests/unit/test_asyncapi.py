@@ -11,10 +11,13 @@ from typing import Any
 
 import jsonschema
 import msgspec
+import pytest
 
 from dispatch.messages import RepositionFrame
 from fooddispatch.asyncapi import SOCKETS, build_asyncapi
-from fooddispatch.ops.messages import ConsoleLive
+from fooddispatch.ops.messages import ConsoleLive, ConsoleSnapshot
+from fooddispatch.ops.projection import Projection
+from tests.unit.demo.test_demo_ops_views import T0, assigned, delivered, placed
 from tracking import courier
 
 # How tracking/courier.py refuses a frame: `self.error("code", ...)` or `self._garbage("code", ...)`.
@@ -73,3 +76,22 @@ def test_every_error_code_the_courier_socket_refuses_a_frame_with_is_documented(
     assert {"malformed_frame", "invalid_frame", "rate_limited", "point_rejected"} <= used  # the scan finds them
     channel = build_asyncapi()["channels"]["courier"]
     assert used <= {c["code"] for c in channel["x-error-codes"]}
+
+
+def test_the_console_snapshot_is_its_documented_type_and_refuses_a_field_it_does_not_declare() -> None:
+    p = Projection(time_scale=10)
+    placed(p, "o1", T0, 2400)
+    placed(p, "o2", T0 + 5, 2400)  # waits for a courier: a heat cell
+    assigned(p, "c1", "o1", T0 + 60)
+    p.position("c1", 52.52, 13.40, "online", "bicycle")
+    p.position("c2", 52.52, 13.41, "online", "car")
+    delivered(p, "o1", T0 + 900, "c1")
+    frame = p.frame(T0 + 1000, "berlin")
+    assert frame.orders and frame.couriers and frame.stores and frame.heat and frame.orders[0].total is not None
+    doc = build_asyncapi()
+    schema = {"$ref": "#/components/schemas/ConsoleSnapshot", "components": doc["components"]}
+    jsonschema.validate(msgspec.json.decode(msgspec.json.encode(frame)), schema)
+    grown = {**p.snapshot(T0 + 1000), "region": "berlin", "weather": "rain"}  # a field added, undocumented
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(grown, ConsoleSnapshot)
+    assert not jsonschema.Draft202012Validator(schema).is_valid(grown)

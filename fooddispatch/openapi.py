@@ -229,7 +229,7 @@ fetch('/asyncapi.json').then(r=>r.json()).then(doc=>{
     const frames=ops.map(o=>({action:o.action,messages:o.messages.map(m=>{
       const id=m.$ref.split('/').pop();const msg=doc.components.messages[id];
       return {type:msg.name,summary:msg.summary,schema:doc.components.schemas[id]};})}));
-    pre.textContent=JSON.stringify({description:ch.description,close_codes:ch['x-close-codes'],frames},null,2);
+    pre.textContent=JSON.stringify({description:ch.description,close_codes:ch['x-close-codes'],error_codes:ch['x-error-codes'],frames},null,2);
     d.appendChild(pre);root.appendChild(d);
   }
 });

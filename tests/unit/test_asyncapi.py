@@ -95,3 +95,19 @@ def test_the_console_snapshot_is_its_documented_type_and_refuses_a_field_it_does
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert(grown, ConsoleSnapshot)
     assert not jsonschema.Draft202012Validator(schema).is_valid(grown)
+
+
+def test_the_document_keeps_asyncapi_3s_shape() -> None:
+    """What AsyncAPI 3.0 asks beyond resolving references: an operation's messages are its channel's, every
+    `{parameter}` of an address is declared, and the payloads use no JSON Schema keyword newer than draft 7
+    (an AsyncAPI schema is a superset of draft 7)."""
+    doc = build_asyncapi()
+    assert doc["asyncapi"] == "3.0.0" and doc["info"]["title"] and doc["info"]["version"]
+    for operation in doc["operations"].values():
+        assert operation["action"] in {"send", "receive"}
+        channel_ref = operation["channel"]["$ref"]
+        assert all(m["$ref"].startswith(channel_ref + "/messages/") for m in operation["messages"]), operation
+    for channel in doc["channels"].values():
+        assert set(re.findall(r"{([^}]+)}", channel["address"])) == set(channel.get("parameters", {}))
+    payloads = str(doc["components"]["schemas"])
+    assert not [k for k in ("prefixItems", "$defs", "unevaluated", "dependentRequired", "$anchor") if k in payloads]

@@ -6,7 +6,7 @@ tests/e2e/test_asyncapi_frames.py checks the frames real sockets exchange agains
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from aiohttp import web
@@ -53,9 +53,9 @@ SOCKETS = (
            (tracking_frames.Ack, tracking_frames.Error, tracking_frames.StatusSet, tracking_frames.Assigned,
             tracking_frames.Unassigned, dispatch_frames.OfferFrame, dispatch_frames.OfferCancelled,
             dispatch_frames.RepositionFrame, dispatch_frames.ErrorFrame),
-           (tracking_frames.Hello, tracking_frames.Location, tracking_frames.Status, tracking_frames.OfferResponse,
-            tracking_frames.Arrived, tracking_frames.PickedUp, tracking_frames.Delivered),
-           {courier_socket.AUTH_FAILED: "no valid credentials in time (no hello with a valid token)",
+           get_args(tracking_frames.CourierFrame),  # what its decoders accept
+           {courier_socket.AUTH_FAILED: "no credentials: the first frame was not a hello with a valid token, or "
+                                        "none came in time",
             courier_socket.FORBIDDEN: "only couriers may open this socket",
             courier_socket.REPLACED: "replaced by a newer connection of the same courier",
             courier_socket.POLICY_VIOLATION: "too many malformed frames",
@@ -70,7 +70,7 @@ SOCKETS = (
            "first, then status changes and, between assignment and delivery, the assigned courier's position. "
            "The server reads nothing from the client.",
            ("customer", "staff", "operator"),
-           (tracking_frames.OrderStatus, tracking_frames.CourierPosition), (),
+           get_args(tracking_frames.OrderMessage), (),
            {TRY_AGAIN_LATER: "too slow: the outgoing queue is full", MESSAGE_TOO_BIG: "a frame over 4096 bytes",
             GOING_AWAY: "server shutting down, or no answer to pings"}),
     Socket("tracking_link", "/v1/orders/{order_id}/tracking/ws",
@@ -88,7 +88,8 @@ SOCKETS = (
            {POLICY_VIOLATION: "too slow: reconnect to catch up",
             TRY_AGAIN_LATER: "redis_unavailable; reconnect to catch up"}),
     Socket("ops_console", "/v1/ops/ws",
-           "The operations console's feed: a snapshot first and every second, and the ops channel's messages. "
+           "The operations console's feed: a snapshot first and every second, and any message published on the "
+           "ops Redis channel. "
            "The server reads nothing from the client.",
            ("operator",), (ConsoleSnapshot, ConsoleLive), (),
            {GOING_AWAY: "server shutting down", TRY_AGAIN_LATER: "console too slow",

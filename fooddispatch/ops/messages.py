@@ -112,6 +112,8 @@ class ConsoleSnapshot(Struct, frozen=True, tag_field="type", tag="snapshot", for
 
 
 class ConsoleLive(Struct, frozen=True, tag_field="type", tag="live"):
-    """A message of the ops channel, forwarded as it was published (e.g. a `courier_position`)."""
+    """A message published on the ops Redis channel (`{prefix}ops`), forwarded as it was published; a
+    `courier_position` one also moves the courier on the map. Nothing in this server publishes there: it is
+    for tools beside it."""
 
     message: dict[str, Any]

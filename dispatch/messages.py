@@ -41,7 +41,7 @@ class OfferDropoff(msgspec.Struct):
 
 class OfferFrame(msgspec.Struct, tag="offer", tag_field="type"):
     """An offer: one bundle from one pickup, its drop-offs in the planned order, what it pays and
-    until when it may be accepted. A superset of tracking's documented `Offer` frame."""
+    until when it may be accepted. Its one declaration: tracking forwards it verbatim."""
 
     offer_id: str
     order_ids: list[str]

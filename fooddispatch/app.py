@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fooddispatch import auth, database, eventing, health, openapi
+from fooddispatch import asyncapi, auth, database, eventing, health, openapi
 from fooddispatch.config import Settings
 from fooddispatch.errors import make_error_middleware, remember_websocket
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware
@@ -124,6 +124,7 @@ def create_app(
     app.cleanup_ctx.append(_pools)
     health.setup(app)
     openapi.setup(app)
+    asyncapi.setup(app)
     auth.setup(app)
     install_all(app, COMPONENTS if components is None else components)
     if background:  # after the components: their consumer groups are registered before the relay settles

@@ -33,6 +33,8 @@ _STATUS_TEXT = {
     413: "Body too large", 422: "Validation failed", 429: "Rate limited",
 }
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+# A tag's description (Markdown), given by the component that wires the package (`describe_tag`).
+TAG_DESCRIPTIONS = web.AppKey("openapi_tag_descriptions", dict[str, str])
 
 
 def _operations(app: web.Application) -> list[tuple[str, str, EndpointSpec | None, Any]]:
@@ -54,10 +56,16 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec, handler in ops:
         paths.setdefault(path, {})[method] = _operation(path, method, spec, handler, ref, components)
+    described = app.get(TAG_DESCRIPTIONS, {})
+    used = sorted({tag for methods in paths.values() for op in methods.values() for tag in op.get("tags", ())})
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
-                 "description": "Real-time food delivery: catalog, orders, payments, tracking and dispatch."},
+                 "description": "Real-time food delivery: catalog, orders, payments, tracking and dispatch. "
+                                "The websockets are described in the AsyncAPI document `/asyncapi.json`."
+                                + "".join(f" The `{tag}` tag's description is a guide." for tag in used
+                                          if tag in described)},
+        "tags": [{"name": tag, **({"description": described[tag]} if tag in described else {})} for tag in used],
         "paths": paths,
         "components": {
             "schemas": components,
@@ -185,9 +193,18 @@ h1{font-size:1.4rem} .op{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;
 code{background:#f4f4f4;padding:0 .3rem} pre{background:#f8f8f8;padding:.5rem;overflow:auto;font-size:12px}
 summary{cursor:pointer}
 </style></head><body><h1>fooddispatch API</h1>
-<p>Generated from <a href="/openapi.json">/openapi.json</a>. Works offline.</p><div id="ops"></div>
+<p>Generated from <a href="/openapi.json">/openapi.json</a>. Works offline.
+The websockets (frames, close codes): <a href="/asyncapi.json">/asyncapi.json</a> (AsyncAPI 3.0), below the routes.</p>
+<div id="guides"></div><div id="ops"></div>
+<h2>Websockets</h2><div id="sockets"></div>
 <script>
 fetch('/openapi.json').then(r=>r.json()).then(spec=>{
+  for(const tag of spec.tags||[]){
+    if(!tag.description)continue;
+    const d=document.createElement('details');d.className='op';const s=document.createElement('summary');
+    s.textContent='Guide: '+tag.name;const pre=document.createElement('pre');pre.style.whiteSpace='pre-wrap';
+    pre.textContent=tag.description;d.append(s,pre);document.getElementById('guides').appendChild(d);
+  }
   const root=document.getElementById('ops');
   for(const [path,methods] of Object.entries(spec.paths)){
     for(const [method,op] of Object.entries(methods)){
@@ -198,6 +215,22 @@ fetch('/openapi.json').then(r=>r.json()).then(spec=>{
       d.appendChild(s);const pre=document.createElement('pre');
       pre.textContent=JSON.stringify(op,null,2);d.appendChild(pre);root.appendChild(d);
     }
+  }
+});
+fetch('/asyncapi.json').then(r=>r.json()).then(doc=>{
+  const root=document.getElementById('sockets');
+  for(const [name,ch] of Object.entries(doc.channels)){
+    const d=document.createElement('details');d.className='op';
+    const s=document.createElement('summary');
+    s.innerHTML='<span class="m get">ws</span><code></code> <span></span>';
+    s.querySelector('code').textContent=ch.address;s.querySelector('span:last-child').textContent=name;
+    d.appendChild(s);const pre=document.createElement('pre');
+    const ops=Object.values(doc.operations).filter(o=>o.channel.$ref==='#/channels/'+name);
+    const frames=ops.map(o=>({action:o.action,messages:o.messages.map(m=>{
+      const id=m.$ref.split('/').pop();const msg=doc.components.messages[id];
+      return {type:msg.name,summary:msg.summary,schema:doc.components.schemas[id]};})}));
+    pre.textContent=JSON.stringify({description:ch.description,close_codes:ch['x-close-codes'],error_codes:ch['x-error-codes'],frames},null,2);
+    d.appendChild(pre);root.appendChild(d);
   }
 });
 </script></body></html>"""
@@ -211,6 +244,11 @@ async def openapi_handler(request: web.Request) -> web.Response:
 async def docs_handler(request: web.Request) -> web.Response:
     """A self-contained API reference page."""
     return web.Response(text=_DOCS_PAGE, content_type="text/html")
+
+
+def describe_tag(app: web.Application, tag: str, description: str) -> None:
+    """Give the operations tagged `tag` a description in the document (call before the app starts)."""
+    app.setdefault(TAG_DESCRIPTIONS, {})[tag] = description
 
 
 def setup(app: web.Application) -> None:

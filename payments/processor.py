@@ -107,6 +107,9 @@ TEST_CARDS: dict[str, tuple[str, str | None, str | None, str]] = {
     "4000002500003155": (REQUIRES_ACTION, None, None, ""),
     "4100000000000019": (DECLINED, "card_declined", "fraudulent", "Your card was declined."),
 }
+# What a charge waiting for 3-D Secure becomes when the customer fails it: (code, decline_code, message).
+AUTHENTICATION_FAILED = ("payment_intent_authentication_failure", "authentication_failed",
+                         "The customer failed 3-D Secure authentication.")
 
 
 @dataclass
@@ -211,11 +214,9 @@ class TestModeProcessor:
                     charge.result = replace(charge.result, outcome=AUTHORIZED, next_action=None)
                 else:
                     charge.status = "declined"
-                    charge.result = replace(
-                        charge.result, outcome=DECLINED, next_action=None,
-                        code="payment_intent_authentication_failure", decline_code="authentication_failed",
-                        message="The customer failed 3-D Secure authentication.",
-                    )
+                    code, decline_code, message = AUTHENTICATION_FAILED
+                    charge.result = replace(charge.result, outcome=DECLINED, next_action=None, code=code,
+                                            decline_code=decline_code, message=message)
                 await s.save(charge)
         return self._leave(charge.result)
 

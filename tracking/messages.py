@@ -124,18 +124,23 @@ class Error(msgspec.Struct, tag="error", tag_field="type", omit_defaults=True):
     state: str | None = None
 
 
-class Offer(msgspec.Struct, tag="offer", tag_field="type"):
-    """Published by dispatch on the courier channel and forwarded verbatim (documented here;
-    dispatch owns the fields)."""
+# The `code` of an `error` frame that refuses a frame (documented in /asyncapi.json). A refused action
+# (`status`, `arrived`, `picked_up`, `delivered`) carries the API's error code instead, e.g.
+# `invalid_transition` with the order's `state`.
+FRAME_ERRORS = {
+    "malformed_frame": "not JSON (text frame) or msgpack (binary frame)",
+    "invalid_frame": "an unknown `type`, a field missing or of the wrong type, text with NUL, or a location "
+                     "frame without a complete point",
+    "rate_limited": "too many frames or points: slow down, resend the unacked points later",
+    "too_many_points": "more points in one location frame than allowed",
+    "point_rejected": "the point `seq` was refused (the message says why, e.g. a teleport); it is not stored",
+    "unavailable": "the action could not be recorded: resend it",
+}
 
-    offer_id: str
-    order_ids: list[str]
-    expires_at: datetime
-    payout: dict[str, object] | None = None
 
-
-class OfferCancelled(msgspec.Struct, tag="offer_cancelled", tag_field="type"):
-    offer_id: str
+# The offer frames (`offer`, `offer_cancelled`, `reposition`, and `error` for an offer answer) are published
+# by dispatch on the courier channel and forwarded verbatim: dispatch.messages declares them, and the
+# AsyncAPI document (fooddispatch/asyncapi.py) lists them for this socket.
 
 
 class StatusSet(msgspec.Struct, tag="status", tag_field="type"):

@@ -16,6 +16,7 @@ from datetime import timedelta
 import asyncpg
 from aiohttp import web
 
+from fooddispatch import openapi
 from fooddispatch.database import release_connection
 from fooddispatch.keys import CLOCK, DB, JOB_LEASES, METRICS, REDIS, SETTINGS
 from kernel.netguard import TargetPolicy
@@ -30,6 +31,7 @@ from payments.merchant import MerchantMoneyPolicy
 from payments.processor import CircuitBreaker, ResilientProcessor, TestModeProcessor
 from payments.processor_store import PostgresChargeBook
 from payments.service import PaymentsService
+from payments.testcards import describe_test_mode
 from payments.vault import Vault
 from payments.webhooks import WebhookSender
 
@@ -42,6 +44,8 @@ PROCESSOR_POOL_SIZE = 4
 
 def install(app: web.Application) -> None:
     payments_web.setup(app)
+    # The test cards and scenarios, from the tables the processor and the fraud screen run on.
+    openapi.describe_tag(app, "payments", describe_test_mode())
     app.cleanup_ctx.append(_payments)
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from fooddispatch.ops.messages import ConsoleSnapshot
 from fooddispatch.ops.projection import Projection
 from geo.live import CourierIndex
 from kernel.fanout import Subscriber
@@ -105,8 +106,8 @@ class OpsFeed:
             if live.order_ids or state.status in {"offline", "stale"}:
                 courier.order_ids = list(live.order_ids)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {**self.projection.snapshot(time.time()), "region": self.region}
+    def snapshot(self) -> ConsoleSnapshot:
+        return self.projection.frame(time.time(), self.region)
 
     def broadcast(self, payload: bytes) -> None:
         for ws, queue in list(self.consoles.items()):

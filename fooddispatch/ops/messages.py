@@ -1,8 +1,9 @@
-"""Wire formats of the operator routes that are the console's own (the dead letters)."""
+"""Wire formats of the operator routes that are the console's own (the dead letters), and the frames of its
+socket (`GET /v1/ops/ws`), declared here for the AsyncAPI document (fooddispatch/asyncapi.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
@@ -26,3 +27,93 @@ class DeadLetterPage(Struct, frozen=True):
 
 class ReplayOut(Struct, frozen=True):
     replayed: DeadLetter
+
+
+# ---- the console socket's frames -------------------------------------------------------------------------
+# The projection (fooddispatch/ops/projection.py) builds the snapshot; `Projection.frame` converts it into
+# these types, which refuse a field they do not declare, so the frame and its documentation cannot part.
+
+class ConsoleKpis(Struct, frozen=True, forbid_unknown_fields=True):
+    """The delivery KPIs (fooddispatch/ops/kpis.py); a percentage or time is null when nothing counts yet."""
+
+    orders_per_min: float
+    on_time_pct: float | None
+    click_to_door_min: float | None
+    click_to_door_p90_min: float | None
+    utilisation_pct: float | None
+    offer_acceptance_pct: float | None
+    open_orders: int
+    late_orders: int
+    delivered: int
+    couriers_online: int
+    couriers_busy: int
+    offers: int
+    events: int
+    time_scale: float  # simulated seconds per real second (the demo's --speed)
+
+
+class ConsoleMoney(Struct, frozen=True, forbid_unknown_fields=True):
+    amount: int  # minor units
+    currency: str
+
+
+class ConsoleOrder(Struct, frozen=True, forbid_unknown_fields=True):
+    """An open order, or one of the last ended ones. Times are epoch seconds; `pickup`/`dropoff` are [lat, lng]."""
+
+    id: str
+    status: str
+    store_id: str | None
+    pickup: list[float] | None
+    dropoff: list[float] | None
+    courier_id: str | None
+    placed_at: float | None
+    promised_at: float | None
+    delivered_at: float | None
+    total: ConsoleMoney | None
+    late: bool | None
+
+
+class ConsoleCourier(Struct, frozen=True, forbid_unknown_fields=True):
+    id: str
+    state: Literal["idle", "busy", "offline", "stale", "break"]
+    lat: float | None
+    lng: float | None
+    vehicle: str | None
+    order_ids: list[str]
+    delivered: int
+
+
+class ConsoleStore(Struct, frozen=True, forbid_unknown_fields=True):
+    id: str
+    status: Literal["online", "paused"]
+    tenant_id: str
+
+
+class ConsoleHeatCell(Struct, frozen=True, forbid_unknown_fields=True):
+    """Orders waiting for a courier in an H3 cell against the idle couriers there."""
+
+    cell: str
+    orders: int
+    couriers: int
+    pressure: float
+    boundary: list[list[float]]  # the cell's corners, [lat, lng]
+
+
+class ConsoleSnapshot(Struct, frozen=True, tag_field="type", tag="snapshot", forbid_unknown_fields=True):
+    """The console's whole view: first on connect, then every second. `at` is epoch seconds."""
+
+    at: float
+    kpis: ConsoleKpis
+    orders: list[ConsoleOrder]
+    couriers: list[ConsoleCourier]
+    stores: list[ConsoleStore]
+    heat: list[ConsoleHeatCell]
+    region: str
+
+
+class ConsoleLive(Struct, frozen=True, tag_field="type", tag="live"):
+    """A message published on the ops Redis channel (`{prefix}ops`), forwarded as it was published; a
+    `courier_position` one also moves the courier on the map. Nothing in this server publishes there: it is
+    for tools beside it."""
+
+    message: dict[str, Any]

@@ -20,6 +20,7 @@ import msgspec
 from catalog.event_types import ItemSoldOut, MenuPublished, StoreFacts, StoreOpened, StorePaused
 from dispatch.event_types import DispatchAssigned, DispatchOffered, DispatchUnassigned
 from fooddispatch.ops import kpis
+from fooddispatch.ops.messages import ConsoleSnapshot
 from fooddispatch.ops.views import FINAL, OPEN, CourierView, OrderView
 from kernel.outbox import EventData, MoneyData
 from orders.event_types import (
@@ -351,6 +352,10 @@ class Projection:
             "stores": [{"id": sid, **info} for sid, info in self.stores.items()],
             "heat": self.heat(),
         }
+
+    def frame(self, now: float, region: str) -> ConsoleSnapshot:
+        """The snapshot as the console socket sends it (its type is the frame's documentation)."""
+        return msgspec.convert({**self.snapshot(now), "region": region}, ConsoleSnapshot)
 
     def order_payments(self, order_id: str) -> list[dict[str, Any]]:
         return sorted((e for intent, order in self.intent_order.items() if order == order_id

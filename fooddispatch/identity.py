@@ -177,7 +177,7 @@ class IdentityService:
                 "SELECT id, role, tenant_id, name FROM accounts WHERE id = $1 AND disabled_at IS NULL", account_id
             )
         if row is None:
-            raise NotFound("no such account")
+            raise NotFound("no such account", param="account_id")
         return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
 
     async def names(self, account_ids: list[str], role: str) -> dict[str, str]:
@@ -205,7 +205,7 @@ class IdentityService:
         """Returns (key id, the full secret). The secret is never retrievable again. `store_id`
         limits the key to that store (the caller has checked that it is the tenant's)."""
         if created_by.role != OPERATOR and created_by.tenant_id != tenant_id:
-            raise NotFound("no such tenant")
+            raise NotFound("no such tenant", param="tenant_id")
         refuse_store_scoped(created_by, "API keys")
         key_id = new_id("key")
         prefix = secrets.token_hex(6)
@@ -227,7 +227,7 @@ class IdentityService:
                 key_id, None if by.role == OPERATOR else by.tenant_id,
             )
         if done is None:
-            raise NotFound("no such API key")
+            raise NotFound("no such API key", param="key_id")
 
     async def principal_for_api_key(self, presented: str) -> Principal:
         try:

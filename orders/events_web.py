@@ -61,7 +61,7 @@ async def list_events(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, response=EventOut, tags=TAGS, errors=[403, 404],
           summary="One event, byte for byte the body its webhook deliveries carry (their `id` and "
                   "`Fooddispatch-Event-Id` header name it). Another tenant's event, or one older than 30 "
-                  "days, is 404 `not_found`")
+                  "days, is 404 `resource_missing`")
 async def get_event(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].get(request.match_info["event_id"], _scope(principal(request)))
     return web.Response(body=event.payload, content_type="application/json")

@@ -65,7 +65,7 @@ def _schedule_view(row: Any) -> m.PayoutSchedule:
 @routes.get("/v1/merchant/payout_schedule")
 @endpoint(roles={STAFF}, response=m.PayoutSchedule, tags=TAGS, errors=[403, 404])
 async def get_payout_schedule(request: web.Request) -> web.Response:
-    """The caller's tenant's payout schedule (404 `not_found` when none is set: nothing is paid out on a
+    """The caller's tenant's payout schedule (404 `resource_missing` when none is set: nothing is paid out on a
     schedule then)."""
     tenant_id = merchant_tenant(principal(request), "the tenant's payouts")
     row = await request.app[PAYMENTS].merchant_payouts.schedule(tenant_id)

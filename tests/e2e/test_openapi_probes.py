@@ -2,7 +2,7 @@
 query, body fields at any depth) gets a NUL, an overlong and an odd-Unicode value, with valid
 credentials for the route, and no answer may be a 5xx. A NUL is refused with a 4xx (422
 `validation_error` naming the parameter for paths and queries, before any handler runs); every list
-refuses a malformed cursor the same way and every path id of the wrong shape is 404 `not_found`."""
+refuses a malformed cursor the same way and every path id of the wrong shape is 404 `resource_missing`."""
 
 from __future__ import annotations
 
@@ -254,7 +254,7 @@ async def test_a_path_id_of_the_wrong_shape_is_not_found_everywhere(probe: Probe
                 checked += 1
                 status, payload = await probe.send(method, path, op, {**path_values, name: wrong}, query, body)
                 error = payload.get("error", {}) if isinstance(payload, dict) else {}
-                if (status, error.get("code")) != (404, "not_found"):
+                if (status, error.get("code")) != (404, "resource_missing"):
                     probe.failures.append(f"{method.upper()} {path} {name}={wrong[:10]}: {status} {error}")
     assert checked > 100
     assert not probe.failures, "\n".join(probe.failures)

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from fooddispatch import versions
 from fooddispatch.idempotency import MAX_KEY_LENGTH, READS
 from kernel.http import EndpointSpec, endpoint_spec, json_response
 
@@ -57,7 +58,8 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
-                 "description": "Real-time food delivery: catalog, orders, payments, tracking and dispatch."},
+                 "description": "Real-time food delivery: catalog, orders, payments, tracking and dispatch.\n\n"
+                                + versions.changelog_markdown()},
         "paths": paths,
         "components": {
             "schemas": components,
@@ -105,8 +107,7 @@ def _operation(path: str, method: str, spec: EndpointSpec | None, handler: Any, 
                 "description": _STATUS_TEXT.get(status, "Error"),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             }
-    if params:
-        op["parameters"] = params
+    op["parameters"] = [*params, versions.header_parameter()]
     return op
 
 

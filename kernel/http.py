@@ -47,6 +47,7 @@ class Principal:
     via: str = "token"  # "token" | "api_key"
     name: str | None = None
     store_ids: frozenset[str] | None = None
+    api_version: str | None = None  # an API key's pinned API version (fooddispatch/versions.py)
 
     def is_operator(self) -> bool:
         return self.role == OPERATOR

@@ -188,6 +188,9 @@ class OrderSummary(Struct, frozen=True):
 class OrderPage(Struct, frozen=True):
     items: list[OrderSummary]
     next_cursor: str | None = None
+    # Whether a page follows (API version 2026-12-07; older versions do not have the field, see
+    # fooddispatch/versions.py).
+    has_more: bool = False
 
 
 class OrderListQuery(Struct, frozen=True, forbid_unknown_fields=True):

@@ -90,12 +90,12 @@ async def put_payout_schedule(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/merchant/payouts")
-@endpoint(roles={STAFF}, query=m.ListQuery, response=m.MerchantPayoutList, tags=TAGS, errors=[403])
+@endpoint(roles={STAFF}, query=m.PayoutListQuery, response=m.MerchantPayoutList, tags=TAGS, errors=[403])
 async def merchant_payouts(request: web.Request) -> web.Response:
     """The tenant's payouts, newest first (cursor `starting_after`): amount, status, a failure's reason,
     and the statement lines each settles with what was `held_back` (see docs/MONEY.md)."""
     tenant_id = merchant_tenant(principal(request), "the tenant's payouts")
-    q = decode_query(request, m.ListQuery)
+    q = decode_query(request, m.PayoutListQuery)
     found = await request.app[PAYMENTS].merchant_payouts.payouts(tenant_id, q.starting_after, q.limit + 1)
     data = []
     for p in found[: q.limit]:

@@ -89,7 +89,7 @@ class Customer:
         `scan_all` reads every store from the database and tests every zone with shapely: the exact,
         unindexed path, kept as the benchmark's baseline and as the reference the index must match."""
         if query.cursor:
-            decode_cursor(query.cursor)  # a bad cursor is a 422 before any work
+            decode_cursor(query.cursor)  # a bad cursor is a 400 before any work
         if scan_all:
             return await self._scan(query, at)
         await self.refresh()

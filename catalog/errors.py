@@ -7,15 +7,21 @@ from kernel.errors import Conflict, NotFound, ValidationFailed
 
 class StoreNotFound(NotFound):
     """Unknown store, or another tenant's store: the two are never told apart. Every 404 says
-    `not_found` (the README's promise); `param` and the message say what was missing."""
+    `resource_missing` (the README's promise); `param` and the message say what was missing."""
+
+    default_param = "store_id"
 
 
 class TenantNotFound(NotFound):
     """Unknown tenant, or not the caller's."""
 
+    default_param = "tenant_id"
+
 
 class ItemNotFound(NotFound):
     """Unknown menu item on this store."""
+
+    default_param = "item_id"
 
 
 class ItemUnavailable(ValidationFailed):

@@ -20,8 +20,6 @@ Pure: no I/O, no asyncio.
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,21 +33,22 @@ from catalog.rules import StoreRules
 from geo.distance import EARTH_RADIUS_M
 from geo.eta import HaversineTravelTime
 from geo.zones import lookup_cells
-from kernel.errors import ValidationFailed
+from kernel.pagination import CursorInvalid, decode_opaque, encode_opaque
 
 Key = tuple[float, str]
 
 
 def encode_cursor(key: Key) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+    return encode_opaque(list(key))
 
 
 def decode_cursor(text: str) -> Key:
+    """The sort key a discovery cursor carries; 400 `cursor_invalid` for anything else."""
+    value = decode_opaque(text)
     try:
-        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         return float(value[0]), str(value[1])
-    except (ValueError, TypeError, IndexError):
-        raise ValidationFailed("cursor is not one this API returned", param="cursor") from None
+    except (ValueError, TypeError, IndexError, KeyError):
+        raise CursorInvalid("cursor is not a cursor this list handed out", param="cursor") from None
 
 
 @dataclass(slots=True)

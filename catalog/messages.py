@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from kernel.ids import id_pattern
+from kernel.pagination import OpaqueCursor, id_cursor
 
 Price = Annotated[int, Meta(ge=0, le=100_000_000, description="integer minor units of the store's currency")]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -163,12 +163,13 @@ class StorePage(Struct):
 
 class StorePageQuery(Struct, forbid_unknown_fields=True):
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
-    cursor: Annotated[str, Meta(pattern=id_pattern("sto"))] | None = None  # malformed: 422, like every list
+    cursor: Annotated[str, id_cursor("sto")] | None = None  # malformed: 400 cursor_invalid, like every list
 
 
 class AuditPageQuery(Struct, forbid_unknown_fields=True):
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
-    cursor: Annotated[str, Meta(pattern="^[0-9]{1,18}$")] | None = None  # an audit row id (bigint)
+    # An audit row id (bigint); malformed: 400 cursor_invalid (kernel/pagination.py).
+    cursor: Annotated[str, Meta(pattern="^[0-9]{1,18}$", description="the previous page's `next_cursor`")] | None = None
 
 
 # ---- menus ---------------------------------------------------------------------------------------
@@ -279,7 +280,7 @@ class DiscoveryQuery(Struct, forbid_unknown_fields=True):
     lng: Lng
     sort: Literal["eta", "distance"] = "eta"
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
-    cursor: str | None = None
+    cursor: OpaqueCursor | None = None
 
 
 class StoreCard(Struct):

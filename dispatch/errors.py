@@ -6,7 +6,9 @@ from kernel.errors import Conflict, NotFound
 
 
 class RegionNotFound(NotFound):
-    """Unknown region. Every 404 says `not_found`; `param` says which."""
+    """Unknown region. Every 404 says `resource_missing`; `param` says which."""
+
+    default_param = "region"
 
 
 class LeaseLost(Conflict):

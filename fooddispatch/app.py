@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fooddispatch import asyncapi, auth, database, eventing, health, openapi
+from fooddispatch import asyncapi, auth, database, eventing, health, openapi, versions
 from fooddispatch.config import Settings
 from fooddispatch.errors import make_error_middleware, remember_websocket
 from fooddispatch.idempotency import IDEMPOTENCY_STORE, IdempotencyStore, idempotency_middleware
@@ -109,7 +109,8 @@ def create_app(
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[make_error_middleware(metrics, settings.db_request_deadline_seconds), input_guard_middleware,
-                     auth.auth_middleware, rate_limit_middleware, path_id_middleware, idempotency_middleware],
+                     auth.auth_middleware, versions.version_middleware, rate_limit_middleware, path_id_middleware,
+                     idempotency_middleware],
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -126,6 +127,7 @@ def create_app(
     openapi.setup(app)
     asyncapi.setup(app)
     auth.setup(app)
+    versions.setup(app)
     install_all(app, COMPONENTS if components is None else components)
     if background:  # after the components: their consumer groups are registered before the relay settles
         app.cleanup_ctx.append(eventing.background)

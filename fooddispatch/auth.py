@@ -112,6 +112,7 @@ class ApiKeyCreated(msgspec.Struct):
     tenant_id: str
     key: str  # shown once
     store_id: str | None = None
+    api_version: str | None = None  # the API version the key's requests get without a FoodDispatch-Version header
 
 
 def _check_email(email: str) -> None:
@@ -175,8 +176,9 @@ async def create_api_key(request: web.Request) -> web.Response:
     body = await decode_body(request, CreateApiKey)
     if body.store_id is not None:
         await _check_store_of(request, tenant_id, body.store_id)
-    key_id, secret = await request.app[IDENTITY_SERVICE].create_api_key(tenant_id, body.name, who, body.store_id)
-    return json_response(ApiKeyCreated(key_id, tenant_id, secret, body.store_id), status=201)
+    identity = request.app[IDENTITY_SERVICE]
+    key_id, secret = await identity.create_api_key(tenant_id, body.name, who, body.store_id)
+    return json_response(ApiKeyCreated(key_id, tenant_id, secret, body.store_id, identity.api_version), status=201)
 
 
 async def _check_store_of(request: web.Request, tenant_id: str, store_id: str) -> None:

@@ -33,7 +33,7 @@ _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
     403: "forbidden",
-    404: "not_found",
+    404: "resource_missing",  # no route: the same code as every missing resource
     405: "method_not_allowed",
     408: "request_timeout",
     413: "payload_too_large",

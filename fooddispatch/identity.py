@@ -19,6 +19,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from fooddispatch.versions import CURRENT as CURRENT_API_VERSION
 from kernel.errors import Conflict, DomainError, NotFound, Unauthenticated, ValidationFailed
 from kernel.http import CUSTOMER, OPERATOR, ROLES, STAFF, Principal, refuse_store_scoped
 from kernel.ids import new_id
@@ -121,9 +122,11 @@ def _secret_hash(secret: str) -> str:
 
 
 class IdentityService:
-    def __init__(self, pool: asyncpg.Pool, tokens: Tokens) -> None:
+    def __init__(self, pool: asyncpg.Pool, tokens: Tokens, api_version: str = CURRENT_API_VERSION) -> None:
+        """`api_version`: the version a new API key is pinned to (the current one)."""
         self._pool = pool
         self.tokens = tokens
+        self.api_version = api_version
 
     async def register_customer(self, email: str, password: str, name: str | None) -> Principal:
         if len(password) < 8:
@@ -177,7 +180,7 @@ class IdentityService:
                 "SELECT id, role, tenant_id, name FROM accounts WHERE id = $1 AND disabled_at IS NULL", account_id
             )
         if row is None:
-            raise NotFound("no such account")
+            raise NotFound("no such account", param="account_id")
         return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
 
     async def names(self, account_ids: list[str], role: str) -> dict[str, str]:
@@ -203,18 +206,20 @@ class IdentityService:
     async def create_api_key(self, tenant_id: str, name: str, created_by: Principal,
                              store_id: str | None = None) -> tuple[str, str]:
         """Returns (key id, the full secret). The secret is never retrievable again. `store_id`
-        limits the key to that store (the caller has checked that it is the tenant's)."""
+        limits the key to that store (the caller has checked that it is the tenant's). The key is
+        pinned to the current API version: its requests keep that version's shapes."""
         if created_by.role != OPERATOR and created_by.tenant_id != tenant_id:
-            raise NotFound("no such tenant")
+            raise NotFound("no such tenant", param="tenant_id")
         refuse_store_scoped(created_by, "API keys")
         key_id = new_id("key")
         prefix = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         async with self._pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO api_keys (id, tenant_id, prefix, secret_hash, name, created_by, store_id) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO api_keys (id, tenant_id, prefix, secret_hash, name, created_by, store_id, api_version) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 key_id, tenant_id, prefix, _secret_hash(secret), name, created_by.account_id, store_id,
+                self.api_version,
             )
         return key_id, f"{API_KEY_PREFIX}{prefix}_{secret}"
 
@@ -227,7 +232,7 @@ class IdentityService:
                 key_id, None if by.role == OPERATOR else by.tenant_id,
             )
         if done is None:
-            raise NotFound("no such API key")
+            raise NotFound("no such API key", param="key_id")
 
     async def principal_for_api_key(self, presented: str) -> Principal:
         try:
@@ -236,7 +241,8 @@ class IdentityService:
             raise InvalidToken("malformed API key") from None
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id, tenant_id, store_id, secret_hash, revoked_at FROM api_keys WHERE prefix = $1", prefix
+                "SELECT id, tenant_id, store_id, secret_hash, revoked_at, api_version FROM api_keys WHERE prefix = $1",
+                prefix,
             )
         if row is None or not hmac.compare_digest(row["secret_hash"], _secret_hash(secret)):
             raise InvalidToken("unknown API key")
@@ -244,7 +250,7 @@ class IdentityService:
             raise Unauthenticated("API key has been revoked", code="api_key_revoked")
         stores = None if row["store_id"] is None else frozenset({row["store_id"]})
         return Principal(account_id=row["id"], role=STAFF, tenant_id=row["tenant_id"], via="api_key",
-                         store_ids=stores)
+                         store_ids=stores, api_version=row["api_version"])
 
 
 async def _hash_off_loop(password: str) -> str:

@@ -4,7 +4,7 @@ the same for every route:
 - text PostgreSQL cannot store (a NUL, an unpaired UTF-16 surrogate) in a path parameter, a query
   parameter or a header the app keeps is 422 `validation_error` naming it, before authentication
   or any handler runs (bodies get the same rule in `kernel.http`'s decoding);
-- a path id that cannot be one of ours (wrong prefix or shape) is 404 `not_found`, after the role
+- a path id that cannot be one of ours (wrong prefix or shape) is 404 `resource_missing`, after the role
   check and before any handler looks at the body or the database, so no route answers 422 or 200
   for an id that cannot exist.
 """

@@ -21,6 +21,7 @@ ERRORS_DE: dict[str, str] = {
     "invalid_period": "Der Zeitraum ist ungültig.",
     "invalid_selection": "Die Auswahl der Optionen ist ungültig.",
     "cursor_invalid": "Der Blätter-Cursor ist ungültig.",
+    "api_version_unknown": "Unbekannte API-Version; `known_versions` nennt die bekannten.",
     # who is asking
     "unauthenticated": "Anmeldung erforderlich.",
     "authentication_required": "Anmeldung erforderlich.",

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from fooddispatch import versions
 from fooddispatch.idempotency import MAX_KEY_LENGTH, READS
 from kernel.http import EndpointSpec, endpoint_spec, json_response
 
@@ -64,7 +65,8 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
                  "description": "Real-time food delivery: catalog, orders, payments, tracking and dispatch. "
                                 "The websockets are described in the AsyncAPI document `/asyncapi.json`."
                                 + "".join(f" The `{tag}` tag's description is a guide." for tag in used
-                                          if tag in described)},
+                                          if tag in described)
+                                + "\n\n" + versions.changelog_markdown()},
         "tags": [{"name": tag, **({"description": described[tag]} if tag in described else {})} for tag in used],
         "paths": paths,
         "components": {
@@ -113,8 +115,7 @@ def _operation(path: str, method: str, spec: EndpointSpec | None, handler: Any, 
                 "description": _STATUS_TEXT.get(status, "Error"),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             }
-    if params:
-        op["parameters"] = params
+    op["parameters"] = [*params, versions.header_parameter()]
     return op
 
 

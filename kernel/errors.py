@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 class DomainError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
+    # The `param` when the raiser names none: a kind of missing resource names its id's parameter.
+    default_param: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -26,7 +28,7 @@ class DomainError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.param = param
+        self.param = param if param is not None else self.default_param
         if code is not None:
             self.code = code  # type: ignore[misc]
         if status is not None:
@@ -61,8 +63,11 @@ class Forbidden(DomainError):
 
 
 class NotFound(DomainError):
+    """A resource that does not exist, or one the caller may not see (the two are never told apart).
+    Every 404 of the API has this one code, Stripe's `resource_missing`; `param` names the id."""
+
     status = 404
-    code = "not_found"
+    code = "resource_missing"
 
 
 class Conflict(DomainError):

@@ -21,6 +21,7 @@ import msgspec
 from aiohttp import web
 
 from kernel.errors import Forbidden, InvalidJson, Unauthenticated, ValidationFailed
+from kernel.pagination import refuse_malformed_cursor
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -47,6 +48,7 @@ class Principal:
     via: str = "token"  # "token" | "api_key"
     name: str | None = None
     store_ids: frozenset[str] | None = None
+    api_version: str | None = None  # an API key's pinned API version (fooddispatch/versions.py)
 
     def is_operator(self) -> bool:
         return self.role == OPERATOR
@@ -209,13 +211,15 @@ async def decode_body(request: web.Request, type_: type[T]) -> T:
 
 
 def decode_query(request: web.Request, type_: type[T]) -> T:
-    """Query strings are text; msgspec converts '5' to 5 and 'true' to True (strict=False)."""
+    """Query strings are text; msgspec converts '5' to 5 and 'true' to True (strict=False). A cursor
+    of the wrong shape is 400 `cursor_invalid` (kernel/pagination.py), any other bad value 422."""
     query = dict(request.query)
     refuse_unstorable(query)
     try:
         return msgspec.convert(query, type_, strict=False)
     except msgspec.ValidationError as exc:
         message, param = _param_from(exc)
+        refuse_malformed_cursor(param)  # 400 cursor_invalid, the same on every list
         raise ValidationFailed(message, param=param) from None
 
 

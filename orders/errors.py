@@ -6,11 +6,15 @@ from kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 
 class OrderNotFound(NotFound):
-    """Unknown order, or one the caller may not see. Every 404 says `not_found`; `param` says which."""
+    """Unknown order, or one the caller may not see. Every 404 says `resource_missing`; `param` says which."""
+
+    default_param = "order_id"
 
 
 class QuoteNotFound(NotFound):
     """Unknown quote, or another customer's."""
+
+    default_param = "quote_id"
 
 
 class QuoteExpired(Conflict):
@@ -59,6 +63,8 @@ class AlreadyRated(Conflict):
 class WebhookEndpointNotFound(NotFound):
     """Unknown endpoint, or another tenant's."""
 
+    default_param = "endpoint_id"
+
 
 class PromoCodeTaken(Conflict):
     code = "promo_code_taken"
@@ -87,7 +93,7 @@ __all__ = [
 
 class TrackingLinkInvalid(NotFound):
     """A tracking link whose signature does not check, or that names another order: the same
-    answer as an unknown one (`not_found`, `param` "token")."""
+    answer as an unknown one (`resource_missing`, `param` "token")."""
 
 
 class TrackingLinkGone(DomainError):
@@ -99,6 +105,8 @@ class TrackingLinkGone(DomainError):
 
 class EventNotFound(NotFound):
     """Unknown event, one past its retention, or another tenant's."""
+
+    default_param = "event_id"
 
 
 class EndpointDisabled(Conflict):

@@ -42,9 +42,9 @@ def _scope(who: Principal) -> str | None:
           summary="The tenant's events of the last 30 days, newest first, as its webhooks carry them (the same "
                   "`id` and body), so missed deliveries can be fetched. Filters: `type` (one or several, "
                   "comma-separated; `order.*` for a family), `created[gte]` / `created[lte]` (unix seconds). "
-                  "Page with `cursor` = the previous page's `next_cursor` (a malformed cursor is 422). Operators "
-                  "see every tenant's events, or one tenant's with `tenant_id`; staff may name only their own "
-                  "(another is 404); store-scoped API keys get 403")
+                  "Page with `cursor` = the previous page's `next_cursor` (a malformed cursor is 400 "
+                  "`cursor_invalid`). Operators see every tenant's events, or one tenant's with `tenant_id`; "
+                  "staff may name only their own (another is 404); store-scoped API keys get 403")
 async def list_events(request: web.Request) -> web.Response:
     q = decode_query(request, EventListQuery)
     tenant = _scope(principal(request))
@@ -61,7 +61,7 @@ async def list_events(request: web.Request) -> web.Response:
 @endpoint(roles={STAFF, OPERATOR}, response=EventOut, tags=TAGS, errors=[403, 404],
           summary="One event, byte for byte the body its webhook deliveries carry (their `id` and "
                   "`Fooddispatch-Event-Id` header name it). Another tenant's event, or one older than 30 "
-                  "days, is 404 `not_found`")
+                  "days, is 404 `resource_missing`")
 async def get_event(request: web.Request) -> web.Response:
     event = await request.app[EVENTS].get(request.match_info["event_id"], _scope(principal(request)))
     return web.Response(body=event.payload, content_type="application/json")

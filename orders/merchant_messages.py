@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from kernel.ids import id_pattern
+from kernel.pagination import id_cursor
 from orders.messages import MissingLine
 
 Units = Annotated[int, Meta(description="integer minor units of the line's currency", examples=[2295])]
@@ -20,8 +20,8 @@ class StatementQuery(msgspec.Struct, forbid_unknown_fields=True):
     to: Annotated[date, Meta(description="last day of the period (UTC, included), YYYY-MM-DD",
                              examples=["2026-12-31"])]
     limit: Annotated[int, Meta(ge=1, le=100, description="lines per page")] = 50
-    starting_after: Annotated[str, Meta(pattern=id_pattern(), description="the last order id of the previous "
-                                        "page", examples=["ord_01hx"])] | None = None
+    starting_after: Annotated[str, id_cursor("ord", "the last order id of the previous page"),
+                              Meta(examples=["ord_01HX7Q2M4B8C9D0E1F2G3H4J5K"])] | None = None
     format: Annotated[Literal["json", "csv"], Meta(
         description="csv: every line of the period as text/csv (no pagination)")] = "json"
 

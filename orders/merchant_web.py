@@ -81,7 +81,7 @@ async def merchant_refund(request: web.Request) -> web.Response:
     when it cannot). Limits: refunds of an order may total at most a share of its charge (422
     `refund_limit_exceeded`), more than is left is 422 `amount_too_large`, an order older than the refund
     window is 409 `refund_window_closed`, one not delivered (or not collected yet) 409
-    `order_not_refundable`. Another tenant's order is 404 `not_found`. The order's `refunded` grows and
+    `order_not_refundable`. Another tenant's order is 404 `resource_missing`. The order's `refunded` grows and
     `order.refunded` is sent, as for every refund; the same Idempotency-Key gives the first answer."""
     body = await _order_body(request, MerchantRefundRequest)  # 404 for an order the caller may not see first
     if body.amount is not None and body.lines:

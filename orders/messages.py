@@ -11,6 +11,7 @@ from msgspec import Meta, Struct
 
 from catalog.messages import CartLineInput
 from kernel.ids import id_pattern
+from kernel.pagination import id_cursor
 
 Lat = Annotated[float, Meta(ge=-90, le=90)]
 Lng = Annotated[float, Meta(ge=-180, le=180)]
@@ -188,11 +189,14 @@ class OrderSummary(Struct, frozen=True):
 class OrderPage(Struct, frozen=True):
     items: list[OrderSummary]
     next_cursor: str | None = None
+    # Whether a page follows (API version 2026-12-07; older versions do not have the field, see
+    # fooddispatch/versions.py).
+    has_more: bool = False
 
 
 class OrderListQuery(Struct, frozen=True, forbid_unknown_fields=True):
     status: str | None = None  # one status or a comma-separated list; "active" for all open ones
-    cursor: Annotated[str, Meta(pattern=id_pattern("ord"))] | None = None  # malformed: 422, like every list
+    cursor: Annotated[str, id_cursor("ord")] | None = None  # malformed: 400 cursor_invalid, like every list
     limit: Limit = 20
 
 
@@ -329,7 +333,7 @@ class WebhookDeliveryPage(Struct, frozen=True):
 
 
 class PageQuery(Struct, frozen=True, forbid_unknown_fields=True):
-    cursor: Annotated[str, Meta(pattern=id_pattern("whd"))] | None = None  # a webhook delivery id
+    cursor: Annotated[str, id_cursor("whd", "the last webhook delivery id of the previous page")] | None = None
     limit: Limit = 20
 
 
@@ -348,8 +352,7 @@ class EventListQuery(Struct, frozen=True, forbid_unknown_fields=True):
     created_lte: UnixTime | None = msgspec.field(default=None, name="created[lte]")
     tenant_id: Annotated[str, Meta(pattern=id_pattern("ten"),
                                    description="operators: one tenant's events; staff: their own only")] | None = None
-    cursor: Annotated[str, Meta(pattern=id_pattern("evt"),
-                                description="the `next_cursor` of the page before")] | None = None
+    cursor: Annotated[str, id_cursor("evt", "the last event id of the previous page")] | None = None
     limit: Limit = 20
 
 

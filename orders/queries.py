@@ -56,7 +56,8 @@ class OrderQueries:
             found = await store.list_orders(conn, customer_id=customer, store_id=store_id, tenant_id=tenant,
                                             statuses=parse_statuses(q.status), cursor=q.cursor, limit=q.limit + 1)
         items = [order_summary(o) for o in found[: q.limit]]
-        return OrderPage(items=items, next_cursor=items[-1].id if len(found) > q.limit else None)
+        more = len(found) > q.limit
+        return OrderPage(items=items, next_cursor=items[-1].id if more else None, has_more=more)
 
     async def parties(self, order_id: str) -> OrderParties | None:
         """The committed order's owner, tenant and status (None: no such order)."""

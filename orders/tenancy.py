@@ -1,6 +1,6 @@
 """Which stores a caller may act for: a restaurant's staff, its own tenant's; operators, any.
 
-Another tenant's store and an unknown one get the same 404 `not_found`, checked before anything
+Another tenant's store and an unknown one get the same 404 `resource_missing`, checked before anything
 else of the request is looked at, so no answer tells a store of another tenant from no store.
 The owner comes from the catalog (`store_tenant`), the package that owns stores.
 """

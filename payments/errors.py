@@ -74,7 +74,7 @@ class ProcessorError(DomainError):
 
 
 class ResourceMissing(NotFound):
-    """Stripe's `resource_missing` in every way but the code: every 404 of this API says `not_found`."""
+    """Stripe's `resource_missing`, with Stripe's `type` besides (every 404 of this API has the code)."""
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message, param=param, extra={"type": "invalid_request_error"})

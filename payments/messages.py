@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from kernel.ids import id_pattern
+from kernel.pagination import id_cursor
 
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 Positive = Annotated[int, msgspec.Meta(ge=1, le=10**12)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
-# A list's cursor is the last id of the previous page; a malformed one is 422, on every list.
-AnyCursor = Annotated[str, msgspec.Meta(pattern=id_pattern())]
+# A list's cursor is the last id of the previous page, of the list's kind; a malformed one, or another
+# kind's id, is 400 cursor_invalid, on every list (kernel/pagination.py).
 
 
 class CardDetails(msgspec.Struct, forbid_unknown_fields=True):
@@ -144,9 +144,14 @@ class RefundView(msgspec.Struct):
     object: str = "refund"
 
 
-class ListQuery(msgspec.Struct, forbid_unknown_fields=True):
+class IntentListQuery(msgspec.Struct, forbid_unknown_fields=True):
     limit: Limit = 20
-    starting_after: AnyCursor | None = None
+    starting_after: Annotated[str, id_cursor("pi", "the last payment intent id of the previous page")] | None = None
+
+
+class PayoutListQuery(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Limit = 20
+    starting_after: Annotated[str, id_cursor("po", "the last payout id of the previous page")] | None = None
 
 
 class Balance(msgspec.Struct):
@@ -246,7 +251,7 @@ class WalletQuery(msgspec.Struct, forbid_unknown_fields=True):
     currency: Currency = "EUR"
     kind: Literal["customer_wallet", "courier_earnings", "restaurant_payable"] | None = None
     limit: Limit = 20
-    starting_after: Annotated[str, msgspec.Meta(pattern=id_pattern("je"))] | None = None  # a journal entry id
+    starting_after: Annotated[str, id_cursor("je", "the last journal entry id of the previous page")] | None = None
 
 
 class GrantCredit(msgspec.Struct, forbid_unknown_fields=True):
@@ -332,7 +337,7 @@ class FraudQuery(msgspec.Struct, forbid_unknown_fields=True):
     level: Literal["normal", "elevated", "highest"] | None = None
     payment_intent: str | None = None
     limit: Limit = 20
-    starting_after: Annotated[str, msgspec.Meta(pattern=id_pattern("frd"))] | None = None  # a fraud decision id
+    starting_after: Annotated[str, id_cursor("frd", "the last fraud decision id of the previous page")] | None = None
 
 
 class ReconciliationRun(msgspec.Struct, forbid_unknown_fields=True):

@@ -157,10 +157,10 @@ async def create_payment_intent(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/payment_intents")
-@endpoint(roles={CUSTOMER, OPERATOR}, query=m.ListQuery, response=m.PaymentIntentList, tags=TAGS)
+@endpoint(roles={CUSTOMER, OPERATOR}, query=m.IntentListQuery, response=m.PaymentIntentList, tags=TAGS)
 async def list_payment_intents(request: web.Request) -> web.Response:
     """PaymentIntents, newest first: a customer's own, or all for operators."""
-    q = decode_query(request, m.ListQuery)
+    q = decode_query(request, m.IntentListQuery)
     who = principal(request)
     async with _service(request).pool.acquire() as conn:
         intents = await store.list_intents(conn, who.account_id if who.role == CUSTOMER else None,

@@ -65,7 +65,7 @@ def _schedule_view(row: Any) -> m.PayoutSchedule:
 @routes.get("/v1/merchant/payout_schedule")
 @endpoint(roles={STAFF}, response=m.PayoutSchedule, tags=TAGS, errors=[403, 404])
 async def get_payout_schedule(request: web.Request) -> web.Response:
-    """The caller's tenant's payout schedule (404 `not_found` when none is set: nothing is paid out on a
+    """The caller's tenant's payout schedule (404 `resource_missing` when none is set: nothing is paid out on a
     schedule then)."""
     tenant_id = merchant_tenant(principal(request), "the tenant's payouts")
     row = await request.app[PAYMENTS].merchant_payouts.schedule(tenant_id)
@@ -90,12 +90,12 @@ async def put_payout_schedule(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/merchant/payouts")
-@endpoint(roles={STAFF}, query=m.ListQuery, response=m.MerchantPayoutList, tags=TAGS, errors=[403])
+@endpoint(roles={STAFF}, query=m.PayoutListQuery, response=m.MerchantPayoutList, tags=TAGS, errors=[403])
 async def merchant_payouts(request: web.Request) -> web.Response:
     """The tenant's payouts, newest first (cursor `starting_after`): amount, status, a failure's reason,
     and the statement lines each settles with what was `held_back` (see docs/MONEY.md)."""
     tenant_id = merchant_tenant(principal(request), "the tenant's payouts")
-    q = decode_query(request, m.ListQuery)
+    q = decode_query(request, m.PayoutListQuery)
     found = await request.app[PAYMENTS].merchant_payouts.payouts(tenant_id, q.starting_after, q.limit + 1)
     data = []
     for p in found[: q.limit]:

@@ -109,10 +109,10 @@ async def cash_out(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/payouts")
-@endpoint(roles={COURIER, OPERATOR}, query=m.ListQuery, response=m.PayoutList, tags=TAGS)
+@endpoint(roles={COURIER, OPERATOR}, query=m.PayoutListQuery, response=m.PayoutList, tags=TAGS)
 async def list_payouts(request: web.Request) -> web.Response:
     """Payouts, newest first: a courier's own, or all for operators."""
-    q = decode_query(request, m.ListQuery)
+    q = decode_query(request, m.PayoutListQuery)
     who = principal(request)
     async with request.app[PAYMENTS].pool.acquire() as conn:
         rows = await store.list_payouts(conn, owner_id=who.account_id if who.role == COURIER else None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from kernel.eventstore import DeadLetter
-from kernel.ids import id_pattern
+from kernel.pagination import id_cursor
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 
@@ -16,7 +16,7 @@ Limit = Annotated[int, Meta(ge=1, le=500)]
 class DeadLetterQuery(Struct, frozen=True, forbid_unknown_fields=True):
     group: str | None = None  # one consumer group, e.g. "orders"
     state: Literal["parked", "retrying"] = "parked"  # parked: given up on; retrying: still being retried
-    cursor: Annotated[str, Meta(pattern=id_pattern("dlq"))] | None = None  # malformed: 422, like every list
+    cursor: Annotated[str, id_cursor("dlq")] | None = None  # malformed: 400 cursor_invalid, like every list
     limit: Limit = 100
 
 

@@ -18,10 +18,10 @@ async def test_healthz_and_readyz_answer_when_servers_are_up(client) -> None:
     assert (await ready.json())["checks"] == {"postgres": "ok", "redis": "ok", "consumers": "ok"}
 
 
-async def test_unknown_route_is_404_not_found(client) -> None:
+async def test_unknown_route_is_404_resource_missing(client) -> None:
     resp = await client.get("/v1/does-not-exist")
     assert resp.status == 404
-    assert (await resp.json())["error"]["code"] == "not_found"
+    assert (await resp.json())["error"]["code"] == "resource_missing"
 
 
 async def test_wrong_method_is_405_with_allow_header(client) -> None:

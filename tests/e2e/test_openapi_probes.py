@@ -2,13 +2,15 @@
 query, body fields at any depth) gets a NUL, an overlong and an odd-Unicode value, with valid
 credentials for the route, and no answer may be a 5xx. A NUL is refused with a 4xx (422
 `validation_error` naming the parameter for paths and queries, before any handler runs); every list
-refuses a malformed cursor the same way and every path id of the wrong shape is 404 `not_found`."""
+refuses a malformed cursor the same way (400 `cursor_invalid`) and every path id of the wrong shape is
+404 `resource_missing`."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +18,8 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from edge_world import LAT, LNG, World, build_world, fresh_key
+
+from kernel.ids import new_id
 
 NUL = "a\x00b"
 # RTL override, emoji with a joiner, stacked combining marks, BOM and zero-width space, a wide ligature
@@ -229,17 +233,34 @@ async def test_every_string_parameter_refuses_nul_and_survives_odd_text(probe: P
     assert not probe.failures, "\n".join(probe.failures)
 
 
+def _good_cursor(schema: dict[str, Any]) -> str | None:
+    """A cursor of the shape the list declares (the last id of a page it could have handed out)."""
+    pattern = schema.get("pattern", "")
+    if pattern.startswith("^[0-9]"):
+        return "12345"
+    prefix = re.match(r"\^([a-z]+)_", pattern)
+    return new_id(prefix.group(1)) if prefix else None  # an opaque cursor: only the list can make one
+
+
 async def test_every_list_refuses_a_malformed_cursor_the_same_way(probe: Prober) -> None:
-    lists = [(path, method, op, p["name"]) for path, method, op in probe.spec.operations()
-             for p in op.get("parameters", []) if p["in"] == "query" and p["name"] in CURSOR_NAMES]
-    assert len(lists) >= 8
-    for path, method, op, name in lists:
+    """400 `cursor_invalid` naming the parameter, on every list with a cursor: garbage, an empty one, an id
+    of another kind (`zzz_...` where the list pages by `ord_` ids); a cursor of the list's own shape pages."""
+    lists = [(path, method, op, p["name"], probe.spec.resolve(p["schema"])) for path, method, op in
+             probe.spec.operations() for p in op.get("parameters", [])
+             if p["in"] == "query" and p["name"] in CURSOR_NAMES]
+    assert len(lists) >= 14
+    for path, method, op, name, schema in lists:
         path_values, query, _ = probe.base(path, op)
-        for garbage in ("garbage!", "ord_", "x" * 300, "%%"):
+        for garbage in ("garbage!", "ord_", "x" * 300, "%%", "", new_id("zzz"), "eyJub3QiOiJhIGtleSJ9"):
             status, payload = await probe.send(method, path, op, path_values, {**query, name: garbage}, None)
             error = payload.get("error", {}) if isinstance(payload, dict) else {}
-            if (status, error.get("code"), error.get("param")) != (422, "validation_error", name):
+            if (status, error.get("code"), error.get("param")) != (400, "cursor_invalid", name):
                 probe.failures.append(f"{method.upper()} {path}?{name}={garbage[:10]}: {status} {error}")
+        good = _good_cursor(schema)
+        if good is not None:
+            status, payload = await probe.send(method, path, op, path_values, {**query, name: good}, None)
+            if status != 200:
+                probe.failures.append(f"{method.upper()} {path}?{name}={good}: {status} {payload}")
     assert not probe.failures, "\n".join(probe.failures)
 
 
@@ -254,7 +275,7 @@ async def test_a_path_id_of_the_wrong_shape_is_not_found_everywhere(probe: Probe
                 checked += 1
                 status, payload = await probe.send(method, path, op, {**path_values, name: wrong}, query, body)
                 error = payload.get("error", {}) if isinstance(payload, dict) else {}
-                if (status, error.get("code")) != (404, "not_found"):
+                if (status, error.get("code")) != (404, "resource_missing"):
                     probe.failures.append(f"{method.upper()} {path} {name}={wrong[:10]}: {status} {error}")
     assert checked > 100
     assert not probe.failures, "\n".join(probe.failures)

@@ -64,7 +64,7 @@ async def test_a_link_shows_its_order_and_nothing_else(client, make_principal, d
     # The link opens its own order only; a forged one opens nothing.
     wrong = await _view(client, other["id"], link["token"])
     assert wrong.status == 404 and (await wrong.json())["error"] == {
-        "code": "not_found", "message": "no such tracking link", "param": "token"}
+        "code": "resource_missing", "message": "no such tracking link", "param": "token"}
     body, sig = link["token"].split(".")
     forged = await _view(client, order["id"], f"{body}.{sig[:-2]}AA")
     assert forged.status == 404

@@ -100,12 +100,14 @@ async def test_sorted_by_distance_or_eta_and_paginated_with_cursors(world) -> No
     assert seen == ids
 
 
-async def test_bad_coordinates_and_cursor_are_422(world) -> None:
+async def test_bad_coordinates_are_422_and_a_bad_cursor_400_cursor_invalid(world) -> None:
     client, _, _ = world
     resp = await client.get("/v1/stores", params={"lat": "95", "lng": "13"})
     assert resp.status == 422 and (await resp.json())["error"]["param"] == "lat"
-    resp = await client.get("/v1/stores", params={"lat": "52", "lng": "13", "cursor": "garbage"})
-    assert resp.status == 422 and (await resp.json())["error"]["param"] == "cursor"
+    for garbage in ("garbage", "garbage!"):  # base64url that holds no key; not base64url at all
+        resp = await client.get("/v1/stores", params={"lat": "52", "lng": "13", "cursor": garbage})
+        error = (await resp.json())["error"]
+        assert (resp.status, error["code"], error["param"]) == (400, "cursor_invalid", "cursor")
 
 
 async def test_customer_menu_hides_hidden_items_and_flags_sold_out(world) -> None:

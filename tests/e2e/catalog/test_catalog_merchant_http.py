@@ -108,7 +108,7 @@ async def test_every_merchant_route_hides_other_tenants(client, app, db, two_ten
             other = await client.request(method, path, **{**request, "headers": {**t["staff_b"],
                                                                                  **request.get("headers", {})}})
             assert other.status == 404, (method, template, request, other.status, await other.text())
-            assert (await other.json())["error"]["code"] == "not_found"
+            assert (await other.json())["error"]["code"] == "resource_missing"
         async with db.acquire() as conn:  # and nothing happened
             assert await conn.fetchval("SELECT count(*) FROM catalog_audit") == audit_before, (method, template)
         mine = await client.request(method, path, json=body, headers=t["staff_a"])

@@ -92,7 +92,7 @@ async def test_3d_secure_checkout_confirm_then_checkout_with_the_intent_places_t
     resp = await client.post("/v1/orders", json={"quote_id": theirs["id"], "payment_intent": intent_id},
                              headers={**stranger, "Idempotency-Key": "d"})
     assert resp.status == 404
-    assert (await resp.json())["error"]["code"] == "not_found"
+    assert (await resp.json())["error"]["code"] == "resource_missing"
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM orders") == 1
 

@@ -66,7 +66,7 @@ async def test_a_courier_step_moves_the_order_and_an_impossible_one_is_refused_w
         assert await _status(client, oid, cust) == "accepted"
 
         await stranger.send_json({"type": "picked_up", "order_id": oid, "id": "x1"})
-        assert (await _frame(stranger, _about("x1")))["code"] == "not_found"  # not this courier's
+        assert (await _frame(stranger, _about("x1")))["code"] == "resource_missing"  # not this courier's
 
         for _ in range(2):  # a resent action is acked again and applied once
             await ws.send_json({"type": "picked_up", "order_id": oid, "id": "a2"})

@@ -67,8 +67,8 @@ ROUTES: dict[tuple[str, str], tuple[str, object, bool]] = {
 # Routes that require an Idempotency-Key (a money move): the walk sends a fresh one.
 KEYED = {("POST", "/v1/merchant/orders/{order_id}/refunds")}
 KEYS = itertools.count(1)
-# The 404 codes before the one-code unification of the same issue (helper "edge"): then only not_found.
-NOT_FOUND = {"not_found"}
+# Every 404 has one code, Stripe's `resource_missing` (issue #20).
+NOT_FOUND = {"resource_missing"}
 WEBSOCKETS = {"/v1/orders/{order_id}/track", "/v1/stores/{store_id}/orders/feed"}
 BAD_REQUESTS: list[dict] = [
     {"json": {"overlap_seconds": -1, "name": 7, "unknown": True}},

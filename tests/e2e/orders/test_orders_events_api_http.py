@@ -157,11 +157,11 @@ async def test_another_tenants_event_is_not_found_and_not_listed(client, make_pr
     (event_b,) = await events_of(client, b.staff, 1)
     assert event_a["id"] != event_b["id"]
     resp = await client.get(f"/v1/events/{event_a['id']}", headers=b.staff)
-    assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "resource_missing"
     missing = await client.get("/v1/events/evt_01J00000000000000000000000", headers=a.staff)
-    assert missing.status == 404 and (await missing.json())["error"]["code"] == "not_found"
+    assert missing.status == 404 and (await missing.json())["error"]["code"] == "resource_missing"
     named = await client.get("/v1/events", headers=b.staff, params={"tenant_id": a.tenant_id})
-    assert named.status == 404 and (await named.json())["error"]["code"] == "not_found"
+    assert named.status == 404 and (await named.json())["error"]["code"] == "resource_missing"
     # Operators see every tenant's, or one tenant's.
     both = await events_of(client, a.operator, 2)
     assert {e["id"] for e in both} == {event_a["id"], event_b["id"]}
@@ -214,7 +214,7 @@ async def test_redelivery_sends_the_event_again_once_per_idempotency_key(
                             (url, other.staff, {"event_id": theirs["id"]}),
                             (url, other.staff, {"event_id": 7})):
         resp = await client.post(path, json=body, headers=who)
-        assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found", (who, body)
+        assert resp.status == 404 and (await resp.json())["error"]["code"] == "resource_missing", (who, body)
     await ok(await client.delete(f"/v1/merchant/webhook_endpoints/{endpoint['id']}", headers=shop.staff), 204)
     gone = await client.post(url, json={"event_id": event_id}, headers=shop.staff)
     assert gone.status == 404

@@ -257,8 +257,9 @@ async def test_merchant_refunds_keep_to_their_tenant_limits_and_reasons(
         409, "order_not_refundable")
     other = await ok(await client.post("/v1/tenants", json={"name": "B"}, headers=shop.operator), 201)
     _, staff_b = await make_principal("staff", tenant_id=other["id"])
-    assert await _error(await _refund(client, staff_b, oid, "l8", amount=100)) == (404, "not_found")
-    assert await _error(await _refund(client, staff_b, "ord_nonexistent", "l9", amount=100)) == (404, "not_found")
+    assert await _error(await _refund(client, staff_b, oid, "l8", amount=100)) == (404, "resource_missing")
+    missing = await _refund(client, staff_b, "ord_nonexistent", "l9", amount=100)
+    assert await _error(missing) == (404, "resource_missing")
     got = await ok(await client.get(f"/v1/orders/{oid}", headers=shop.staff))
     assert got["refunded"]["amount"] == cap
 

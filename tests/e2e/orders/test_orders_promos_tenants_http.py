@@ -35,7 +35,7 @@ async def test_a_restaurant_cannot_create_a_promo_on_another_tenants_store(clien
     for store_id in (a.store_id, "sto_unknown"):
         resp = await client.post("/v1/promos", json=fixed("FREEFOOD", 500, store_id=store_id), headers=staff_b)
         assert resp.status == 404, await resp.text()
-        assert (await resp.json())["error"]["code"] == "not_found"
+        assert (await resp.json())["error"]["code"] == "resource_missing"
     platform = await client.post("/v1/promos", json=fixed("FREEFOOD", 500), headers=staff_b)
     assert platform.status == 403  # platform-wide promos are operators'
     async with db.acquire() as conn:

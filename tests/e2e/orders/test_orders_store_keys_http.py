@@ -1,5 +1,5 @@
 """Store-scoped API keys (a restaurant tablet's): a key made for store A of a tenant runs A's orders,
-feed and catalog routes, and finds nothing of store B of the same tenant: the same 404 `not_found` as
+feed and catalog routes, and finds nothing of store B of the same tenant: the same 404 `resource_missing` as
 another tenant's (or no) store. It manages nothing of the tenant's (its keys, webhook endpoints,
 stores: 403 `forbidden`). Tenant-wide keys and staff act for every store of the tenant, as before.
 
@@ -188,7 +188,7 @@ async def test_a_store_key_finds_nothing_of_another_store_of_its_tenant(tenant, 
         resp = await client.request(method, path, headers={**tablet, **keyed},
                                     **({"json": fill(body, values)} if body is not None else {}))
         answer = await resp.json() if resp.status != 204 else {}
-        expected = {HIDDEN: (404, "not_found"), FORBIDDEN: (403, "forbidden")}.get(kind, (200, None))
+        expected = {HIDDEN: (404, "resource_missing"), FORBIDDEN: (403, "forbidden")}.get(kind, (200, None))
         if (resp.status, answer.get("error", {}).get("code")) != expected:
             wrong.append((method, template, resp.status, answer))
     assert wrong == []
@@ -226,7 +226,7 @@ async def test_a_key_for_a_store_the_tenant_does_not_own_is_refused(tenant, make
     for store_id in (rival_store["id"], "sto_nosuchstore", ""):
         resp = await client.post(f"/v1/tenants/{shop.tenant_id}/api_keys", headers=shop.staff,
                                  json={"name": "tablet", "store_id": store_id})
-        assert (resp.status, (await resp.json())["error"]["code"]) == (404, "not_found"), store_id
+        assert (resp.status, (await resp.json())["error"]["code"]) == (404, "resource_missing"), store_id
     resp = await client.post(f"/v1/tenants/{shop.tenant_id}/api_keys", headers=shop.staff,
                              json={"name": "tablet", "store_id": 7})
     assert (resp.status, (await resp.json())["error"]["param"]) == (422, "store_id")

@@ -145,7 +145,7 @@ async def test_courier_actions_are_acked_after_their_event_commits_once_per_id(c
         # A delivery moves the order with it: one that is not this courier's is refused, not recorded.
         await ws.send_json({"type": "delivered", "order_id": "ord_1", "proof": {"code": "4711"}, "id": "act_2"})
         refused = await receive_until(ws, lambda f: f.get("id") == "act_2")
-        assert (refused["type"], refused["code"]) == ("error", "not_found")
+        assert (refused["type"], refused["code"]) == ("error", "resource_missing")
     offers = await outbox_events(db, "courier.offer_response")
     assert len(offers) == 1 and offers[0]["courier_id"] == courier_id and offers[0]["accepted"] is True
     assert await outbox_events(db, "courier.delivered") == []

@@ -295,8 +295,8 @@
           } catch (e) {
             if (e.code === 'invalid_transition' && ((kind === 'picked_up' && ['picked_up', 'delivered'].includes(e.state)) ||
                                                     (kind === 'delivered' && e.state === 'delivered'))) break;
-            // Not ours yet (`not_found`; `order_not_found` before one 404 code), or not heard: ask again.
-            if (attempt >= 15 || !['not_found', 'order_not_found', 'unavailable', 'timeout', 'offline'].includes(e.code)) throw e;
+            // Not ours yet (`resource_missing`; `not_found` and `order_not_found` before it), or not heard: ask again.
+            if (attempt >= 15 || !['resource_missing', 'not_found', 'order_not_found', 'unavailable', 'timeout', 'offline'].includes(e.code)) throw e;
             await new Promise(r => setTimeout(r, 1000));
           }
         }

@@ -312,3 +312,16 @@ async def restaurant_statement(conn: asyncpg.Connection, owner_id: str, start: d
     moved: the customer's charge, tax, the restaurant's share, refunds borne by the platform and by
     the restaurant, and the references of its splits; ordered by order id."""
     return await conn.fetch(_STATEMENT, owner_id, start, end)
+
+
+async def restaurant_of_order(conn: asyncpg.Connection, order_id: str) -> str | None:
+    """The restaurant tenant whose order `order_id` is: the owner of the `restaurant_payable` account its
+    split (or its cancellation's) credited, as the statement attributes orders; None before any split."""
+    return await conn.fetchval(
+        """SELECT a.owner_id FROM journal_entries e
+             JOIN postings p ON p.entry_id = e.id
+             JOIN ledger_accounts a ON a.id = p.account_id AND a.kind = 'restaurant_payable'
+            WHERE e.kind = 'split' AND e.reference = ANY($1::text[])
+            ORDER BY e.created_at LIMIT 1""",
+        [order_id, f"{order_id}:cancel"],
+    )

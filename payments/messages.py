@@ -212,6 +212,14 @@ class MerchantPayoutView(msgspec.Struct):
     held_back: Annotated[int, msgspec.Meta(description="the settled lines' nets less the amount: what the "
                                            "pending period and the refund reserve kept in the balance",
                                            examples=[230])]
+    failed_at: Annotated[datetime | None, msgspec.Meta(description="when it failed (null unless failed)")]
+    retried_by: Annotated[str | None, msgspec.Meta(
+        description="a failed payout's retry: the next payout of the same balance, which paid what was "
+                    "available then, this one's money included (null until it is made)", examples=["po_01hy"])]
+    next_attempt_at: Annotated[datetime | None, msgspec.Meta(
+        description="a failed payout not retried yet: when the payout schedule pays its money again (null "
+                    "without a schedule in its currency)")]
+    retry_of: Annotated[list[str], msgspec.Meta(description="the failed payouts whose money this one pays again")]
     object: str = "merchant_payout"
 
 

@@ -92,7 +92,8 @@ async def put_payout_schedule(request: web.Request) -> web.Response:
 @routes.get("/v1/merchant/payouts")
 @endpoint(roles={STAFF}, query=m.ListQuery, response=m.MerchantPayoutList, tags=TAGS, errors=[403])
 async def merchant_payouts(request: web.Request) -> web.Response:
-    """The tenant's payouts, newest first (cursor `starting_after`): amount, status, a failure's reason,
+    """The tenant's payouts, newest first (cursor `starting_after`): amount, status, a failure's reason and
+    time, its retry (`retried_by`, or `next_attempt_at` until it is made; the retry lists it in `retry_of`),
     and the statement lines each settles with what was `held_back` (see docs/MONEY.md)."""
     tenant_id = merchant_tenant(principal(request), "the tenant's payouts")
     q = decode_query(request, m.ListQuery)
@@ -105,5 +106,8 @@ async def merchant_payouts(request: web.Request) -> web.Response:
         data.append(m.MerchantPayoutView(
             id=r["id"], amount=r["amount"], currency=r["currency"], status=r["status"],
             failure_reason=r["failure_reason"], created=int(r["created_at"].timestamp()), settles=settles,
-            held_back=sum(x.net for x in settles) - r["amount"] if r["settles_until"] else 0))
+            held_back=sum(x.net for x in settles) - r["amount"] if r["settles_until"] else 0,
+            failed_at=r["updated_at"] if r["status"] == "failed" else None, retried_by=r["retried_by"],
+            next_attempt_at=r["next_attempt_at"] if r["retried_by"] is None else None,
+            retry_of=list(r["retry_of"])))
     return json_response(m.MerchantPayoutList(data=data, has_more=len(found) > q.limit))

@@ -149,6 +149,20 @@ class ListQuery(msgspec.Struct, forbid_unknown_fields=True):
     starting_after: AnyCursor | None = None
 
 
+TenantId = Annotated[str, msgspec.Meta(pattern=id_pattern("ten"), description="operators: the tenant whose money "
+                                       "to read; staff: their own only (another is 404)")]
+
+
+class MerchantTenantQuery(msgspec.Struct, forbid_unknown_fields=True):
+    tenant_id: TenantId | None = None
+
+
+class MerchantPayoutsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Limit = 20
+    starting_after: AnyCursor | None = None
+    tenant_id: TenantId | None = None
+
+
 class Balance(msgspec.Struct):
     account: str
     kind: str

@@ -112,9 +112,9 @@ class PayoutPaid(PayoutChanged, frozen=True, kw_only=True):
 
 class PayoutFailed(PayoutChanged, frozen=True, kw_only=True):
     """The payout failed (`failure_reason`, as the bank gave it): its amount is back in the balance.
-    `next_attempt_at` is when the owner's payout schedule pays it again (null when there is no schedule in
-    its currency: an operator's batch pays it then); that payout's `payout.created` names this one in
-    `retry_of`."""
+    `next_attempt_at` is the next run of the owner's payout schedule in its currency, which pays it again
+    with what is available then, if that reaches the minimum (null without such a schedule: an operator's
+    batch pays it then); that payout's `payout.created` names this one in `retry_of`."""
 
     event_type = "payout.failed"
 

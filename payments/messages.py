@@ -231,8 +231,9 @@ class MerchantPayoutView(msgspec.Struct):
         description="a failed payout's retry: the next payout of the same balance, which paid what was "
                     "available then, this one's money included (null until it is made)", examples=["po_01hy"])]
     next_attempt_at: Annotated[datetime | None, msgspec.Meta(
-        description="a failed payout not retried yet: when the payout schedule pays its money again (null "
-                    "without a schedule in its currency)")]
+        description="a failed payout not retried yet: the payout schedule's next run in its currency, which "
+                    "pays its money again with what is available then, if that reaches the minimum (null "
+                    "without such a schedule: an operator's batch pays it)")]
     retry_of: Annotated[list[str], msgspec.Meta(description="the failed payouts whose money this one pays again")]
     object: str = "merchant_payout"
 

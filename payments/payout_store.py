@@ -67,12 +67,12 @@ _RETRY_OF = """ARRAY(SELECT f.id FROM payouts f
 # When a failed restaurant payout not retried yet is paid again: its tenant's next scheduled run in its currency.
 _NEXT_ATTEMPT = """(SELECT s.next_run_at FROM merchant_payout_schedules s
                      WHERE {f}.status = 'failed' AND {f}.kind = 'restaurant' AND s.tenant_id = {f}.owner_id
-                       AND s.currency = {f}.currency)"""
+                       AND s.currency = {f}.currency AND """ + _RETRIED_BY + """ IS NULL)"""
 
 
 async def retry_facts(conn: asyncpg.Connection, payout_id: str) -> asyncpg.Record:
     """`retry_of` (the failed payouts this one pays again), `retried_by` (a failed one's retry, if made)
-    and `next_attempt_at` (a failed one's next scheduled run, if any) of the payout."""
+    and `next_attempt_at` (a failed one's next scheduled run, if any and while it is not retried)."""
     return await conn.fetchrow(
         f"""SELECT {_RETRY_OF.format(p="p")} AS retry_of, {_RETRIED_BY.format(f="p")} AS retried_by,
                    {_NEXT_ATTEMPT.format(f="p")} AS next_attempt_at

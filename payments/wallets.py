@@ -194,7 +194,7 @@ async def announce_payout(conn: asyncpg.Connection, event_type: str, payout: asy
         amount=MoneyData(payout["amount"], cur), fee=MoneyData(payout["fee"], cur), status=payout["status"],
         method="instant" if payout["instant"] else "standard", batch_id=payout["batch_id"],
         settles_until=payout["settles_until"], failure_reason=payout["failure_reason"],
-        next_attempt_at=facts["next_attempt_at"] if facts["retried_by"] is None else None,
+        next_attempt_at=facts["next_attempt_at"],
         **({"retry_of": list(facts["retry_of"])} if kind is PayoutCreated else {}))
     await announce(conn, data, payout["id"])
     await store.enqueue_webhook(conn, event_type, webhook_payload(event_type, payout_object(payout)))

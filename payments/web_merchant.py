@@ -117,6 +117,6 @@ async def merchant_payouts(request: web.Request) -> web.Response:
             failure_reason=r["failure_reason"], created=int(r["created_at"].timestamp()), settles=settles,
             held_back=sum(x.net for x in settles) - r["amount"] if r["settles_until"] else 0,
             failed_at=r["updated_at"] if r["status"] == "failed" else None, retried_by=r["retried_by"],
-            next_attempt_at=r["next_attempt_at"] if r["retried_by"] is None else None,
+            next_attempt_at=r["next_attempt_at"],
             retry_of=list(r["retry_of"])))
     return json_response(m.MerchantPayoutList(data=data, has_more=len(found) > q.limit))

@@ -110,8 +110,10 @@ async def _announce_refund(conn: asyncpg.Connection, intent: Intent, refund_id: 
 
 async def post_split(conn: asyncpg.Connection, *, reference: str, split: Split, actor: str = "system") -> str:
     """Divide a captured charge: restaurant payable, courier earnings, platform revenue,
-    tax. Idempotent by reference; returns the journal entry id."""
+    tax. Idempotent by reference; returns the journal entry id. The order is noted as the
+    restaurant's (`order_restaurants`) even when its share is zero, which the ledger drops."""
     split.check()
+    await ledger.record_order_restaurant(conn, reference, split.restaurant_id)
     outcome = await ledger.post(conn, model.entry(
         "split", split.currency, model.split_postings(split), actor=actor, reason="order settlement",
         reference=reference, idempotency_key=f"split:{reference}"))

@@ -1,6 +1,7 @@
 """A restaurant's figures reconcile with the ledger to the minor unit, per currency (issue 20): after a mix of
-orders delivered (captures, checkout tips and a tip raised after delivery), a cancellation with a fee, refunds
-of every bearer and path (an operator's, the restaurant's own, missing items after delivery), and payouts paid,
+orders delivered (captures, checkout tips and a tip raised after delivery, an order whose every item was missing),
+a cancellation with a fee, refunds of every bearer and path (an operator's, the restaurant's own, missing items
+after delivery), and payouts paid,
 failed, retried and pending (by schedule and by an operator's batch), in two currencies of one tenant:
 
     the statement's nets - what payouts that did not fail took = available + pending + reserved
@@ -95,6 +96,15 @@ async def _euro_story(w: World) -> None:
     await w.merchant_refund(by_restaurant["id"], amount=333)
     await ok(await w.client.post(f"/v1/orders/{missing['id']}/missing_items", headers=w.shop.operator,
                                  json={"lines": [{"line_no": 2, "quantity": 1}]}))
+    # Every item missing before pickup: the customer pays fees and tip, the restaurant's share is zero (no
+    # posting on its account), and yet it may refund the order from its balance, which its statement shows.
+    empty = await place(w.client, cust, pm, w.shop.store_id, key="empty")
+    await ok(await w.client.post(f"/v1/orders/{empty['id']}/accept", json={}, headers=w.shop.staff))
+    await ok(await w.client.post(f"/v1/orders/{empty['id']}/missing_items", headers=w.shop.staff, json={
+        "lines": [{"line_no": 1, "quantity": 2}, {"line_no": 2, "quantity": 1}]}))
+    await deliver(w.client, w.make_principal, empty["id"])
+    await w.merchant_refund(empty["id"], amount=100)
+    await w.operator_refund(empty["id"], 50)
     await ok(await w.client.put("/v1/merchant/payout_schedule", headers=w.shop.staff,
                                 json={"every": "daily", "currency": "EUR", "minimum_amount": 1}))
     first = await w.scheduled_payout()
@@ -165,7 +175,7 @@ async def test_statement_balance_and_payouts_add_up_to_the_ledger_per_currency(
 
     async with db.acquire() as conn:  # every refund made here is of this tenant's orders
         made = await conn.fetchval("SELECT count(*) FROM payment_refunds")
-    assert made == 10  # EUR 7 (the tipped order's: of its hold and of its tip's intent), GBP 3
+    assert made == 12  # EUR 9 (the tipped order's: of its hold and of its tip's intent), GBP 3
 
     async def refunds_announced() -> list[dict] | None:
         events = await _all(client, "/v1/events", shop.staff, {"type": "refund.created"}, "items")

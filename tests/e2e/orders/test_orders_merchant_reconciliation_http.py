@@ -1,8 +1,8 @@
 """A restaurant's figures reconcile with the ledger to the minor unit, per currency (issue 20): after a mix of
 orders delivered (captures, checkout tips and a tip raised after delivery, an order whose every item was missing),
-a cancellation with a fee, refunds of every bearer and path (an operator's, the restaurant's own, missing items
-after delivery), and payouts paid,
-failed, retried and pending (by schedule and by an operator's batch), in two currencies of one tenant:
+a cancellation with a fee, refunds of every bearer and path (an operator's, to the card and to the wallet, the
+restaurant's own, of a cancellation fee too, missing items after delivery), and payouts paid, failed, retried
+and pending (by schedule and by an operator's batch), in two currencies of one tenant:
 
     the statement's nets - what payouts that did not fail took = available + pending + reserved
                                                                 = the `restaurant_payable` account's balance
@@ -59,10 +59,10 @@ class World:
         return await ok(await self.client.post(f"/v1/merchant/orders/{order_id}/refunds",
                                                headers=keyed(self.shop.staff), json={"reason": "quality", **body}), 201)
 
-    async def operator_refund(self, order_id: str, amount: int) -> None:
+    async def operator_refund(self, order_id: str, amount: int, destination: str = "card") -> None:
         [intent, *_] = await intents_of(self.db, order_id)
-        await ok(await self.client.post("/v1/refunds", headers=keyed(self.shop.operator),
-                                        json={"payment_intent": intent["id"], "amount": amount}))
+        await ok(await self.client.post("/v1/refunds", headers=keyed(self.shop.operator), json={
+            "payment_intent": intent["id"], "amount": amount, "destination": destination}))
 
     async def payout_status(self, payout_id: str, *steps: str) -> None:
         for status in steps:
@@ -93,6 +93,8 @@ async def _euro_story(w: World) -> None:
     await ok(await w.client.post(f"/v1/orders/{fee['id']}/cancel", json={}, headers=cust))  # a fee is captured
     await w.merchant_refund(tipped["id"])  # all of it: the hold, then the raised tip's own intent
     await w.operator_refund(by_platform["id"], 700)
+    await w.operator_refund(by_platform["id"], 120, destination="wallet")
+    await w.merchant_refund(fee["id"], amount=55)  # of the cancellation fee
     await w.merchant_refund(by_restaurant["id"], amount=333)
     await ok(await w.client.post(f"/v1/orders/{missing['id']}/missing_items", headers=w.shop.operator,
                                  json={"lines": [{"line_no": 2, "quantity": 1}]}))
@@ -175,7 +177,7 @@ async def test_statement_balance_and_payouts_add_up_to_the_ledger_per_currency(
 
     async with db.acquire() as conn:  # every refund made here is of this tenant's orders
         made = await conn.fetchval("SELECT count(*) FROM payment_refunds")
-    assert made == 12  # EUR 9 (the tipped order's: of its hold and of its tip's intent), GBP 3
+    assert made == 14  # EUR 11 (the tipped order's: of its hold and of its tip's intent), GBP 3
 
     async def refunds_announced() -> list[dict] | None:
         events = await _all(client, "/v1/events", shop.staff, {"type": "refund.created"}, "items")

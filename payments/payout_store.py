@@ -70,13 +70,14 @@ _NEXT_ATTEMPT = """(SELECT s.next_run_at FROM merchant_payout_schedules s
                        AND s.currency = {f}.currency AND """ + _RETRIED_BY + """ IS NULL)"""
 
 
-async def retry_facts(conn: asyncpg.Connection, payout_id: str) -> asyncpg.Record:
-    """`retry_of` (the failed payouts this one pays again), `retried_by` (a failed one's retry, if made)
-    and `next_attempt_at` (a failed one's next scheduled run, if any and while it is not retried)."""
-    return await conn.fetchrow(
-        f"""SELECT {_RETRY_OF.format(p="p")} AS retry_of, {_RETRIED_BY.format(f="p")} AS retried_by,
+async def retry_facts(conn: asyncpg.Connection, payout_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """Per payout: `retry_of` (the failed payouts it pays again), `retried_by` (a failed one's retry, if
+    made) and `next_attempt_at` (a failed one's next scheduled run, if any and while it is not retried)."""
+    rows = await conn.fetch(
+        f"""SELECT p.id, {_RETRY_OF.format(p="p")} AS retry_of, {_RETRIED_BY.format(f="p")} AS retried_by,
                    {_NEXT_ATTEMPT.format(f="p")} AS next_attempt_at
-              FROM payouts p WHERE p.id = $1""", payout_id)
+              FROM payouts p WHERE p.id = ANY($1::text[])""", payout_ids)
+    return {r["id"]: r for r in rows}
 
 
 async def restaurant_payouts(conn: asyncpg.Connection, owner_id: str, starting_after: str | None,

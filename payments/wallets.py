@@ -20,7 +20,7 @@ from kernel.clock import Clock
 from kernel.errors import InvalidTransition, ValidationFailed
 from kernel.ids import new_id
 from kernel.money import Money
-from kernel.outbox import MoneyData, announce
+from kernel.outbox import MoneyData, write_events
 from payments import ledger, model, payout_store, store
 from payments.errors import ResourceMissing
 from payments.event_types import PayoutChanged, PayoutCreated, PayoutFailed, PayoutPaid
@@ -117,8 +117,7 @@ class Wallets:
             accepted = [row for row, o in zip(rows, outcomes, strict=True) if o.accepted]
             await store.insert_payouts(conn, accepted)
             payouts = await store.list_payouts(conn, owner_id=None, batch_id=batch_id, starting_after=None, limit=10**6)
-            for row in payouts:
-                await announce_payout(conn, "payout.created", row)
+            await announce_payouts(conn, "payout.created", payouts)
         return batch_id, payouts
 
     async def update_payout(self, payout_id: str, status: str, failure_reason: str | None,
@@ -185,10 +184,22 @@ async def restaurant_statement(conn: asyncpg.Connection, tenant_id: str, start: 
 async def announce_payout(conn: asyncpg.Connection, event_type: str, payout: asyncpg.Record) -> None:
     """Announce a payout's change in the transaction that made it: its event (`payout.created`, `.paid`,
     `.failed`), which merchants receive for their restaurant payouts, and the platform's webhook."""
-    facts = await payout_store.retry_facts(conn, payout["id"])
+    await announce_payouts(conn, event_type, [payout])
+
+
+async def announce_payouts(conn: asyncpg.Connection, event_type: str, payouts: list[asyncpg.Record]) -> None:
+    """`announce_payout` for several payouts (a batch), their events written with one statement."""
+    facts = await payout_store.retry_facts(conn, [p["id"] for p in payouts])
+    await write_events(conn, [payout_event(event_type, p, facts[p["id"]]).event(p["id"]) for p in payouts])
+    for p in payouts:
+        await store.enqueue_webhook(conn, event_type, webhook_payload(event_type, payout_object(p)))
+
+
+def payout_event(event_type: str, payout: asyncpg.Record, facts: asyncpg.Record) -> PayoutChanged:
+    """The payout event of `event_type` for the payout as it is now, with its retry facts."""
     kind = PAYOUT_EVENTS[event_type]
     cur = payout["currency"]
-    data = kind(
+    return kind(
         payout_id=payout["id"], owner_id=payout["owner_id"], kind=payout["kind"],
         tenant_id=payout["owner_id"] if payout["kind"] == "restaurant" else None,
         amount=MoneyData(payout["amount"], cur), fee=MoneyData(payout["fee"], cur), status=payout["status"],
@@ -196,8 +207,6 @@ async def announce_payout(conn: asyncpg.Connection, event_type: str, payout: asy
         settles_until=payout["settles_until"], failure_reason=payout["failure_reason"],
         next_attempt_at=facts["next_attempt_at"],
         **({"retry_of": list(facts["retry_of"])} if kind is PayoutCreated else {}))
-    await announce(conn, data, payout["id"])
-    await store.enqueue_webhook(conn, event_type, webhook_payload(event_type, payout_object(payout)))
 
 
 def payout_object(row: asyncpg.Record) -> dict[str, Any]:

@@ -35,7 +35,7 @@ async def test_a_failed_payout_is_retried_by_the_next_payout_of_its_balance(db) 
         await _payout(conn, "po_8", created_h=49, failed_h=50)  # not retried yet
         await payout_store.put_schedule(conn, tenant_id="ten_a", currency="EUR", every="daily", weekday=None,
                                         minimum_amount=0, next_run_at=T0 + timedelta(days=3))
-        facts = {p: await payout_store.retry_facts(conn, p) for p in ("po_1", "po_6", "po_7", "po_8", "po_3")}
+        facts = await payout_store.retry_facts(conn, ["po_1", "po_6", "po_7", "po_8", "po_3"])
         listed = {r["id"]: r for r in await payout_store.restaurant_payouts(conn, "ten_a", None, 100)}
     got = {p: (f["retried_by"], list(f["retry_of"]), f["next_attempt_at"]) for p, f in facts.items()}
     assert got == {
@@ -51,4 +51,4 @@ async def test_a_failed_payout_is_retried_by_the_next_payout_of_its_balance(db) 
             f["retried_by"], list(f["retry_of"]), f["next_attempt_at"])
     async with db.acquire() as conn:
         await conn.execute("DELETE FROM merchant_payout_schedules")
-        assert (await payout_store.retry_facts(conn, "po_8"))["next_attempt_at"] is None  # no schedule: unknown
+        assert (await payout_store.retry_facts(conn, ["po_8"]))["po_8"]["next_attempt_at"] is None  # unknown now

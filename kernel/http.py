@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from kernel.errors import Forbidden, InvalidJson, Unauthenticated, ValidationFailed
+from kernel.errors import Forbidden, InvalidJson, NotFound, Unauthenticated, ValidationFailed
 from kernel.pagination import refuse_malformed_cursor
 
 T = TypeVar("T")
@@ -64,6 +64,22 @@ def refuse_store_scoped(who: Principal, what: str) -> None:
     404 would hide nothing, and a role that may not call a route is 403 everywhere else."""
     if who.store_ids is not None:
         raise Forbidden(f"a store-scoped API key may not manage {what}")
+
+
+def merchant_tenant(who: Principal, named: str | None, what: str) -> str:
+    """The tenant whose money (balance, statements, payouts) the caller reads: staff and tenant-wide API
+    keys their own (naming another in `tenant_id` is 404, the answer for any resource of another tenant);
+    an operator the one it names (422 without); a store-scoped key none (403: the money is the tenant's)."""
+    refuse_store_scoped(who, what)
+    if who.is_operator():
+        if named is None:
+            raise ValidationFailed("operators name the tenant (tenant_id)", param="tenant_id")
+        return named
+    if not who.tenant_id:
+        raise Forbidden("this account belongs to no restaurant tenant")
+    if named is not None and named != who.tenant_id:
+        raise NotFound("no such tenant", param="tenant_id")
+    return who.tenant_id
 
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

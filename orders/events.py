@@ -10,6 +10,8 @@
   expiries from there again, so expiries from before the reopen never pause the store anew.
 - catalog's store events a merchant may see (`store.paused` by hand or automatically, `store.opened`,
   `menu.published`, `item.sold_out`): merchant webhooks and the events API, like order events.
+- payments' money events a merchant may see (`refund.created` of its orders, `payout.created` / `.paid` /
+  `.failed` of its restaurant payouts): merchant webhooks and the events API, when they name a tenant.
 
 Each handler runs inside the consumer's transaction (which also records the event id,
 so a redelivery is skipped); domain refusals are logged, never retried forever.
@@ -36,7 +38,7 @@ from orders.live import publish_frame
 from orders.messages import FeedFrame, feed_encoder
 from orders.model import SYSTEM, Action
 from orders.webhooks import Webhooks
-from payments.event_types import PaymentRefunded
+from payments.event_types import PaymentRefunded, PayoutCreated, PayoutFailed, PayoutPaid, RefundCreated
 from tracking.event_types import CourierDelivered, CourierPickedUp, CourierStep
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ ORDER_EVENTS: tuple[type[OrderEvent], ...] = get_args(OrderEvent)
 # Catalog's events about a store that its merchant sees too (webhooks and the events API); store.opened
 # has a handler of its own, which does this as well.
 STORE_EVENTS: tuple[type[StoreFacts], ...] = (StorePaused, MenuPublished, ItemSoldOut)
+# Payments' events about a tenant's money that its merchant sees (webhooks and the events API).
+MONEY_EVENTS: tuple[type[RefundCreated | PayoutCreated | PayoutPaid | PayoutFailed], ...] = (
+    RefundCreated, PayoutCreated, PayoutPaid, PayoutFailed)
 
 
 # The states an order is in once a courier step was applied (the socket applies it as it records it).
@@ -68,6 +73,7 @@ class OrderEvents:
             on(StoreOpened, self.on_store_opened),
             *(on(kind, self.on_store_event) for kind in STORE_EVENTS),
             *(on(kind, self.on_order_event) for kind in ORDER_EVENTS),
+            *(on(kind, self.on_money_event) for kind in MONEY_EVENTS),
             on(PaymentRefunded, self.on_payment_refunded),
         ])
 
@@ -111,6 +117,13 @@ class OrderEvents:
         """The store's merchant hears of it: webhooks and the events API carry the data as written."""
         if facts.tenant_id:
             await self.webhooks.enqueue(conn, facts.tenant_id, event)
+
+    async def on_money_event(self, conn: asyncpg.Connection, event: Event,
+                             money: RefundCreated | PayoutCreated | PayoutPaid | PayoutFailed) -> None:
+        """A refund of the tenant's order or a payout of its balance: its merchant hears of it (a courier's
+        payout, or a refund of an intent that pays for no restaurant's order, names no tenant)."""
+        if money.tenant_id:
+            await self.webhooks.enqueue(conn, money.tenant_id, event)
 
     async def on_order_event(self, conn: asyncpg.Connection, event: Event, order: OrderEvent) -> None:
         """Merchant webhooks and the tablets' frame carry the event's data as it was written."""

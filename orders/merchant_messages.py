@@ -24,6 +24,8 @@ class StatementQuery(msgspec.Struct, forbid_unknown_fields=True):
                               Meta(examples=["ord_01HX7Q2M4B8C9D0E1F2G3H4J5K"])] | None = None
     format: Annotated[Literal["json", "csv"], Meta(
         description="csv: every line of the period as text/csv (no pagination)")] = "json"
+    tenant_id: Annotated[str, Meta(pattern=id_pattern("ten"), description="operators: the tenant whose "
+                                   "statement to read; staff: their own only (another is 404)")] | None = None
 
 
 class StatementLineOut(msgspec.Struct):

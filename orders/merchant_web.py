@@ -1,20 +1,22 @@
 """HTTP handlers of the money a restaurant acts on in orders: its statements (one line per order,
 `orders/statements.py`) and its refunds (`orders/merchant_refunds.py`). The tenant is the caller's own
-(staff, tenant-wide API keys), never named in the path; a store-scoped key runs one store's tablet and
-may not read the tenant's money (403), but may refund an order of its own store."""
+(staff, tenant-wide API keys), never named in the path (an operator names it in `tenant_id`, which staff may
+name only as their own: another is 404); a store-scoped key runs one store's tablet and may not read the
+tenant's money (403), but may refund an order of its own store."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from kernel.errors import Forbidden, ValidationFailed
+from kernel.errors import ValidationFailed
 from kernel.http import (
+    OPERATOR,
     STAFF,
-    Principal,
     decode_query,
     endpoint,
     idempotency_key,
     json_response,
+    merchant_tenant,
     principal,
     refuse_store_scoped,
 )
@@ -33,14 +35,6 @@ routes = web.RouteTableDef()
 TAGS = ["merchant money"]
 
 
-def merchant_tenant(who: Principal, what: str) -> str:
-    """The tenant whose money the caller may see: its own; none for a store-scoped key (403)."""
-    refuse_store_scoped(who, what)
-    if not who.tenant_id:
-        raise Forbidden("this account belongs to no restaurant tenant")
-    return who.tenant_id
-
-
 def _line_out(x: StatementLine) -> StatementLineOut:
     return StatementLineOut(
         order_id=x.order_id, currency=x.currency, at=x.at, gross=x.gross, tax=x.tax,
@@ -50,15 +44,18 @@ def _line_out(x: StatementLine) -> StatementLineOut:
 
 
 @routes.get("/v1/merchant/statements")
-@endpoint(roles={STAFF}, query=StatementQuery, response=StatementOut, tags=TAGS, errors=[403, 422])
+@endpoint(roles={STAFF, OPERATOR}, query=StatementQuery, response=StatementOut, tags=TAGS, errors=[403, 404, 422])
 async def merchant_statement(request: web.Request) -> web.Response:
     """The caller's tenant's statement for the days `from`..`to` (UTC, both included, at most 93): one line
     per order whose money moved in the period (gross, tax, tips passed through, commission, fees, refunds
     and who bore them, net), the period's totals per currency, cursor-paginated by order id
     (`starting_after`). `format=csv`: every line as text/csv. The nets add up to what the period's orders
-    moved on the restaurant's ledger account. A store-scoped API key gets 403 `forbidden`."""
-    tenant_id = merchant_tenant(principal(request), "the tenant's statements")  # before the query: 403 first
+    moved on the restaurant's ledger account. A store-scoped API key gets 403 `forbidden`. Operators name the
+    tenant (`tenant_id`); staff may name only their own (another is 404 `resource_missing`)."""
+    who = principal(request)
+    refuse_store_scoped(who, "the tenant's statements")  # before the query: 403 first
     q = decode_query(request, StatementQuery)
+    tenant_id = merchant_tenant(who, q.tenant_id, "the tenant's statements")
     lines = await request.app[ORDERS].statements.lines(tenant_id, q.from_, q.to)
     if q.format == "csv":
         return web.Response(text=to_csv(lines), content_type="text/csv", headers={

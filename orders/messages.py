@@ -23,6 +23,7 @@ EventType = Literal[
     "order.placed", "order.accepted", "order.prep_time_changed", "order.ready", "order.rejected",
     "order.expired", "order.cancelled", "order.picked_up", "order.delivered", "order.refunded",
     "store.paused", "store.opened", "menu.published", "item.sold_out",
+    "refund.created", "payout.created", "payout.paid", "payout.failed",
 ]
 
 

@@ -277,15 +277,12 @@ async def restaurant_balances(conn: asyncpg.Connection, owner_id: str, pending_s
     )
 
 
-# The tenant's orders are those whose split credited its restaurant account (orders posts the split with the
-# tenant as the restaurant); their split and refund entries of the period, summed per order and currency. An
-# entry's reference is the order id, `<order>:cancel` or `<order>:tip:<n>`: its first part is the order.
+# The tenant's orders are those whose splits it is the restaurant of (`order_restaurants`, written with each
+# split: orders posts the split with the tenant as the restaurant, even one crediting it nothing); their split
+# and refund entries of the period, summed per order and currency. An entry's reference is the order id,
+# `<order>:cancel` or `<order>:tip:<n>`: its first part is the order.
 _STATEMENT = """
-WITH mine AS (SELECT DISTINCT split_part(e.reference, ':', 1) AS order_id
-                FROM postings p JOIN journal_entries e ON e.id = p.entry_id
-               WHERE p.account_id IN (SELECT id FROM ledger_accounts
-                                       WHERE kind = 'restaurant_payable' AND owner_id = $1)
-                 AND e.kind = 'split' AND e.reference IS NOT NULL)
+WITH mine AS (SELECT order_id FROM order_restaurants WHERE restaurant_id = $1)
 SELECT split_part(e.reference, ':', 1) AS order_id, e.currency, min(e.created_at) AS first_at,
        coalesce(sum(p.amount) FILTER (WHERE e.kind = 'split' AND a.kind = 'customer_card_clearing'), 0)::bigint
            AS gross,
@@ -312,3 +309,17 @@ async def restaurant_statement(conn: asyncpg.Connection, owner_id: str, start: d
     moved: the customer's charge, tax, the restaurant's share, refunds borne by the platform and by
     the restaurant, and the references of its splits; ordered by order id."""
     return await conn.fetch(_STATEMENT, owner_id, start, end)
+
+
+async def record_order_restaurant(conn: asyncpg.Connection, reference: str, restaurant_id: str) -> None:
+    """Note the restaurant a split of `reference` settles for (its order: the reference's first part);
+    the first split of an order names it for good."""
+    await conn.execute(
+        "INSERT INTO order_restaurants (order_id, restaurant_id) VALUES (split_part($1, ':', 1), $2) "
+        "ON CONFLICT (order_id) DO NOTHING", reference, restaurant_id)
+
+
+async def restaurant_of_order(conn: asyncpg.Connection, order_id: str) -> str | None:
+    """The restaurant tenant whose order `order_id` is (its splits' restaurant, as the statement attributes
+    orders); None for an order never split."""
+    return await conn.fetchval("SELECT restaurant_id FROM order_restaurants WHERE order_id = $1", order_id)

@@ -154,6 +154,20 @@ class PayoutListQuery(msgspec.Struct, forbid_unknown_fields=True):
     starting_after: Annotated[str, id_cursor("po", "the last payout id of the previous page")] | None = None
 
 
+TenantId = Annotated[str, msgspec.Meta(pattern=id_pattern("ten"), description="operators: the tenant whose money "
+                                       "to read; staff: their own only (another is 404)")]
+
+
+class MerchantTenantQuery(msgspec.Struct, forbid_unknown_fields=True):
+    tenant_id: TenantId | None = None
+
+
+class MerchantPayoutsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Limit = 20
+    starting_after: Annotated[str, id_cursor("po", "the last payout id of the previous page")] | None = None
+    tenant_id: TenantId | None = None
+
+
 class Balance(msgspec.Struct):
     account: str
     kind: str
@@ -217,6 +231,15 @@ class MerchantPayoutView(msgspec.Struct):
     held_back: Annotated[int, msgspec.Meta(description="the settled lines' nets less the amount: what the "
                                            "pending period and the refund reserve kept in the balance",
                                            examples=[230])]
+    failed_at: Annotated[datetime | None, msgspec.Meta(description="when it failed (null unless failed)")]
+    retried_by: Annotated[str | None, msgspec.Meta(
+        description="a failed payout's retry: the next payout of the same balance, which paid what was "
+                    "available then, this one's money included (null until it is made)", examples=["po_01hy"])]
+    next_attempt_at: Annotated[datetime | None, msgspec.Meta(
+        description="a failed payout not retried yet: the payout schedule's next run in its currency, which "
+                    "pays its money again with what is available then, if that reaches the minimum (null "
+                    "without such a schedule: an operator's batch pays it)")]
+    retry_of: Annotated[list[str], msgspec.Meta(description="the failed payouts whose money this one pays again")]
     object: str = "merchant_payout"
 
 

@@ -49,17 +49,51 @@ async def insert_scheduled_payout(conn: asyncpg.Connection, *, id: str, account_
     )
 
 
+# The payouts of one balance (owner, kind, currency) that a failed payout `f` leaves to: the first made after
+# it failed (`updated_at`: failed is final) is its retry, paying what is available then, its money included.
+_RETRIED_BY = """(SELECT r.id FROM payouts r
+                    WHERE {f}.status = 'failed' AND r.owner_id = {f}.owner_id AND r.kind = {f}.kind
+                      AND r.currency = {f}.currency AND r.id <> {f}.id AND r.created_at >= {f}.updated_at
+                    ORDER BY r.created_at, r.id LIMIT 1)"""
+# The failed payouts of the same balance that payout `p` is the retry of.
+_RETRY_OF = """ARRAY(SELECT f.id FROM payouts f
+                     WHERE f.owner_id = {p}.owner_id AND f.kind = {p}.kind AND f.currency = {p}.currency
+                       AND f.status = 'failed' AND f.id <> {p}.id AND f.updated_at <= {p}.created_at
+                       AND NOT EXISTS (SELECT 1 FROM payouts x
+                                        WHERE x.owner_id = f.owner_id AND x.kind = f.kind AND x.currency = f.currency
+                                          AND x.id NOT IN (f.id, {p}.id) AND x.created_at >= f.updated_at
+                                          AND x.created_at < {p}.created_at)
+                     ORDER BY f.id)"""
+# When a failed restaurant payout not retried yet is paid again: its tenant's next scheduled run in its currency.
+_NEXT_ATTEMPT = """(SELECT s.next_run_at FROM merchant_payout_schedules s
+                     WHERE {f}.status = 'failed' AND {f}.kind = 'restaurant' AND s.tenant_id = {f}.owner_id
+                       AND s.currency = {f}.currency AND """ + _RETRIED_BY + """ IS NULL)"""
+
+
+async def retry_facts(conn: asyncpg.Connection, payout_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """Per payout: `retry_of` (the failed payouts it pays again), `retried_by` (a failed one's retry, if
+    made) and `next_attempt_at` (a failed one's next scheduled run, if any and while it is not retried)."""
+    rows = await conn.fetch(
+        f"""SELECT p.id, {_RETRY_OF.format(p="p")} AS retry_of, {_RETRIED_BY.format(f="p")} AS retried_by,
+                   {_NEXT_ATTEMPT.format(f="p")} AS next_attempt_at
+              FROM payouts p WHERE p.id = ANY($1::text[])""", payout_ids)
+    return {r["id"]: r for r in rows}
+
+
 async def restaurant_payouts(conn: asyncpg.Connection, owner_id: str, starting_after: str | None,
                              limit: int) -> list[asyncpg.Record]:
     """The tenant's restaurant payouts, newest first, each with the `settles_until` of the last payout
-    before it that did not fail (`settles_from`: where the statement lines it settles start)."""
+    before it that did not fail (`settles_from`: where the statement lines it settles start), and its
+    `retry_of`, `retried_by` and `next_attempt_at` (see `retry_facts`)."""
     return await conn.fetch(
-        """SELECT p.*, (SELECT q.settles_until FROM payouts q
-                         WHERE q.owner_id = p.owner_id AND q.kind = 'restaurant' AND q.status <> 'failed'
-                           AND q.settles_until IS NOT NULL AND q.id < p.id
-                         ORDER BY q.id DESC LIMIT 1) AS settles_from
-             FROM payouts p
-            WHERE p.owner_id = $1 AND p.kind = 'restaurant' AND ($2::text IS NULL OR p.id < $2)
-            ORDER BY p.id DESC LIMIT $3""",
+        f"""SELECT p.*, (SELECT q.settles_until FROM payouts q
+                          WHERE q.owner_id = p.owner_id AND q.kind = 'restaurant' AND q.status <> 'failed'
+                            AND q.settles_until IS NOT NULL AND q.id < p.id
+                          ORDER BY q.id DESC LIMIT 1) AS settles_from,
+                   {_RETRY_OF.format(p="p")} AS retry_of, {_RETRIED_BY.format(f="p")} AS retried_by,
+                   {_NEXT_ATTEMPT.format(f="p")} AS next_attempt_at
+              FROM payouts p
+             WHERE p.owner_id = $1 AND p.kind = 'restaurant' AND ($2::text IS NULL OR p.id < $2)
+             ORDER BY p.id DESC LIMIT $3""",
         owner_id, starting_after, limit,
     )

@@ -16,11 +16,12 @@ from kernel.outbox import MoneyData, announce
 from payments import ledger, model, store
 from payments.confirm import locked_intent
 from payments.errors import InsufficientBalance, ProcessorError, ProcessorUnavailable
-from payments.event_types import PaymentRefunded
+from payments.event_types import PaymentRefunded, RefundCreated
 from payments.intents import WALLET, webhook_intent, webhook_payload
 from payments.merchant import Charge
 from payments.model import Account, Split, credit, debit
 from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
+from payments.store import Intent
 
 
 class Refunds:
@@ -83,19 +84,36 @@ class Refunds:
                 idempotency_key=idempotency_key, created_by=actor,
             )
             intent = await store.update_intent(conn, intent.id, amount_refunded=intent.amount_refunded + amount.amount)
-            await announce(conn, PaymentRefunded(
-                intent_id=intent.id, reference=intent.reference, amount=MoneyData(amount.amount, cur),
-                refund_id=refund_id, reason=reason, destination="wallet" if to_wallet else "card",
-                amount_captured=intent.amount_captured, amount_refunded=intent.amount_refunded), intent.id)
-            hook = {**webhook_intent(intent), "refund": refund_id}
-            await store.enqueue_webhook(conn, "charge.refunded", webhook_payload("charge.refunded", hook))
+            await _announce_refund(conn, intent, refund_id, amount, reason, "wallet" if to_wallet else "card",
+                                   borne_by)
             return refund_id
+
+
+async def _announce_refund(conn: asyncpg.Connection, intent: Intent, refund_id: str, amount: Money, reason: str,
+                           destination: str, borne_by: str | None) -> None:
+    """`payment.refunded` for the packages that count refunds, `refund.created` for the merchant whose order
+    it is (the tenant that bore it, or the one the order's split credited), the platform's webhook."""
+    money = MoneyData(amount.amount, amount.currency)
+    await announce(conn, PaymentRefunded(
+        intent_id=intent.id, reference=intent.reference, amount=money, refund_id=refund_id, reason=reason,
+        destination=destination, amount_captured=intent.amount_captured, amount_refunded=intent.amount_refunded),
+        intent.id)
+    order_id = intent.reference.split(":", 1)[0] if intent.reference else None
+    tenant_id = borne_by or (await ledger.restaurant_of_order(conn, order_id) if order_id else None)
+    await announce(conn, RefundCreated(
+        intent_id=intent.id, reference=intent.reference, amount=money, refund_id=refund_id, order_id=order_id,
+        tenant_id=tenant_id, reason=reason, destination=destination,
+        borne_by="restaurant" if borne_by else "platform"), refund_id)
+    hook = {**webhook_intent(intent), "refund": refund_id}
+    await store.enqueue_webhook(conn, "charge.refunded", webhook_payload("charge.refunded", hook))
 
 
 async def post_split(conn: asyncpg.Connection, *, reference: str, split: Split, actor: str = "system") -> str:
     """Divide a captured charge: restaurant payable, courier earnings, platform revenue,
-    tax. Idempotent by reference; returns the journal entry id."""
+    tax. Idempotent by reference; returns the journal entry id. The order is noted as the
+    restaurant's (`order_restaurants`) even when its share is zero, which the ledger drops."""
     split.check()
+    await ledger.record_order_restaurant(conn, reference, split.restaurant_id)
     outcome = await ledger.post(conn, model.entry(
         "split", split.currency, model.split_postings(split), actor=actor, reason="order settlement",
         reference=reference, idempotency_key=f"split:{reference}"))

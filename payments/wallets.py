@@ -20,8 +20,10 @@ from kernel.clock import Clock
 from kernel.errors import InvalidTransition, ValidationFailed
 from kernel.ids import new_id
 from kernel.money import Money
-from payments import ledger, model, store
+from kernel.outbox import MoneyData, write_events
+from payments import ledger, model, payout_store, store
 from payments.errors import ResourceMissing
+from payments.event_types import PayoutChanged, PayoutCreated, PayoutFailed, PayoutPaid
 from payments.intents import webhook_payload
 from payments.merchant import BalanceParts, MerchantMoneyPolicy, StatementMovement, balance_parts
 from payments.model import Account, credit, debit
@@ -31,6 +33,8 @@ from payments.model import Account, credit, debit
 INSUFFICIENT_WALLET_BALANCE = "insufficient_wallet_balance"
 
 OWNER_ACCOUNT = {"courier": "courier_earnings", "restaurant": "restaurant_payable"}
+PAYOUT_EVENTS: dict[str, type[PayoutChanged]] = {
+    "payout.created": PayoutCreated, "payout.paid": PayoutPaid, "payout.failed": PayoutFailed}
 PAYOUT_TRANSITIONS = {"pending": {"in_transit", "failed"}, "in_transit": {"paid", "failed"}}
 
 
@@ -94,7 +98,7 @@ class Wallets:
             await store.insert_payouts(conn, [(payout_id, None, account.id, courier_id, "courier", amount.amount, fee,
                                                amount.currency, instant, status, actor)])
             row = await store.get_payout(conn, payout_id)
-            await _announce(conn, "payout.created", row)
+            await announce_payout(conn, "payout.created", row)
             return row
 
     async def create_batch(self, kind: str, currency: str, actor: str) -> tuple[str, list[asyncpg.Record]]:
@@ -113,8 +117,7 @@ class Wallets:
             accepted = [row for row, o in zip(rows, outcomes, strict=True) if o.accepted]
             await store.insert_payouts(conn, accepted)
             payouts = await store.list_payouts(conn, owner_id=None, batch_id=batch_id, starting_after=None, limit=10**6)
-            for row in payouts:
-                await _announce(conn, "payout.created", row)
+            await announce_payouts(conn, "payout.created", payouts)
         return batch_id, payouts
 
     async def update_payout(self, payout_id: str, status: str, failure_reason: str | None,
@@ -141,7 +144,7 @@ class Wallets:
                     idempotency_key=f"failed:{payout_id}"))
             row = await store.set_payout_status(conn, payout_id, status, failure_reason)
             if status in ("paid", "failed"):
-                await _announce(conn, f"payout.{status}", row)
+                await announce_payout(conn, f"payout.{status}", row)
             return row
 
     async def balances(self, owner_id: str) -> list[asyncpg.Record]:
@@ -179,13 +182,31 @@ async def restaurant_statement(conn: asyncpg.Connection, tenant_id: str, start: 
 
 
 async def announce_payout(conn: asyncpg.Connection, event_type: str, payout: asyncpg.Record) -> None:
-    """Queue the webhook that announces a payout's change, in the transaction that made it."""
-    await _announce(conn, event_type, payout)
+    """Announce a payout's change in the transaction that made it: its event (`payout.created`, `.paid`,
+    `.failed`), which merchants receive for their restaurant payouts, and the platform's webhook."""
+    await announce_payouts(conn, event_type, [payout])
 
 
-async def _announce(conn: asyncpg.Connection, event_type: str, payout: asyncpg.Record) -> None:
-    """Queue the webhook that announces a payout's change, in the transaction that made it."""
-    await store.enqueue_webhook(conn, event_type, webhook_payload(event_type, payout_object(payout)))
+async def announce_payouts(conn: asyncpg.Connection, event_type: str, payouts: list[asyncpg.Record]) -> None:
+    """`announce_payout` for several payouts (a batch), their events written with one statement."""
+    facts = await payout_store.retry_facts(conn, [p["id"] for p in payouts])
+    await write_events(conn, [payout_event(event_type, p, facts[p["id"]]).event(p["id"]) for p in payouts])
+    for p in payouts:
+        await store.enqueue_webhook(conn, event_type, webhook_payload(event_type, payout_object(p)))
+
+
+def payout_event(event_type: str, payout: asyncpg.Record, facts: asyncpg.Record) -> PayoutChanged:
+    """The payout event of `event_type` for the payout as it is now, with its retry facts."""
+    kind = PAYOUT_EVENTS[event_type]
+    cur = payout["currency"]
+    return kind(
+        payout_id=payout["id"], owner_id=payout["owner_id"], kind=payout["kind"],
+        tenant_id=payout["owner_id"] if payout["kind"] == "restaurant" else None,
+        amount=MoneyData(payout["amount"], cur), fee=MoneyData(payout["fee"], cur), status=payout["status"],
+        method="instant" if payout["instant"] else "standard", batch_id=payout["batch_id"],
+        settles_until=payout["settles_until"], failure_reason=payout["failure_reason"],
+        next_attempt_at=facts["next_attempt_at"],
+        **({"retry_of": list(facts["retry_of"])} if kind is PayoutCreated else {}))
 
 
 def payout_object(row: asyncpg.Record) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from orders.event_types import (
     OrderPlaced,
     OrderRefunded,
 )
-from payments.event_types import PaymentCaptured, PaymentRefunded
+from payments.event_types import PaymentCaptured, PaymentRefunded, PayoutCreated, PayoutFailed, RefundCreated
 from tracking.event_types import CourierDelivered, CourierOfferResponse, CourierPickedUp, DeliveryProof
 
 NOW = datetime(2026, 12, 7, 9, 41, 7, 123456, tzinfo=UTC)
@@ -90,6 +90,26 @@ CASES: list[tuple[EventData, dict[str, Any]]] = [
                      reason="requested_by_customer", destination="wallet", amount_captured=2350, amount_refunded=428),
      {"intent_id": "pi_1", "reference": "ord_1", "amount": {"amount": 428, "currency": "EUR"}, "refund_id": "re_1",
       "reason": "requested_by_customer", "destination": "wallet", "amount_captured": 2350, "amount_refunded": 428}),
+    # Merchant money events: their wire form, as merchants' webhooks carry it.
+    (RefundCreated(intent_id="pi_1", reference="ord_1:tip:1", amount=MoneyData(300, "EUR"), refund_id="re_1",
+                   order_id="ord_1", tenant_id="ten_1", reason="quality", destination="card", borne_by="restaurant"),
+     {"intent_id": "pi_1", "reference": "ord_1:tip:1", "amount": {"amount": 300, "currency": "EUR"},
+      "refund_id": "re_1", "order_id": "ord_1", "tenant_id": "ten_1", "reason": "quality", "destination": "card",
+      "borne_by": "restaurant"}),
+    (PayoutFailed(payout_id="po_1", owner_id="ten_1", kind="restaurant", tenant_id="ten_1",
+                  amount=MoneyData(4360, "EUR"), fee=MoneyData(0, "EUR"), status="failed", method="standard",
+                  batch_id=None, settles_until=NOW, failure_reason="account_closed", next_attempt_at=LATER),
+     {"payout_id": "po_1", "owner_id": "ten_1", "kind": "restaurant", "tenant_id": "ten_1",
+      "amount": {"amount": 4360, "currency": "EUR"}, "fee": {"amount": 0, "currency": "EUR"}, "status": "failed",
+      "method": "standard", "batch_id": None, "settles_until": NOW.isoformat(), "failure_reason": "account_closed",
+      "next_attempt_at": LATER.isoformat()}),
+    (PayoutCreated(payout_id="po_2", owner_id="cou_1", kind="courier", tenant_id=None, amount=MoneyData(900, "EUR"),
+                   fee=MoneyData(50, "EUR"), status="in_transit", method="instant", batch_id=None, settles_until=None,
+                   failure_reason=None, next_attempt_at=None, retry_of=["po_1"]),
+     {"payout_id": "po_2", "owner_id": "cou_1", "kind": "courier", "tenant_id": None,
+      "amount": {"amount": 900, "currency": "EUR"}, "fee": {"amount": 50, "currency": "EUR"}, "status": "in_transit",
+      "method": "instant", "batch_id": None, "settles_until": None, "failure_reason": None, "next_attempt_at": None,
+      "retry_of": ["po_1"]}),
     (StorePaused(store_id="sto_1", tenant_id="ten_1", until=LATER.astimezone(BERLIN), reason="rush"),
      {"store_id": "sto_1", "tenant_id": "ten_1", "until": LATER.astimezone(BERLIN).isoformat(), "reason": "rush"}),
     (ItemSoldOut(store_id="sto_1", tenant_id="ten_1", item_id="itm_1", reason="merchant", sold_out_until=LATER),

@@ -320,3 +320,34 @@ async def test_scheduled_payouts_pay_what_is_available_and_list_the_lines_they_s
     assert {s["order_id"] for s in retry["settles"]} == set(nets)  # the failed one settled nothing
     # Every figure against the ledger: what the lines netted = paid out (not failed) + the balance left.
     assert sum(nets.values()) == retry["amount"] + await _payable(db, shop.tenant_id)
+
+
+async def test_staff_read_their_tenants_money_operators_name_the_tenant_and_another_tenants_is_404(
+        client, db, shop_factory, make_principal) -> None:
+    shop = await shop_factory()
+    await _delivered(client, make_principal, shop)
+    batch = await ok(await client.post("/v1/payout_batches", headers={**shop.operator, "Idempotency-Key": "b1"},
+                                       json={"kind": "restaurant", "currency": "EUR"}), 201)
+    await _delivered(client, make_principal, shop, key="k2")  # something left in the balance after the payout
+    routes = {"/v1/merchant/balance": {}, "/v1/merchant/statements": _days(-1, 1), "/v1/merchant/payouts": {}}
+    own = {url: await ok(await client.get(url, params=params, headers=shop.staff)) for url, params in routes.items()}
+    assert own["/v1/merchant/balance"]["balances"][0]["total"] == await _payable(db, shop.tenant_id) > 0
+    assert len(own["/v1/merchant/statements"]["items"]) == 2
+    assert [p["id"] for p in own["/v1/merchant/payouts"]["data"]] == [p["id"] for p in batch["payouts"]]
+
+    other = await ok(await client.post("/v1/tenants", json={"name": "B"}, headers=shop.operator), 201)
+    _, staff_b = await make_principal("staff", tenant_id=other["id"])
+    key_b = await ok(await client.post(f"/v1/tenants/{other['id']}/api_keys", json={"name": "pos"},
+                                       headers=staff_b), 201)
+    _, operator = await make_principal("operator")
+    for url, params in routes.items():
+        named = {**params, "tenant_id": shop.tenant_id}
+        assert await ok(await client.get(url, params=named, headers=shop.staff)) == own[url]  # its own, named
+        assert await ok(await client.get(url, params=named, headers=operator)) == own[url]  # an operator names it
+        for b in (staff_b, {"X-Api-Key": key_b["key"]}):  # another tenant's staff and keys: not found
+            assert await _error(await client.get(url, params=named, headers=b)) == (404, "resource_missing"), url
+            mine = await ok(await client.get(url, params=params, headers=b))  # their own money: none yet
+            assert not (mine.get("balances") or mine.get("items") or mine.get("data")), url
+        assert await _error(await client.get(url, params=params, headers=operator)) == (422, "validation_error")
+        _, customer = await make_principal("customer")
+        assert (await client.get(url, params=named, headers=customer)).status == 403

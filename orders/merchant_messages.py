@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from kernel.ids import id_pattern
 from kernel.pagination import id_cursor
 from orders.messages import MissingLine
 

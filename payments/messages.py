@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from kernel.ids import id_pattern
 from kernel.pagination import id_cursor
 
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]

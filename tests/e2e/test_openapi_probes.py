@@ -153,6 +153,8 @@ class Prober:
         path_values = {p["name"]: self.world.path_value(path, p["name"]) for p in params if p["in"] == "path"}
         query = {p["name"]: str(self.spec.sample(p["schema"], p["name"], self.world))
                  for p in params if p["in"] == "query" and p.get("required")}
+        if any(p["in"] == "query" and p["name"] == "tenant_id" for p in params):
+            query["tenant_id"] = self.world.ids["tenant_id"]  # the operator names the tenant it reads
         body = None
         if "requestBody" in op:
             body = self.spec.sample(op["requestBody"]["content"]["application/json"]["schema"], "", self.world)

@@ -28,6 +28,7 @@ from orders.merchant_messages import (
 )
 from orders.statements import StatementLine, to_csv, totals
 from orders.web import ORDERS, _caller, _order_body
+from payments.errors import InsufficientBalance
 
 routes = web.RouteTableDef()
 TAGS = ["merchant money"]
@@ -74,7 +75,7 @@ async def merchant_statement(request: web.Request) -> web.Response:
 
 @routes.post("/v1/merchant/orders/{order_id}/refunds")
 @endpoint(roles={STAFF}, idempotent=True, body=MerchantRefundRequest, response=MerchantRefundOut, status=201,
-          tags=TAGS, errors=[402, 404, 409, 422])
+          tags=TAGS, errors=[InsufficientBalance, 404, 409, 422])
 async def merchant_refund(request: web.Request) -> web.Response:
     """The restaurant refunds its customer: all that is left (no `amount` or `lines`), an `amount`, or the
     value of some `lines`, for a `reason` from a fixed list. Its balance pays (402 `balance_insufficient`

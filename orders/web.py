@@ -28,6 +28,7 @@ from kernel.http import (
     principal,
     refuse_store_scoped,
 )
+from kernel.netguard import DnsUnavailable
 from orders.checkout_rules import ClientContext
 from orders.errors import OrderNotFound
 from orders.lifecycle import OrderLifecycle
@@ -65,6 +66,7 @@ from orders.service import OrdersService
 from orders.tenancy import tenant_scope
 from orders.views import promo_out, quote_out
 from orders.webhooks import Webhooks
+from payments.errors import PaymentDeclined, PaymentRequiresAction
 
 T = TypeVar("T")
 
@@ -139,7 +141,7 @@ async def create_quote(request: web.Request) -> web.Response:
 
 @routes.post("/v1/orders")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=CheckoutRequest, response=OrderOut, status=201, tags=TAGS,
-          errors=[402, 404, 409, 422],
+          errors=[PaymentDeclined, PaymentRequiresAction, 404, 409, 422],
           summary="Check out a quote: re-check, reserve stock, hold the payment (or take the authorized "
                   "payment_intent a 3-D Secure 402 named), place the order. A quote makes one order: ordering "
                   "it again (another Idempotency-Key) is 409 quote_already_used with the order's id. Apps send "
@@ -180,7 +182,8 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/tip")
-@endpoint(roles={CUSTOMER}, body=TipRequest, response=OrderOut, tags=TAGS, errors=[402, 404, 409],
+@endpoint(roles={CUSTOMER}, body=TipRequest, response=OrderOut, tags=TAGS,
+          errors=[PaymentDeclined, PaymentRequiresAction, 404, 409],
           summary="Change the tip (until one hour after delivery; never lower after delivery)")
 async def change_tip(request: web.Request) -> web.Response:
     body = await _order_body(request, TipRequest)
@@ -349,7 +352,7 @@ def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
 
 @routes.post("/v1/merchant/webhook_endpoints")
 @endpoint(roles={STAFF}, body=WebhookEndpointCreate, response=WebhookEndpointOut, status=201, tags=["webhooks"],
-          errors=[422, 503],
+          errors=[422, DnsUnavailable],
           summary="Register an endpoint for order events (https, public addresses only: 422 webhook_url_forbidden "
                   "with a reason); the signing secret is shown once")
 async def create_endpoint(request: web.Request) -> web.Response:

@@ -21,7 +21,13 @@ from kernel.http import (
 from kernel.money import Money, is_known_currency
 from payments import messages as m
 from payments import model, store
-from payments.errors import ResourceMissing
+from payments.errors import (
+    PaymentDeclined,
+    PaymentRequiresAction,
+    ProcessorError,
+    ProcessorUnavailable,
+    ResourceMissing,
+)
 from payments.service import PaymentsService, RiskContext
 from payments.store import Intent
 
@@ -96,7 +102,7 @@ def _intent_or_raise(intent: Intent) -> web.Response:
 
 @routes.post("/v1/payment_methods")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.CreatePaymentMethod, response=m.PaymentMethodView,
-          status=200, tags=TAGS, errors=[402, 409])
+          status=200, tags=TAGS, errors=[PaymentDeclined, 409])
 async def create_payment_method(request: web.Request) -> web.Response:
     """Tokenize a card for the calling customer; the number goes to the vault, the CVC nowhere."""
     body = await decode_body(request, m.CreatePaymentMethod)
@@ -143,7 +149,7 @@ async def set_default_payment_method(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.CreatePaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[402, 404, 409])
+          errors=[PaymentDeclined, PaymentRequiresAction, 404, 409])
 async def create_payment_intent(request: web.Request) -> web.Response:
     """Create (and with `confirm: true`, confirm) a PaymentIntent for the calling customer."""
     body = await decode_body(request, m.CreatePaymentIntent)
@@ -181,7 +187,7 @@ async def get_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/confirm")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.ConfirmPaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[402, 404, 409])
+          errors=[PaymentDeclined, PaymentRequiresAction, 404, 409])
 async def confirm_payment_intent(request: web.Request) -> web.Response:
     """Confirm: authorize the card, or finish 3-D Secure with `authentication`."""
     body = await decode_body(request, m.ConfirmPaymentIntent)
@@ -197,7 +203,7 @@ async def confirm_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/capture")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CapturePaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[404, 409, 502, 503])
+          errors=[404, 409, ProcessorError, ProcessorUnavailable])
 async def capture_payment_intent(request: web.Request) -> web.Response:
     """Capture up to the authorized amount; the rest of the hold is released."""
     body = await decode_body(request, m.CapturePaymentIntent)
@@ -208,7 +214,7 @@ async def capture_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/cancel")
 @endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, body=m.CancelPaymentIntent, response=m.PaymentIntentView,
-          tags=TAGS, errors=[404, 409, 502, 503])
+          tags=TAGS, errors=[404, 409, ProcessorError, ProcessorUnavailable])
 async def cancel_payment_intent(request: web.Request) -> web.Response:
     """Cancel a PaymentIntent that is not yet captured, releasing its hold."""
     body = await decode_body(request, m.CancelPaymentIntent)
@@ -230,7 +236,7 @@ def refund_view(row: Any) -> m.RefundView:
 
 @routes.post("/v1/refunds")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CreateRefund, response=m.RefundView, tags=TAGS,
-          errors=[404, 409, 502, 503])
+          errors=[404, 409, ProcessorError, ProcessorUnavailable])
 async def create_refund(request: web.Request) -> web.Response:
     """Refund part or all of a captured PaymentIntent (several refunds may follow one another)."""
     body = await decode_body(request, m.CreateRefund)

@@ -12,9 +12,11 @@ from aiohttp import web
 from kernel.errors import ValidationFailed
 from kernel.http import COURIER, CUSTOMER, OPERATOR, decode_body, decode_query, endpoint, json_response, principal
 from kernel.money import Money
+from kernel.netguard import DnsUnavailable
 from kernel.webhook_client import WebhookClient
 from payments import messages as m
 from payments import reconcile, store
+from payments.errors import InsufficientBalance
 from payments.model import Account
 from payments.web import PAYMENTS, TAGS, _currency
 
@@ -98,7 +100,7 @@ async def grant_credit(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payouts")
 @endpoint(roles={COURIER}, idempotent=True, body=m.CreatePayout, response=m.PayoutView, status=201, tags=TAGS,
-          errors=[402])
+          errors=[InsufficientBalance])
 async def cash_out(request: web.Request) -> web.Response:
     """A courier cashes out earnings: instant (with a fee) or with the next weekly batch."""
     body = await decode_body(request, m.CreatePayout)
@@ -184,7 +186,7 @@ async def get_reconciliation(request: web.Request) -> web.Response:
 
 @routes.post("/v1/webhook_endpoints")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CreateWebhookEndpoint, response=m.WebhookEndpointView,
-          status=201, tags=TAGS, errors=[422, 503])
+          status=201, tags=TAGS, errors=[422, DnsUnavailable])
 async def create_webhook_endpoint(request: web.Request) -> web.Response:
     """Subscribe a URL to payment events; the signing secret is shown once. Only https to public
     addresses (422 `webhook_url_forbidden`, with a `reason`)."""

@@ -74,7 +74,7 @@ async def _fixes(request: web.Request) -> list[DeviceFix]:
 
 @routes.post("/osmand")
 @routes.get("/osmand")
-@endpoint(roles=None, response=OsmAndResult, tags=TAGS, errors=[401, 409, 422, 503],
+@endpoint(roles=None, response=OsmAndResult, tags=TAGS, errors=[401, 409, 422, DeviceUnavailable],
           summary="OsmAnd protocol (Traccar Client): GET or POST a fix with id (the device key), lat, lon, "
                   "timestamp, speed (knots), bearing, accuracy, altitude, batt; or the JSON body newer Traccar "
                   "Client versions send. Same validation and live index as the courier socket")

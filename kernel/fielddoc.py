@@ -14,10 +14,9 @@ from msgspec import Meta
 
 
 def doc(description: str, *examples: Any) -> Meta:
-    """A field's description and at least one example; the examples must validate against the type."""
-    if not examples:
-        raise ValueError("document a field with at least one example")
-    return Meta(description=description, examples=list(examples))
+    """A field's description and its examples, which must validate against the type. Only a field whose
+    type is another Struct (or a list or an optional one) goes without: that Struct documents its fields."""
+    return Meta(description=description, examples=list(examples)) if examples else Meta(description=description)
 
 
 # Money: an integer number of minor units plus an ISO 4217 currency, never a float.

@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from kernel.clientip import client_ip
 from kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from kernel.fielddoc import doc
 from kernel.http import (
     COURIER,
     CUSTOMER,
@@ -295,7 +296,10 @@ async def deliver(request: web.Request) -> web.Response:
 
 
 class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    courier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """The courier to give the order to."""
+
+    courier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64), doc("The courier's account id",
+                                                                               "cou_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
 
 
 @routes.post("/v1/orders/{order_id}/courier")

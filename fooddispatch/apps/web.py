@@ -12,6 +12,7 @@ import logging
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import msgspec
@@ -22,6 +23,7 @@ from fooddispatch import auth
 from fooddispatch.apps.view import TrackingView, first_name, tracking_view
 from fooddispatch.keys import SETTINGS
 from kernel.errors import DomainError, NotFound, Unauthenticated
+from kernel.fielddoc import doc
 from kernel.http import OPERATOR, Principal, encode, endpoint, json_response, optional_principal
 from orders import web as orders_web
 from orders.errors import TrackingLinkGone
@@ -97,8 +99,13 @@ NAMES = web.AppKey("apps_names", Names)
 
 
 class MapConfig(msgspec.Struct, frozen=True):
-    tile_url: str | None  # {z}/{x}/{y} tiles; null: draw on a plain background
-    attribution: str | None
+    """The maps' tile server."""
+
+    tile_url: Annotated[str | None, doc(  # {z}/{x}/{y} tiles; null: draw on a plain background
+        "A {z}/{x}/{y} tile URL template; null: draw on a plain background",
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png")]
+    attribution: Annotated[str | None, doc("The tiles' attribution, to show on the map",
+                                           "© OpenStreetMap contributors")]
 
 
 # ---- pages ------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from catalog.web import CATALOG
-from fooddispatch.identity import API_KEY_PREFIX, IdentityService
+from fooddispatch.identity import API_KEY_PREFIX, INVALID_CREDENTIALS, EmailTaken, IdentityService
 from fooddispatch.keys import DB
 from kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from kernel.fielddoc import doc
@@ -150,7 +150,8 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/v1/auth/register")
-@endpoint(roles=None, body=Register, response=TokenResponse, status=201, summary="Register a customer", tags=["auth"])
+@endpoint(roles=None, body=Register, response=TokenResponse, status=201, summary="Register a customer", tags=["auth"],
+          errors=[EmailTaken])
 async def register(request: web.Request) -> web.Response:
     body = await decode_body(request, Register)
     _check_email(body.email)
@@ -161,7 +162,7 @@ async def register(request: web.Request) -> web.Response:
 
 @routes.post("/v1/auth/login")
 @endpoint(roles=None, body=Login, response=TokenResponse, summary="Log in with email and password", tags=["auth"],
-          errors=[401])
+          errors=[(Unauthenticated.status, INVALID_CREDENTIALS)])
 async def login(request: web.Request) -> web.Response:
     body = await decode_body(request, Login)
     identity = request.app[IDENTITY_SERVICE]
@@ -178,7 +179,7 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.post("/v1/accounts")
 @endpoint(roles={OPERATOR}, body=CreateAccount, response=AccountResponse, status=201,
-          summary="Create an account of any role (operators)", tags=["auth"])
+          summary="Create an account of any role (operators)", tags=["auth"], errors=[EmailTaken])
 async def create_account(request: web.Request) -> web.Response:
     body = await decode_body(request, CreateAccount)
     if body.email:

@@ -19,6 +19,7 @@ from fooddispatch.idempotency import (
     IdempotencyResponseUnavailable,
     IdempotencyUnavailable,
 )
+from fooddispatch.identity import API_KEY_REVOKED, InvalidToken, TokenExpired
 from kernel.errors import (
     Conflict,
     DomainError,
@@ -254,7 +255,7 @@ def _error_codes(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]])
         add(413, HTTP_CODES[413])
         add(ValidationFailed.status, ValidationFailed.code)
     if spec.roles:
-        add(Unauthenticated.status, Unauthenticated.code)
+        add(Unauthenticated.status, Unauthenticated.code, TokenExpired.code, InvalidToken.code, API_KEY_REVOKED)
         add(Forbidden.status, Forbidden.code)
     if spec.query is not None or params:  # the edge refuses bad queries, NUL in any parameter: 422
         add(ValidationFailed.status, ValidationFailed.code)

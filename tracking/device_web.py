@@ -12,7 +12,7 @@ from aiohttp import web
 from kernel.errors import DomainError
 from kernel.fielddoc import doc
 from kernel.http import OPERATOR, decode_body, endpoint, json_response, principal
-from tracking.devices import DeviceIngest, DeviceKeys
+from tracking.devices import CourierSocketOpen, DeviceIngest, DeviceKeyRevoked, DeviceKeys, InvalidDeviceKey
 from tracking.osmand import DeviceFix, InvalidFix, negative_speed_is_unknown, parse_json, parse_params
 
 DEVICE_KEYS = web.AppKey("tracking_device_keys", DeviceKeys)
@@ -85,7 +85,8 @@ async def _fixes(request: web.Request) -> list[DeviceFix]:
 
 @routes.post("/osmand")
 @routes.get("/osmand")
-@endpoint(roles=None, response=OsmAndResult, tags=TAGS, errors=[401, 409, 422, DeviceUnavailable],
+@endpoint(roles=None, response=OsmAndResult, tags=TAGS,
+          errors=[InvalidDeviceKey, DeviceKeyRevoked, CourierSocketOpen, InvalidFix, DeviceUnavailable],
           summary="OsmAnd protocol (Traccar Client): GET or POST a fix with id (the device key), lat, lon, "
                   "timestamp, speed (knots), bearing, accuracy, altitude, batt; or the JSON body newer Traccar "
                   "Client versions send. Same validation and live index as the courier socket")

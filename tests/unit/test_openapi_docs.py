@@ -6,7 +6,10 @@ Built from the route table without servers: `create_app` does no I/O until it st
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,18 @@ from jsonschema import Draft202012Validator
 from fooddispatch.app import create_app
 from fooddispatch.config import Settings
 from fooddispatch.openapi import build_openapi
+from kernel.errors import DomainError
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("catalog", "orders", "payments", "dispatch", "tracking", "geo", "kernel", "fooddispatch")
+# Codes no HTTP answer carries, and why.
+NEVER_ANSWERED = {
+    "conflict": "the base type of every 409, never raised itself",
+    "invalid_webhook_url": "orders.errors.InvalidWebhookUrl is never raised (netguard's webhook_url_forbidden is)",
+    "lease_lost": "dispatch's region lease, lost inside the dispatch loop, never in a request",
+    "split_unbalanced": "an invariant of the capture split orders computes, not of anything a client sends",
+}
+_LITERAL_CODE = re.compile(r'(?<![a-z_])code="([a-z_]+)"')
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +111,26 @@ def test_every_error_answer_lists_the_codes_it_can_carry(doc: dict[str, Any]) ->
         checkout["400"]["x-error-codes"])
     assert "validation_error" in checkout["422"]["x-error-codes"]
     assert {"database_unavailable", "redis_unavailable"} <= set(checkout["503"]["x-error-codes"])
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_error_code_the_code_raises_is_documented_on_some_operation(doc: dict[str, Any]) -> None:
+    """A new error type, or a code given at a raise site (`code="..."`), must be declared on the routes
+    that answer with it (`endpoint(errors=...)`), or the document would not list it."""
+    documented = {code for methods in doc["paths"].values() for op in methods.values()
+                  for answer in op["responses"].values() for code in answer.get("x-error-codes", [])}
+    for package in PACKAGES:
+        if (ROOT / package / "errors.py").exists():
+            importlib.import_module(f"{package}.errors")
+    codes = {cls.code: f"{cls.__module__}.{cls.__name__}" for cls in _subclasses(DomainError)}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            codes.update({code: str(path.relative_to(ROOT)) for code in _LITERAL_CODE.findall(path.read_text())})
+    undocumented = sorted(f"{code} ({where})" for code, where in codes.items()
+                          if code not in documented and code not in NEVER_ANSWERED)
+    assert undocumented == [], "\n".join(undocumented)

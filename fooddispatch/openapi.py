@@ -4,7 +4,7 @@ handler declared with `endpoint(...)`; nothing here is written by hand."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import msgspec
 from aiohttp import web
@@ -226,9 +226,12 @@ def _description(spec: EndpointSpec, doc: str, summary: str) -> str:
 
 
 def _answer(response: Any) -> str:
-    """A success answer's description: the first line of its type's docstring, else its name."""
-    first = (getattr(response, "__doc__", None) or "").strip().splitlines()
-    return first[0] if first else getattr(response, "__name__", "OK")
+    """A success answer's description: the first paragraph of its Struct's docstring (a list: of its items')."""
+    if get_origin(response) is list:
+        return "A list, each item: " + _answer(get_args(response)[0])
+    text = (response.__doc__ or "") if isinstance(response, type) and issubclass(response, msgspec.Struct) else ""
+    paragraph = " ".join(line.strip() for line in text.strip().split("\n\n")[0].splitlines())
+    return paragraph or getattr(response, "__name__", "OK")
 
 
 def _error_codes(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]]) -> dict[int, list[str]]:

@@ -28,7 +28,7 @@ from kernel.ids import new_id
 
 log = structlog.get_logger("fooddispatch.http")
 
-HTTP_CODES = {
+_HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -165,7 +165,7 @@ class _Failures:
 
 def _http_error_response(exc: web.HTTPException) -> web.Response:
     """aiohttp's own errors (no route, wrong method, body too large) with stable codes."""
-    code = HTTP_CODES.get(exc.status, "http_error")
+    code = _HTTP_CODES.get(exc.status, "http_error")
     message = exc.reason if exc.status != 413 else "request body is larger than the limit"
     response = error_response(exc.status, code, message)
     if exc.status == 405:

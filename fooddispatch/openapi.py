@@ -9,7 +9,8 @@ from typing import Any, get_args, get_origin
 import msgspec
 from aiohttp import web
 
-from fooddispatch.errors import HTTP_CODES, UNAVAILABLE
+from fooddispatch.errors import _HTTP_CODES as HTTP_CODES  # aiohttp's own errors: bad_request, payload_too_large
+from fooddispatch.errors import UNAVAILABLE
 from fooddispatch.idempotency import (
     KEY_MISSING,
     MAX_KEY_LENGTH,

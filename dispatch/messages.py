@@ -9,18 +9,32 @@ A courier answers an offer on its socket with tracking's `offer_response` frame:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
+from kernel.fielddoc import AMOUNT, CURRENCY, LAT, LNG, doc
+
+ULID = "01JE3ZK4Q8N3W6V5T2R1P0M9XA"
+REGION = doc("The dispatch region", "berlin")
+OFFER_ID = doc("The offer's id", f"ofr_{ULID}")
+COURIER_ID = doc("The courier's account id", f"cou_{ULID}")
+ORDER_IDS = doc("The orders in the bundle", [f"ord_{ULID}"])
+CELL = doc("An H3 cell index", "871f1d489ffffff")
+
 
 class LatLng(msgspec.Struct):
-    lat: float
-    lng: float
+    """A place on the map (WGS84)."""
+
+    lat: Annotated[float, LAT]
+    lng: Annotated[float, LNG]
 
 
 class MoneyOut(msgspec.Struct):
-    amount: int  # minor units
-    currency: str
+    """An amount of money: integer minor units and a currency."""
+
+    amount: Annotated[int, AMOUNT]  # minor units
+    currency: Annotated[str, CURRENCY]
 
 
 class OfferPickup(msgspec.Struct):
@@ -85,71 +99,87 @@ class ErrorFrame(msgspec.Struct, tag="error", tag_field="type"):
 
 
 class HeatCell(msgspec.Struct):
-    cell: str  # H3 resolution 7
-    lat: float
-    lng: float
-    open_orders: int
-    available_couriers: int
-    multiplier: float
-    changed_at: float | None = None  # epoch seconds of the last level change
+    """Demand and supply in one H3 resolution-7 cell, and the surge it priced."""
+
+    cell: Annotated[str, CELL]  # H3 resolution 7
+    lat: Annotated[float, doc("The cell centre's latitude", 52.52)]
+    lng: Annotated[float, doc("The cell centre's longitude", 13.405)]
+    open_orders: Annotated[int, doc("Orders waiting for a courier in the cell", 7)]
+    available_couriers: Annotated[int, doc("Couriers free in the cell", 3)]
+    multiplier: Annotated[float, doc("The busy-area fee multiplier published for the cell", 1.25)]
+    changed_at: Annotated[float | None, doc(  # epoch seconds of the last level change
+        "When the level last changed, seconds since the epoch", 1765130400.0)] = None
 
 
 class SurgeMap(msgspec.Struct):
-    region: str
-    updated_at: datetime | None
-    cells: list[HeatCell]
+    """A region's surge heat map."""
+
+    region: Annotated[str, REGION]
+    updated_at: Annotated[datetime | None, doc("When the map was last computed", "2026-12-07T18:00:00Z")]
+    cells: Annotated[list[HeatCell], doc("The cells with demand or supply", [])]
 
 
 class PoolOrder(msgspec.Struct):
-    order_id: str
-    store_id: str
-    status: str
-    pickup: LatLng
-    dropoff: LatLng
-    placed_at: datetime
-    ready_at: datetime | None
-    promised_at: datetime
-    excluded_couriers: list[str]
-    offer_id: str | None = None
-    courier_id: str | None = None
+    """An order in the dispatch pool."""
+
+    order_id: Annotated[str, doc("The order's id", f"ord_{ULID}")]
+    store_id: Annotated[str, doc("The store's id", f"sto_{ULID}")]
+    status: Annotated[str, doc("waiting, offered or assigned", "offered")]
+    pickup: Annotated[LatLng, doc("The store")]
+    dropoff: Annotated[LatLng, doc("The drop-off")]
+    placed_at: Annotated[datetime, doc("When it was placed", "2026-12-07T18:00:00Z")]
+    ready_at: Annotated[datetime | None, doc("When the food is expected", "2026-12-07T18:15:00Z")]
+    promised_at: Annotated[datetime, doc("The promised delivery time", "2026-12-07T18:40:00Z")]
+    excluded_couriers: Annotated[list[str], doc("Couriers who declined or let an offer lapse: not offered again",
+                                                [f"cou_{ULID}"])]
+    offer_id: Annotated[str | None, doc("The live offer, if any", f"ofr_{ULID}")] = None
+    courier_id: Annotated[str | None, doc("The assigned courier, if any", None)] = None
 
 
 class LiveOffer(msgspec.Struct):
-    offer_id: str
-    courier_id: str
-    order_ids: list[str]
-    status: str
-    expires_at: datetime
-    payout: MoneyOut
+    """An offer waiting for the courier's answer."""
+
+    offer_id: Annotated[str, OFFER_ID]
+    courier_id: Annotated[str, COURIER_ID]
+    order_ids: Annotated[list[str], ORDER_IDS]
+    status: Annotated[str, doc("The offer's status", "pending")]
+    expires_at: Annotated[datetime, doc("It lapses then", "2026-12-07T18:01:00Z")]
+    payout: Annotated[MoneyOut, doc("What the bundle pays the courier")]
 
 
 class PoolView(msgspec.Struct):
-    region: str
-    orders: list[PoolOrder]
-    offers: list[LiveOffer]
+    """A region's dispatch pool."""
+
+    region: Annotated[str, REGION]
+    orders: Annotated[list[PoolOrder], doc("Orders waiting, offered or assigned", [])]
+    offers: Annotated[list[LiveOffer], doc("Offers out", [])]
 
 
 class RoundStat(msgspec.Struct):
-    region: str
-    at: datetime
-    seconds: float
-    open_orders: int
-    couriers: int
-    offers: int
-    held: int
-    fence: int
+    """One dispatch round."""
+
+    region: Annotated[str, REGION]
+    at: Annotated[datetime, doc("When it ran", "2026-12-07T18:00:05Z")]
+    seconds: Annotated[float, doc("How long it took", 0.042)]
+    open_orders: Annotated[int, doc("Orders it considered", 12)]
+    couriers: Annotated[int, doc("Couriers it considered", 9)]
+    offers: Annotated[int, doc("Offers it sent", 5)]
+    held: Annotated[int, doc("Orders it held back to bundle later", 2)]
+    fence: Annotated[int, doc("The region lease's fencing token it ran under", 17)]
 
 
 class RoundStats(msgspec.Struct):
-    region: str
-    lease_holder: str | None
-    fence: int | None
-    this_process_leads: bool
-    offers_sent: int
-    offers_accepted: int
-    offers_declined: int
-    offers_expired: int
-    rounds: list[RoundStat]
+    """Recent dispatch rounds of this process in a region, and the region's lease."""
+
+    region: Annotated[str, REGION]
+    lease_holder: Annotated[str | None, doc("The process holding the region's lease", "web-1")]
+    fence: Annotated[int | None, doc("The lease's fencing token", 17)]
+    this_process_leads: Annotated[bool, doc("Whether this process dispatches the region", True)]
+    offers_sent: Annotated[int, doc("Offers sent since start", 120)]
+    offers_accepted: Annotated[int, doc("Offers accepted", 96)]
+    offers_declined: Annotated[int, doc("Offers declined", 14)]
+    offers_expired: Annotated[int, doc("Offers that lapsed", 10)]
+    rounds: Annotated[list[RoundStat], doc("The latest rounds, newest first", [])]
 
 
 encoder = msgspec.json.Encoder()

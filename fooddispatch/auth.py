@@ -7,13 +7,16 @@ who may call it: no principal on a protected route is 401, a wrong role 403.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from aiohttp import web
 
 from catalog.web import CATALOG
-from fooddispatch.identity import API_KEY_PREFIX, IdentityService
+from fooddispatch.identity import API_KEY_PREFIX, INVALID_CREDENTIALS, EmailTaken, IdentityService
 from fooddispatch.keys import DB
 from kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from kernel.fielddoc import doc
 from kernel.http import (
     OPERATOR,
     PRINCIPAL_KEY,
@@ -67,52 +70,77 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+ULID = "01JE3ZK4Q8N3W6V5T2R1P0M9XA"
+EMAIL = doc("The account's email address (the login)", "ada@example.com")
+PASSWORD = doc("The password (at least 8 characters)", "correct horse battery")
+NAME = doc("The person's name", "Ada Lovelace")
+ACCOUNT_ID = doc("The account's id; its prefix tells the role (cus, cou, stf, opr)", f"cus_{ULID}")
+ROLE = doc("customer, courier, staff or operator", "customer")
+TENANT = doc("Staff and API keys: the tenant (merchant) they belong to", f"ten_{ULID}")
+
+
 class Register(msgspec.Struct, forbid_unknown_fields=True):
-    email: str = msgspec.field()
-    password: str = msgspec.field()
-    name: str | None = None
+    """A new customer account."""
+
+    email: Annotated[str, EMAIL] = msgspec.field()
+    password: Annotated[str, PASSWORD] = msgspec.field()
+    name: Annotated[str | None, NAME] = None
 
 
 class Login(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    password: str
+    """Email and password."""
+
+    email: Annotated[str, EMAIL]
+    password: Annotated[str, PASSWORD]
 
 
 class TokenResponse(msgspec.Struct):
-    token: str
-    account_id: str
-    role: str
-    tenant_id: str | None = None
+    """A bearer token for the account: send it as `Authorization: Bearer <token>`."""
+
+    token: Annotated[str, doc("The bearer token (a JWT)", "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.e30.c2ln")]
+    account_id: Annotated[str, ACCOUNT_ID]
+    role: Annotated[str, ROLE]
+    tenant_id: Annotated[str | None, TENANT] = None
 
 
 class CreateAccount(msgspec.Struct, forbid_unknown_fields=True):
-    role: str
-    email: str | None = None
-    password: str | None = None
-    name: str | None = None
-    tenant_id: str | None = None
+    """An account of any role, made by an operator."""
+
+    role: Annotated[str, ROLE]
+    email: Annotated[str | None, EMAIL] = None
+    password: Annotated[str | None, PASSWORD] = None
+    name: Annotated[str | None, NAME] = None
+    tenant_id: Annotated[str | None, TENANT] = None
 
 
 class AccountResponse(msgspec.Struct):
-    account_id: str
-    role: str
-    tenant_id: str | None = None
-    name: str | None = None
+    """An account."""
+
+    account_id: Annotated[str, ACCOUNT_ID]
+    role: Annotated[str, ROLE]
+    tenant_id: Annotated[str | None, TENANT] = None
+    name: Annotated[str | None, NAME] = None
 
 
 class CreateApiKey(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
+    """A restaurant API key (for a tablet or an integration)."""
+
+    name: Annotated[str, doc("What the key is for", "Kitchen tablet")]
     # A restaurant tablet's key: it acts for this store of the tenant only (its orders, its feed,
     # its catalog routes) and manages nothing of the tenant's. Omitted: every store of the tenant.
-    store_id: str | None = None
+    store_id: Annotated[str | None, doc("A tablet's key: it acts for this store only and manages nothing of the "
+                                        "tenant's; left out, every store of the tenant", f"sto_{ULID}")] = None
 
 
 class ApiKeyCreated(msgspec.Struct):
-    id: str
-    tenant_id: str
-    key: str  # shown once
-    store_id: str | None = None
-    api_version: str | None = None  # the API version the key's requests get without a FoodDispatch-Version header
+    """A new API key: send it as `X-Api-Key`. Shown once."""
+
+    id: Annotated[str, doc("The key's id (to revoke it)", f"key_{ULID}")]
+    tenant_id: Annotated[str, doc("The tenant it belongs to", f"ten_{ULID}")]
+    key: Annotated[str, doc("The key itself, shown only now", "fdk_9b2f4c7e1d0a8b3c")]  # shown once
+    store_id: Annotated[str | None, doc("The one store it acts for; null: every store", None)] = None
+    api_version: Annotated[str | None, doc("The API version the key's requests get without a "
+                                           "FoodDispatch-Version header", "2026-12-07")] = None
 
 
 def _check_email(email: str) -> None:
@@ -124,7 +152,8 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/v1/auth/register")
-@endpoint(roles=None, body=Register, response=TokenResponse, status=201, summary="Register a customer", tags=["auth"])
+@endpoint(roles=None, body=Register, response=TokenResponse, status=201, summary="Register a customer", tags=["auth"],
+          errors=[EmailTaken])
 async def register(request: web.Request) -> web.Response:
     body = await decode_body(request, Register)
     _check_email(body.email)
@@ -135,7 +164,7 @@ async def register(request: web.Request) -> web.Response:
 
 @routes.post("/v1/auth/login")
 @endpoint(roles=None, body=Login, response=TokenResponse, summary="Log in with email and password", tags=["auth"],
-          errors=[401])
+          errors=[(Unauthenticated.status, INVALID_CREDENTIALS)])
 async def login(request: web.Request) -> web.Response:
     body = await decode_body(request, Login)
     identity = request.app[IDENTITY_SERVICE]
@@ -152,7 +181,7 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.post("/v1/accounts")
 @endpoint(roles={OPERATOR}, body=CreateAccount, response=AccountResponse, status=201,
-          summary="Create an account of any role (operators)", tags=["auth"])
+          summary="Create an account of any role (operators)", tags=["auth"], errors=[EmailTaken])
 async def create_account(request: web.Request) -> web.Response:
     body = await decode_body(request, CreateAccount)
     if body.email:

@@ -70,6 +70,9 @@ HELD_WAIT = 1.0  # how long a claim waits for this process's liveness lock after
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+KEY_MISSING = "idempotency_key_missing"  # 400 on a route that requires the header
+
+
 class IdempotencyKeyReused(DomainError):
     status = 400
     code = "idempotency_key_reused"
@@ -301,7 +304,7 @@ def _key_from(request: web.Request, required: bool) -> str | None:
     if not key:
         if required:
             raise ValidationFailed("this write requires an Idempotency-Key header", param=HEADER,
-                                   code="idempotency_key_missing", status=400)
+                                   code=KEY_MISSING, status=400)
         return None
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters", param=HEADER)

@@ -36,6 +36,11 @@ class InvalidToken(Unauthenticated):
     code = "invalid_token"
 
 
+# Codes of 401s raised without a type of their own.
+INVALID_CREDENTIALS = "invalid_credentials"
+API_KEY_REVOKED = "api_key_revoked"
+
+
 class EmailTaken(Conflict):
     code = "email_taken"
 
@@ -171,7 +176,7 @@ class IdentityService:
         stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
         ok = await _verify_off_loop(stored, password)
         if row is None or not ok:
-            raise Unauthenticated("email or password is wrong", code="invalid_credentials")
+            raise Unauthenticated("email or password is wrong", code=INVALID_CREDENTIALS)
         return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
 
     async def get_account(self, account_id: str) -> Principal:
@@ -247,7 +252,7 @@ class IdentityService:
         if row is None or not hmac.compare_digest(row["secret_hash"], _secret_hash(secret)):
             raise InvalidToken("unknown API key")
         if row["revoked_at"] is not None:
-            raise Unauthenticated("API key has been revoked", code="api_key_revoked")
+            raise Unauthenticated("API key has been revoked", code=API_KEY_REVOKED)
         stores = None if row["store_id"] is None else frozenset({row["store_id"]})
         return Principal(account_id=row["id"], role=STAFF, tenant_id=row["tenant_id"], via="api_key",
                          store_ids=stores, api_version=row["api_version"])

@@ -4,34 +4,94 @@ handler declared with `endpoint(...)`; nothing here is written by hand."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import msgspec
 from aiohttp import web
 
 from fooddispatch import versions
-from fooddispatch.idempotency import MAX_KEY_LENGTH, READS
+from fooddispatch.errors import _HTTP_CODES as HTTP_CODES  # aiohttp's own errors: bad_request, payload_too_large
+from fooddispatch.errors import UNAVAILABLE
+from fooddispatch.idempotency import (
+    KEY_MISSING,
+    MAX_KEY_LENGTH,
+    READS,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    IdempotencyResponseUnavailable,
+    IdempotencyUnavailable,
+)
+from fooddispatch.identity import API_KEY_REVOKED, InvalidToken, TokenExpired
+from kernel.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidJson,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+)
 from kernel.http import EndpointSpec, endpoint_spec, json_response
 
 _ERROR_SCHEMA = {
     "type": "object",
+    "description": "Every error answer: one object under `error`. Branch on `code`, never on `message`.",
     "required": ["error"],
     "properties": {
         "error": {
             "type": "object",
+            "description": "What went wrong. Some codes add fields (e.g. `decline_code` on `card_declined`, "
+                           "a fresh `quote` on `price_changed`).",
+            "examples": [{"code": "validation_error", "message": "Expected `int`, got `str`", "param": "tip"}],
             "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string", "description": "stable machine-readable code"},
-                "message": {"type": "string"},
-                "param": {"type": ["string", "null"], "description": "the offending field path"},
+                "code": {"type": "string", "examples": ["validation_error", "not_found"],
+                         "description": "Stable machine-readable code; each operation's error responses list "
+                                        "the codes it can answer with (`x-error-codes`)"},
+                "message": {"type": "string", "examples": ["Expected `int`, got `str`"],
+                            "description": "Human-readable explanation, for logs and developers (may change)"},
+                "param": {"type": ["string", "null"], "examples": ["lines[0].quantity", None],
+                          "description": "The offending field path, query parameter or header, when one is to blame"},
             },
         }
     },
 }
 _STATUS_TEXT = {
     400: "Malformed request", 401: "Missing or invalid credentials", 402: "Payment declined",
-    403: "Role not allowed", 404: "Not found", 409: "Conflict with the current state",
-    413: "Body too large", 422: "Validation failed", 429: "Rate limited",
+    403: "Role not allowed", 404: "Not found", 409: "Conflict with the current state", 410: "Gone",
+    413: "Body too large", 422: "Validation failed", 429: "Rate limited", 502: "Upstream refused",
+    503: "A dependency is unavailable; retry after `Retry-After`",
+}
+# The code a status alone stands for, when a route declares the status without an error type.
+_BASE_ERRORS: dict[int, type[DomainError]] = {
+    cls.status: cls for cls in (Unauthenticated, Forbidden, NotFound, Conflict, ValidationFailed)
+}
+# Path parameters: what they name and an example (ids are `prefix_` + 26 Crockford base32 characters).
+_ULID = "01JE3ZK4Q8N3W6V5T2R1P0M9XA"
+_PATH_PARAMS: dict[str, tuple[str, str]] = {
+    "order_id": ("The order's id", f"ord_{_ULID}"),
+    "store_id": ("The store's id", f"sto_{_ULID}"),
+    "tenant_id": ("The tenant's (merchant's) id", f"ten_{_ULID}"),
+    "endpoint_id": ("The webhook endpoint's id", f"whe_{_ULID}"),
+    "key_id": ("The API key's id", f"key_{_ULID}"),
+    "courier_id": ("The courier's account id", f"cou_{_ULID}"),
+    "dead_letter_id": ("The dead letter's id", f"dlq_{_ULID}"),
+    "event_id": ("The event's id", f"evt_{_ULID}"),
+    "item_id": ("The menu item's id, as the menu names it", "margherita"),
+    "region": ("The dispatch region's name", "berlin"),
+    "day": ("A calendar day, YYYY-MM-DD", "2026-12-24"),
+    "owner": ("The balance owner's account id (a customer, courier or tenant)", f"cou_{_ULID}"),
+    "token": ("The tracking link's signed token, as the link carries it", "tl_01JE3ZK4Q8.sig"),
+    "link_id": ("The tracking link's id, or `*` for every link issued so far", f"tl_{_ULID}"),
+}
+# `{id}` names what the path segment before it names.
+_ID_OF: dict[str, tuple[str, str]] = {
+    "payment_methods": ("The saved card's id", f"pm_{_ULID}"),
+    "payment_intents": ("The PaymentIntent's id", f"pi_{_ULID}"),
+    "refunds": ("The refund's id", f"re_{_ULID}"),
+    "payouts": ("The payout's id", f"po_{_ULID}"),
+    "device_keys": ("The device key's id", f"dev_{_ULID}"),
 }
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 # A tag's description (Markdown), given by the component that wires the package (`describe_tag`).
@@ -89,8 +149,20 @@ def _schemas(ops: list[tuple[str, str, EndpointSpec | None, Any]]) -> tuple[dict
             if t is not None and t not in types:
                 types.append(t)
     schemas_for, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    for schema in components.values():
+        for prop in schema.get("properties", {}).values():
+            _hoist(prop)
     components["Error"] = _ERROR_SCHEMA
     return dict(zip(types, schemas_for, strict=True)), components
+
+
+def _hoist(prop: dict[str, Any]) -> None:
+    """An optional field documented on its type (`Annotated[str, doc(...)] | None`): its description
+    and examples belong to the property, where readers and tools look."""
+    for branch in prop.get("anyOf", ()):
+        for key in ("description", "examples"):
+            if key in branch and key not in prop:
+                prop[key] = branch[key]
 
 
 def _operation(path: str, method: str, spec: EndpointSpec | None, handler: Any, ref: dict[Any, Any],
@@ -98,21 +170,21 @@ def _operation(path: str, method: str, spec: EndpointSpec | None, handler: Any, 
     """One operation: from the handler's `endpoint(...)` declaration, or its docstring alone."""
     op: dict[str, Any] = {"operationId": f"{method}_{handler.__name__}", "responses": {}}
     doc = (handler.__doc__ or "").strip()
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _PARAM.findall(path)
-    ]
+    params = [_path_param(path, name) for name in _PARAM.findall(path)]
     writes = method.upper() not in READS and not (spec is not None and spec.websocket)
     if writes:
         params.append(_idempotency_header(required=spec is not None and spec.idempotent))
     if spec is None:
         op["summary"] = doc.splitlines()[0] if doc else handler.__name__
+        op["description"] = doc or op["summary"]
         op["responses"]["200"] = {"description": "OK"}
     else:
         _declared(op, spec, doc or "", handler.__name__, params, ref, components)
-        for status in sorted(_error_statuses(spec, writes, params)):
+        for status, codes in sorted(_error_codes(spec, writes, params).items()):
+            listed = ", ".join(f"`{code}`" for code in codes) or "(undeclared)"
             op["responses"][str(status)] = {
-                "description": _STATUS_TEXT.get(status, "Error"),
+                "description": f"{_STATUS_TEXT.get(status, 'Error')}. `error.code`: {listed}",
+                "x-error-codes": codes,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
             }
     op["parameters"] = [*params, versions.header_parameter()]
@@ -123,6 +195,7 @@ def _declared(op: dict[str, Any], spec: EndpointSpec, doc: str, name: str, param
               ref: dict[Any, Any], components: dict[str, Any]) -> None:
     """What `endpoint(...)` declared: summary, tags, roles, the query's parameters, body and answer."""
     op["summary"] = spec.summary or (doc.splitlines()[0] if doc else name)
+    op["description"] = _description(spec, doc, op["summary"])
     if spec.tags:
         op["tags"] = list(spec.tags)
     if spec.roles:
@@ -134,34 +207,91 @@ def _declared(op: dict[str, Any], spec: EndpointSpec, doc: str, name: str, param
         qschema = _resolve(ref[spec.query], components)
         required = set(qschema.get("required", []))
         for field, prop in qschema.get("properties", {}).items():
-            params.append({"name": field, "in": "query", "required": field in required, "schema": prop})
+            param = {"name": field, "in": "query", "required": field in required, "schema": prop}
+            param.update({k: prop[k] for k in ("description",) if k in prop})
+            params.append(param)
     if spec.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref[spec.body]}}}
     if spec.websocket:
-        op["description"] = (doc + "\n\nWebSocket endpoint (upgrade).").strip()
+        op["description"] += "\n\nWebSocket endpoint (upgrade)."
         op["responses"]["101"] = {"description": "Switching Protocols (websocket)"}
     elif spec.response is not None:
         op["responses"][str(spec.status)] = {
-            "description": "OK", "content": {"application/json": {"schema": ref[spec.response]}}
+            "description": _answer(spec.response), "content": {"application/json": {"schema": ref[spec.response]}}
         }
     else:
-        op["responses"][str(spec.status)] = {"description": "OK"}
+        op["responses"][str(spec.status)] = {"description": "Done; no body" if spec.status == 204 else "OK"}
 
 
-def _error_statuses(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]]) -> set[int]:
-    """The error answers an operation can give, besides the ones it declared."""
-    statuses = set(spec.errors) | {400, 429}
-    if writes:
-        statuses.add(409)  # idempotency_in_progress
-    if spec.body is not None:
-        statuses |= {413, 422}
+def _description(spec: EndpointSpec, doc: str, summary: str) -> str:
+    """The handler's docstring (else the summary), then who may call and how to retry safely."""
+    text = doc or summary
     if spec.roles:
-        statuses |= {401, 403}
+        text += "\n\nCallers: " + ", ".join(sorted(spec.roles)) + " (bearer token or API key)."
+    else:
+        text += "\n\nNo credentials needed."
+    if spec.idempotent:
+        text += " Requires an `Idempotency-Key` header."
+    return text
+
+
+def _answer(response: Any) -> str:
+    """A success answer's description: the first paragraph of its Struct's docstring (a list: of its items')."""
+    if get_origin(response) is list:
+        return "A list, each item: " + _answer(get_args(response)[0])
+    text = (response.__doc__ or "") if isinstance(response, type) and issubclass(response, msgspec.Struct) else ""
+    paragraph = " ".join(line.strip() for line in text.strip().split("\n\n")[0].splitlines())
+    return paragraph or getattr(response, "__name__", "OK")
+
+
+def _error_codes(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """Every error answer an operation can give, status by status, with the codes of each: the ones
+    every operation of its kind gives, then the ones its `endpoint(errors=...)` declared."""
+    codes: dict[int, list[str]] = {}
+
+    def add(status: int, *names: str) -> None:
+        listed = codes.setdefault(status, [])
+        listed += [name for name in names if name not in listed]
+
+    add(400, HTTP_CODES[400])  # a request line or header the server cannot read
+    add(RateLimited.status, RateLimited.code)
+    add(503, *(code for code, _wait, _message in UNAVAILABLE.values()))
+    if writes:
+        add(IdempotencyKeyReused.status, IdempotencyKeyReused.code)
+        add(IdempotencyInProgress.status, IdempotencyInProgress.code, IdempotencyResponseUnavailable.code)
+        add(IdempotencyUnavailable.status, IdempotencyUnavailable.code)
+        add(ValidationFailed.status, ValidationFailed.code)  # a malformed Idempotency-Key
+        if spec.idempotent:
+            add(400, KEY_MISSING)
+    if spec.body is not None:
+        add(InvalidJson.status, InvalidJson.code)
+        add(413, HTTP_CODES[413])
+        add(ValidationFailed.status, ValidationFailed.code)
+    if spec.roles:
+        add(Unauthenticated.status, Unauthenticated.code, TokenExpired.code, InvalidToken.code, API_KEY_REVOKED)
+        add(Forbidden.status, Forbidden.code)
     if spec.query is not None or params:  # the edge refuses bad queries, NUL in any parameter: 422
-        statuses |= {422}
+        add(ValidationFailed.status, ValidationFailed.code)
     if any(p["in"] == "path" for p in params):  # a path id that names nothing: 404
-        statuses |= {404}
-    return statuses
+        add(NotFound.status, NotFound.code)
+    for status, code in spec.error_codes:
+        add(status, code)
+    for status in spec.errors:
+        base = _BASE_ERRORS.get(status)
+        if not codes.get(status) and base is not None:
+            add(status, base.code)
+        add(status)
+    return codes
+
+
+def _path_param(path: str, name: str) -> dict[str, Any]:
+    described = _PATH_PARAMS.get(name)
+    if name == "id":
+        segments = path.split("/")
+        described = _ID_OF.get(segments[segments.index("{id}") - 1])
+    text, example = described or (f"The {name.replace('_', ' ')}", "x")
+    return {"name": name, "in": "path", "required": True, "description": text,
+            "schema": {"type": "string", "examples": [example]}}
 
 
 def _idempotency_header(*, required: bool) -> dict[str, Any]:

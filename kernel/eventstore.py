@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import asyncpg
 import msgspec
 
+from kernel.fielddoc import doc
 from kernel.ids import new_id
 from kernel.outbox import Event
 
@@ -17,15 +19,16 @@ from kernel.outbox import Event
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     """An event a consumer group could not handle: retried while `parked_at` is null, then parked."""
 
-    id: str
-    group: str
-    event_id: str
-    event_type: str
-    error: str
-    attempts: int
-    first_failed_at: datetime
-    last_failed_at: datetime
-    parked_at: datetime | None
+    id: Annotated[str, doc("The dead letter's id", "dlq_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    group: Annotated[str, doc("The consumer group that failed", "orders")]
+    event_id: Annotated[str, doc("The event it could not handle", "evt_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    event_type: Annotated[str, doc("The event's type", "order.placed")]
+    error: Annotated[str, doc("The last error", "TimeoutError: statement timeout")]
+    attempts: Annotated[int, doc("How many times it was tried", 5)]
+    first_failed_at: Annotated[datetime, doc("The first failure (UTC)", "2026-12-07T18:00:00Z")]
+    last_failed_at: Annotated[datetime, doc("The latest failure (UTC)", "2026-12-07T18:04:00Z")]
+    parked_at: Annotated[datetime | None, doc("When it was given up on; null while still retried",
+                                              "2026-12-07T18:04:00Z")]
 
 
 # The groups that must see an event: registered for its stream, seen within the expiry, with a handler

@@ -20,10 +20,13 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from kernel.errors import Forbidden, InvalidJson, NotFound, Unauthenticated, ValidationFailed
+from kernel.errors import DomainError, Forbidden, InvalidJson, NotFound, Unauthenticated, ValidationFailed
 from kernel.pagination import refuse_malformed_cursor
 
 T = TypeVar("T")
+# An error a route can answer with, as `endpoint(errors=...)` declares it: a status alone, an error type
+# (its status and stable code) or a (status, code) pair for a code raised without a type of its own.
+ErrorDeclaration = int | type[DomainError] | tuple[int, str]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CUSTOMER = "customer"
@@ -98,6 +101,7 @@ class EndpointSpec:
     summary: str = ""
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
+    error_codes: tuple[tuple[int, str], ...] = ()  # (status, code) pairs declared besides the common ones
     websocket: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -112,15 +116,18 @@ def endpoint(
     status: int = 200,
     summary: str = "",
     tags: Iterable[str] = (),
-    errors: Iterable[int] = (),
+    errors: Iterable[ErrorDeclaration] = (),
     websocket: bool = False,
     auth_in_first_frame: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare a route's options. `auth_in_first_frame` lets a websocket route open
-    without credentials; its handler must then authenticate from the first frame."""
+    without credentials; its handler must then authenticate from the first frame. `errors`
+    are the answers the route gives besides the ones every route of its kind gives (the
+    OpenAPI document lists each status with its codes)."""
     role_set = None if roles is None else frozenset(roles)
     if role_set is not None and not role_set <= ROLES:
         raise ValueError(f"unknown roles {set(role_set - ROLES)}")
+    statuses, codes = _declared_errors(errors)
     spec = EndpointSpec(
         roles=role_set,
         idempotent=idempotent,
@@ -130,7 +137,8 @@ def endpoint(
         status=status,
         summary=summary,
         tags=tuple(tags),
-        errors=tuple(errors),
+        errors=statuses,
+        error_codes=codes,
         websocket=websocket,
         extra={"auth_in_first_frame": auth_in_first_frame},
     )
@@ -140,6 +148,23 @@ def endpoint(
         return handler
 
     return mark
+
+
+def _declared_errors(errors: Iterable[ErrorDeclaration]) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
+    statuses: list[int] = []
+    codes: list[tuple[int, str]] = []
+    for declared in errors:
+        if isinstance(declared, int):
+            status = declared
+        elif isinstance(declared, tuple):
+            status = declared[0]
+            codes.append(declared)
+        else:
+            status = declared.status
+            codes.append((status, declared.code))
+        if status not in statuses:
+            statuses.append(status)
+    return tuple(statuses), tuple(codes)
 
 
 def endpoint_spec(handler: Any) -> EndpointSpec | None:

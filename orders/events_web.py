@@ -18,6 +18,7 @@ from kernel.http import (
     principal,
     refuse_store_scoped,
 )
+from orders.errors import EndpointDisabled
 from orders.merchant_events import EventFilter, MerchantEvents
 from orders.messages import EventListQuery, EventOut, EventPage, EventPageRaw, RedeliveryRequest, WebhookDeliveryOut
 from orders.web import WEBHOOKS
@@ -69,7 +70,7 @@ async def get_event(request: web.Request) -> web.Response:
 
 @routes.post("/v1/merchant/webhook_endpoints/{endpoint_id}/deliveries")
 @endpoint(roles={STAFF, OPERATOR}, body=RedeliveryRequest, response=WebhookDeliveryOut, status=201,
-          tags=["webhooks"], errors=[404, 409, 422],
+          tags=["webhooks"], errors=[404, EndpointDisabled, 422],
           summary="Redeliver one event of the tenant to this endpoint now (whether or not the endpoint "
                   "subscribes to its type or had it already): a new delivery in the endpoint's log, signed "
                   "and retried like any other, with the same body and event id. A disabled endpoint is 409 "

@@ -4,10 +4,12 @@ the composition root, `fooddispatch/apps`, since they show what tracking and cat
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
 
+from kernel.fielddoc import doc
 from kernel.http import CUSTOMER, OPERATOR, endpoint, json_response, principal
 from orders.link_store import EVERY_LINK
 from orders.links import TrackingLinks
@@ -19,11 +21,13 @@ TAGS = ["orders"]
 
 
 class TrackingLinkOut(msgspec.Struct, frozen=True):
-    id: str
-    order_id: str
-    token: str
-    url: str  # relative to this server: the page that shows the order
-    expires_at: datetime
+    """A shareable tracking link."""
+
+    id: Annotated[str, doc("The link's id (to revoke it)", "tl_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    order_id: Annotated[str, doc("The order it shows", "ord_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    token: Annotated[str, doc("The signed token", "tl_01JE3ZK4Q8.sig")]
+    url: Annotated[str, doc("The tracking page, relative to this server", "/t/tl_01JE3ZK4Q8.sig")]  # relative
+    expires_at: Annotated[datetime, doc("When the link stops working (UTC)", "2026-12-08T18:00:00Z")]
 
 
 @routes.post("/v1/orders/{order_id}/tracking_links")

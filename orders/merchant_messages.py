@@ -16,23 +16,29 @@ Units = Annotated[int, Meta(description="integer minor units of the line's curre
 
 
 class StatementQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """The period and page of a statement."""
+
     from_: Annotated[date, Meta(description="first day of the period (UTC), YYYY-MM-DD",
                                 examples=["2026-12-01"])] = msgspec.field(name="from")
     to: Annotated[date, Meta(description="last day of the period (UTC, included), YYYY-MM-DD",
                              examples=["2026-12-31"])]
-    limit: Annotated[int, Meta(ge=1, le=100, description="lines per page")] = 50
+    limit: Annotated[int, Meta(ge=1, le=100, description="lines per page", examples=[50])] = 50
     starting_after: Annotated[str, id_cursor("ord", "the last order id of the previous page"),
-                              Meta(examples=["ord_01HX7Q2M4B8C9D0E1F2G3H4J5K"])] | None = None
+                              Meta(examples=["ord_01JE3ZK4Q8N3W6V5T2R1P0M9XA"])] | None = None
     format: Annotated[Literal["json", "csv"], Meta(
-        description="csv: every line of the period as text/csv (no pagination)")] = "json"
+        description="csv: every line of the period as text/csv (no pagination)", examples=["json"])] = "json"
     tenant_id: Annotated[str, Meta(pattern=id_pattern("ten"), description="operators: the tenant whose "
-                                   "statement to read; staff: their own only (another is 404)")] | None = None
+                                   "statement to read; staff: their own only (another is 404)",
+                                   examples=["ten_01JE3ZK4Q8N3W6V5T2R1P0M9XA"])] | None = None
 
 
 class StatementLineOut(msgspec.Struct):
-    order_id: Annotated[str, Meta(examples=["ord_01hx"])]
-    currency: Annotated[str, Meta(examples=["EUR"])]
-    at: Annotated[datetime, Meta(description="the first of the order's money movements in the period")]
+    """One order's money in the period, from the restaurant's point of view (minor units)."""
+
+    order_id: Annotated[str, Meta(description="the order", examples=["ord_01JE3ZK4Q8N3W6V5T2R1P0M9XA"])]
+    currency: Annotated[str, Meta(description="ISO 4217 currency of the amounts", examples=["EUR"])]
+    at: Annotated[datetime, Meta(description="the first of the order's money movements in the period",
+                                examples=["2026-12-07T18:00:00Z"])]
     gross: Annotated[int, Meta(description="what the customer was charged (minor units)", examples=[3658])]
     tax: Annotated[int, Meta(description="tax in it, owed to the tax authority", examples=[189])]
     tips_passed_through: Annotated[int, Meta(description="the tip in it, passed to the courier", examples=[200])]
@@ -51,7 +57,9 @@ class StatementLineOut(msgspec.Struct):
 
 
 class StatementTotals(msgspec.Struct):
-    currency: Annotated[str, Meta(examples=["EUR"])]
+    """The period's figures in one currency: the sums of the lines' (minor units)."""
+
+    currency: Annotated[str, Meta(description="ISO 4217 currency of the amounts", examples=["EUR"])]
     gross: Units
     tax: Units
     tips_passed_through: Units
@@ -63,14 +71,18 @@ class StatementTotals(msgspec.Struct):
 
 
 class StatementOut(msgspec.Struct):
-    tenant_id: Annotated[str, Meta(examples=["ten_01hx"])]
-    period_from: Annotated[date, Meta(description="first day (UTC)")]
-    period_to: Annotated[date, Meta(description="last day (UTC, included)")]
+    """A tenant's statement for a period: totals per currency and a page of order lines."""
+
+    tenant_id: Annotated[str, Meta(description="the tenant", examples=["ten_01JE3ZK4Q8N3W6V5T2R1P0M9XA"])]
+    period_from: Annotated[date, Meta(description="first day (UTC)", examples=["2026-12-01"])]
+    period_to: Annotated[date, Meta(description="last day (UTC, included)", examples=["2026-12-31"])]
     totals: Annotated[list[StatementTotals], Meta(description="the whole period's figures, per currency")]
     items: Annotated[list[StatementLineOut], Meta(description="one line per order, by order id")]
-    has_more: bool
-    next_cursor: Annotated[str | None, Meta(description="pass as starting_after for the next page")] = None
-    object: str = "merchant_statement"
+    has_more: Annotated[bool, Meta(description="whether another page follows", examples=[False])]
+    next_cursor: Annotated[str | None, Meta(description="pass as starting_after for the next page",
+                                                   examples=["ord_01JE3ZK4Q8N3W6V5T2R1P0M9XA"])] = None
+    object: Annotated[str, Meta(description="always `merchant_statement`", examples=["merchant_statement"])] = (
+        "merchant_statement")
 
 
 # The reason codes a merchant refund takes (a fixed list, so reports can group by them).
@@ -78,6 +90,8 @@ RefundReason = Literal["missing_items", "wrong_items", "quality", "late_delivery
 
 
 class MerchantRefundRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A refund the restaurant gives its customer, from its own balance."""
+
     reason: Annotated[RefundReason, Meta(description="why the restaurant refunds", examples=["quality"])]
     amount: Annotated[int, Meta(
         ge=1, le=100_000_000, examples=[500],
@@ -89,12 +103,16 @@ class MerchantRefundRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=T
 
 
 class MerchantRefundOut(msgspec.Struct):
-    order_id: Annotated[str, Meta(examples=["ord_01hx"])]
+    """A merchant refund as done."""
+
+    order_id: Annotated[str, Meta(description="the order refunded", examples=["ord_01JE3ZK4Q8N3W6V5T2R1P0M9XA"])]
     amount: Annotated[int, Meta(description="refunded now (minor units)", examples=[500])]
-    currency: Annotated[str, Meta(examples=["EUR"])]
-    reason: Annotated[str, Meta(examples=["quality"])]
+    currency: Annotated[str, Meta(description="ISO 4217 currency", examples=["EUR"])]
+    reason: Annotated[str, Meta(description="the reason code given", examples=["quality"])]
     refunds: Annotated[list[str], Meta(description="the payments refund ids (one per charge of the order it drew "
-                                       "on)", examples=[["re_01hx"]])]
+                                       "on)", examples=[["re_01JE3ZK4Q8N3W6V5T2R1P0M9XA"]])]
     order_refunded: Annotated[int, Meta(description="the order's `refunded` after it", examples=[500])]
-    borne_by: Annotated[str, Meta(description="who pays the refund: the restaurant's balance")] = "restaurant"
-    object: str = "merchant_refund"
+    borne_by: Annotated[str, Meta(description="who pays the refund: the restaurant's balance",
+                                    examples=["restaurant"])] = "restaurant"
+    object: Annotated[str, Meta(description="always `merchant_refund`", examples=["merchant_refund"])] = (
+        "merchant_refund")

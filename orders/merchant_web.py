@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kernel.errors import ValidationFailed
+from kernel.errors import InvalidTransition, ValidationFailed
 from kernel.http import (
     OPERATOR,
     STAFF,
@@ -30,6 +30,7 @@ from orders.merchant_messages import (
 )
 from orders.statements import StatementLine, to_csv, totals
 from orders.web import ORDERS, _caller, _order_body
+from payments.errors import InsufficientBalance
 
 routes = web.RouteTableDef()
 TAGS = ["merchant money"]
@@ -44,7 +45,8 @@ def _line_out(x: StatementLine) -> StatementLineOut:
 
 
 @routes.get("/v1/merchant/statements")
-@endpoint(roles={STAFF, OPERATOR}, query=StatementQuery, response=StatementOut, tags=TAGS, errors=[403, 404, 422])
+@endpoint(roles={STAFF, OPERATOR}, query=StatementQuery, response=StatementOut, tags=TAGS,
+          errors=[403, 404, 422, (ValidationFailed.status, "invalid_period")])
 async def merchant_statement(request: web.Request) -> web.Response:
     """The caller's tenant's statement for the days `from`..`to` (UTC, both included, at most 93): one line
     per order whose money moved in the period (gross, tax, tips passed through, commission, fees, refunds
@@ -71,7 +73,10 @@ async def merchant_statement(request: web.Request) -> web.Response:
 
 @routes.post("/v1/merchant/orders/{order_id}/refunds")
 @endpoint(roles={STAFF}, idempotent=True, body=MerchantRefundRequest, response=MerchantRefundOut, status=201,
-          tags=TAGS, errors=[402, 404, 409, 422])
+          tags=TAGS, errors=[InsufficientBalance, 404, (InvalidTransition.status, "refund_window_closed"),
+                             (InvalidTransition.status, "order_not_refundable"),
+                             (ValidationFailed.status, "amount_too_large"),
+                             (ValidationFailed.status, "refund_limit_exceeded")])
 async def merchant_refund(request: web.Request) -> web.Response:
     """The restaurant refunds its customer: all that is left (no `amount` or `lines`), an `amount`, or the
     value of some `lines`, for a `reason` from a fixed list. Its balance pays (402 `balance_insufficient`

@@ -12,13 +12,16 @@ import msgspec
 import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from catalog.errors import InvalidSelection, ItemUnavailable, OutOfStock
 from kernel.clientip import client_ip
-from kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from kernel.errors import Forbidden, InvalidTransition, NotFound, Unauthenticated, ValidationFailed
+from kernel.fielddoc import doc
 from kernel.http import (
     COURIER,
     CUSTOMER,
     OPERATOR,
     STAFF,
+    ErrorDeclaration,
     Principal,
     decode_body,
     decode_query,
@@ -28,8 +31,20 @@ from kernel.http import (
     principal,
     refuse_store_scoped,
 )
+from kernel.netguard import DnsUnavailable, WebhookUrlForbidden
 from orders.checkout_rules import ClientContext
-from orders.errors import OrderNotFound
+from orders.errors import (
+    AlreadyRated,
+    NotDeliverable,
+    OrderNotFound,
+    PriceChanged,
+    PromoCodeTaken,
+    PromoRejected,
+    QuoteAlreadyUsed,
+    QuoteExpired,
+    StoreUnavailable,
+    TipNotChangeable,
+)
 from orders.lifecycle import OrderLifecycle
 from orders.live import FeedOverflow, TenantFeed
 from orders.messages import (
@@ -65,6 +80,13 @@ from orders.service import OrdersService
 from orders.tenancy import tenant_scope
 from orders.views import promo_out, quote_out
 from orders.webhooks import Webhooks
+from payments.errors import (
+    IdempotencyMismatch,
+    IntentAmountMismatch,
+    IntentUnexpectedState,
+    PaymentDeclined,
+    PaymentRequiresAction,
+)
 
 T = TypeVar("T")
 
@@ -81,6 +103,17 @@ FEED = web.AppKey("orders_feed", Feed)
 
 routes = web.RouteTableDef()
 TAGS = ["orders"]
+
+# The answers routes below give besides every route's (fooddispatch/openapi.py lists them per operation).
+PRICING: list[ErrorDeclaration] = [  # pricing a cart: the store, the drop-off, the promo, the menu's rules
+    StoreUnavailable, NotDeliverable, PromoRejected, (PromoRejected.status, "promo_unknown"),
+    (PromoRejected.status, "promo_wrong_store"), ItemUnavailable, InvalidSelection]
+CHECKOUT: list[ErrorDeclaration] = [  # and then the quote, the stock and the payment
+    *PRICING, QuoteExpired, PriceChanged, QuoteAlreadyUsed, OutOfStock,
+    (PromoRejected.status, "promo_budget_exhausted"), IntentUnexpectedState,
+    (IntentUnexpectedState.status, "payment_intent_already_used"), IntentAmountMismatch, IdempotencyMismatch]
+STEP: list[ErrorDeclaration] = [404, InvalidTransition]  # a lifecycle step the order's status does not allow
+
 _ACTORS = {CUSTOMER: Actor.CUSTOMER, STAFF: Actor.RESTAURANT, COURIER: Actor.COURIER, OPERATOR: Actor.OPERATOR}
 
 
@@ -129,7 +162,7 @@ def _client(request: web.Request, service: OrdersService) -> ClientContext:
 
 
 @routes.post("/v1/quotes")
-@endpoint(roles={CUSTOMER}, body=QuoteRequest, response=QuoteOut, status=201, tags=TAGS, errors=[404, 409, 422],
+@endpoint(roles={CUSTOMER}, body=QuoteRequest, response=QuoteOut, status=201, tags=TAGS, errors=[404, *PRICING],
           summary="Price a cart for a drop-off point; the quote is valid for 5 minutes")
 async def create_quote(request: web.Request) -> web.Response:
     body = await decode_body(request, QuoteRequest)
@@ -139,7 +172,7 @@ async def create_quote(request: web.Request) -> web.Response:
 
 @routes.post("/v1/orders")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=CheckoutRequest, response=OrderOut, status=201, tags=TAGS,
-          errors=[402, 404, 409, 422],
+          errors=[PaymentDeclined, PaymentRequiresAction, 404, *CHECKOUT],
           summary="Check out a quote: re-check, reserve stock, hold the payment (or take the authorized "
                   "payment_intent a 3-D Secure 402 named), place the order. A quote makes one order: ordering "
                   "it again (another Idempotency-Key) is 409 quote_already_used with the order's id. Apps send "
@@ -170,7 +203,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/cancel")
-@endpoint(roles={CUSTOMER, STAFF, OPERATOR}, body=CancelRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+@endpoint(roles={CUSTOMER, STAFF, OPERATOR}, body=CancelRequest, response=OrderOut, tags=TAGS, errors=STEP,
           summary="Cancel: free before acceptance, a fee after (see the order's cancel terms), never after pickup")
 async def cancel(request: web.Request) -> web.Response:
     body = await _order_body(request, CancelRequest)
@@ -180,7 +213,8 @@ async def cancel(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/tip")
-@endpoint(roles={CUSTOMER}, body=TipRequest, response=OrderOut, tags=TAGS, errors=[402, 404, 409],
+@endpoint(roles={CUSTOMER}, body=TipRequest, response=OrderOut, tags=TAGS,
+          errors=[PaymentDeclined, PaymentRequiresAction, 404, TipNotChangeable],
           summary="Change the tip (until one hour after delivery; never lower after delivery)")
 async def change_tip(request: web.Request) -> web.Response:
     body = await _order_body(request, TipRequest)
@@ -189,7 +223,8 @@ async def change_tip(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/rating")
-@endpoint(roles={CUSTOMER}, body=RatingRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+@endpoint(roles={CUSTOMER}, body=RatingRequest, response=OrderOut, tags=TAGS,
+          errors=[404, InvalidTransition, AlreadyRated],
           summary="Rate a delivered order, once")
 async def rate(request: web.Request) -> web.Response:
     body = await _order_body(request, RatingRequest)
@@ -225,7 +260,7 @@ async def _step(request: web.Request, action: Action, **kw: object) -> web.Respo
 
 
 @routes.post("/v1/orders/{order_id}/accept")
-@endpoint(roles={STAFF, OPERATOR}, body=AcceptRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+@endpoint(roles={STAFF, OPERATOR}, body=AcceptRequest, response=OrderOut, tags=TAGS, errors=STEP,
           summary="Accept a placed order with a prep time (another tablet was first: 409)")
 async def accept(request: web.Request) -> web.Response:
     body = await _order_body(request, AcceptRequest)
@@ -233,7 +268,7 @@ async def accept(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/reject")
-@endpoint(roles={STAFF, OPERATOR}, body=RejectRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+@endpoint(roles={STAFF, OPERATOR}, body=RejectRequest, response=OrderOut, tags=TAGS, errors=STEP,
           summary="Reject a placed order with a reason code; the hold is voided")
 async def reject(request: web.Request) -> web.Response:
     body = await _order_body(request, RejectRequest)
@@ -241,19 +276,19 @@ async def reject(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/preparing")
-@endpoint(roles={STAFF, OPERATOR}, response=OrderOut, tags=TAGS, errors=[404, 409], summary="Mark preparing")
+@endpoint(roles={STAFF, OPERATOR}, response=OrderOut, tags=TAGS, errors=STEP, summary="Mark preparing")
 async def preparing(request: web.Request) -> web.Response:
     return await _step(request, Action.START_PREPARING)
 
 
 @routes.post("/v1/orders/{order_id}/ready")
-@endpoint(roles={STAFF, OPERATOR}, response=OrderOut, tags=TAGS, errors=[404, 409], summary="Mark ready")
+@endpoint(roles={STAFF, OPERATOR}, response=OrderOut, tags=TAGS, errors=STEP, summary="Mark ready")
 async def ready(request: web.Request) -> web.Response:
     return await _step(request, Action.MARK_READY)
 
 
 @routes.post("/v1/orders/{order_id}/prep_time")
-@endpoint(roles={STAFF, OPERATOR}, body=PrepTimeRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+@endpoint(roles={STAFF, OPERATOR}, body=PrepTimeRequest, response=OrderOut, tags=TAGS, errors=STEP,
           summary="Adjust the prep time of an accepted order")
 async def prep_time(request: web.Request) -> web.Response:
     body = await _order_body(request, PrepTimeRequest)
@@ -262,7 +297,7 @@ async def prep_time(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/missing_items")
-@endpoint(roles={STAFF, OPERATOR}, body=MissingItemsRequest, response=OrderOut, tags=TAGS, errors=[404, 409, 422],
+@endpoint(roles={STAFF, OPERATOR}, body=MissingItemsRequest, response=OrderOut, tags=TAGS, errors=[*STEP, 422],
           summary="Report items that cannot be sent after acceptance: a partial refund")
 async def missing_items(request: web.Request) -> web.Response:
     body = await _order_body(request, MissingItemsRequest)
@@ -276,7 +311,7 @@ async def missing_items(request: web.Request) -> web.Response:
 # ---- courier (REST fallback of the tracking events) and operator ----------------------------------------
 
 @routes.post("/v1/orders/{order_id}/pickup")
-@endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+@endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=STEP,
           summary="The assigned courier picked the order up")
 async def pickup(request: web.Request) -> web.Response:
     body = await _order_body(request, CourierStepRequest)
@@ -284,7 +319,7 @@ async def pickup(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/orders/{order_id}/deliver")
-@endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=[404, 409],
+@endpoint(roles={COURIER, OPERATOR}, body=CourierStepRequest, response=OrderOut, tags=TAGS, errors=STEP,
           summary="The assigned courier delivered the order (proof: photo URL or code)")
 async def deliver(request: web.Request) -> web.Response:
     body = await _order_body(request, CourierStepRequest)
@@ -292,11 +327,14 @@ async def deliver(request: web.Request) -> web.Response:
 
 
 class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    courier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """The courier to give the order to."""
+
+    courier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64), doc("The courier's account id",
+                                                                               "cou_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
 
 
 @routes.post("/v1/orders/{order_id}/courier")
-@endpoint(roles={OPERATOR}, body=AssignRequest, response=OrderOut, tags=TAGS, errors=[404, 409, 422],
+@endpoint(roles={OPERATOR}, body=AssignRequest, response=OrderOut, tags=TAGS, errors=[*STEP, 422],
           summary="Assign or reassign a courier by hand, before pickup (dispatch normally does it). Announced as "
                   "`order.courier_assigned`: dispatch stops offering the order, both couriers' apps are told, "
                   "the customer's tracking shows the new courier")
@@ -308,7 +346,7 @@ async def assign(request: web.Request) -> web.Response:
 
 @routes.post("/v1/promos")
 @endpoint(roles={STAFF, OPERATOR}, body=PromoCreate, response=PromoOut, status=201, tags=TAGS,
-          errors=[403, 404, 409, 422],
+          errors=[403, 404, PromoCodeTaken, 422],
           summary="Create a promo code: restaurants for one of their stores (another tenant's store: 404), "
                   "operators for any store or platform-wide; codes are unique per tenant")
 async def create_promo(request: web.Request) -> web.Response:
@@ -349,7 +387,7 @@ def _endpoint_out(row: object, secret: str | None = None) -> WebhookEndpointOut:
 
 @routes.post("/v1/merchant/webhook_endpoints")
 @endpoint(roles={STAFF}, body=WebhookEndpointCreate, response=WebhookEndpointOut, status=201, tags=["webhooks"],
-          errors=[422, 503],
+          errors=[WebhookUrlForbidden, DnsUnavailable],
           summary="Register an endpoint for order events (https, public addresses only: 422 webhook_url_forbidden "
                   "with a reason); the signing secret is shown once")
 async def create_endpoint(request: web.Request) -> web.Response:

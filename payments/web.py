@@ -7,10 +7,12 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from kernel.errors import InvalidTransition, ValidationFailed
 from kernel.http import (
     CUSTOMER,
     OPERATOR,
     STAFF,
+    ErrorDeclaration,
     decode_body,
     decode_query,
     endpoint,
@@ -21,7 +23,16 @@ from kernel.http import (
 from kernel.money import Money, is_known_currency
 from payments import messages as m
 from payments import model, store
-from payments.errors import ResourceMissing
+from payments.errors import (
+    IdempotencyMismatch,
+    IntentAmountMismatch,
+    IntentUnexpectedState,
+    PaymentDeclined,
+    PaymentRequiresAction,
+    ProcessorError,
+    ProcessorUnavailable,
+    ResourceMissing,
+)
 from payments.service import PaymentsService, RiskContext
 from payments.store import Intent
 
@@ -34,11 +45,22 @@ def _service(request: web.Request) -> PaymentsService:
     return request.app[PAYMENTS]
 
 
+# The answers routes below give besides every route's (fooddispatch/openapi.py lists them per operation).
+INVALID_CURRENCY: tuple[int, str] = (ValidationFailed.status, "invalid_currency")
+CARD_INVALID: list[ErrorDeclaration] = [(ValidationFailed.status, code) for code in (
+    "incorrect_number", "invalid_expiry_month", "invalid_expiry_year", "invalid_cvc")]  # payments/model.py
+# Confirming, capturing or cancelling an intent in a state that does not allow it, or one an order manages.
+INTENT_STATE: list[ErrorDeclaration] = [IntentUnexpectedState,
+                                        (IntentUnexpectedState.status, "payment_intent_managed_by_order")]
+DECLINES: list[ErrorDeclaration] = [PaymentDeclined, PaymentRequiresAction,
+                                    (PaymentDeclined.status, "payment_intent_authentication_failure"),
+                                    (PaymentDeclined.status, IntentUnexpectedState.code)]  # a canceled intent
+PROCESSOR: list[ErrorDeclaration] = [ProcessorError, ProcessorUnavailable]
+
+
 def _currency(code: str) -> str:
     if not is_known_currency(code):
-        from kernel.errors import ValidationFailed
-
-        raise ValidationFailed(f"unknown currency {code}", param="currency", code="invalid_currency")
+        raise ValidationFailed(f"unknown currency {code}", param="currency", code=INVALID_CURRENCY[1])
     return code
 
 
@@ -96,7 +118,7 @@ def _intent_or_raise(intent: Intent) -> web.Response:
 
 @routes.post("/v1/payment_methods")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.CreatePaymentMethod, response=m.PaymentMethodView,
-          status=200, tags=TAGS, errors=[402, 409])
+          status=200, tags=TAGS, errors=[PaymentDeclined, *CARD_INVALID])
 async def create_payment_method(request: web.Request) -> web.Response:
     """Tokenize a card for the calling customer; the number goes to the vault, the CVC nowhere."""
     body = await decode_body(request, m.CreatePaymentMethod)
@@ -143,7 +165,7 @@ async def set_default_payment_method(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.CreatePaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[402, 404, 409])
+          errors=[*DECLINES, 404, INVALID_CURRENCY, IdempotencyMismatch])
 async def create_payment_intent(request: web.Request) -> web.Response:
     """Create (and with `confirm: true`, confirm) a PaymentIntent for the calling customer."""
     body = await decode_body(request, m.CreatePaymentIntent)
@@ -181,7 +203,7 @@ async def get_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/confirm")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.ConfirmPaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[402, 404, 409])
+          errors=[*DECLINES, 404, *INTENT_STATE, IntentAmountMismatch, IdempotencyMismatch])
 async def confirm_payment_intent(request: web.Request) -> web.Response:
     """Confirm: authorize the card, or finish 3-D Secure with `authentication`."""
     body = await decode_body(request, m.ConfirmPaymentIntent)
@@ -197,7 +219,7 @@ async def confirm_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/capture")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CapturePaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[404, 409, 502, 503])
+          errors=[404, *INTENT_STATE, (ValidationFailed.status, "amount_too_large"), *PROCESSOR])
 async def capture_payment_intent(request: web.Request) -> web.Response:
     """Capture up to the authorized amount; the rest of the hold is released."""
     body = await decode_body(request, m.CapturePaymentIntent)
@@ -208,7 +230,7 @@ async def capture_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/cancel")
 @endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, body=m.CancelPaymentIntent, response=m.PaymentIntentView,
-          tags=TAGS, errors=[404, 409, 502, 503])
+          tags=TAGS, errors=[404, *INTENT_STATE, *PROCESSOR])
 async def cancel_payment_intent(request: web.Request) -> web.Response:
     """Cancel a PaymentIntent that is not yet captured, releasing its hold."""
     body = await decode_body(request, m.CancelPaymentIntent)
@@ -230,7 +252,8 @@ def refund_view(row: Any) -> m.RefundView:
 
 @routes.post("/v1/refunds")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CreateRefund, response=m.RefundView, tags=TAGS,
-          errors=[404, 409, 502, 503])
+          errors=[404, (InvalidTransition.status, "charge_not_refundable"),
+                  (ValidationFailed.status, "amount_too_large"), *PROCESSOR])
 async def create_refund(request: web.Request) -> web.Response:
     """Refund part or all of a captured PaymentIntent (several refunds may follow one another)."""
     body = await decode_body(request, m.CreateRefund)

@@ -9,14 +9,16 @@ from typing import Any
 
 from aiohttp import web
 
-from kernel.errors import ValidationFailed
+from kernel.errors import InvalidTransition, ValidationFailed
 from kernel.http import COURIER, CUSTOMER, OPERATOR, decode_body, decode_query, endpoint, json_response, principal
 from kernel.money import Money
+from kernel.netguard import DnsUnavailable, WebhookUrlForbidden
 from kernel.webhook_client import WebhookClient
 from payments import messages as m
 from payments import reconcile, store
+from payments.errors import InsufficientBalance
 from payments.model import Account
-from payments.web import PAYMENTS, TAGS, _currency
+from payments.web import INVALID_CURRENCY, PAYMENTS, TAGS, _currency
 
 routes = web.RouteTableDef()
 # The webhook client of the payments sender: registration checks URLs with the same guard.
@@ -98,7 +100,7 @@ async def grant_credit(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payouts")
 @endpoint(roles={COURIER}, idempotent=True, body=m.CreatePayout, response=m.PayoutView, status=201, tags=TAGS,
-          errors=[402])
+          errors=[InsufficientBalance, INVALID_CURRENCY])
 async def cash_out(request: web.Request) -> web.Response:
     """A courier cashes out earnings: instant (with a fee) or with the next weekly batch."""
     body = await decode_body(request, m.CreatePayout)
@@ -134,7 +136,7 @@ async def create_payout_batch(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payouts/{id}")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.UpdatePayout, response=m.PayoutView, tags=TAGS,
-          errors=[404, 409])
+          errors=[404, InvalidTransition])
 async def update_payout(request: web.Request) -> web.Response:
     """Move a payout along: in_transit, paid, or failed (a failure returns the money to the balance)."""
     body = await decode_body(request, m.UpdatePayout)
@@ -184,7 +186,7 @@ async def get_reconciliation(request: web.Request) -> web.Response:
 
 @routes.post("/v1/webhook_endpoints")
 @endpoint(roles={OPERATOR}, idempotent=True, body=m.CreateWebhookEndpoint, response=m.WebhookEndpointView,
-          status=201, tags=TAGS, errors=[422, 503])
+          status=201, tags=TAGS, errors=[WebhookUrlForbidden, DnsUnavailable])
 async def create_webhook_endpoint(request: web.Request) -> web.Response:
     """Subscribe a URL to payment events; the signing secret is shown once. Only https to public
     addresses (422 `webhook_url_forbidden`, with a `reason`)."""

@@ -10,8 +10,9 @@ import msgspec
 from aiohttp import web
 
 from kernel.errors import DomainError
+from kernel.fielddoc import doc
 from kernel.http import OPERATOR, decode_body, endpoint, json_response, principal
-from tracking.devices import DeviceIngest, DeviceKeys
+from tracking.devices import CourierSocketOpen, DeviceIngest, DeviceKeyRevoked, DeviceKeys, InvalidDeviceKey
 from tracking.osmand import DeviceFix, InvalidFix, negative_speed_is_unknown, parse_json, parse_params
 
 DEVICE_KEYS = web.AppKey("tracking_device_keys", DeviceKeys)
@@ -21,26 +22,36 @@ TAGS = ["tracking"]
 
 
 class DeviceKeyCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "tracker"
+    """A key for a courier's tracker app."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100), doc("What the key is for", "Traccar phone")] = (
+        "tracker")
 
 
 class DeviceKeyOut(msgspec.Struct, frozen=True):
-    id: str
-    courier_id: str
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-    key: str | None = None  # shown once, when issued
+    """A courier's device key (the key itself only when issued)."""
+
+    id: Annotated[str, doc("The device key's id (to revoke it)", "dev_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    courier_id: Annotated[str, doc("The courier it reports for", "cou_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    name: Annotated[str, doc("What the key is for", "Traccar phone")]
+    created_at: Annotated[datetime, doc("When it was issued (UTC)", "2026-12-01T09:30:00Z")]
+    last_used_at: Annotated[datetime | None, doc("When a fix last came with it", "2026-12-07T18:20:14Z")]
+    revoked_at: Annotated[datetime | None, doc("When it was revoked, if it was", None)]
+    key: Annotated[str | None, doc("The key: the tracker app's device id. Shown once, when issued",  # shown once
+                                  "fdd_5c1e9a7b3f2d4e6a")] = None
 
 
 class DeviceKeyList(msgspec.Struct, frozen=True):
-    items: list[DeviceKeyOut]
+    """A courier's device keys."""
+
+    items: Annotated[list[DeviceKeyOut], doc("The keys, without the keys themselves", [])]
 
 
 class RejectedFix(msgspec.Struct, frozen=True):
-    index: int  # the fix's place in the request (0: the first)
-    reason: str
+    """A fix that failed validation."""
+
+    index: Annotated[int, doc("The fix's place in the request (0: the first)", 0)]
+    reason: Annotated[str, doc("teleport, clock_ahead, too_old or out_of_range", "teleport")]
 
 
 class OsmAndResult(msgspec.Struct, frozen=True):
@@ -48,9 +59,9 @@ class OsmAndResult(msgspec.Struct, frozen=True):
     again); `rejected`: fixes that failed validation, with the reason (`teleport`, `clock_ahead`,
     `too_old`, `out_of_range`). A rejected fix is answered 200 too: the device must not resend it."""
 
-    accepted: int
-    duplicates: int
-    rejected: list[RejectedFix]
+    accepted: Annotated[int, doc("Fixes stored in the live index", 1)]
+    duplicates: Annotated[int, doc("Fixes no newer than the last stored one (sent again)", 0)]
+    rejected: Annotated[list[RejectedFix], doc("Fixes that failed validation", [])]
 
 
 class DeviceUnavailable(DomainError):
@@ -74,7 +85,8 @@ async def _fixes(request: web.Request) -> list[DeviceFix]:
 
 @routes.post("/osmand")
 @routes.get("/osmand")
-@endpoint(roles=None, response=OsmAndResult, tags=TAGS, errors=[401, 409, 422, 503],
+@endpoint(roles=None, response=OsmAndResult, tags=TAGS,
+          errors=[InvalidDeviceKey, DeviceKeyRevoked, CourierSocketOpen, InvalidFix, DeviceUnavailable],
           summary="OsmAnd protocol (Traccar Client): GET or POST a fix with id (the device key), lat, lon, "
                   "timestamp, speed (knots), bearing, accuracy, altitude, batt; or the JSON body newer Traccar "
                   "Client versions send. Same validation and live index as the courier socket")

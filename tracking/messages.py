@@ -8,9 +8,11 @@ fields; server -> courier frames are always JSON text. Decoders are built once h
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+
+from kernel.fielddoc import doc
 
 
 class Point(msgspec.Struct, forbid_unknown_fields=True):
@@ -176,10 +178,10 @@ class CourierStatusOut(msgspec.Struct):
     was offline already (nothing was recorded); `connected`: a socket of the courier was open on
     the process that answered (other processes are told through the control channel)."""
 
-    courier_id: str
-    status: str
-    changed: bool
-    connected: bool
+    courier_id: Annotated[str, doc("The courier's account id", "cou_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    status: Annotated[str, doc("The courier's status now", "offline")]
+    changed: Annotated[bool, doc("False if the courier was offline already (nothing recorded)", True)]
+    connected: Annotated[bool, doc("A socket of the courier was open on the process that answered", False)]
 
 
 # -- order channel: tracking -> customer / restaurant watchers --------------------------

@@ -9,11 +9,12 @@ no prices, no other order, no account ids; of the courier only a first name and 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from geo.eta import HaversineTravelTime
+from kernel.fielddoc import LAT, LNG, doc
 from orders.messages import OrderOut
 from tracking.messages import CourierPosition
 
@@ -22,47 +23,59 @@ _travel = HaversineTravelTime()
 
 
 class Place(msgspec.Struct, frozen=True):
-    lat: float
-    lng: float
-    name: str | None = None
-    time_zone: str | None = None  # the restaurant's IANA zone: the page shows its times in it
+    """A place on the tracking map."""
+
+    lat: Annotated[float, LAT]
+    lng: Annotated[float, LNG]
+    name: Annotated[str | None, doc("What to label it with", "Pizza Uno Mitte")] = None
+    time_zone: Annotated[str | None, doc("The restaurant's IANA time zone: the page shows its times in it",
+                                         "Europe/Berlin")] = None
 
 
 class TimelineStep(msgspec.Struct, frozen=True):
-    status: str
-    at: datetime
+    """A status the order reached."""
+
+    status: Annotated[str, doc("The status", "accepted")]
+    at: Annotated[datetime, doc("When (UTC)", "2026-12-07T18:01:30Z")]
 
 
 class ItemLine(msgspec.Struct, frozen=True):
-    name: str
-    quantity: int
+    """An ordered item, without prices."""
+
+    name: Annotated[str, doc("The item's name", "Margherita")]
+    quantity: Annotated[int, doc("How many", 2)]
 
 
 class CourierOut(msgspec.Struct, frozen=True):
     """Shown only while the courier carries the order (assigned, not delivered)."""
 
-    first_name: str | None
-    vehicle: str | None
-    lat: float
-    lng: float
-    at: datetime  # device time of the fix
-    heading: float | None
-    eta_seconds: int | None  # to `eta_to`
-    eta_to: Literal["pickup", "dropoff"] | None
+    first_name: Annotated[str | None, doc("The courier's first name", "Sam")]
+    vehicle: Annotated[str | None, doc("How the courier travels", "bicycle")]
+    lat: Annotated[float, LAT]
+    lng: Annotated[float, LNG]
+    at: Annotated[datetime, doc("Device time of the position fix", "2026-12-07T18:20:14Z")]  # device time of the fix
+    heading: Annotated[float | None, doc("Direction of travel in degrees from north", 270.0)]
+    eta_seconds: Annotated[int | None, doc("Seconds until the courier reaches `eta_to`", 420)]  # to `eta_to`
+    eta_to: Annotated[Literal["pickup", "dropoff"] | None, doc("Where the courier is heading", "dropoff")]
 
 
 class TrackingView(msgspec.Struct, frozen=True):
-    order_id: str
-    status: str
-    restaurant: Place
-    dropoff: Place
-    delivery_note: str | None
-    items: list[ItemLine]
-    timeline: list[TimelineStep]
-    placed_at: datetime
-    eta: datetime | None  # when the food should arrive (delivered: when it did)
-    eta_source: Literal["promised", "kitchen", "courier", "delivered"] | None
-    courier: CourierOut | None
+    """What the tracking page shows: status, timeline, ETA and, while carried, the courier (no account ids)."""
+
+    order_id: Annotated[str, doc("The order's id", "ord_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
+    status: Annotated[str, doc("The order's status", "picked_up")]
+    restaurant: Annotated[Place, doc("The restaurant")]
+    dropoff: Annotated[Place, doc("The drop-off")]
+    delivery_note: Annotated[str | None, doc("Instructions for the courier", "ring twice")]
+    items: Annotated[list[ItemLine], doc("What was ordered", [{"name": "Margherita", "quantity": 2}])]
+    timeline: Annotated[list[TimelineStep], doc("The statuses reached, oldest first",
+                                                [{"status": "placed", "at": "2026-12-07T18:00:00Z"}])]
+    placed_at: Annotated[datetime, doc("When it was ordered (UTC)", "2026-12-07T18:00:00Z")]
+    eta: Annotated[datetime | None, doc(  # when the food should arrive (delivered: when it did)
+        "When the food should arrive (delivered: when it did)", "2026-12-07T18:32:00Z")]
+    eta_source: Annotated[Literal["promised", "kitchen", "courier", "delivered"] | None,
+                          doc("What the ETA rests on", "courier")]
+    courier: Annotated[CourierOut | None, doc("The courier, while carrying the order")]
 
 
 def estimate_eta(order: OrderOut, position: CourierPosition | None) -> tuple[datetime | None, str | None]:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import msgspec
@@ -22,8 +23,10 @@ from fooddispatch import auth, i18n
 from fooddispatch.apps.view import TrackingView, first_name, tracking_view
 from fooddispatch.keys import SETTINGS
 from kernel.errors import DomainError, NotFound, Unauthenticated
+from kernel.fielddoc import doc
 from kernel.http import OPERATOR, Principal, encode, endpoint, json_response, optional_principal
 from orders import web as orders_web
+from orders.errors import TrackingLinkGone
 from orders.link_web import TRACKING_LINKS
 from orders.model import SYSTEM
 from tracking import web as tracking_web
@@ -40,6 +43,8 @@ POLL_CACHE = "private, max-age=2"  # pollers ask again every few seconds; revali
 SYSTEM_READER = Principal("system:apps", OPERATOR, name="apps")
 routes = web.RouteTableDef()
 TAGS = ["apps"]
+
+_REVOKED = (TrackingLinkGone.status, "tracking_link_revoked")  # a revoked link: 410 with its own code
 
 
 class Names:
@@ -104,8 +109,13 @@ NAMES = web.AppKey("apps_names", Names)
 
 
 class MapConfig(msgspec.Struct, frozen=True):
-    tile_url: str | None  # {z}/{x}/{y} tiles; null: draw on a plain background
-    attribution: str | None
+    """The maps' tile server."""
+
+    tile_url: Annotated[str | None, doc(  # {z}/{x}/{y} tiles; null: draw on a plain background
+        "A {z}/{x}/{y} tile URL template; null: draw on a plain background",
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png")]
+    attribution: Annotated[str | None, doc("The tiles' attribution, to show on the map",
+                                           "© OpenStreetMap contributors")]
 
 
 # ---- pages ------------------------------------------------------------------------------------------
@@ -204,7 +214,7 @@ async def _view(request: web.Request, order_id: str) -> TrackingView:
 
 
 @routes.get("/v1/orders/{order_id}/tracking")
-@endpoint(roles=None, response=TrackingView, tags=TAGS, errors=[401, 404, 410],
+@endpoint(roles=None, response=TrackingView, tags=TAGS, errors=[401, 404, TrackingLinkGone, _REVOKED],
           summary="The order's tracking view (what the tracking page shows) for pollers: status, timeline, ETA, "
                   f"the courier's position while they carry it. The order's customer, staff or operators (bearer), "
                   f"or a tracking link's token in {TOKEN_HEADER} (or ?token=). Cache-Control private, max-age=2, "
@@ -219,7 +229,7 @@ async def tracking_json(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/orders/{order_id}/tracking/ws")
-@endpoint(roles=None, websocket=True, tags=TAGS, errors=[404, 410],
+@endpoint(roles=None, websocket=True, tags=TAGS, errors=[404, TrackingLinkGone, _REVOKED],
           summary="Live frames of the order for a tracking link's holder (?token=): status changes and the "
                   "courier's position inside the tracking window, without account ids")
 async def tracking_socket(request: web.Request) -> web.StreamResponse:

@@ -8,25 +8,35 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from kernel.eventstore import DeadLetter
+from kernel.fielddoc import doc
 from kernel.pagination import id_cursor
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 
 
 class DeadLetterQuery(Struct, frozen=True, forbid_unknown_fields=True):
-    group: str | None = None  # one consumer group, e.g. "orders"
-    state: Literal["parked", "retrying"] = "parked"  # parked: given up on; retrying: still being retried
-    cursor: Annotated[str, id_cursor("dlq")] | None = None  # malformed: 400 cursor_invalid, like every list
-    limit: Limit = 100
+    """Filtering and paging dead letters."""
+
+    group: Annotated[str | None, doc("Only one consumer group's", "orders")] = None
+    state: Annotated[Literal["parked", "retrying"], doc(  # parked: given up on; retrying: still being retried
+        "`parked`: given up on; `retrying`: still being retried", "parked")] = "parked"
+    cursor: Annotated[Annotated[str, id_cursor("dlq")] | None,  # malformed: 400 cursor_invalid, like every list
+                      doc("The `next_cursor` of the previous page", "dlq_01JE3ZK4Q8N3W6V5T2R1P0M9XA")] = None
+    limit: Annotated[Limit, doc("How many at most", 100)] = 100
 
 
 class DeadLetterPage(Struct, frozen=True):
-    items: list[DeadLetter]
-    next_cursor: str | None = None
+    """A page of dead letters."""
+
+    items: Annotated[list[DeadLetter], doc("The dead letters of this page", [])]
+    next_cursor: Annotated[str | None, doc("Pass as `cursor` for the next page; null on the last page",
+                                           "dlq_01JE3ZK4Q8N3W6V5T2R1P0M9XA")] = None
 
 
 class ReplayOut(Struct, frozen=True):
-    replayed: DeadLetter
+    """A replayed dead letter."""
+
+    replayed: Annotated[DeadLetter, doc("The dead letter, as it was before the replay")]
 
 
 # ---- the console socket's frames -------------------------------------------------------------------------

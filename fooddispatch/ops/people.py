@@ -12,6 +12,7 @@ from aiohttp import web
 from msgspec import Meta, Struct
 
 from fooddispatch.auth import IDENTITY_SERVICE
+from kernel.fielddoc import doc
 from kernel.http import COURIER, OPERATOR, decode_query, endpoint, json_response
 
 MAX_IDS = 100
@@ -20,12 +21,18 @@ routes = web.RouteTableDef()
 
 
 class CourierNamesQuery(Struct, frozen=True, forbid_unknown_fields=True):
+    """Which couriers."""
+
     # Comma-separated courier account ids, at most MAX_IDS of them.
-    ids: Annotated[str, Meta(min_length=1, max_length=MAX_IDS * 41, pattern=IDS)]
+    ids: Annotated[str, Meta(min_length=1, max_length=MAX_IDS * 41, pattern=IDS),
+                   doc(f"Courier account ids, comma-separated, at most {MAX_IDS}", "cou_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
 
 
 class CourierNames(Struct, frozen=True):
-    names: dict[str, str]  # id -> name, for the ids that are couriers with a name
+    """Couriers' names."""
+
+    names: Annotated[dict[str, str], doc(  # id -> name, for the ids that are couriers with a name
+        "Name by account id, for the ids that are couriers with a name", {"cou_01JE3ZK4Q8N3W6V5T2R1P0M9XA": "Sam"})]
 
 
 @routes.get("/v1/ops/courier_names")

@@ -33,6 +33,7 @@ from kernel.errors import (
     ValidationFailed,
 )
 from kernel.http import EndpointSpec, endpoint_spec, json_response
+from kernel.pagination import CURSOR_PARAMS, CursorInvalid
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -254,6 +255,7 @@ def _error_codes(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]])
         listed += [name for name in names if name not in listed]
 
     add(400, HTTP_CODES[400])  # a request line or header the server cannot read
+    add(versions.ApiVersionUnknown.status, versions.ApiVersionUnknown.code)  # every operation takes the header
     add(RateLimited.status, RateLimited.code)
     add(503, *(code for code, _wait, _message in UNAVAILABLE.values()))
     if writes:
@@ -272,6 +274,8 @@ def _error_codes(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]])
         add(Forbidden.status, Forbidden.code)
     if spec.query is not None or params:  # the edge refuses bad queries, NUL in any parameter: 422
         add(ValidationFailed.status, ValidationFailed.code)
+    if any(p["in"] == "query" and p["name"] in CURSOR_PARAMS for p in params):
+        add(CursorInvalid.status, CursorInvalid.code)
     if any(p["in"] == "path" for p in params):  # a path id that names nothing: 404
         add(NotFound.status, NotFound.code)
     for status, code in spec.error_codes:

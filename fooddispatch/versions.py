@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 
 from kernel.errors import DomainError
+from kernel.fielddoc import doc
 from kernel.http import PRINCIPAL_KEY, Handler, Principal, endpoint, endpoint_spec, json_response
 from orders.messages import OrderPage
 
@@ -129,20 +130,26 @@ async def stamp_version(request: web.Request, response: web.StreamResponse) -> N
 # ---- the changelog -------------------------------------------------------------------------------------
 
 class ChangeOut(msgspec.Struct, frozen=True):
-    description: str
-    affects: list[str]  # "GET /v1/orders", ...
+    """One response-shape change a version made."""
+
+    description: Annotated[str, doc("What changed", "Order lists gain `has_more`.")]
+    affects: Annotated[list[str], doc("The operations whose responses changed", ["GET /v1/orders"])]
 
 
 class VersionOut(msgspec.Struct, frozen=True):
-    version: str
-    summary: str
-    changes: list[ChangeOut]
+    """An API version and what it changed."""
+
+    version: Annotated[str, doc("The version's date, as the header takes it", "2026-12-07")]
+    summary: Annotated[str, doc("The version in a sentence", "Order lists say whether a page follows.")]
+    changes: Annotated[list[ChangeOut], doc("Its response-shape changes")]
 
 
 class Changelog(msgspec.Struct, frozen=True):
-    current: str
-    header: str
-    versions: list[VersionOut]  # newest first
+    """The API versions, newest first."""
+
+    current: Annotated[str, doc("The newest version: what a request without a pin or header gets", "2026-12-07")]
+    header: Annotated[str, doc("The request header that picks a version", "FoodDispatch-Version")]
+    versions: Annotated[list[VersionOut], doc("Every version, newest first")]
 
 
 def _routes_answering(app: web.Application, response: type) -> list[str]:
@@ -174,7 +181,8 @@ def changelog_markdown() -> str:
 
 def header_parameter() -> dict[str, Any]:
     """The request header, as an OpenAPI parameter of every operation."""
-    return {"name": HEADER, "in": "header", "required": False, "schema": {"type": "string", "enum": list(KNOWN)},
+    return {"name": HEADER, "in": "header", "required": False,
+            "schema": {"type": "string", "enum": list(KNOWN), "examples": [CURRENT]},
             "description": f"The API version to answer with (default: the API key's pinned version, else {CURRENT}); "
                            "see the changelog in the description and at GET /v1/changelog."}
 

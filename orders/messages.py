@@ -223,6 +223,12 @@ class MissingItemsRequest(Struct, frozen=True, forbid_unknown_fields=True):
     lines: Annotated[list[MissingLine], Meta(min_length=1, max_length=100)]
 
 
+class AssignRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    """An operator gives the order to a courier by hand (before pickup)."""
+
+    courier_id: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
 class CancelRequest(Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=1, max_length=200)] = "customer_request"
 

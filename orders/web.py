@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -34,6 +34,7 @@ from orders.lifecycle import OrderLifecycle
 from orders.live import FeedOverflow, TenantFeed
 from orders.messages import (
     AcceptRequest,
+    AssignRequest,
     CancelRequest,
     CheckoutRequest,
     CourierStepRequest,
@@ -289,10 +290,6 @@ async def pickup(request: web.Request) -> web.Response:
 async def deliver(request: web.Request) -> web.Response:
     body = await _order_body(request, CourierStepRequest)
     return await _step(request, Action.DELIVER, proof=msgspec.to_builtins(body.proof) if body.proof else None)
-
-
-class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    courier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 @routes.post("/v1/orders/{order_id}/courier")

@@ -192,7 +192,7 @@ class Client:
     async def readiness(self) -> Probe:
         async with self.transport.session.get(self.transport.url("/readyz")) as response:
             await response.read()
-            return Probe(response.status, dict(response.headers))
+            return Probe(response.status, response.headers)
 
     async def metrics_text(self) -> str:
         """The Prometheus exposition at /metrics."""

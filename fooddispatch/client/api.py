@@ -21,10 +21,10 @@ import msgspec
 
 from catalog import messages as catalog
 from dispatch import messages as dispatch
-from fooddispatch import auth
+from fooddispatch import auth, versions
 from fooddispatch.client import operations as ops
 from fooddispatch.client.courier import CourierSocket
-from fooddispatch.client.transport import RetryPolicy, Sleep, Transport
+from fooddispatch.client.transport import API_VERSION, RetryPolicy, Sleep, Transport
 from orders import messages as orders
 from payments import messages as payments
 from tracking import messages as tracking
@@ -184,7 +184,9 @@ class Client:
     async def courier_socket(self, *, heartbeat: float | None = 20.0) -> AsyncIterator[CourierSocket]:
         """The courier app's websocket, opened with this client's (courier's) token."""
         url = self.transport.url(ops.COURIER_SOCKET_PATH).replace("http", "ws", 1)
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = {versions.HEADER: API_VERSION}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         async with self.transport.session.ws_connect(url, headers=headers, heartbeat=heartbeat) as ws:
             yield CourierSocket(ws)
 

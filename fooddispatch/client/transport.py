@@ -6,7 +6,11 @@ Safe to retry: a read, and a write carrying its key (the server stores the first
 and replays it; a 5xx or 429 frees the key, so the retry really runs). So every call is retried, with
 the same key and the same bytes, on 503 (a dependency is down: `Retry-After` says how long), 429, 409
 `idempotency_in_progress` (the first attempt is still running) and on a connection that failed before
-an answer came back. Anything else is an answer and is returned or raised at once."""
+an answer came back. Anything else is an answer and is returned or raised at once.
+
+Every call names the API version the Structs describe (`FoodDispatch-Version`: the current one, as the
+server's handlers build it): an API key pinned to an older version would otherwise get that version's
+shapes, which the newest Structs may not read the same way (fooddispatch/versions.py)."""
 
 from __future__ import annotations
 
@@ -21,10 +25,12 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 
+from fooddispatch import versions
 from fooddispatch.client.errors import CONNECTION_FAILED, ApiError
 from fooddispatch.client.operations import Operation
 
 R = TypeVar("R")
+API_VERSION = versions.CURRENT  # the version whose shapes the server's current Structs are
 Sleep = Callable[[float], Awaitable[None]]
 RETRY_CODES = frozenset({"idempotency_in_progress"})  # 409s that are "not yet", not "no"
 RETRY_STATUSES = frozenset({429, 503})
@@ -103,7 +109,7 @@ class Transport:
         """One logical call: its attempts share one idempotency key and send the same bytes."""
         if not (body is None if op.body is None else isinstance(body, op.body)):
             raise TypeError(f"{op.method} {op.path} takes a {op.body and op.body.__name__} body")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", versions.HEADER: API_VERSION}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if op.writes:

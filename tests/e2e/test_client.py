@@ -154,7 +154,7 @@ async def test_refusals_are_api_errors_with_the_servers_code_status_message_and_
     assert invalid.value.message
     with pytest.raises(ApiError) as missing:
         await customer.get_order("ord_00000000000000000000000000")
-    assert (missing.value.status, missing.value.code) == (404, "not_found")
+    assert (missing.value.status, missing.value.code) == (404, "resource_missing")
     quote = await customer.quote(cart(shop.store_id))
     with pytest.raises(ApiError) as declined:
         await customer.checkout(CheckoutRequest(quote_id=quote.id, payment_method_id=card))
@@ -248,3 +248,16 @@ async def test_reads_are_retried_on_503_with_backoff_and_refusals_are_not_retrie
     with pytest.raises(ApiError) as refused:
         await api.get_order("ord_00000000000000000000000000")
     assert refused.value.status == 401 and flaky.attempts["GET /v1/orders/ord_00000000000000000000000000"] == 1
+
+
+async def test_the_client_reads_the_newest_shapes_even_with_a_key_pinned_to_an_older_version(
+        api, make_principal, db) -> None:
+    shop = await open_shop(api, make_principal)
+    customer, card = await new_customer(api)
+    for _ in range(2):
+        quote = await customer.quote(cart(shop.store_id))
+        await customer.checkout(CheckoutRequest(quote_id=quote.id, payment_method_id=card))
+    async with db.acquire() as conn:  # a tablet's key made before order pages said `has_more`
+        await conn.execute("UPDATE api_keys SET api_version = '2026-11-01'")
+    page = await shop.tablet.store_orders(shop.store_id, OrderListQuery(status="placed", limit=1))
+    assert len(page.items) == 1 and page.has_more and page.next_cursor  # the Structs' version, not the key's

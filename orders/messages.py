@@ -294,6 +294,13 @@ class MissingItemsRequest(Struct, frozen=True, forbid_unknown_fields=True):
                      doc("The missing parts", [{"line_no": 1, "quantity": 1}])]
 
 
+class AssignRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    """An operator gives the order to a courier by hand (before pickup)."""
+
+    courier_id: Annotated[str, Meta(min_length=1, max_length=64), doc("The courier's account id",
+                                                                      f"cou_{ULID}")]
+
+
 class CancelRequest(Struct, frozen=True, forbid_unknown_fields=True):
     """Cancel an order."""
 

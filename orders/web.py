@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -15,7 +15,6 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from catalog.errors import InvalidSelection, ItemUnavailable, OutOfStock
 from kernel.clientip import client_ip
 from kernel.errors import Forbidden, InvalidTransition, NotFound, Unauthenticated, ValidationFailed
-from kernel.fielddoc import doc
 from kernel.http import (
     COURIER,
     CUSTOMER,
@@ -49,6 +48,7 @@ from orders.lifecycle import OrderLifecycle
 from orders.live import FeedOverflow, TenantFeed
 from orders.messages import (
     AcceptRequest,
+    AssignRequest,
     CancelRequest,
     CheckoutRequest,
     CourierStepRequest,
@@ -324,13 +324,6 @@ async def pickup(request: web.Request) -> web.Response:
 async def deliver(request: web.Request) -> web.Response:
     body = await _order_body(request, CourierStepRequest)
     return await _step(request, Action.DELIVER, proof=msgspec.to_builtins(body.proof) if body.proof else None)
-
-
-class AssignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The courier to give the order to."""
-
-    courier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64), doc("The courier's account id",
-                                                                               "cou_01JE3ZK4Q8N3W6V5T2R1P0M9XA")]
 
 
 @routes.post("/v1/orders/{order_id}/courier")

@@ -123,16 +123,19 @@ async def wait_ready(base_url: str, server: asyncio.Task[None], within: float = 
         if not listening.is_set():
             _stopped(server)
             raise CliError(f"the server did not start listening within {within:.0f} s")
+    from fooddispatch.client import Client
+
     async with aiohttp.ClientSession() as session:
+        client = Client(base_url, session)
         while time.monotonic() < deadline:
             _stopped(server)
             with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"{base_url}/readyz") as response:
-                    if instance is not None and response.headers.get(INSTANCE_HEADER) != instance:
-                        raise CliError(f"another server answers at {base_url}, not the one this demo started: "
-                                       "stop it or pick another --port")
-                    if response.status == 200:
-                        return
+                probe = await client.readiness()
+                if instance is not None and probe.headers.get(INSTANCE_HEADER) != instance:
+                    raise CliError(f"another server answers at {base_url}, not the one this demo started: "
+                                   "stop it or pick another --port")
+                if probe.status == 200:
+                    return
             await asyncio.sleep(0.1)
     raise CliError(f"the server at {base_url} was not ready within {within:.0f} s")
 

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import aiohttp
 
-from fooddispatch.demo.api import Api, ApiError
+from fooddispatch.client import ApiError, Client
 from fooddispatch.demo.city import REGION
 from fooddispatch.demo.world import World, percentile
 
@@ -60,23 +60,21 @@ class Console:
         self.wind_down_s = 0.0
         self.log_file: Path | None = None
 
-    async def scrape(self, session: aiohttp.ClientSession, base_url: str, api: Api | None = None,
-                     token: str | None = None) -> None:
-        if api is not None and token and api.has("surge"):
+    async def scrape(self, client: Client, token: str | None = None) -> None:
+        """The surge map (as the operator `token` sees it) and the dispatch round from /metrics."""
+        if token:
             with contextlib.suppress(ApiError):
-                surge = await api.call("surge", path={"region": REGION}, token=token)
-                self.world.surge_cells = sum(1 for c in surge.get("cells", [])
-                                             if float(c.get("multiplier") or 1) > 1.0)
+                surge = await client.with_token(token).surge(REGION)
+                self.world.surge_cells = sum(1 for c in surge.cells if c.multiplier > 1.0)
         try:
-            async with session.get(f"{base_url}/metrics") as response:
-                text = await response.text()
+            text = await client.metrics_text()
         except aiohttp.ClientError:
             return
-        round_ms, surge = dispatch_figures(parse_metrics(text))
+        round_ms, surge_cells = dispatch_figures(parse_metrics(text))
         if round_ms is not None:
             self.world.dispatch_round_ms = round_ms
-        if surge is not None:
-            self.world.surge_cells = surge
+        if surge_cells is not None:
+            self.world.surge_cells = surge_cells
 
     def rows(self) -> list[tuple[str, str]]:
         """The live table. Orders/min, on time and click-to-door are `fooddispatch.ops.kpis`'s, as

@@ -16,20 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import math
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 import aiohttp
 
-from fooddispatch.demo.api import Api, ApiError
+from dispatch.messages import OfferFrame
+from fooddispatch.client import Client, CourierSocket
 from fooddispatch.demo.city import VEHICLE_SPEED, CourierSpec
 from fooddispatch.demo.seed import SeededCity
 from fooddispatch.demo.world import World
+from tracking import messages as frames
 
 log = logging.getLogger("fooddispatch.demo")
 STEP_M = 45.0
@@ -48,37 +49,20 @@ def move_towards(lat: float, lng: float, to_lat: float, to_lng: float, metres: f
     return lat + (to_lat - lat) * f, lng + (to_lng - lng) * f, False
 
 
-def _point(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, dict) and "lat" in value and "lng" in value:
-        return float(value["lat"]), float(value["lng"])
-    return None
+Stop = tuple[Literal["pickup", "dropoff"], str, tuple[float, float]]  # (kind, order id, where)
 
 
-def stops_from_offer(offer: dict[str, Any]) -> list[tuple[str, str, tuple[float, float] | None]]:
-    """(kind, order_id, point) in visiting order, from whatever stop list the offer carries;
-    orders without one get pickup-then-dropoff with unknown points."""
-    out: list[tuple[str, str, tuple[float, float] | None]] = []
-    if isinstance(offer.get("pickup"), dict) and isinstance(offer.get("dropoffs"), list):
-        # dispatch's offer: one pickup for the bundle, then the drop-offs in the planned order
-        pickup = _point(offer["pickup"])
-        out += [("pickup", order_id, pickup) for order_id in offer.get("order_ids", [])]
-        out += [("dropoff", d["order_id"], _point(d)) for d in offer["dropoffs"]]
-        return out
-    for stop in offer.get("stops") or offer.get("route") or []:
-        if isinstance(stop, dict):
-            kind = str(stop.get("kind") or stop.get("type") or "")
-            kind = "pickup" if "pick" in kind else "dropoff"
-            point = _point(stop.get("point") or stop.get("location") or stop)
-            for order_id in stop.get("order_ids") or [stop.get("order_id")]:
-                if order_id:
-                    out.append((kind, order_id, point))
-    if not out:
-        orders = offer.get("orders") or [{"order_id": oid} for oid in offer.get("order_ids", [])]
-        for o in orders:
-            out.append(("pickup", o.get("order_id") or o.get("id"), _point(o.get("pickup"))))
-        for o in orders:
-            out.append(("dropoff", o.get("order_id") or o.get("id"), _point(o.get("dropoff"))))
-    return out
+def stops_from_offer(offer: OfferFrame) -> list[Stop]:
+    """(kind, order_id, point) in visiting order: one pickup for the bundle, then the drop-offs in the
+    planned order."""
+    pickup = (offer.pickup.lat, offer.pickup.lng)
+    stops: list[Stop] = [("pickup", order_id, pickup) for order_id in offer.order_ids]
+    return stops + [("dropoff", d.order_id, (d.lat, d.lng)) for d in offer.dropoffs]
+
+
+def action_id() -> str:
+    """The id an action frame carries: a resend is applied once, and the ack names it."""
+    return f"a{next(ids)}"
 
 
 @dataclass
@@ -89,19 +73,16 @@ class Rider:
     lat: float
     lng: float
     seq: int = 0
-    offers: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    offers: asyncio.Queue[OfferFrame] = field(default_factory=asyncio.Queue)
     acked_seq: int = 0
 
 
 class Couriers:
-    def __init__(self, api: Api, seeded: SeededCity, world: World, rng: random.Random) -> None:
-        self.api, self.seeded, self.world, self.rng = api, seeded, world, rng
+    def __init__(self, client: Client, seeded: SeededCity, world: World, rng: random.Random) -> None:
+        self.client, self.seeded, self.world, self.rng = client, seeded, world, rng
         self.riders: list[Rider] = []
 
     async def run(self) -> None:
-        if not self.api.has("courier_ws"):
-            self.world.skip("couriers", "tracking has no courier websocket yet")
-            return
         for spec, token, account_id in self.seeded.couriers.values():
             self.riders.append(Rider(spec, token, account_id, spec.lat, spec.lng))
         await asyncio.gather(*(self.shift(rider, random.Random(self.rng.random())) for rider in self.riders))
@@ -120,13 +101,11 @@ class Couriers:
 
     async def _connected(self, rider: Rider, rng: random.Random) -> None:
         world, spec = self.world, rider.spec
-        url = self.api.ws_url("courier_ws")
-        async with self.api.session.ws_connect(url, headers={"Authorization": f"Bearer {rider.token}"},
-                                               heartbeat=20) as ws:
+        async with self.client.with_token(rider.token).courier_socket(heartbeat=20) as ws:
             reader = asyncio.create_task(self._read(ws, rider))
             try:
-                await ws.send_json({"type": "hello", "vehicle": spec.vehicle})
-                await ws.send_json({"type": "status", "status": "online", "id": f"a{next(ids)}"})
+                await ws.send(frames.Hello(vehicle=spec.vehicle))  # type: ignore[arg-type]
+                await ws.send(frames.Status(status="online", id=action_id()))
                 world.couriers_online.add(rider.account_id)
                 world.count_couriers()
                 end = spec.shift_start_min * 60 + spec.shift_minutes * 60
@@ -141,40 +120,32 @@ class Couriers:
                         await asyncio.sleep(IDLE_PING_S)
                         continue
                     await self._answer(ws, rider, rng, offer)
-                await ws.send_json({"type": "status", "status": "offline", "id": f"a{next(ids)}"})
+                await ws.send(frames.Status(status="offline", id=action_id()))
             finally:
                 world.couriers_online.discard(rider.account_id)
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse, rider: Rider) -> None:
+    async def _read(self, ws: CourierSocket, rider: Rider) -> None:
         tally = self.world.tally
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            frame = json.loads(msg.data)
-            kind = frame.get("type")
-            if kind == "ack" and frame.get("seq"):
-                tally.gps_acked += max(0, int(frame["seq"]) - rider.acked_seq)
-                rider.acked_seq = max(rider.acked_seq, int(frame["seq"]))
-            elif kind == "offer":
+        async for frame in ws.frames():
+            if isinstance(frame, frames.Ack) and frame.seq:
+                tally.gps_acked += max(0, frame.seq - rider.acked_seq)
+                rider.acked_seq = max(rider.acked_seq, frame.seq)
+            elif isinstance(frame, OfferFrame):
                 tally.offers += 1
                 rider.offers.put_nowait(frame)
-            elif kind == "error":
-                tally.gps_errors[str(frame.get("code"))] += 1
+            elif isinstance(frame, frames.Error):
+                tally.gps_errors[frame.code] += 1
 
-    async def _ping(self, ws: aiohttp.ClientWebSocketResponse, rider: Rider, speed_mps: float,
-                    heading: float | None = None) -> None:
+    async def _ping(self, ws: CourierSocket, rider: Rider, speed_mps: float, heading: float | None = None) -> None:
         rider.seq += 1
-        frame: dict[str, Any] = {"type": "location", "lat": round(rider.lat, 6), "lng": round(rider.lng, 6),
-                                 "ts": time.time(), "seq": rider.seq, "accuracy": 8.0, "speed": speed_mps}
-        if heading is not None:
-            frame["heading"] = heading
-        await ws.send_json(frame)
+        await ws.send(frames.Location(lat=round(rider.lat, 6), lng=round(rider.lng, 6), ts=time.time(), seq=rider.seq,
+                                      accuracy=8.0, speed=speed_mps, heading=heading))
         self.world.tally.gps_points += 1
 
-    async def _ride(self, ws: aiohttp.ClientWebSocketResponse, rider: Rider, to: tuple[float, float]) -> None:
+    async def _ride(self, ws: CourierSocket, rider: Rider, to: tuple[float, float]) -> None:
         clock = self.world.clock
         sim_speed = VEHICLE_SPEED[rider.spec.vehicle]
         real_mps = sim_speed * clock.speed
@@ -190,21 +161,11 @@ class Couriers:
             await self._ping(ws, rider, 0.0)
             await asyncio.sleep(min(interval, 0.5))
 
-    async def _where(self, kind: str, order_id: str, rider: Rider) -> tuple[float, float] | None:
-        if self.api.has("get_order"):
-            with contextlib.suppress(ApiError):
-                order = await self.api.call("get_order", order_id, token=rider.token)
-                return _point(order.get(kind))
-        track = self.world.orders.get(order_id)  # the address printed on the bag
-        return _point(getattr(track, kind, None)) if track else None
-
-    async def _answer(self, ws: aiohttp.ClientWebSocketResponse, rider: Rider, rng: random.Random,
-                      offer: dict[str, Any]) -> None:
+    async def _answer(self, ws: CourierSocket, rider: Rider, rng: random.Random, offer: OfferFrame) -> None:
         world = self.world
         accept = rng.random() < rider.spec.accept_rate
         await asyncio.sleep(world.clock.real(rng.uniform(3, 12)))  # reading the offer
-        await ws.send_json({"type": "offer_response", "offer_id": offer["offer_id"], "accepted": accept,
-                            "id": f"a{next(ids)}"})
+        await ws.send(frames.OfferResponse(offer_id=offer.offer_id, accepted=accept, id=action_id()))
         if not accept:
             world.tally.offers_declined += 1
             return
@@ -213,24 +174,24 @@ class Couriers:
         world.count_couriers()
         try:
             for kind, order_id, point in stops_from_offer(offer):
-                point = point or await self._where(kind, order_id, rider)
-                if point is None:
-                    world.tally.unexpected["courier: stop without a location"] += 1
-                    continue
                 await self._ride(ws, rider, point)
-                await ws.send_json({"type": "arrived", "order_id": order_id, "where": kind, "id": f"a{next(ids)}"})
+                await ws.send(frames.Arrived(order_id=order_id, where=kind, id=action_id()))
                 if kind == "pickup":
-                    waited = 0.0
-                    track = world.orders.get(order_id)
-                    while (order_id not in world.bags_ready and waited < world.clock.real(45 * 60)
-                           and not (track and track.outcome)):
-                        await self._ping(ws, rider, 0.0)
-                        await asyncio.sleep(1.0)
-                        waited += 1.0
-                    await ws.send_json({"type": "picked_up", "order_id": order_id, "id": f"a{next(ids)}"})
+                    await self._wait_for_bag(ws, rider, order_id)
+                    await ws.send(frames.PickedUp(order_id=order_id, id=action_id()))
                 else:
                     await asyncio.sleep(world.clock.real(60))  # stairs, handover
-                    await ws.send_json({"type": "delivered", "order_id": order_id, "id": f"a{next(ids)}",
-                                        "proof": {"code": f"{rng.randint(0, 9999):04d}"}})
+                    await ws.send(frames.Delivered(order_id=order_id, id=action_id(),
+                                                   proof=frames.Proof(code=f"{rng.randint(0, 9999):04d}")))
         finally:
             world.couriers_busy.discard(rider.account_id)
+
+    async def _wait_for_bag(self, ws: CourierSocket, rider: Rider, order_id: str) -> None:
+        """At the counter until the kitchen hands the bag over (or the order ended, or 45 simulated min)."""
+        world, waited = self.world, 0.0
+        track = world.orders.get(order_id)
+        while (order_id not in world.bags_ready and waited < world.clock.real(45 * 60)
+               and not (track and track.outcome)):
+            await self._ping(ws, rider, 0.0)
+            await asyncio.sleep(1.0)
+            waited += 1.0

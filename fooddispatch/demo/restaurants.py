@@ -13,31 +13,22 @@ import asyncio
 import logging
 import random
 
-from fooddispatch.demo.api import Api, ApiError
+from fooddispatch.client import ApiError, Client
 from fooddispatch.demo.seed import SeededCity, SeededStore
 from fooddispatch.demo.world import World
+from orders.messages import AcceptRequest, OrderListQuery, RejectRequest
 
 log = logging.getLogger("fooddispatch.demo")
 POLL_SECONDS = 1.0
 
 
 class Restaurants:
-    def __init__(self, api: Api, seeded: SeededCity, world: World, rng: random.Random) -> None:
-        self.api, self.seeded, self.world, self.rng = api, seeded, world, rng
+    def __init__(self, client: Client, seeded: SeededCity, world: World, rng: random.Random) -> None:
+        self.client, self.seeded, self.world, self.rng = client, seeded, world, rng
         self.seen: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def missing(self) -> str | None:
-        absent = [n for n in ("restaurant_orders", "accept_order") if not self.api.has(n)]
-        return f"orders has no {', '.join(absent)} route yet" if absent else None
-
     async def run(self) -> None:
-        why = self.missing()
-        if why:
-            self.world.skip("restaurants accepting orders", why)
-            return
-        if not self.api.has("ready_order"):
-            self.world.skip("restaurants marking orders ready", "orders has no ready route yet")
         by_tenant: dict[str, list[SeededStore]] = {}
         for store in self.seeded.stores:
             if store.id:
@@ -45,49 +36,45 @@ class Restaurants:
         await asyncio.gather(*(self.tablet(key, stores) for key, stores in by_tenant.items()))
 
     async def tablet(self, tenant_key: str, stores: list[SeededStore]) -> None:
-        token = self.seeded.tenant_keys[tenant_key]
+        tablet = self.client.with_token(self.seeded.tenant_keys[tenant_key])
+        waiting = OrderListQuery(status="placed", limit=50)
         while True:
-            tenant_id = self.seeded.tenant_ids[tenant_key]
             for store in stores:
                 try:
-                    page = await self.api.call("restaurant_orders", token=token,
-                                               path={"store": store.id or "", "tenant": tenant_id},
-                                               query={"status": "placed", "limit": 50})
+                    page = await tablet.store_orders(store.id or "", waiting)
                 except ApiError as exc:
                     self.world.tally.unexpected[f"tablet list {exc.status} {exc.code}"] += 1
                     continue
-                for summary in page.get("items", []):
-                    if summary["id"] not in self.seen and summary.get("status") == "placed":
-                        self.seen.add(summary["id"])
-                        task = asyncio.create_task(self.cook(store, token, summary["id"]))
+                for summary in page.items:
+                    if summary.id not in self.seen and summary.status == "placed":
+                        self.seen.add(summary.id)
+                        task = asyncio.create_task(self.cook(store, tablet, summary.id))
                         self.tasks.add(task)
                         task.add_done_callback(self.tasks.discard)
             await asyncio.sleep(POLL_SECONDS)
 
-    async def cook(self, store: SeededStore, token: str, order_id: str) -> None:
+    async def cook(self, store: SeededStore, tablet: Client, order_id: str) -> None:
         world, rng = self.world, self.rng
-        ids = {"store": store.id or "", "order": order_id}
         await asyncio.sleep(world.clock.real(rng.uniform(20, 90)))  # someone looks at the tablet
         if rng.random() > store.spec.accept_rate:
             try:
-                await self.api.call("reject_order", token=token, path=ids, json={"reason": "capacity"})
+                await tablet.reject_order(order_id, RejectRequest(reason="capacity"))
             except ApiError as exc:
                 world.tally.outcomes[f"reject refused: {exc.code}"] += 1
             return
         prep_sim = store.spec.prep_time_s * rng.uniform(0.6, 1.1)
         prep_real = max(60, min(4 * 3600, round(world.clock.real(prep_sim))))
         try:
-            await self.api.call("accept_order", token=token, path=ids, json={"prep_time_s": prep_real})
+            await tablet.accept_order(order_id, AcceptRequest(prep_time_s=prep_real))
         except ApiError as exc:
             if exc.status != 409:  # cancelled meanwhile: nothing to cook
                 world.tally.unexpected[f"tablet accept {exc.status} {exc.code}"] += 1
             return
         await asyncio.sleep(world.clock.real(prep_sim))
-        if self.api.has("ready_order"):
-            try:
-                await self.api.call("ready_order", token=token, path=ids)
-            except ApiError as exc:
-                if exc.status != 409:
-                    world.tally.unexpected[f"tablet ready {exc.status} {exc.code}"] += 1
-                return
+        try:
+            await tablet.ready_order(order_id)
+        except ApiError as exc:
+            if exc.status != 409:
+                world.tally.unexpected[f"tablet ready {exc.status} {exc.code}"] += 1
+            return
         world.bags_ready.add(order_id)

@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 
 from fooddispatch.cli import serve_app
+from fooddispatch.client import Client
 from fooddispatch.config import Settings
 from fooddispatch.demo import WIND_DOWN_S, rng_for, wait_ready
-from fooddispatch.demo.api import Api
 from fooddispatch.demo.city import generate_city
 from fooddispatch.demo.console import Console
 from fooddispatch.demo.couriers import Couriers
@@ -38,7 +38,7 @@ async def run_city(settings: Settings, args: argparse.Namespace, stop: asyncio.E
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30)
         connector = aiohttp.TCPConnector(limit=200)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            return await _city(session, base_url, settings, args, stop, log_file)
+            return await _city(Client(base_url, session), settings, args, stop, log_file)
     finally:
         server_stop.set()
         with contextlib.suppress(asyncio.CancelledError):
@@ -55,16 +55,15 @@ def local_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _city(session: aiohttp.ClientSession, base_url: str, settings: Settings, args: argparse.Namespace,
-                stop: asyncio.Event, log_file: Path | None) -> int:
-    api = Api(base_url, session)
-    await api.discover()
+async def _city(client: Client, settings: Settings, args: argparse.Namespace, stop: asyncio.Event,
+                log_file: Path | None) -> int:
+    base_url = client.transport.base_url
     city = generate_city(args.seed, args.restaurants, args.couriers, args.customers)
     world = World(SimClock(args.speed))
     print(f"seeding {city.name}: {len(city.stores)} stores of {len(city.tenants)} merchants, "
           f"{len(city.customers)} customers, {len(city.couriers)} couriers ...", flush=True)
     started = time.monotonic()
-    seeded = await seed_city(api, city, settings, world)
+    seeded = await seed_city(client, city, settings)
     print(f"seeded in {time.monotonic() - started:.1f} s", flush=True)
     ops_url = f"{base_url}/ops?token={seeded.operator_token}"
     print(f"ops console: {ops_url}", flush=True)
@@ -76,9 +75,9 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
     world.clock = SimClock(args.speed)  # the city opens now
     console = Console(world, ops_url, headless=args.headless)
     console.log_file = log_file
-    customers = Customers(api, seeded, world, rng_for(args.seed, "customers"), args.orders_per_minute)
-    restaurants = Restaurants(api, seeded, world, rng_for(args.seed, "restaurants"))
-    couriers = Couriers(api, seeded, world, rng_for(args.seed, "couriers"))
+    customers = Customers(client, seeded, world, rng_for(args.seed, "customers"), args.orders_per_minute)
+    restaurants = Restaurants(client, seeded, world, rng_for(args.seed, "restaurants"))
+    couriers = Couriers(client, seeded, world, rng_for(args.seed, "couriers"))
     actors = [asyncio.create_task(coro, name=name) for name, coro in [
         ("customers", customers.run()), ("restaurants", restaurants.run()), ("couriers", couriers.run())]]
     deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
@@ -90,7 +89,7 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
             if time.monotonic() >= next_draw:
-                await console.scrape(session, base_url, api, seeded.operator_token)
+                await console.scrape(client, seeded.operator_token)
                 console.draw()
                 next_draw = time.monotonic() + draw_every
             with contextlib.suppress(TimeoutError):
@@ -105,7 +104,7 @@ async def _city(session: aiohttp.ClientSession, base_url: str, settings: Setting
         for task in [*actors, *customers.tasks, *restaurants.tasks]:
             task.cancel()
         await asyncio.gather(*actors, *customers.tasks, *restaurants.tasks, return_exceptions=True)
-    await console.scrape(session, base_url, api, seeded.operator_token)
+    await console.scrape(client, seeded.operator_token)
     if world.tally.placed and not world.tally.offers:
         world.skip("dispatch (couriers getting orders)", "no offer reached any courier: the app has no dispatch "
                    "live loop yet, so accepted orders wait and nothing is delivered")

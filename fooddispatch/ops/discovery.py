@@ -1,9 +1,10 @@
 """Find the packages' routes in the OpenAPI document by what they take and return.
 
 The packages are built in parallel and name their paths as they see fit; what they agree on
-is their wire types (`StoreCreate`, `QuoteRequest`, `AcceptRequest`...). So the demo and the
-ops console look an operation up by method plus request/response schema (and a path hint
-where two routes share a type), and treat a missing one as "not there yet". Pure functions.
+is their wire types (`StoreCreate`, `QuoteRequest`, `AcceptRequest`...). So the ops console
+looks an operation up by method plus request/response schema (and a path hint where two routes
+share a type), and treats a missing one as "not there yet". Pure functions. (The demo's simulated
+apps call the typed `fooddispatch.client` instead, whose routes tests/e2e/test_client_coverage.py checks.)
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Want:
     placeholders: int | None = None
 
 
-# The operations the demo and the console drive, by the wire types the packages declared.
+# The operations the console looks for, by the wire types the packages declared.
 WANTS: dict[str, Want] = {
     "create_account": Want("POST", body="CreateAccount"),
     "login": Want("POST", body="Login"),

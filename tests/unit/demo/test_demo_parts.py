@@ -5,8 +5,14 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
+from catalog.messages import CustomerMenu
 from dispatch.event_types import DispatchAssigned, DispatchOffered
+from dispatch.messages import MoneyOut as DispatchMoney
+from dispatch.messages import OfferDropoff, OfferFrame, OfferPickup
 from fooddispatch.demo.console import dispatch_figures, parse_metrics
+from fooddispatch.demo.couriers import stops_from_offer
 from fooddispatch.demo.customers import build_cart
 from fooddispatch.demo.world import percentile
 from fooddispatch.ops.discovery import Route, find_routes
@@ -36,20 +42,44 @@ def test_routes_are_found_by_their_wire_types_and_missing_ones_are_absent() -> N
     assert "quote" not in found and "courier_ws" not in found
 
 
+def _menu(items: list[dict]) -> CustomerMenu:
+    """A customer menu from the fields a cart depends on; the rest filled in."""
+    def option(o: dict) -> dict:
+        return {"name": o["id"], "price": 0, "max_quantity": 1, "available": True, **o,
+                "modifier_groups": [group(g) for g in o.get("modifier_groups", [])]}
+
+    def group(g: dict) -> dict:
+        return {"name": g["id"], **g, "options": [option(o) for o in g["options"]]}
+
+    return msgspec.convert({"store_id": "sto_1", "store_name": "S", "currency": "EUR", "version": 1, "categories": [
+        {"id": "cat_1", "name": "C", "items": [
+            {"name": i["id"], "description": "", "price": 100, "dietary_tags": [], "image_url": None, **i,
+             "modifier_groups": [group(g) for g in i["modifier_groups"]]} for i in items]}]}, CustomerMenu)
+
+
 def test_carts_respect_every_modifier_group_including_nested_ones() -> None:
     ice = {"id": "g3", "min": 1, "max": 1, "options": [{"id": "o5"}, {"id": "o6"}]}
-    menu = {"categories": [{"items": [{"id": "i1", "sold_out": False, "modifier_groups": [
-        {"id": "g1", "min": 1, "max": 1, "options": [{"id": "o1"}, {"id": "o2"}]},
+    menu = _menu([{"id": "i1", "sold_out": False, "modifier_groups": [
+        {"id": "g1", "min": 1, "max": 1, "options": [{"id": "o1"}, {"id": "o2"}, {"id": "o9", "available": False}]},
         {"id": "g2", "min": 0, "max": 2, "options": [{"id": "o3", "modifier_groups": [ice]}, {"id": "o4"}]}]},
-        {"id": "i2", "sold_out": True, "modifier_groups": []}]}]}
+        {"id": "i2", "sold_out": True, "modifier_groups": []}])
     for seed in range(50):
         for line in build_cart(random.Random(seed), menu):
-            assert line["item_id"] == "i1"
-            sizes = [o for o in line["options"] if o["option_id"] in {"o1", "o2"}]
-            assert len(sizes) == 1
-            for option in line["options"]:
-                if option["option_id"] == "o3":
-                    assert len(option["options"]) == 1
+            assert line.item_id == "i1"
+            sizes = [o for o in line.options if o.option_id in {"o1", "o2", "o9"}]
+            assert len(sizes) == 1 and sizes[0].option_id != "o9"
+            for option in line.options:
+                if option.option_id == "o3":
+                    assert len(option.options) == 1
+
+
+def test_a_bundle_offer_is_ridden_pickup_first_then_each_dropoff_in_the_planned_order() -> None:
+    t = datetime(2026, 1, 1, 18, 0, tzinfo=UTC)
+    offer = OfferFrame(offer_id="ofr_1", order_ids=["o1", "o2"], expires_at=t, payout=DispatchMoney(500, "EUR"),
+                       pickup=OfferPickup("sto_1", 52.5, 13.4, t, t), region="demo",
+                       dropoffs=[OfferDropoff("o2", 52.51, 13.41, t, t), OfferDropoff("o1", 52.52, 13.42, t, t)])
+    assert stops_from_offer(offer) == [("pickup", "o1", (52.5, 13.4)), ("pickup", "o2", (52.5, 13.4)),
+                                       ("dropoff", "o2", (52.51, 13.41)), ("dropoff", "o1", (52.52, 13.42))]
 
 
 def test_dispatch_round_and_surge_are_read_from_prometheus_text() -> None:

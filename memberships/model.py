@@ -116,6 +116,46 @@ def check_plan(price: Money, trial_days: int, benefits: Benefits) -> None:
                                param="benefits.service_fee_discount_bps")
 
 
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    customer_id: str
+    plan_id: str
+    status: Status
+    payment_method_id: str
+    anchor: datetime
+    period_index: int  # 0: the trial; k >= 1: the k-th paid period
+    current_period_start: datetime
+    current_period_end: datetime
+    trial_end: datetime | None
+    cancel_at_period_end: bool
+    canceled_at: datetime | None
+    cancel_reason: str | None
+    next_action_at: datetime | None
+    open_invoice_id: str | None
+    dunning_attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    id: str
+    subscription_id: str
+    customer_id: str
+    period_index: int
+    period_start: datetime
+    period_end: datetime
+    amount: Money
+    status: InvoiceStatus
+    attempts: int
+    payment_intent_id: str | None
+    last_error: dict[str, str] | None
+    amount_refunded: int
+    refund_id: str | None
+    created_at: datetime
+    paid_at: datetime | None
+
+
 # ---------------------------------------------------------------- periods
 
 

@@ -23,8 +23,9 @@ import asyncpg
 import structlog
 
 from kernel.clock import Clock
+from kernel.errors import ValidationFailed
 from kernel.ids import new_id
-from kernel.money import Money
+from kernel.money import Money, is_known_currency
 from kernel.outbox import MoneyData
 from memberships import event_types as ev
 from memberships import messages, model, store
@@ -57,6 +58,8 @@ class MembershipsService:
     # ------------------------------------------------------------ plans
 
     async def create_plan(self, body: CreatePlan, actor: str) -> Plan:
+        if not is_known_currency(body.currency):
+            raise ValidationFailed(f"unknown currency {body.currency}", param="currency", code="invalid_currency")
         price = Money(body.amount, body.currency)
         benefits = Benefits(body.currency, body.benefits.free_delivery_min_subtotal,
                             body.benefits.service_fee_discount_bps)

@@ -60,7 +60,7 @@ class QuoteLine(Struct, frozen=True):
 
 
 class FeeLine(Struct, frozen=True):
-    kind: Literal["delivery", "busy_area", "service", "small_order", "discount", "tax", "tip"]
+    kind: Literal["delivery", "busy_area", "service", "small_order", "discount", "membership", "tax", "tip"]
     label: str
     amount: MoneyOut
 

@@ -120,6 +120,7 @@ class SplitFactory(Protocol):
         courier_id: str | None,
         platform_revenue: int,
         tax_payable: int,
+        platform_funded: int = 0,
     ) -> Any: ...
 
 

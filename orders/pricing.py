@@ -278,6 +278,9 @@ class SplitAmounts:
     commission: Money | None = None
     commission_bps: int = 0
     tip: Money | None = None
+    # A member's discount (PriceBreakdown.member_discount), which the platform funds on top of
+    # `customer_charged` (payments' `platform_promotions`): the other parts are those of the bill without it.
+    platform_funded: Money | None = None
 
 
 def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) -> SplitAmounts:
@@ -299,12 +302,14 @@ def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) 
     commission = food_net.percent(policy.commission_bps)
     restaurant = food_net - commission
     courier = b.delivery_fee + b.busy_area_fee + b.tip
-    platform = charged - restaurant - courier - tax
+    funded = b.member_discount or Money.zero(cur)
+    platform = charged + funded - restaurant - courier - tax
     if platform.amount < 0:
         # A discount larger than the platform's take is funded by the restaurant (the ledger
         # has no negative legs). charged >= courier + tax always, so this never goes below zero.
         restaurant, platform = restaurant + platform, Money.zero(cur)
-    return SplitAmounts(charged, restaurant, courier, platform, tax, commission, policy.commission_bps, b.tip)
+    return SplitAmounts(charged, restaurant, courier, platform, tax, commission, policy.commission_bps, b.tip,
+                        platform_funded=b.member_discount)
 
 
 def cancellation_split(fee: Money, policy: FeePolicy) -> SplitAmounts:

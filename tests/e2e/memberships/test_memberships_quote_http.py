@@ -7,12 +7,40 @@ from __future__ import annotations
 import pytest
 
 from fooddispatch.app import create_app
-from tests.e2e.orders.orders_helpers import cart, make_customer, make_shop, ok
+from kernel.outbox import write_event
+from tests.e2e.orders.orders_helpers import cart, eventually, make_customer, make_shop, ok
 
 
 @pytest.fixture
 def app(settings):
     return create_app(settings, components=("catalog", "payments", "memberships", "orders"))
+
+
+async def deliver(client, db, make_principal, shop, oid: str, cust: dict) -> str:
+    """Accept, ready, assign (as dispatch would), pick up and deliver the order; returns the courier's id."""
+    await ok(await client.post(f"/v1/orders/{oid}/accept", json={"prep_time_s": 900}, headers=shop.staff))
+    await ok(await client.post(f"/v1/orders/{oid}/ready", headers=shop.staff))
+    courier, courier_headers = await make_principal("courier")
+    async with db.acquire() as conn:
+        await write_event(conn, "dispatch.assigned", {"offer_id": "ofr_1", "courier_id": courier.account_id,
+                                                      "order_ids": [oid], "at": "2025-01-01T00:00:00Z"})
+
+    async def assigned() -> bool:
+        return (await ok(await client.get(f"/v1/orders/{oid}", headers=cust)))["courier_id"] == courier.account_id
+
+    await eventually(assigned)
+    async with db.acquire() as conn:
+        await write_event(conn, "courier.picked_up", {"courier_id": courier.account_id, "order_id": oid,
+                                                      "at": "2025-01-01T00:00:00Z", "proof": None})
+
+    async def picked_up() -> bool:
+        return (await ok(await client.get(f"/v1/orders/{oid}", headers=cust)))["status"] == "picked_up"
+
+    await eventually(picked_up)
+    done = await ok(await client.post(f"/v1/orders/{oid}/deliver", json={"proof": {"code": "1234"}},
+                                      headers=courier_headers))
+    assert done["status"] == "delivered"
+    return courier.account_id
 
 
 def fee(quote: dict, kind: str) -> int | None:
@@ -41,6 +69,18 @@ async def test_a_member_quote_takes_the_benefits_off_and_checkout_charges_it(cli
     order = await ok(await client.post("/v1/orders", json={"quote_id": member["id"], "payment_method_id": pm},
                                        headers={**cust, "Idempotency-Key": "order"}), 201)
     assert order["total"]["amount"] == member["total"]["amount"]
+    courier = await deliver(client, db, make_principal, shop, order["id"], cust)
+
+    # The courier and the restaurant get what a plain bill gives them; the platform funds the saving.
+    async with db.acquire() as conn:
+        balances = {r["id"]: r["balance"] for r in await conn.fetch("SELECT id, balance FROM ledger_accounts")}
+        sums = await conn.fetchval("SELECT sum(amount) FROM postings")
+    assert sums == 0
+    restaurant = 2700 - 405  # net food (tax excluded) minus 15 % commission, as without a membership
+    assert abs(balances[f"restaurant_payable:{shop.tenant_id}:EUR"]) == restaurant
+    assert abs(balances[f"courier_earnings:{courier}:EUR"]) == plain["delivery_fee"]["amount"] + 200
+    assert abs(balances["platform_revenue:EUR"]) == plain["service_fee"]["amount"] + 405
+    assert balances["platform_promotions:EUR"] == saved
 
     # benefits stop when the subscription is no longer active or trialing
     async with db.acquire() as conn:

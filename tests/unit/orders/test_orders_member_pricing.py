@@ -47,7 +47,9 @@ def test_the_courier_keeps_the_delivery_fee_the_platform_funds_the_saving() -> N
     plain, member = bill(4000, None), bill(4000, PLUS)
     a, b = delivery_split(plain, [], FeePolicy()), delivery_split(member, [], FeePolicy())
     assert b.courier_earnings == a.courier_earnings and b.restaurant_payable == a.restaurant_payable
-    assert b.platform_revenue == a.platform_revenue - member.member_discount  # type: ignore[operator]
+    assert b.platform_revenue == a.platform_revenue and b.tax_payable == a.tax_payable
+    assert b.platform_funded == member.member_discount and a.platform_funded is None
+    assert b.customer_charged + b.platform_funded == a.customer_charged  # type: ignore[operator]
 
 
 def test_the_stored_form_keeps_the_member_discount_and_a_plain_bill_is_stored_as_before() -> None:

@@ -4,8 +4,8 @@ events (outbox) and webhooks that announce a subscription's or an invoice's chan
 
 A charge is an off-session hold on the subscription's card, captured at once and settled to
 platform revenue in the ledger, through payments (`ports.Billing`) and in the caller's
-transaction. Its payments idempotency key names the invoice and the attempt (`model.renewal_key`),
-so a worker that rolled back and tries again reaches the same charge, never a second one.
+transaction. Its payments idempotency key names the subscription, the period and the attempt
+(`model.renewal_key`), so a worker that rolled back and tries again reaches the same charge, never a second one.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from kernel.errors import DomainError
 from kernel.money import Money
 from kernel.outbox import EventData, MoneyData, announce
 from memberships import event_types as ev
@@ -78,7 +79,7 @@ class Charges:
         async with conn.transaction():
             auth = await self.billing.authorize(
                 conn, customer_id=sub.customer_id, payment_method_id=sub.payment_method_id, amount=inv.amount,
-                reference=inv.id, idempotency_key=model.renewal_key(inv.id, number),
+                reference=inv.id, idempotency_key=model.renewal_key(sub.id, inv.period_index, number),
                 metadata={"subscription_id": sub.id, "invoice_id": inv.id})
             if auth.status not in SETTLED:
                 raise ProcessorUnavailable()
@@ -87,11 +88,17 @@ class Charges:
         return auth.intent_id
 
     async def attempt(self, conn: asyncpg.Connection, sub: Subscription, inv: Invoice, number: int) -> Attempt:
-        """`charge`, with a decline or a challenge (which off-session cannot meet) as a failed attempt."""
+        """`charge`, with a decline or a challenge (which off-session cannot meet) as a failed attempt, and
+        so any refusal of payments' (a card detached since, a charge the processor refused). Payments
+        unavailable (503) is not an attempt: it raises, and the job tries again later under the same key."""
         try:
             return Attempt(number, await self.charge(conn, sub, inv, number), None)
         except (PaymentDeclined, PaymentRequiresAction) as exc:
             return Attempt(number, exc.payment_intent, failed_attempt(exc))
+        except DomainError as exc:
+            if exc.status >= 503:
+                raise
+            return Attempt(number, None, {"code": exc.code, "decline_code": "", "message": exc.message})
 
     async def record(self, conn: asyncpg.Connection, sub: Subscription, inv: Invoice, tried: Attempt,
                      now: datetime, *, before: Subscription | None = None) -> Subscription:

@@ -231,7 +231,8 @@ def after_failure(status: Status, failed_attempts: int, due_at: datetime, now: d
     return AfterFailure(transition(status, Status.PAST_DUE), now + timedelta(days=PAST_DUE_DAYS), True)
 
 
-def renewal_key(invoice_id: str, attempt: int) -> str:
-    """The payments idempotency key of one charge attempt of an invoice: a retry of the same attempt
-    (a worker that rolled back) reaches the same charge; the next attempt is a new one."""
-    return f"membership:{invoice_id}:{attempt}"
+def renewal_key(subscription_id: str, period_index: int, attempt: int) -> str:
+    """The payments idempotency key of one charge attempt of a subscription's period: named by what the
+    charge is for, not by the invoice row (a worker that rolled back makes a new one), so a retry of the
+    same attempt reaches the same charge at the processor; the next attempt is a new one."""
+    return f"membership:{subscription_id}:{period_index}:{attempt}"

@@ -43,7 +43,7 @@ from memberships.errors import (
 from memberships.messages import CreatePlan
 from memberships.model import Benefits, Due, Interval, Invoice, InvoiceStatus, Plan, Status, Subscription
 from memberships.ports import Billing
-from payments import PaymentDeclined, PaymentRequiresAction
+from payments import PaymentDeclined, PaymentRequiresAction, ProcessorUnavailable
 
 log = structlog.get_logger("memberships")
 
@@ -263,12 +263,24 @@ class MembershipsService:
         """Act on up to `limit` subscriptions whose next action is due; returns how many. Each is its own
         transaction on a row no other worker holds (`store.claim_due`)."""
         done = 0
+        broken: list[str] = []  # failed in this run for a reason of their own: the others go on
         while done < limit:
-            async with self.pool.acquire() as conn, conn.transaction():
-                sub = await store.claim_due(conn, self.clock.now())
-                if sub is None:
-                    break
-                await self._act(conn, sub)
+            async with self.pool.acquire() as conn:
+                sub = None
+                try:
+                    async with conn.transaction():
+                        sub = await store.claim_due(conn, self.clock.now(), skip=broken)
+                        if sub is None:
+                            break
+                        await self._act(conn, sub)
+                except ProcessorUnavailable:
+                    raise  # everyone's charges would fail alike: the job backs off and tries again
+                except Exception:
+                    if sub is None:
+                        raise
+                    log.exception("subscription.due_failed", subscription=sub.id)
+                    broken.append(sub.id)
+                    continue
             done += 1
         return done
 

@@ -125,14 +125,14 @@ async def update_subscription(conn: asyncpg.Connection, sub_id: str, now: dateti
     return _subscription(row)
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime) -> Subscription | None:
-    """One subscription whose next action is due, locked for this transaction; rows another worker
-    holds are skipped (`SKIP LOCKED`), so every process may run the job and each due subscription is
-    handled by one of them."""
+async def claim_due(conn: asyncpg.Connection, now: datetime, *, skip: Sequence[str] = ()) -> Subscription | None:
+    """One subscription whose next action is due (and not in `skip`), locked for this transaction; rows
+    another worker holds are skipped (`SKIP LOCKED`), so every process may run the job and each due
+    subscription is handled by one of them."""
     row = await conn.fetchrow(
         """SELECT * FROM membership_subscriptions
-            WHERE status <> 'canceled' AND next_action_at <= $1
-            ORDER BY next_action_at LIMIT 1 FOR UPDATE SKIP LOCKED""", now)
+            WHERE status <> 'canceled' AND next_action_at <= $1 AND id <> ALL($2::text[])
+            ORDER BY next_action_at LIMIT 1 FOR UPDATE SKIP LOCKED""", now, list(skip))
     return None if row is None else _subscription(row)
 
 

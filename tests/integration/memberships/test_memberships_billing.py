@@ -15,7 +15,7 @@ from memberships_world import DECLINED_CARD, OK_CARD, THREE_D_SECURE_CARD, World
 from memberships import model
 from memberships.model import InvoiceStatus, Status
 from memberships.service import MembershipsService
-from payments import PaymentDeclined
+from payments import PaymentDeclined, ProcessorUnavailable
 from payments import store as payments_store
 
 
@@ -206,3 +206,44 @@ async def test_a_period_has_one_invoice_whatever_inserts_it(world: World) -> Non
     async with world.db.acquire() as conn:
         with pytest.raises(RuntimeError, match="has an invoice"):
             await world.memberships._new_invoice(conn, sub, plan)
+
+
+async def test_a_renewal_whose_answer_was_lost_is_charged_once_when_the_job_tries_again(world: World) -> None:
+    plan = await world.plan(amount=900)
+    card = await world.add_card("cus_lost", OK_CARD)
+    sub = await world.memberships.subscribe("cus_lost", plan.id, card)
+    await world.advance_to(sub.current_period_end)
+    world.processor.lose_responses = True  # the processor charges, its answer never arrives
+    with pytest.raises(ProcessorUnavailable):
+        await world.memberships.run_due()
+    world.processor.lose_responses = False
+    world.clock.advance(60)  # the circuit breaker's cooldown
+    assert await world.memberships.run_due() == 1
+    assert await world.processor.authorizations() == 2  # the first period's and this renewal's: not three
+    invoices = await world.memberships.invoices("cus_lost", sub.id, 10)
+    assert [i.status for i in invoices] == [InvoiceStatus.PAID, InvoiceStatus.PAID]
+    assert await world.balance("platform_revenue:USD") == 2 * 900
+    assert await world.ledger_sums() == {"USD": 0}
+
+
+async def test_a_detached_card_is_a_failed_attempt_and_a_broken_subscription_holds_up_no_other(world: World) -> None:
+    plan = await world.plan(amount=900)
+    detached = await world.add_card("cus_gone", OK_CARD)
+    gone = await world.memberships.subscribe("cus_gone", plan.id, detached)
+    async with world.db.acquire() as conn:
+        await payments_store.detach_payment_method(conn, detached, "cus_gone")
+    broken = await world.memberships.subscribe("cus_broken", plan.id, await world.add_card("cus_broken", OK_CARD))
+    fine = await world.memberships.subscribe("cus_fine", plan.id, await world.add_card("cus_fine", OK_CARD))
+    start, end = model.period(broken.anchor, plan.interval, 2)
+    async with world.db.acquire() as conn:  # a row in the way of the next invoice: this one cannot renew
+        await conn.execute(
+            """INSERT INTO membership_invoices (id, subscription_id, customer_id, period_index, period_start,
+                                                period_end, currency, amount, status, created_at)
+               VALUES ('in_blocker', $1, 'cus_broken', 2, $2, $3, 'USD', 900, 'void', $2)""", broken.id, start, end)
+    await world.advance_to(max(gone.current_period_end, broken.current_period_end, fine.current_period_end))
+    assert await world.memberships.run_due() == 2
+    gone = await world.memberships.subscription(None, gone.id)
+    assert gone.status is Status.ACTIVE and gone.dunning_attempts == 1 and gone.open_invoice_id is not None
+    fine = await world.memberships.subscription(None, fine.id)
+    assert fine.period_index == 2 and fine.open_invoice_id is None
+    assert (await world.memberships.subscription(None, broken.id)).period_index == 1  # left as it was

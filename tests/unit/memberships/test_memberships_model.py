@@ -118,5 +118,6 @@ def test_a_plan_needs_a_positive_price_a_sane_trial_and_benefits_in_its_currency
         assert err.value.param == param
 
 
-def test_each_attempt_of_an_invoice_has_its_own_payments_key() -> None:
-    assert model.renewal_key("in_1", 1) != model.renewal_key("in_1", 2) == model.renewal_key("in_1", 2)
+def test_each_attempt_of_a_period_has_its_own_payments_key_and_a_retry_the_same() -> None:
+    assert model.renewal_key("sub_1", 3, 1) != model.renewal_key("sub_1", 3, 2) == model.renewal_key("sub_1", 3, 2)
+    assert model.renewal_key("sub_1", 3, 1) != model.renewal_key("sub_1", 4, 1)

@@ -6,15 +6,15 @@ from kernel.errors import Conflict, NotFound, ValidationFailed
 
 
 class PlanMissing(NotFound):
-    code = "plan_not_found"
+    """No such plan. (Every 404 of the API has NotFound's one code; `param` names the id.)"""
 
 
 class SubscriptionMissing(NotFound):
-    code = "subscription_not_found"
+    """No such subscription, or another customer's."""
 
 
 class InvoiceMissing(NotFound):
-    code = "invoice_not_found"
+    """No such invoice, or another customer's."""
 
 
 class PlanInactive(Conflict):

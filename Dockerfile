@@ -11,6 +11,7 @@ COPY orders orders
 COPY payments payments
 COPY tracking tracking
 COPY dispatch dispatch
+COPY memberships memberships
 RUN pip install --no-cache-dir .
 RUN useradd --create-home fooddispatch
 USER fooddispatch

@@ -17,6 +17,7 @@ import msgspec.inspect as mi
 
 import catalog.event_types
 import dispatch.event_types
+import memberships.event_types
 import orders.event_types
 import payments.event_types
 import tracking.event_types
@@ -33,6 +34,7 @@ PRODUCERS: dict[str, tuple[type[EventData], ...]] = {
     "tracking": tracking.event_types.EVENTS,
     "payments": payments.event_types.EVENTS,
     "catalog": catalog.event_types.EVENTS,
+    "memberships": memberships.event_types.EVENTS,
 }
 # Shapes every producer shares, named once in the legend above the table.
 NAMED = {MoneyData: "money", PointData: "point"}

@@ -17,7 +17,7 @@ import asyncpg
 
 # Order matters only where one package's SQL refers to another's objects;
 # packages do not share tables, so this is mostly cosmetic.
-PACKAGES = ("kernel", "fooddispatch", "geo", "catalog", "payments", "orders", "tracking", "dispatch")
+PACKAGES = ("kernel", "fooddispatch", "geo", "catalog", "payments", "orders", "tracking", "dispatch", "memberships")
 LOCK_ID = 0x0F00D_D15  # an arbitrary constant advisory-lock key for migrations
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

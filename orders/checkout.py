@@ -173,7 +173,8 @@ class Checkout:
         promo = None
         if req.promo_code:
             promo = await store.promo_with_usage(conn, req.promo_code, customer_id, tenant_id=cart.context.tenant_id)
-        return await self.rules.price(cart, req, now, promo, surge=surge)
+        member = await self.rules.member(conn, customer_id, cart)
+        return await self.rules.price(cart, req, now, promo, surge=surge, member=member)
 
     async def _new_quote(self, conn: asyncpg.Connection, customer_id: str, p: Priced) -> Quote:
         quote = Quote(new_id("quo"), p, p.at + timedelta(seconds=self.policy.quote_ttl_seconds))

@@ -24,8 +24,17 @@ from orders.errors import NotDeliverable, PromoRejected, StoreUnavailable
 from orders.event_types import OrderLineData, OrderPlaced
 from orders.messages import CheckoutRequest, QuoteRequest
 from orders.model import Status
-from orders.ports import Catalog, Payments, SurgeSource
-from orders.pricing import FeePolicy, Promo, PromoUsage, breakdown_to_dict, price, promised_window, promo_discount
+from orders.ports import Catalog, Memberships, NoMemberships, Payments, SurgeSource
+from orders.pricing import (
+    FeePolicy,
+    MemberBenefit,
+    Promo,
+    PromoUsage,
+    breakdown_to_dict,
+    price,
+    promised_window,
+    promo_discount,
+)
 from orders.quote import Priced
 from orders.views import option_dict
 from payments import Authorization, RiskContext
@@ -155,11 +164,13 @@ class CheckoutRules:
     takes the caller's connection only to hand it to the ports (their work joins the checkout's
     transaction)."""
 
-    def __init__(self, catalog: Catalog, payments: Payments, surge: SurgeSource, policy: FeePolicy) -> None:
+    def __init__(self, catalog: Catalog, payments: Payments, surge: SurgeSource, policy: FeePolicy,
+                 memberships: Memberships | None = None) -> None:
         self.catalog = catalog
         self.payments = payments
         self.surge = surge
         self.policy = policy
+        self.memberships: Memberships = memberships or NoMemberships()
 
     async def cart(self, conn: asyncpg.Connection, req: QuoteRequest, now: datetime) -> Cart:
         """The cart against the store's menu and stock at the time the order is for. A store that
@@ -170,8 +181,13 @@ class CheckoutRules:
         check_store(req, quoted.context)
         return Cart(quoted.context, quoted.lines(), at)
 
+    async def member(self, conn: asyncpg.Connection, customer_id: str, cart: Cart) -> MemberBenefit | None:
+        """The customer's membership benefits in the store's region and currency (None: not a member)."""
+        return await self.memberships.benefit(conn, customer_id, cart.context.region, cart.context.currency)
+
     async def price(self, cart: Cart, req: QuoteRequest, now: datetime,
-                    promo: tuple[Promo, PromoUsage] | None, *, surge: Fraction | None = None) -> Priced:
+                    promo: tuple[Promo, PromoUsage] | None, *, surge: Fraction | None = None,
+                    member: MemberBenefit | None = None) -> Priced:
         """The bill. `promo`: what the request's promo code names at this store, with the
         customer's use of it (None: nothing). `surge` None reads the live level of the pickup's
         cell; checkout passes the level its quote was priced at instead (it holds for the quote's
@@ -193,6 +209,7 @@ class CheckoutRules:
         breakdown = price(
             subtotal, band_fee=ctx.delivery_fee, surge=Fraction(surge), tax_rate_bps=ctx.tax_rate_bps,
             tax_inclusive=ctx.tax_inclusive, discount=discount, tip=Money(req.tip, cur), policy=self.policy,
+            member=member,
         )
         window = promised_window(cart.at, ctx.prep_time_default_s, ctx.distance_m, self.policy)
         return Priced(req, ctx, cart.lines, breakdown, found, window, now)

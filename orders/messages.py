@@ -95,7 +95,8 @@ class QuoteLine(Struct, frozen=True):
 class FeeLine(Struct, frozen=True):
     """One fee, discount, tax or tip on top of the items."""
 
-    kind: Annotated[Literal["delivery", "busy_area", "service", "small_order", "discount", "tax", "tip"],
+    kind: Annotated[Literal["delivery", "busy_area", "service", "small_order", "discount", "membership",
+                            "tax", "tip"],
                     doc("What the line is", "delivery")]
     label: Annotated[str, doc("How to show it", "Delivery fee")]
     amount: Annotated[MoneyOut, doc("The amount (a discount is negative)")]

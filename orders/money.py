@@ -268,6 +268,7 @@ class OrderMoney:
             restaurant_payable=s.restaurant_payable.amount, restaurant_id=row["tenant_id"],
             courier_earnings=courier, courier_id=courier_id if courier else None,
             platform_revenue=platform, tax_payable=s.tax_payable.amount,
+            platform_funded=s.platform_funded.amount if s.platform_funded else 0,
         ))
         cur = s.customer_charged.currency
         await money_store.record_settlement(

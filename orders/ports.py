@@ -21,6 +21,7 @@ import asyncpg
 
 from catalog import CartLineInput, QuoteContext, ResolvedLine
 from kernel.money import Money
+from orders.pricing import MemberBenefit
 from payments import Authorization, Charge, RiskContext, StatementMovement
 
 
@@ -119,7 +120,26 @@ class SplitFactory(Protocol):
         courier_id: str | None,
         platform_revenue: int,
         tax_payable: int,
+        platform_funded: int = 0,
     ) -> Any: ...
+
+
+class Memberships(Protocol):
+    """What the customer's membership gives at quote time: memberships' benefits of a trialing or active
+    subscription to a plan of this region and currency (the composition root adapts
+    `memberships.MembershipsService.benefits`), None when there is none. Reads through the caller's
+    connection, like the other ports; orders never reads memberships' tables."""
+
+    async def benefit(self, conn: asyncpg.Connection, customer_id: str, region: str,
+                      currency: str) -> MemberBenefit | None: ...
+
+
+class NoMemberships:
+    """No customer is a member: the default when no memberships are wired (a process without them)."""
+
+    async def benefit(self, conn: asyncpg.Connection, customer_id: str, region: str,
+                      currency: str) -> MemberBenefit | None:
+        return None
 
 
 class SurgeSource(Protocol):

@@ -143,6 +143,28 @@ def tax_amount(taxable: Money, rate_bps: int, inclusive: bool) -> Money:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberBenefit:
+    """What the customer's membership (memberships/, through `ports.Memberships`) takes off a bill: the
+    delivery fee when the food subtotal is at least `free_delivery_min_subtotal` (None: never), and
+    `service_fee_discount_bps` of the service fee. Minor units of the store's currency."""
+
+    free_delivery_min_subtotal: int | None = None
+    service_fee_discount_bps: int = 0
+
+
+def member_discount(subtotal: Money, delivery_fee: Money, service: Money, member: MemberBenefit | None) -> Money:
+    """What a member saves: the delivery fee (not the busy-area surcharge) above the minimum food
+    subtotal (before any promo), plus the share off the service fee (rounded half to even, once). The
+    platform funds it: the courier's delivery fee and the restaurant's share are those of any bill."""
+    zero = Money.zero(subtotal.currency)
+    if member is None:
+        return zero
+    minimum = member.free_delivery_min_subtotal
+    waived = delivery_fee if minimum is not None and subtotal.amount >= minimum else zero
+    return waived + service.percent(member.service_fee_discount_bps)
+
+
+@dataclass(frozen=True, slots=True)
 class PriceBreakdown:
     currency: str
     subtotal: Money  # food, as listed (tax included when the store is tax-inclusive)
@@ -157,6 +179,7 @@ class PriceBreakdown:
     total: Money
     surge_multiplier: Fraction
     tax_rate_bps: int
+    member_discount: Money | None = None  # what the customer's membership took off (None: no membership)
 
 
 def price(
@@ -169,8 +192,10 @@ def price(
     discount: Money,
     tip: Money,
     policy: FeePolicy,
+    member: MemberBenefit | None = None,
 ) -> PriceBreakdown:
-    """The whole bill. Tax applies to the food after the discount; fees are not taxed."""
+    """The whole bill. Tax applies to the food after the discount; fees are not taxed. A member's
+    discount (`member_discount`) comes off the total, not off the fee lines."""
     cur = subtotal.currency
     for m in (band_fee, discount, tip):
         if m.currency != cur:
@@ -181,13 +206,15 @@ def price(
     svc = service_fee(subtotal, policy)
     small = small_order_fee(subtotal, policy)
     tax = tax_amount(subtotal - discount, tax_rate_bps, tax_inclusive)
-    total = subtotal - discount + base + busy + svc + small + tip
+    saved = member_discount(subtotal, base, svc, member)
+    total = subtotal - discount + base + busy + svc + small + tip - saved
     if not tax_inclusive:
         total = total + tax
     return PriceBreakdown(
         currency=cur, subtotal=subtotal, discount=discount, delivery_fee=base, busy_area_fee=busy,
         service_fee=svc, small_order_fee=small, tax=tax, tax_inclusive=tax_inclusive, tip=tip, total=total,
         surge_multiplier=min(max(Fraction(surge), ONE), policy.max_surge), tax_rate_bps=tax_rate_bps,
+        member_discount=saved if member is not None else None,
     )
 
 
@@ -251,6 +278,9 @@ class SplitAmounts:
     commission: Money | None = None
     commission_bps: int = 0
     tip: Money | None = None
+    # A member's discount (PriceBreakdown.member_discount), which the platform funds on top of
+    # `customer_charged` (payments' `platform_promotions`): the other parts are those of the bill without it.
+    platform_funded: Money | None = None
 
 
 def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) -> SplitAmounts:
@@ -272,12 +302,14 @@ def delivery_split(b: PriceBreakdown, refunds: list[Refund], policy: FeePolicy) 
     commission = food_net.percent(policy.commission_bps)
     restaurant = food_net - commission
     courier = b.delivery_fee + b.busy_area_fee + b.tip
-    platform = charged - restaurant - courier - tax
+    funded = b.member_discount or Money.zero(cur)
+    platform = charged + funded - restaurant - courier - tax
     if platform.amount < 0:
         # A discount larger than the platform's take is funded by the restaurant (the ledger
         # has no negative legs). charged >= courier + tax always, so this never goes below zero.
         restaurant, platform = restaurant + platform, Money.zero(cur)
-    return SplitAmounts(charged, restaurant, courier, platform, tax, commission, policy.commission_bps, b.tip)
+    return SplitAmounts(charged, restaurant, courier, platform, tax, commission, policy.commission_bps, b.tip,
+                        platform_funded=b.member_discount)
 
 
 def cancellation_split(fee: Money, policy: FeePolicy) -> SplitAmounts:
@@ -304,6 +336,8 @@ def breakdown_to_dict(b: PriceBreakdown) -> dict:
     for name in ("subtotal", "discount", "delivery_fee", "busy_area_fee", "service_fee", "small_order_fee",
                  "tax", "tip", "total"):
         out[name] = getattr(b, name).amount
+    if b.member_discount is not None:  # left out otherwise: the stored form of a bill without a membership is as before
+        out["member_discount"] = b.member_discount.amount
     return out
 
 
@@ -312,5 +346,7 @@ def breakdown_from_dict(d: dict) -> PriceBreakdown:
     money = {name: Money(d[name], cur) for name in (
         "subtotal", "discount", "delivery_fee", "busy_area_fee", "service_fee", "small_order_fee", "tax", "tip",
         "total")}
+    member = d.get("member_discount")
     return PriceBreakdown(currency=cur, tax_inclusive=d["tax_inclusive"], tax_rate_bps=d["tax_rate_bps"],
-                          surge_multiplier=Fraction(d["surge_multiplier"]), **money)
+                          surge_multiplier=Fraction(d["surge_multiplier"]),
+                          member_discount=None if member is None else Money(member, cur), **money)

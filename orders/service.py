@@ -32,7 +32,7 @@ from orders.errors import PromoCodeTaken
 from orders.lifecycle import OrderLifecycle, StorePauser
 from orders.merchant_refunds import MerchantRefunds, RefundLimits
 from orders.money import OrderMoney
-from orders.ports import Catalog, NoSurge, Payments, SplitFactory, SurgeSource
+from orders.ports import Catalog, Memberships, NoSurge, Payments, SplitFactory, SurgeSource
 from orders.pricing import FeePolicy, Promo
 from orders.queries import OrderQueries
 from orders.statements import Statements
@@ -59,13 +59,15 @@ class OrdersService:
         surge: SurgeSource | None = None,
         config: OrdersConfig | None = None,
         pause_store: StorePauser | None = None,
+        memberships: Memberships | None = None,
     ) -> None:
         self.config = config or OrdersConfig()
         fees = self.config.policy
         self.pool = pool  # the pool and clock the collaborators below share (promo creation uses the pool too)
         self.clock = clock
         self.stores = StoreAccess(pool, catalog)
-        self.checkout = Checkout(pool, clock, CheckoutRules(catalog, payments, surge or NoSurge(), fees), fees)
+        self.checkout = Checkout(pool, clock, CheckoutRules(catalog, payments, surge or NoSurge(), fees,
+                                                                 memberships), fees)
         self.money = OrderMoney(pool, clock, catalog, payments, split, fees)
         self.lifecycle = OrderLifecycle(pool, clock, payments, self.money, fees,
                                         pause_after_expired=self.config.pause_after_expired, pause_store=pause_store)

@@ -47,6 +47,8 @@ def fee_lines(b: PriceBreakdown) -> list[FeeLine]:
         out.append(FeeLine("small_order", "Small order fee", money_out(b.small_order_fee)))
     if b.discount.amount:
         out.append(FeeLine("discount", "Promo", money_out(-b.discount)))
+    if b.member_discount is not None and b.member_discount.amount:
+        out.append(FeeLine("membership", "Membership", money_out(-b.member_discount)))
     out.append(FeeLine("tax", "Tax (included)" if b.tax_inclusive else "Tax", money_out(b.tax)))
     if b.tip.amount:
         out.append(FeeLine("tip", "Tip", money_out(b.tip)))

@@ -327,15 +327,18 @@ class Split:
     courier_id: str | None
     platform_revenue: int
     tax_payable: int
+    # What the platform adds from `platform_promotions` (an expense) to what the customer paid: a member's
+    # discount (memberships), so the parts are those of the same bill without it.
+    platform_funded: int = 0
 
     def check(self) -> None:
         parts = (self.restaurant_payable, self.courier_earnings, self.platform_revenue, self.tax_payable)
-        if min((self.customer_charged, *parts)) < 0:
+        if min((self.customer_charged, self.platform_funded, *parts)) < 0:
             raise ValidationFailed("split amounts must not be negative", param="split")
-        if self.customer_charged != sum(parts):
+        if self.customer_charged + self.platform_funded != sum(parts):
             raise ValidationFailed(
-                f"split does not balance: charged {self.customer_charged} != {sum(parts)}", param="split",
-                code="split_unbalanced",
+                f"split does not balance: charged {self.customer_charged} + funded {self.platform_funded} "
+                f"!= {sum(parts)}", param="split", code="split_unbalanced",
             )
         if self.courier_earnings and not self.courier_id:
             raise ValidationFailed("courier earnings need a courier_id", param="split.courier_id")
@@ -348,6 +351,7 @@ def split_postings(split: Split) -> list[Posting]:
         credit(Account("restaurant_payable", c, split.restaurant_id), split.restaurant_payable),
         credit(Account("platform_revenue", c), split.platform_revenue),
         credit(Account("tax_payable", c), split.tax_payable),
+        debit(Account("platform_promotions", c), split.platform_funded),
     ]
     if split.courier_id:
         postings.append(credit(Account("courier_earnings", c, split.courier_id), split.courier_earnings))

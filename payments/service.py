@@ -27,7 +27,7 @@ import asyncpg
 
 from kernel.clock import Clock
 from kernel.money import Money
-from payments import model, settlement
+from payments import model, settlement, store
 from payments.authorizations import Authorizations
 from payments.confirm import Confirmations, FraudDecisions
 from payments.holds import Holds
@@ -36,6 +36,7 @@ from payments.intents import Authorization as Authorization
 from payments.intents import RiskContext as RiskContext
 from payments.intents import attempt_id as attempt_id
 from payments.intents import processor_key as processor_key
+from payments.intents import webhook_payload
 from payments.live import FraudScreen
 from payments.merchant import Charge, StatementMovement
 from payments.merchant_payouts import MerchantPayouts
@@ -122,6 +123,17 @@ class PaymentsService:
                                    end: datetime) -> list[StatementMovement]:
         """Per order of the restaurant tenant, what the ledger moved for it in [start, end) (see `Wallets`)."""
         return await self.wallets.restaurant_statement(conn, tenant_id, start, end)
+
+    async def payment_method_usable(self, conn: asyncpg.Connection, customer_id: str, payment_method_id: str) -> bool:
+        """Whether `payment_method_id` is a card of the customer's, not detached (memberships checks
+        the card a trial will be charged on when it ends)."""
+        row = await store.get_payment_method(conn, payment_method_id)
+        return row is not None and row["customer_id"] == customer_id and row["detached_at"] is None
+
+    async def send_webhook(self, conn: asyncpg.Connection, event_type: str, obj: dict[str, Any]) -> None:
+        """Queue `obj` as a Stripe-shaped event of `event_type` for every webhook endpoint that takes
+        it, in the caller's transaction (memberships' `subscription.*` and `invoice.*`)."""
+        await store.enqueue_webhook(conn, event_type, webhook_payload(event_type, obj))
 
     # ------------------------------------------------------------ REST flows (own transactions)
 

@@ -23,13 +23,14 @@ from kernel.http import OPERATOR, Principal
 from kernel.netguard import TargetPolicy
 from kernel.tasks import BackgroundTasks
 from kernel.webhook_client import WebhookClient
+from memberships import web as memberships_web
 from orders import events_web
 from orders import web as orders_web
 from orders.events import OrderEvents
 from orders.merchant_events import MerchantEvents
 from orders.merchant_refunds import RefundLimits
 from orders.model import Action, Actor, Caller
-from orders.pricing import FeePolicy
+from orders.pricing import FeePolicy, MemberBenefit
 from orders.service import OrdersConfig, OrdersService
 from orders.webhooks import Webhooks
 from payments import web as payments_web
@@ -75,6 +76,20 @@ def _serve_tracking(app: web.Application, service: OrdersService) -> None:
     tracking.orders = placed_order
 
 
+class _MemberBenefits:
+    """Orders' `Memberships` port on memberships' service, when the app runs it (else nobody is a member)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    async def benefit(self, conn: asyncpg.Connection, customer_id: str, region: str,
+                      currency: str) -> MemberBenefit | None:
+        service = self.app.get(memberships_web.MEMBERSHIPS)
+        found = None if service is None else await service.benefits(conn, customer_id, region, currency)
+        return None if found is None else MemberBenefit(found.free_delivery_min_subtotal,
+                                                        found.service_fee_discount_bps)
+
+
 async def _orders(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     catalog = app[catalog_web.CATALOG]
@@ -94,7 +109,7 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
                                                 refund_limits=RefundLimits(
                                                     max_share_bps=settings.merchant_refund_max_share_bps,
                                                     max_age_days=settings.merchant_refund_max_age_days)),
-                            pause_store=pause_store)
+                            pause_store=pause_store, memberships=_MemberBenefits(app))
     lifecycle = service.lifecycle
     _serve_tracking(app, service)
     webhooks = Webhooks(app[DB], app[CLOCK],

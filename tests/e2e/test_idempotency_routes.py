@@ -21,6 +21,7 @@ from fooddispatch.keys import DB
 from kernel.http import Handler, endpoint_spec
 from kernel.ids import new_id
 from kernel.outbox import encode_event, make_event
+from memberships.web import MEMBERSHIPS
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})  # every other method writes
 
@@ -457,6 +458,72 @@ async def _redeliver(w: World) -> Call:
         assert asyncio.get_running_loop().time() < deadline, "the order's event was not recorded"
         await asyncio.sleep(0.05)
     return Call("POST", f"{url}/deliveries", staff, {"event_id": events[0]["id"]})
+
+
+# ---- memberships -----------------------------------------------------------------------------------------
+
+MEMBERSHIP_PLAN = {"name": "Walk Plus", "region": "default", "amount": 499, "currency": "EUR", "interval": "month"}
+
+
+async def _subscribed(w: World) -> tuple[dict, dict[str, str]]:
+    """(a new customer's subscription, the customer's headers)."""
+    plan = await w.post("/v1/plans", await w.operator(), MEMBERSHIP_PLAN, key=True)
+    _, customer, pm = await w.customer()
+    sub = await w.post("/v1/subscriptions", customer, {"plan": plan["id"], "payment_method": pm}, key=True)
+    return sub, customer
+
+
+@route("POST", "/v1/plans", "memberships")
+async def _create_plan(w: World) -> Call:
+    return Call("POST", "/v1/plans", await w.operator(), MEMBERSHIP_PLAN)
+
+
+@route("POST", "/v1/plans/{id}", "memberships")
+async def _update_plan(w: World) -> Call:
+    plan = await w.post("/v1/plans", await w.operator(), MEMBERSHIP_PLAN, key=True)
+    return Call("POST", f"/v1/plans/{plan['id']}", await w.operator(), {"active": False})
+
+
+@route("POST", "/v1/subscriptions", "memberships")
+async def _subscribe(w: World) -> Call:
+    plan = await w.post("/v1/plans", await w.operator(), MEMBERSHIP_PLAN, key=True)
+    _, customer, pm = await w.customer()
+    return Call("POST", "/v1/subscriptions", customer, {"plan": plan["id"], "payment_method": pm})
+
+
+@route("POST", "/v1/subscriptions/{id}", "memberships")
+async def _update_subscription(w: World) -> Call:
+    sub, customer = await _subscribed(w)
+    return Call("POST", f"/v1/subscriptions/{sub['id']}", customer, {"cancel_at_period_end": True})
+
+
+@route("POST", "/v1/subscriptions/{id}/cancel", "memberships")
+async def _cancel_subscription(w: World) -> Call:
+    sub, customer = await _subscribed(w)
+    return Call("POST", f"/v1/subscriptions/{sub['id']}/cancel", customer, {"refund": True})
+
+
+@route("DELETE", "/v1/subscriptions/{id}", "memberships")
+async def _delete_subscription(w: World) -> Call:
+    sub, customer = await _subscribed(w)
+    return Call("DELETE", f"/v1/subscriptions/{sub['id']}", customer)
+
+
+@route("POST", "/v1/invoices/{id}/pay", "memberships")
+async def _pay_invoice(w: World) -> Call:
+    """An invoice left open by a declined renewal (the card changed to one that declines), paid with a good card."""
+    sub, customer = await _subscribed(w)
+    declining = await w.post("/v1/payment_methods", customer, {"card": {**CARD, "number": "4000000000000002"}},
+                             key=True)
+    good = await w.post("/v1/payment_methods", customer, {"card": CARD}, key=True)
+    await w.post(f"/v1/subscriptions/{sub['id']}", customer, {"payment_method": declining["id"]}, key=True)
+    async with w.client.app[DB].acquire() as conn:  # the renewal falls due now
+        await conn.execute("UPDATE membership_subscriptions SET next_action_at = now() - interval '1 second' "
+                           "WHERE id = $1", sub["id"])
+    await w.client.app[MEMBERSHIPS].run_due()
+    open_invoice = (await ok(await w.client.get(f"/v1/subscriptions/{sub['id']}", headers=customer)))["latest_invoice"]
+    assert open_invoice is not None
+    return Call("POST", f"/v1/invoices/{open_invoice}/pay", customer, {"payment_method": good["id"]})
 
 
 # ---- the walk --------------------------------------------------------------------------------------------

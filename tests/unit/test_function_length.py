@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("kernel", "fooddispatch", "geo", "catalog", "orders", "payments", "tracking", "dispatch")
+PRODUCT = ("kernel", "fooddispatch", "geo", "catalog", "orders", "payments", "tracking", "dispatch", "memberships")
 LIMIT = 70
 
 

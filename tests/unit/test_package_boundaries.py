@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 APART = ("orders", "tracking", "dispatch")  # DESIGN.md: they never import each other
-PRODUCERS = ("orders", "tracking", "dispatch", "payments", "catalog")
+PRODUCERS = ("orders", "tracking", "dispatch", "payments", "catalog", "memberships")
 
 
 def imported_modules(path: Path, *, top_level_only: bool = False) -> list[str]:
@@ -51,3 +51,20 @@ def test_importing_a_packages_event_types_runs_none_of_its_code() -> None:
     loaded = {package: imported_modules(ROOT / package / "__init__.py", top_level_only=True) for package in APART}
     assert {p: [m for m in mods if m not in {"typing", "__future__"}] for p, mods in loaded.items()} == {
         p: [] for p in APART}
+
+
+def test_memberships_uses_payments_through_its_public_interface_and_no_domain_package_imports_memberships() -> None:
+    import payments
+
+    public = {f"payments.{name}" for name in payments.__all__} | {"payments.event_types"}
+    beyond = [(str(path.relative_to(ROOT)), module) for path in sorted((ROOT / "memberships").rglob("*.py"))
+              for module in imported_modules(path)
+              if module.split(".")[0] in {"orders", "tracking", "dispatch", "catalog", "fooddispatch"}
+              or (module.split(".")[0] == "payments" and module not in public)]
+    assert beyond == []
+    # orders learns of a membership through its port (orders.ports.Memberships), filled by the composition root
+    importing = [(str(path.relative_to(ROOT)), module) for package in ("orders", "tracking", "dispatch", "catalog",
+                                                                       "payments", "geo", "kernel")
+                 for path in sorted((ROOT / package).rglob("*.py")) for module in imported_modules(path)
+                 if module.split(".")[0] == "memberships"]
+    assert importing == []

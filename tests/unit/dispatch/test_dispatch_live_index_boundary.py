@@ -12,7 +12,7 @@ from pathlib import Path
 import geo
 
 ROOT = Path(__file__).resolve().parents[3]
-OTHER_PACKAGES = ["catalog", "dispatch", "fooddispatch", "kernel", "orders", "payments", "tracking"]
+OTHER_PACKAGES = ["catalog", "dispatch", "fooddispatch", "kernel", "memberships", "orders", "payments", "tracking"]
 
 
 def imports(package: str) -> list[tuple[str, str, str]]:

@@ -100,6 +100,18 @@ def test_split_must_balance_and_name_its_courier() -> None:
         Split("EUR", 2500, 1800, "res_1", 400, None, 200, 100).check()
 
 
+def test_a_split_the_platform_funds_part_of_debits_its_promotions_and_still_balances() -> None:
+    # A member paid 2100 of a 2500 bill; the platform adds the 400 it waived, the parts are the full bill's.
+    member = Split("EUR", 2100, 1800, "res_1", 400, "cou_1", 200, 100, platform_funded=400)
+    member.check()
+    postings = {p.account.id: p.amount for p in model.split_postings(member)}
+    assert postings["platform_promotions:EUR"] == 400 and sum(postings.values()) == 0
+    with pytest.raises(ValidationFailed):
+        Split("EUR", 2100, 1800, "res_1", 400, "cou_1", 200, 100, platform_funded=399).check()
+    with pytest.raises(ValidationFailed):
+        Split("EUR", 2900, 1800, "res_1", 400, "cou_1", 200, 100, platform_funded=-400).check()
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 10_000), st.integers(0, 10_000), st.integers(0, 10_000)), min_size=1,
                 max_size=20))

@@ -149,6 +149,7 @@ class Settings:
     merchant_refund_reserve_bps: int = 500
     merchant_refund_max_age_days: int = 7
     merchant_refund_max_share_bps: int = 10_000  # refunds of an order in all, of its charge
+    merchant_refund_limit_overrides: tuple[tuple[str, int, int], ...] = ()  # (tenant, share bps, age days)
     # The platform's commission on a restaurant's food sales (basis points), and per-tenant contract
     # rates that replace it: ((tenant id, bps), ...), from "ten_a=1200,ten_b=1000".
     merchant_commission_bps: int = 1500
@@ -279,6 +280,7 @@ ENV_VARS = (
     "FOODDISPATCH_MERCHANT_COMMISSION_BPS",
     "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES",
     "FOODDISPATCH_MERCHANT_REFUND_MAX_SHARE_BPS",
+    "FOODDISPATCH_MERCHANT_REFUND_LIMIT_OVERRIDES",
 )
 
 
@@ -289,6 +291,8 @@ def _merchant_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "merchant_refund_reserve_bps": _int(env, "FOODDISPATCH_MERCHANT_REFUND_RESERVE_BPS", 500, 0, 10_000),
         "merchant_refund_max_age_days": _int(env, "FOODDISPATCH_MERCHANT_REFUND_MAX_AGE_DAYS", 7, 1, 365),
         "merchant_refund_max_share_bps": _int(env, "FOODDISPATCH_MERCHANT_REFUND_MAX_SHARE_BPS", 10_000, 0, 10_000),
+        "merchant_refund_limit_overrides": _refund_limit_overrides(
+            env, "FOODDISPATCH_MERCHANT_REFUND_LIMIT_OVERRIDES"),
         "merchant_commission_bps": _int(env, "FOODDISPATCH_MERCHANT_COMMISSION_BPS", 1500, 0, 10_000),
         "merchant_commission_overrides": _commission_overrides(env, "FOODDISPATCH_MERCHANT_COMMISSION_OVERRIDES"),
     }
@@ -303,6 +307,22 @@ def _commission_overrides(env: Mapping[str, str], name: str) -> tuple[tuple[str,
         if not tenant.strip() or not bps.strip().isdigit() or int(bps) > 10_000:
             raise ConfigError(f"{name}: {part!r} is not <tenant id>=<basis points 0..10000>")
         out.append((tenant.strip(), int(bps)))
+    return tuple(out)
+
+
+def _refund_limit_overrides(env: Mapping[str, str], name: str) -> tuple[tuple[str, int, int], ...]:
+    """`ten_a=5000:3,ten_b=10000:14`: a tenant's merchant-refund limits by contract (share of the charge in
+    basis points, age of the order in days)."""
+    out = []
+    for part in (p.strip() for p in (env.get(name) or "").split(",")):
+        if not part:
+            continue
+        tenant, _, limits = part.partition("=")
+        share, _, days = limits.strip().partition(":")
+        if not tenant.strip() or not share.isdigit() or not days.isdigit() or int(share) > 10_000 \
+                or not 1 <= int(days) <= 365:
+            raise ConfigError(f"{name}: {part!r} is not <tenant id>=<basis points 0..10000>:<days 1..365>")
+        out.append((tenant.strip(), int(share), int(days)))
     return tuple(out)
 
 

@@ -34,6 +34,15 @@ from payments import Charge
 class RefundLimits:
     max_share_bps: int = 10_000  # of what the order's charges captured, refunded in all (every bearer)
     max_age_days: int = 7  # since delivery (or the order's end, for a cancellation fee)
+    # A tenant's own limits, by contract: (tenant id, max_share_bps, max_age_days).
+    per_tenant: tuple[tuple[str, int, int], ...] = ()
+
+    def of(self, tenant_id: str) -> RefundLimits:
+        """The limits that apply to `tenant_id`'s refunds: its own where its contract sets them."""
+        for tenant, share_bps, age_days in self.per_tenant:
+            if tenant == tenant_id:
+                return RefundLimits(share_bps, age_days)
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +112,7 @@ class MerchantRefunds:
                 amount = await self._lines_value(conn, row, lines)
             elif amount is None:
                 amount = sum(c.refundable for c in charges)
-            check_limits(charges, amount, since, self.clock.now(), self.limits)
+            check_limits(charges, amount, since, self.clock.now(), self.limits.of(row["tenant_id"]))
             refund_ids = []
             for intent_id, part in allocate(amount, charges):
                 refund_ids.append(await self.money.refund(

@@ -108,7 +108,8 @@ async def _orders(app: web.Application) -> AsyncIterator[None]:
                                                     commission_overrides=settings.merchant_commission_overrides),
                                                 refund_limits=RefundLimits(
                                                     max_share_bps=settings.merchant_refund_max_share_bps,
-                                                    max_age_days=settings.merchant_refund_max_age_days)),
+                                                    max_age_days=settings.merchant_refund_max_age_days,
+                                                    per_tenant=settings.merchant_refund_limit_overrides)),
                             pause_store=pause_store, memberships=_MemberBenefits(app))
     lifecycle = service.lifecycle
     _serve_tracking(app, service)

@@ -113,6 +113,10 @@ class Settings:
     region_timezone: str = "UTC"  # IANA name; the hours of day the dispatcher learns speeds by are local
     tracking_retention_days: int = 30  # location history partitions older than this are dropped
     tracking_stale_seconds: int = 60  # a courier silent this long leaves the available index
+    # Retention (docs/PRIVACY.md): Idempotency-Key records (never below the 24 h replay window) and
+    # finished webhook deliveries (merchant and payment) are deleted this long after they were written.
+    idempotency_retention_hours: int = 24
+    webhook_retention_days: int = 30
     # Signs customer tracking links (orders/tracking_link.py); apart from the JWT secret, so neither
     # kind of token passes for the other. A link expires this long after it was issued.
     tracking_link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
@@ -223,7 +227,7 @@ class Settings:
             http_idle_timeout_seconds=_float(env, "FOODDISPATCH_HTTP_IDLE_TIMEOUT", 60.0, 1.0, 3600.0),
             event_retention_hours=_int(env, "FOODDISPATCH_EVENT_RETENTION_HOURS", 24, 1, 24 * 90),
             consumer_stall_seconds=_int(env, "FOODDISPATCH_CONSUMER_STALL_SECONDS", 30, 1, 3600),
-            **_merchant_settings(env),
+            **_merchant_settings(env), **_retention_settings(env),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -282,6 +286,15 @@ ENV_VARS = (
     "FOODDISPATCH_MERCHANT_REFUND_MAX_SHARE_BPS",
     "FOODDISPATCH_MERCHANT_REFUND_LIMIT_OVERRIDES",
 )
+
+
+def _retention_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """How long what is kept only for a while is kept (docs/PRIVACY.md)."""
+    return {
+        # never below the 24 h in which an Idempotency-Key replays (fooddispatch/idempotency.py)
+        "idempotency_retention_hours": _int(env, "FOODDISPATCH_IDEMPOTENCY_RETENTION_HOURS", 24, 24, 24 * 90),
+        "webhook_retention_days": _int(env, "FOODDISPATCH_WEBHOOK_RETENTION_DAYS", 30, 1, 3650),
+    }
 
 
 def _merchant_settings(env: Mapping[str, str]) -> dict[str, Any]:

@@ -115,7 +115,8 @@ async def background(app: web.Application) -> AsyncIterator[None]:
     tasks.every("outbox-overdue", 10.0, once("outbox-overdue", 10.0, relay.redeliver_overdue), first_delay=10.0)
     tasks.every("outbox-prune", 60.0, once("outbox-prune", 60.0, relay.prune), first_delay=30.0)
     tasks.every("event-stats", STATS_EVERY_S, lambda: refresh_stats(app, relay))
-    tasks.every("idempotency-purge", 5.0, once("idempotency-purge", 5.0, lambda: purge_expired(app[DB])))
+    kept = timedelta(hours=settings.idempotency_retention_hours)  # docs/PRIVACY.md
+    tasks.every("idempotency-purge", 5.0, once("idempotency-purge", 5.0, lambda: purge_expired(app[DB], kept)))
     try:
         yield
     finally:

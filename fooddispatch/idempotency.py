@@ -45,6 +45,7 @@ import hmac
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from aiohttp import web
@@ -374,7 +375,19 @@ async def _run_once(store: IdempotencyStore, claim: Claim, request: web.Request,
     return response
 
 
-async def purge_expired(pool: asyncpg.Pool) -> int:
+async def purge_expired(pool: asyncpg.Pool, retention: timedelta | None = None) -> int:
+    """Retention: keys written longer than `retention` ago go (the configured period, docs/PRIVACY.md, which
+    config keeps no shorter than the replay window), else longer than the replay window (RETENTION) ago.
+    Measured on the database's clock, as the replay window is (a key's `created_at` and its claim's expiry)."""
     async with pool.acquire() as conn:
-        result = await conn.execute(f"DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'")
+        result = await conn.execute(
+            f"DELETE FROM idempotency_keys WHERE created_at < now() - coalesce($1::interval, interval '{RETENTION}')",
+            retention)
+    return int(result.split()[-1])
+
+
+async def forget_principal(conn: asyncpg.Connection, account_id: str) -> int:
+    """An erasure: the account's stored responses (which may hold its personal data) go."""
+    result = await conn.execute("DELETE FROM idempotency_keys WHERE principal = ANY($1::text[])",
+                                [f"token:{account_id}", f"api_key:{account_id}"])
     return int(result.split()[-1])

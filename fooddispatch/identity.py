@@ -36,6 +36,10 @@ class InvalidToken(Unauthenticated):
     code = "invalid_token"
 
 
+class TokenRevoked(Unauthenticated):
+    code = "token_revoked"
+
+
 # Codes of 401s raised without a type of their own.
 INVALID_CREDENTIALS = "invalid_credentials"
 API_KEY_REVOKED = "api_key_revoked"
@@ -64,6 +68,16 @@ class Tokens:
         self._kid = current_kid
         self._ttl = ttl_seconds
         self._verified: dict[str, tuple[Principal, float]] = {}
+        # Accounts whose tokens no longer verify (erased: docs/PRIVACY.md). Filled by `revoke` in the
+        # process that erased, and from the accounts table by every process (`IdentityService.refresh_revoked`).
+        self.revoked: frozenset[str] = frozenset()
+
+    def revoke(self, account_ids: set[str] | frozenset[str]) -> None:
+        self.revoked = self.revoked | account_ids
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
 
     def issue(self, principal: Principal, ttl_seconds: int | None = None) -> str:
         now = datetime.now(UTC)
@@ -83,13 +97,18 @@ class Tokens:
         hit = self._verified.get(token)
         if hit is not None:
             if time.time() < hit[1]:
-                return hit[0]
+                return self._unrevoked(hit[0])
             del self._verified[token]
             raise TokenExpired("token has expired")
         who, expires_at = self._decode(token)
         if len(self._verified) >= self.CACHE_SIZE:
             del self._verified[next(iter(self._verified))]  # the oldest entry
         self._verified[token] = (who, expires_at)
+        return self._unrevoked(who)
+
+    def _unrevoked(self, who: Principal) -> Principal:
+        if self.revoked and who.account_id in self.revoked:
+            raise TokenRevoked("this account's tokens have been revoked")
         return who
 
     def _decode(self, token: str) -> tuple[Principal, float]:
@@ -152,7 +171,8 @@ class IdentityService:
             raise ValidationFailed(f"unknown role {role!r}", param="role")
         if (role == STAFF) != (tenant_id is not None):
             raise ValidationFailed("staff accounts need a tenant, other roles must not have one", param="tenant_id")
-        account_id = account_id or new_id({"customer": "cus", "courier": "cou", "staff": "stf"}.get(role, "opr"))
+        prefixes = {"customer": "cus", "courier": "cou", "staff": "stf", "auditor": "aud"}
+        account_id = account_id or new_id(prefixes.get(role, "opr"))
         password_hash = await _hash_off_loop(password) if password else None
         try:
             async with self._pool.acquire() as conn:
@@ -207,6 +227,36 @@ class IdentityService:
         if row is None:
             return None
         return Principal(account_id=row["id"], role=row["role"], tenant_id=row["tenant_id"], name=row["name"])
+
+    # -- privacy (fooddispatch.privacy) ------------------------------------------------------
+
+    async def refresh_revoked(self) -> None:
+        """Every erased account's tokens stop verifying in this process (the erasing process revoked
+        them at once; the others learn here, every few seconds). Only erasures younger than a token's
+        lifetime matter: older tokens have expired anyway."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id FROM accounts WHERE erased_at > now() - $1::interval",
+                                    timedelta(seconds=self.tokens.ttl))
+        self.tokens.revoke({row["id"] for row in rows})
+
+    @staticmethod
+    async def export_account(conn: asyncpg.Connection, account_id: str) -> dict[str, object] | None:
+        """What the accounts table holds about the person (never the password hash)."""
+        row = await conn.fetchrow(
+            "SELECT id, role, email, name, tenant_id, created_at, disabled_at, erased_at FROM accounts WHERE id = $1",
+            account_id,
+        )
+        return None if row is None else dict(row)
+
+    @staticmethod
+    async def erase_account(conn: asyncpg.Connection, account_id: str, at: datetime) -> int:
+        """Name, email and password gone, the account disabled; the id stays (financial records name it)."""
+        result = await conn.execute(
+            "UPDATE accounts SET email = NULL, name = NULL, password_hash = NULL, "
+            "disabled_at = coalesce(disabled_at, $2), erased_at = coalesce(erased_at, $2) WHERE id = $1",
+            account_id, at,
+        )
+        return int(result.split()[-1])
 
     async def create_api_key(self, tenant_id: str, name: str, created_by: Principal,
                              store_id: str | None = None) -> tuple[str, str]:

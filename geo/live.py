@@ -42,7 +42,7 @@ from redis.typing import EncodableT
 
 from geo.eta import Point, haversine_m
 from geo.h3cells import rings
-from geo.live_scripts import FLUSH, NEAREST, SWEEP
+from geo.live_scripts import FLUSH, FORGET, NEAREST, SWEEP
 from kernel.fanout import Publisher
 
 
@@ -241,6 +241,12 @@ class CourierIndex:
                 self._sweep_sha, 5, *self.keys.script_keys(), self.keys.cell_prefix, repr(cutoff), limit
             )
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+    async def forget(self, courier_id: str) -> bool:
+        """Remove the courier from the index altogether (an erasure): True if it had a state here."""
+        gone = await self.redis.eval(FORGET, 5, *self.keys.script_keys(), self.keys.cell_prefix, courier_id)
+        await self.redis.hdel(self.keys.bundle, courier_id)
+        return bool(gone)
 
     async def set_bundle(self, courier_id: str, order_ids: Sequence[str]) -> None:
         if order_ids:

@@ -82,6 +82,22 @@ return staled
 """
 
 
+# KEYS: as FLUSH. ARGV: the cell key prefix, the courier. Removes every trace of the courier from the index
+# (position, state, last seen, cell membership and count): a courier's erasure (docs/PRIVACY.md).
+FORGET = """
+local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cellp, cid = ARGV[1], ARGV[2]
+local prev = redis.call('HGET', cellof, cid)
+if prev then
+  if redis.call('SREM', cellp .. prev, cid) == 1 then
+    if redis.call('HINCRBY', counts, prev, -1) <= 0 then redis.call('HDEL', counts, prev) end
+  end
+  redis.call('HDEL', cellof, cid)
+end
+redis.call('ZREM', geo, cid)
+redis.call('ZREM', seen, cid)
+return redis.call('HDEL', state, cid)
+"""
 # KEYS: the GEO set, the state hash. ARGV: k, radius m, then lng, lat per point. Replies one string
 # per point (the ids found, nearest first, joined by spaces), then the distinct ids of all points
 # (joined by spaces) and their states (JSON, one line each, empty if none) read with one HMGET. A

@@ -33,7 +33,9 @@ CUSTOMER = "customer"
 COURIER = "courier"
 STAFF = "staff"
 OPERATOR = "operator"
-ROLES = frozenset({CUSTOMER, COURIER, STAFF, OPERATOR})
+# Reads the privacy access log (who read whose personal data) and nothing else.
+AUDITOR = "auditor"
+ROLES = frozenset({CUSTOMER, COURIER, STAFF, OPERATOR, AUDITOR})
 PUBLIC: frozenset[str] = frozenset()  # no principal needed
 
 ENDPOINT_ATTR = "__fooddispatch_endpoint__"

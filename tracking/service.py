@@ -304,6 +304,23 @@ class TrackingService:
             await self.publisher.publish(self.channels.control, encoder.encode(StatusForced(courier_id, "offline")))
         return CourierStatusOut(courier_id, "offline", changed=True, connected=session is not None)
 
+    async def forget_courier(self, courier_id: str) -> bool:
+        """A courier's erasure (docs/PRIVACY.md), before its history is deleted: its socket here closes, and
+        on any other process too (they hear a `Connected` of another connection and let theirs go); the
+        points waiting here are written, so the deletion that follows takes them; and the courier leaves
+        the live index (position, state, cell counts, bundle). True if the index held it."""
+        session = self.couriers.get(courier_id)
+        if session is not None:
+            session.replaced()
+            await self.detach(session)
+        await self.publisher.publish(self.channels.control, encoder.encode(Connected(courier_id, "erased")))
+        await self.write_history()
+        found = False
+        for region, index in self.indexes.items():
+            found = await index.forget(courier_id) or found
+            await self.redis.hdel(self.channels.bundles(region), courier_id)
+        return found
+
     # -- points -------------------------------------------------------------------------
 
     def keep_history(self, courier_id: str, points: Sequence[tuple[Point, bool]], received: float) -> None:

@@ -102,6 +102,8 @@ async def set_status(conn: asyncpg.Connection, order_id: str, status: str) -> Tr
         return None
     return _order(await conn.fetchrow(
         f"""UPDATE tracking_orders SET status = $2, picked_up = picked_up OR $2 = 'picked_up',
+               ended_at = CASE WHEN $2 IN ('delivered', 'cancelled', 'rejected', 'expired')
+                               THEN coalesce(ended_at, now()) END,
                version = version + 1, updated_at = now() WHERE order_id = $1 RETURNING {_ORDER_COLUMNS}""",
         order_id, new,
     ))
@@ -123,6 +125,7 @@ async def set_courier(
         return None, previous
     changed = _order(await conn.fetchrow(
         f"""UPDATE tracking_orders SET courier_id = $2, version = version + 1, updated_at = now(),
+               courier_since = CASE WHEN $2::text IS NOT NULL THEN now() END,
                courier_by_operator = courier_by_operator AND $2::text IS NOT NULL
             WHERE order_id = $1 RETURNING {_ORDER_COLUMNS}""", order_id, courier_id,
     ))
@@ -139,6 +142,7 @@ async def hand_to(conn: asyncpg.Connection, order_id: str, courier_id: str) -> t
         return None, previous
     changed = _order(await conn.fetchrow(
         f"""UPDATE tracking_orders SET courier_id = $2, courier_by_operator = true, updated_at = now(),
+               courier_since = CASE WHEN courier_id IS DISTINCT FROM $2 THEN now() ELSE courier_since END,
                version = version + (courier_id IS DISTINCT FROM $2)::int
             WHERE order_id = $1 RETURNING {_ORDER_COLUMNS}""", order_id, courier_id,
     ))

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-COMPONENTS: tuple[str, ...] = ("catalog", "payments", "memberships", "tracking", "orders", "dispatch", "ops", "apps")
+COMPONENTS: tuple[str, ...] = ("catalog", "payments", "memberships", "tracking", "orders", "dispatch", "ops", "apps",
+                               "privacy")
 
 
 def install_all(app: web.Application, names: tuple[str, ...] = COMPONENTS) -> None:

@@ -44,7 +44,7 @@ def test_only_the_handlers_reach_the_service_facade() -> None:
 
 
 def test_sql_lives_in_the_store_modules() -> None:
-    stores = {"store", "money_store", "webhook_store", "link_store"}
+    stores = {"store", "money_store", "webhook_store", "link_store", "privacy_store"}
     with_sql = []
     for module in _modules():
         if module in stores:

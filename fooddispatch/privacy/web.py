@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from fooddispatch.privacy.messages import ExportQuery, PrivacyExport
+from fooddispatch.privacy.messages import (
+    ErasureIn,
+    ErasureOut,
+    ExportQuery,
+    PrivacyExport,
+)
 from fooddispatch.privacy.service import PrivacyService
 from kernel.http import (
     COURIER,
     CUSTOMER,
     OPERATOR,
     REQUEST_ID_KEY,
+    decode_body,
     decode_query,
     endpoint,
     json_response,
@@ -33,6 +39,18 @@ async def export(request: web.Request) -> web.Response:
                                               request.get(REQUEST_ID_KEY))
     disposition = f'attachment; filename="privacy-export-{found.account_id}.json"'
     return json_response(found, headers={"Content-Disposition": disposition, "Cache-Control": "no-store"})
+
+
+@routes.post("/v1/privacy/erasure")
+@endpoint(roles={CUSTOMER, COURIER, OPERATOR}, body=ErasureIn, response=ErasureOut, errors=[403, 404, 422],
+          tags=["privacy"],
+          summary="Erase a customer's or courier's personal data everywhere it lives and revoke their tokens; "
+                  "orders, payments and the ledger stay, unlinked from name and email. Customers and couriers "
+                  "erase their own (an empty body); an operator names the person and says why. Idempotent: a "
+                  "second request answers the first's record")
+async def erasure(request: web.Request) -> web.Response:
+    body = await decode_body(request, ErasureIn)
+    return json_response(await request.app[PRIVACY].erase(principal(request), body.account_id, body.reason))
 
 
 def setup(app: web.Application) -> None:

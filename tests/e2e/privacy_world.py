@@ -16,6 +16,9 @@ from fooddispatch.components.tracking import TRACKING_CONFIG
 from fooddispatch.config import Settings
 from tracking.service import TrackingConfig
 
+PHONE = "+49 30 9876 5432"
+NOTE = f"ring twice, or call {PHONE}"
+
 
 def privacy_app(settings: Settings, **options: Any) -> Any:
     app = create_app(settings, **options)
@@ -82,7 +85,7 @@ async def delivered_order(client: Any, make_principal: Any, db: Any) -> People:
     name, courier_name = f"Ada {unique('Lovelace')}", f"Grace {unique('Hopper')}"
     customer_id, customer, email = await register(client, name)
     pm = await world.post("/v1/payment_methods", customer, {"card": CARD, "billing_details": {"name": name}}, key=True)
-    quote = await world.quote(customer)
+    quote = await world.post("/v1/quotes", customer, {**world.cart(await world.store()), "delivery_note": NOTE})
     placed = await world.post("/v1/orders", customer, {"quote_id": quote["id"], "payment_method_id": pm["id"]},
                               key=True)
     courier_id, courier, courier_email = await courier_account(client, operator, courier_name)

@@ -526,6 +526,16 @@ async def _pay_invoice(w: World) -> Call:
     return Call("POST", f"/v1/invoices/{open_invoice}/pay", customer, {"payment_method": good["id"]})
 
 
+# ---- privacy ---------------------------------------------------------------------------------------------
+
+@route("POST", "/v1/privacy/erasure", "privacy")
+async def _erase(w: World) -> Call:
+    # By an operator: a person erasing themselves loses their token with the first answer, so their
+    # retry is 401 (token_revoked), which tells them it was done (docs/PRIVACY.md).
+    customer_id, _, _ = await w.customer()
+    return Call("POST", "/v1/privacy/erasure", await w.operator(), {"account_id": customer_id, "reason": "walk"})
+
+
 # ---- the walk --------------------------------------------------------------------------------------------
 
 def write_routes(app: web.Application) -> set[tuple[str, str]]:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from fooddispatch import auth
 from fooddispatch.keys import CLOCK, DB, JOB_LEASES, METRICS, SETTINGS
+from fooddispatch.privacy import reads
 from fooddispatch.privacy import web as privacy_web
 from fooddispatch.privacy.service import PrivacyService, Retention
 from kernel.tasks import BackgroundTasks
@@ -45,4 +46,5 @@ async def _privacy(app: web.Application) -> AsyncIterator[None]:
 
 def install(app: web.Application) -> None:
     privacy_web.setup(app)
+    reads.setup(app)
     app.cleanup_ctx.append(_privacy)

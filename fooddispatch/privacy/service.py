@@ -137,6 +137,12 @@ class PrivacyService:
 
     # -- access log --------------------------------------------------------------------------
 
+    async def is_person(self, account_id: str) -> bool:
+        """Whether the id is a customer's or courier's account (an operator's view of it is logged)."""
+        async with self.pool.acquire() as conn:
+            account = await self.identity.export_account(conn, account_id)
+        return account is not None and account["role"] in PEOPLE
+
     async def record_read(self, who: Principal, subject_id: str, what: str, reason: str,
                           request_id: str | None = None) -> None:
         async with self.pool.acquire() as conn:

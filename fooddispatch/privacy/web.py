@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from fooddispatch.privacy.messages import (
+    AccessLogPage,
+    AccessLogQuery,
     ErasureIn,
     ErasureOut,
     ExportQuery,
@@ -12,6 +14,7 @@ from fooddispatch.privacy.messages import (
 )
 from fooddispatch.privacy.service import PrivacyService
 from kernel.http import (
+    AUDITOR,
     COURIER,
     CUSTOMER,
     OPERATOR,
@@ -51,6 +54,14 @@ async def export(request: web.Request) -> web.Response:
 async def erasure(request: web.Request) -> web.Response:
     body = await decode_body(request, ErasureIn)
     return json_response(await request.app[PRIVACY].erase(principal(request), body.account_id, body.reason))
+
+
+@routes.get("/v1/privacy/access_log")
+@endpoint(roles={AUDITOR}, query=AccessLogQuery, response=AccessLogPage, errors=[403, 422], tags=["privacy"],
+          summary="Who read whose personal data, when and why (exports, operators' views of a person), oldest "
+                  "first; auditors only")
+async def access_log(request: web.Request) -> web.Response:
+    return json_response(await request.app[PRIVACY].access_log(decode_query(request, AccessLogQuery)))
 
 
 def setup(app: web.Application) -> None:

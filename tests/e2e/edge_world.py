@@ -20,7 +20,7 @@ MENU = {"categories": [{"name": "Mains", "id": "cat_mains", "items": [
             {"id": "opt_cheese", "name": "Cheese", "price": 150}]}]},
     {"id": "itm_fries", "name": "Fries", "price": 400},
 ]}]}
-ROLES = ("operator", "staff", "customer", "courier")
+ROLES = ("operator", "staff", "customer", "courier", "auditor")
 _keys = itertools.count(1)
 
 
@@ -71,6 +71,8 @@ async def build_world(client: Any, make_principal: Any) -> World:
     accounts["customer"] = who.account_id
     who, headers["courier"] = await make_principal("courier")
     accounts["courier"] = who.account_id
+    who, headers["auditor"] = await make_principal("auditor")
+    accounts["auditor"] = who.account_id
     staff, customer = headers["staff"], headers["customer"]
     store = await _json(await client.post(f"/v1/tenants/{tenant_id}/stores", headers=staff, json={
         "name": "Mitte", "lat": LAT, "lng": LNG, "timezone": "Europe/Berlin", "currency": "EUR",

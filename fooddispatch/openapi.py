@@ -22,6 +22,7 @@ from fooddispatch.idempotency import (
     IdempotencyUnavailable,
 )
 from fooddispatch.identity import API_KEY_REVOKED, InvalidToken, TokenExpired
+from fooddispatch.privacy.messages import PERSON_READS, REASON_LENGTH
 from kernel.errors import (
     Conflict,
     DomainError,
@@ -117,7 +118,9 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
     ref, components = _schemas(ops)
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec, handler in ops:
-        paths.setdefault(path, {})[method] = _operation(path, method, spec, handler, ref, components)
+        paths.setdefault(path, {})[method] = op = _operation(path, method, spec, handler, ref, components)
+        if (method.upper(), path) in PERSON_READS:
+            op.setdefault("parameters", []).append(_REASON)
     described = app.get(TAG_DESCRIPTIONS, {})
     used = sorted({tag for methods in paths.values() for op in methods.values() for tag in op.get("tags", ())})
     return {
@@ -138,6 +141,14 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
             },
         },
     }
+
+
+# An operator's view of a customer or courier says why (docs/PRIVACY.md, fooddispatch/privacy/reads.py).
+# Declared required: these are operators' routes, and only a restaurant's wallet may be read without one.
+_REASON = {"name": "reason", "in": "query", "required": True,
+           "description": "Why the person's data is read (recorded in the access log); a restaurant's wallet is "
+                          "read without one",
+           "schema": {"type": "string", "minLength": REASON_LENGTH[0], "maxLength": REASON_LENGTH[1]}}
 
 
 def _schemas(ops: list[tuple[str, str, EndpointSpec | None, Any]]) -> tuple[dict[Any, Any], dict[str, Any]]:

@@ -9,7 +9,18 @@ from msgspec import Meta, Struct
 
 AccountId = Annotated[str, Meta(pattern="^[A-Za-z0-9_]{1,64}$")]
 # Why an operator reads or erases someone's data: required of operators, kept in the access log.
-Reason = Annotated[str, Meta(min_length=3, max_length=500)]
+Reason = Annotated[str, Meta(min_length=3, max_length=500)]  # REASON_LENGTH
+
+
+# Operators' views of one customer or courier: (method, route) -> the path parameter naming the person.
+# An operator must give `reason` (as `Reason`) for a person's id; the read goes to the access log
+# (fooddispatch/privacy/reads.py). The OpenAPI document adds the parameter to these routes.
+PERSON_READS: dict[tuple[str, str], str] = {
+    ("GET", "/v1/ops/couriers/{courier_id}"): "courier_id",
+    ("GET", "/v1/wallets/{owner}"): "owner",
+    ("GET", "/v1/wallets/{owner}/transactions"): "owner",
+}
+REASON_LENGTH = (3, 500)
 
 
 class ExportQuery(Struct, frozen=True, forbid_unknown_fields=True):

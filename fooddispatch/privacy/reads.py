@@ -1,30 +1,23 @@
-"""Operators' views of a person, logged: each route below shows one customer's or courier's data (the
-path parameter names whom). An operator calling it for a person must say why (`reason` in the query,
-422 without, and the route's answer is not sent); the read is written to the access log (who, whom,
-what, when, why) before its answer goes out.
-Views of anyone else (a restaurant's wallet) pass as before. The middleware takes `reason` out of the
-query before the route's handler decodes it, so the routes need not know about it."""
+"""Operators' views of a person, logged: each route of `messages.PERSON_READS` shows one customer's or
+courier's data (its path parameter names whom). An operator calling it for a person must say why
+(`reason` in the query: 422 without, and the route's answer is not sent); the read is written to the
+access log (who, whom, what, when, why) before its answer goes out. Views of anyone else (a restaurant's
+wallet) pass as before. The middleware takes `reason` out of the query before the route's handler
+decodes it, so the routes need not know about it."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from fooddispatch.privacy.messages import PERSON_READS, REASON_LENGTH
 from fooddispatch.privacy.web import PRIVACY
 from kernel.errors import ValidationFailed
 from kernel.http import OPERATOR, REQUEST_ID_KEY, Handler, optional_principal
 
-# (method, route) -> the path parameter naming the person.
-PERSON_READS: dict[tuple[str, str], str] = {
-    ("GET", "/v1/ops/couriers/{courier_id}"): "courier_id",
-    ("GET", "/v1/wallets/{owner}"): "owner",
-    ("GET", "/v1/wallets/{owner}/transactions"): "owner",
-}
-REASON_LIMITS = (3, 500)  # as `fooddispatch.privacy.messages.Reason`
-
 
 def _reason(given: str | None) -> str:
     reason = (given or "").strip()
-    if not REASON_LIMITS[0] <= len(reason) <= REASON_LIMITS[1]:
+    if not REASON_LENGTH[0] <= len(reason) <= REASON_LENGTH[1]:
         raise ValidationFailed("say why you read this person's data: reason (3 to 500 characters) is required",
                                param="reason")
     return reason

@@ -78,6 +78,17 @@ async def export_person(conn: asyncpg.Connection, person: Principal) -> dict[str
     return {}
 
 
+async def orders_in_progress(conn: asyncpg.Connection, person: Principal) -> int:
+    """The person's orders that have not ended (a customer's, or those a courier carries): their address
+    is still needed to deliver them, so an erasure waits for them."""
+    column = {CUSTOMER: "customer_id", COURIER: "courier_id"}.get(person.role)
+    if column is None:
+        return 0
+    return int(await conn.fetchval(
+        f"SELECT count(*) FROM orders WHERE {column} = $1 AND status NOT IN "
+        "('delivered', 'rejected', 'cancelled', 'expired')", person.account_id))
+
+
 async def erase_person(conn: asyncpg.Connection, person: Principal, at: datetime) -> dict[str, Any]:
     """Pseudonymise a customer's orders: address, delivery note and rating comment gone, the drop-off
     rounded, the quotes' copies of them gone, every tracking link revoked. Amounts, lines, statuses and

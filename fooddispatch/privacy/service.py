@@ -20,7 +20,7 @@ from fooddispatch.identity import IdentityService
 from fooddispatch.privacy import store
 from fooddispatch.privacy.messages import AccessLogPage, AccessLogQuery, ErasureOut, PrivacyExport
 from kernel.clock import Clock
-from kernel.errors import Forbidden, NotFound, ValidationFailed
+from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.http import COURIER, CUSTOMER, OPERATOR, Principal
 from orders import privacy_store as orders_privacy
 from payments import privacy_store as payments_privacy
@@ -30,6 +30,10 @@ PEOPLE = (CUSTOMER, COURIER)  # whose data these rights cover
 SELF = "the person's own request"
 # Forgets a courier in the live state (sockets, live index): tracking's, where tracking runs.
 ForgetCourier = Callable[[str], Awaitable[object]]
+
+
+class OrdersInProgress(Conflict):
+    code = "orders_in_progress"
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class PrivacyService:
             if done is not None and done.completed_at is not None:
                 return done
             person, _ = await self._person(conn, subject_id)
+            if await orders_privacy.orders_in_progress(conn, person):
+                raise OrdersInProgress("the person has orders in progress: erase once they have ended")
             await store.request_erasure(conn, subject_id, person.role, who.account_id, who.role, why, now)
         # Tokens stop here at once (other processes within their refresh); live state before the rows, so
         # what a courier's socket still sends is written, then deleted with the rest.

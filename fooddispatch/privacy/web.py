@@ -45,10 +45,11 @@ async def export(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/privacy/erasure")
-@endpoint(roles={CUSTOMER, COURIER, OPERATOR}, body=ErasureIn, response=ErasureOut, errors=[403, 404, 422],
+@endpoint(roles={CUSTOMER, COURIER, OPERATOR}, body=ErasureIn, response=ErasureOut, errors=[403, 404, 409, 422],
           tags=["privacy"],
           summary="Erase a customer's or courier's personal data everywhere it lives and revoke their tokens; "
-                  "orders, payments and the ledger stay, unlinked from name and email. Customers and couriers "
+                  "orders, payments and the ledger stay, unlinked from name and email; 409 while the person has "
+                  "orders in progress. Customers and couriers "
                   "erase their own (an empty body); an operator names the person and says why. Idempotent: a "
                   "second request answers the first's record")
 async def erasure(request: web.Request) -> web.Response:

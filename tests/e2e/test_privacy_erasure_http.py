@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSServerHandshakeError
-from idempotency_world import ok
+from idempotency_world import World, ok
 from privacy_world import NOTE, PHONE, People, delivered_order, eventually, privacy_app, send_fixes
 
 from fooddispatch.keys import REDIS, SETTINGS
@@ -152,3 +152,16 @@ async def test_an_erased_courier_leaves_the_live_index_and_its_track_is_gone(
                                        p.courier_id) == 0
 
     assert await eventually(no_new_fixes)
+
+
+async def test_a_person_with_an_order_in_progress_is_erased_once_it_has_ended(client, make_principal, db) -> None:
+    world = World(client, make_principal)
+    order = await world.order("placed")
+    me = await ok(await client.get("/v1/me", headers=order.customer))
+    refused = await client.post("/v1/privacy/erasure", headers=order.customer, json={})
+    assert (refused.status, (await refused.json())["error"]["code"]) == (409, "orders_in_progress")
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM privacy_erasures") == 0
+    await ok(await client.post(f"/v1/orders/{order.id}/cancel", headers=order.customer, json={}))
+    erased = await ok(await client.post("/v1/privacy/erasure", headers=order.customer, json={}))
+    assert erased["account_id"] == me["account_id"] and erased["summary"]["orders"] == 1

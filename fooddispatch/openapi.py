@@ -21,8 +21,8 @@ from fooddispatch.idempotency import (
     IdempotencyResponseUnavailable,
     IdempotencyUnavailable,
 )
-from fooddispatch.identity import API_KEY_REVOKED, InvalidToken, TokenExpired
-from fooddispatch.privacy.messages import PERSON_READS, REASON_LENGTH
+from fooddispatch.identity import API_KEY_REVOKED, InvalidToken, TokenExpired, TokenRevoked
+from fooddispatch.privacy.messages import PERSON_READS, REASON_EXAMPLE, REASON_LENGTH
 from kernel.errors import (
     Conflict,
     DomainError,
@@ -148,7 +148,8 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
 _REASON = {"name": "reason", "in": "query", "required": True,
            "description": "Why the person's data is read (recorded in the access log); a restaurant's wallet is "
                           "read without one",
-           "schema": {"type": "string", "minLength": REASON_LENGTH[0], "maxLength": REASON_LENGTH[1]}}
+           "schema": {"type": "string", "minLength": REASON_LENGTH[0], "maxLength": REASON_LENGTH[1],
+                      "examples": [REASON_EXAMPLE]}}
 
 
 def _schemas(ops: list[tuple[str, str, EndpointSpec | None, Any]]) -> tuple[dict[Any, Any], dict[str, Any]]:
@@ -281,7 +282,8 @@ def _error_codes(spec: EndpointSpec, writes: bool, params: list[dict[str, Any]])
         add(413, HTTP_CODES[413])
         add(ValidationFailed.status, ValidationFailed.code)
     if spec.roles:
-        add(Unauthenticated.status, Unauthenticated.code, TokenExpired.code, InvalidToken.code, API_KEY_REVOKED)
+        add(Unauthenticated.status, Unauthenticated.code, TokenExpired.code, InvalidToken.code, API_KEY_REVOKED,
+            TokenRevoked.code)
         add(Forbidden.status, Forbidden.code)
     if spec.query is not None or params:  # the edge refuses bad queries, NUL in any parameter: 422
         add(ValidationFailed.status, ValidationFailed.code)

@@ -12,7 +12,7 @@ from fooddispatch.privacy.messages import (
     ExportQuery,
     PrivacyExport,
 )
-from fooddispatch.privacy.service import PrivacyService
+from fooddispatch.privacy.service import OrdersInProgress, PrivacyService
 from kernel.http import (
     AUDITOR,
     COURIER,
@@ -45,8 +45,8 @@ async def export(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/privacy/erasure")
-@endpoint(roles={CUSTOMER, COURIER, OPERATOR}, body=ErasureIn, response=ErasureOut, errors=[403, 404, 409, 422],
-          tags=["privacy"],
+@endpoint(roles={CUSTOMER, COURIER, OPERATOR}, body=ErasureIn, response=ErasureOut, tags=["privacy"],
+          errors=[403, 404, OrdersInProgress, 422],
           summary="Erase a customer's or courier's personal data everywhere it lives and revoke their tokens; "
                   "orders, payments and the ledger stay, unlinked from name and email; 409 while the person has "
                   "orders in progress. Customers and couriers "

@@ -30,6 +30,7 @@ ERRORS_DE: dict[str, str] = {
     "invalid_token": "Das Zugangstoken ist ungültig.",
     "token_expired": "Das Zugangstoken ist abgelaufen; bitte erneut anmelden.",
     "token_revoked": "Das Zugangstoken wurde widerrufen: Die Daten dieses Kontos wurden gelöscht.",
+    "membership_active": "Die Mitgliedschaft läuft noch; bitte zuerst kündigen.",
     "orders_in_progress": "Es laufen noch Bestellungen; die Daten werden gelöscht, sobald sie abgeschlossen sind.",
     "api_key_revoked": "Dieser API-Schlüssel wurde widerrufen.",
     "invalid_device_key": "Der Geräteschlüssel ist ungültig.",

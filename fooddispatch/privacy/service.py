@@ -22,6 +22,7 @@ from fooddispatch.privacy.messages import AccessLogPage, AccessLogQuery, Erasure
 from kernel.clock import Clock
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.http import COURIER, CUSTOMER, OPERATOR, Principal
+from memberships import privacy_store as memberships_privacy
 from orders import privacy_store as orders_privacy
 from payments import privacy_store as payments_privacy
 from tracking import privacy_store as tracking_privacy
@@ -34,6 +35,10 @@ ForgetCourier = Callable[[str], Awaitable[object]]
 
 class OrdersInProgress(Conflict):
     code = "orders_in_progress"
+
+
+class MembershipActive(Conflict):
+    code = "membership_active"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class PrivacyService:
             parts["payments"] = await payments_privacy.export_person(conn, person)
             parts["tracking"] = await tracking_privacy.export_person(conn, person)
             parts["dispatch"] = await dispatch_privacy.export_person(conn, person)
+            parts["memberships"] = await memberships_privacy.export_person(conn, person)
             erasure = await store.erasure(conn, subject_id)
             parts["erasure"] = erasure
             parts["reads_of_your_data"] = await store.reads_of(conn, subject_id)
@@ -124,6 +130,8 @@ class PrivacyService:
             person, _ = await self._person(conn, subject_id)
             if await orders_privacy.orders_in_progress(conn, person):
                 raise OrdersInProgress("the person has orders in progress: erase once they have ended")
+            if await memberships_privacy.live_subscriptions(conn, person):
+                raise MembershipActive("the person's membership has not ended: cancel it first")
             await store.request_erasure(conn, subject_id, person.role, who.account_id, who.role, why, now)
         # Tokens stop here at once (other processes within their refresh); live state before the rows, so
         # what a courier's socket still sends is written, then deleted with the rest.
@@ -138,6 +146,7 @@ class PrivacyService:
             summary["dispatch_orders"] = await dispatch_privacy.erase_orders(conn, erased["order_ids"])
             summary["payments"] = await payments_privacy.erase_person(conn, person, now)
             summary["tracking"] = await tracking_privacy.erase_person(conn, person, now)
+            summary["memberships"] = await memberships_privacy.erase_person(conn, person, now)
             summary["idempotency_records"] = await idempotency.forget_principal(conn, subject_id)
             return await store.complete_erasure(conn, subject_id, summary, now)
 

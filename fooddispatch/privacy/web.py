@@ -12,7 +12,7 @@ from fooddispatch.privacy.messages import (
     ExportQuery,
     PrivacyExport,
 )
-from fooddispatch.privacy.service import OrdersInProgress, PrivacyService
+from fooddispatch.privacy.service import MembershipActive, OrdersInProgress, PrivacyService
 from kernel.http import (
     AUDITOR,
     COURIER,
@@ -46,10 +46,10 @@ async def export(request: web.Request) -> web.Response:
 
 @routes.post("/v1/privacy/erasure")
 @endpoint(roles={CUSTOMER, COURIER, OPERATOR}, body=ErasureIn, response=ErasureOut, tags=["privacy"],
-          errors=[403, 404, OrdersInProgress, 422],
+          errors=[403, 404, OrdersInProgress, MembershipActive, 422],
           summary="Erase a customer's or courier's personal data everywhere it lives and revoke their tokens; "
                   "orders, payments and the ledger stay, unlinked from name and email; 409 while the person has "
-                  "orders in progress. Customers and couriers "
+                  "orders in progress or a membership that has not ended. Customers and couriers "
                   "erase their own (an empty body); an operator names the person and says why. Idempotent: a "
                   "second request answers the first's record")
 async def erasure(request: web.Request) -> web.Response:

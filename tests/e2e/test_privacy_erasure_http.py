@@ -163,5 +163,15 @@ async def test_a_person_with_an_order_in_progress_is_erased_once_it_has_ended(cl
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM privacy_erasures") == 0
     await ok(await client.post(f"/v1/orders/{order.id}/cancel", headers=order.customer, json={}))
+    # a membership renews on the customer's card: the erasure waits for it to end too
+    plan = await world.post("/v1/plans", await world.operator(), {
+        "name": "Walk Plus", "region": "default", "amount": 499, "currency": "EUR", "interval": "month"}, key=True)
+    sub = await world.post("/v1/subscriptions", order.customer, {"plan": plan["id"], "payment_method": order.pm},
+                           key=True)
+    exported = await ok(await client.get("/v1/privacy/export", headers=order.customer))
+    assert [s["id"] for s in exported["parts"]["memberships"]["subscriptions"]] == [sub["id"]]
+    refused = await client.post("/v1/privacy/erasure", headers=order.customer, json={})
+    assert (refused.status, (await refused.json())["error"]["code"]) == (409, "membership_active")
+    await world.post(f"/v1/subscriptions/{sub['id']}/cancel", order.customer, {"refund": True}, key=True)
     erased = await ok(await client.post("/v1/privacy/erasure", headers=order.customer, json={}))
     assert erased["account_id"] == me["account_id"] and erased["summary"]["orders"] == 1

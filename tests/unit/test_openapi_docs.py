@@ -21,13 +21,15 @@ from fooddispatch.openapi import build_openapi
 from kernel.errors import DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("catalog", "orders", "payments", "dispatch", "tracking", "geo", "kernel", "fooddispatch")
+PACKAGES = ("catalog", "orders", "payments", "dispatch", "tracking", "geo", "memberships", "kernel", "fooddispatch")
 # Codes no HTTP answer carries, and why.
 NEVER_ANSWERED = {
     "conflict": "the base type of every 409, never raised itself",
     "invalid_webhook_url": "orders.errors.InvalidWebhookUrl is never raised (netguard's webhook_url_forbidden is)",
     "lease_lost": "dispatch's region lease, lost inside the dispatch loop, never in a request",
     "split_unbalanced": "an invariant of the capture split orders computes, not of anything a client sends",
+    "subscription_unexpected_state": "an invariant of memberships' state machine: every route checks the status "
+                                     "first, under the subscription's row lock",
 }
 _LITERAL_CODE = re.compile(r'(?<![a-z_])code="([a-z_]+)"')
 

@@ -82,6 +82,15 @@ def test_every_parameter_has_a_description_and_an_example(doc: dict[str, Any]) -
     assert gaps == [], "\n".join(gaps)
 
 
+def test_every_path_parameter_is_described_by_what_it_names(doc: dict[str, Any]) -> None:
+    """Not the fallback (`The id`, example `x`) that openapi.py gives a name it does not know: a new
+    `{id}` collection, or a new `{x_id}`, gets its description and an example id there."""
+    fallbacks = [f"{method.upper()} {path} {p['name']}" for path, methods in doc["paths"].items()
+                 for method, op in methods.items() for p in op.get("parameters", [])
+                 if p["in"] == "path" and p["schema"].get("examples") == ["x"]]
+    assert fallbacks == [], "\n".join(fallbacks)
+
+
 def test_every_schema_property_has_a_description_and_an_example(doc: dict[str, Any]) -> None:
     gaps = [gap for name, schema in doc["components"]["schemas"].items()
             for path, prop in _properties(name, schema)

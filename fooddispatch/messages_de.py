@@ -81,6 +81,13 @@ ERRORS_DE: dict[str, str] = {
     "payment_intent_authentication_failure": "Die Bestätigung der Zahlung (3-D Secure) ist fehlgeschlagen.",
     "payment_intent_managed_by_order": "Diese Zahlung wird über ihre Bestellung verwaltet.",
     "payment_intent_unexpected_state": "Die Zahlung ist nicht im erwarteten Zustand.",
+    # memberships
+    "plan_inactive": "Dieser Mitgliedschaftsplan nimmt keine neuen Abonnements an.",
+    "subscription_exists": "Es gibt schon ein laufendes Abonnement; bitte zuerst kündigen.",
+    "subscription_canceled": "Dieses Abonnement ist bereits gekündigt.",
+    "subscription_unexpected_state": "Das Abonnement ist nicht im erwarteten Zustand.",
+    "invoice_not_open": "Diese Rechnung ist nicht offen und kann nicht bezahlt werden.",
+    "payment_method_unusable": "Diese Zahlungsmethode kann nicht verwendet werden.",
     # delivery and tracking
     "courier_socket_open": "Dieser Kurier ist schon auf einem anderen Gerät verbunden.",
     "invalid_fix": "Die Standortangabe ist ungültig.",

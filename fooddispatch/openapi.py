@@ -94,6 +94,9 @@ _ID_OF: dict[str, tuple[str, str]] = {
     "refunds": ("The refund's id", f"re_{_ULID}"),
     "payouts": ("The payout's id", f"po_{_ULID}"),
     "device_keys": ("The device key's id", f"dev_{_ULID}"),
+    "plans": ("The membership plan's id", f"plan_{_ULID}"),
+    "subscriptions": ("The subscription's id", f"sub_{_ULID}"),
+    "invoices": ("The invoice's id", f"in_{_ULID}"),
 }
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 # A tag's description (Markdown), given by the component that wires the package (`describe_tag`).

@@ -6,13 +6,31 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kernel.http import CUSTOMER, OPERATOR, decode_body, decode_query, endpoint, json_response, principal
+from kernel.errors import NotFound, ValidationFailed
+from kernel.http import (
+    CUSTOMER,
+    OPERATOR,
+    ErrorDeclaration,
+    decode_body,
+    decode_query,
+    endpoint,
+    json_response,
+    principal,
+)
 from memberships import messages as m
+from memberships.errors import AlreadySubscribed, InvoiceNotOpen, PaymentMethodUnusable, PlanInactive, SubscriptionEnded
 from memberships.service import MembershipsService
+from payments import PaymentDeclined, PaymentRequiresAction, ProcessorError, ProcessorUnavailable
 
 MEMBERSHIPS = web.AppKey("memberships", MembershipsService)
 routes = web.RouteTableDef()
 TAGS = ("memberships",)
+
+# The answers routes below give besides every route's (fooddispatch/openapi.py lists them per operation).
+# Every 404 is `resource_missing`, `param` naming the id (or the body's `plan`).
+CHARGE: list[ErrorDeclaration] = [PaymentDeclined, PaymentRequiresAction, ProcessorUnavailable]  # a card charged now
+REFUND: list[ErrorDeclaration] = [ProcessorError, ProcessorUnavailable]  # the unused share given back
+INVALID_CURRENCY: tuple[int, str] = (ValidationFailed.status, "invalid_currency")  # memberships/service.py
 
 
 def _service(request: web.Request) -> MembershipsService:
@@ -29,7 +47,8 @@ def _customer(request: web.Request) -> str | None:
 
 
 @routes.post("/v1/plans")
-@endpoint(roles={OPERATOR}, idempotent=True, body=m.CreatePlan, response=m.PlanView, tags=TAGS)
+@endpoint(roles={OPERATOR}, idempotent=True, body=m.CreatePlan, response=m.PlanView, tags=TAGS,
+          errors=[INVALID_CURRENCY])
 async def create_plan(request: web.Request) -> web.Response:
     """A membership plan: its price per month or year, a trial, and the benefits members get at quote
     time (free delivery above a food subtotal, a share off the service fee) in its region."""
@@ -49,14 +68,14 @@ async def list_plans(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/plans/{id}")
-@endpoint(roles={CUSTOMER, OPERATOR}, response=m.PlanView, tags=TAGS, errors=[404])
+@endpoint(roles={CUSTOMER, OPERATOR}, response=m.PlanView, tags=TAGS, errors=[NotFound])
 async def get_plan(request: web.Request) -> web.Response:
     """One plan."""
     return json_response(m.plan_view(await _service(request).plan(request.match_info["id"])))
 
 
 @routes.post("/v1/plans/{id}")
-@endpoint(roles={OPERATOR}, idempotent=True, body=m.UpdatePlan, response=m.PlanView, tags=TAGS, errors=[404])
+@endpoint(roles={OPERATOR}, idempotent=True, body=m.UpdatePlan, response=m.PlanView, tags=TAGS, errors=[NotFound])
 async def update_plan(request: web.Request) -> web.Response:
     """Retire a plan (`active: false`: no new subscriptions, its subscriptions renew on) or offer it again.
     A plan's price and benefits do not change: make a new plan."""
@@ -70,7 +89,7 @@ async def update_plan(request: web.Request) -> web.Response:
 
 @routes.post("/v1/subscriptions")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.CreateSubscription, response=m.SubscriptionView, tags=TAGS,
-          errors=[402, 404, 409, 503])
+          errors=[NotFound, PlanInactive, AlreadySubscribed, PaymentMethodUnusable, *CHARGE])
 async def create_subscription(request: web.Request) -> web.Response:
     """Subscribe the calling customer with a saved card: a trial, or the first period charged now (a
     decline or 3-D Secure is 402 and nothing is kept). One subscription at a time."""
@@ -90,7 +109,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/subscriptions/{id}")
-@endpoint(roles={CUSTOMER, OPERATOR}, response=m.SubscriptionView, tags=TAGS, errors=[404])
+@endpoint(roles={CUSTOMER, OPERATOR}, response=m.SubscriptionView, tags=TAGS, errors=[NotFound])
 async def get_subscription(request: web.Request) -> web.Response:
     """One subscription."""
     sub = await _service(request).subscription(_customer(request), request.match_info["id"])
@@ -99,7 +118,7 @@ async def get_subscription(request: web.Request) -> web.Response:
 
 @routes.post("/v1/subscriptions/{id}")
 @endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, body=m.UpdateSubscription, response=m.SubscriptionView,
-          tags=TAGS, errors=[404, 409])
+          tags=TAGS, errors=[NotFound, SubscriptionEnded, PaymentMethodUnusable])
 async def update_subscription(request: web.Request) -> web.Response:
     """Cancel at the end of the period (or renew again), or change the card."""
     body = await decode_body(request, m.UpdateSubscription)
@@ -111,7 +130,7 @@ async def update_subscription(request: web.Request) -> web.Response:
 
 @routes.post("/v1/subscriptions/{id}/cancel")
 @endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, body=m.CancelSubscription, response=m.SubscriptionView,
-          tags=TAGS, errors=[404, 409, 502, 503])
+          tags=TAGS, errors=[NotFound, SubscriptionEnded, *REFUND])
 async def cancel_subscription(request: web.Request) -> web.Response:
     """Cancel now (benefits stop); `refund: true` gives back the unused share of the current period, pro rata
     by the seconds left, floored to whole minor units."""
@@ -121,7 +140,8 @@ async def cancel_subscription(request: web.Request) -> web.Response:
 
 
 @routes.delete("/v1/subscriptions/{id}")
-@endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, response=m.SubscriptionView, tags=TAGS, errors=[404, 409])
+@endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, response=m.SubscriptionView, tags=TAGS,
+          errors=[NotFound, SubscriptionEnded])
 async def delete_subscription(request: web.Request) -> web.Response:
     """Cancel now, without a refund (Stripe's `DELETE`; `POST .../cancel` refunds on request)."""
     sub = await _service(request).cancel(_customer(request), request.match_info["id"], refund=False)
@@ -143,7 +163,7 @@ async def list_invoices(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/invoices/{id}")
-@endpoint(roles={CUSTOMER, OPERATOR}, response=m.InvoiceView, tags=TAGS, errors=[404])
+@endpoint(roles={CUSTOMER, OPERATOR}, response=m.InvoiceView, tags=TAGS, errors=[NotFound])
 async def get_invoice(request: web.Request) -> web.Response:
     """One invoice."""
     return json_response(m.invoice_view(await _service(request).invoice(_customer(request), request.match_info["id"])))
@@ -151,7 +171,7 @@ async def get_invoice(request: web.Request) -> web.Response:
 
 @routes.post("/v1/invoices/{id}/pay")
 @endpoint(roles={CUSTOMER, OPERATOR}, idempotent=True, body=m.PayInvoice, response=m.InvoiceView, tags=TAGS,
-          errors=[402, 404, 409, 503])
+          errors=[NotFound, InvoiceNotOpen, PaymentMethodUnusable, *CHARGE])
 async def pay_invoice(request: web.Request) -> web.Response:
     """Pay an open invoice now (in dunning or past_due), with the subscription's card or a new one that the
     subscription keeps; paid, the subscription is active again. A decline is 402."""

@@ -45,7 +45,10 @@ class World:
         if name == "id":
             for start, key, prefix in (("/v1/payment_methods/", "payment_method_id", "pm"),
                                        ("/v1/payment_intents/", "payment_intent", "pi"),
-                                       ("/v1/refunds/", "refund_id", "re"), ("/v1/payouts/", "payout_id", "po")):
+                                       ("/v1/refunds/", "refund_id", "re"), ("/v1/payouts/", "payout_id", "po"),
+                                       ("/v1/plans/", "plan_id", "plan"),
+                                       ("/v1/subscriptions/", "subscription_id", "sub"),
+                                       ("/v1/invoices/", "invoice_id", "in")):
                 if path.startswith(start):
                     return self.ids.get(key) or new_id(prefix)
         if name in self.ids:
@@ -109,5 +112,24 @@ async def build_world(client: Any, make_principal: Any) -> World:
         "url": "https://hooks.example.com/fooddispatch", "event_types": ["order.placed"]}))
     if hook and "id" in hook:  # refused where the name does not resolve: the probes then use an unknown id
         ids["endpoint_id"] = hook["id"]
+    await _membership(client, op, customer, ids)
     return World(headers, accounts, ids)
+
+
+async def _membership(client: Any, op: dict[str, str], customer: dict[str, str], ids: dict[str, str]) -> None:
+    """A plan without benefits (quotes price as before) and the customer's subscription to it, paid now,
+    with its invoice: the memberships routes' ids point at real rows."""
+    plan = await _json(await client.post("/v1/plans", headers={**op, "Idempotency-Key": fresh_key()}, json={
+        "name": "Probe Pass", "region": "berlin", "amount": 499, "currency": "EUR", "interval": "month"}))
+    if not plan or "id" not in plan:
+        return
+    ids["plan_id"] = ids["plan"] = plan["id"]
+    sub = await _json(await client.post("/v1/subscriptions", headers={**customer, "Idempotency-Key": fresh_key()},
+                                        json={"plan": plan["id"], "payment_method": ids["payment_method_id"]}))
+    if not sub or "id" not in sub:
+        return
+    ids["subscription_id"] = ids["subscription"] = sub["id"]
+    invoices = await _json(await client.get("/v1/invoices", headers=customer, params={"subscription": sub["id"]}))
+    if invoices and invoices.get("data"):
+        ids["invoice_id"] = invoices["data"][0]["id"]
 

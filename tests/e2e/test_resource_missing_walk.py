@@ -17,7 +17,8 @@ from kernel.ids import new_id
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 # `{id}` depends on the collection in front of it; `owner` is a wallet's owner (an account id).
 ID_PREFIX = {"/v1/payment_methods/": "pm", "/v1/payment_intents/": "pi", "/v1/refunds/": "re",
-             "/v1/payouts/": "po", "/v1/wallets/": "cus"}
+             "/v1/payouts/": "po", "/v1/wallets/": "cus", "/v1/plans/": "plan", "/v1/subscriptions/": "sub",
+             "/v1/invoices/": "in"}
 # Path parameters that are not ids of a resource: they name a value, not a row.
 NOT_IDS = {"region", "day", "item_id"}
 # Routes whose id is not looked up, by design: a wallet is every owner's (empty until credited); a
@@ -31,7 +32,9 @@ PARAM_NAMED = {"/v1/orders/{order_id}/tracking/ws": "token"}
 
 def random_id(path: str, name: str) -> str:
     if name in ("id", "owner"):
-        return new_id(next(prefix for start, prefix in ID_PREFIX.items() if path.startswith(start)))
+        prefix = next((prefix for start, prefix in ID_PREFIX.items() if path.startswith(start)), None)
+        assert prefix is not None, f"{path}: add the prefix of its `{{{name}}}` ids to ID_PREFIX"
+        return new_id(prefix)
     if name == "token":
         return "t" * 40  # a tracking link we never signed
     return new_id(PATH_ID_PREFIXES.get(name) or "xx")

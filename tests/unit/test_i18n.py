@@ -17,7 +17,7 @@ from fooddispatch.messages_de import ERRORS_DE
 from orders.model import Status
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["catalog", "dispatch", "geo", "kernel", "orders", "payments", "tracking", "fooddispatch"]
+PACKAGES = ["catalog", "dispatch", "geo", "kernel", "memberships", "orders", "payments", "tracking", "fooddispatch"]
 STATIC = ROOT / "fooddispatch" / "apps" / "static"
 # `code = "x"`, `code: ClassVar[str] = "x"`, `code="x"` and `error_response(404, "x", ...)`
 CODE_PATTERNS = [re.compile(r'\bcode\s*(?::\s*ClassVar\[str\])?\s*=\s*"([a-z][a-z0-9_]*)"'),

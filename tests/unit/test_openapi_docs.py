@@ -21,13 +21,15 @@ from fooddispatch.openapi import build_openapi
 from kernel.errors import DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("catalog", "orders", "payments", "dispatch", "tracking", "geo", "kernel", "fooddispatch")
+PACKAGES = ("catalog", "orders", "payments", "dispatch", "tracking", "geo", "memberships", "kernel", "fooddispatch")
 # Codes no HTTP answer carries, and why.
 NEVER_ANSWERED = {
     "conflict": "the base type of every 409, never raised itself",
     "invalid_webhook_url": "orders.errors.InvalidWebhookUrl is never raised (netguard's webhook_url_forbidden is)",
     "lease_lost": "dispatch's region lease, lost inside the dispatch loop, never in a request",
     "split_unbalanced": "an invariant of the capture split orders computes, not of anything a client sends",
+    "subscription_unexpected_state": "an invariant of memberships' state machine: every route checks the status "
+                                     "first, under the subscription's row lock",
 }
 _LITERAL_CODE = re.compile(r'(?<![a-z_])code="([a-z_]+)"')
 
@@ -78,6 +80,15 @@ def test_every_parameter_has_a_description_and_an_example(doc: dict[str, Any]) -
             for p in op.get("parameters", []) if p["name"] != "Idempotency-Key"
             for gap in _gaps(f"{method.upper()} {path} {p['in']} {p['name']}", p, p["schema"], False)]
     assert gaps == [], "\n".join(gaps)
+
+
+def test_every_path_parameter_is_described_by_what_it_names(doc: dict[str, Any]) -> None:
+    """Not the fallback (`The id`, example `x`) that openapi.py gives a name it does not know: a new
+    `{id}` collection, or a new `{x_id}`, gets its description and an example id there."""
+    fallbacks = [f"{method.upper()} {path} {p['name']}" for path, methods in doc["paths"].items()
+                 for method, op in methods.items() for p in op.get("parameters", [])
+                 if p["in"] == "path" and p["schema"].get("examples") == ["x"]]
+    assert fallbacks == [], "\n".join(fallbacks)
 
 
 def test_every_schema_property_has_a_description_and_an_example(doc: dict[str, Any]) -> None:

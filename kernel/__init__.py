@@ -14,11 +14,12 @@ from kernel.errors import (
     ValidationFailed,
 )
 from kernel.ids import new_id
-from kernel.money import Money, round_half_even
+from kernel.money import CurrencyError, Money, convert, format_money, round_half_even
 
 __all__ = [
     "Clock",
     "Conflict",
+    "CurrencyError",
     "DomainError",
     "Forbidden",
     "InvalidJson",
@@ -30,6 +31,8 @@ __all__ = [
     "SystemClock",
     "Unauthenticated",
     "ValidationFailed",
+    "convert",
+    "format_money",
     "new_id",
     "round_half_even",
 ]

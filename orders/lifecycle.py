@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import asyncpg
@@ -202,7 +203,7 @@ class OrderLifecycle:
                     raise ValidationFailed("no such line", param=f"lines[{i}].line_no")
                 if line["missing_quantity"] + qty > line["quantity"]:
                     raise ValidationFailed("more missing than ordered", param=f"lines[{i}].quantity")
-                value = Money(line["line_total"] * qty // line["quantity"], b.currency)
+                value = Money(line["line_total"], b.currency).times(Fraction(qty, line["quantity"]))
                 refund = missing_item_refund(value, b, refunds)
                 refunds.append(refund)
                 total_refund += refund.total.amount

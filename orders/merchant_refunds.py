@@ -135,7 +135,8 @@ class MerchantRefunds:
                 raise ValidationFailed("no such line", param=f"lines[{i}].line_no")
             if qty > line["quantity"]:
                 raise ValidationFailed("more than ordered", param=f"lines[{i}].quantity")
-            refund = missing_item_refund(Money(line["line_total"] * qty // line["quantity"], b.currency), b, given)
+            share = Money(line["line_total"], b.currency).times(Fraction(qty, line["quantity"]))
+            refund = missing_item_refund(share, b, given)
             given.append(refund)
             total += refund.total.amount
         return total

@@ -4,7 +4,10 @@ Every amount is `Money` in minor units; every fraction becomes minor units
 through `kernel.money.round_half_even` (directly or via `Money.times/percent`),
 so an order is priced the same way in a quote, at checkout and in the ledger.
 
-Fee amounts in `FeePolicy` are minor units of the store's currency.
+The fixed amounts of `FeePolicy` (the service fee's floor and cap, the small-order threshold and
+fee) are minor units of a two-decimal currency such as EUR; a store in another currency uses its row
+of `FIXED_FEES` (¥150, not ¥99, for a JPY store; 0.300 KWD for a KWD store) or, for a currency without
+a row, the same face value in its own minor units (`FixedFees.scaled_to`).
 """
 
 from __future__ import annotations
@@ -14,11 +17,36 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 
-from kernel.money import Money, round_half_even
+from kernel.money import Money, currency_exponent, round_half_even
 from orders.errors import PromoRejected
 from orders.model import Actor, Status
 
 ONE = Fraction(1)
+
+
+@dataclass(frozen=True, slots=True)
+class FixedFees:
+    """The policy's fixed amounts in minor units of one currency."""
+
+    service_fee_min: int
+    service_fee_max: int
+    small_order_threshold: int
+    small_order_fee_max: int
+
+    def scaled_to(self, currency: str) -> FixedFees:
+        """These two-decimal amounts at the same face value in `currency`'s minor units (rounded once)."""
+        factor = Fraction(10 ** currency_exponent(currency), 100)
+        return FixedFees(*(round_half_even(v * factor) for v in (
+            self.service_fee_min, self.service_fee_max, self.small_order_threshold, self.small_order_fee_max)))
+
+
+# Fixed amounts where the face value of the two-decimal default would be wrong for the currency.
+FIXED_FEES: tuple[tuple[str, FixedFees], ...] = (
+    ("JPY", FixedFees(150, 800, 1500, 500)),
+    ("KRW", FixedFees(1500, 7000, 15000, 4000)),
+    ("KWD", FixedFees(300, 1500, 3000, 1000)),
+    ("BHD", FixedFees(400, 2000, 4000, 1200)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +67,15 @@ class FeePolicy:
     window_after_seconds: int = 600
     # Restaurant tenants whose contract sets another commission than `commission_bps`: (tenant id, bps).
     commission_overrides: tuple[tuple[str, int], ...] = field(default=())
+    fixed_fees: tuple[tuple[str, FixedFees], ...] = FIXED_FEES
+
+    def fixed_for(self, currency: str) -> FixedFees:
+        """The fixed amounts in minor units of `currency` (see the module's docstring)."""
+        for code, fees in self.fixed_fees:
+            if code == currency:
+                return fees
+        return FixedFees(self.service_fee_min, self.service_fee_max, self.small_order_threshold,
+                         self.small_order_fee_max).scaled_to(currency)
 
     def for_tenant(self, tenant_id: str) -> FeePolicy:
         """This policy with the tenant's commission (its override, else `commission_bps`)."""
@@ -116,12 +153,14 @@ def promo_discount(promo: Promo, *, subtotal: Money, store_id: str, usage: Promo
 
 def service_fee(subtotal: Money, policy: FeePolicy) -> Money:
     raw = subtotal.percent(policy.service_fee_bps).amount
-    return Money(min(max(raw, policy.service_fee_min), policy.service_fee_max), subtotal.currency)
+    fixed = policy.fixed_for(subtotal.currency)
+    return Money(min(max(raw, fixed.service_fee_min), fixed.service_fee_max), subtotal.currency)
 
 
 def small_order_fee(subtotal: Money, policy: FeePolicy) -> Money:
-    gap = policy.small_order_threshold - subtotal.amount
-    return Money(max(0, min(gap, policy.small_order_fee_max)), subtotal.currency)
+    fixed = policy.fixed_for(subtotal.currency)
+    gap = fixed.small_order_threshold - subtotal.amount
+    return Money(max(0, min(gap, fixed.small_order_fee_max)), subtotal.currency)
 
 
 def surged_delivery_fee(band_fee: Money, multiplier: Fraction, policy: FeePolicy) -> tuple[Money, Money]:

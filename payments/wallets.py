@@ -12,6 +12,7 @@ and the clock.
 from __future__ import annotations
 
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,7 @@ import asyncpg
 from kernel.clock import Clock
 from kernel.errors import InvalidTransition, ValidationFailed
 from kernel.ids import new_id
-from kernel.money import Money
+from kernel.money import Money, currency_exponent, round_half_even
 from kernel.outbox import MoneyData, write_events
 from payments import ledger, model, payout_store, store
 from payments.errors import ResourceMissing
@@ -38,9 +39,15 @@ PAYOUT_EVENTS: dict[str, type[PayoutChanged]] = {
 PAYOUT_TRANSITIONS = {"pending": {"in_transit", "failed"}, "in_transit": {"paid", "failed"}}
 
 
-def instant_fee(amount: int, bps: int = 150, minimum: int = 50) -> int:
+# The instant cash-out fee's floor per currency, in its minor units; another currency's floor is 0.50 of it.
+INSTANT_FEE_MINIMUM = {"JPY": 75, "KRW": 700, "KWD": 150, "BHD": 200}
+
+
+def instant_fee(amount: Money, bps: int = 150) -> int:
     """Instant cash-out fee: 1.5 % with a floor, rounded once (half-even), never the whole amount."""
-    return min(max(Money(amount, "EUR").percent(bps).amount, minimum), amount - 1)
+    minimum = INSTANT_FEE_MINIMUM.get(
+        amount.currency, max(1, round_half_even(Fraction(10 ** currency_exponent(amount.currency), 2))))
+    return min(max(amount.percent(bps).amount, minimum), amount.amount - 1)
 
 
 def payout_entry(payout_id: str, account: Account, amount: int, fee: int, actor: str) -> model.JournalEntry:
@@ -90,7 +97,7 @@ class Wallets:
     async def cash_out(self, courier_id: str, amount: Money, *, instant: bool, actor: str) -> asyncpg.Record:
         """A courier moves earnings out now (instant, with a fee) or with the next batch (standard)."""
         payout_id = new_id("po")
-        fee = instant_fee(amount.amount) if instant else 0
+        fee = instant_fee(amount) if instant else 0
         account = Account("courier_earnings", amount.currency, courier_id)
         async with self.pool.acquire() as conn, conn.transaction():
             await ledger.post(conn, payout_entry(payout_id, account, amount.amount, fee, actor))

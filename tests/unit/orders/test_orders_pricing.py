@@ -224,3 +224,17 @@ def test_breakdown_round_trips_through_its_stored_form() -> None:
     b = price(eur(1234), band_fee=eur(299), surge=Fraction(7, 5), tax_rate_bps=700, tax_inclusive=True,
               discount=eur(100), tip=eur(50), policy=P)
     assert breakdown_from_dict(breakdown_to_dict(b)) == b
+
+
+def test_fixed_fees_are_set_per_currency_not_read_as_cents_everywhere() -> None:
+    # A JPY store: ¥150 to ¥800, not ¥99 to ¥499; a KWD store: 0.300 to 1.500 KWD, not 0.099 to 0.499.
+    assert service_fee(Money(500, "JPY"), P) == Money(150, "JPY")
+    assert service_fee(Money(100_000, "JPY"), P) == Money(800, "JPY")
+    assert service_fee(Money(1000, "KWD"), P) == Money(300, "KWD")
+    assert service_fee(Money(5000, "KWD"), P) == Money(500, "KWD")  # 10 %, between the bounds
+    assert small_order_fee(Money(1200, "JPY"), P) == Money(300, "JPY")
+    assert small_order_fee(Money(2000, "KWD"), P) == Money(1000, "KWD")
+    # A currency without a row of its own keeps the default's face value in its minor units.
+    assert P.fixed_for("GBP").service_fee_min == 99
+    assert P.fixed_for("OMR").service_fee_min == 990  # 0.99 OMR, three decimals
+    assert P.fixed_for("VND").service_fee_min == 1  # ₫0.99 rounds half-even to ₫1

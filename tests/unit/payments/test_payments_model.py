@@ -135,3 +135,15 @@ def test_fraud_levels_allow_step_up_and_block() -> None:
     assert testing.level == "highest" and "card_testing" in testing.reasons
     assert assess(FraudSignals(amount=1, card_attempts=99, customer_attempts=99, device_attempts=99,
                                ip_attempts=99, small_declines=9), rules).score == 100
+
+
+def test_the_instant_cash_out_fee_floor_is_in_the_payouts_currency() -> None:
+    from kernel.money import Money
+    from payments.wallets import instant_fee
+
+    assert instant_fee(Money(1000, "EUR")) == 50  # 1.5 % = 15 cents, floored at €0.50
+    assert instant_fee(Money(100_000, "EUR")) == 1500
+    assert instant_fee(Money(1000, "JPY")) == 75  # ¥75, not ¥50 read from EUR cents
+    assert instant_fee(Money(10_000, "KWD")) == 150  # 0.150 KWD
+    assert instant_fee(Money(300, "JPY")) == 75
+    assert instant_fee(Money(30, "JPY")) == 29  # never the whole amount

@@ -198,6 +198,9 @@ ACCOUNT_KINDS = {k.name: k for k in (
     AccountKind("platform_cash", "debit", False, False),  # the bank account payouts leave from
     AccountKind("platform_refunds", "debit", False, False),  # refunds borne by the platform (expense)
     AccountKind("platform_promotions", "debit", False, False),  # promotional credit granted (expense)
+    # The platform's position in one currency from conversions: what it took in (credit) and paid out
+    # (debit) of that currency; the pair of a conversion's currencies, at their rates, is its FX result.
+    AccountKind("fx_clearing", "credit", False, False),
 )}
 
 

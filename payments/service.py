@@ -11,6 +11,7 @@ and each method hands its call to one of them.
 - `Holds` (`holds`): `void`, the unused-hold sweeper, the resolver of `processing`;
 - `Refunds` (`settlement`): `refund`; `settlement.post_split` settles an order's charge;
 - `Wallets` (`wallets`): wallets, credits and payouts;
+- `Exchange` (`exchange`): exchange rates, conversion quotes and conversions, the ledger report;
 - `MerchantPayouts` (`merchant_payouts`): restaurants' payout schedules and the payouts they make.
 
 The methods `orders/` calls take the caller's connection so the hold, capture, refund and split
@@ -30,6 +31,7 @@ from kernel.money import Money
 from payments import model, settlement, store
 from payments.authorizations import Authorizations
 from payments.confirm import Confirmations, FraudDecisions
+from payments.exchange import Exchange
 from payments.holds import Holds
 from payments.intents import WALLET as WALLET
 from payments.intents import Authorization as Authorization
@@ -68,6 +70,7 @@ class PaymentsService:
         self.methods = PaymentMethods(pool, vault, clock)
         self.wallets = Wallets(pool, clock)
         self.merchant_payouts = MerchantPayouts(pool, clock)
+        self.exchange = Exchange(pool, clock)
 
     async def close(self) -> None:
         """Wait for fraud decisions still being written (call before the pool closes)."""

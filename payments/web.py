@@ -281,8 +281,9 @@ async def get_refund(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from payments import web_merchant, web_money
+    from payments import web_fx, web_merchant, web_money
 
     app.router.add_routes(routes)
     app.router.add_routes(web_money.routes)
     app.router.add_routes(web_merchant.routes)
+    app.router.add_routes(web_fx.routes)

@@ -250,6 +250,12 @@ async def _payments_webhook(w: World) -> Call:
     return Call("POST", "/v1/webhook_endpoints", await w.operator(), {"url": HOOK_URL, "enabled_events": ["*"]})
 
 
+@route("POST", "/v1/exchange_rates", "payments")
+async def _load_rate(w: World) -> Call:
+    return Call("POST", "/v1/exchange_rates", await w.operator(),
+                {"base": "EUR", "quote": "GBP", "rate": "0.8567", "source": "walk", "as_of": "2026-01-05T16:00:00Z"})
+
+
 # ---- tracking --------------------------------------------------------------------------------------------
 
 @route("POST", "/v1/couriers/{courier_id}/offline", "tracking")

@@ -1,0 +1,46 @@
+"""HTTP handlers for exchange rates (operators load and list them), conversion quotes (a customer's
+offer to convert wallet money at a rate, accepted by paying with it) and the ledger report in a
+reporting currency."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from kernel.http import OPERATOR, decode_body, decode_query, endpoint, json_response, principal
+from payments import fx
+from payments import fx_messages as fm
+from payments.fx import ExchangeRate
+from payments.web import PAYMENTS
+
+routes = web.RouteTableDef()
+TAGS = ("exchange",)
+
+
+def rate_view(rate: ExchangeRate) -> fm.ExchangeRateView:
+    return fm.ExchangeRateView(id=rate.id, base=rate.base, quote=rate.quote, rate=rate.text,
+                               rate_numerator=rate.rate.numerator, rate_denominator=rate.rate.denominator,
+                               source=rate.source, as_of=rate.as_of)
+
+
+@routes.post("/v1/exchange_rates")
+@endpoint(roles={OPERATOR}, idempotent=True, body=fm.CreateExchangeRate, response=fm.ExchangeRateView, status=201,
+          tags=TAGS)
+async def create_exchange_rate(request: web.Request) -> web.Response:
+    """Load a rate: one `base` is worth `rate` (an exact decimal string) or rate_numerator/rate_denominator
+    units of `quote` as of `as_of`, from `source`. Conversions and reports use the latest at their time."""
+    body = await decode_body(request, fm.CreateExchangeRate)
+    rate = fx.parse_rate(body.rate, body.rate_numerator, body.rate_denominator)
+    loaded = await request.app[PAYMENTS].exchange.load_rate(
+        ExchangeRate("", body.base, body.quote, rate, body.source, body.as_of), principal(request).account_id)
+    return json_response(rate_view(loaded), status=201)
+
+
+@routes.get("/v1/exchange_rates")
+@endpoint(roles={OPERATOR}, query=fm.RateQuery, response=fm.ExchangeRateList, tags=TAGS)
+async def list_exchange_rates(request: web.Request) -> web.Response:
+    """Rates loaded, newest first (optionally of one base and/or quote currency), cursor-paginated."""
+    q = decode_query(request, fm.RateQuery)
+    rates = await request.app[PAYMENTS].exchange.rates(base=q.base, quote=q.quote, starting_after=q.starting_after,
+                                                       limit=q.limit + 1)
+    return json_response(fm.ExchangeRateList(data=[rate_view(r) for r in rates[: q.limit]],
+                                             has_more=len(rates) > q.limit))

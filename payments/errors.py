@@ -107,3 +107,31 @@ class IdempotencyMismatch(Conflict):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, extra={"type": "idempotency_error"})
+
+
+class CurrencyMismatch(Conflict):
+    """Money in one currency asked to pay in another with no conversion accepted: a GBP order from a
+    wallet that holds EUR. `POST /v1/conversion_quotes`, then pay with the quote."""
+
+    code = "currency_mismatch"
+
+    def __init__(self, message: str, *, currency: str, held: list[str], param: str | None = None) -> None:
+        super().__init__(message, param=param, extra={"type": "invalid_request_error", "currency": currency,
+                                                      "wallet_currencies": held})
+
+
+class ExchangeRateMissing(Conflict):
+    """No exchange rate loaded for the pair (recent enough, where that matters)."""
+
+    code = "exchange_rate_missing"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message, param=param, extra={"type": "invalid_request_error"})
+
+
+class ConversionQuoteUnusable(Conflict):
+    """A conversion quote that has expired (`conversion_quote_expired`), was used already
+    (`conversion_quote_used`) or is for another amount (`conversion_quote_mismatch`)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, code=code, param="conversion_quote", extra={"type": "invalid_request_error"})

@@ -1,6 +1,11 @@
 """Exchange rates, conversion quotes, conversions and the ledger report in a reporting currency
 (the rules are `payments.fx`'s; this runs them, one transaction per command).
 
+A wallet pays only in its own currency: paying a GBP amount from a wallet that holds too little GBP
+but holds another currency is refused (`CurrencyMismatch`, 409) unless the payment carries a
+conversion quote the customer asked for (`quote`), which converts exactly the amount due through the
+FX clearing accounts in the payment's transaction (`convert_by_quote`).
+
 `Exchange` is a collaborator of the `PaymentsService` facade, built with the pool and the clock.
 """
 
@@ -11,14 +16,27 @@ import asyncpg
 from kernel.clock import Clock
 from kernel.errors import NotFound, ValidationFailed
 from kernel.ids import new_id
-from payments import fx_store
-from payments.fx import ExchangeRate, check_currency
+from kernel.money import Money
+from payments import fx_store, ledger
+from payments.errors import ConversionQuoteUnusable, CurrencyMismatch, ExchangeRateMissing, InsufficientBalance
+from payments.fx import (
+    MAX_QUOTE_RATE_AGE,
+    QUOTE_TTL,
+    Conversion,
+    ExchangeRate,
+    check_currency,
+    conversion_entries,
+    target_to_source,
+)
+from payments.model import Account
 
 
 class Exchange:
     def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         self.pool = pool
         self.clock = clock
+
+    # ------------------------------------------------------------ rates
 
     async def load_rate(self, rate: ExchangeRate, actor: str) -> ExchangeRate:
         """Record a rate an operator loaded (its id is new: the id given is ignored)."""
@@ -34,12 +52,101 @@ class Exchange:
         async with self.pool.acquire() as conn:
             return await fx_store.list_rates(conn, base=base, quote=quote, starting_after=starting_after, limit=limit)
 
-    async def rate(self, rate_id: str) -> ExchangeRate:
+    # ------------------------------------------------------------ conversion quotes
+
+    async def quote(self, customer_id: str, from_currency: str, target: Money) -> tuple[asyncpg.Record, ExchangeRate]:
+        """Offer `target` for the wallet's `from_currency` at the pair's rate now (at most
+        MAX_QUOTE_RATE_AGE old), good for QUOTE_TTL."""
+        check_currency(from_currency, "from_currency")
+        if from_currency == target.currency:
+            raise ValidationFailed("from_currency and to_currency must differ", param="to_currency")
+        now = self.clock.now()
         async with self.pool.acquire() as conn:
-            found = await fx_store.get_rate(conn, rate_id)
-        if found is None:
-            raise NotFound(f"No such exchange_rate: '{rate_id}'", param="id")
-        return found
+            rate = await fx_store.rate_at(conn, from_currency, target.currency, now)
+            if rate is None or now - rate.as_of > MAX_QUOTE_RATE_AGE:
+                raise ExchangeRateMissing(f"no current exchange rate between {from_currency} and {target.currency}",
+                                          param="to_currency")
+            source = target_to_source(rate, target, from_currency)
+            if source.amount <= 0:
+                raise ValidationFailed("to_amount is too small to convert", param="to_amount")
+            row = await fx_store.insert_quote(conn, quote_id=new_id("cvq"), customer_id=customer_id,
+                                              rate_id=rate.id, source=source, target=target,
+                                              expires_at=now + QUOTE_TTL)
+        return row, rate
+
+    async def get_quote(self, customer_id: str | None, quote_id: str) -> tuple[asyncpg.Record, ExchangeRate]:
+        """A quote (the customer's own, unless `customer_id` is None: an operator) and its rate."""
+        async with self.pool.acquire() as conn:
+            row = await fx_store.get_quote(conn, quote_id)
+            if row is None or (customer_id is not None and row["customer_id"] != customer_id):
+                raise NotFound(f"No such conversion_quote: '{quote_id}'", param="id")
+            rate = await fx_store.get_rate(conn, row["rate_id"])
+        assert rate is not None
+        return row, rate
+
+    def status_of(self, quote: asyncpg.Record) -> str:
+        if quote["conversion_id"] is not None:
+            return "used"
+        return "expired" if quote["expires_at"] <= self.clock.now() else "open"
+
+    # ------------------------------------------------------------ paying from a wallet
+
+    async def wallet_pays(self, conn: asyncpg.Connection, customer_id: str, due: Money, quote_id: str | None, *,
+                          reference: str | None) -> None:
+        """Before a wallet hold of `due`: convert by the accepted quote, or refuse a wallet whose money is in
+        another currency (`CurrencyMismatch`). A wallet short of `due` with nothing elsewhere is the
+        hold's to decline (402 insufficient_wallet_balance)."""
+        if quote_id is not None:
+            await self.convert_by_quote(conn, quote_id, customer_id, due, reference=reference)
+            return
+        held = await fx_store.wallet_balances(conn, customer_id)
+        if held.get(due.currency, 0) >= due.amount:
+            return
+        elsewhere = sorted(c for c, b in held.items() if c != due.currency and b > 0)
+        if elsewhere:
+            raise CurrencyMismatch(
+                f"this payment is in {due.currency} and the wallet holds {', '.join(elsewhere)}: accept a "
+                "conversion (POST /v1/conversion_quotes) and pay with its id as conversion_quote",
+                currency=due.currency, held=elsewhere, param="payment_method_id")
+
+    async def convert_by_quote(self, conn: asyncpg.Connection, quote_id: str, customer_id: str, due: Money, *,
+                               reference: str | None) -> Conversion:
+        """Accept the customer's quote for exactly `due`: its two entries, its row, the quote used, in
+        the caller's transaction."""
+        quote = await fx_store.get_quote(conn, quote_id, lock=True)
+        if quote is None or quote["customer_id"] != customer_id:
+            raise NotFound(f"No such conversion_quote: '{quote_id}'", param="conversion_quote")
+        if quote["conversion_id"] is not None:
+            raise ConversionQuoteUnusable("this conversion quote was used already", code="conversion_quote_used")
+        if quote["expires_at"] <= self.clock.now():
+            raise ConversionQuoteUnusable("this conversion quote has expired; ask for a new one",
+                                          code="conversion_quote_expired")
+        if (quote["to_currency"], quote["to_amount"]) != (due.currency, due.amount):
+            raise ConversionQuoteUnusable(
+                f"this conversion quote buys {quote['to_amount']} {quote['to_currency']}; the payment is "
+                f"{due.amount} {due.currency}", code="conversion_quote_mismatch")
+        rate = await fx_store.get_rate(conn, quote["rate_id"])
+        assert rate is not None
+        source = Money(quote["from_amount"], quote["from_currency"])
+        c = Conversion(new_id("fxc"), rate, source, due, Account("customer_wallet", source.currency, customer_id),
+                       Account("customer_wallet", due.currency, customer_id))
+        await self.post_conversion(conn, c, actor=customer_id, quote_id=quote_id, reference=reference)
+        return c
+
+    async def post_conversion(self, conn: asyncpg.Connection, c: Conversion, *, actor: str,
+                              quote_id: str | None = None, reference: str | None = None) -> None:
+        """The conversion's pair of entries and its row, all or nothing in the caller's transaction."""
+        out, into = conversion_entries(c, actor)
+        async with conn.transaction():
+            try:
+                await ledger.post(conn, out)
+            except InsufficientBalance:
+                raise InsufficientBalance(
+                    f"the {c.source.currency} balance is too low for this conversion",
+                    account=c.from_account.id) from None
+            await ledger.post(conn, into)
+            await fx_store.record_conversion(conn, c, out_entry=out.id, in_entry=into.id, quote_id=quote_id,
+                                             reference=reference, actor=actor, at=self.clock.now())
 
 
 def _with_id(rate: ExchangeRate, rate_id: str) -> ExchangeRate:

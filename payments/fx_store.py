@@ -8,7 +8,8 @@ from fractions import Fraction
 
 import asyncpg
 
-from payments.fx import ExchangeRate
+from kernel.money import Money
+from payments.fx import Conversion, ExchangeRate
 
 _RATE_COLUMNS = "id, base, quote, rate_num, rate_den, source, as_of"
 
@@ -58,3 +59,42 @@ async def rate_at(conn: asyncpg.Connection, from_currency: str, to_currency: str
             ORDER BY as_of DESC, inverse LIMIT 1""",
         from_currency, to_currency, at)
     return None if row is None else rate_of(row)
+
+
+# ---------------------------------------------------------------- conversion quotes and conversions
+
+_QUOTE_COLUMNS = ("id, customer_id, rate_id, from_currency, from_amount, to_currency, to_amount, expires_at, "
+                  "conversion_id, used_at")
+
+
+async def insert_quote(conn: asyncpg.Connection, *, quote_id: str, customer_id: str, rate_id: str,
+                       source: Money, target: Money, expires_at: datetime) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""INSERT INTO conversion_quotes (id, customer_id, rate_id, from_currency, from_amount, to_currency,
+                                           to_amount, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_QUOTE_COLUMNS}""",
+        quote_id, customer_id, rate_id, source.currency, source.amount, target.currency, target.amount, expires_at)
+
+
+async def get_quote(conn: asyncpg.Connection, quote_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_QUOTE_COLUMNS} FROM conversion_quotes WHERE id = $1{' FOR UPDATE' if lock else ''}", quote_id)
+
+
+async def record_conversion(conn: asyncpg.Connection, c: Conversion, *, out_entry: str, in_entry: str,
+                            quote_id: str | None, reference: str | None, actor: str, at: datetime) -> None:
+    """The conversion's row, and its quote marked used, in one statement."""
+    await conn.execute(
+        """WITH q AS (UPDATE conversion_quotes SET conversion_id = $1, used_at = $14 WHERE id = $3)
+           INSERT INTO fx_conversions (id, rate_id, quote_id, from_account, from_currency, from_amount, to_account,
+                                       to_currency, to_amount, out_entry_id, in_entry_id, reference, actor)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+        c.id, c.rate.id, quote_id, c.from_account.id, c.source.currency, c.source.amount, c.to_account.id,
+        c.target.currency, c.target.amount, out_entry, in_entry, reference, actor, at)
+
+
+async def wallet_balances(conn: asyncpg.Connection, customer_id: str) -> dict[str, int]:
+    """The customer's wallet balance per currency."""
+    rows = await conn.fetch("SELECT currency, balance FROM ledger_accounts WHERE kind = 'customer_wallet' "
+                            "AND owner_id = $1", customer_id)
+    return {r["currency"]: r["balance"] for r in rows}

@@ -4,9 +4,12 @@ reporting currency."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from kernel.http import OPERATOR, decode_body, decode_query, endpoint, json_response, principal
+from kernel.http import CUSTOMER, OPERATOR, decode_body, decode_query, endpoint, json_response, principal
+from kernel.money import Money
 from payments import fx
 from payments import fx_messages as fm
 from payments.fx import ExchangeRate
@@ -44,3 +47,34 @@ async def list_exchange_rates(request: web.Request) -> web.Response:
                                                        limit=q.limit + 1)
     return json_response(fm.ExchangeRateList(data=[rate_view(r) for r in rates[: q.limit]],
                                              has_more=len(rates) > q.limit))
+
+
+def quote_view(request: web.Request, row: Any, rate: ExchangeRate) -> fm.ConversionQuoteView:
+    return fm.ConversionQuoteView(
+        id=row["id"], from_currency=row["from_currency"], from_amount=row["from_amount"],
+        to_currency=row["to_currency"], to_amount=row["to_amount"], rate=rate_view(rate), expires_at=row["expires_at"],
+        status=request.app[PAYMENTS].exchange.status_of(row))  # type: ignore[arg-type]
+
+
+@routes.post("/v1/conversion_quotes")
+@endpoint(roles={CUSTOMER}, idempotent=True, body=fm.CreateConversionQuote, response=fm.ConversionQuoteView,
+          status=201, tags=TAGS, errors=[409])
+async def create_conversion_quote(request: web.Request) -> web.Response:
+    """What `to_amount` of `to_currency` costs in the wallet's `from_currency` at the current rate, good for
+    a few minutes. Paying (an order or a PaymentIntent from the wallet) with its id as `conversion_quote`
+    accepts it: the wallet converts exactly that, through the FX clearing accounts, once."""
+    body = await decode_body(request, fm.CreateConversionQuote)
+    to_currency = fx.check_currency(body.to_currency, "to_currency")
+    row, rate = await request.app[PAYMENTS].exchange.quote(principal(request).account_id, body.from_currency,
+                                                           Money(body.to_amount, to_currency))
+    return json_response(quote_view(request, row, rate), status=201)
+
+
+@routes.get("/v1/conversion_quotes/{id}")
+@endpoint(roles={CUSTOMER, OPERATOR}, response=fm.ConversionQuoteView, tags=TAGS, errors=[404])
+async def get_conversion_quote(request: web.Request) -> web.Response:
+    """A conversion quote: the customer's own, or any for operators; `status` open, used or expired."""
+    who = principal(request)
+    row, rate = await request.app[PAYMENTS].exchange.get_quote(
+        None if who.is_operator() else who.account_id, request.match_info["id"])
+    return json_response(quote_view(request, row, rate))

@@ -256,6 +256,16 @@ async def _load_rate(w: World) -> Call:
                 {"base": "EUR", "quote": "GBP", "rate": "0.8567", "source": "walk", "as_of": "2026-01-05T16:00:00Z"})
 
 
+@route("POST", "/v1/conversion_quotes", "payments")
+async def _conversion_quote(w: World) -> Call:
+    await w.post("/v1/exchange_rates", await w.operator(), {
+        "base": "EUR", "quote": "GBP", "rate": "0.8567", "source": "walk",
+        "as_of": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()}, key=True)
+    _, customer, _ = await w.customer()
+    return Call("POST", "/v1/conversion_quotes", customer, {"from_currency": "EUR", "to_currency": "GBP",
+                                                             "to_amount": 1000})
+
+
 # ---- tracking --------------------------------------------------------------------------------------------
 
 @route("POST", "/v1/couriers/{courier_id}/offline", "tracking")

@@ -81,6 +81,9 @@ def check_payment_choice(body: CheckoutRequest) -> None:
     if (body.payment_method_id is None) == (body.payment_intent is None):
         raise ValidationFailed("give exactly one of payment_method_id and payment_intent",
                                param="payment_method_id" if body.payment_method_id is None else "payment_intent")
+    if body.conversion_quote is not None and body.payment_method_id != "wallet":
+        raise ValidationFailed("a conversion quote converts wallet money: pay with payment_method_id \"wallet\"",
+                               param="conversion_quote")
 
 
 def check_schedule(req: QuoteRequest, now: datetime) -> None:
@@ -231,4 +234,5 @@ class CheckoutRules:
         return await self.payments.authorize(
             conn, customer_id=customer_id, payment_method_id=body.payment_method_id, amount=total,
             reference=order_id, idempotency_key=f"checkout:{customer_id}:{key}", metadata=metadata, risk=risk,
+            conversion_quote=body.conversion_quote,
         )

@@ -149,6 +149,10 @@ class CheckoutRequest(Struct, frozen=True, forbid_unknown_fields=True):
     payment_intent: Annotated[Annotated[str, Meta(min_length=1, max_length=64)] | None, doc(
         "Instead of payment_method_id: an authorized PaymentIntent (requires_capture, e.g. confirmed after "
         "3-D Secure) of this customer, for exactly the quote's total, paying for no other order", f"pi_{ULID}")] = None
+    conversion_quote: Annotated[Annotated[str, Meta(pattern=id_pattern("cvq"))] | None, doc(
+        "With payment_method_id \"wallet\": the customer's conversion quote (POST /v1/conversion_quotes) for exactly "
+        "the total, accepted by this checkout; without one, a wallet holding another currency than the store's "
+        "is 409 currency_mismatch", f"cvq_{ULID}")] = None
 
 
 # ---- orders --------------------------------------------------------------------------------------

@@ -67,8 +67,10 @@ class Payments(Protocol):
         idempotency_key: str,
         metadata: dict[str, Any] | None = None,
         risk: RiskContext | None = None,
+        conversion_quote: str | None = None,
     ) -> Authorization:
-        """Place a hold; a decline or a 3-D Secure challenge raises payments' 402 errors."""
+        """Place a hold; a decline or a 3-D Secure challenge raises payments' 402 errors. From the
+        wallet: `conversion_quote` converts wallet money first, else another currency is 409."""
         ...
 
     async def attach_authorized(

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from kernel.clock import Clock
+from kernel.errors import ValidationFailed
 from kernel.ids import new_id
 from kernel.money import Money
 from payments import model, store
@@ -32,24 +33,29 @@ from payments.errors import (
     PaymentRequiresAction,
     ResourceMissing,
 )
+from payments.exchange import Exchange
 from payments.holds import Holds
 from payments.intents import WALLET, Authorization, RiskContext
 from payments.store import Intent
 
 
 class Authorizations:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, confirmations: Confirmations, holds: Holds) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, confirmations: Confirmations, holds: Holds,
+                 exchange: Exchange) -> None:
         self.pool = pool
         self.clock = clock
         self.confirmations = confirmations
         self.holds = holds
+        self.exchange = exchange
 
     # ------------------------------------------------------------ a checkout's hold (the caller's transaction)
 
     async def authorize(self, conn: asyncpg.Connection, *, customer_id: str, payment_method_id: str, amount: Money,
                         reference: str, idempotency_key: str, metadata: dict[str, Any] | None = None,
-                        risk: RiskContext | None = None) -> Authorization:
-        """Place a hold. The same idempotency key returns the same intent (never a second
+                        risk: RiskContext | None = None, conversion_quote: str | None = None) -> Authorization:
+        """Place a hold. From the wallet, in the wallet's currency only: `conversion_quote` converts
+        the amount first, else money held in another currency is 409 `currency_mismatch`. The same
+        idempotency key returns the same intent (never a second
         hold). Raises PaymentDeclined (402) or PaymentRequiresAction (402, 3-D Secure).
 
         Two round trips: the payment method (with its vault row, and any intent this key already
@@ -80,6 +86,7 @@ class Authorizations:
         pm = found if found["id"] is not None else None
         if payment_method_id == WALLET:
             async with conn.transaction():  # the wallet hold is a ledger entry of its own
+                await self.exchange.wallet_pays(conn, customer_id, amount, conversion_quote, reference=reference)
                 intent = await self.confirmations.confirm(conn, draft, risk or RiskContext(), actor=customer_id,
                                                           apart=caller_owns_transaction, new=True)
         else:
@@ -135,7 +142,10 @@ class Authorizations:
 
     async def create_intent(self, *, customer_id: str, amount: Money, payment_method_id: str | None, confirm: bool,
                             capture_method: str, metadata: dict[str, Any], idempotency_key: str | None,
-                            risk: RiskContext) -> Intent:
+                            risk: RiskContext, conversion_quote: str | None = None) -> Intent:
+        if conversion_quote is not None and not confirm:
+            raise ValidationFailed("a conversion quote is accepted by confirming a wallet payment (confirm: true)",
+                                   param="conversion_quote")
         async with self.pool.acquire() as conn:
             if not confirm or payment_method_id is None:
                 if confirm:
@@ -157,9 +167,13 @@ class Authorizations:
             draft = self._draft(customer_id=customer_id, payment_method_id=payment_method_id, amount=amount,
                                 capture_method=capture_method, reference=None, idempotency_key=idempotency_key,
                                 metadata=metadata)
+            _conversion_from_wallet(payment_method_id, conversion_quote)
             pm = found if found["id"] is not None else None
             if capture_method == "automatic" or payment_method_id == WALLET:  # more than one write: one transaction
                 async with conn.transaction():
+                    if payment_method_id == WALLET:
+                        await self.exchange.wallet_pays(conn, customer_id, amount, conversion_quote,
+                                                        reference=draft.id)
                     return await self.confirmations.confirm(conn, draft, risk, actor=customer_id, pm=pm, new=True)
             return await self.confirmations.confirm(conn, draft, risk, actor=customer_id, pm=pm, new=True)
 
@@ -178,6 +192,8 @@ class Authorizations:
                     changes |= {"authorization_attempt": intent.authorization_attempt + 1, "processor_ref": None,
                                 "next_action": None}
                 intent = await store.update_intent(conn, intent.id, **changes)
+            if intent.status == model.REQUIRES_CONFIRMATION and intent.payment_method_id == WALLET:
+                await self.exchange.wallet_pays(conn, intent.customer_id, intent.amount, None, reference=intent.id)
             if intent.status == model.REQUIRES_ACTION:
                 intent = await self.confirmations.authenticate(conn, intent, authentication == "succeeded", actor)
             elif intent.status == model.REQUIRES_CONFIRMATION:
@@ -207,6 +223,12 @@ class Authorizations:
         if intent is None:
             raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="id")
         return intent
+
+
+def _conversion_from_wallet(payment_method_id: str | None, conversion_quote: str | None) -> None:
+    if conversion_quote is not None and payment_method_id != WALLET:
+        raise ValidationFailed("a conversion quote converts wallet money: pay with the wallet",
+                               param="conversion_quote")
 
 
 def _not_an_orders(intent: Intent, done: str) -> None:

@@ -112,6 +112,10 @@ class CreatePaymentIntent(msgspec.Struct, forbid_unknown_fields=True):
     device_id: Annotated[str | None, DEVICE] = None
     promo_code: Annotated[str | None, doc("A promo code the payment redeems, for the fraud screen",
                                           "WELCOME10")] = None
+    conversion_quote: Annotated[Annotated[str, msgspec.Meta(pattern=id_pattern("cvq"))] | None, doc(
+        "With payment_method \"wallet\" and confirm: the customer's conversion quote (POST "
+        "/v1/conversion_quotes) for exactly this amount, accepted by this payment",
+        f"cvq_{ULID}")] = None
 
 
 class ConfirmPaymentIntent(msgspec.Struct, forbid_unknown_fields=True):

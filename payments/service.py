@@ -65,12 +65,12 @@ class PaymentsService:
         self.confirmations = Confirmations(pool, vault=vault, processor=processor, fraud=fraud,
                                            decisions=self.fraud_decisions)
         self.holds = Holds(pool, processor, self.confirmations)
-        self.intents = Authorizations(pool, clock, self.confirmations, self.holds)
+        self.exchange = Exchange(pool, clock)
+        self.intents = Authorizations(pool, clock, self.confirmations, self.holds, self.exchange)
         self.refunds = Refunds(processor)
         self.methods = PaymentMethods(pool, vault, clock)
         self.wallets = Wallets(pool, clock)
         self.merchant_payouts = MerchantPayouts(pool, clock)
-        self.exchange = Exchange(pool, clock)
 
     async def close(self) -> None:
         """Wait for fraud decisions still being written (call before the pool closes)."""
@@ -85,11 +85,12 @@ class PaymentsService:
 
     async def authorize(self, conn: asyncpg.Connection, *, customer_id: str, payment_method_id: str, amount: Money,
                         reference: str, idempotency_key: str, metadata: dict[str, Any] | None = None,
-                        risk: RiskContext | None = None) -> Authorization:
-        """Place a hold (see `Authorizations.authorize`)."""
+                        risk: RiskContext | None = None, conversion_quote: str | None = None) -> Authorization:
+        """Place a hold (see `Authorizations.authorize`; `conversion_quote`: the customer's accepted
+        conversion of wallet money into the amount's currency)."""
         return await self.intents.authorize(
             conn, customer_id=customer_id, payment_method_id=payment_method_id, amount=amount, reference=reference,
-            idempotency_key=idempotency_key, metadata=metadata, risk=risk)
+            idempotency_key=idempotency_key, metadata=metadata, risk=risk, conversion_quote=conversion_quote)
 
     async def attach_authorized(self, conn: asyncpg.Connection, *, intent_id: str, customer_id: str, amount: Money,
                                 reference: str, metadata: dict[str, Any] | None = None) -> Authorization:
@@ -142,10 +143,11 @@ class PaymentsService:
 
     async def create_intent(self, *, customer_id: str, amount: Money, payment_method_id: str | None, confirm: bool,
                             capture_method: str, metadata: dict[str, Any], idempotency_key: str | None,
-                            risk: RiskContext) -> Intent:
+                            risk: RiskContext, conversion_quote: str | None = None) -> Intent:
         return await self.intents.create_intent(
             customer_id=customer_id, amount=amount, payment_method_id=payment_method_id, confirm=confirm,
-            capture_method=capture_method, metadata=metadata, idempotency_key=idempotency_key, risk=risk)
+            capture_method=capture_method, metadata=metadata, idempotency_key=idempotency_key, risk=risk,
+            conversion_quote=conversion_quote)
 
     async def confirm_intent(self, intent_id: str, *, payment_method_id: str | None, authentication: str | None,
                              risk: RiskContext, actor: str) -> Intent:

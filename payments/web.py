@@ -174,6 +174,7 @@ async def create_payment_intent(request: web.Request) -> web.Response:
         payment_method_id=body.payment_method, confirm=body.confirm, capture_method=body.capture_method,
         metadata=dict(body.metadata), idempotency_key=idempotency_key(request),
         risk=RiskContext(ip=body.ip or request.remote, device_id=body.device_id, promo_code=body.promo_code),
+        conversion_quote=body.conversion_quote,
     )
     return _intent_or_raise(intent)
 

@@ -33,12 +33,13 @@ async def ok(resp, status: int = 200) -> dict:
     return body
 
 
-async def make_shop(client, make_principal, *, accept_window_s: int = 300, tax_inclusive: bool = False) -> Shop:
+async def make_shop(client, make_principal, *, accept_window_s: int = 300, tax_inclusive: bool = False,
+                    currency: str = "EUR") -> Shop:
     _, operator = await make_principal("operator")
     tenant = await ok(await client.post("/v1/tenants", json={"name": "Burger Bros"}, headers=operator), 201)
     _, staff = await make_principal("staff", tenant_id=tenant["id"])
     store = await ok(await client.post(f"/v1/tenants/{tenant['id']}/stores", headers=staff, json={
-        "name": "Mitte", "lat": LAT, "lng": LNG, "timezone": "Europe/Berlin", "currency": "EUR",
+        "name": "Mitte", "lat": LAT, "lng": LNG, "timezone": "Europe/Berlin", "currency": currency,
         "tax_rate_bps": 700, "tax_inclusive": tax_inclusive, "prep_time_default_s": 600,
         "accept_window_s": accept_window_s}), 201)
     sid = store["id"]

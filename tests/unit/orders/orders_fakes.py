@@ -106,7 +106,7 @@ class FakePayments:
 
     async def authorize(self, conn: object, *, customer_id: str, payment_method_id: str, amount: Money,
                         reference: str, idempotency_key: str, metadata: dict[str, Any] | None = None,
-                        risk: RiskContext | None = None) -> Authorization:
+                        risk: RiskContext | None = None, conversion_quote: str | None = None) -> Authorization:
         self.calls.append(("authorize", {"customer_id": customer_id, "payment_method_id": payment_method_id,
                                          "amount": amount, "reference": reference,
                                          "idempotency_key": idempotency_key, "metadata": metadata, "risk": risk}))

@@ -25,8 +25,8 @@ def collaborators(service: PaymentsService) -> dict[str, Any]:
 def test_payments_facade_owns_one_collaborator_per_concern() -> None:
     parts = collaborators(facade())
     assert {type(p).__name__ for p in parts.values()} == {
-        "Authorizations", "Confirmations", "FraudDecisions", "Holds", "MerchantPayouts", "PaymentMethods", "Refunds",
-        "Wallets"}
+        "Authorizations", "Confirmations", "Exchange", "FraudDecisions", "Holds", "MerchantPayouts", "PaymentMethods",
+        "Refunds", "Wallets"}
     assert [c.__name__ for c in PaymentsService.__mro__] == ["PaymentsService", "object"]  # no mixin chain
 
 
@@ -44,4 +44,5 @@ def test_payments_collaborators_share_what_the_facade_was_given() -> None:
     assert service.confirmations.decisions is service.fraud_decisions
     assert service.holds.confirmations is service.intents.confirmations is service.confirmations
     assert service.intents.holds is service.holds
+    assert service.intents.exchange is service.exchange
     assert service.wallets.clock is service.methods.clock is service.intents.clock is service.clock

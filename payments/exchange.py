@@ -11,6 +11,8 @@ FX clearing accounts in the payment's transaction (`convert_by_quote`).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from kernel.clock import Clock
@@ -24,8 +26,10 @@ from payments.fx import (
     QUOTE_TTL,
     Conversion,
     ExchangeRate,
+    ReportLine,
     check_currency,
     conversion_entries,
+    in_reporting_currency,
     target_to_source,
 )
 from payments.model import Account
@@ -88,6 +92,24 @@ class Exchange:
         if quote["conversion_id"] is not None:
             return "used"
         return "expired" if quote["expires_at"] <= self.clock.now() else "open"
+
+    # ------------------------------------------------------------ the ledger in a reporting currency
+
+    async def ledger_report(self, reporting: str | None, at: datetime | None) -> tuple[
+            datetime, list[ReportLine], dict[str, Money], list[str]]:
+        """Balances per account kind and currency (at `at`, else now) and, with a reporting currency, each
+        converted at its currency's rate at that time, the totals per kind, and the currencies without a
+        rate (left out of the totals)."""
+        when = at or self.clock.now()
+        async with self.pool.acquire() as conn:
+            balances = await fx_store.balances_by_kind(conn, at)
+            if reporting is None:
+                return when, [ReportLine(k, m, None, None) for k, m in balances], {}, []
+            check_currency(reporting, "reporting_currency")
+            rates = {cur: await fx_store.rate_at(conn, cur, reporting, when)
+                     for cur in sorted({m.currency for _, m in balances} - {reporting})}
+        lines, totals = in_reporting_currency(balances, reporting, rates)
+        return when, lines, totals, [cur for cur, rate in rates.items() if rate is None]
 
     # ------------------------------------------------------------ paying from a wallet
 

@@ -119,3 +119,34 @@ def conversion_entries(c: Conversion, actor: str) -> tuple[model.JournalEntry, m
                         credit(c.to_account, c.target.amount)],
                        actor=actor, reason=why, reference=c.id, idempotency_key=f"fx:{c.id}:in")
     return out, into
+
+
+# ---------------------------------------------------------------- a report in one currency
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    kind: str
+    balance: Money
+    converted: Money | None  # in the reporting currency; None without a rate
+    rate: ExchangeRate | None  # None for the reporting currency itself, or without a rate
+
+
+def in_reporting_currency(balances: list[tuple[str, Money]], reporting: str,
+                          rates: dict[str, ExchangeRate | None]) -> tuple[list[ReportLine], dict[str, Money]]:
+    """Each (account kind, balance) converted at its currency's rate to `reporting` (rounded half-even
+    once per line), and per kind the converted lines summed. A currency with no rate (None in `rates`)
+    is left out of the totals, never added unconverted."""
+    lines: list[ReportLine] = []
+    totals: dict[str, Money] = {}
+    for kind, money in balances:
+        if money.currency == reporting:
+            line = ReportLine(kind, money, money, None)
+        else:
+            rate = rates.get(money.currency)
+            converted = None if rate is None else convert(money, rate.between(money.currency, reporting), reporting)
+            line = ReportLine(kind, money, converted, rate)
+        lines.append(line)
+        if line.converted is not None:
+            totals[kind] = totals.get(kind, Money.zero(reporting)) + line.converted
+    return lines, totals

@@ -98,3 +98,21 @@ async def wallet_balances(conn: asyncpg.Connection, customer_id: str) -> dict[st
     rows = await conn.fetch("SELECT currency, balance FROM ledger_accounts WHERE kind = 'customer_wallet' "
                             "AND owner_id = $1", customer_id)
     return {r["currency"]: r["balance"] for r in rows}
+
+
+async def balances_by_kind(conn: asyncpg.Connection, at: datetime | None) -> list[tuple[str, Money]]:
+    """Natural balances summed per account kind and currency: now (the accounts' balances), or at `at`
+    (from the postings of entries written until then). Never summed across currencies."""
+    if at is None:
+        rows = await conn.fetch("SELECT kind, currency, sum(balance)::bigint AS balance FROM ledger_accounts "
+                                "GROUP BY kind, currency ORDER BY kind, currency")
+    else:
+        rows = await conn.fetch(
+            """SELECT a.kind, a.currency,
+                      sum(CASE a.normal_side WHEN 'debit' THEN p.amount ELSE -p.amount END)::bigint AS balance
+                 FROM postings p
+                 JOIN journal_entries e ON e.id = p.entry_id
+                 JOIN ledger_accounts a ON a.id = p.account_id
+                WHERE e.created_at <= $1
+                GROUP BY a.kind, a.currency ORDER BY a.kind, a.currency""", at)
+    return [(r["kind"], Money(r["balance"], r["currency"])) for r in rows]

@@ -78,3 +78,21 @@ async def get_conversion_quote(request: web.Request) -> web.Response:
     row, rate = await request.app[PAYMENTS].exchange.get_quote(
         None if who.is_operator() else who.account_id, request.match_info["id"])
     return json_response(quote_view(request, row, rate))
+
+
+@routes.get("/v1/reports/ledger")
+@endpoint(roles={OPERATOR}, query=fm.LedgerReportQuery, response=fm.LedgerReport, tags=TAGS)
+async def ledger_report(request: web.Request) -> web.Response:
+    """The platform's ledger per account kind and currency (now, or at `at`). With `reporting_currency`,
+    each balance also converted at its currency's rate at that time, totals per kind in that currency,
+    the rates used (ids, as-of) and the currencies that had none (left out of the totals)."""
+    q = decode_query(request, fm.LedgerReportQuery)
+    when, lines, totals, missing = await request.app[PAYMENTS].exchange.ledger_report(q.reporting_currency, q.at)
+    used = {line.rate.id: line.rate for line in lines if line.rate is not None}
+    return json_response(fm.LedgerReport(
+        at=when, reporting_currency=q.reporting_currency,
+        balances=[fm.ReportBalance(kind=x.kind, currency=x.balance.currency, balance=x.balance.amount,
+                                   converted=None if x.converted is None else x.converted.amount,
+                                   rate_id=None if x.rate is None else x.rate.id) for x in lines],
+        totals=[fm.ReportTotal(kind=k, converted=v.amount) for k, v in sorted(totals.items())],
+        rates=[rate_view(r) for _, r in sorted(used.items())], missing_rates=missing))

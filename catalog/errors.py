@@ -40,3 +40,10 @@ class OutOfStock(Conflict):
     """Not enough stock left for an item; `param` is the item id."""
 
     code = "out_of_stock"
+
+
+class CurrencyFixed(Conflict):
+    """A store's prices (menu, delivery fee bands) are minor units of its currency: changing the
+    currency under them would reprice everything by a factor (€10.00 read as ¥1,000)."""
+
+    code = "store_currency_fixed"

@@ -20,7 +20,7 @@ import asyncpg
 import msgspec
 
 from catalog import store as db
-from catalog.errors import ItemNotFound, StoreNotFound, TenantNotFound
+from catalog.errors import CurrencyFixed, ItemNotFound, StoreNotFound, TenantNotFound
 from catalog.event_types import ItemSoldOut, MenuPublished, StoreOpened, StorePaused
 from catalog.menu import apply_item_patch, items_by_id, menu_at, prepare_menu, settle_sold_out
 from catalog.messages import (
@@ -128,6 +128,11 @@ class Merchant:
                       detail: Any = None) -> dict[str, Any]:
         async with self._tx() as conn:
             row = await self._owned(conn, who, store_id, for_update=True)
+            if changes.get("currency", row["currency"]) != row["currency"] and (
+                    row["menu_version"] > 0 or row["fee_bands"] not in ([], "[]", None)):
+                raise CurrencyFixed(
+                    f"this store's menu and delivery fees are priced in {row['currency']}; a store in another "
+                    "currency is a new store", param="currency")
             updated = await db.update_store(conn, store_id, changes) if changes else row
             await db.audit(conn, row["tenant_id"], store_id, who.account_id, action,
                            msgspec.to_builtins(detail if detail is not None else changes))

@@ -74,3 +74,22 @@ async def test_a_store_in_its_own_currency_goes_quote_order_capture_refund_in_it
     assert (captured, refunded) == (total, 125)
     assert (charge["amount"], charge["currency"], charge["captured"], charge["refunded"]) == (
         total, currency, total, 125)
+
+
+async def test_a_priced_store_keeps_its_currency(client, make_principal) -> None:
+    store_id, staff = await _store(client, make_principal, "JPY")
+    resp = await client.patch(f"/v1/merchant/stores/{store_id}", json={"currency": "EUR"}, headers=staff)
+    err = (await resp.json())["error"]
+    assert (resp.status, err["code"], err["param"]) == (409, "store_currency_fixed", "currency")
+    same = await client.patch(f"/v1/merchant/stores/{store_id}", json={"currency": "JPY", "name": "Tokyo"},
+                              headers=staff)
+    assert same.status == 200
+    # A store with nothing priced yet may still change it.
+    _, operator = await make_principal("operator")
+    tenant = await ok(await client.post("/v1/tenants", json={"name": "New"}, headers=operator), 201)
+    _, owner = await make_principal("staff", tenant_id=tenant["id"])
+    bare = await ok(await client.post(f"/v1/tenants/{tenant['id']}/stores", headers=owner, json={
+        "name": "Bare", "lat": 52.52, "lng": 13.405, "timezone": "Europe/Berlin", "currency": "EUR"}), 201)
+    changed = await ok(await client.patch(f"/v1/merchant/stores/{bare['id']}", json={"currency": "KWD"},
+                                          headers=owner))
+    assert changed["currency"] == "KWD"

@@ -212,16 +212,20 @@ async def balances_of_owner(conn: asyncpg.Connection, owner_id: str) -> list[asy
     )
 
 
-async def history(conn: asyncpg.Connection, account_id: str, starting_after: str | None,
-                  limit: int) -> list[asyncpg.Record]:
-    """The account's postings, newest first; `starting_after` is the last entry id of the previous page."""
+async def history(conn: asyncpg.Connection, owner_id: str, kind: str, currency: str | None,
+                  starting_after: str | None, limit: int) -> list[asyncpg.Record]:
+    """The postings of the owner's accounts of `kind` (of one currency, or each currency's), newest
+    first, each with its account's currency; `starting_after` is the last entry id of the previous page."""
     return await conn.fetch(
-        """SELECT p.entry_id, p.amount, e.kind, e.reason, e.reference, e.intent_id, e.payout_id, e.actor,
+        """SELECT p.entry_id, p.amount, a.currency, e.kind, e.reason, e.reference, e.intent_id, e.payout_id, e.actor,
                   e.created_at
-             FROM postings p JOIN journal_entries e ON e.id = p.entry_id
-            WHERE p.account_id = $1 AND ($2::text IS NULL OR p.entry_id < $2)
-            ORDER BY p.entry_id DESC LIMIT $3""",
-        account_id, starting_after, limit,
+             FROM ledger_accounts a
+             JOIN postings p ON p.account_id = a.id
+             JOIN journal_entries e ON e.id = p.entry_id
+            WHERE a.owner_id = $1 AND a.kind = $2 AND ($3::text IS NULL OR a.currency = $3)
+              AND ($4::text IS NULL OR p.entry_id < $4)
+            ORDER BY p.entry_id DESC LIMIT $5""",
+        owner_id, kind, currency, starting_after, limit,
     )
 
 

@@ -355,7 +355,8 @@ class WalletTransaction(msgspec.Struct):
     """One movement in or out of a wallet."""
 
     id: Annotated[str, doc("The journal entry's id", f"je_{ULID}")]  # the journal entry
-    amount: Annotated[int, doc("Minor units: positive into the wallet, negative out of it", -450)]
+    amount: Annotated[int, doc("Minor units of `currency`: positive into the wallet, negative out of it", -450)]
+    currency: Annotated[str, CURRENCY]
     kind: Annotated[str, doc("What moved the money", "payout")]
     description: Annotated[str, doc("Human-readable text", "Instant payout")]
     reference: Annotated[str | None, doc("What it refers to (an order, a payout)", f"po_{ULID}")]
@@ -374,7 +375,8 @@ class WalletTransactions(msgspec.Struct):
 class WalletQuery(msgspec.Struct, forbid_unknown_fields=True):
     """Which wallet history, and which page of it."""
 
-    currency: Annotated[Currency, CURRENCY] = "EUR"
+    currency: Annotated[Currency | None, doc(
+        "One currency's movements; without it, every currency's, each marked with its own", "EUR")] = None
     kind: Annotated[Literal["customer_wallet", "courier_earnings", "restaurant_payable"] | None,
                     doc("The account kind; default: customer_wallet", "courier_earnings")] = None
     limit: Annotated[Limit, LIMIT] = 20

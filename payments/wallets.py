@@ -172,9 +172,11 @@ class Wallets:
         """Per order of the tenant, what its split and refund entries in [start, end) moved."""
         return await restaurant_statement(conn, tenant_id, start, end)
 
-    async def history(self, account: Account, starting_after: str | None, limit: int) -> list[asyncpg.Record]:
+    async def history(self, owner_id: str, kind: str, currency: str | None, starting_after: str | None,
+                      limit: int) -> list[asyncpg.Record]:
+        """The owner's movements on its `kind` account in `currency`, or on each of its currencies."""
         async with self.pool.acquire() as conn:
-            return await ledger.history(conn, account.id, starting_after, limit)
+            return await ledger.history(conn, owner_id, kind, currency, starting_after, limit)
 
 
 async def restaurant_statement(conn: asyncpg.Connection, tenant_id: str, start: datetime,

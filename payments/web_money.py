@@ -48,10 +48,12 @@ async def _wallet(request: web.Request, owner: str) -> web.Response:
 
 async def _transactions(request: web.Request, owner: str, default_kind: str) -> web.Response:
     q = decode_query(request, m.WalletQuery)
-    account = Account(q.kind or default_kind, _currency(q.currency), owner)
-    rows = await request.app[PAYMENTS].wallets.history(account, q.starting_after, q.limit + 1)
-    data = [m.WalletTransaction(id=r["entry_id"], amount=account.natural(r["amount"]), kind=r["kind"],
-                                description=r["reason"], reference=r["reference"], created=r["created_at"])
+    kind = q.kind or default_kind
+    rows = await request.app[PAYMENTS].wallets.history(
+        owner, kind, None if q.currency is None else _currency(q.currency), q.starting_after, q.limit + 1)
+    data = [m.WalletTransaction(id=r["entry_id"], amount=Account(kind, r["currency"], owner).natural(r["amount"]),
+                                currency=r["currency"], kind=r["kind"], description=r["reason"],
+                                reference=r["reference"], created=r["created_at"])
             for r in rows[: q.limit]]
     more = len(rows) > q.limit
     return json_response(m.WalletTransactions(data=data, has_more=more, next_cursor=data[-1].id if more else None))

@@ -74,3 +74,16 @@ async def test_the_ledger_report_is_for_operators_and_checks_its_currency(client
     assert bad.status == 422 and (await bad.json())["error"]["param"] == "reporting_currency"
     _, customer = await make_principal("customer")
     assert (await client.get("/v1/reports/ledger", headers=customer)).status == 403
+
+
+async def test_a_wallets_history_is_per_currency_and_says_which(client, make_principal) -> None:
+    _, operator = await make_principal("operator")
+    ana, headers = await make_principal("customer")
+    await _credit(client, operator, ana.account_id, 1250, "EUR")
+    await _credit(client, operator, ana.account_id, 1250, "JPY")
+    every = await (await client.get("/v1/wallets/me/transactions", headers=headers)).json()
+    assert [(t["amount"], t["currency"]) for t in every["data"]] == [(1250, "JPY"), (1250, "EUR")]
+    yen = await (await client.get("/v1/wallets/me/transactions?currency=JPY", headers=headers)).json()
+    assert [(t["amount"], t["currency"]) for t in yen["data"]] == [(1250, "JPY")]
+    bad = await client.get("/v1/wallets/me/transactions?currency=XYZ", headers=headers)
+    assert bad.status == 422

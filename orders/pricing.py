@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 
-from kernel.money import Money, currency_exponent, round_half_even
+from kernel.errors import ValidationFailed
+from kernel.money import Money, currency_exponent, is_known_currency, round_half_even
 from orders.errors import PromoRejected
 from orders.model import Actor, Status
 
@@ -131,7 +132,7 @@ def promo_discount(promo: Promo, *, subtotal: Money, store_id: str, usage: Promo
         raise reject("expired", "this promo code has expired")
     if promo.store_id is not None and promo.store_id != store_id:
         raise reject("wrong_store", "this promo code is not valid at this store")
-    if promo.kind is PromoKind.FIXED and promo.currency != subtotal.currency:
+    if (promo.kind is PromoKind.FIXED or promo.currency is not None) and promo.currency != subtotal.currency:
         raise reject("wrong_currency", "this promo code is for another currency")
     if subtotal.amount < promo.min_subtotal:
         raise reject("minimum_not_met", f"this promo code needs a subtotal of at least {promo.min_subtotal}")
@@ -149,6 +150,20 @@ def promo_discount(promo: Promo, *, subtotal: Money, store_id: str, usage: Promo
     if promo.budget is not None and promo.budget_used + amount > promo.budget:
         raise reject("budget_exhausted", "this promo code has run out")
     return Money(amount, subtotal.currency)
+
+
+def check_promo_currency(kind: str, currency: str | None, *, amount: int, max_discount: int | None,
+                         min_subtotal: int, budget: int | None) -> None:
+    """A promo that names an amount (a fixed discount, a cap, a minimum, a budget) names its currency:
+    minor units mean nothing without one (500 is €5.00, ¥500 or 0.500 KWD), and it then applies only
+    to orders in that currency."""
+    if currency is not None:
+        if not is_known_currency(currency):
+            raise ValidationFailed(f"unknown currency {currency}", param="currency", code="invalid_currency")
+        return
+    if kind == PromoKind.FIXED or amount or max_discount is not None or min_subtotal or budget is not None:
+        raise ValidationFailed("a promo with an amount (fixed, max_discount, min_subtotal or budget) needs the "
+                               "currency it is in", param="currency")
 
 
 def service_fee(subtotal: Money, policy: FeePolicy) -> Money:

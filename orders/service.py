@@ -33,7 +33,7 @@ from orders.lifecycle import OrderLifecycle, StorePauser
 from orders.merchant_refunds import MerchantRefunds, RefundLimits
 from orders.money import OrderMoney
 from orders.ports import Catalog, Memberships, NoSurge, Payments, SplitFactory, SurgeSource
-from orders.pricing import FeePolicy, Promo
+from orders.pricing import FeePolicy, Promo, check_promo_currency
 from orders.queries import OrderQueries
 from orders.statements import Statements
 from orders.tenancy import StoreAccess
@@ -80,6 +80,9 @@ class OrdersService:
         platform-wide one (no store, operators only) to none. `scope`: `tenancy.tenant_scope`."""
         if scope is not None and values.get("store_id") is None:
             raise Forbidden("restaurants create promos for one of their stores; platform-wide promos are operators'")
+        check_promo_currency(values["kind"], values.get("currency"), amount=values.get("amount") or 0,
+                             max_discount=values.get("max_discount"), min_subtotal=values.get("min_subtotal") or 0,
+                             budget=values.get("budget"))
         try:
             async with self.pool.acquire() as conn:
                 owner = None

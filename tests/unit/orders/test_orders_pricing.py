@@ -238,3 +238,24 @@ def test_fixed_fees_are_set_per_currency_not_read_as_cents_everywhere() -> None:
     assert P.fixed_for("GBP").service_fee_min == 99
     assert P.fixed_for("OMR").service_fee_min == 990  # 0.99 OMR, three decimals
     assert P.fixed_for("VND").service_fee_min == 1  # ₫0.99 rounds half-even to ₫1
+
+
+def test_a_promo_with_an_amount_names_its_currency_and_applies_only_in_it() -> None:
+    from kernel.errors import ValidationFailed
+    from orders.pricing import check_promo_currency
+
+    check_promo_currency("percent", None, amount=0, max_discount=None, min_subtotal=0, budget=None)
+    check_promo_currency("percent", "JPY", amount=0, max_discount=500, min_subtotal=1000, budget=None)
+    for kw in ({"amount": 500}, {"max_discount": 500}, {"min_subtotal": 1000}, {"budget": 10_000}):
+        args = {"amount": 0, "max_discount": None, "min_subtotal": 0, "budget": None, **kw}
+        with pytest.raises(ValidationFailed) as err:
+            check_promo_currency("fixed" if "amount" in kw else "percent", None, **args)
+        assert err.value.param == "currency"
+    with pytest.raises(ValidationFailed):
+        check_promo_currency("fixed", "XYZ", amount=500, max_discount=None, min_subtotal=0, budget=None)
+    capped = Promo("p", "TEN", PromoKind.PERCENT, percent_bps=1000, max_discount=500, currency="JPY")
+    with pytest.raises(PromoRejected) as rejected:
+        promo_discount(capped, subtotal=eur(5000), store_id="s", usage=PromoUsage(), now=NOW)
+    assert rejected.value.code == "promo_wrong_currency"
+    assert promo_discount(capped, subtotal=Money(8000, "JPY"), store_id="s", usage=PromoUsage(),
+                          now=NOW) == Money(500, "JPY")

@@ -125,7 +125,7 @@ class Confirmations:
         assessment = await self.fraud.screen(
             attempt_id=attempt_id(intent), customer_id=intent.customer_id, fingerprint=pm["fingerprint"],
             amount=intent.amount.amount, ip=risk.ip, device_id=risk.device_id, first_order=risk.first_order,
-            promo_code=risk.promo_code,
+            promo_code=risk.promo_code, currency=intent.amount.currency,
         )
         action = {model.ALLOW: "allow", model.ELEVATED: "require_authentication", model.HIGHEST: "block"}
         decision: FraudDecision | None = FraudDecision(
@@ -202,7 +202,8 @@ class Confirmations:
             pm = await store.get_payment_method(conn, intent.payment_method_id or "")
             fingerprint = pm["fingerprint"] if pm else None
         await self.fraud.record_decline(attempt_id=attempt_id(intent), customer_id=intent.customer_id,
-                                        fingerprint=fingerprint, ip=None, amount=intent.amount.amount)
+                                        fingerprint=fingerprint, ip=None, amount=intent.amount.amount,
+                                        currency=intent.amount.currency)
         return intent
 
     async def _confirm_wallet(self, conn: asyncpg.Connection, intent: Intent, actor: str, *,

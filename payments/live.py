@@ -76,7 +76,8 @@ class FraudScreen:
         return self._prefix + ":".join((f"{{{subject}:{value}}}", *rest))
 
     async def screen(self, *, attempt_id: str, customer_id: str, fingerprint: str, amount: int, ip: str | None,
-                     device_id: str | None, first_order: bool, promo_code: str | None) -> FraudAssessment:
+                     device_id: str | None, first_order: bool, promo_code: str | None,
+                     currency: str | None = None) -> FraudAssessment:
         """Record this confirmation attempt in every window and score it (one round trip)."""
         attempts = [(name, value) for name, value in
                     (("card", fingerprint), ("customer", customer_id), ("device", device_id), ("ip", ip)) if value]
@@ -94,7 +95,7 @@ class FraudScreen:
                 counts = await self._count(ops)
         except LIVE_STORE_ERRORS_OR_TIMEOUT as exc:
             log.warning("fraud.screen_degraded", attempt=attempt_id, error=f"{type(exc).__name__}: {exc}"[:200])
-            unchecked = assess(FraudSignals(amount=amount, first_order=first_order), self.rules)
+            unchecked = assess(FraudSignals(amount=amount, first_order=first_order, currency=currency), self.rules)
             return FraudAssessment(unchecked.score, unchecked.level, (*unchecked.reasons, UNCHECKED))
         seen_attempts = dict(zip((name for name, _ in attempts), counts, strict=False))
         seen_declines = dict(zip((name for name, _ in declines), counts[len(attempts):], strict=False))
@@ -108,6 +109,7 @@ class FraudScreen:
             distinct_cards=counts[len(attempts) + len(declines)],
             first_order=first_order,
             promo_accounts=max(counts[len(attempts) + len(declines) + 1:], default=0),
+            currency=currency,
         )
         return assess(signals, self.rules)
 
@@ -145,9 +147,9 @@ class FraudScreen:
         raise AssertionError("unreachable")
 
     async def record_decline(self, *, attempt_id: str, customer_id: str, fingerprint: str | None, ip: str | None,
-                             amount: int) -> None:
-        """Card testing looks like many small declines: count those."""
-        if amount > self.rules.card_testing_small_amount:
+                             amount: int, currency: str | None = None) -> None:
+        """Card testing looks like many small declines: count those (small in `currency`)."""
+        if amount > self.rules.amounts_for(currency)[0]:
             return
         now = self._clock.now().timestamp()
         pipe = self._redis.pipeline(transaction=False)

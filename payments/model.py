@@ -15,9 +15,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from fractions import Fraction
 
 from kernel.errors import InvalidTransition, ValidationFailed
-from kernel.money import Money, is_known_currency
+from kernel.money import Money, currency_exponent, is_known_currency, round_half_even
 
 # ---------------------------------------------------------------- cards
 
@@ -385,6 +386,21 @@ class FraudRules:
     promo_weight: int = 70
     elevated_at: int = 65
     block_at: int = 75
+    # The two amounts above are minor units of a two-decimal currency (€5.00, €150.00); these currencies
+    # have their own (small, large), any other the same face value in its minor units.
+    amounts_by_currency: tuple[tuple[str, int, int], ...] = (
+        ("JPY", 500, 20_000), ("KRW", 5_000, 200_000), ("KWD", 1_500, 45_000), ("BHD", 2_000, 55_000))
+
+    def amounts_for(self, currency: str | None) -> tuple[int, int]:
+        """(card-testing small amount, large first order) in minor units of `currency` (None: as given)."""
+        small, large = self.card_testing_small_amount, self.first_order_large_amount
+        if currency is None:
+            return small, large
+        for code, s, l_ in self.amounts_by_currency:
+            if code == currency:
+                return s, l_
+        factor = Fraction(10 ** currency_exponent(currency), 100)
+        return round_half_even(small * factor), round_half_even(large * factor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +414,7 @@ class FraudSignals:
     distinct_cards: int = 0
     first_order: bool = False
     promo_accounts: int = 0
+    currency: str | None = None  # of `amount`; None: the rules' amounts as given
 
 
 ALLOW = "normal"
@@ -432,7 +449,7 @@ def assess(signals: FraudSignals, rules: FraudRules = FraudRules()) -> FraudAsse
         hit(rules.velocity_weight * len(over), f"velocity:{','.join(over)}")
     if signals.small_declines >= rules.card_testing_declines:
         hit(rules.card_testing_weight, "card_testing")
-    if signals.first_order and signals.amount >= rules.first_order_large_amount:
+    if signals.first_order and signals.amount >= rules.amounts_for(signals.currency)[1]:
         hit(rules.first_order_weight, "new_account_large_first_order")
     if signals.distinct_cards > rules.cards_per_customer:
         hit(rules.cards_weight, "many_cards_on_account")

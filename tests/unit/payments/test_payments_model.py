@@ -147,3 +147,17 @@ def test_the_instant_cash_out_fee_floor_is_in_the_payouts_currency() -> None:
     assert instant_fee(Money(10_000, "KWD")) == 150  # 0.150 KWD
     assert instant_fee(Money(300, "JPY")) == 75
     assert instant_fee(Money(30, "JPY")) == 29  # never the whole amount
+
+
+def test_fraud_amount_thresholds_are_in_the_payments_currency() -> None:
+    from payments.model import FraudRules, FraudSignals, assess
+
+    rules = FraudRules()
+    assert rules.amounts_for(None) == rules.amounts_for("EUR") == (500, 15_000)
+    assert rules.amounts_for("JPY") == (500, 20_000)  # ¥20,000, not ¥15,000 read from EUR cents
+    assert rules.amounts_for("KWD") == (1_500, 45_000)
+    assert rules.amounts_for("OMR") == (5_000, 150_000)  # three decimals, the same face value
+    big_eur = FraudSignals(amount=15_000, first_order=True, currency="EUR")
+    same_in_jpy = FraudSignals(amount=15_000, first_order=True, currency="JPY")
+    assert "new_account_large_first_order" in assess(big_eur, rules).reasons
+    assert "new_account_large_first_order" not in assess(same_in_jpy, rules).reasons

@@ -3,7 +3,7 @@ with their source and as-of time, and list them; nobody else may."""
 
 from __future__ import annotations
 
-from conftest import key_headers
+from tests.e2e.payments.conftest import key_headers
 
 RATE = {"base": "EUR", "quote": "GBP", "rate": "0.8567", "source": "ECB", "as_of": "2026-01-05T16:00:00Z"}
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-from conftest import key_headers
-
 from kernel.money import Money, convert
+from tests.e2e.payments.conftest import key_headers
 
 
 async def _credit(client, operator, customer: str, amount: int, currency: str) -> None:

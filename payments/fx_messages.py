@@ -72,6 +72,9 @@ class ConversionQuoteView(msgspec.Struct):
     rate: ExchangeRateView
     expires_at: datetime
     status: Literal["open", "used", "expired"]
+    display: Annotated[str, msgspec.Meta(
+        description="what the customer accepts, written for the request's Accept-Language",
+        examples=["€12.34 for £10.57"])] = ""
     object: str = "conversion_quote"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from kernel.http import CUSTOMER, OPERATOR, decode_body, decode_query, endpoint, json_response, principal
-from kernel.money import Money
+from kernel.money import Money, format_money
 from payments import fx
 from payments import fx_messages as fm
 from payments.fx import ExchangeRate
@@ -49,11 +49,20 @@ async def list_exchange_rates(request: web.Request) -> web.Response:
                                              has_more=len(rates) > q.limit))
 
 
+def _locale(request: web.Request) -> str:
+    """The first language of Accept-Language ("de-DE,de;q=0.9" -> "de-DE"); English without one."""
+    first = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
+    return first or "en"
+
+
 def quote_view(request: web.Request, row: Any, rate: ExchangeRate) -> fm.ConversionQuoteView:
+    source, target = Money(row["from_amount"], row["from_currency"]), Money(row["to_amount"], row["to_currency"])
+    locale = _locale(request)
     return fm.ConversionQuoteView(
-        id=row["id"], from_currency=row["from_currency"], from_amount=row["from_amount"],
-        to_currency=row["to_currency"], to_amount=row["to_amount"], rate=rate_view(rate), expires_at=row["expires_at"],
-        status=request.app[PAYMENTS].exchange.status_of(row))  # type: ignore[arg-type]
+        id=row["id"], from_currency=source.currency, from_amount=source.amount, to_currency=target.currency,
+        to_amount=target.amount, rate=rate_view(rate), expires_at=row["expires_at"],
+        status=request.app[PAYMENTS].exchange.status_of(row),  # type: ignore[arg-type]
+        display=f"{format_money(source, locale)} for {format_money(target, locale)}")
 
 
 @routes.post("/v1/conversion_quotes")

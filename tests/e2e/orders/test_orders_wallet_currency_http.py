@@ -61,6 +61,10 @@ async def test_a_gbp_order_from_an_eur_wallet_needs_an_accepted_conversion(
     assert (cq["from_currency"], cq["from_amount"], cq["to_currency"], cq["to_amount"]) == (
         "EUR", eur, "GBP", total["amount"])
     assert (cq["rate"]["id"], cq["rate"]["rate"], cq["status"]) == (rate["id"], "0.8567", "open")
+    assert cq["display"] == f"€{eur // 100}.{eur % 100:02d} for £{total['amount'] // 100}.{total['amount'] % 100:02d}"
+    german = await client.get(f"/v1/conversion_quotes/{cq['id']}", headers={**cust, "Accept-Language": "de-DE,de"})
+    assert (await german.json())["display"] == f"{eur // 100},{eur % 100:02d} € for {total['amount'] // 100}," \
+                                                f"{total['amount'] % 100:02d} £"
 
     order = await ok(await _checkout(client, cust, quote["id"], "fx", conversion_quote=cq["id"]), 201)
     assert order["total"] == total

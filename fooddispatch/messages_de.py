@@ -67,6 +67,12 @@ ERRORS_DE: dict[str, str] = {
     "invalid_expiry_year": "Das Ablaufjahr der Karte ist ungültig.",
     "invalid_currency": "Diese Währung wird hier nicht unterstützt.",
     "currency_mismatch": "Die Währungen passen nicht zusammen.",
+    "exchange_rate_missing": "Für dieses Währungspaar liegt kein aktueller Wechselkurs vor.",
+    "conversion_quote_expired": "Das Umrechnungsangebot ist abgelaufen; bitte ein neues anfordern.",
+    "conversion_quote_used": "Dieses Umrechnungsangebot wurde schon verwendet.",
+    "conversion_quote_mismatch": "Das Umrechnungsangebot passt nicht zum Betrag der Zahlung.",
+    "store_currency_fixed": "Die Währung eines Restaurants mit Speisekarte oder Liefergebühren lässt sich nicht "
+                            "ändern.",
     "amount_too_large": "Der Betrag ist zu hoch.",
     "balance_insufficient": "Das Guthaben reicht nicht aus.",
     "split_unbalanced": "Die Aufteilung ergibt nicht den Gesamtbetrag.",

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from kernel.ids import id_pattern
-from payments.messages import AnyCursor, Currency, Limit, Positive
+from kernel.pagination import id_cursor
+from payments.messages import Currency, Limit, Positive
 
 RateText = Annotated[str, msgspec.Meta(
     pattern=r"^\d{1,18}(\.\d{1,18})?$", description="an exact decimal string: units of quote per unit of base",
@@ -52,7 +53,7 @@ class RateQuery(msgspec.Struct, forbid_unknown_fields=True):
     base: Currency | None = None
     quote: Currency | None = None
     limit: Limit = 20
-    starting_after: AnyCursor | None = None
+    starting_after: Annotated[str, id_cursor("fxr", "the last exchange rate id of the previous page")] | None = None
 
 
 class CreateConversionQuote(msgspec.Struct, forbid_unknown_fields=True):

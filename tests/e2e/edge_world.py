@@ -48,7 +48,8 @@ class World:
                                        ("/v1/refunds/", "refund_id", "re"), ("/v1/payouts/", "payout_id", "po"),
                                        ("/v1/plans/", "plan_id", "plan"),
                                        ("/v1/subscriptions/", "subscription_id", "sub"),
-                                       ("/v1/invoices/", "invoice_id", "in")):
+                                       ("/v1/invoices/", "invoice_id", "in"),
+                                       ("/v1/conversion_quotes/", "conversion_quote", "cvq")):
                 if path.startswith(start):
                     return self.ids.get(key) or new_id(prefix)
         if name in self.ids:

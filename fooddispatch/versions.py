@@ -27,6 +27,7 @@ from kernel.errors import DomainError
 from kernel.fielddoc import doc
 from kernel.http import PRINCIPAL_KEY, Handler, Principal, endpoint, endpoint_spec, json_response
 from orders.messages import OrderPage
+from payments.messages import WalletTransactions
 
 HEADER = "FoodDispatch-Version"
 API_VERSION_KEY = web.RequestKey("api_version", str)
@@ -56,6 +57,12 @@ def _order_page_without_has_more(page: Body) -> Body:
     return page
 
 
+def _wallet_transactions_without_currency(page: Body) -> Body:
+    for item in page.get("data", []):
+        item.pop("currency", None)
+    return page
+
+
 # Oldest first. A new version is a new row here, with the changes that make it new.
 VERSIONS: tuple[ApiVersion, ...] = (
     ApiVersion("2026-11-01", "The first dated version: the API as it was when versions began. API keys "
@@ -64,6 +71,10 @@ VERSIONS: tuple[ApiVersion, ...] = (
         Change("Order lists (`GET /v1/orders`, `GET /v1/stores/{store_id}/orders`) have `has_more`: true when "
                "another page follows (its cursor is `next_cursor`). Before: no `has_more`; a page was the last "
                "when `next_cursor` was null.", OrderPage, _order_page_without_has_more),
+        Change("Wallet histories (`GET /v1/wallets/me/transactions`, `GET /v1/wallets/{owner}/transactions`) say "
+               "each movement's `currency`, and without a `currency` parameter list every currency's movements. "
+               "Before: no `currency` on a movement; without the parameter, EUR only.", WalletTransactions,
+               _wallet_transactions_without_currency),
     )),
 )
 KNOWN: tuple[str, ...] = tuple(v.name for v in VERSIONS)

@@ -82,7 +82,9 @@ async def test_the_changelog_and_the_openapi_document_come_from_the_one_table(cl
     assert log["current"] == CURRENT and log["header"] == HEADER
     assert [v["version"] for v in log["versions"]] == list(reversed(KNOWN))
     newest = log["versions"][0]
-    assert [c["affects"] for c in newest["changes"]] == [["GET /v1/orders", "GET /v1/stores/{store_id}/orders"]]
+    assert [c["affects"] for c in newest["changes"]] == [["GET /v1/orders", "GET /v1/stores/{store_id}/orders"],
+                                                         ["GET /v1/wallets/me/transactions",
+                                                          "GET /v1/wallets/{owner}/transactions"]]
     assert "has_more" in newest["changes"][0]["description"]
     doc = await (await client.get("/openapi.json")).json()
     description = doc["info"]["description"]

@@ -86,3 +86,6 @@ async def test_a_wallets_history_is_per_currency_and_says_which(client, make_pri
     assert [(t["amount"], t["currency"]) for t in yen["data"]] == [(1250, "JPY")]
     bad = await client.get("/v1/wallets/me/transactions?currency=XYZ", headers=headers)
     assert bad.status == 422
+    old = await (await client.get("/v1/wallets/me/transactions?currency=EUR",
+                                  headers={**headers, "FoodDispatch-Version": "2026-11-01"})).json()
+    assert [t["amount"] for t in old["data"]] == [1250] and "currency" not in old["data"][0]  # the shape before

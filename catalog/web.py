@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from catalog.errors import CurrencyFixed
 from catalog.messages import (
     AuditEntry,
     AuditPage,
@@ -153,7 +154,7 @@ async def get_store(request: web.Request) -> web.Response:
 
 @routes.patch("/v1/merchant/stores/{store_id}")
 @endpoint(roles=MERCHANT, body=StorePatch, response=StoreOut, summary="Change store settings",
-          tags=MERCHANT_TAGS, errors=[404, 409, 422])
+          tags=MERCHANT_TAGS, errors=[404, CurrencyFixed, 422])
 @owner_first
 async def patch_store(request: web.Request) -> web.Response:
     body = await decode_body(request, StorePatch)

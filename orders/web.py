@@ -103,6 +103,10 @@ FEED = web.AppKey("orders_feed", Feed)
 
 routes = web.RouteTableDef()
 TAGS = ["orders"]
+# A checkout from the wallet in another currency than it holds (payments' `currency_mismatch`), and a
+# conversion quote it cannot accept.
+WALLET_CURRENCY: list[tuple[int, str]] = [(409, "currency_mismatch"), (409, "conversion_quote_used"),
+                                          (409, "conversion_quote_expired"), (409, "conversion_quote_mismatch")]
 
 # The answers routes below give besides every route's (fooddispatch/openapi.py lists them per operation).
 PRICING: list[ErrorDeclaration] = [  # pricing a cart: the store, the drop-off, the promo, the menu's rules
@@ -172,7 +176,7 @@ async def create_quote(request: web.Request) -> web.Response:
 
 @routes.post("/v1/orders")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=CheckoutRequest, response=OrderOut, status=201, tags=TAGS,
-          errors=[PaymentDeclined, PaymentRequiresAction, 404, *CHECKOUT],
+          errors=[PaymentDeclined, PaymentRequiresAction, 404, *CHECKOUT, *WALLET_CURRENCY],
           summary="Check out a quote: re-check, reserve stock, hold the payment (or take the authorized "
                   "payment_intent a 3-D Secure 402 named), place the order. A quote makes one order: ordering "
                   "it again (another Idempotency-Key) is 409 quote_already_used with the order's id. Apps send "
@@ -339,7 +343,7 @@ async def assign(request: web.Request) -> web.Response:
 
 @routes.post("/v1/promos")
 @endpoint(roles={STAFF, OPERATOR}, body=PromoCreate, response=PromoOut, status=201, tags=TAGS,
-          errors=[403, 404, PromoCodeTaken, 422],
+          errors=[403, 404, PromoCodeTaken, 422, (422, "invalid_currency")],
           summary="Create a promo code: restaurants for one of their stores (another tenant's store: 404), "
                   "operators for any store or platform-wide; codes are unique per tenant")
 async def create_promo(request: web.Request) -> web.Response:

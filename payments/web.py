@@ -24,6 +24,7 @@ from kernel.money import Money, is_known_currency
 from payments import messages as m
 from payments import model, store
 from payments.errors import (
+    CurrencyMismatch,
     IdempotencyMismatch,
     IntentAmountMismatch,
     IntentUnexpectedState,
@@ -47,6 +48,9 @@ def _service(request: web.Request) -> PaymentsService:
 
 # The answers routes below give besides every route's (fooddispatch/openapi.py lists them per operation).
 INVALID_CURRENCY: tuple[int, str] = (ValidationFailed.status, "invalid_currency")
+# Paying from the wallet in another currency than it holds (see `payments.exchange`).
+WALLET_CURRENCY: list[Any] = [CurrencyMismatch, (404, "resource_missing"), (409, "conversion_quote_used"),
+                              (409, "conversion_quote_expired"), (409, "conversion_quote_mismatch")]
 CARD_INVALID: list[ErrorDeclaration] = [(ValidationFailed.status, code) for code in (
     "incorrect_number", "invalid_expiry_month", "invalid_expiry_year", "invalid_cvc")]  # payments/model.py
 # Confirming, capturing or cancelling an intent in a state that does not allow it, or one an order manages.
@@ -165,7 +169,7 @@ async def set_default_payment_method(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.CreatePaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[*DECLINES, 404, INVALID_CURRENCY, IdempotencyMismatch])
+          errors=[*DECLINES, 404, INVALID_CURRENCY, IdempotencyMismatch, *WALLET_CURRENCY])
 async def create_payment_intent(request: web.Request) -> web.Response:
     """Create (and with `confirm: true`, confirm) a PaymentIntent for the calling customer."""
     body = await decode_body(request, m.CreatePaymentIntent)
@@ -204,7 +208,7 @@ async def get_payment_intent(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payment_intents/{id}/confirm")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=m.ConfirmPaymentIntent, response=m.PaymentIntentView, tags=TAGS,
-          errors=[*DECLINES, 404, *INTENT_STATE, IntentAmountMismatch, IdempotencyMismatch])
+          errors=[*DECLINES, 404, *INTENT_STATE, IntentAmountMismatch, IdempotencyMismatch, CurrencyMismatch])
 async def confirm_payment_intent(request: web.Request) -> web.Response:
     """Confirm: authorize the card, or finish 3-D Secure with `authentication`."""
     body = await decode_body(request, m.ConfirmPaymentIntent)

@@ -12,8 +12,9 @@ from kernel.http import CUSTOMER, OPERATOR, decode_body, decode_query, endpoint,
 from kernel.money import Money, format_money
 from payments import fx
 from payments import fx_messages as fm
+from payments.errors import ExchangeRateMissing
 from payments.fx import ExchangeRate
-from payments.web import PAYMENTS
+from payments.web import INVALID_CURRENCY, PAYMENTS
 
 routes = web.RouteTableDef()
 TAGS = ("exchange",)
@@ -27,7 +28,7 @@ def rate_view(rate: ExchangeRate) -> fm.ExchangeRateView:
 
 @routes.post("/v1/exchange_rates")
 @endpoint(roles={OPERATOR}, idempotent=True, body=fm.CreateExchangeRate, response=fm.ExchangeRateView, status=201,
-          tags=TAGS)
+          tags=TAGS, errors=[INVALID_CURRENCY])
 async def create_exchange_rate(request: web.Request) -> web.Response:
     """Load a rate: one `base` is worth `rate` (an exact decimal string) or rate_numerator/rate_denominator
     units of `quote` as of `as_of`, from `source`. Conversions and reports use the latest at their time."""
@@ -67,7 +68,7 @@ def quote_view(request: web.Request, row: Any, rate: ExchangeRate) -> fm.Convers
 
 @routes.post("/v1/conversion_quotes")
 @endpoint(roles={CUSTOMER}, idempotent=True, body=fm.CreateConversionQuote, response=fm.ConversionQuoteView,
-          status=201, tags=TAGS, errors=[409])
+          status=201, tags=TAGS, errors=[ExchangeRateMissing, INVALID_CURRENCY])
 async def create_conversion_quote(request: web.Request) -> web.Response:
     """What `to_amount` of `to_currency` costs in the wallet's `from_currency` at the current rate, good for
     a few minutes. Paying (an order or a PaymentIntent from the wallet) with its id as `conversion_quote`
@@ -90,7 +91,8 @@ async def get_conversion_quote(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/reports/ledger")
-@endpoint(roles={OPERATOR}, query=fm.LedgerReportQuery, response=fm.LedgerReport, tags=TAGS)
+@endpoint(roles={OPERATOR}, query=fm.LedgerReportQuery, response=fm.LedgerReport, tags=TAGS,
+          errors=[INVALID_CURRENCY])
 async def ledger_report(request: web.Request) -> web.Response:
     """The platform's ledger per account kind and currency (now, or at `at`). With `reporting_currency`,
     each balance also converted at its currency's rate at that time, totals per kind in that currency,

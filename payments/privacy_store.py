@@ -1,8 +1,8 @@
 """Payments' part of a person's privacy rights (docs/PRIVACY.md), the package's narrow public interface for
 them: `export_person` (cards as brand, last4 and fingerprint only, never the number or the vault's
-ciphertext; intents, refunds, credits; a courier's earnings and payouts) and `erase_person` (the cards'
-numbers destroyed and holder names gone; intents, refunds, the ledger and payouts stay, as financial
-records, under the pseudonymous account id). Plain SQL over payments' own tables."""
+ciphertext; intents, refunds, credits, conversion quotes; a courier's earnings and payouts) and
+`erase_person` (the cards' numbers destroyed and holder names gone; intents, refunds, the ledger and payouts
+stay, as financial records, under the pseudonymous account id). Plain SQL over payments' own tables."""
 
 from __future__ import annotations
 
@@ -35,11 +35,15 @@ async def _customer(conn: asyncpg.Connection, customer_id: str) -> dict[str, Any
     fraud = _rows(await conn.fetch(
         "SELECT id, intent_id, score, level, action, reasons, created_at FROM fraud_decisions "
         "WHERE customer_id = $1 ORDER BY created_at, id", customer_id))
+    conversions = _rows(await conn.fetch(
+        "SELECT q.id, q.rate_id, q.from_currency, q.from_amount, q.to_currency, q.to_amount, q.expires_at, "
+        "q.conversion_id, q.used_at, q.created_at FROM conversion_quotes q WHERE q.customer_id = $1 "
+        "ORDER BY q.created_at, q.id", customer_id))
     # What operators did about the customer's money: refunds they started, credits they granted.
     support = [{"kind": "refund", **r} for r in refunds if r["created_by"] != customer_id] + [
         {"kind": "credit", **c} for c in credits]
     return {"payment_methods": methods, "payment_intents": intents, "refunds": refunds, "wallet_credits": credits,
-            "fraud_decisions": fraud, "support_actions": support}
+            "fraud_decisions": fraud, "conversion_quotes": conversions, "support_actions": support}
 
 
 async def _ledger(conn: asyncpg.Connection, owner_id: str) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from orders_helpers import cart, make_customer, make_shop, ok
 
 from fooddispatch.app import create_app
 from kernel.clock import ManualClock
+from kernel.http import Principal
 from kernel.money import Money, convert
+from payments import privacy_store
 
 CREDIT = 5000  # €50.00
 
@@ -89,6 +91,10 @@ async def test_a_gbp_order_from_an_eur_wallet_needs_an_accepted_conversion(
     assert balances == {f"customer_wallet:{customer_id}:EUR": CREDIT - eur, f"customer_wallet:{customer_id}:GBP": 0,
                         "fx_clearing:EUR": eur, "fx_clearing:GBP": -total["amount"],
                         "wallet_holds:GBP": total["amount"]}
+
+    async with db.acquire() as conn:  # the customer's privacy export lists the conversion they accepted
+        exported = await privacy_store.export_person(conn, Principal(customer_id, "customer"))
+    assert [(q["id"], q["conversion_id"]) for q in exported["conversion_quotes"]] == [(cq["id"], conv["id"])]
 
     # The quote converts once; a second order with it is refused and converts nothing more.
     quote2 = await ok(await client.post("/v1/quotes", json=cart(shop.store_id), headers=cust), 201)

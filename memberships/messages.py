@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from kernel.fielddoc import CURRENCY, LIMIT, doc
+from kernel.fielddoc import CURRENCY, HAS_MORE, LIMIT, doc
 from kernel.ids import id_pattern
+from kernel.pagination import id_cursor
 from memberships.model import Invoice, InvoiceStatus, Plan, Subscription
 
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
@@ -37,6 +38,15 @@ FEE_DISCOUNT = doc("Basis points off the service fee for members (10000: all of 
 PAYMENT_METHOD = doc("A saved card of the customer (`pm_...`)", PM_ID)
 CUSTOMER_FILTER = doc("Operators only: one customer's (a customer always sees their own only)", CUSTOMER_ID)
 LIST = doc("Always `list`", "list")
+
+# A list's cursor (Stripe's `starting_after`): the last id of the previous page, of the list's own kind; a
+# malformed one, or another kind's id, is 400 cursor_invalid (kernel/pagination.py).
+PlanCursor = Annotated[Annotated[str, id_cursor("plan")] | None, doc(
+    "The last plan id of the previous page: the page after it; absent for the first page", PLAN_ID)]
+SubscriptionCursor = Annotated[Annotated[str, id_cursor("sub")] | None, doc(
+    "The last subscription id of the previous page: the page after it; absent for the first page", SUB_ID)]
+InvoiceCursor = Annotated[Annotated[str, id_cursor("in")] | None, doc(
+    "The last invoice id of the previous page: the page after it; absent for the first page", INVOICE_ID)]
 
 
 def always(name: str) -> msgspec.Meta:
@@ -78,6 +88,7 @@ class PlanQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     region: Annotated[Region | None, doc("Only the plans of this region", "berlin")] = None
     currency: Annotated[Currency | None, doc("Only the plans in this ISO 4217 currency", "EUR")] = None
     limit: Annotated[Limit, LIMIT] = 20
+    starting_after: PlanCursor = None
 
 
 class BenefitsView(msgspec.Struct, frozen=True):
@@ -106,7 +117,8 @@ class PlanView(msgspec.Struct, frozen=True):
 class PlanList(msgspec.Struct, frozen=True):
     """Plans, newest first."""
 
-    data: Annotated[list[PlanView], doc("The plans")]
+    data: Annotated[list[PlanView], doc("The plans of this page")]
+    has_more: Annotated[bool, HAS_MORE]
     object: Annotated[str, LIST] = "list"
 
 
@@ -139,6 +151,7 @@ class SubscriptionQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
 
     customer: Annotated[AccountId | None, CUSTOMER_FILTER] = None
     limit: Annotated[Limit, LIMIT] = 20
+    starting_after: SubscriptionCursor = None
 
 
 class SubscriptionView(msgspec.Struct, frozen=True):
@@ -170,7 +183,8 @@ class SubscriptionView(msgspec.Struct, frozen=True):
 class SubscriptionList(msgspec.Struct, frozen=True):
     """Subscriptions, newest first."""
 
-    data: Annotated[list[SubscriptionView], doc("The subscriptions")]
+    data: Annotated[list[SubscriptionView], doc("The subscriptions of this page")]
+    has_more: Annotated[bool, HAS_MORE]
     object: Annotated[str, LIST] = "list"
 
 
@@ -180,6 +194,7 @@ class InvoiceQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     subscription: Annotated[SubscriptionId | None, doc("Only the invoices of this subscription", SUB_ID)] = None
     customer: Annotated[AccountId | None, CUSTOMER_FILTER] = None
     limit: Annotated[Limit, LIMIT] = 20
+    starting_after: InvoiceCursor = None
 
 
 class PayInvoice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -223,7 +238,8 @@ class InvoiceView(msgspec.Struct, frozen=True):
 class InvoiceList(msgspec.Struct, frozen=True):
     """Invoices, newest first."""
 
-    data: Annotated[list[InvoiceView], doc("The invoices")]
+    data: Annotated[list[InvoiceView], doc("The invoices of this page")]
+    has_more: Annotated[bool, HAS_MORE]
     object: Annotated[str, LIST] = "list"
 
 

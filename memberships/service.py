@@ -71,10 +71,11 @@ class MembershipsService:
             return await store.insert_plan(conn, plan, actor)
 
     async def plans(self, *, region: str | None, currency: str | None, include_inactive: bool,
-                    limit: int) -> list[Plan]:
+                    limit: int, starting_after: str | None = None) -> list[Plan]:
+        """Newest first, at most `limit`, after the plan `starting_after`."""
         async with self.pool.acquire() as conn:
             return await store.list_plans(conn, region=region, currency=currency, active_only=not include_inactive,
-                                          limit=limit)
+                                          starting_after=starting_after, limit=limit)
 
     async def plan(self, plan_id: str) -> Plan:
         async with self.pool.acquire() as conn:
@@ -146,9 +147,11 @@ class MembershipsService:
         async with self.pool.acquire() as conn:
             return await self._visible(conn, customer, sub_id)
 
-    async def subscriptions(self, customer: str | None, limit: int) -> list[Subscription]:
+    async def subscriptions(self, customer: str | None, limit: int, *,
+                            starting_after: str | None = None) -> list[Subscription]:
+        """Newest first (a customer's own, or all for None), at most `limit`, after `starting_after`."""
         async with self.pool.acquire() as conn:
-            return await store.list_subscriptions(conn, customer, limit)
+            return await store.list_subscriptions(conn, customer, limit, starting_after=starting_after)
 
     async def invoice(self, customer: str | None, invoice_id: str) -> Invoice:
         async with self.pool.acquire() as conn:
@@ -157,10 +160,12 @@ class MembershipsService:
             raise InvoiceMissing(f"No such invoice: '{invoice_id}'", param="id")
         return inv
 
-    async def invoices(self, customer: str | None, subscription_id: str | None, limit: int) -> list[Invoice]:
+    async def invoices(self, customer: str | None, subscription_id: str | None, limit: int, *,
+                       starting_after: str | None = None) -> list[Invoice]:
+        """Newest first (a customer's own, or all for None), at most `limit`, after `starting_after`."""
         async with self.pool.acquire() as conn:
             return await store.list_invoices(conn, customer_id=customer, subscription_id=subscription_id,
-                                             limit=limit)
+                                             starting_after=starting_after, limit=limit)
 
     async def _visible(self, conn: asyncpg.Connection, customer: str | None, sub_id: str, *,
                        lock: bool = False) -> Subscription:

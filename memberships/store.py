@@ -71,11 +71,14 @@ async def get_plan(conn: asyncpg.Connection, plan_id: str) -> Plan | None:
 
 
 async def list_plans(conn: asyncpg.Connection, *, region: str | None, currency: str | None, active_only: bool,
-                     limit: int) -> list[Plan]:
+                     starting_after: str | None = None, limit: int) -> list[Plan]:
+    """Newest first (ids are time-ordered and unique, so the order is total); the page after the id
+    `starting_after` (keyset, no OFFSET)."""
     rows = await conn.fetch(
         """SELECT * FROM membership_plans
             WHERE ($1::text IS NULL OR region = $1) AND ($2::text IS NULL OR currency = $2) AND (active OR NOT $3)
-            ORDER BY id LIMIT $4""", region, currency, active_only, limit)
+              AND ($4::text IS NULL OR id < $4)
+            ORDER BY id DESC LIMIT $5""", region, currency, active_only, starting_after, limit)
     return [_plan(r) for r in rows]
 
 
@@ -105,10 +108,13 @@ async def get_subscription(conn: asyncpg.Connection, sub_id: str, *, lock: bool 
     return None if row is None else _subscription(row)
 
 
-async def list_subscriptions(conn: asyncpg.Connection, customer_id: str | None, limit: int) -> list[Subscription]:
+async def list_subscriptions(conn: asyncpg.Connection, customer_id: str | None, limit: int, *,
+                             starting_after: str | None = None) -> list[Subscription]:
+    """Newest first by id; the page after the id `starting_after` (keyset, no OFFSET)."""
     rows = await conn.fetch(
         """SELECT * FROM membership_subscriptions WHERE ($1::text IS NULL OR customer_id = $1)
-            ORDER BY id DESC LIMIT $2""", customer_id, limit)
+              AND ($2::text IS NULL OR id < $2)
+            ORDER BY id DESC LIMIT $3""", customer_id, starting_after, limit)
     return [_subscription(r) for r in rows]
 
 
@@ -178,11 +184,13 @@ async def paid_invoice_of_period(conn: asyncpg.Connection, sub_id: str, period_s
 
 
 async def list_invoices(conn: asyncpg.Connection, *, customer_id: str | None, subscription_id: str | None,
-                        limit: int) -> list[Invoice]:
+                        starting_after: str | None = None, limit: int) -> list[Invoice]:
+    """Newest first by id; the page after the id `starting_after` (keyset, no OFFSET)."""
     rows = await conn.fetch(
         """SELECT * FROM membership_invoices
             WHERE ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR subscription_id = $2)
-            ORDER BY id DESC LIMIT $3""", customer_id, subscription_id, limit)
+              AND ($3::text IS NULL OR id < $3)
+            ORDER BY id DESC LIMIT $4""", customer_id, subscription_id, starting_after, limit)
     return [_invoice(r) for r in rows]
 
 

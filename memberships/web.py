@@ -60,11 +60,13 @@ async def create_plan(request: web.Request) -> web.Response:
 @routes.get("/v1/plans")
 @endpoint(roles={CUSTOMER, OPERATOR}, query=m.PlanQuery, response=m.PlanList, tags=TAGS)
 async def list_plans(request: web.Request) -> web.Response:
-    """Plans on offer (operators also see retired ones), by region and currency."""
+    """Plans on offer (operators also see retired ones), newest first, by region and currency; paged Stripe's
+    way (`starting_after` the last plan id of the previous page, `has_more`)."""
     q = decode_query(request, m.PlanQuery)
     plans = await _service(request).plans(region=q.region, currency=q.currency,
-                                          include_inactive=principal(request).is_operator(), limit=q.limit)
-    return json_response(m.PlanList(data=[m.plan_view(p) for p in plans]))
+                                          include_inactive=principal(request).is_operator(),
+                                          starting_after=q.starting_after, limit=q.limit + 1)
+    return json_response(m.PlanList(data=[m.plan_view(p) for p in plans[: q.limit]], has_more=len(plans) > q.limit))
 
 
 @routes.get("/v1/plans/{id}")
@@ -101,11 +103,14 @@ async def create_subscription(request: web.Request) -> web.Response:
 @routes.get("/v1/subscriptions")
 @endpoint(roles={CUSTOMER, OPERATOR}, query=m.SubscriptionQuery, response=m.SubscriptionList, tags=TAGS)
 async def list_subscriptions(request: web.Request) -> web.Response:
-    """Subscriptions, newest first: a customer's own; an operator's, all (or one `customer`'s)."""
+    """Subscriptions, newest first: a customer's own; an operator's, all (or one `customer`'s). Paged by
+    `starting_after` (the last id of the previous page) and `has_more`."""
     q = decode_query(request, m.SubscriptionQuery)
     customer = _customer(request)
-    subs = await _service(request).subscriptions(customer if customer is not None else q.customer, q.limit)
-    return json_response(m.SubscriptionList(data=[m.subscription_view(s) for s in subs]))
+    subs = await _service(request).subscriptions(customer if customer is not None else q.customer, q.limit + 1,
+                                                 starting_after=q.starting_after)
+    return json_response(m.SubscriptionList(data=[m.subscription_view(s) for s in subs[: q.limit]],
+                                            has_more=len(subs) > q.limit))
 
 
 @routes.get("/v1/subscriptions/{id}")
@@ -154,12 +159,14 @@ async def delete_subscription(request: web.Request) -> web.Response:
 @routes.get("/v1/invoices")
 @endpoint(roles={CUSTOMER, OPERATOR}, query=m.InvoiceQuery, response=m.InvoiceList, tags=TAGS)
 async def list_invoices(request: web.Request) -> web.Response:
-    """Invoices, newest first: a customer's own; an operator's, all (or one `customer`'s), by subscription."""
+    """Invoices, newest first: a customer's own; an operator's, all (or one `customer`'s), by subscription.
+    Paged by `starting_after` (the last id of the previous page) and `has_more`."""
     q = decode_query(request, m.InvoiceQuery)
     customer = _customer(request)
     found = await _service(request).invoices(customer if customer is not None else q.customer, q.subscription,
-                                             q.limit)
-    return json_response(m.InvoiceList(data=[m.invoice_view(i) for i in found]))
+                                             q.limit + 1, starting_after=q.starting_after)
+    return json_response(m.InvoiceList(data=[m.invoice_view(i) for i in found[: q.limit]],
+                                       has_more=len(found) > q.limit))
 
 
 @routes.get("/v1/invoices/{id}")

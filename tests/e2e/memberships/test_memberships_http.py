@@ -84,3 +84,53 @@ async def test_others_see_nothing_and_bad_input_is_a_clean_error(client, make_pr
                              headers={**declined, **key("x5")})
     assert resp.status == 402 and (await resp.json())["error"]["code"] == "card_declined"
     assert (await ok(await client.get("/v1/subscriptions", headers=declined)))["data"] == []
+
+
+async def _walk(client, path: str, headers: dict[str, str]) -> list[tuple[list[str], bool]]:
+    """Every page of a list, following `starting_after` from the last id of each page: (ids, has_more)."""
+    pages: list[tuple[list[str], bool]] = []
+    cursor = ""
+    while True:
+        page = await ok(await client.get(path + cursor, headers=headers))
+        pages.append(([item["id"] for item in page["data"]], page["has_more"]))
+        if not page["has_more"]:
+            return pages
+        assert len(pages) < 10, pages  # a cursor that does not move on would loop
+        cursor = f"&starting_after={pages[-1][0][-1]}"
+
+
+async def test_lists_page_stripes_way_each_item_once_newest_first(client, make_principal) -> None:
+    _, operator = await make_principal("operator")
+    made = [(await ok(await client.post("/v1/plans", json={**PLAN, "region": "paging", "name": f"Plus {n}"},
+                                        headers={**operator, **key(f"pp{n}")})))["id"] for n in range(5)]
+    await ok(await client.post("/v1/plans", json=PLAN, headers={**operator, **key("pp-other")}))  # filtered out
+    pages = await _walk(client, "/v1/plans?region=paging&limit=2", operator)
+    assert [len(ids) for ids, _ in pages] == [2, 2, 1]
+    assert [more for _, more in pages] == [True, True, False]
+    assert [i for ids, _ in pages for i in ids] == sorted(made, reverse=True)  # ids are time-ordered: newest first
+
+    # a customer pages through their own subscriptions only, while someone else subscribes in between
+    plan = made[0]
+    customer_id, cust, pm = await make_customer(client, make_principal)
+    _, other, other_pm = await make_customer(client, make_principal)
+    mine = []
+    for n in range(3):
+        sub = await ok(await client.post("/v1/subscriptions", json={"plan": plan, "payment_method": pm},
+                                         headers={**cust, **key(f"ps{n}")}))
+        await ok(await client.delete(f"/v1/subscriptions/{sub['id']}", headers={**cust, **key(f"pd{n}")}))
+        mine.append(sub["id"])
+        if n == 0:
+            theirs = await ok(await client.post("/v1/subscriptions", json={"plan": plan, "payment_method": other_pm},
+                                                headers={**other, **key("po")}))
+    newest_first = sorted(mine, reverse=True)
+    for path, headers in (("/v1/subscriptions?limit=2", cust),
+                          (f"/v1/subscriptions?limit=2&customer={customer_id}", operator)):
+        assert await _walk(client, path, headers) == [(newest_first[:2], True), (newest_first[2:], False)], path
+    # another's id as the cursor shows the caller only their own
+    page = await ok(await client.get(f"/v1/subscriptions?starting_after={mine[-1]}", headers=other))
+    assert {s["id"] for s in page["data"]} <= {theirs["id"]} and page["has_more"] is False
+    # an id of another kind, or garbage, is refused the same way
+    for bad in (plan, "nope"):
+        resp = await client.get(f"/v1/invoices?starting_after={bad}", headers=cust)
+        error = (await resp.json())["error"]
+        assert (resp.status, error["code"], error["param"]) == (400, "cursor_invalid", "starting_after")

@@ -116,6 +116,13 @@ def check_plan(price: Money, trial_days: int, benefits: Benefits) -> None:
                                param="benefits.service_fee_discount_bps")
 
 
+def trial_days(had_trial: bool, plan_trial_days: int) -> int:
+    """The free days a new subscription starts with: the plan's trial, unless the customer has had a trial
+    before (any subscription of theirs that started trialing, on any plan): one trial per customer, ever;
+    a second subscription is charged for its first period at once (0: no trial)."""
+    return 0 if had_trial else plan_trial_days
+
+
 @dataclass(frozen=True, slots=True)
 class Subscription:
     id: str

@@ -95,9 +95,9 @@ class MembershipsService:
     # ------------------------------------------------------------ subscribing
 
     async def subscribe(self, customer_id: str, plan_id: str, payment_method_id: str) -> Subscription:
-        """Subscribe with a saved card: a trial first when the plan has one (the card is checked, and
-        charged when the trial ends), else the first period charged now (a decline or a 3-D Secure
-        challenge is payments' 402, and nothing is kept)."""
+        """Subscribe with a saved card: a trial first when the plan has one and the customer has never had
+        one (the card is checked, and charged when the trial ends), else the first period charged now (a
+        decline or a 3-D Secure challenge is payments' 402, and nothing is kept)."""
         async with self.pool.acquire() as conn, conn.transaction():
             plan = await store.get_plan(conn, plan_id)
             if plan is None:
@@ -106,13 +106,17 @@ class MembershipsService:
                 raise PlanInactive("this plan takes no new subscriptions", param="plan")
             if not await self.billing.payment_method_usable(conn, customer_id, payment_method_id):
                 raise PaymentMethodUnusable(f"No such payment_method: '{payment_method_id}'", param="payment_method")
-            now = self.clock.now()
-            trial_end = now + timedelta(days=plan.trial_days) if plan.trial_days else None
+            now, sub_id = self.clock.now(), new_id("sub")
+            # One trial per customer: claimed on a row keyed by the customer (race-safe; rolled back with
+            # the rest when this subscribe fails).
+            had_trial = plan.trial_days > 0 and not await store.claim_trial(conn, customer_id, sub_id, now)
+            days = model.trial_days(had_trial, plan.trial_days)
+            trial_end = now + timedelta(days=days) if days else None
             anchor = trial_end or now
             index = 0 if trial_end else 1
             start, end = (now, anchor) if trial_end else model.period(anchor, plan.interval, 1)
             sub = await store.insert_subscription(conn, Subscription(
-                id=new_id("sub"), customer_id=customer_id, plan_id=plan.id,
+                id=sub_id, customer_id=customer_id, plan_id=plan.id,
                 status=Status.TRIALING if trial_end else Status.ACTIVE, payment_method_id=payment_method_id,
                 anchor=anchor, period_index=index, current_period_start=start, current_period_end=end,
                 trial_end=trial_end, cancel_at_period_end=False, canceled_at=None, cancel_reason=None,

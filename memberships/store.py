@@ -102,6 +102,16 @@ async def insert_subscription(conn: asyncpg.Connection, sub: Subscription) -> Su
     return None if row is None else _subscription(row)
 
 
+async def claim_trial(conn: asyncpg.Connection, customer_id: str, sub_id: str, at: datetime) -> bool:
+    """Record that the customer's subscription `sub_id` (about to be inserted, in this transaction) starts
+    their one trial: False when they have had one (a committed row, or a concurrent transaction's, which
+    this insert waits for on the primary key and sees once it commits)."""
+    row = await conn.fetchval(
+        """INSERT INTO membership_trials (customer_id, subscription_id, started_at) VALUES ($1, $2, $3)
+            ON CONFLICT (customer_id) DO NOTHING RETURNING customer_id""", customer_id, sub_id, at)
+    return row is not None
+
+
 async def get_subscription(conn: asyncpg.Connection, sub_id: str, *, lock: bool = False) -> Subscription | None:
     row = await conn.fetchrow(
         "SELECT * FROM membership_subscriptions WHERE id = $1" + (" FOR UPDATE" if lock else ""), sub_id)

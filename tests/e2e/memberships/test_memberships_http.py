@@ -134,3 +134,24 @@ async def test_lists_page_stripes_way_each_item_once_newest_first(client, make_p
         resp = await client.get(f"/v1/invoices?starting_after={bad}", headers=cust)
         error = (await resp.json())["error"]
         assert (resp.status, error["code"], error["param"]) == (400, "cursor_invalid", "starting_after")
+
+
+async def test_one_trial_per_customer_cancel_and_subscribe_again_is_charged_at_once(client, make_principal) -> None:
+    _, operator = await make_principal("operator")
+    plan = await ok(await client.post("/v1/plans", json={**PLAN, "trial_days": 14},
+                                      headers={**operator, **key("tp1")}))
+    _, cust, pm = await make_customer(client, make_principal)
+    body = {"plan": plan["id"], "payment_method": pm}
+    first = await ok(await client.post("/v1/subscriptions", json=body, headers={**cust, **key("ts1")}))
+    assert first["status"] == "trialing" and first["trial_end"] == first["current_period_end"]
+    await ok(await client.delete(f"/v1/subscriptions/{first['id']}", headers={**cust, **key("td1")}))
+
+    again = await ok(await client.post("/v1/subscriptions", json=body, headers={**cust, **key("ts2")}))
+    assert (again["status"], again["trial_end"], again["latest_invoice"]) == ("active", None, None)
+    invoices = await ok(await client.get(f"/v1/invoices?subscription={again['id']}", headers=cust))
+    assert [(i["status"], i["amount_paid"]) for i in invoices["data"]] == [("paid", 999)]
+
+    _, newcomer, newcomer_pm = await make_customer(client, make_principal)
+    fresh = await ok(await client.post("/v1/subscriptions", json={"plan": plan["id"], "payment_method": newcomer_pm},
+                                       headers={**newcomer, **key("ts3")}))
+    assert fresh["status"] == "trialing" and fresh["trial_end"] is not None

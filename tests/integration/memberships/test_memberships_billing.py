@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from memberships_world import DECLINED_CARD, OK_CARD, THREE_D_SECURE_CARD, World, make_payments
 
-from memberships import model
+from memberships import model, store
 from memberships.model import InvoiceStatus, Status
 from memberships.service import MembershipsService
 from payments import PaymentDeclined, ProcessorUnavailable
@@ -247,3 +247,70 @@ async def test_a_detached_card_is_a_failed_attempt_and_a_broken_subscription_hol
     fine = await world.memberships.subscription(None, fine.id)
     assert fine.period_index == 2 and fine.open_invoice_id is None
     assert (await world.memberships.subscription(None, broken.id)).period_index == 1  # left as it was
+
+
+async def test_one_trial_per_customer_cancel_and_subscribe_again_is_charged_at_once(world: World) -> None:
+    plan = await world.plan(amount=800, trial_days=14)
+    other_plan = await world.plan(amount=900, trial_days=30)
+    card = await world.add_card("cus_twice", OK_CARD)
+    first = await world.memberships.subscribe("cus_twice", plan.id, card)
+    assert first.status is Status.TRIALING and first.trial_end is not None
+    assert await world.processor.authorizations() == 0
+    await world.memberships.cancel("cus_twice", first.id, refund=False)
+    # again, on any plan with a trial: no second trial, the first period is charged now
+    again = await world.memberships.subscribe("cus_twice", other_plan.id, card)
+    assert (again.status, again.trial_end, again.period_index) == (Status.ACTIVE, None, 1)
+    assert again.current_period_start == world.clock.now() and again.next_action_at == again.current_period_end
+    invoices = await world.memberships.invoices("cus_twice", again.id, 10)
+    assert [(i.status, i.amount.amount) for i in invoices] == [(InvoiceStatus.PAID, 900)]
+    assert await world.processor.authorizations() == 1
+    # a customer who never trialed still gets the plan's trial
+    fresh = await world.memberships.subscribe("cus_fresh", plan.id, await world.add_card("cus_fresh", OK_CARD))
+    assert fresh.status is Status.TRIALING and fresh.trial_end == world.clock.now() + timedelta(days=14)
+    assert await world.processor.authorizations() == 1
+
+
+async def test_a_subscribe_racing_a_trial_that_starts_and_ends_meanwhile_gets_no_second_trial(world: World) -> None:
+    """Another transaction of the same customer takes the trial, and that subscription is canceled before it
+    commits (so the one-live index no longer stops this one): the subscribe waiting on the trial's row
+    finds it taken and is charged at once."""
+    plan = await world.plan(amount=600, trial_days=7)
+    card = await world.add_card("cus_race", OK_CARD)
+    now = world.clock.now()
+    async with world.db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        assert await store.claim_trial(conn, "cus_race", "sub_other", now)
+        await conn.execute(
+            """INSERT INTO membership_subscriptions (id, customer_id, plan_id, status, payment_method_id, anchor,
+                   period_index, current_period_start, current_period_end, trial_end, canceled_at, created_at,
+                   updated_at)
+               VALUES ('sub_other', 'cus_race', $1, 'canceled', $2, $3, 0, $3, $3, $3, $3, $3, $3)""",
+            plan.id, card, now)
+        racing = asyncio.create_task(world.memberships.subscribe("cus_race", plan.id, card))
+        for _ in range(500):  # until the subscribe waits on the customer's trial row
+            if await world.db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                       "AND datname = current_database()"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the subscribe never waited for the other transaction's trial")
+        assert not racing.done()
+        await tx.commit()
+    sub = await racing
+    assert (sub.status, sub.trial_end) == (Status.ACTIVE, None)
+    assert await world.processor.authorizations() == 1
+    assert await world.db.fetchval("SELECT subscription_id FROM membership_trials WHERE customer_id = 'cus_race'") \
+        == "sub_other"
+
+
+async def test_two_concurrent_first_subscribes_make_one_trial_and_one_409(world: World) -> None:
+    plan = await world.plan(amount=600, trial_days=7)
+    card = await world.add_card("cus_pair", OK_CARD)
+    results = await asyncio.gather(*(world.memberships.subscribe("cus_pair", plan.id, card) for _ in range(2)),
+                                   return_exceptions=True)
+    subs = [r for r in results if not isinstance(r, BaseException)]
+    assert len(subs) == 1 and subs[0].status is Status.TRIALING
+    assert [type(r).__name__ for r in results if isinstance(r, BaseException)] == ["AlreadySubscribed"]
+    assert await world.processor.authorizations() == 0
+    assert await world.db.fetchval("SELECT count(*) FROM membership_trials WHERE customer_id = 'cus_pair'") == 1

@@ -121,3 +121,9 @@ def test_a_plan_needs_a_positive_price_a_sane_trial_and_benefits_in_its_currency
 def test_each_attempt_of_a_period_has_its_own_payments_key_and_a_retry_the_same() -> None:
     assert model.renewal_key("sub_1", 3, 1) != model.renewal_key("sub_1", 3, 2) == model.renewal_key("sub_1", 3, 2)
     assert model.renewal_key("sub_1", 3, 1) != model.renewal_key("sub_1", 4, 1)
+
+
+@given(st.integers(min_value=0, max_value=model.MAX_TRIAL_DAYS))
+def test_one_trial_per_customer_a_customer_who_had_one_gets_none_on_any_plan(plan_trial_days: int) -> None:
+    assert model.trial_days(False, plan_trial_days) == plan_trial_days
+    assert model.trial_days(True, plan_trial_days) == 0

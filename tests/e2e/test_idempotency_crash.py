@@ -41,7 +41,9 @@ async def other_process(settings):
               "jwt_secret": settings.jwt_secret, "redis_prefix": settings.redis_prefix,
               "data_dir": str(settings.data_dir / "other"), "db_pool_min": 1, "db_pool_max": 2}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(SCRIPT), stdout=asyncio.subprocess.PIPE, env={"IDEM_SETTINGS": json.dumps(values),
+        # -P: the script's folder (tests/e2e, whose `orders/`, `catalog/`... test folders would shadow the
+        # packages as namespace packages) is not put on sys.path.
+        sys.executable, "-P", str(SCRIPT), stdout=asyncio.subprocess.PIPE, env={"IDEM_SETTINGS": json.dumps(values),
                                                                           "PATH": "/usr/bin:/bin"})
     try:
         assert proc.stdout is not None

@@ -1,4 +1,4 @@
-"""Simulated restaurant tablets: each merchant's tablet (its API key) polls its stores' incoming
+"""Simulated restaurant tablets: each store's tablet (the store's own API key) polls its incoming
 orders, accepts most with a prep time (some are rejected for capacity), and marks each ready when
 the kitchen is done; the bag then sits on the counter for the courier (`world.bags_ready`).
 
@@ -29,28 +29,24 @@ class Restaurants:
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        by_tenant: dict[str, list[SeededStore]] = {}
-        for store in self.seeded.stores:
-            if store.id:
-                by_tenant.setdefault(store.tenant_key, []).append(store)
-        await asyncio.gather(*(self.tablet(key, stores) for key, stores in by_tenant.items()))
+        await asyncio.gather(*(self.tablet(store) for store in self.seeded.stores if store.id and store.tablet_key))
 
-    async def tablet(self, tenant_key: str, stores: list[SeededStore]) -> None:
-        tablet = self.client.with_token(self.seeded.tenant_keys[tenant_key])
+    async def tablet(self, store: SeededStore) -> None:
+        """A store's tablet, signed in with the store's own key (as `/tablet#key=` opens it)."""
+        tablet = self.client.with_token(store.tablet_key or "")
         waiting = OrderListQuery(status="placed", limit=50)
         while True:
-            for store in stores:
-                try:
-                    page = await tablet.store_orders(store.id or "", waiting)
-                except ApiError as exc:
-                    self.world.tally.unexpected[f"tablet list {exc.status} {exc.code}"] += 1
-                    continue
-                for summary in page.items:
-                    if summary.id not in self.seen and summary.status == "placed":
-                        self.seen.add(summary.id)
-                        task = asyncio.create_task(self.cook(store, tablet, summary.id))
-                        self.tasks.add(task)
-                        task.add_done_callback(self.tasks.discard)
+            try:
+                page = await tablet.store_orders(store.id or "", waiting)
+            except ApiError as exc:
+                self.world.tally.unexpected[f"tablet list {exc.status} {exc.code}"] += 1
+                page = None
+            for summary in page.items if page else []:
+                if summary.id not in self.seen and summary.status == "placed":
+                    self.seen.add(summary.id)
+                    task = asyncio.create_task(self.cook(store, tablet, summary.id))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
             await asyncio.sleep(POLL_SECONDS)
 
     async def cook(self, store: SeededStore, tablet: Client, order_id: str) -> None:

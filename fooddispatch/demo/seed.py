@@ -44,13 +44,14 @@ class SeededStore:
     spec: StoreSpec
     tenant_key: str
     id: str | None = None
+    tablet_key: str | None = None  # the store's own API key: its tablet sees this store only
 
 
 @dataclass
 class SeededCity:
     operator_token: str
     tenant_ids: dict[str, str] = field(default_factory=dict)  # tenant key -> id
-    tenant_keys: dict[str, str] = field(default_factory=dict)  # tenant key -> API key (the tablet's)
+    tenant_keys: dict[str, str] = field(default_factory=dict)  # tenant key -> API key (the back office's)
     stores: list[SeededStore] = field(default_factory=list)
     customers: dict[str, tuple[CustomerSpec, str, str | None]] = field(default_factory=dict)  # token, card id
     couriers: dict[str, tuple[CourierSpec, str, str]] = field(default_factory=dict)  # token, account id
@@ -126,24 +127,26 @@ async def _seed_merchants(client: Client, city: City, seeded: SeededCity) -> Non
     async def tenant(spec: TenantSpec) -> None:
         tenant_id = (await operator.create_tenant(TenantCreate(name=spec.name))).id
         seeded.tenant_ids[spec.key] = tenant_id
-        token = (await operator.create_api_key(tenant_id, CreateApiKey(name="demo tablet"))).key
+        token = (await operator.create_api_key(tenant_id, CreateApiKey(name="demo back office"))).key
         seeded.tenant_keys[spec.key] = token
-        tablet = client.with_token(token)
+        office = client.with_token(token)
         menu = msgspec.convert(spec.menu, MenuIn)
         for store_spec in spec.stores:
             store = SeededStore(store_spec, spec.key)
             seeded.stores.append(store)
-            store.id = store_id = (await tablet.create_store(tenant_id, StoreCreate(
+            store.id = store_id = (await office.create_store(tenant_id, StoreCreate(
                 name=store_spec.name, lat=store_spec.lat, lng=store_spec.lng, timezone=TIMEZONE, currency=CURRENCY,
                 tax_rate_bps=TAX_RATE_BPS, prep_time_default_s=store_spec.prep_time_s, accept_window_s=300,
                 region=REGION))).id
-            await tablet.put_hours(store_id, msgspec.convert({"periods": store_spec.hours}, HoursIn))
-            await tablet.put_zones(store_id, ZonesIn(
+            store.tablet_key = (await office.create_api_key(tenant_id, CreateApiKey(
+                name=f"{store_spec.name} tablet", store_id=store_id))).key
+            await office.put_hours(store_id, msgspec.convert({"periods": store_spec.hours}, HoursIn))
+            await office.put_zones(store_id, ZonesIn(
                 zones=[store_spec.zone], max_delivery_m=store_spec.max_delivery_m,
                 fee_bands=msgspec.convert(store_spec.fee_bands, list[FeeBand])))
-            await tablet.put_menu(store_id, menu)
+            await office.put_menu(store_id, menu)
             if store_spec.closed_today:
-                await tablet.put_special_day(store_id, today, SpecialDayIn(closed=True,
+                await office.put_special_day(store_id, today, SpecialDayIn(closed=True,
                                                                             note="Closed today: staff outing"))
 
     await _gather_limited([tenant(spec) for spec in city.tenants], limit=4)

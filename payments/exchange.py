@@ -30,6 +30,7 @@ from payments.fx import (
     check_currency,
     conversion_entries,
     in_reporting_currency,
+    plan_account_conversion,
     target_to_source,
 )
 from payments.model import Account
@@ -92,6 +93,59 @@ class Exchange:
         if quote["conversion_id"] is not None:
             return "used"
         return "expired" if quote["expires_at"] <= self.clock.now() else "open"
+
+    # ------------------------------------------------------------ an operator's conversion of a balance
+
+    async def convert_balance(self, account: Account, amount: int, to_currency: str, rate_id: str | None, *,
+                              actor: str) -> tuple[asyncpg.Record, ExchangeRate]:
+        """Convert `amount` of `account`'s balance (a platform or restaurant account) into the same kind of
+        account in `to_currency`, at rate `rate_id` or the pair's latest at most MAX_QUOTE_RATE_AGE old;
+        never more than the balance holds (`InsufficientBalance`)."""
+        check_currency(to_currency, "to_currency")
+        if account.currency == to_currency:
+            raise ValidationFailed("from_currency and to_currency must differ", param="to_currency")
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            rate = await self._rate_for(conn, rate_id, account.currency, to_currency, now)
+            c = plan_account_conversion(new_id("fxc"), rate, account, amount,
+                                        Account(account.kind, to_currency, account.owner))
+            if c.target.amount <= 0:
+                raise ValidationFailed(f"amount is too small to convert into {to_currency}", param="amount")
+            if await ledger.locked_balance(conn, account) < amount:
+                raise InsufficientBalance(f"the {account.currency} balance of {account.id} is too low for this "
+                                          "conversion", account=account.id)
+            await self.post_conversion(conn, c, actor=actor)
+            row = await fx_store.get_conversion(conn, c.id)
+        return row, rate
+
+    async def _rate_for(self, conn: asyncpg.Connection, rate_id: str | None, from_currency: str, to_currency: str,
+                        now: datetime) -> ExchangeRate:
+        """The rate named (of this pair, in force by now), else the pair's latest, at most
+        MAX_QUOTE_RATE_AGE old (`ExchangeRateMissing`)."""
+        if rate_id is None:
+            rate = await fx_store.rate_at(conn, from_currency, to_currency, now)
+            if rate is None or now - rate.as_of > MAX_QUOTE_RATE_AGE:
+                raise ExchangeRateMissing(f"no current exchange rate between {from_currency} and {to_currency}",
+                                          param="to_currency")
+            return rate
+        rate = await fx_store.get_rate(conn, rate_id)
+        if rate is None:
+            raise NotFound(f"No such exchange_rate: '{rate_id}'", param="rate_id")
+        if {rate.base, rate.quote} != {from_currency, to_currency}:
+            raise ValidationFailed(f"rate {rate_id} is {rate.base}/{rate.quote}, not {from_currency}/{to_currency}",
+                                   param="rate_id")
+        if rate.as_of > now:
+            raise ValidationFailed(f"rate {rate_id} holds only from {rate.as_of.isoformat()}", param="rate_id")
+        return rate
+
+    async def get_conversion(self, conversion_id: str) -> tuple[asyncpg.Record, ExchangeRate]:
+        async with self.pool.acquire() as conn:
+            row = await fx_store.get_conversion(conn, conversion_id)
+            if row is None:
+                raise NotFound(f"No such conversion: '{conversion_id}'", param="id")
+            rate = await fx_store.get_rate(conn, row["rate_id"])
+        assert rate is not None
+        return row, rate
 
     # ------------------------------------------------------------ the ledger in a reporting currency
 

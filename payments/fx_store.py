@@ -93,6 +93,14 @@ async def record_conversion(conn: asyncpg.Connection, c: Conversion, *, out_entr
         c.target.currency, c.target.amount, out_entry, in_entry, reference, actor, at)
 
 
+_CONVERSION_COLUMNS = ("id, rate_id, quote_id, from_account, from_currency, from_amount, to_account, to_currency, "
+                       "to_amount, reference, actor, created_at")
+
+
+async def get_conversion(conn: asyncpg.Connection, conversion_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_CONVERSION_COLUMNS} FROM fx_conversions WHERE id = $1", conversion_id)
+
+
 async def wallet_balances(conn: asyncpg.Connection, customer_id: str) -> dict[str, int]:
     """The customer's wallet balance per currency."""
     rows = await conn.fetch("SELECT currency, balance FROM ledger_accounts WHERE kind = 'customer_wallet' "

@@ -31,6 +31,7 @@ from payments.fx import (
     conversion_entries,
     in_reporting_currency,
     plan_account_conversion,
+    returned_share,
     target_to_source,
 )
 from payments.model import Account
@@ -207,6 +208,31 @@ class Exchange:
         c = Conversion(new_id("fxc"), rate, source, due, Account("customer_wallet", source.currency, customer_id),
                        Account("customer_wallet", due.currency, customer_id))
         await self.post_conversion(conn, c, actor=customer_id, quote_id=quote_id, reference=reference)
+        return c
+
+    async def return_to_wallet(self, conn: asyncpg.Connection, intent_id: str, customer_id: str, returned: Money, *,
+                               actor: str) -> Conversion | None:
+        """After `returned` of a wallet payment went back to the wallet in the payment's currency (a refund,
+        a void, the rest of a partial capture): if a conversion quote funded the payment, convert it back
+        into the currency the wallet paid with, at the payment's rate (`returned_share`), referencing the
+        payment's conversion. The customer bears no FX swing of ours. None when nothing converted it."""
+        if returned.amount <= 0:
+            return None
+        paid_into = Account("customer_wallet", returned.currency, customer_id)
+        funded = await fx_store.conversion_of_payment(conn, intent_id, paid_into.id)
+        if funded is None:
+            return None
+        before = await fx_store.returned_of(conn, funded["id"])
+        back = returned_share(Money(funded["from_amount"], funded["from_currency"]),
+                              Money(funded["to_amount"], funded["to_currency"]), before["returned"],
+                              before["given"], returned)
+        rate = await fx_store.get_rate(conn, funded["rate_id"])
+        assert rate is not None
+        c = Conversion(new_id("fxc"), rate, returned, back, paid_into,
+                       Account("customer_wallet", back.currency, customer_id))
+        if back.amount <= 0:  # a returned crumb worth nothing in the wallet's currency stays as it is
+            return None
+        await self.post_conversion(conn, c, actor=actor, reference=funded["id"])
         return c
 
     async def post_conversion(self, conn: asyncpg.Connection, c: Conversion, *, actor: str,

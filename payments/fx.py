@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from kernel.errors import ValidationFailed
-from kernel.money import Money, convert, is_known_currency, parse_decimal, rate_text
+from kernel.money import Money, convert, is_known_currency, parse_decimal, rate_text, round_half_even
 from payments import model
 from payments.model import Account, Posting, credit, debit
 
@@ -117,6 +117,17 @@ def plan_account_conversion(conversion_id: str, rate: ExchangeRate, from_account
     source = Money(amount, from_account.currency)
     target = convert(source, rate.between(source.currency, to_account.currency), to_account.currency)
     return Conversion(conversion_id, rate, source, target, from_account, to_account)
+
+
+def returned_share(paid: Money, bought: Money, returned_before: int, given_before: int, returned: Money) -> Money:
+    """What of `paid` goes back when `returned` of `bought` comes back (a refund or a released hold of a
+    payment a conversion funded): `paid` in proportion to all returned so far, rounded half-even once,
+    less what went back before, so the returns of a whole payment give back exactly `paid`, at the
+    payment's own rate, whatever the rate now."""
+    if returned.currency != bought.currency:
+        raise ValueError(f"{returned.currency} returned of a conversion into {bought.currency}")
+    total = round_half_even(Fraction(paid.amount * (returned_before + returned.amount), bought.amount))
+    return Money(total - given_before, paid.currency)
 
 
 def target_to_source(rate: ExchangeRate, target: Money, from_currency: str) -> Money:

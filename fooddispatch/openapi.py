@@ -98,6 +98,7 @@ _ID_OF: dict[str, tuple[str, str]] = {
     "subscriptions": ("The subscription's id", f"sub_{_ULID}"),
     "invoices": ("The invoice's id", f"in_{_ULID}"),
     "conversion_quotes": ("The conversion quote's id", f"cvq_{_ULID}"),
+    "conversions": ("The conversion's id", f"fxc_{_ULID}"),
 }
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 # A tag's description (Markdown), given by the component that wires the package (`describe_tag`).

@@ -86,7 +86,7 @@ class Authorizations:
         pm = found if found["id"] is not None else None
         if payment_method_id == WALLET:
             async with conn.transaction():  # the wallet hold is a ledger entry of its own
-                await self.exchange.wallet_pays(conn, customer_id, amount, conversion_quote, reference=reference)
+                await self.exchange.wallet_pays(conn, customer_id, amount, conversion_quote, reference=draft.id)
                 intent = await self.confirmations.confirm(conn, draft, risk or RiskContext(), actor=customer_id,
                                                           apart=caller_owns_transaction, new=True)
         else:

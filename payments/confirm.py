@@ -23,6 +23,7 @@ from kernel.outbox import MoneyData
 from payments import ledger, model, store
 from payments.errors import ProcessorError, ProcessorUnavailable, ResourceMissing
 from payments.event_types import IntentMoved, PaymentAuthorized, PaymentCaptured
+from payments.exchange import Exchange
 from payments.intents import (
     WALLET,
     RiskContext,
@@ -92,8 +93,9 @@ class FraudDecisions:
 
 class Confirmations:
     def __init__(self, pool: asyncpg.Pool, *, vault: Vault, processor: Processor, fraud: FraudScreen,
-                 decisions: FraudDecisions) -> None:
+                 decisions: FraudDecisions, exchange: Exchange) -> None:
         self.pool = pool
+        self.exchange = exchange
         self.vault = vault
         self.processor = processor
         self.fraud = fraud
@@ -254,6 +256,10 @@ class Confirmations:
         captured = await self._change(conn, intent, changes, event=PaymentCaptured, amount=amount,
                                       webhook="payment_intent.succeeded")
         await ledger.post(conn, entry)
+        rest = intent.amount_capturable - amount.amount
+        # The rest of the hold went back to the wallet: in the currency it paid with, if it converted.
+        await self.exchange.return_to_wallet(conn, intent.id, intent.customer_id, Money(rest, amount.currency),
+                                             actor=actor)
         return captured
 
     async def _change(self, conn: asyncpg.Connection, intent: Intent, changes: dict[str, Any], *,

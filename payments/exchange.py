@@ -30,6 +30,8 @@ from payments.fx import (
     check_currency,
     conversion_entries,
     in_reporting_currency,
+    plan_account_conversion,
+    returned_share,
     target_to_source,
 )
 from payments.model import Account
@@ -93,6 +95,59 @@ class Exchange:
             return "used"
         return "expired" if quote["expires_at"] <= self.clock.now() else "open"
 
+    # ------------------------------------------------------------ an operator's conversion of a balance
+
+    async def convert_balance(self, account: Account, amount: int, to_currency: str, rate_id: str | None, *,
+                              actor: str) -> tuple[asyncpg.Record, ExchangeRate]:
+        """Convert `amount` of `account`'s balance (a platform or restaurant account) into the same kind of
+        account in `to_currency`, at rate `rate_id` or the pair's latest at most MAX_QUOTE_RATE_AGE old;
+        never more than the balance holds (`InsufficientBalance`)."""
+        check_currency(to_currency, "to_currency")
+        if account.currency == to_currency:
+            raise ValidationFailed("from_currency and to_currency must differ", param="to_currency")
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            rate = await self._rate_for(conn, rate_id, account.currency, to_currency, now)
+            c = plan_account_conversion(new_id("fxc"), rate, account, amount,
+                                        Account(account.kind, to_currency, account.owner))
+            if c.target.amount <= 0:
+                raise ValidationFailed(f"amount is too small to convert into {to_currency}", param="amount")
+            if await ledger.locked_balance(conn, account) < amount:
+                raise InsufficientBalance(f"the {account.currency} balance of {account.id} is too low for this "
+                                          "conversion", account=account.id)
+            await self.post_conversion(conn, c, actor=actor)
+            row = await fx_store.get_conversion(conn, c.id)
+        return row, rate
+
+    async def _rate_for(self, conn: asyncpg.Connection, rate_id: str | None, from_currency: str, to_currency: str,
+                        now: datetime) -> ExchangeRate:
+        """The rate named (of this pair, in force by now), else the pair's latest, at most
+        MAX_QUOTE_RATE_AGE old (`ExchangeRateMissing`)."""
+        if rate_id is None:
+            rate = await fx_store.rate_at(conn, from_currency, to_currency, now)
+            if rate is None or now - rate.as_of > MAX_QUOTE_RATE_AGE:
+                raise ExchangeRateMissing(f"no current exchange rate between {from_currency} and {to_currency}",
+                                          param="to_currency")
+            return rate
+        rate = await fx_store.get_rate(conn, rate_id)
+        if rate is None:
+            raise NotFound(f"No such exchange_rate: '{rate_id}'", param="rate_id")
+        if {rate.base, rate.quote} != {from_currency, to_currency}:
+            raise ValidationFailed(f"rate {rate_id} is {rate.base}/{rate.quote}, not {from_currency}/{to_currency}",
+                                   param="rate_id")
+        if rate.as_of > now:
+            raise ValidationFailed(f"rate {rate_id} holds only from {rate.as_of.isoformat()}", param="rate_id")
+        return rate
+
+    async def get_conversion(self, conversion_id: str) -> tuple[asyncpg.Record, ExchangeRate]:
+        async with self.pool.acquire() as conn:
+            row = await fx_store.get_conversion(conn, conversion_id)
+            if row is None:
+                raise NotFound(f"No such conversion: '{conversion_id}'", param="id")
+            rate = await fx_store.get_rate(conn, row["rate_id"])
+        assert rate is not None
+        return row, rate
+
     # ------------------------------------------------------------ the ledger in a reporting currency
 
     async def ledger_report(self, reporting: str | None, at: datetime | None) -> tuple[
@@ -153,6 +208,31 @@ class Exchange:
         c = Conversion(new_id("fxc"), rate, source, due, Account("customer_wallet", source.currency, customer_id),
                        Account("customer_wallet", due.currency, customer_id))
         await self.post_conversion(conn, c, actor=customer_id, quote_id=quote_id, reference=reference)
+        return c
+
+    async def return_to_wallet(self, conn: asyncpg.Connection, intent_id: str, customer_id: str, returned: Money, *,
+                               actor: str) -> Conversion | None:
+        """After `returned` of a wallet payment went back to the wallet in the payment's currency (a refund,
+        a void, the rest of a partial capture): if a conversion quote funded the payment, convert it back
+        into the currency the wallet paid with, at the payment's rate (`returned_share`), referencing the
+        payment's conversion. The customer bears no FX swing of ours. None when nothing converted it."""
+        if returned.amount <= 0:
+            return None
+        paid_into = Account("customer_wallet", returned.currency, customer_id)
+        funded = await fx_store.conversion_of_payment(conn, intent_id, paid_into.id)
+        if funded is None:
+            return None
+        before = await fx_store.returned_of(conn, funded["id"])
+        back = returned_share(Money(funded["from_amount"], funded["from_currency"]),
+                              Money(funded["to_amount"], funded["to_currency"]), before["returned"],
+                              before["given"], returned)
+        rate = await fx_store.get_rate(conn, funded["rate_id"])
+        assert rate is not None
+        c = Conversion(new_id("fxc"), rate, returned, back, paid_into,
+                       Account("customer_wallet", back.currency, customer_id))
+        if back.amount <= 0:  # a returned crumb worth nothing in the wallet's currency stays as it is
+            return None
+        await self.post_conversion(conn, c, actor=actor, reference=funded["id"])
         return c
 
     async def post_conversion(self, conn: asyncpg.Connection, c: Conversion, *, actor: str,

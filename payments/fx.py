@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from kernel.errors import ValidationFailed
-from kernel.money import Money, convert, is_known_currency, parse_decimal, rate_text
+from kernel.money import Money, convert, is_known_currency, parse_decimal, rate_text, round_half_even
 from payments import model
-from payments.model import Account, credit, debit
+from payments.model import Account, Posting, credit, debit
 
 MAX_RATE_PART = 10**18  # numerator and denominator of a rate, however it is given
 # A customer's conversion quote uses a rate at most this old, and is good for this long.
@@ -80,6 +80,16 @@ def parse_rate(text: str | None, numerator: int | None, denominator: int | None)
     return rate
 
 
+def balance_account(kind: str, currency: str, owner: str | None) -> Account:
+    """The account an operator names to convert: a platform one (no owner) or an owned one (its owner)."""
+    spec = model.ACCOUNT_KINDS[kind]
+    if spec.owned and owner is None:
+        raise ValidationFailed(f"a {kind} account needs its owner", param="owner")
+    if not spec.owned and owner is not None:
+        raise ValidationFailed(f"the {kind} account is the platform's: it takes no owner", param="owner")
+    return Account(kind, currency, owner)
+
+
 @dataclass(frozen=True, slots=True)
 class Conversion:
     """`source` (an amount in one currency) becomes `target` at `rate`, between two accounts."""
@@ -95,11 +105,29 @@ class Conversion:
 def plan_conversion(conversion_id: str, rate: ExchangeRate, source: Money, to_currency: str, from_owner: str,
                     to_owner: str | None = None, kind: str = "customer_wallet") -> Conversion:
     """Convert `source` out of `from_owner`'s `kind` account into the same kind of account in `to_currency`."""
-    if source.currency == to_currency:
+    return plan_account_conversion(conversion_id, rate, Account(kind, source.currency, from_owner), source.amount,
+                                   Account(kind, to_currency, to_owner or from_owner))
+
+
+def plan_account_conversion(conversion_id: str, rate: ExchangeRate, from_account: Account, amount: int,
+                            to_account: Account) -> Conversion:
+    """Convert `amount` (minor units of `from_account`'s currency) into `to_account`'s currency at `rate`."""
+    if from_account.currency == to_account.currency:
         raise ValidationFailed("a conversion needs two different currencies", param="to_currency")
-    target = convert(source, rate.between(source.currency, to_currency), to_currency)
-    return Conversion(conversion_id, rate, source, target, Account(kind, source.currency, from_owner),
-                      Account(kind, to_currency, to_owner or from_owner))
+    source = Money(amount, from_account.currency)
+    target = convert(source, rate.between(source.currency, to_account.currency), to_account.currency)
+    return Conversion(conversion_id, rate, source, target, from_account, to_account)
+
+
+def returned_share(paid: Money, bought: Money, returned_before: int, given_before: int, returned: Money) -> Money:
+    """What of `paid` goes back when `returned` of `bought` comes back (a refund or a released hold of a
+    payment a conversion funded): `paid` in proportion to all returned so far, rounded half-even once,
+    less what went back before, so the returns of a whole payment give back exactly `paid`, at the
+    payment's own rate, whatever the rate now."""
+    if returned.currency != bought.currency:
+        raise ValueError(f"{returned.currency} returned of a conversion into {bought.currency}")
+    total = round_half_even(Fraction(paid.amount * (returned_before + returned.amount), bought.amount))
+    return Money(total - given_before, paid.currency)
 
 
 def target_to_source(rate: ExchangeRate, target: Money, from_currency: str) -> Money:
@@ -110,15 +138,24 @@ def target_to_source(rate: ExchangeRate, target: Money, from_currency: str) -> M
 def conversion_entries(c: Conversion, actor: str) -> tuple[model.JournalEntry, model.JournalEntry]:
     """The conversion's two entries, each balanced in its own currency through its FX clearing account."""
     why = f"fx conversion at {c.rate.id} ({c.rate.base}/{c.rate.quote} {c.rate.text})"
+    taken, given = _less(c.from_account, c.source.amount), _more(c.to_account, c.target.amount)
     out = model.entry("fx_conversion", c.source.currency,
-                      [debit(c.from_account, c.source.amount),
-                       credit(Account("fx_clearing", c.source.currency), c.source.amount)],
+                      [taken, Posting(Account("fx_clearing", c.source.currency), -taken.amount)],
                       actor=actor, reason=why, reference=c.id, idempotency_key=f"fx:{c.id}:out")
     into = model.entry("fx_conversion", c.target.currency,
-                       [debit(Account("fx_clearing", c.target.currency), c.target.amount),
-                        credit(c.to_account, c.target.amount)],
+                       [Posting(Account("fx_clearing", c.target.currency), -given.amount), given],
                        actor=actor, reason=why, reference=c.id, idempotency_key=f"fx:{c.id}:in")
     return out, into
+
+
+def _less(account: Account, amount: int) -> Posting:
+    """The posting that lowers `account`'s natural balance by `amount` (a debit of a credit-normal
+    account such as a wallet, a credit of a debit-normal one such as platform_cash)."""
+    return debit(account, amount) if account.spec.normal == "credit" else credit(account, amount)
+
+
+def _more(account: Account, amount: int) -> Posting:
+    return credit(account, amount) if account.spec.normal == "credit" else debit(account, amount)
 
 
 # ---------------------------------------------------------------- a report in one currency

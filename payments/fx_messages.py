@@ -90,6 +90,49 @@ class ConversionQuoteView(msgspec.Struct):
     object: Annotated[str, doc("The object's type", "conversion_quote")] = "conversion_quote"
 
 
+CONVERTIBLE_KINDS = ("platform_revenue", "platform_cash", "restaurant_payable")
+
+
+class CreateConversion(msgspec.Struct, forbid_unknown_fields=True):
+    """Convert `amount` of an account's `from_currency` balance into its `to_currency` balance, at a dated
+    rate: `rate_id`, or the pair's latest at or before now (at most two days old)."""
+
+    kind: Annotated[Literal["platform_revenue", "platform_cash", "restaurant_payable"], doc(
+        "The account kind: platform_revenue, platform_cash, or restaurant_payable (a restaurant's balance)",
+        "restaurant_payable")]
+    from_currency: Annotated[Currency, doc("The currency of the balance to convert", "EUR")]
+    to_currency: Annotated[Currency, doc("The currency to convert it into", "GBP")]
+    amount: Annotated[Positive, doc("How much to convert, minor units of from_currency", 10000)]
+    owner: Annotated[Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_]{1,64}$")] | None, doc(
+        "The balance's owner as the wallet names it (a tenant id for restaurant_payable); none for the "
+        "platform's accounts", f"ten_{ULID}")] = None
+    rate_id: Annotated[Annotated[str, id_cursor("fxr")] | None, doc(
+        "The exchange rate to convert at (of this pair, as of now or earlier); default the latest", f"fxr_{ULID}")
+    ] = None
+
+
+class ConversionView(msgspec.Struct):
+    """A conversion: `from_amount` left one account and `to_amount` entered the same kind of account in
+    another currency, as two journal entries through the FX clearing accounts, at one dated rate."""
+
+    id: Annotated[str, doc("The conversion's id", f"fxc_{ULID}")]
+    from_account: Annotated[str, doc("The ledger account converted from", f"restaurant_payable:ten_{ULID}:EUR")]
+    from_currency: Annotated[str, doc("The currency converted from", "EUR")]
+    from_amount: Annotated[int, doc("Minor units of from_currency taken", 10000)]
+    to_account: Annotated[str, doc("The ledger account converted into", f"restaurant_payable:ten_{ULID}:GBP")]
+    to_currency: Annotated[str, doc("The currency converted into", "GBP")]
+    to_amount: Annotated[int, doc("Minor units of to_currency given", 8567)]
+    rate_id: Annotated[str, RATE_ID]
+    as_of: Annotated[datetime, AS_OF]
+    rate: Annotated[ExchangeRateView, doc("The rate it converted at")]
+    created: Annotated[datetime, doc("When it was posted (UTC)", "2026-01-05T16:10:00Z")]
+    conversion_quote: Annotated[str | None, doc("The customer's conversion quote it accepted, if any",
+                                                f"cvq_{ULID}")] = None
+    reference: Annotated[str | None, doc("What it was for (a payment, or the conversion it reverses)",
+                                         f"pi_{ULID}")] = None
+    object: Annotated[str, doc("The object's type", "conversion")] = "conversion"
+
+
 class LedgerReportQuery(msgspec.Struct, forbid_unknown_fields=True):
     """The report's currency and time."""
 

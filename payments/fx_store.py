@@ -93,6 +93,30 @@ async def record_conversion(conn: asyncpg.Connection, c: Conversion, *, out_entr
         c.target.currency, c.target.amount, out_entry, in_entry, reference, actor, at)
 
 
+_CONVERSION_COLUMNS = ("id, rate_id, quote_id, from_account, from_currency, from_amount, to_account, to_currency, "
+                       "to_amount, reference, actor, created_at")
+
+
+async def get_conversion(conn: asyncpg.Connection, conversion_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_CONVERSION_COLUMNS} FROM fx_conversions WHERE id = $1", conversion_id)
+
+
+async def conversion_of_payment(conn: asyncpg.Connection, intent_id: str, wallet: str) -> asyncpg.Record | None:
+    """The conversion a customer's quote made to fund a wallet payment (its reference is the
+    PaymentIntent), locked: the payment's returns convert back against it one at a time."""
+    return await conn.fetchrow(
+        f"SELECT {_CONVERSION_COLUMNS} FROM fx_conversions WHERE reference = $1 AND quote_id IS NOT NULL "
+        "AND to_account = $2 ORDER BY id LIMIT 1 FOR UPDATE", intent_id, wallet)
+
+
+async def returned_of(conn: asyncpg.Connection, conversion_id: str) -> asyncpg.Record:
+    """What was converted back of a conversion so far: `returned` (its target currency) and `given`
+    (its source currency)."""
+    return await conn.fetchrow(
+        "SELECT coalesce(sum(from_amount), 0)::bigint AS returned, coalesce(sum(to_amount), 0)::bigint AS given "
+        "FROM fx_conversions WHERE reference = $1", conversion_id)
+
+
 async def wallet_balances(conn: asyncpg.Connection, customer_id: str) -> dict[str, int]:
     """The customer's wallet balance per currency."""
     rows = await conn.fetch("SELECT currency, balance FROM ledger_accounts WHERE kind = 'customer_wallet' "

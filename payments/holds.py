@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncpg
 import structlog
 
+from kernel.money import Money
 from kernel.outbox import MoneyData, announce
 from payments import ledger, model, store
 from payments.confirm import Confirmations, locked_intent
 from payments.errors import ProcessorError, ProcessorUnavailable
 from payments.event_types import PaymentVoided
+from payments.exchange import Exchange
 from payments.intents import WALLET, processor_key, webhook_intent, webhook_payload
 from payments.model import Account, credit, debit
 from payments.processor import Processor, ProcessorRefusedError, ProcessorUnavailableError
@@ -28,8 +30,10 @@ ABANDONED = "abandoned"  # the cancellation_reason of a checkout hold the sweepe
 
 
 class Holds:
-    def __init__(self, pool: asyncpg.Pool, processor: Processor, confirmations: Confirmations) -> None:
+    def __init__(self, pool: asyncpg.Pool, processor: Processor, confirmations: Confirmations,
+                 exchange: Exchange) -> None:
         self.pool = pool
+        self.exchange = exchange
         self.processor = processor
         self.confirmations = confirmations
 
@@ -49,6 +53,9 @@ class Holds:
                                 intent.amount_capturable)],
                         actor=actor, reason=reason, intent_id=intent.id, reference=intent.reference,
                         idempotency_key=f"release:{intent.id}"))
+                    await self.exchange.return_to_wallet(
+                        conn, intent.id, intent.customer_id, Money(intent.amount_capturable, intent.amount.currency),
+                        actor=actor)
             else:
                 try:
                     charge = intent.processor_ref

@@ -62,12 +62,12 @@ class PaymentsService:
         self.fraud = fraud
         self.clock = clock
         self.fraud_decisions = FraudDecisions(pool)
-        self.confirmations = Confirmations(pool, vault=vault, processor=processor, fraud=fraud,
-                                           decisions=self.fraud_decisions)
-        self.holds = Holds(pool, processor, self.confirmations)
         self.exchange = Exchange(pool, clock)
+        self.confirmations = Confirmations(pool, vault=vault, processor=processor, fraud=fraud,
+                                           decisions=self.fraud_decisions, exchange=self.exchange)
+        self.holds = Holds(pool, processor, self.confirmations, self.exchange)
         self.intents = Authorizations(pool, clock, self.confirmations, self.holds, self.exchange)
-        self.refunds = Refunds(processor)
+        self.refunds = Refunds(processor, self.exchange)
         self.methods = PaymentMethods(pool, vault, clock)
         self.wallets = Wallets(pool, clock)
         self.merchant_payouts = MerchantPayouts(pool, clock)

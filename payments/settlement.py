@@ -17,6 +17,7 @@ from payments import ledger, model, store
 from payments.confirm import locked_intent
 from payments.errors import InsufficientBalance, ProcessorError, ProcessorUnavailable
 from payments.event_types import PaymentRefunded, RefundCreated
+from payments.exchange import Exchange
 from payments.intents import WALLET, webhook_intent, webhook_payload
 from payments.merchant import Charge
 from payments.model import Account, Split, credit, debit
@@ -25,8 +26,9 @@ from payments.store import Intent
 
 
 class Refunds:
-    def __init__(self, processor: Processor) -> None:
+    def __init__(self, processor: Processor, exchange: Exchange) -> None:
         self.processor = processor
+        self.exchange = exchange
 
     async def charges(self, conn: asyncpg.Connection, intent_ids: list[str]) -> list[Charge]:
         """What each of these intents captured and refunded (unknown ids are left out), in their order."""
@@ -78,6 +80,8 @@ class Refunds:
                 "refund", cur, [debit(bearer, amount.amount), credit(target, amount.amount)],
                 actor=actor, reason=reason, intent_id=intent.id, refund_id=refund_id, reference=intent.reference,
                 processor_ref=processor_ref, idempotency_key=f"refund:{refund_id}"))
+            if intent.payment_method_id == WALLET:  # paid from the wallet in another currency: back into it
+                await self.exchange.return_to_wallet(conn, intent.id, intent.customer_id, amount, actor=actor)
             await store.insert_refund(
                 conn, id=refund_id, intent_id=intent.id, amount=amount, status="succeeded",
                 destination="wallet" if to_wallet else "card", reason=reason, processor_ref=processor_ref,

@@ -12,7 +12,7 @@ from kernel.http import CUSTOMER, OPERATOR, decode_body, decode_query, endpoint,
 from kernel.money import Money, format_money
 from payments import fx
 from payments import fx_messages as fm
-from payments.errors import ExchangeRateMissing
+from payments.errors import ExchangeRateMissing, InsufficientBalance
 from payments.fx import ExchangeRate
 from payments.web import INVALID_CURRENCY, PAYMENTS
 
@@ -88,6 +88,38 @@ async def get_conversion_quote(request: web.Request) -> web.Response:
     row, rate = await request.app[PAYMENTS].exchange.get_quote(
         None if who.is_operator() else who.account_id, request.match_info["id"])
     return json_response(quote_view(request, row, rate))
+
+
+def conversion_view(row: Any, rate: ExchangeRate) -> fm.ConversionView:
+    return fm.ConversionView(
+        id=row["id"], from_account=row["from_account"], from_currency=row["from_currency"],
+        from_amount=row["from_amount"], to_account=row["to_account"], to_currency=row["to_currency"],
+        to_amount=row["to_amount"], rate_id=rate.id, as_of=rate.as_of, rate=rate_view(rate), created=row["created_at"],
+        conversion_quote=row["quote_id"], reference=row["reference"])
+
+
+@routes.post("/v1/conversions")
+@endpoint(roles={OPERATOR}, idempotent=True, body=fm.CreateConversion, response=fm.ConversionView, status=201,
+          tags=TAGS, errors=[ExchangeRateMissing, InsufficientBalance, INVALID_CURRENCY, 404])
+async def create_conversion(request: web.Request) -> web.Response:
+    """Convert part of a platform or restaurant balance into another currency: `amount` of `from_currency`
+    leaves the account and the same kind of account in `to_currency` receives it at the rate `rate_id`
+    (else the pair's latest, at most two days old; 409 `exchange_rate_missing` without one), as two
+    journal entries through the FX clearing accounts. Never more than the balance (402
+    `balance_insufficient`)."""
+    body = await decode_body(request, fm.CreateConversion)
+    account = fx.balance_account(body.kind, fx.check_currency(body.from_currency, "from_currency"), body.owner)
+    row, rate = await request.app[PAYMENTS].exchange.convert_balance(
+        account, body.amount, body.to_currency, body.rate_id, actor=principal(request).account_id)
+    return json_response(conversion_view(row, rate), status=201)
+
+
+@routes.get("/v1/conversions/{id}")
+@endpoint(roles={OPERATOR}, response=fm.ConversionView, tags=TAGS, errors=[404])
+async def get_conversion(request: web.Request) -> web.Response:
+    """A conversion: an operator's, or a customer's wallet converting to pay (or back, for a refund)."""
+    row, rate = await request.app[PAYMENTS].exchange.get_conversion(request.match_info["id"])
+    return json_response(conversion_view(row, rate))
 
 
 @routes.get("/v1/reports/ledger")

@@ -49,7 +49,8 @@ class World:
                                        ("/v1/plans/", "plan_id", "plan"),
                                        ("/v1/subscriptions/", "subscription_id", "sub"),
                                        ("/v1/invoices/", "invoice_id", "in"),
-                                       ("/v1/conversion_quotes/", "conversion_quote", "cvq")):
+                                       ("/v1/conversion_quotes/", "conversion_quote", "cvq"),
+                                       ("/v1/conversions/", "conversion", "fxc")):
                 if path.startswith(start):
                     return self.ids.get(key) or new_id(prefix)
         if name in self.ids:

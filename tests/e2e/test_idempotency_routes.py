@@ -22,6 +22,8 @@ from kernel.http import Handler, endpoint_spec
 from kernel.ids import new_id
 from kernel.outbox import encode_event, make_event
 from memberships.web import MEMBERSHIPS
+from payments import ledger, model
+from payments.model import Account, credit, debit
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})  # every other method writes
 
@@ -264,6 +266,21 @@ async def _conversion_quote(w: World) -> Call:
     _, customer, _ = await w.customer()
     return Call("POST", "/v1/conversion_quotes", customer, {"from_currency": "EUR", "to_currency": "GBP",
                                                              "to_amount": 1000})
+
+
+@route("POST", "/v1/conversions", "payments")
+async def _conversion(w: World) -> Call:
+    """A restaurant balance in EUR (the platform's cash paid it), converted to GBP at the latest rate."""
+    await w.post("/v1/exchange_rates", await w.operator(), {
+        "base": "EUR", "quote": "GBP", "rate": "0.8567", "source": "walk",
+        "as_of": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()}, key=True)
+    tenant = new_id("ten")
+    async with w.client.app[DB].acquire() as conn:
+        await ledger.post(conn, model.entry("adjustment", "EUR", [
+            debit(Account("platform_cash", "EUR"), 5000), credit(Account("restaurant_payable", "EUR", tenant), 5000)],
+            actor="walk", reason="walk", reference="walk", idempotency_key=new_id("k")))
+    return Call("POST", "/v1/conversions", await w.operator(), {
+        "kind": "restaurant_payable", "owner": tenant, "from_currency": "EUR", "to_currency": "GBP", "amount": 1000})
 
 
 # ---- tracking --------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 # `{id}` depends on the collection in front of it; `owner` is a wallet's owner (an account id).
 ID_PREFIX = {"/v1/payment_methods/": "pm", "/v1/payment_intents/": "pi", "/v1/refunds/": "re",
              "/v1/payouts/": "po", "/v1/wallets/": "cus", "/v1/plans/": "plan", "/v1/subscriptions/": "sub",
-             "/v1/invoices/": "in", "/v1/conversion_quotes/": "cvq"}
+             "/v1/invoices/": "in", "/v1/conversion_quotes/": "cvq",
+             "/v1/conversions/": "fxc"}
 # Path parameters that are not ids of a resource: they name a value, not a row.
 NOT_IDS = {"region", "day", "item_id"}
 # Routes whose id is not looked up, by design: a wallet is every owner's (empty until credited); a

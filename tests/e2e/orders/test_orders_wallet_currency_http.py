@@ -101,6 +101,18 @@ async def test_a_gbp_order_from_an_eur_wallet_needs_an_accepted_conversion(
     used = (await ok(await _checkout(client, cust, quote2["id"], "fx-again", conversion_quote=cq["id"]), 409))
     assert used["error"]["code"] == "conversion_quote_used"
 
+    # Cancelled before the store accepts it: the hold is voided and goes back in EUR at the payment's
+    # rate (a new rate since does not matter), converted back against the payment's conversion.
+    await ok(await client.post("/v1/exchange_rates", headers={**shop.operator, "Idempotency-Key": "r2"}, json={
+        "base": "EUR", "quote": "GBP", "rate": "0.5", "source": "ECB", "as_of": clock.now().isoformat()}), 201)
+    await ok(await client.post(f"/v1/orders/{order['id']}/cancel", json={}, headers=cust))
+    async with db.acquire() as conn:
+        back = await conn.fetchrow("SELECT * FROM fx_conversions WHERE reference = $1", conv["id"])
+        wallet = dict(await conn.fetch("SELECT currency, balance FROM ledger_accounts WHERE kind = 'customer_wallet' "
+                                       "AND owner_id = $1", customer_id))
+    assert (back["rate_id"], back["from_amount"], back["to_amount"]) == (rate["id"], total["amount"], eur)
+    assert wallet == {"EUR": CREDIT, "GBP": 0}
+
 
 async def test_an_expired_or_mismatched_conversion_quote_is_refused_and_nothing_moves(
         aiohttp_client, settings, db, make_principal) -> None:

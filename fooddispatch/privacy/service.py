@@ -164,6 +164,13 @@ class PrivacyService:
             await store.record_access(conn, actor_id=who.account_id, actor_role=who.role, subject_id=subject_id,
                                       what=what, reason=reason, at=self.clock.now(), request_id=request_id)
 
+    async def record_reads(self, who: Principal, subject_ids: list[str], what: str, reason: str,
+                           request_id: str | None = None) -> None:
+        """One read of several people's data (an order: its customer and courier), one row each."""
+        async with self.pool.acquire() as conn:
+            await store.record_accesses(conn, actor_id=who.account_id, actor_role=who.role, subject_ids=subject_ids,
+                                        what=what, reason=reason, at=self.clock.now(), request_id=request_id)
+
     async def access_log(self, query: AccessLogQuery) -> AccessLogPage:
         async with self.pool.acquire() as conn:
             found = await store.access_log(conn, subject_id=query.subject_id, actor_id=query.actor_id,

@@ -21,6 +21,7 @@ from orders.messages import FeedFrame, FeedHello
 from tracking import courier as courier_socket
 from tracking import messages as tracking_frames
 from tracking.public_view import LinkPosition, LinkStatus
+from tracking.watchers import ERASED
 
 GOING_AWAY, POLICY_VIOLATION, MESSAGE_TOO_BIG = 1001, 1008, 1009  # IANA websocket close codes
 _SHARED_CLOSES = {
@@ -71,13 +72,16 @@ SOCKETS = (
            "The server reads nothing from the client.",
            ("customer", "staff", "operator"),
            get_args(tracking_frames.OrderMessage), (),
-           {TRY_AGAIN_LATER: "too slow: the outgoing queue is full", MESSAGE_TOO_BIG: "a frame over 4096 bytes",
+           {ERASED: "the customer's account was erased (reason `account_erased`; docs/PRIVACY.md): a customer's "
+                    "own socket closes at once, on whichever process holds it",
+            TRY_AGAIN_LATER: "too slow: the outgoing queue is full", MESSAGE_TOO_BIG: "a frame over 4096 bytes",
             GOING_AWAY: "server shutting down, or no answer to pings"}),
     Socket("tracking_link", "/v1/orders/{order_id}/tracking/ws",
            "The order's live view for a tracking link's holder (`?token=`): the customer's frames without "
            "account ids (the courier is a first name and a vehicle). The server reads nothing from the client.",
            (), (LinkStatus, LinkPosition), (),
-           {LINK_GONE: "the tracking link was revoked or expired (the reason is its error code)",
+           {LINK_GONE: "the tracking link was revoked or expired (the reason is its error code); when the order's "
+                       "customer is erased, at once (reason `tracking_link_revoked`)",
             TRY_AGAIN_LATER: "too slow: the outgoing queue is full", MESSAGE_TOO_BIG: "a frame over 4096 bytes",
             GOING_AWAY: "server shutting down, or no answer to pings"}),
     Socket("store_orders_feed", "/v1/stores/{store_id}/orders/feed",

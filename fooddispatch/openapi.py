@@ -22,7 +22,7 @@ from fooddispatch.idempotency import (
     IdempotencyUnavailable,
 )
 from fooddispatch.identity import API_KEY_REVOKED, InvalidToken, TokenExpired, TokenRevoked
-from fooddispatch.privacy.messages import PERSON_READS, REASON_EXAMPLE, REASON_LENGTH
+from fooddispatch.privacy.messages import ORDER_READS, PERSON_READS, REASON_EXAMPLE, REASON_LENGTH
 from kernel.errors import (
     Conflict,
     DomainError,
@@ -126,6 +126,8 @@ def build_openapi(app: web.Application, title: str = "fooddispatch", version: st
         paths.setdefault(path, {})[method] = op = _operation(path, method, spec, handler, ref, components)
         if (method.upper(), path) in PERSON_READS:
             op.setdefault("parameters", []).append(_REASON)
+        elif (method.upper(), path) in ORDER_READS:
+            op.setdefault("parameters", []).append(_ORDER_REASON)
     described = app.get(TAG_DESCRIPTIONS, {})
     used = sorted({tag for methods in paths.values() for op in methods.values() for tag in op.get("tags", ())})
     return {
@@ -155,6 +157,11 @@ _REASON = {"name": "reason", "in": "query", "required": True,
                           "read without one",
            "schema": {"type": "string", "minLength": REASON_LENGTH[0], "maxLength": REASON_LENGTH[1],
                       "examples": [REASON_EXAMPLE]}}
+
+# An operator's view of an order is logged for its customer and courier; the reason is optional there.
+_ORDER_REASON = {**_REASON, "required": False,
+                 "description": "Operators: why they read the order (recorded in the access log for the order's "
+                                "customer and courier); without one, the route's purpose is recorded"}
 
 
 def _schemas(ops: list[tuple[str, str, EndpointSpec | None, Any]]) -> tuple[dict[Any, Any], dict[str, Any]]:

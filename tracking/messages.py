@@ -260,7 +260,14 @@ class StatusForced(msgspec.Struct, tag="status", tag_field="type"):
     status: Literal["online", "offline", "break"]
 
 
-ControlMessage = Connected | BundleChanged | StatusForced
+class CustomerErased(msgspec.Struct, tag="customer_erased", tag_field="type"):
+    """A customer was erased (docs/PRIVACY.md): every process closes the order-tracking sockets that show
+    their data, their own and their tracking links' (`tracking.watchers.ERASED`)."""
+
+    customer_id: str
+
+
+ControlMessage = Connected | BundleChanged | StatusForced | CustomerErased
 control_decoder = msgspec.json.Decoder(ControlMessage)
 bundle_decoder = msgspec.json.Decoder(list[BundleOrder])
 

@@ -47,6 +47,7 @@ from tracking.messages import (
     CourierCard,
     CourierPosition,
     CourierStatusOut,
+    CustomerErased,
     OrderStatus,
     Point,
     StatusForced,
@@ -265,6 +266,10 @@ class TrackingService:
 
     def on_control(self, raw: bytes) -> None:
         message = control_decoder.decode(raw)
+        if isinstance(message, CustomerErased):
+            if self.watchers is not None:
+                self.watchers.close_customer(message.customer_id)
+            return
         session = self.couriers.get(message.courier_id)
         if session is None:
             return
@@ -320,6 +325,13 @@ class TrackingService:
             found = await index.forget(courier_id) or found
             await self.redis.hdel(self.channels.bundles(region), courier_id)
         return found
+
+    async def forget_customer(self, customer_id: str) -> None:
+        """A customer's erasure (docs/PRIVACY.md): the order-tracking sockets showing their data (their own,
+        and their orders' tracking links') close here at once and on every other process (`CustomerErased`)."""
+        if self.watchers is not None:
+            self.watchers.close_customer(customer_id)
+        await self.publisher.publish(self.channels.control, encoder.encode(CustomerErased(customer_id)))
 
     # -- points -------------------------------------------------------------------------
 

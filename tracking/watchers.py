@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from aiohttp import WSMsgType, web
 
 from kernel.errors import NotFound
-from kernel.http import OPERATOR, STAFF, Principal
+from kernel.http import CUSTOMER, OPERATOR, STAFF, Principal
 from tracking import store
 from tracking.messages import CourierCard, CourierPosition, OrderStatus, encoder, order_message_decoder
 from tracking.model import OrderView, in_window
@@ -31,12 +31,22 @@ from tracking.service import TrackingService
 log = logging.getLogger(__name__)
 
 
-class Watcher:
-    __slots__ = ("sender", "ws")
+ERASED = 4410  # close code: the customer whose data the socket shows was erased (reason: why, as an error code)
+ACCOUNT_ERASED = "account_erased"
 
-    def __init__(self, ws: web.WebSocketResponse, sender: Sender) -> None:
+
+class Watcher:
+    """One socket watching an order. `customer_id`: the customer whose data it shows to them or to their
+    link's holder (None for staff and operators); `gone`: the close reason if that customer is erased."""
+
+    __slots__ = ("customer_id", "gone", "sender", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, sender: Sender, customer_id: str | None = None,
+                 gone: str = ACCOUNT_ERASED) -> None:
         self.ws = ws
         self.sender = sender
+        self.customer_id = customer_id
+        self.gone = gone
 
 
 class OrderFeed:
@@ -111,6 +121,13 @@ class Watchers:
             del self.feeds[order_id]
             await self.service.hub.unsubscribe(self.service.channels.order(order_id), feed.listener)
 
+    def close_customer(self, customer_id: str) -> int:
+        """An erased customer's sockets on this process close (`ERASED`); how many."""
+        found = [w for feed in self.feeds.values() for w in feed.watchers if w.customer_id == customer_id]
+        for watcher in found:
+            watcher.sender.close(ERASED, watcher.gone)
+        return len(found)
+
     def close_all(self, code: int, reason: str) -> None:
         for feed in self.feeds.values():
             for watcher in feed.watchers:
@@ -142,20 +159,23 @@ async def order_socket(request: web.Request, service: TrackingService, watchers:
     order = await find_order(service, order_id)
     if order is None or not may_watch(who, order):
         raise NotFound("no such order", param="order_id")  # the same answer for someone else's order
-    return await serve_watcher(request, service, watchers, order_id, order)
+    mine = who.account_id if who.role == CUSTOMER else None  # closed if the customer is erased
+    return await serve_watcher(request, service, watchers, order_id, order, customer_id=mine)
 
 
 SenderFactory = Callable[[web.WebSocketResponse, int, asyncio.BaseTransport | None], Sender]
 
 
 async def serve_watcher(request: web.Request, service: TrackingService, watchers: Watchers, order_id: str,
-                        order: store.TrackedOrder, sender: SenderFactory = Sender) -> web.WebSocketResponse:
+                        order: store.TrackedOrder, sender: SenderFactory = Sender, *, customer_id: str | None = None,
+                        gone: str = ACCOUNT_ERASED) -> web.WebSocketResponse:
     """Serve an authorized watcher of the order until its socket closes; `sender` builds the socket's
-    sender and may reshape what it is sent (a tracking link's watcher sees less, tracking/public_view.py)."""
+    sender and may reshape what it is sent (a tracking link's watcher sees less, tracking/public_view.py).
+    `customer_id`: whose data the socket shows (closed with `ERASED` and `gone` when they are erased)."""
     ws = web.WebSocketResponse(heartbeat=service.config.heartbeat, max_msg_size=4096, compress=False,
                                decode_text=False, writer_limit=64 * 1024)
     await ws.prepare(request)
-    watcher = Watcher(ws, sender(ws, service.config.watcher_queue, request.transport))
+    watcher = Watcher(ws, sender(ws, service.config.watcher_queue, request.transport), customer_id, gone)
     try:
         await watchers.join(order_id, watcher, order)
         while not watcher.sender.closing:

@@ -248,8 +248,9 @@ async def tracking_socket(request: web.Request) -> web.StreamResponse:
 
     watchdog = asyncio.create_task(_close_when_gone(request, token, order_id, senders))
     try:
+        # The link shows the customer's order: it closes when they are erased (its link is revoked then too).
         return await serve_watcher(request, tracking, request.app[tracking_web.WATCHERS], order_id, order,
-                                   sender=sender)
+                                   sender=sender, customer_id=order.customer_id, gone="tracking_link_revoked")
     finally:
         watchdog.cancel()
 

@@ -33,7 +33,8 @@ async def _privacy(app: web.Application) -> AsyncIterator[None]:
     tracking = app.get(tracking_web.TRACKING)
     service = app[privacy_web.PRIVACY] = PrivacyService(
         app[DB], app[CLOCK], identity, retention=retention_from(app),
-        forget_courier=None if tracking is None else tracking.forget_courier)
+        forget_courier=None if tracking is None else tracking.forget_courier,
+        forget_customer=None if tracking is None else tracking.forget_customer)
     tasks = BackgroundTasks(app[METRICS])
     tasks.every("privacy-retention", RETENTION_EVERY_S, app[JOB_LEASES].singular(
         "privacy-retention", RETENTION_EVERY_S, service.purge_expired), first_delay=60.0)

@@ -46,7 +46,7 @@ async def _tracking(app: web.Application) -> AsyncIterator[None]:
 
     service = TrackingService(app[DB], app[REDIS], app[SETTINGS].redis_prefix, app[CLOCK], config, authenticate,
                               metrics=app[METRICS], singular=app[JOB_LEASES].singular)
-    watchers = Watchers(service)
+    watchers = service.watchers = Watchers(service)  # the service closes an erased customer's sockets
     app[tracking_web.TRACKING] = service
     app[tracking_web.WATCHERS] = watchers
     metrics = app[METRICS]

@@ -370,7 +370,7 @@ class Projection:
         courier = self.couriers.get(order.courier_id or "")
         payments = self.order_payments(order_id)
         timeline = sorted([*order.timeline, *payments], key=lambda e: e["at"])
-        return {**order.brief(now, self.time_scale), "timeline": timeline,
+        return {**order.brief(now, self.time_scale), "customer_id": order.customer_id, "timeline": timeline,
                 "payments": payments, "courier_track": list(courier.track) if courier else []}
 
     def courier_detail(self, courier_id: str) -> dict[str, Any] | None:

@@ -26,6 +26,14 @@ PERSON_READS: dict[tuple[str, str], str] = {
     ("GET", "/v1/wallets/{owner}/transactions"): "owner",
 }
 REASON_EXAMPLE = "support ticket 4711: the customer asked for a copy"
+# Operators' views of an order (the customer's address and note, the courier and its track): (method, route) ->
+# (the path parameter naming the order, the purpose logged when no reason is given). The reason is optional
+# here (the console and support tools read orders all day); every operator read is logged all the same, for
+# the order's customer and courier (fooddispatch/privacy/reads.py). Lists of orders show ids only: not logged.
+ORDER_READS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/v1/orders/{order_id}"): ("order_id", "operations: order view"),
+    ("GET", "/v1/ops/orders/{order_id}"): ("order_id", "operations: order timeline"),
+}
 
 
 class ExportQuery(Struct, frozen=True, forbid_unknown_fields=True):

@@ -31,6 +31,8 @@ PEOPLE = (CUSTOMER, COURIER)  # whose data these rights cover
 SELF = "the person's own request"
 # Forgets a courier in the live state (sockets, live index): tracking's, where tracking runs.
 ForgetCourier = Callable[[str], Awaitable[object]]
+# Closes a customer's order-tracking sockets (theirs and their links') on every process: tracking's.
+ForgetCustomer = Callable[[str], Awaitable[object]]
 
 
 class OrdersInProgress(Conflict):
@@ -52,12 +54,14 @@ class Retention:
 
 class PrivacyService:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, identity: IdentityService, *,
-                 retention: Retention | None = None, forget_courier: ForgetCourier | None = None) -> None:
+                 retention: Retention | None = None, forget_courier: ForgetCourier | None = None,
+                 forget_customer: ForgetCustomer | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.identity = identity
         self.retention = retention or Retention()
         self.forget_courier = forget_courier
+        self.forget_customer = forget_customer  # closes their order-tracking sockets on every process
 
     # -- whose data --------------------------------------------------------------------------
 
@@ -138,6 +142,8 @@ class PrivacyService:
         self.identity.tokens.revoke({subject_id})
         if person.role == COURIER and self.forget_courier is not None:
             await self.forget_courier(subject_id)
+        if person.role == CUSTOMER and self.forget_customer is not None:
+            await self.forget_customer(subject_id)
         async with self.pool.acquire() as conn, conn.transaction():
             await store.erasure(conn, subject_id, lock=True)
             summary: dict[str, Any] = {"account": await self.identity.erase_account(conn, subject_id, now)}
@@ -163,6 +169,13 @@ class PrivacyService:
         async with self.pool.acquire() as conn:
             await store.record_access(conn, actor_id=who.account_id, actor_role=who.role, subject_id=subject_id,
                                       what=what, reason=reason, at=self.clock.now(), request_id=request_id)
+
+    async def record_reads(self, who: Principal, subject_ids: list[str], what: str, reason: str,
+                           request_id: str | None = None) -> None:
+        """One read of several people's data (an order: its customer and courier), one row each."""
+        async with self.pool.acquire() as conn:
+            await store.record_accesses(conn, actor_id=who.account_id, actor_role=who.role, subject_ids=subject_ids,
+                                        what=what, reason=reason, at=self.clock.now(), request_id=request_id)
 
     async def access_log(self, query: AccessLogQuery) -> AccessLogPage:
         async with self.pool.acquire() as conn:

@@ -53,6 +53,15 @@ async def record_access(conn: asyncpg.Connection, *, actor_id: str, actor_role: 
         "VALUES ($1, $2, $3, $4, $5, $6, $7)", actor_id, actor_role, subject_id, what, reason, at, request_id)
 
 
+async def record_accesses(conn: asyncpg.Connection, *, actor_id: str, actor_role: str, subject_ids: list[str],
+                          what: str, reason: str, at: datetime, request_id: str | None) -> None:
+    """One read concerning several people (an order's customer and courier): one row each, one INSERT."""
+    await conn.execute(
+        "INSERT INTO privacy_access_log (actor_id, actor_role, subject_id, what, reason, at, request_id) "
+        "SELECT $1, $2, s, $4, $5, $6, $7 FROM unnest($3::text[]) AS s",
+        actor_id, actor_role, subject_ids, what, reason, at, request_id)
+
+
 async def access_log(conn: asyncpg.Connection, *, subject_id: str | None, actor_id: str | None,
                      after: int | None, limit: int) -> list[AccessEntry]:
     rows = await conn.fetch(

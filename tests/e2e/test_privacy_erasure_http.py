@@ -14,6 +14,7 @@ from privacy_world import NOTE, PHONE, People, delivered_order, eventually, priv
 
 from fooddispatch.keys import REDIS, SETTINGS
 from geo.live import LiveKeys
+from tracking import web as tracking_web
 
 
 @pytest.fixture
@@ -175,3 +176,35 @@ async def test_a_person_with_an_order_in_progress_is_erased_once_it_has_ended(cl
     await world.post(f"/v1/subscriptions/{sub['id']}/cancel", order.customer, {"refund": True}, key=True)
     erased = await ok(await client.post("/v1/privacy/erasure", headers=order.customer, json={}))
     assert erased["account_id"] == me["account_id"] and erased["summary"]["orders"] == 1
+
+
+async def test_an_erased_customers_tracking_sockets_close_on_every_process(
+        client, aiohttp_client, settings, make_principal) -> None:
+    world = World(client, make_principal)
+    order = await world.order("placed")
+    link = await world.post(f"/v1/orders/{order.id}/tracking_links", order.customer, {}, key=True)
+    await ok(await client.post(f"/v1/orders/{order.id}/cancel", headers=order.customer, json={}))
+    customer_id = (await ok(await client.get("/v1/me", headers=order.customer)))["account_id"]
+    other = await aiohttp_client(privacy_app(settings))  # another process: its own sockets and subscriptions
+    _, operator = await make_principal("operator")
+    track = f"/v1/orders/{order.id}/track"
+    async with client.ws_connect(track, headers=order.customer) as here, \
+            other.ws_connect(track, headers=order.customer) as there, \
+            other.ws_connect(f"/v1/orders/{order.id}/tracking/ws", params={"token": link["token"]}) as shared, \
+            other.ws_connect(track, headers=operator) as operators:
+        for ws in (here, there, shared, operators):
+            async with asyncio.timeout(5):
+                assert (await ws.receive_json())["type"] == "status"  # joined
+        await ok(await client.post("/v1/privacy/erasure", headers=operator,
+                                   json={"account_id": customer_id, "reason": "GDPR art. 17 letter"}))
+        for ws, reason in ((here, "account_erased"), (there, "account_erased"), (shared, "tracking_link_revoked")):
+            async with asyncio.timeout(5):
+                while (closed := await ws.receive()).type.name == "TEXT":
+                    pass  # a status frame in flight
+            assert (closed.type.name, closed.data, closed.extra) == ("CLOSE", 4410, reason)
+        watchers = other.app[tracking_web.WATCHERS]
+
+        async def only_the_operator_left() -> bool:
+            return watchers.count == 1 and not operators.closed
+
+        assert await eventually(only_the_operator_left)  # staff's and operators' views are not the customer's

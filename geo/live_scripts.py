@@ -53,12 +53,10 @@ return #z / 2
 
 # KEYS: as FLUSH. ARGV: the cell key prefix, the cutoff (unix s), the most couriers to remove.
 # Returns the couriers whose status it changed to `stale`.
-SWEEP = """
-local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cellp, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local ids = redis.call('ZRANGEBYSCORE', seen, '-inf', cutoff, 'LIMIT', 0, limit)
-local staled = {}
-for _, cid in ipairs(ids) do
+# Lua shared by SWEEP and FORGET (after their `local geo, state, seen, cellof, counts` and `cellp`): take a
+# courier out of the position set, last-seen set, its cell and the cell's count.
+_LEAVE_INDEX = """
+local function leave_index(cid)
   local prev = redis.call('HGET', cellof, cid)
   if prev then
     if redis.call('SREM', cellp .. prev, cid) == 1 then
@@ -68,6 +66,17 @@ for _, cid in ipairs(ids) do
   end
   redis.call('ZREM', geo, cid)
   redis.call('ZREM', seen, cid)
+end
+"""
+
+SWEEP = """
+local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cellp, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+""" + _LEAVE_INDEX + """
+local ids = redis.call('ZRANGEBYSCORE', seen, '-inf', cutoff, 'LIMIT', 0, limit)
+local staled = {}
+for _, cid in ipairs(ids) do
+  leave_index(cid)
   local raw = redis.call('HGET', state, cid)
   if raw then
     local ok, st = pcall(cjson.decode, raw)
@@ -87,15 +96,8 @@ return staled
 FORGET = """
 local geo, state, seen, cellof, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cellp, cid = ARGV[1], ARGV[2]
-local prev = redis.call('HGET', cellof, cid)
-if prev then
-  if redis.call('SREM', cellp .. prev, cid) == 1 then
-    if redis.call('HINCRBY', counts, prev, -1) <= 0 then redis.call('HDEL', counts, prev) end
-  end
-  redis.call('HDEL', cellof, cid)
-end
-redis.call('ZREM', geo, cid)
-redis.call('ZREM', seen, cid)
+""" + _LEAVE_INDEX + """
+leave_index(cid)
 return redis.call('HDEL', state, cid)
 """
 # KEYS: the GEO set, the state hash. ARGV: k, radius m, then lng, lat per point. Replies one string

@@ -90,7 +90,7 @@ async def person_reads_middleware(request: web.Request, handler: Handler) -> web
     if response.status >= 400:  # the route's own answer to a bad request (its parameters first), or none found
         return response
     # Checked after the route ran, so that its own validation answers first; its answer is not sent.
-    await privacy.record_read(who, subject_id, " ".join(route), _reason(reason), request.get(REQUEST_ID_KEY))
+    await privacy.record_reads(who, [subject_id], " ".join(route), _reason(reason), request.get(REQUEST_ID_KEY))
     return response
 
 

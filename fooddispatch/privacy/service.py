@@ -107,8 +107,8 @@ class PrivacyService:
         now = self.clock.now()
         async with conn.transaction(isolation="repeatable_read"):
             person, account = await self._person(conn, subject_id)
-            await store.record_access(conn, actor_id=who.account_id, actor_role=who.role, subject_id=subject_id,
-                                      what="privacy.export", reason=why, at=now, request_id=request_id)
+            await store.record_accesses(conn, actor_id=who.account_id, actor_role=who.role, subject_ids=[subject_id],
+                                        what="privacy.export", reason=why, at=now, request_id=request_id)
             parts: dict[str, Any] = {"account": account}
             parts["orders"] = await orders_privacy.export_person(conn, person)
             parts["payments"] = await payments_privacy.export_person(conn, person)
@@ -164,15 +164,9 @@ class PrivacyService:
             account = await self.identity.export_account(conn, account_id)
         return account is not None and account["role"] in PEOPLE
 
-    async def record_read(self, who: Principal, subject_id: str, what: str, reason: str,
-                          request_id: str | None = None) -> None:
-        async with self.pool.acquire() as conn:
-            await store.record_access(conn, actor_id=who.account_id, actor_role=who.role, subject_id=subject_id,
-                                      what=what, reason=reason, at=self.clock.now(), request_id=request_id)
-
     async def record_reads(self, who: Principal, subject_ids: list[str], what: str, reason: str,
                            request_id: str | None = None) -> None:
-        """One read of several people's data (an order: its customer and courier), one row each."""
+        """One read of one or several people's data (an order: its customer and courier), one row each."""
         async with self.pool.acquire() as conn:
             await store.record_accesses(conn, actor_id=who.account_id, actor_role=who.role, subject_ids=subject_ids,
                                         what=what, reason=reason, at=self.clock.now(), request_id=request_id)

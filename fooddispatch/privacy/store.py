@@ -46,13 +46,6 @@ async def complete_erasure(conn: asyncpg.Connection, account_id: str, summary: d
     return found
 
 
-async def record_access(conn: asyncpg.Connection, *, actor_id: str, actor_role: str, subject_id: str, what: str,
-                        reason: str, at: datetime, request_id: str | None) -> None:
-    await conn.execute(
-        "INSERT INTO privacy_access_log (actor_id, actor_role, subject_id, what, reason, at, request_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)", actor_id, actor_role, subject_id, what, reason, at, request_id)
-
-
 async def record_accesses(conn: asyncpg.Connection, *, actor_id: str, actor_role: str, subject_ids: list[str],
                           what: str, reason: str, at: datetime, request_id: str | None) -> None:
     """One read concerning several people (an order's customer and courier): one row each, one INSERT."""

@@ -29,6 +29,7 @@ from tests.e2e.dispatch.test_dispatch_manual_assignment import (
     Courier,
     _accepted_order,
     _city,
+    couriers_online,
     eventually,
     ok,
 )
@@ -91,27 +92,9 @@ async def _drain(ws: Recorded) -> None:
         pass
 
 
-@contextlib.asynccontextmanager
-async def two_couriers(client: Any, make_principal: Any, seen: Seen) -> AsyncIterator[tuple[Courier, Courier]]:
+def two_couriers(client: Any, make_principal: Any, seen: Seen) -> Any:
     """Anna next to the restaurant and Ben farther away, online and streaming fixes, every frame recorded."""
-    riders: list[Courier] = []
-    tasks: list[asyncio.Task[None]] = []
-    for name, spot in (("Anna K.", (STORE[0] + 0.001, STORE[1])), ("Ben L.", (STORE[0] + 0.012, STORE[1]))):
-        who, headers = await make_principal("courier", name=name)
-        ws = Recorded(await client.ws_connect("/v1/courier/ws", headers=headers), "courier", seen)
-        rider = Courier(ws, who.account_id, name.split()[0], spot)  # type: ignore[arg-type]
-        tasks.append(asyncio.create_task(rider.read()))
-        await ws.send_json({"type": "hello", "vehicle": "bicycle"})
-        assert (await rider.action({"type": "status", "status": "online", "id": "on"}))["type"] == "ack"
-        tasks.append(asyncio.create_task(rider.stream()))
-        riders.append(rider)
-    try:
-        yield riders[0], riders[1]
-    finally:
-        for task in tasks:
-            task.cancel()
-        for rider in riders:
-            await rider.ws.close()
+    return couriers_online(client, make_principal, wrap=lambda ws: Recorded(ws, "courier", seen))
 
 
 def frame_checker(doc: dict[str, Any]) -> Callable[[str, str, dict[str, Any]], None]:

@@ -101,13 +101,15 @@ async def _first(frames: list[dict[str, Any]], match: Callable[[dict[str, Any]],
 
 
 @contextlib.asynccontextmanager
-async def couriers_online(client: Any, make_principal: Any) -> AsyncIterator[tuple[Courier, Courier]]:
-    """Anna near the restaurant, Ben a little farther: dispatch offers Anna the order first."""
+async def couriers_online(client: Any, make_principal: Any,
+                          wrap: Callable[[Any], Any] = lambda ws: ws) -> AsyncIterator[tuple[Courier, Courier]]:
+    """Anna near the restaurant, Ben a little farther: dispatch offers Anna the order first. `wrap` may
+    stand in front of each socket (the AsyncAPI test records every frame through it)."""
     apps = []
     tasks: list[asyncio.Task[None]] = []
     for name, spot in (("Anna K.", (STORE[0] + 0.001, STORE[1])), ("Ben L.", (STORE[0] + 0.012, STORE[1]))):
         who, headers = await make_principal("courier", name=name)
-        ws = await client.ws_connect("/v1/courier/ws", headers=headers)
+        ws = wrap(await client.ws_connect("/v1/courier/ws", headers=headers))
         courier = Courier(ws, who.account_id, name.split()[0], spot)
         tasks.append(asyncio.create_task(courier.read()))
         await ws.send_json({"type": "hello", "vehicle": "bicycle"})
